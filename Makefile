@@ -1,0 +1,46 @@
+# The whole set-up on a fresh machine is `make up` or `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: up down test test-fast lint bench infra install clean status
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	@touch $(STAMP)
+
+infra:
+	@bash deploy/local/infra.sh up
+
+## Start Kafka, PostgreSQL and every Blindpost service in the background; ready when it returns.
+up: install infra
+	@bash deploy/local/stack.sh up
+
+## Stop the services and the Kafka broker.
+down:
+	@bash deploy/local/stack.sh down
+	@bash deploy/local/infra.sh down
+
+status:
+	@bash deploy/local/infra.sh status
+	@bash deploy/local/stack.sh status
+
+## Install what is needed, start Kafka and PostgreSQL, run every test.
+test: install infra
+	$(BIN)/pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+
+lint: install
+	$(BIN)/ruff check shared services tests bench
+	$(BIN)/mypy
+
+bench: install infra
+	$(BIN)/python -m bench $(BENCH_ARGS)
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,105 @@
+"""asyncpg pools and a versioned SQL migration runner.
+
+Migrations are files ``NNNN_description.sql`` in one folder per database.  Each is applied
+once, in order, in its own transaction, under an advisory lock (several replicas may start
+together); its checksum is recorded, and a changed applied file is refused.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import asyncpg
+
+from shared.logging import get_logger
+
+log = get_logger(__name__)
+
+MIGRATION_FILE = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
+# An arbitrary constant: only migration runners take this lock.
+_LOCK_KEY = 0x626C696E64  # "blind"
+
+
+class MigrationError(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    sql: str
+
+    @property
+    def checksum(self) -> str:
+        return hashlib.sha256(self.sql.encode()).hexdigest()
+
+
+def load_migrations(folder: Path) -> list[Migration]:
+    migrations = []
+    for path in sorted(folder.glob("*.sql")):
+        match = MIGRATION_FILE.match(path.name)
+        if not match:
+            raise MigrationError(f"{path.name}: migration files are named NNNN_description.sql")
+        migrations.append(Migration(int(match.group(1)), path.stem, path.read_text()))
+    versions = [m.version for m in migrations]
+    if len(versions) != len(set(versions)):
+        raise MigrationError(f"{folder}: two migrations share a version number")
+    return migrations
+
+
+async def migrate(conn: asyncpg.Connection, folder: Path, table: str = "schema_migrations") -> list[str]:
+    """Apply what is missing; returns the names applied (empty when up to date)."""
+    if not re.fullmatch(r"[a-z_]+", table):
+        raise MigrationError("migration table name must be lower-case letters and underscores")
+    applied_now: list[str] = []
+    await conn.execute("SELECT pg_advisory_lock($1)", _LOCK_KEY)
+    try:
+        await conn.execute(
+            f"""CREATE TABLE IF NOT EXISTS {table} (
+                    version integer PRIMARY KEY,
+                    name text NOT NULL,
+                    checksum text NOT NULL,
+                    applied_at timestamptz NOT NULL DEFAULT now())"""
+        )
+        applied = {r["version"]: r for r in await conn.fetch(f"SELECT * FROM {table}")}
+        for migration in load_migrations(folder):
+            if migration.version in applied:
+                if applied[migration.version]["checksum"] != migration.checksum:
+                    raise MigrationError(
+                        f"migration {migration.name} was changed after it was applied; "
+                        "add a new migration instead of editing an old one"
+                    )
+                continue
+            async with conn.transaction():
+                await conn.execute(migration.sql)
+                await conn.execute(
+                    f"INSERT INTO {table} (version, name, checksum) VALUES ($1, $2, $3)",
+                    migration.version,
+                    migration.name,
+                    migration.checksum,
+                )
+            log.info("migration applied", migration=migration.name)
+            applied_now.append(migration.name)
+    finally:
+        await conn.execute("SELECT pg_advisory_unlock($1)", _LOCK_KEY)
+    return applied_now
+
+
+async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 10, **kwargs: object) -> asyncpg.Pool:
+    pool = await asyncpg.create_pool(
+        dsn, min_size=min_size, max_size=max_size, command_timeout=10, **kwargs
+    )
+    assert pool is not None
+    return pool
+
+
+async def migrate_database(dsn: str, folder: Path) -> list[str]:
+    conn = await asyncpg.connect(dsn)
+    try:
+        return await migrate(conn, folder)
+    finally:
+        await conn.close()

@@ -1,0 +1,86 @@
+"""Consumer lag per partition as a Prometheus gauge, measured the way the broker sees it:
+the group's committed offset against the partition's end offset."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+from prometheus_client import Gauge
+
+from shared.logging import get_logger
+
+log = get_logger(__name__)
+
+CONSUMER_LAG = Gauge(
+    "blindpost_kafka_consumer_lag_messages",
+    "Records in the partition not yet committed by the consumer group",
+    ["group", "topic", "partition"],
+)
+COMMITTED_OFFSET = Gauge(
+    "blindpost_kafka_consumer_committed_offset",
+    "The consumer group's committed offset",
+    ["group", "topic", "partition"],
+)
+
+
+class ConsumerLagMonitor:
+    """Polls the broker; one per consumer group per process."""
+
+    def __init__(self, bootstrap_servers: str, group_id: str, topics: Sequence[str]) -> None:
+        self.bootstrap_servers = bootstrap_servers
+        self.group_id = group_id
+        self.topics = list(topics)
+        self._admin: AIOKafkaAdminClient | None = None
+        self._offsets: AIOKafkaConsumer | None = None
+
+    async def start(self) -> None:
+        self._admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap_servers)
+        await self._admin.start()
+        # No group: only used to ask for end offsets.
+        self._offsets = AIOKafkaConsumer(
+            bootstrap_servers=self.bootstrap_servers, enable_auto_commit=False
+        )
+        await self._offsets.start()
+
+    async def stop(self) -> None:
+        if self._offsets:
+            await self._offsets.stop()
+        if self._admin:
+            await self._admin.close()
+
+    async def measure(self) -> dict[TopicPartition, int]:
+        """Sets the gauges and returns the lag per partition."""
+        assert self._admin and self._offsets, "start() first"
+        partitions = []
+        for topic in self.topics:
+            for partition in self._offsets.partitions_for_topic(topic) or await self._partitions(topic):
+                partitions.append(TopicPartition(topic, partition))
+        if not partitions:
+            return {}
+        committed = await self._admin.list_consumer_group_offsets(self.group_id)
+        ends = await self._offsets.end_offsets(partitions)
+        lag = {}
+        for tp in partitions:
+            meta = committed.get(tp)
+            position = meta.offset if meta is not None and meta.offset >= 0 else 0
+            lag[tp] = max(0, ends[tp] - position)
+            labels = (self.group_id, tp.topic, str(tp.partition))
+            CONSUMER_LAG.labels(*labels).set(lag[tp])
+            COMMITTED_OFFSET.labels(*labels).set(position)
+        return lag
+
+    async def _partitions(self, topic: str) -> set[int]:
+        assert self._offsets
+        await self._offsets._client.force_metadata_update()  # noqa: SLF001 - no public call
+        return self._offsets.partitions_for_topic(topic) or set()
+
+    async def run(self, interval_s: float) -> None:
+        while True:
+            try:
+                await self.measure()
+            except Exception as exc:  # noqa: BLE001 - a metrics failure must not stop a stage
+                log.warning("consumer lag not measured", group=self.group_id, error=type(exc).__name__)
+            await asyncio.sleep(interval_s)

@@ -1,0 +1,113 @@
+"""Sealing addresses for one dispatcher: X25519 + HKDF-SHA256 + AES-256-GCM (an ECIES box).
+
+The resolver (and intake, for a preview's ``to_email_address``) holds only the public key
+of each channel family; only that family's dispatcher holds the private key.  A token is
+``v1.<key id>.<ephemeral public key>.<nonce>.<ciphertext>`` in URL-safe base64, and the
+associated data binds it to one message (``shared.work.sealing_context``).
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+from dataclasses import dataclass
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+VERSION = "v1"
+
+
+class SealingError(ValueError):
+    """A token that cannot be opened: wrong key, wrong message, or tampered."""
+
+
+def _b64e(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def _b64d(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def _derive(shared_secret: bytes, ephemeral: bytes, recipient: bytes) -> bytes:
+    return HKDF(
+        algorithm=hashes.SHA256(), length=32, salt=ephemeral + recipient, info=b"blindpost-seal-v1"
+    ).derive(shared_secret)
+
+
+def _raw_public(key: X25519PublicKey) -> bytes:
+    return key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+
+
+@dataclass(frozen=True)
+class SealingPublicKey:
+    key_id: str
+    key: X25519PublicKey
+
+    @classmethod
+    def parse(cls, spec: str) -> SealingPublicKey:
+        """``<key id>:<base64 raw public key>``"""
+        key_id, _, encoded = spec.partition(":")
+        if not key_id or not encoded:
+            raise SealingError("a sealing public key is '<key id>:<base64 key>'")
+        return cls(key_id, X25519PublicKey.from_public_bytes(_b64d(encoded)))
+
+    def seal(self, plaintext: bytes, context: bytes) -> str:
+        ephemeral = X25519PrivateKey.generate()
+        ephemeral_raw = _raw_public(ephemeral.public_key())
+        key = _derive(ephemeral.exchange(self.key), ephemeral_raw, _raw_public(self.key))
+        nonce = os.urandom(12)
+        ciphertext = AESGCM(key).encrypt(nonce, plaintext, context + self.key_id.encode())
+        return ".".join(
+            (VERSION, self.key_id, _b64e(ephemeral_raw), _b64e(nonce), _b64e(ciphertext))
+        )
+
+
+@dataclass(frozen=True)
+class SealingKeyring:
+    """A dispatcher's private keys by key id: several during a rotation."""
+
+    keys: dict[str, X25519PrivateKey]
+
+    @classmethod
+    def parse(cls, specs: list[str]) -> SealingKeyring:
+        keys = {}
+        for spec in specs:
+            key_id, _, encoded = spec.partition(":")
+            if not key_id or not encoded:
+                raise SealingError("a sealing private key is '<key id>:<base64 key>'")
+            keys[key_id] = X25519PrivateKey.from_private_bytes(_b64d(encoded))
+        return cls(keys)
+
+    def open(self, token: str, context: bytes) -> bytes:
+        try:
+            version, key_id, ephemeral_b64, nonce_b64, ciphertext_b64 = token.split(".")
+        except ValueError:
+            raise SealingError("malformed sealed token") from None
+        if version != VERSION:
+            raise SealingError(f"unknown sealed token version {version!r}")
+        private = self.keys.get(key_id)
+        if private is None:
+            raise SealingError(f"no private key with id {key_id!r} (was the key rotated out?)")
+        ephemeral_raw = _b64d(ephemeral_b64)
+        shared = private.exchange(X25519PublicKey.from_public_bytes(ephemeral_raw))
+        key = _derive(shared, ephemeral_raw, _raw_public(private.public_key()))
+        try:
+            return AESGCM(key).decrypt(
+                _b64d(nonce_b64), _b64d(ciphertext_b64), context + key_id.encode()
+            )
+        except InvalidTag:
+            raise SealingError("sealed token does not open: tampered, or for another message") from None
+
+
+def generate_keypair(key_id: str) -> tuple[str, str]:
+    """(private spec, public spec) for configuration."""
+    private = X25519PrivateKey.generate()
+    private_raw = private.private_bytes(
+        serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
+    )
+    return f"{key_id}:{_b64e(private_raw)}", f"{key_id}:{_b64e(_raw_public(private.public_key()))}"

@@ -1,0 +1,110 @@
+"""The topic registry: every topic the suite uses, its partitions, retention and purpose.
+
+Names are fixed; a prefix (``BLINDPOST_TOPIC_PREFIX``) lets tests and shared clusters
+isolate one installation from another.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from shared.domain import ChannelFamily
+
+HOUR_MS = 3_600_000
+DAY_MS = 24 * HOUR_MS
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    name: str
+    description: str
+    partitions: int = 8
+    retention_ms: int = 30 * DAY_MS
+    compacted: bool = False
+
+    def config(self) -> dict[str, str]:
+        config = {"min.insync.replicas": "1"}
+        if self.compacted:
+            config["cleanup.policy"] = "compact"
+        else:
+            config["retention.ms"] = str(self.retention_ms)
+        return config
+
+
+MESSAGE_EVENTS = TopicSpec(
+    "blindpost.message-events",
+    "the event log: every lifecycle state of every message, key ext_message_id",
+    retention_ms=400 * DAY_MS,
+)
+SUBJECT_FACTS = TopicSpec(
+    "blindpost.vault.subject-facts",
+    "non-PII facts per subject (exists, channels with an address, opt-outs), key ext_user_id",
+    compacted=True,
+)
+VAULT_AUDIT = TopicSpec(
+    "blindpost.vault.audit",
+    "audit facts of every vault access (no values), for the SIEM and the audit join",
+    retention_ms=400 * DAY_MS,
+)
+DISPATCH = {
+    family: TopicSpec(
+        f"blindpost.dispatch.{family.value}",
+        f"{family.value} work items with sealed addresses; kept briefly",
+        retention_ms=2 * DAY_MS,
+    )
+    for family in ChannelFamily
+}
+CALLBACKS_DEAD_LETTER = TopicSpec(
+    "blindpost.callbacks.dead-letter",
+    "status callbacks that ran out of retries",
+    partitions=1,
+    retention_ms=30 * DAY_MS,
+)
+DEAD_LETTER = TopicSpec(
+    "blindpost.dead-letter",
+    "records no stage could parse, with the reason in headers; never blocks a partition",
+    partitions=1,
+    retention_ms=30 * DAY_MS,
+)
+
+ALL_TOPICS: tuple[TopicSpec, ...] = (
+    MESSAGE_EVENTS,
+    SUBJECT_FACTS,
+    VAULT_AUDIT,
+    *DISPATCH.values(),
+    CALLBACKS_DEAD_LETTER,
+    DEAD_LETTER,
+)
+
+
+@dataclass(frozen=True)
+class Topics:
+    """Topic names for one installation (one prefix)."""
+
+    prefix: str = ""
+
+    def name(self, spec: TopicSpec) -> str:
+        return self.prefix + spec.name
+
+    @property
+    def message_events(self) -> str:
+        return self.name(MESSAGE_EVENTS)
+
+    @property
+    def subject_facts(self) -> str:
+        return self.name(SUBJECT_FACTS)
+
+    @property
+    def vault_audit(self) -> str:
+        return self.name(VAULT_AUDIT)
+
+    def dispatch(self, family: ChannelFamily) -> str:
+        return self.name(DISPATCH[family])
+
+    @property
+    def callbacks_dead_letter(self) -> str:
+        return self.name(CALLBACKS_DEAD_LETTER)
+
+    @property
+    def dead_letter(self) -> str:
+        return self.name(DEAD_LETTER)

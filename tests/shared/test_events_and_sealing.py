@@ -1,0 +1,66 @@
+import uuid
+
+import pytest
+from pydantic import ValidationError
+
+from shared.domain import Channel, ChannelFamily, ext_message_id_for
+from shared.events import Event, MessageAccepted, MessageContent, ResolutionFailed
+from shared.sealing import SealingError, SealingKeyring, SealingPublicKey, generate_keypair
+from shared.work import sealing_context
+
+
+def accepted(uid: str = "uid-1") -> Event:
+    mid = ext_message_id_for(Channel.EMAIL, uid)
+    payload = MessageAccepted(
+        channel=Channel.EMAIL,
+        ext_user_id="hhu234556",
+        uid=uid,
+        callback_url="https://api.smartico.ai/cb",
+        content=MessageContent(subject="Hi", body="<p>Hi</p>", text_body="Hi"),
+    )
+    return Event.create(mid, payload, "intake")
+
+
+def test_envelope_round_trips_through_bytes():
+    event = accepted()
+    again = Event.from_bytes(event.to_bytes())
+    assert again == event
+    assert isinstance(again.typed_payload(), MessageAccepted)
+    assert event.key == str(event.ext_message_id).encode()
+
+
+def test_same_channel_and_uid_give_the_same_ids_and_other_channels_do_not():
+    assert ext_message_id_for(Channel.SMS, "u") == ext_message_id_for(Channel.SMS, "u")
+    assert ext_message_id_for(Channel.SMS, "u") != ext_message_id_for(Channel.VIBER, "u")
+    assert accepted().event_id == accepted().event_id
+
+
+def test_a_payload_that_does_not_match_its_type_is_rejected():
+    event = accepted()
+    bad = event.model_copy(update={"payload": {"channel": "email", "reason": "nope"}})
+    with pytest.raises(ValidationError):
+        Event.from_bytes(bad.to_bytes())
+    with pytest.raises(ValidationError):
+        ResolutionFailed(channel=Channel.EMAIL, reason="because")  # type: ignore[arg-type]
+
+
+def test_channel_families_are_the_callback_types():
+    assert {c.family for c in Channel} == set(ChannelFamily)
+    assert Channel.WHATSAPP.family is ChannelFamily.SMS and Channel.VIBER.family is ChannelFamily.SMS
+
+
+def test_sealed_address_opens_only_for_its_dispatcher_and_its_message():
+    private, public = generate_keypair("email-1")
+    other_private, _ = generate_keypair("email-1")
+    mid = uuid.uuid4()
+    token = SealingPublicKey.parse(public).seal(b"player@example.com", sealing_context(mid, Channel.EMAIL))
+    assert b"player@example.com" not in token.encode()
+    keyring = SealingKeyring.parse([private])
+    assert keyring.open(token, sealing_context(mid, Channel.EMAIL)) == b"player@example.com"
+    with pytest.raises(SealingError):
+        keyring.open(token, sealing_context(uuid.uuid4(), Channel.EMAIL))
+    with pytest.raises(SealingError):
+        SealingKeyring.parse([other_private]).open(token, sealing_context(mid, Channel.EMAIL))
+    tampered = token[:-2] + ("A" if token[-2] != "A" else "B") + token[-1]
+    with pytest.raises(SealingError):
+        keyring.open(tampered, sealing_context(mid, Channel.EMAIL))

@@ -1,0 +1,46 @@
+import pytest
+from pydantic import Field, SecretStr
+
+from shared.settings import BlindpostSettings, CsvList, SettingsError
+
+
+class ExampleSettings(BlindpostSettings):
+    intake_secrets: CsvList
+    vault_admin_token: SecretStr
+    intake_port: int = Field(8080, ge=1, le=65535)
+
+
+def test_reads_prefixed_variables_and_aliases_from_the_mapping_given():
+    settings = ExampleSettings.from_env(
+        {
+            "KAFKA_BOOTSTRAP_SERVERS": "kafka-0:9092",
+            "BLINDPOST_INTAKE_SECRETS": "old-secret, new-secret",
+            "BLINDPOST_VAULT_ADMIN_TOKEN": "t0ken",
+        }
+    )
+    assert settings.kafka_bootstrap_servers == "kafka-0:9092"
+    assert settings.intake_secrets == ["old-secret", "new-secret"]
+    assert settings.secret("vault_admin_token") == "t0ken"
+    assert "t0ken" not in repr(settings)
+
+
+def test_an_invalid_value_is_named_by_its_variable_and_never_echoed():
+    secret = "s3cr3t-value-that-must-not-leak"
+    with pytest.raises(SettingsError) as caught:
+        ExampleSettings.from_env(
+            {
+                "BLINDPOST_INTAKE_SECRETS": secret,
+                "BLINDPOST_VAULT_ADMIN_TOKEN": secret,
+                "BLINDPOST_INTAKE_PORT": secret,
+            }
+        )
+    message = str(caught.value)
+    assert "BLINDPOST_INTAKE_PORT" in message
+    assert secret not in message
+    assert secret not in repr(caught.value)
+    assert caught.value.__cause__ is None and caught.value.__context__ is None
+
+
+def test_a_missing_required_variable_is_named():
+    with pytest.raises(SettingsError, match="BLINDPOST_VAULT_ADMIN_TOKEN"):
+        ExampleSettings.from_env({"BLINDPOST_INTAKE_SECRETS": "x"})
