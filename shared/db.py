@@ -97,9 +97,10 @@ async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 10, **kwar
     return pool
 
 
-async def migrate_database(dsn: str, folder: Path) -> list[str]:
+async def migrate_database(dsn: str, folder: Path, table: str = "schema_migrations") -> list[str]:
+    """Components sharing one database each keep their own ``table`` of applied versions."""
     conn = await asyncpg.connect(dsn)
     try:
-        return await migrate(conn, folder)
+        return await migrate(conn, folder, table)
     finally:
         await conn.close()

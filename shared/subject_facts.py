@@ -1,0 +1,30 @@
+"""Non-PII facts about a subject that the vault publishes on a compacted topic (key
+``ext_user_id``), so that intake can answer errors 1, 4 and 5 at once without holding PII.
+A tombstone (null value) means the subject was erased."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict
+
+from shared.domain import Channel
+
+
+class SubjectFacts(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    ext_user_id: str
+    channels: frozenset[Channel]
+    """Channels for which the vault holds an address (e-mail; phone gives sms, and viber /
+    whatsapp unless a per-channel id says otherwise; cim needs no address)."""
+    opted_out: frozenset[Channel] = frozenset()
+    updated_at: datetime
+    version: int = 1
+    """Monotonic per subject; a consumer keeps the highest it has seen."""
+
+    def to_bytes(self) -> bytes:
+        return self.model_dump_json().encode()
+
+    @classmethod
+    def from_bytes(cls, raw: bytes) -> SubjectFacts:
+        return cls.model_validate_json(raw)
