@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: up down test test-fast lint bench infra install clean status
+.PHONY: up down test lint bench infra tools install clean status
 
 install: $(STAMP)
 
@@ -17,6 +17,9 @@ $(STAMP): pyproject.toml
 
 infra:
 	@bash deploy/local/infra.sh up
+
+tools:
+	@bash deploy/tools/install-helm.sh
 
 ## Start Kafka, PostgreSQL and every Blindpost service in the background; ready when it returns.
 up: install infra
@@ -32,7 +35,7 @@ status:
 	@bash deploy/local/stack.sh status
 
 ## Install what is needed, start Kafka and PostgreSQL, run every test.
-test: install infra
+test: install infra tools
 	$(BIN)/pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 
 lint: install
