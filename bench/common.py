@@ -38,7 +38,7 @@ def percentile(samples: list[float], fraction: float) -> float:
 async def closed_loop(
     operation: Callable[[], Awaitable[object]], *, total: int, concurrency: int
 ) -> tuple[float, list[float]]:
-    """Runs ``total`` operations with ``concurrency`` in flight; returns (seconds, latencies in ms)."""
+    """Runs ``total`` operations, ``concurrency`` in flight; returns (seconds, latencies ms)."""
     latencies: list[float] = []
     remaining = total
 
@@ -55,23 +55,38 @@ async def closed_loop(
     return time.perf_counter() - started, latencies
 
 
-def row_from_loop(benchmark: str, subject: str, seconds: float, latencies: list[float], note: str = "") -> Row:
+def row_from_loop(
+    benchmark: str, subject: str, seconds: float, latencies: list[float], note: str = ""
+) -> Row:
     return Row(
-        benchmark, subject, len(latencies), seconds, percentile(latencies, 0.5), percentile(latencies, 0.99), note
+        benchmark,
+        subject,
+        len(latencies),
+        seconds,
+        percentile(latencies, 0.5),
+        percentile(latencies, 0.99),
+        note,
     )
 
 
 def machine() -> str:
-    return f"{platform.node()} · {os.cpu_count()} cores · Python {platform.python_version()} · {platform.platform()}"
+    return (
+        f"{platform.node()} · {os.cpu_count()} cores · "
+        f"Python {platform.python_version()} · {platform.platform()}"
+    )
 
 
 def render(rows: list[Row]) -> str:
-    header = f"{'benchmark':<28} {'subject':<34} {'ops':>9} {'ops/s':>10} {'p50 ms':>8} {'p99 ms':>8}  note"
+    header = (
+        f"{'benchmark':<28} {'subject':<34} {'ops':>9} {'ops/s':>10} "
+        f"{'p50 ms':>8} {'p99 ms':>8}  note"
+    )
     lines = [header, "-" * len(header)]
     for row in rows:
         p50 = f"{row.p50_ms:8.2f}" if row.p50_ms is not None else f"{'':>8}"
         p99 = f"{row.p99_ms:8.2f}" if row.p99_ms is not None else f"{'':>8}"
         lines.append(
-            f"{row.benchmark:<28} {row.subject:<34} {row.operations:>9} {row.per_second:>10.0f} {p50} {p99}  {row.note}"
+            f"{row.benchmark:<28} {row.subject:<34} {row.operations:>9} "
+            f"{row.per_second:>10.0f} {p50} {p99}  {row.note}"
         )
     return "\n".join(lines)

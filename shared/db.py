@@ -51,7 +51,9 @@ def load_migrations(folder: Path) -> list[Migration]:
     return migrations
 
 
-async def migrate(conn: asyncpg.Connection, folder: Path, table: str = "schema_migrations") -> list[str]:
+async def migrate(
+    conn: asyncpg.Connection, folder: Path, table: str = "schema_migrations"
+) -> list[str]:
     """Apply what is missing; returns the names applied (empty when up to date)."""
     if not re.fullmatch(r"[a-z_]+", table):
         raise MigrationError("migration table name must be lower-case letters and underscores")
@@ -65,7 +67,10 @@ async def migrate(conn: asyncpg.Connection, folder: Path, table: str = "schema_m
                     checksum text NOT NULL,
                     applied_at timestamptz NOT NULL DEFAULT now())"""
         )
-        applied = {r["version"]: r for r in await conn.fetch(f"SELECT * FROM {table}")}
+        applied = {
+            r["version"]: r
+            for r in await conn.fetch(f"SELECT * FROM {table}")  # noqa: S608 - name checked above
+        }
         for migration in load_migrations(folder):
             if migration.version in applied:
                 if applied[migration.version]["checksum"] != migration.checksum:
@@ -77,7 +82,7 @@ async def migrate(conn: asyncpg.Connection, folder: Path, table: str = "schema_m
             async with conn.transaction():
                 await conn.execute(migration.sql)
                 await conn.execute(
-                    f"INSERT INTO {table} (version, name, checksum) VALUES ($1, $2, $3)",
+                    f"INSERT INTO {table} (version, name, checksum) VALUES ($1, $2, $3)",  # noqa: S608
                     migration.version,
                     migration.name,
                     migration.checksum,
@@ -89,7 +94,9 @@ async def migrate(conn: asyncpg.Connection, folder: Path, table: str = "schema_m
     return applied_now
 
 
-async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 10, **kwargs: object) -> asyncpg.Pool:
+async def create_pool(
+    dsn: str, *, min_size: int = 1, max_size: int = 10, **kwargs: object
+) -> asyncpg.Pool:
     pool = await asyncpg.create_pool(
         dsn, min_size=min_size, max_size=max_size, command_timeout=10, **kwargs
     )

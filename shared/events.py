@@ -101,7 +101,9 @@ class DispatchFailed(Payload):
     provider: str
     attempt: int = Field(ge=1)
     retryable: bool
-    reason: str = Field(description="a class of failure, never a provider's raw text with an address in it")
+    reason: str = Field(
+        description="a class of failure, never a provider's raw text with an address in it"
+    )
 
 
 class ProviderStatusReported(Payload):

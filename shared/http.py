@@ -66,9 +66,7 @@ async def _metrics(_request: web.Request) -> web.Response:
     return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
-def run_background(
-    app: web.Application, name: str, work: Callable[[], Awaitable[None]]
-) -> None:
+def run_background(app: web.Application, name: str, work: Callable[[], Awaitable[None]]) -> None:
     """Run ``work`` for the app's lifetime.  If it dies, the process shuts down (so that the
     orchestrator restarts it) instead of serving as if healthy."""
 
@@ -93,7 +91,9 @@ def _stop_process_if_crashed(task: asyncio.Task[None]) -> None:
         return
     exc = task.exception()
     log.critical(
-        "background task crashed; shutting down", task=task.get_name(), error=repr(exc)[:300],
+        "background task crashed; shutting down",
+        task=task.get_name(),
+        error=repr(exc)[:300],
         exc_info=exc,
     )
     signal.raise_signal(signal.SIGTERM)

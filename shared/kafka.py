@@ -269,6 +269,6 @@ def _reason(exc: Exception) -> str:
         try:
             fields = sorted({".".join(map(str, e["loc"])) for e in exc.errors()})  # type: ignore[attr-defined]
             return f"{type(exc).__name__}: invalid {', '.join(fields)}"
-        except Exception:  # noqa: BLE001
+        except Exception:  # noqa: BLE001, S110 - fall back to the class name below
             pass
     return type(exc).__name__

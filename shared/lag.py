@@ -56,7 +56,9 @@ class ConsumerLagMonitor:
         assert self._admin and self._offsets, "start() first"
         partitions = []
         for topic in self.topics:
-            for partition in self._offsets.partitions_for_topic(topic) or await self._partitions(topic):
+            for partition in self._offsets.partitions_for_topic(topic) or await self._partitions(
+                topic
+            ):
                 partitions.append(TopicPartition(topic, partition))
         if not partitions:
             return {}
@@ -82,5 +84,7 @@ class ConsumerLagMonitor:
             try:
                 await self.measure()
             except Exception as exc:  # noqa: BLE001 - a metrics failure must not stop a stage
-                log.warning("consumer lag not measured", group=self.group_id, error=type(exc).__name__)
+                log.warning(
+                    "consumer lag not measured", group=self.group_id, error=type(exc).__name__
+                )
             await asyncio.sleep(interval_s)

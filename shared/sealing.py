@@ -101,7 +101,9 @@ class SealingKeyring:
                 _b64d(nonce_b64), _b64d(ciphertext_b64), context + key_id.encode()
             )
         except InvalidTag:
-            raise SealingError("sealed token does not open: tampered, or for another message") from None
+            raise SealingError(
+                "sealed token does not open: tampered, or for another message"
+            ) from None
 
 
 def generate_keypair(key_id: str) -> tuple[str, str]:

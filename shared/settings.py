@@ -38,7 +38,9 @@ class BlindpostSettings(BaseSettings):
 
     kafka_bootstrap_servers: str = Field(
         "127.0.0.1:9092",
-        validation_alias=AliasChoices("KAFKA_BOOTSTRAP_SERVERS", "BLINDPOST_KAFKA_BOOTSTRAP_SERVERS"),
+        validation_alias=AliasChoices(
+            "KAFKA_BOOTSTRAP_SERVERS", "BLINDPOST_KAFKA_BOOTSTRAP_SERVERS"
+        ),
     )
     topic_prefix: str = Field("", description="prepended to every topic name (tests isolate by it)")
     log_level: str = "INFO"
@@ -97,4 +99,8 @@ def _describe(cls: type[BlindpostSettings], exc: ValidationError) -> str:
         field = str(error["loc"][0]) if error["loc"] else "?"
         var = cls.env_names(field)[0] if field in cls.model_fields else field
         problems.append(f"{var}: {error['msg']}")
-    return "invalid settings: " + "; ".join(problems) + " (values are not shown; fix the variables named)"
+    return (
+        "invalid settings: "
+        + "; ".join(problems)
+        + " (values are not shown; fix the variables named)"
+    )

@@ -42,7 +42,11 @@ class TrackingTokens:
         return f"{body}.{_b64e(self._mac(body))}"
 
     def url(self, kind: Kind, ext_message_id: str, ext_user_id: str, **extra: Any) -> str:
-        return self.base_url.rstrip("/") + PATHS[kind] + self.sign(kind, ext_message_id, ext_user_id, **extra)
+        return (
+            self.base_url.rstrip("/")
+            + PATHS[kind]
+            + self.sign(kind, ext_message_id, ext_user_id, **extra)
+        )
 
     def verify(self, token: str, kind: Kind) -> dict[str, Any]:
         body, _, mac = token.partition(".")

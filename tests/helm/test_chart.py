@@ -46,7 +46,9 @@ def test_chart_lints(helm):
 
 
 def test_every_manifest_validates_against_the_kubernetes_schema(helm):
-    docs = render(helm, "metrics.serviceMonitor.enabled=true", "metrics.prometheusRule.enabled=true")
+    docs = render(
+        helm, "metrics.serviceMonitor.enabled=true", "metrics.prometheusRule.enabled=true"
+    )
     kinds = {d["kind"] for d in docs}
     assert CRDS <= kinds
     for doc in docs:
@@ -71,7 +73,11 @@ def test_each_service_gets_only_its_own_secrets(helm):
         name.removeprefix("bp-blindpost-"): set(doc["stringData"])
         for name, doc in by_kind(render(helm), "Secret").items()
     }
-    holders = {key: {svc for svc, keys in secrets.items() if key in keys} for keys in secrets.values() for key in keys}
+    holders = {
+        key: {svc for svc, keys in secrets.items() if key in keys}
+        for keys in secrets.values()
+        for key in keys
+    }
     assert holders["BLINDPOST_VAULT_KEKS"] == {"vault"}
     assert holders["BLINDPOST_VAULT_DATABASE_URL"] == {"vault"}
     assert holders["BLINDPOST_VAULT_BLIND_INDEX_KEY"] == {"vault"}
@@ -97,10 +103,16 @@ def test_only_vault_clients_reach_the_vault(helm):
 
 
 def test_alert_rules_name_metrics_the_code_exports(helm):
-    rule = by_kind(render(helm, "metrics.prometheusRule.enabled=true"), "PrometheusRule")["bp-blindpost"]
-    source = "\n".join(p.read_text() for d in ("shared", "services") for p in (ROOT / d).rglob("*.py"))
+    rule = by_kind(render(helm, "metrics.prometheusRule.enabled=true"), "PrometheusRule")[
+        "bp-blindpost"
+    ]
+    source = "\n".join(
+        p.read_text() for d in ("shared", "services") for p in (ROOT / d).rglob("*.py")
+    )
     for group in rule["spec"]["groups"]:
         for alert in group["rules"]:
             for metric in re.findall(r"\b(blindpost_[a-z_]+)", alert["expr"]):
                 exported = metric.removesuffix("_total")
-                assert f'"{exported}' in source, f"{alert['alert']} uses {metric}, which no code exports"
+                assert f'"{exported}' in source, (
+                    f"{alert['alert']} uses {metric}, which no code exports"
+                )

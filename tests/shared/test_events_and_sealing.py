@@ -46,14 +46,18 @@ def test_a_payload_that_does_not_match_its_type_is_rejected():
 
 def test_channel_families_are_the_callback_types():
     assert {c.family for c in Channel} == set(ChannelFamily)
-    assert Channel.WHATSAPP.family is ChannelFamily.SMS and Channel.VIBER.family is ChannelFamily.SMS
+    assert (
+        Channel.WHATSAPP.family is ChannelFamily.SMS and Channel.VIBER.family is ChannelFamily.SMS
+    )
 
 
 def test_sealed_address_opens_only_for_its_dispatcher_and_its_message():
     private, public = generate_keypair("email-1")
     other_private, _ = generate_keypair("email-1")
     mid = uuid.uuid4()
-    token = SealingPublicKey.parse(public).seal(b"player@example.com", sealing_context(mid, Channel.EMAIL))
+    token = SealingPublicKey.parse(public).seal(
+        b"player@example.com", sealing_context(mid, Channel.EMAIL)
+    )
     assert b"player@example.com" not in token.encode()
     keyring = SealingKeyring.parse([private])
     assert keyring.open(token, sealing_context(mid, Channel.EMAIL)) == b"player@example.com"

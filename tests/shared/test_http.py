@@ -32,7 +32,10 @@ async def test_healthz_readyz_and_metrics():
 
         ready = await client.get("/readyz")
         assert ready.status == 200
-        assert await ready.json() == {"status": "ready", "checks": {"kafka": "ok", "database": "ok"}}
+        assert await ready.json() == {
+            "status": "ready",
+            "checks": {"kafka": "ok", "database": "ok"},
+        }
 
         state["kafka_up"] = False
         not_ready = await client.get("/readyz")

@@ -21,7 +21,10 @@ from tests.support.kafka import read_topic
 
 def make_event(n: int) -> Event:
     return Event.create(
-        uuid.uuid4(), ResolutionFailed(channel=Channel.SMS, reason="no_address"), "test", discriminator=(n,)
+        uuid.uuid4(),
+        ResolutionFailed(channel=Channel.SMS, reason="no_address"),
+        "test",
+        discriminator=(n,),
     )
 
 
@@ -62,12 +65,23 @@ async def test_transactional_stage_killed_half_way_leaves_no_duplicate_and_no_ga
     events = [make_event(n) for n in range(100)]
     await produce(kafka_bootstrap, source, events)
     group = f"{topic_prefix}copy"
-    command = [sys.executable, "-m", "tests.support.copy_stage", kafka_bootstrap, source, target, group, dead]
+    command = [
+        sys.executable,
+        "-m",
+        "tests.support.copy_stage",
+        kafka_bootstrap,
+        source,
+        target,
+        group,
+        dead,
+    ]
 
     crashed = subprocess.run([*command, "--crash-on-batch", "3"], timeout=60, capture_output=True)
     assert crashed.returncode == -9, crashed.stderr.decode()[-2000:]
     # The killed transaction's records did reach the log: a read_uncommitted reader sees them.
-    dirty = await read_topic(kafka_bootstrap, target, timeout_s=3, isolation_level="read_uncommitted")
+    dirty = await read_topic(
+        kafka_bootstrap, target, timeout_s=3, isolation_level="read_uncommitted"
+    )
     assert len(dirty) > 2 * 2 * 20 - 1
 
     survivor = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -100,7 +114,16 @@ async def test_a_poison_record_is_dead_lettered_and_does_not_block_the_partition
         await producer.stop()
     group = f"{topic_prefix}copy"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tests.support.copy_stage", kafka_bootstrap, source, target, group, dead],
+        [
+            sys.executable,
+            "-m",
+            "tests.support.copy_stage",
+            kafka_bootstrap,
+            source,
+            target,
+            group,
+            dead,
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )

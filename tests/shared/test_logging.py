@@ -31,7 +31,9 @@ def test_ids_offsets_and_timestamps_are_left_alone():
 
 def test_configured_logger_emits_json_with_redaction(capsys):
     configure_logging("test-service")
-    structlog.get_logger().info("sent", to="alice@example.org", phone="+15551234567", ext_message_id="m-1")
+    structlog.get_logger().info(
+        "sent", to="alice@example.org", phone="+15551234567", ext_message_id="m-1"
+    )
     line = capsys.readouterr().out.strip().splitlines()[-1]
     record = json.loads(line)
     assert record["service"] == "test-service"
