@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from typing import Any
 
 from aiohttp import web
@@ -44,7 +44,7 @@ async def _readyz(request: web.Request) -> web.Response:
     results = await asyncio.gather(
         *(_run_check(check) for check in request.app[READINESS_CHECKS].values())
     )
-    checks = dict(zip(request.app[READINESS_CHECKS], results, strict=True))
+    checks = dict(zip(request.app[READINESS_CHECKS].keys(), results, strict=True))
     ready = all(result == "ok" for result in checks.values())
     return web.json_response(
         {"status": "ready" if ready else "not ready", "checks": checks},
@@ -66,12 +66,14 @@ async def _metrics(_request: web.Request) -> web.Response:
     return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
-def run_background(app: web.Application, name: str, work: Callable[[], Awaitable[None]]) -> None:
+def run_background(
+    app: web.Application, name: str, work: Callable[[], Coroutine[Any, Any, None]]
+) -> None:
     """Run ``work`` for the app's lifetime.  If it dies, the process shuts down (so that the
     orchestrator restarts it) instead of serving as if healthy."""
 
     async def ctx(_app: web.Application) -> AsyncIterator[None]:
-        task = asyncio.create_task(work(), name=name)
+        task: asyncio.Task[None] = asyncio.create_task(work(), name=name)
         task.add_done_callback(_stop_process_if_crashed)
         yield
         task.remove_done_callback(_stop_process_if_crashed)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import re
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, MutableMapping
 from typing import Any
 
 import structlog
@@ -42,7 +42,7 @@ def redact_value(value: Any) -> Any:
     return value
 
 
-def redact_pii(_logger: Any, _method: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+def redact_pii(_logger: Any, _method: str, event_dict: MutableMapping[str, Any]) -> dict[str, Any]:
     """structlog processor: redact every value, nested ones included."""
     return {key: redact_value(value) for key, value in event_dict.items()}
 
@@ -84,7 +84,9 @@ def configure_logging(service: str, level: str = "INFO", fmt: str = "json") -> N
 
 
 def _add_service(service: str) -> Any:
-    def processor(_logger: Any, _method: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+    def processor(
+        _logger: Any, _method: str, event_dict: MutableMapping[str, Any]
+    ) -> MutableMapping[str, Any]:
         event_dict.setdefault("service", service)
         return event_dict
 
