@@ -1,0 +1,110 @@
+"""Reads blindpost.message-events into the store.  The store, not Kafka, holds the consumed
+position (written with the rows in one transaction); on every assignment the consumer seeks
+to it, so a restart or a rebalance resumes exactly where the store left off."""
+
+from __future__ import annotations
+
+import uuid
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka.abc import ConsumerRebalanceListener
+from prometheus_client import Counter
+
+from services.callback_relay.domain import facts_from, status_from
+from services.callback_relay.store import CallbackStore, ConsumedBatch
+from shared.domain import Channel, SmarticoStatus
+from shared.events import Event
+from shared.kafka import dead_letter_output
+from shared.logging import get_logger
+
+log = get_logger(__name__)
+STAGE = "callback-relay"
+
+STATUSES_QUEUED = Counter(
+    "blindpost_callback_statuses_seen_total",
+    "Statuses the relay read from the event log",
+    ["status"],
+)
+
+
+class _SeekToStore(ConsumerRebalanceListener):
+    def __init__(self, consumer: AIOKafkaConsumer, store: CallbackStore) -> None:
+        self.consumer = consumer
+        self.store = store
+
+    async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
+        return None
+
+    async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
+        by_topic: dict[str, list[int]] = {}
+        for tp in assigned:
+            by_topic.setdefault(tp.topic, []).append(tp.partition)
+        for topic, partitions in by_topic.items():
+            positions = await self.store.positions(topic, partitions)
+            for partition, offset in positions.items():
+                self.consumer.seek(TopicPartition(topic, partition), offset)
+        log.info(
+            "partitions assigned", partitions=sorted(f"{t.topic}/{t.partition}" for t in assigned)
+        )
+
+
+class EventConsumer:
+    def __init__(
+        self,
+        consumer: AIOKafkaConsumer,
+        producer: AIOKafkaProducer,
+        store: CallbackStore,
+        topic: str,
+        dead_letter_topic: str,
+    ) -> None:
+        self.consumer = consumer
+        self.producer = producer
+        self.store = store
+        self.topic = topic
+        self.dead_letter_topic = dead_letter_topic
+
+    def subscribe(self) -> None:
+        self.consumer.subscribe([self.topic], listener=_SeekToStore(self.consumer, self.store))
+
+    async def run(self) -> None:
+        while True:
+            batch = await self.consumer.getmany(timeout_ms=500, max_records=1000)
+            for tp, records in batch.items():
+                if records:
+                    await self._record(tp, records)
+
+    async def _record(self, tp: TopicPartition, records: list[ConsumerRecord]) -> None:
+        messages: list[tuple[uuid.UUID, Channel, str]] = []
+        statuses: list[tuple[uuid.UUID, SmarticoStatus]] = []
+        poison = []
+        for record in records:
+            try:
+                event = Event.from_bytes(record.value)
+                facts = facts_from(event)
+                status = status_from(event)
+            except Exception as exc:  # noqa: BLE001 - a record we cannot read is poison
+                poison.append(
+                    dead_letter_output(self.dead_letter_topic, STAGE, record, type(exc).__name__)
+                )
+                continue
+            if facts:
+                messages.append((event.ext_message_id, facts.channel, facts.callback_url))
+            if status:
+                statuses.append((event.ext_message_id, status))
+                STATUSES_QUEUED.labels(status.value).inc()
+        # Poison first: if we die before the store commits, it is sent again (a duplicate
+        # in the dead-letter topic), never lost.
+        for out in poison:
+            await (
+                await self.producer.send(
+                    out.topic, out.value, key=out.key, headers=list(out.headers)
+                )
+            )
+        await self.store.record(
+            ConsumedBatch(tp.topic, tp.partition, records[-1].offset + 1, messages, statuses)
+        )
+        # Kafka's committed offset is only for the lag dashboard; the store is authoritative.
+        try:
+            await self.consumer.commit({tp: records[-1].offset + 1})
+        except Exception as exc:  # noqa: BLE001 - lag reporting only
+            log.debug("offset commit for lag reporting failed", error=type(exc).__name__)

@@ -1,0 +1,218 @@
+"""Calls back, without a sleep in anyone's way: due callbacks are claimed from the store's
+retry schedule, called concurrently (bounded overall, and per host by the connection pool),
+and their results written back in small batches, each attempt and result appended to the
+event log first."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from functools import partial
+
+from aiokafka import AIOKafkaProducer
+from prometheus_client import Counter, Gauge, Histogram
+
+from services.callback_relay.domain import RetryPolicy, callback_url
+from services.callback_relay.sender import Answer, CallbackSender
+from services.callback_relay.store import CallbackStore, DueCallback, Result
+from shared.events import CallbackAttempted, CallbackDeadLettered, CallbackDelivered, Event
+from shared.kafka import Output
+from shared.logging import get_logger
+from shared.topics import Topics
+
+log = get_logger(__name__)
+PRODUCER = "callback-relay"
+
+ATTEMPTS = Counter("blindpost_callback_attempts_total", "Callback attempts by outcome", ["outcome"])
+DELIVERED = Counter("blindpost_callbacks_delivered_total", "Statuses Smartico acknowledged")
+DEAD_LETTERED = Counter(
+    "blindpost_callbacks_dead_lettered_total",
+    "Callbacks given up on (retry period over, or refused by the SSRF guard)",
+    ["reason"],
+)
+ATTEMPT_SECONDS = Histogram(
+    "blindpost_callback_attempt_duration_seconds",
+    "Duration of one callback HTTP attempt",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+PENDING = Gauge("blindpost_callbacks_pending", "Callbacks waiting for their next attempt")
+IN_FLIGHT = Gauge("blindpost_callbacks_in_flight", "Callbacks being called right now")
+
+
+@dataclass(frozen=True)
+class _Done:
+    result: Result
+    outputs: tuple[Output, ...]
+
+
+class Deliverer:
+    def __init__(
+        self,
+        *,
+        store: CallbackStore,
+        sender: CallbackSender,
+        producer: AIOKafkaProducer,
+        topics: Topics,
+        api_key: str,
+        policy: RetryPolicy,
+        concurrency: int,
+        batch_size: int,
+        poll_interval_s: float,
+        lease_s: float,
+    ) -> None:
+        self.store = store
+        self.sender = sender
+        self.producer = producer
+        self.topics = topics
+        self._api_key = api_key
+        self.policy = policy
+        self.concurrency = concurrency
+        self.batch_size = batch_size
+        self.poll_interval_s = poll_interval_s
+        self.lease_s = lease_s
+        self._done: asyncio.Queue[_Done] = asyncio.Queue()
+        self._in_flight = 0
+
+    async def run(self) -> None:
+        flusher = asyncio.create_task(self._flush_forever(), name="callback-flush")
+        try:
+            await self._claim_forever()
+        finally:
+            flusher.cancel()
+
+    async def _claim_forever(self) -> None:
+        while True:
+            free = self.concurrency - self._in_flight
+            due = (
+                await self.store.claim_due(min(self.batch_size, free), self.lease_s) if free else []
+            )
+            for callback in due:
+                self._in_flight += 1
+                IN_FLIGHT.set(self._in_flight)
+                asyncio.create_task(self._attempt(callback))
+            if len(due) < min(self.batch_size, max(free, 1)):
+                await asyncio.sleep(self.poll_interval_s)
+
+    async def _attempt(self, callback: DueCallback) -> None:
+        started = time.perf_counter()
+        build = partial(
+            callback_url,
+            channel=callback.channel,
+            ext_message_id=str(callback.ext_message_id),
+            status=callback.status,
+            api_key=self._api_key,
+        )
+        try:
+            answer = await self.sender.call(callback.callback_url, build)
+        except Exception as exc:  # noqa: BLE001 - a bug here must not lose the callback
+            answer = Answer("retry", error=type(exc).__name__)
+        ATTEMPT_SECONDS.observe(time.perf_counter() - started)
+        ATTEMPTS.labels(answer.outcome).inc()
+        await self._done.put(self.decide(callback, answer))
+
+    def decide(self, callback: DueCallback, answer: Answer, now: datetime | None = None) -> _Done:
+        now = now or datetime.now(UTC)
+        mid, status = callback.ext_message_id, callback.status
+        attempted = Event.create(
+            mid,
+            CallbackAttempted(
+                status=status,
+                attempt=callback.attempt,
+                outcome="delivered"
+                if answer.outcome == "delivered"
+                else ("refused" if answer.outcome == "refused" else "retry"),
+                http_status=answer.http_status,
+                error_code=answer.error_code,
+                error=answer.error,
+            ),
+            PRODUCER,
+            discriminator=(status.value, callback.attempt),
+        )
+        outputs = [self._event(attempted)]
+        if answer.outcome == "delivered":
+            DELIVERED.inc()
+            delivered = CallbackDelivered(status=status, attempts=callback.attempt)
+            outputs.append(
+                self._event(Event.create(mid, delivered, PRODUCER, discriminator=(status.value,)))
+            )
+            return _Done(Result(mid, status, "delivered"), tuple(outputs))
+        delay = self.policy.delay(callback.attempt)
+        deadline = callback.first_seen_at + timedelta(seconds=self.policy.period_s)
+        if answer.outcome != "refused" and now + timedelta(seconds=delay) < deadline:
+            return _Done(Result(mid, status, "pending", delay, answer.error), tuple(outputs))
+        reason = (
+            f"refused: {answer.error}"
+            if answer.outcome == "refused"
+            else f"retry period over after {callback.attempt} attempts; last: {answer.error}"
+        )
+        DEAD_LETTERED.labels(
+            "refused" if answer.outcome == "refused" else "retries_exhausted"
+        ).inc()
+        log.error(
+            "callback dead-lettered",
+            ext_message_id=str(mid),
+            status=status.value,
+            attempts=callback.attempt,
+            reason=reason,
+        )
+        dead = CallbackDeadLettered(status=status, attempts=callback.attempt, reason=reason[:500])
+        outputs.append(
+            self._event(Event.create(mid, dead, PRODUCER, discriminator=(status.value,)))
+        )
+        record = {
+            "ext_message_id": str(mid),
+            "status": status.value,
+            "type": callback.channel.family.value,
+            "callback_url": callback.callback_url,  # as Smartico gave it: no api_key in it
+            "attempts": callback.attempt,
+            "reason": reason[:500],
+        }
+        outputs.append(
+            Output(
+                self.topics.callbacks_dead_letter,
+                json.dumps(record).encode(),
+                key=str(mid).encode(),
+            )
+        )
+        return _Done(Result(mid, status, "dead", error=reason[:500]), tuple(outputs))
+
+    def _event(self, event: Event) -> Output:
+        return Output(self.topics.message_events, event.to_bytes(), key=event.key)
+
+    async def _flush_forever(self) -> None:
+        while True:
+            batch = [await self._done.get()]
+            while not self._done.empty() and len(batch) < 1000:
+                batch.append(self._done.get_nowait())
+            while True:
+                try:
+                    await self._flush(batch)
+                    break
+                except Exception as exc:  # noqa: BLE001 - keep the results, retry the write
+                    log.warning("callback results not recorded yet", error=type(exc).__name__)
+                    await asyncio.sleep(1.0)
+            self._in_flight -= len(batch)
+            IN_FLIGHT.set(self._in_flight)
+
+    async def _flush(self, batch: list[_Done]) -> None:
+        # Events first, then the store: a crash in between repeats an attempt whose events
+        # carry the same ids (deduplicated downstream), never a result without its event.
+        futures = [
+            await self.producer.send(out.topic, out.value, key=out.key)
+            for done in batch
+            for out in done.outputs
+        ]
+        for future in futures:
+            await future
+        await self.store.finish([done.result for done in batch])
+
+    async def report_pending(self, interval_s: float) -> None:
+        while True:
+            try:
+                PENDING.set(await self.store.pending())
+            except Exception as exc:  # noqa: BLE001 - metrics only
+                log.debug("pending callbacks not counted", error=type(exc).__name__)
+            await asyncio.sleep(interval_s)

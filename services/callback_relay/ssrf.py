@@ -1,0 +1,221 @@
+"""Which callback URLs may be called, and at which address (OWASP SSRF cheat sheet).
+
+A URL is callable only when its host (and port) is on the allow-list, it is written in a
+plain form (no user info, no decimal/octal/hex IP spellings), and every address it resolves
+to is public — or is itself, in canonical form, on the allow-list.  The validated addresses
+are then *pinned*: :class:`PinnedResolver` is the only resolver the HTTP client has, and it
+answers only with addresses this module validated, so DNS cannot change between the check
+and the connect.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import re
+import socket
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp.abc import AbstractResolver, ResolveResult
+from yarl import URL
+
+Resolve = Callable[[str, int], Awaitable[list[str]]]
+"""(host, port) -> IP address strings; tests inject their own."""
+
+_LABEL = r"[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9])?"
+_HOSTNAME = re.compile(rf"^(?=.{{1,253}}$){_LABEL}(\.{_LABEL})*$")
+_NUMERIC_LABEL = re.compile(r"^(0x[0-9a-f]*|[0-9]+)$")
+DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+class CallbackRefused(Exception):
+    """This URL is never called.  The message is a reason class with the host, never the
+    query (which carries the api_key)."""
+
+
+@dataclass(frozen=True)
+class AllowEntry:
+    host: str
+    port: int | None
+
+    def admits(self, host: str, port: int) -> bool:
+        return self.host == host and (self.port is None or self.port == port)
+
+
+def _canonical_host(host: str) -> str:
+    host = host.strip().lower().rstrip(".")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    try:
+        return str(ipaddress.ip_address(host))
+    except ValueError:
+        return host
+
+
+def parse_allow_list(entries: Iterable[str]) -> tuple[AllowEntry, ...]:
+    parsed = []
+    for raw in entries:
+        entry = raw.strip()
+        if not entry:
+            continue
+        host, port = entry, None
+        if entry.startswith("["):  # [v6]:port or [v6]
+            host, _, rest = entry[1:].partition("]")
+            port = int(rest[1:]) if rest.startswith(":") else None
+        elif entry.count(":") == 1:
+            host, _, port_text = entry.partition(":")
+            port = int(port_text)
+        parsed.append(AllowEntry(_canonical_host(host), port))
+    return tuple(parsed)
+
+
+async def system_resolve(host: str, port: int) -> list[str]:
+    infos = await asyncio.get_running_loop().getaddrinfo(
+        host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP
+    )
+    return sorted({str(info[4][0]) for info in infos})
+
+
+@dataclass(frozen=True)
+class Target:
+    url: URL
+    host: str
+    port: int
+    addresses: tuple[str, ...]
+
+
+def _effective(address: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    if isinstance(ip, ipaddress.IPv6Address):
+        # ::ffff:a.b.c.d and the NAT64/6to4 forms reach an IPv4 host: judge that host.
+        if ip.ipv4_mapped is not None:
+            return ip.ipv4_mapped
+        if ip.sixtofour is not None:
+            return ip.sixtofour
+    return ip
+
+
+class CallbackGuard:
+    """Validates callback URLs and remembers the validated addresses for a short while."""
+
+    def __init__(
+        self,
+        allowed_hosts: Iterable[str],
+        resolve: Resolve = system_resolve,
+        cache_ttl_s: float = 30.0,
+    ) -> None:
+        self.allow = parse_allow_list(allowed_hosts)
+        self.resolve = resolve
+        self.cache_ttl_s = cache_ttl_s
+        self._cache: dict[tuple[str, int], tuple[float, tuple[str, ...]]] = {}
+
+    def host_allowed(self, host: str, port: int) -> bool:
+        return any(entry.admits(host, port) for entry in self.allow)
+
+    def address_allowed(self, address: str, port: int) -> bool:
+        ip = _effective(address)
+        if ip.is_global and not ip.is_multicast:
+            return True
+        # A non-public address only when the operator listed that very address.
+        return self.host_allowed(str(ip), port)
+
+    async def check(self, raw_url: str) -> Target:
+        try:
+            url = URL(raw_url)
+        except (ValueError, TypeError):
+            raise CallbackRefused("unparseable callback URL") from None
+        if url.scheme not in DEFAULT_PORTS:
+            raise CallbackRefused("callback URL scheme must be http or https")
+        if url.user is not None or url.password is not None:
+            raise CallbackRefused("callback URL carries user info")
+        raw_host = url.raw_host or ""
+        host = _plain_host(raw_host)
+        port = url.port or DEFAULT_PORTS[url.scheme]
+        if not self.host_allowed(host, port):
+            raise CallbackRefused(f"host {host[:80]}:{port} is not on the allow-list")
+        addresses = await self._addresses(host, port)
+        refused = [a for a in addresses if not self.address_allowed(a, port)]
+        if refused or not addresses:
+            raise CallbackRefused(f"host {host[:80]} resolves to a non-public address")
+        return Target(url=url, host=host, port=port, addresses=addresses)
+
+    async def _addresses(self, host: str, port: int) -> tuple[str, ...]:
+        try:
+            return (str(ipaddress.ip_address(host)),)
+        except ValueError:
+            pass
+        now = time.monotonic()
+        cached = self._cache.get((host, port))
+        if cached and cached[0] > now:
+            return cached[1]
+        try:
+            addresses = tuple(await self.resolve(host, port))
+        except OSError:
+            raise CallbackRefused(f"host {host[:80]} does not resolve") from None
+        self._cache[(host, port)] = (now + self.cache_ttl_s, addresses)
+        return addresses
+
+    def pinned(self, host: str, port: int) -> tuple[str, ...] | None:
+        cached = self._cache.get((host, port))
+        return cached[1] if cached else None
+
+
+def _plain_host(raw_host: str) -> str:
+    """The host in canonical form; refuses spellings that hide an IP address."""
+    host = raw_host.lower().rstrip(".")
+    if "%" in host:
+        raise CallbackRefused("percent-encoded or zone-scoped host")
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        ip = None
+    if ip is not None:
+        if str(ip) != host:
+            raise CallbackRefused("non-canonical IP address in callback URL")
+        return host
+    labels = host.split(".")
+    if _NUMERIC_LABEL.match(labels[-1]):
+        # 2130706433, 0177.0.0.1, 0x7f.1, 127.1: resolvers read these as IPv4 addresses.
+        raise CallbackRefused("numeric host that is not a canonical IP address")
+    if not _HOSTNAME.match(host):
+        raise CallbackRefused("malformed host in callback URL")
+    return host
+
+
+class PinnedResolver(AbstractResolver):
+    """The HTTP client's only resolver: answers with the guard's validated addresses."""
+
+    def __init__(self, guard: CallbackGuard) -> None:
+        self.guard = guard
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        addresses = self.guard.pinned(_canonical_host(host), port)
+        if not addresses:
+            raise OSError(f"{host} was not validated by the callback guard")
+        results: list[ResolveResult] = []
+        for address in addresses:
+            ip = ipaddress.ip_address(address)
+            results.append(
+                {
+                    "hostname": host,
+                    "host": address,
+                    "port": port,
+                    "family": socket.AF_INET6 if ip.version == 6 else socket.AF_INET,
+                    "proto": 0,
+                    "flags": socket.AI_NUMERICHOST,
+                }
+            )
+        return results
+
+    async def close(self) -> None:
+        return None
+
+
+def describe(target: Any) -> str:
+    """What may be logged about a callback target: its host and port, never its query."""
+    return f"{target.host}:{target.port}" if isinstance(target, Target) else "?"

@@ -1,0 +1,124 @@
+"""The relay end to end against the real broker and PostgreSQL and a Smartico stand-in."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+
+import pytest
+from prometheus_client import REGISTRY
+
+from shared.domain import Channel, SmarticoStatus
+from shared.events import Event, EventType
+from tests.callback_relay.support import (
+    Smartico,
+    lifecycle,
+    publish,
+    relay_env,
+    running_relay,
+    smartico,
+    wait_until,
+)
+from tests.support.kafka import read_topic
+
+S = SmarticoStatus
+
+
+def _events(records) -> list[Event]:  # type: ignore[no-untyped-def]
+    return [Event.from_bytes(r.value) for r in records]
+
+
+@pytest.mark.slow
+async def test_an_endpoint_down_for_a_while_then_back_gets_every_status_exactly_once(
+    kafka_bootstrap, topics, base_env, events_dsn
+) -> None:  # type: ignore[no-untyped-def]
+    endpoint = Smartico()  # not started: connection refused
+    url = endpoint.url + "?label=7&client=casino"
+    expected: Counter[tuple[str, str]] = Counter()
+    events = []
+    for channel, statuses in [
+        (Channel.EMAIL, [S.DELIVERED, S.OPENED, S.CLICKED, S.OPENED]),  # opened twice: once
+        (Channel.WHATSAPP, [S.DELIVERED]),
+        (Channel.CIM, [S.DELIVERED]),
+    ] * 5:
+        mid, lifecycle_events = lifecycle(channel, url, statuses)
+        events += lifecycle_events
+        for status in {S.ACCEPTED, *statuses}:
+            expected[(str(mid), status.value)] = 1
+    env = relay_env(base_env, events_dsn, f"127.0.0.1:{endpoint.port}")
+    async with running_relay(env):
+        await publish(kafka_bootstrap, topics, events)
+        # Down long enough for several retries of every callback.
+        attempts = await read_topic(
+            kafka_bootstrap,
+            topics.message_events,
+            expect=len(events) + 3 * len(expected),
+            timeout_s=20,
+        )
+        retried = [e for e in _events(attempts) if e.type is EventType.CALLBACK_ATTEMPTED]
+        assert {e.payload["outcome"] for e in retried} == {"retry"}
+        await endpoint.start()
+        assert await wait_until(lambda: sum(endpoint.delivered().values()) >= len(expected), 30)
+        await publish(kafka_bootstrap, topics, events)  # a redelivered log changes nothing
+        await wait_until(lambda: False, 3)
+    await endpoint.stop()
+
+    assert endpoint.delivered() == expected
+    by_mid = {(q["ext_message_id"]): q for q in endpoint.requests}
+    for query in endpoint.requests:
+        assert query["label"] == "7" and query["client"] == "casino"
+        assert query["api_key"] == base_env["BLINDPOST_CALLBACK_API_KEY"]
+        assert query["status"] in {s.value for s in SmarticoStatus}
+    types = Counter(q["type"] for q in by_mid.values())
+    assert types == {"email": 5, "sms": 5, "cim": 5}
+
+    log = _events(await read_topic(kafka_bootstrap, topics.message_events, timeout_s=10))
+    delivered = Counter(
+        (str(e.ext_message_id), e.payload["status"])
+        for e in log
+        if e.type is EventType.CALLBACK_DELIVERED
+    )
+    assert set(delivered) == set(expected)
+
+
+@pytest.mark.slow
+async def test_an_endpoint_answering_error_code_1_is_retried_then_dead_lettered(
+    kafka_bootstrap, topics, base_env, events_dsn
+) -> None:  # type: ignore[no-untyped-def]
+    async with smartico("error") as endpoint:
+        mid, events = lifecycle(Channel.SMS, endpoint.url, [S.DELIVERED])
+        env = relay_env(
+            base_env,
+            events_dsn,
+            f"127.0.0.1:{endpoint.port}",
+            BLINDPOST_CALLBACK_RETRY_PERIOD_S="4",
+        )
+        before = (
+            REGISTRY.get_sample_value(
+                "blindpost_callbacks_dead_lettered_total", {"reason": "retries_exhausted"}
+            )
+            or 0
+        )
+        async with running_relay(env):
+            await publish(kafka_bootstrap, topics, events)
+            dead = await read_topic(
+                kafka_bootstrap, topics.callbacks_dead_letter, expect=2, timeout_s=20
+            )
+        after = REGISTRY.get_sample_value(
+            "blindpost_callbacks_dead_lettered_total", {"reason": "retries_exhausted"}
+        )
+
+    records = [json.loads(r.value) for r in dead]
+    assert sorted(r["status"] for r in records) == ["accepted", "delivered"]
+    assert all(r["ext_message_id"] == str(mid) and r["attempts"] >= 2 for r in records)
+    assert all(
+        "api_key" not in r["callback_url"] and "error_code 1" in r["reason"] for r in records
+    )
+    assert after == before + 2
+    assert len(endpoint.requests) >= 4  # each status tried more than once
+    log = _events(await read_topic(kafka_bootstrap, topics.message_events, timeout_s=5))
+    dead_events = [e for e in log if e.type is EventType.CALLBACK_DEAD_LETTERED]
+    assert sorted(e.payload["status"] for e in dead_events) == ["accepted", "delivered"]
+    attempts = [e for e in log if e.type is EventType.CALLBACK_ATTEMPTED]
+    assert all(e.payload["error_code"] == 1 for e in attempts)
+    assert not [e for e in log if e.type is EventType.CALLBACK_DELIVERED]
