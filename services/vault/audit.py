@@ -1,0 +1,139 @@
+"""The audit log's tamper evidence, with no I/O: each row's hash covers its content and the
+previous row's hash (as in RFC 6962's append-only logs), so an edited, deleted or reordered
+row breaks the chain at the first row touched, and the head (last hash and row count, kept
+apart) catches a truncated tail."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+GENESIS = b"\x00" * 32
+
+
+class Decision(StrEnum):
+    READ = "read"
+    READ_MASKED = "read_masked"
+    WRITTEN = "written"
+    ERASED = "erased"
+    IMPORTED = "imported"
+    LOOKED_UP = "looked_up"
+    KEYS_ROTATED = "keys_rotated"
+    AUDIT_READ = "audit_read"
+    NOT_FOUND = "not_found"
+    NO_ADDRESS = "no_address"
+    OPTED_OUT = "opted_out"
+    ERASED_SUBJECT = "erased_subject"
+    INTEGRITY_FAILURE = "integrity_failure"
+    REFUSED_UNAUTHENTICATED = "refused_unauthenticated"
+    REFUSED_SCOPE = "refused_scope"
+    REFUSED_NO_PURPOSE = "refused_no_purpose"
+    REFUSED_INVALID = "refused_invalid"
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """One access.  Values are never recorded: ``fields`` names what was touched."""
+
+    caller: str
+    scope: str
+    decision: Decision
+    request_id: str
+    at: datetime
+    purpose: str | None = None
+    ext_user_id: str | None = None
+    fields: tuple[str, ...] = ()
+    ext_message_id: uuid.UUID | None = None
+    detail: str | None = None
+    audit_id: uuid.UUID = field(default_factory=uuid.uuid4)
+
+    def facts(self) -> dict[str, object]:
+        """The JSON published for the SIEM and the audit join (no values)."""
+        return {
+            "audit_id": str(self.audit_id),
+            "ext_message_id": str(self.ext_message_id) if self.ext_message_id else None,
+            "ext_user_id": self.ext_user_id,
+            "caller": self.caller,
+            "scope": self.scope,
+            "purpose": self.purpose,
+            "fields": list(self.fields),
+            "decision": self.decision.value,
+            "request_id": self.request_id,
+            "detail": self.detail,
+            "at": self.at.isoformat(),
+        }
+
+
+def canonical(seq: int, entry: AuditEntry) -> bytes:
+    """The bytes a row's hash covers; ``seq`` is included so moving a row is visible."""
+    body = {"seq": seq, **entry.facts()}
+    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
+
+
+def chain_hash(previous: bytes, seq: int, entry: AuditEntry) -> bytes:
+    return hashlib.sha256(previous + canonical(seq, entry)).digest()
+
+
+@dataclass(frozen=True)
+class StoredRow:
+    seq: int
+    entry: AuditEntry
+    prev_hash: bytes
+    row_hash: bytes
+
+
+@dataclass(frozen=True)
+class Verdict:
+    ok: bool
+    rows: int
+    first_bad_seq: int | None = None
+    first_bad_audit_id: uuid.UUID | None = None
+    reason: str = ""
+
+    def describe(self) -> str:
+        if self.ok:
+            return f"audit chain intact: {self.rows} rows verified"
+        where = f"row seq={self.first_bad_seq}" if self.first_bad_seq is not None else "chain head"
+        ident = f" (audit_id {self.first_bad_audit_id})" if self.first_bad_audit_id else ""
+        return f"audit chain BROKEN at {where}{ident}: {self.reason}"
+
+
+def verify(rows: Iterable[StoredRow], head_hash: bytes, head_count: int) -> Verdict:
+    """Walk the rows in ``seq`` order; the first row that does not follow from its
+    predecessor is the first bad one."""
+    previous = GENESIS
+    count = 0
+    for row in rows:
+        count += 1
+        if row.prev_hash != previous:
+            return Verdict(
+                False,
+                count,
+                row.seq,
+                row.entry.audit_id,
+                "does not follow the row before it (a row was deleted or reordered here)",
+            )
+        if chain_hash(previous, row.seq, row.entry) != row.row_hash:
+            return Verdict(
+                False,
+                count,
+                row.seq,
+                row.entry.audit_id,
+                "content does not match its hash (edited)",
+            )
+        previous = row.row_hash
+    if count != head_count or previous != head_hash:
+        return Verdict(
+            False,
+            count,
+            None,
+            None,
+            f"the log ends after {count} rows but the head records {head_count} "
+            "(rows at the end were deleted)",
+        )
+    return Verdict(True, count)

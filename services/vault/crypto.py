@@ -1,0 +1,160 @@
+"""Envelope encryption for the vault (AES-256-GCM from ``cryptography``).
+
+Each subject has its own data key (DEK).  The DEK is stored only wrapped by a key-encryption
+key (KEK) from configuration; erasing a subject deletes its wrapped DEK, which makes every
+ciphertext of that subject unreadable (crypto-shredding), backups included.
+
+Formats (all versioned, so that keys and algorithms can change without a flag day):
+
+* wrapped DEK: ``0x01 | len(kek id) | kek id | nonce(12) | AES-GCM(KEK, DEK)``, associated
+  data ``blindpost-vault-dek:v1:<ext_user_id>:<dek version>:<kek id>``;
+* field value: ``0x01 | dek version (4 bytes) | nonce(12) | AES-GCM(DEK, value)``, associated
+  data ``blindpost-vault-field:v1:<ext_user_id>:<field>:<dek version>``: a ciphertext moved to
+  another subject or another field does not open.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import os
+import struct
+from dataclasses import dataclass
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+FORMAT = 1
+NONCE_BYTES = 12
+
+
+class KeyMaterialError(Exception):
+    """Key material is missing or malformed (configuration problem)."""
+
+
+class IntegrityError(Exception):
+    """A ciphertext does not open: tampered, moved to another subject/field, or its key is
+    gone.  The message never contains the ciphertext or a key."""
+
+
+def _b64d(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+@dataclass(frozen=True)
+class Keyring:
+    """The configured KEKs by id, and the one new DEKs are wrapped with."""
+
+    keks: dict[str, bytes]
+    active_id: str
+
+    @classmethod
+    def parse(cls, specs: list[str], active_id: str) -> Keyring:
+        keks: dict[str, bytes] = {}
+        for spec in specs:
+            kek_id, _, encoded = spec.partition(":")
+            try:
+                raw = _b64d(encoded.strip())
+            except (ValueError, TypeError):
+                raw = b""
+            if not kek_id or len(raw) != 32:
+                raise KeyMaterialError("each KEK is '<id>:<base64url of 32 bytes>'")
+            keks[kek_id.strip()] = raw
+        if active_id not in keks:
+            raise KeyMaterialError("the active KEK id is not among the configured KEKs")
+        return cls(keks, active_id)
+
+    def wrap(self, dek: bytes, ext_user_id: str, dek_version: int) -> bytes:
+        kek_id = self.active_id
+        nonce = os.urandom(NONCE_BYTES)
+        sealed = AESGCM(self.keks[kek_id]).encrypt(
+            nonce, dek, _dek_aad(ext_user_id, dek_version, kek_id)
+        )
+        encoded_id = kek_id.encode()
+        return bytes([FORMAT, len(encoded_id)]) + encoded_id + nonce + sealed
+
+    def unwrap(self, wrapped: bytes, ext_user_id: str, dek_version: int) -> bytes:
+        kek_id, nonce, sealed = self._split(wrapped)
+        kek = self.keks.get(kek_id)
+        if kek is None:
+            raise IntegrityError(f"data key wrapped by KEK {kek_id!r}, which is not configured")
+        try:
+            return AESGCM(kek).decrypt(nonce, sealed, _dek_aad(ext_user_id, dek_version, kek_id))
+        except InvalidTag:
+            raise IntegrityError("data key does not open: tampered or moved") from None
+
+    def kek_id_of(self, wrapped: bytes) -> str:
+        return self._split(wrapped)[0]
+
+    def rewrap(self, wrapped: bytes, ext_user_id: str, dek_version: int) -> bytes:
+        """The same DEK wrapped by the active KEK: the data it protects is not touched."""
+        return self.wrap(self.unwrap(wrapped, ext_user_id, dek_version), ext_user_id, dek_version)
+
+    @staticmethod
+    def _split(wrapped: bytes) -> tuple[str, bytes, bytes]:
+        if len(wrapped) < 2 or wrapped[0] != FORMAT:
+            raise IntegrityError("unknown wrapped data key format")
+        id_length = wrapped[1]
+        kek_id = wrapped[2 : 2 + id_length].decode(errors="replace")
+        rest = wrapped[2 + id_length :]
+        return kek_id, rest[:NONCE_BYTES], rest[NONCE_BYTES:]
+
+
+def new_dek() -> bytes:
+    return AESGCM.generate_key(bit_length=256)
+
+
+class SubjectCipher:
+    """Encrypts and decrypts one subject's fields with its DEK."""
+
+    def __init__(self, dek: bytes, ext_user_id: str, dek_version: int) -> None:
+        self._aead = AESGCM(dek)
+        self.ext_user_id = ext_user_id
+        self.dek_version = dek_version
+
+    def encrypt(self, field: str, value: str) -> bytes:
+        nonce = os.urandom(NONCE_BYTES)
+        header = bytes([FORMAT]) + struct.pack(">I", self.dek_version)
+        sealed = self._aead.encrypt(nonce, value.encode(), self._aad(field, self.dek_version))
+        return header + nonce + sealed
+
+    def decrypt(self, field: str, ciphertext: bytes) -> str:
+        if len(ciphertext) < 5 + NONCE_BYTES or ciphertext[0] != FORMAT:
+            raise IntegrityError(f"{field}: unknown ciphertext format")
+        (version,) = struct.unpack(">I", ciphertext[1:5])
+        nonce = ciphertext[5 : 5 + NONCE_BYTES]
+        try:
+            plain = self._aead.decrypt(
+                nonce, ciphertext[5 + NONCE_BYTES :], self._aad(field, version)
+            )
+        except InvalidTag:
+            raise IntegrityError(f"{field}: ciphertext does not open (tampered or moved)") from None
+        return plain.decode()
+
+    def _aad(self, field: str, version: int) -> bytes:
+        return f"blindpost-vault-field:v1:{self.ext_user_id}:{field}:{version}".encode()
+
+
+def _dek_aad(ext_user_id: str, dek_version: int, kek_id: str) -> bytes:
+    return f"blindpost-vault-dek:v1:{ext_user_id}:{dek_version}:{kek_id}".encode()
+
+
+class BlindIndex:
+    """Keyed HMAC of a normalised address: equal addresses give equal digests, and without
+    the key a digest says nothing (no dictionary attack on phone numbers)."""
+
+    def __init__(self, key: bytes) -> None:
+        if len(key) < 32:
+            raise KeyMaterialError("the blind-index key must be at least 32 bytes")
+        self._key = key
+
+    @classmethod
+    def from_setting(cls, encoded: str) -> BlindIndex:
+        try:
+            return cls(_b64d(encoded.strip()))
+        except (ValueError, TypeError):
+            raise KeyMaterialError("the blind-index key is base64url of 32 bytes") from None
+
+    def digest(self, normalised: str) -> bytes:
+        return hmac.new(self._key, normalised.encode(), hashlib.sha256).digest()

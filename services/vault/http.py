@@ -1,0 +1,282 @@
+"""The vault's HTTP API.  Every request names a scope through its bearer token; a request
+outside its scope, without a token, or without a purpose is refused, and the refusal is
+audited like any other access."""
+
+from __future__ import annotations
+
+import hmac
+import re
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+
+import asyncpg
+from aiohttp import web
+from aiokafka.errors import KafkaError
+from prometheus_client import Counter, Histogram
+
+from services.vault.audit import Decision
+from services.vault.crypto import IntegrityError
+from services.vault.domain import ContactField, InvalidContact, parse_change, validate_ext_user_id
+from services.vault.service import (
+    RESOLVE_PURPOSES,
+    Caller,
+    ContactRequest,
+    NotFound,
+    Scope,
+    VaultService,
+)
+from shared.domain import Channel
+from shared.logging import get_logger
+
+log = get_logger(__name__)
+
+SERVICE = web.AppKey("vault_service", VaultService)
+TOKENS = web.AppKey("vault_tokens", dict)
+DEFAULT_REGION = web.AppKey("vault_default_region", str)
+
+REQUESTS = Counter(
+    "blindpost_vault_requests_total",
+    "Vault API requests by operation and decision",
+    ["operation", "decision"],
+)
+CONTACT_READS = Counter(
+    "blindpost_vault_contact_reads_total", "Contacts resolved, by status", ["status"]
+)
+LATENCY = Histogram("blindpost_vault_request_duration_seconds", "Vault API latency", ["operation"])
+MAX_BATCH = 1000
+_SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]")
+
+Handler = Callable[[web.Request, Caller], Awaitable[web.StreamResponse]]
+
+
+def _json(status: int, body: dict[str, object]) -> web.Response:
+    return web.json_response(body, status=status)
+
+
+def _request_id(request: web.Request) -> str:
+    given = _SAFE_NAME.sub("", request.headers.get("X-Request-Id", ""))[:64]
+    return given or str(uuid.uuid4())
+
+
+def authenticate(request: web.Request) -> Caller:
+    """Compare against every token, in constant time each, whatever matches first."""
+    header = request.headers.get("Authorization", "")
+    presented = header[7:].strip() if header[:7].lower() == "bearer " else ""
+    scope = Scope.NONE
+    for candidate, token in request.app[TOKENS].items():
+        if hmac.compare_digest(presented.encode(), token.encode()) and presented:
+            scope = candidate
+    label = _SAFE_NAME.sub("", request.headers.get("X-Blindpost-Caller", ""))[:64]
+    name = scope.value if scope is not Scope.NONE else "anonymous"
+    return Caller(f"{name}:{label}" if label else name, scope, _request_id(request))
+
+
+def scoped(
+    operation: str, scope: Scope
+) -> Callable[[Handler], Callable[[web.Request], Awaitable[web.StreamResponse]]]:
+    def wrap(handler: Handler) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+        async def endpoint(request: web.Request) -> web.StreamResponse:
+            caller = authenticate(request)
+            service = request.app[SERVICE]
+            ext_user_id = request.match_info.get("ext_user_id")
+            with LATENCY.labels(operation).time():
+                try:
+                    if caller.scope is Scope.NONE:
+                        await service.refuse(
+                            caller,
+                            Decision.REFUSED_UNAUTHENTICATED,
+                            ext_user_id=ext_user_id,
+                            detail=operation,
+                        )
+                        REQUESTS.labels(operation, "unauthenticated").inc()
+                        return _json(401, {"error": "missing or unknown bearer token"})
+                    if caller.scope is not scope:
+                        await service.refuse(
+                            caller,
+                            Decision.REFUSED_SCOPE,
+                            ext_user_id=ext_user_id,
+                            detail=operation,
+                        )
+                        REQUESTS.labels(operation, "wrong_scope").inc()
+                        return _json(403, {"error": f"this token's scope may not {operation}"})
+                    response = await handler(request, caller)
+                    REQUESTS.labels(operation, str(response.status)).inc()
+                    return response
+                except (TimeoutError, asyncpg.PostgresError, OSError, KafkaError) as exc:
+                    log.warning(
+                        "vault dependency unavailable",
+                        operation=operation,
+                        error=type(exc).__name__,
+                    )
+                    REQUESTS.labels(operation, "unavailable").inc()
+                    return _json(503, {"error": "temporarily unavailable, safe to retry"})
+
+        return endpoint
+
+    return wrap
+
+
+async def _body(request: web.Request) -> object:
+    try:
+        return await request.json()
+    except ValueError:
+        raise InvalidContact("body", "not valid JSON") from None
+
+
+async def _invalid(
+    request: web.Request, caller: Caller, exc: InvalidContact, **kw: object
+) -> web.Response:
+    await request.app[SERVICE].refuse(
+        caller, Decision.REFUSED_INVALID, fields=(exc.field,), detail=exc.reason, **kw
+    )
+    return _json(400, {"error": "invalid request", "field": exc.field, "reason": exc.reason})
+
+
+@scoped("write subjects", Scope.ADMIN)
+async def put_subject(request: web.Request, caller: Caller) -> web.Response:
+    ext_user_id = request.match_info["ext_user_id"]
+    try:
+        change = parse_change(ext_user_id, await _body(request), request.app[DEFAULT_REGION])
+    except InvalidContact as exc:
+        return await _invalid(request, caller, exc, ext_user_id=ext_user_id[:256])
+    facts = await request.app[SERVICE].write(caller, change)
+    return _json(200, {"status": "stored", "facts": facts.model_dump(mode="json")})
+
+
+@scoped("erase subjects", Scope.ADMIN)
+async def delete_subject(request: web.Request, caller: Caller) -> web.Response:
+    try:
+        await request.app[SERVICE].erase(caller, request.match_info["ext_user_id"])
+    except NotFound:
+        return _json(404, {"error": "subject not found"})
+    return _json(200, {"status": "erased"})
+
+
+@scoped("read subjects", Scope.ADMIN)
+async def get_subject(request: web.Request, caller: Caller) -> web.Response:
+    try:
+        masked = await request.app[SERVICE].read_masked(caller, request.match_info["ext_user_id"])
+    except NotFound:
+        return _json(404, {"error": "subject not found"})
+    except IntegrityError:
+        return _json(500, {"error": "stored data failed its integrity check"})
+    return _json(200, masked)
+
+
+@scoped("look up subjects by address", Scope.ADMIN)
+async def lookup(request: web.Request, caller: Caller) -> web.Response:
+    try:
+        body = await _body(request)
+        if (
+            not isinstance(body, dict)
+            or len(body) != 1
+            or next(iter(body)) not in ("email", "phone")
+        ):
+            raise InvalidContact("body", "give exactly one of email or phone")
+        field = ContactField(next(iter(body)))
+        found = await request.app[SERVICE].lookup(caller, field, body[field.value])
+    except InvalidContact as exc:
+        return await _invalid(request, caller, exc)
+    return _json(200, {"ext_user_ids": found})
+
+
+def _contact_requests(body: object) -> tuple[str, list[ContactRequest]]:
+    if not isinstance(body, dict):
+        raise InvalidContact("body", "must be a JSON object")
+    purpose = body.get("purpose")
+    if purpose not in RESOLVE_PURPOSES:
+        raise InvalidContact("purpose", f"required, one of {sorted(RESOLVE_PURPOSES)}")
+    items = body.get("requests")
+    if not isinstance(items, list) or not 1 <= len(items) <= MAX_BATCH:
+        raise InvalidContact("requests", f"a list of 1-{MAX_BATCH} requests")
+    parsed = []
+    for index, item in enumerate(items):
+        if not isinstance(item, dict):
+            raise InvalidContact(f"requests[{index}]", "must be an object")
+        try:
+            message_id = uuid.UUID(str(item["ext_message_id"]))
+        except (KeyError, ValueError):
+            raise InvalidContact(
+                f"requests[{index}].ext_message_id", "required: the message this read is for"
+            ) from None
+        try:
+            channel = Channel(item.get("channel"))
+        except ValueError:
+            raise InvalidContact(f"requests[{index}].channel", "unknown channel") from None
+        parsed.append(
+            ContactRequest(validate_ext_user_id(item.get("ext_user_id")), channel, message_id)
+        )
+    return str(purpose), parsed
+
+
+@scoped("resolve contacts", Scope.RESOLVER)
+async def resolve(request: web.Request, caller: Caller) -> web.Response:
+    try:
+        purpose, items = _contact_requests(await _body(request))
+    except InvalidContact as exc:
+        decision = (
+            Decision.REFUSED_NO_PURPOSE
+            if exc.field == "purpose" or exc.field.endswith("ext_message_id")
+            else Decision.REFUSED_INVALID
+        )
+        await request.app[SERVICE].refuse(caller, decision, fields=(exc.field,), detail=exc.reason)
+        return _json(400, {"error": "invalid request", "field": exc.field, "reason": exc.reason})
+    results = await request.app[SERVICE].resolve(caller, purpose, items)
+    for result in results:
+        CONTACT_READS.labels(str(result["status"])).inc()
+    return _json(200, {"results": results})
+
+
+@scoped("record opt-outs", Scope.UNSUBSCRIBE)
+async def opt_out(request: web.Request, caller: Caller) -> web.Response:
+    ext_user_id = request.match_info["ext_user_id"]
+    try:
+        body = await _body(request)
+        if not isinstance(body, dict):
+            raise InvalidContact("body", "must be a JSON object")
+        try:
+            channel = Channel(body.get("channel"))
+        except ValueError:
+            raise InvalidContact("channel", "unknown channel") from None
+        message_id = None
+        if body.get("ext_message_id") is not None:
+            try:
+                message_id = uuid.UUID(str(body["ext_message_id"]))
+            except ValueError:
+                raise InvalidContact("ext_message_id", "must be a UUID") from None
+        source = _SAFE_NAME.sub("", str(body.get("source") or "unsubscribe"))[:64] or "unsubscribe"
+    except InvalidContact as exc:
+        return await _invalid(request, caller, exc, ext_user_id=ext_user_id[:256])
+    try:
+        await request.app[SERVICE].record_opt_out(caller, ext_user_id, channel, message_id, source)
+    except NotFound:
+        return _json(404, {"error": "subject not found"})
+    return _json(200, {"status": "recorded"})
+
+
+@scoped("read the audit log", Scope.AUDITOR)
+async def audit_log(request: web.Request, caller: Caller) -> web.Response:
+    ext_user_id = request.query.get("ext_user_id", "")
+    since = None
+    try:
+        validate_ext_user_id(ext_user_id)
+        if request.query.get("since"):
+            try:
+                since = datetime.fromisoformat(request.query["since"])
+            except ValueError:
+                raise InvalidContact("since", "an ISO 8601 time") from None
+    except InvalidContact as exc:
+        return await _invalid(request, caller, exc)
+    rows = await request.app[SERVICE].audit_trail(caller, ext_user_id, since)
+    return _json(200, {"ext_user_id": ext_user_id, "entries": rows})
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_put("/v1/subjects/{ext_user_id}", put_subject)
+    app.router.add_get("/v1/subjects/{ext_user_id}", get_subject)
+    app.router.add_delete("/v1/subjects/{ext_user_id}", delete_subject)
+    app.router.add_post("/v1/subjects/{ext_user_id}/opt-outs", opt_out)
+    app.router.add_post("/v1/lookups", lookup)
+    app.router.add_post("/v1/contacts/resolve", resolve)
+    app.router.add_get("/v1/audit", audit_log)
