@@ -1,0 +1,212 @@
+"""The subject directory: a table of non-PII subject facts in the event-store database,
+read by primary key per request (through a small bounded TTL cache) and kept current by a
+consumer of the vault's compacted subject-facts topic.
+
+Nothing here holds all subjects in memory: the table is the directory, the cache only
+remembers the most recently asked-for few, for a couple of seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+
+import asyncpg
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from prometheus_client import Counter
+
+from services.intake.subjects import Subject
+from shared.kafka import Backoff, Output, dead_letter_output
+from shared.logging import get_logger
+from shared.subject_facts import SubjectFacts
+
+log = get_logger(__name__)
+
+FACTS_APPLIED = Counter(
+    "blindpost_intake_directory_facts_total",
+    "Subject-facts records intake applied to its directory",
+    ["outcome"],
+)
+STAGE = "intake-directory"
+
+_LOOKUP = "SELECT channels, opted_out FROM intake_directory WHERE ext_user_id = $1"
+_UPSERT = """
+INSERT INTO intake_directory (ext_user_id, channels, opted_out, version, updated_at)
+SELECT u, string_to_array(c, ','), string_to_array(o, ','), v, t
+  FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::timestamptz[])
+       AS x(u, c, o, v, t)
+ON CONFLICT (ext_user_id) DO UPDATE
+   SET channels = EXCLUDED.channels, opted_out = EXCLUDED.opted_out,
+       version = EXCLUDED.version, updated_at = EXCLUDED.updated_at
+ WHERE intake_directory.version <= EXCLUDED.version
+"""
+_ERASE = "DELETE FROM intake_directory WHERE ext_user_id = ANY($1::text[])"
+
+
+class Directory:
+    """Lookups by ``ext_user_id``.  A cached answer is at most ``ttl_s`` old; the vault's
+    facts reach the table with Kafka's delay anyway, so a couple of seconds adds little."""
+
+    def __init__(self, pool: asyncpg.Pool, *, ttl_s: float, max_entries: int) -> None:
+        self._pool = pool
+        self._ttl_s = ttl_s
+        self._max_entries = max_entries
+        self._cache: OrderedDict[str, tuple[float, Subject | None]] = OrderedDict()
+
+    async def lookup(self, ext_user_id: str) -> Subject | None:
+        if self._ttl_s > 0:
+            hit = self._cache.get(ext_user_id)
+            if hit is not None and hit[0] > time.monotonic():
+                return hit[1]
+        row = await self._pool.fetchrow(_LOOKUP, ext_user_id)
+        subject = None if row is None else Subject(frozenset(row[0]), frozenset(row[1]))
+        if self._ttl_s > 0 and self._max_entries > 0:
+            self._remember(ext_user_id, subject)
+        return subject
+
+    def _remember(self, ext_user_id: str, subject: Subject | None) -> None:
+        self._cache[ext_user_id] = (time.monotonic() + self._ttl_s, subject)
+        self._cache.move_to_end(ext_user_id)
+        while len(self._cache) > self._max_entries:
+            self._cache.popitem(last=False)
+
+
+@dataclass(frozen=True)
+class _Change:
+    facts: SubjectFacts | None  # None: erased
+
+
+async def apply_facts(pool: asyncpg.Pool, changes: dict[str, _Change]) -> None:
+    """One transaction per batch; the newest record per subject only (a compacted topic
+    keeps one key on one partition, so batch order is log order)."""
+    upserts = [c.facts for c in changes.values() if c.facts is not None]
+    erased = [user for user, c in changes.items() if c.facts is None]
+    async with pool.acquire() as conn, conn.transaction():
+        if erased:
+            await conn.execute(_ERASE, erased)
+        if upserts:
+            await conn.execute(
+                _UPSERT,
+                [f.ext_user_id for f in upserts],
+                [",".join(sorted(f.channels)) for f in upserts],
+                [",".join(sorted(f.opted_out)) for f in upserts],
+                [f.version for f in upserts],
+                [f.updated_at for f in upserts],
+            )
+
+
+class DirectoryFeed:
+    """Consumes subject facts into the table.  Offsets are committed only after the batch
+    is in PostgreSQL; while the database is down the same batch is retried, never skipped."""
+
+    def __init__(
+        self,
+        consumer: AIOKafkaConsumer,
+        pool: asyncpg.Pool,
+        *,
+        dead_letter_topic: str,
+        send_dead_letter: Callable[[Output], Awaitable[None]],
+    ) -> None:
+        self.consumer = consumer
+        self.pool = pool
+        self.dead_letter_topic = dead_letter_topic
+        self.send_dead_letter = send_dead_letter
+        self.caught_up = asyncio.Event()
+        self._startup_ends: dict[TopicPartition, int] | None = None
+
+    async def run(self) -> None:
+        while True:
+            await self.run_once()
+
+    async def run_once(self, timeout_ms: int = 500) -> int:
+        batch = await self.consumer.getmany(timeout_ms=timeout_ms, max_records=1000)
+        records = [record for rs in batch.values() for record in rs]
+        if records:
+            await self._apply_until_done(records)
+            await self._commit_until_done()
+        await self._check_caught_up()
+        return len(records)
+
+    async def _apply_until_done(self, records: Sequence[ConsumerRecord]) -> None:
+        changes: dict[str, _Change] = {}
+        for record in records:
+            parsed = await self._parse(record)
+            if parsed is not None:
+                key, change = parsed
+                earlier = changes.get(key)
+                if not (
+                    earlier
+                    and earlier.facts
+                    and change.facts
+                    and earlier.facts.version > change.facts.version
+                ):
+                    changes[key] = change
+        backoff = Backoff(maximum_s=5.0)
+        while changes:
+            try:
+                await apply_facts(self.pool, changes)
+                FACTS_APPLIED.labels("applied").inc(len(changes))
+                return
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
+                delay = backoff.next_delay()
+                log.warning(
+                    "directory update failed, will retry",
+                    error=type(exc).__name__,
+                    retry_in_s=round(delay, 2),
+                )
+                await asyncio.sleep(delay)
+
+    async def _parse(self, record: ConsumerRecord) -> tuple[str, _Change] | None:
+        try:
+            key = record.key.decode() if record.key else ""
+        except UnicodeDecodeError:
+            key = ""
+        if not key:
+            await self._dead_letter(record, "subject facts without a readable key")
+            return None
+        if record.value is None:
+            return key, _Change(None)
+        try:
+            facts = SubjectFacts.from_bytes(record.value)
+        except ValueError as exc:
+            await self._dead_letter(record, f"{type(exc).__name__}: not SubjectFacts")
+            return None
+        if facts.ext_user_id != key:
+            await self._dead_letter(record, "subject facts whose key is not their ext_user_id")
+            return None
+        return key, _Change(facts)
+
+    async def _dead_letter(self, record: ConsumerRecord, reason: str) -> None:
+        FACTS_APPLIED.labels("dead_lettered").inc()
+        await self.send_dead_letter(
+            dead_letter_output(self.dead_letter_topic, STAGE, record, reason)
+        )
+
+    async def _commit_until_done(self) -> None:
+        backoff = Backoff(maximum_s=5.0)
+        while True:
+            try:
+                await self.consumer.commit()
+                return
+            except Exception as exc:  # noqa: BLE001 - re-applying a batch is harmless
+                log.warning("directory offsets not committed", error=type(exc).__name__)
+                await asyncio.sleep(backoff.next_delay())
+
+    async def _check_caught_up(self) -> None:
+        """Ready once everything on the topic at start-up is in the table: before that, a
+        fresh installation would answer "User was not found" for subjects it just hasn't read."""
+        if self.caught_up.is_set():
+            return
+        assigned = self.consumer.assignment()
+        if not assigned:
+            return
+        if self._startup_ends is None:
+            self._startup_ends = await self.consumer.end_offsets(list(assigned))
+        for tp, end in self._startup_ends.items():
+            if tp in assigned and await self.consumer.position(tp) < end:
+                return
+        self.caught_up.set()
+        log.info("directory caught up with the subject facts topic")

@@ -1,0 +1,34 @@
+"""Producing what intake accepted, acknowledged by every in-sync replica before it answers.
+
+The producer is idempotent with ``acks=all`` (``shared.kafka.producer_config``): a record
+whose delivery future resolved is on the broker for good, and the producer's own retries
+never write it twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+from aiokafka import AIOKafkaProducer
+
+from shared.kafka import Output
+
+
+class Publisher:
+    def __init__(self, producer: AIOKafkaProducer) -> None:
+        self.producer = producer
+
+    async def publish(self, outputs: Sequence[Output]) -> None:
+        """In order, each acknowledged before the next is sent: a later record is never on
+        the broker without the earlier ones (a preview's work item before its event)."""
+        for out in outputs:
+            delivery = await self.producer.send(
+                out.topic, out.value, key=out.key, headers=list(out.headers) or None
+            )
+            # Shielded: a caller that gives up must not cancel the producer's own future.
+            await asyncio.shield(delivery)
+
+    async def check(self) -> None:
+        """Readiness: a broker answers a metadata request."""
+        await self.producer.client.fetch_all_metadata()

@@ -1,0 +1,160 @@
+"""What intake does with a valid request: refuse it by the directory, or make it durable and
+answer with its ext_message_id.  HTTP-free, so the rules are tested without a server."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from aiokafka.errors import KafkaError
+from asyncpg import InterfaceError, PostgresError
+
+from services.intake.requests import EmailRequest, Request, preview_address
+from services.intake.subjects import Subject, refusal, refusal_message
+from shared.domain import Channel, ChannelFamily, ErrorCode, ext_message_id_for
+from shared.events import Event, MessageAccepted
+from shared.kafka import Output
+from shared.logging import get_logger
+from shared.sealing import SealingPublicKey
+from shared.topics import Topics
+from shared.work import DispatchWork, sealing_context
+
+log = get_logger(__name__)
+
+PRODUCER = "intake"
+# What "temporarily unavailable" covers: a dependency down, slow, or refusing for now.
+DEPENDENCY_ERRORS = (TimeoutError, KafkaError, PostgresError, InterfaceError, OSError)
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    error_code: ErrorCode
+    ext_message_id: uuid.UUID | None = None
+    error_message: str | None = None
+
+    def body(self) -> dict[str, Any]:
+        if self.error_code == ErrorCode.ACCEPTED:
+            return {"error_code": 0, "ext_message_id": str(self.ext_message_id)}
+        return {"error_code": int(self.error_code), "error_message": self.error_message}
+
+    @classmethod
+    def refused(cls, code: ErrorCode, message: str) -> Answer:
+        return cls(code, None, message)
+
+
+UNAVAILABLE = Answer.refused(
+    ErrorCode.TEMPORARILY_UNAVAILABLE, "Temporarily unavailable, safe to retry with the same uid"
+)
+
+
+class Intake:
+    def __init__(
+        self,
+        *,
+        topics: Topics,
+        lookup: Callable[[str], Awaitable[Subject | None]],
+        publish: Callable[[list[Output]], Awaitable[None]],
+        email_sealing_key: SealingPublicKey,
+        timeout_s: float,
+    ) -> None:
+        self.topics = topics
+        self.lookup = lookup
+        self.publish = publish
+        self.email_sealing_key = email_sealing_key
+        self.timeout_s = timeout_s
+        self._in_flight: dict[uuid.UUID, asyncio.Future[None]] = {}
+
+    async def submit(self, channel: Channel, request: Request) -> Answer:
+        ext_message_id = ext_message_id_for(channel, request.uid)
+        try:
+            async with asyncio.timeout(self.timeout_s):
+                if isinstance(request, EmailRequest) and request.is_preview:
+                    outputs = self._preview_outputs(ext_message_id, request)
+                else:
+                    subject = await self.lookup(request.ext_user_id)
+                    code = refusal(subject, channel)
+                    if code is not None:
+                        return Answer.refused(code, refusal_message(code, channel))
+                    outputs = [self._accepted(ext_message_id, channel, request, "vault")]
+                await self._publish_once(ext_message_id, outputs)
+        except DEPENDENCY_ERRORS as exc:
+            log.warning(
+                "request not accepted: dependency unavailable",
+                channel=channel.value,
+                uid=request.uid,
+                error=type(exc).__name__,
+            )
+            return UNAVAILABLE
+        return Answer(ErrorCode.ACCEPTED, ext_message_id)
+
+    async def _publish_once(self, ext_message_id: uuid.UUID, outputs: list[Output]) -> None:
+        """Copies of one request arriving together share one publication (and its outcome);
+        copies arriving later publish again with the same event id, which the event store
+        keeps once."""
+        shared = self._in_flight.get(ext_message_id)
+        if shared is None:
+            shared = asyncio.ensure_future(self._publish_bounded(outputs))
+            self._in_flight[ext_message_id] = shared
+            shared.add_done_callback(lambda done: self._forget(ext_message_id, done))
+        await asyncio.shield(shared)
+
+    async def _publish_bounded(self, outputs: list[Output]) -> None:
+        # Its own deadline: no waiter may leave it running forever.
+        async with asyncio.timeout(self.timeout_s):
+            await self.publish(outputs)
+
+    def _forget(self, ext_message_id: uuid.UUID, done: asyncio.Future[None]) -> None:
+        if self._in_flight.get(ext_message_id) is done:
+            del self._in_flight[ext_message_id]
+        if not done.cancelled():
+            done.exception()  # retrieved: every waiter may have timed out already
+
+    def _accepted(
+        self,
+        ext_message_id: uuid.UUID,
+        channel: Channel,
+        request: Request,
+        source: str,
+        occurred_at: datetime | None = None,
+    ) -> Output:
+        event = Event.create(
+            ext_message_id,
+            MessageAccepted(
+                channel=channel,
+                ext_user_id=request.ext_user_id,
+                uid=request.uid,
+                callback_url=request.callback_url,
+                activity_type=getattr(request, "activity_type", None),
+                recipient_source=source,  # type: ignore[arg-type]
+                content=request.content(),
+            ),
+            PRODUCER,
+            occurred_at=occurred_at,
+        )
+        return Output(self.topics.message_events, event.to_bytes(), key=event.key)
+
+    def _preview_outputs(self, ext_message_id: uuid.UUID, request: EmailRequest) -> list[Output]:
+        """The address from the request, sealed for the e-mail dispatcher at once: it exists
+        in clear only in this process's memory, never in an event, a table or a log."""
+        now = datetime.now(UTC)
+        address = preview_address(request)
+        work = DispatchWork(
+            ext_message_id=ext_message_id,
+            channel=Channel.EMAIL,
+            ext_user_id=request.ext_user_id,
+            uid=request.uid,
+            accepted_at=now,
+            sealed_recipient=self.email_sealing_key.seal(
+                address.encode(), sealing_context(ext_message_id, Channel.EMAIL)
+            ),
+            content=request.content(),
+            activity_type=request.activity_type,
+        )
+        return [
+            Output(self.topics.dispatch(ChannelFamily.EMAIL), work.to_bytes(), key=work.key),
+            self._accepted(ext_message_id, Channel.EMAIL, request, "request", now),
+        ]

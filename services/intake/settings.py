@@ -1,0 +1,43 @@
+"""Intake's settings (``BLINDPOST_INTAKE_*`` plus the shared ones)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import AliasChoices, BeforeValidator, Field, SecretStr
+
+from shared.settings import BlindpostSettings
+
+
+def _split_secrets(value: Any) -> Any:
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    return value
+
+
+SecretList = Annotated[list[SecretStr], BeforeValidator(_split_secrets)]
+
+
+class IntakeSettings(BlindpostSettings):
+    intake_port: int = Field(8080, ge=0, le=65535)
+    intake_secrets: SecretList = Field(
+        min_length=1,
+        description="Authorization values Smartico may send (several during a rotation)",
+    )
+    database_url: SecretStr = Field(
+        validation_alias=AliasChoices("DATABASE_URL", "BLINDPOST_DATABASE_URL"),
+        description="the event-store database, where intake keeps its subject directory",
+    )
+    seal_public_key_email: str = Field(description="'<key id>:<base64>' of the e-mail dispatcher")
+    intake_max_body_bytes: int = Field(1_048_576, gt=0)
+    intake_answer_timeout_s: float = Field(
+        1.5, gt=0, description="a dependency that has not answered by then gets error 6 (< 2 s)"
+    )
+    intake_directory_cache_ttl_s: float = Field(
+        2.0, ge=0, description="how long a directory lookup is reused; 0 disables the cache"
+    )
+    intake_directory_cache_size: int = Field(50_000, ge=0)
+    intake_db_pool_size: int = Field(10, ge=1)
+
+    def secret_values(self) -> list[bytes]:
+        return [secret.get_secret_value().encode() for secret in self.intake_secrets]

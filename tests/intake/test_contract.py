@@ -1,0 +1,216 @@
+"""The Smartico contract as Smartico sees it: every channel, every error code, always HTTP 200
+with a JSON body, and accepted messages on the event log."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from shared.domain import Channel, ErrorCode, ext_message_id_for
+from shared.events import Event, EventType
+from shared.topics import Topics
+from tests.intake.conftest import (
+    CALLBACK,
+    SECRET,
+    IntakeClient,
+    body_for,
+    email_body,
+    facts,
+    im_body,
+    publish_facts,
+    running_intake,
+    wait_for_directory,
+)
+from tests.support.kafka import read_topic
+
+ALL = {Channel.EMAIL, Channel.SMS, Channel.VIBER, Channel.WHATSAPP, Channel.CIM}
+
+
+async def new_user(kafka_bootstrap: str, topics: Topics, events_dsn: str) -> str:
+    """A subject with an address for every channel, once intake's directory has it."""
+    user = f"player-{uuid.uuid4().hex[:8]}"
+    await publish_facts(kafka_bootstrap, topics, facts(user, ALL))
+    await wait_for_directory(events_dsn, user)
+    return user
+
+
+@pytest.fixture
+async def known_user(
+    intake: IntakeClient, kafka_bootstrap: str, topics: Topics, events_dsn: str
+) -> str:
+    return await new_user(kafka_bootstrap, topics, events_dsn)
+
+
+async def test_every_channel_is_accepted_and_on_the_event_log(
+    intake: IntakeClient, known_user: str, kafka_bootstrap: str, topics: Topics
+):
+    answers = {}
+    for channel in Channel:
+        body = body_for(channel, known_user)
+        answer = await intake.post(f"/v1/{channel.value}", body)
+        assert answer["error_code"] == 0, answer
+        uid = body["email_uid" if channel is Channel.EMAIL else "im_uid"]
+        assert answer["ext_message_id"] == str(ext_message_id_for(channel, uid))
+        answers[answer["ext_message_id"]] = (channel, body)
+
+    records = await read_topic(kafka_bootstrap, topics.message_events, expect=len(answers))
+    events = {str(e.ext_message_id): e for e in (Event.from_bytes(r.value) for r in records)}
+    assert set(events) == set(answers)
+    for mid, (channel, body) in answers.items():
+        event = events[mid]
+        assert event.type is EventType.MESSAGE_ACCEPTED
+        payload = event.payload
+        assert payload["channel"] == channel.value
+        assert payload["ext_user_id"] == known_user
+        assert payload["callback_url"] == CALLBACK
+        assert payload["recipient_source"] == "vault"
+        assert payload["content"]["body"] == body["body"]
+        if channel is Channel.CIM:
+            assert payload["content"]["extension"] == {"title": "Hi", "action": "BUY"}
+        if channel is Channel.EMAIL:
+            assert payload["content"]["subject"] == body["subject"]
+
+
+async def test_unknown_user_gets_error_1(intake: IntakeClient):
+    for channel in Channel:
+        answer = await intake.post(f"/v1/{channel.value}", body_for(channel, "nobody-knows-me"))
+        assert answer == {"error_code": 1, "error_message": "User was not found"}
+
+
+async def test_no_address_and_opted_out_and_erased(
+    intake: IntakeClient, kafka_bootstrap: str, topics: Topics, events_dsn: str
+):
+    user = f"p-{uuid.uuid4().hex[:8]}"
+    await publish_facts(
+        kafka_bootstrap, topics, facts(user, {Channel.SMS, Channel.VIBER}, {Channel.VIBER})
+    )
+    await wait_for_directory(events_dsn, user)
+
+    no_email = await intake.post("/v1/email", email_body(user))
+    assert no_email["error_code"] == ErrorCode.NO_ADDRESS
+    assert "email" in no_email["error_message"]
+    assert (await intake.post("/v1/whatsapp", im_body(user)))["error_code"] == 4
+    opted_out = await intake.post("/v1/viber", im_body(user))
+    assert opted_out["error_code"] == ErrorCode.OPTED_OUT
+    assert "viber" in opted_out["error_message"]
+    assert (await intake.post("/v1/sms", im_body(user)))["error_code"] == 0
+    # The custom IM needs no address: a known subject is enough.
+    assert (await intake.post("/v1/cim", body_for(Channel.CIM, user)))["error_code"] == 0
+
+    # A newer version replaces the facts; an older one arriving late does not.
+    await publish_facts(
+        kafka_bootstrap, topics, facts(user, {Channel.EMAIL}, version=3),
+        facts(user, {Channel.SMS}, version=2),
+    )
+    await wait_for_directory(events_dsn, user, version=3)
+    assert (await intake.post("/v1/email", email_body(user)))["error_code"] == 0
+    assert (await intake.post("/v1/sms", im_body(user)))["error_code"] == 4
+
+    # Erased (a tombstone): the user is gone.
+    await publish_facts(kafka_bootstrap, topics, (user, None))
+    await wait_for_directory(events_dsn, user, gone=True)
+    assert (await intake.post("/v1/email", email_body(user)))["error_code"] == 1
+
+
+async def test_unauthorized_is_error_3_and_counted(intake: IntakeClient, known_user: str):
+    body = im_body(known_user)
+    missing = await intake.post("/v1/sms", body, secret=None)
+    wrong = await intake.post("/v1/sms", body, secret="local-smartico-secreT")
+    assert missing["error_code"] == wrong["error_code"] == ErrorCode.UNAUTHORIZED
+    assert "missing" in missing["error_message"] and "wrong" in wrong["error_message"]
+    metrics = await (await intake.get("/metrics")).text()
+    assert 'blindpost_intake_auth_failures_total{channel="sms",reason="missing"} 1.0' in metrics
+    assert 'blindpost_intake_auth_failures_total{channel="sms",reason="wrong"} 1.0' in metrics
+    assert "local-smartico-secreT" not in metrics
+
+
+async def test_secret_rotation_accepts_every_configured_secret(
+    intake_env: dict[str, str], kafka_bootstrap: str, topics: Topics, events_dsn: str
+):
+    intake_env["BLINDPOST_INTAKE_SECRETS"] = "old-secret, new-secret"
+    async with running_intake(intake_env) as client:
+        known_user = await new_user(kafka_bootstrap, topics, events_dsn)
+        for secret in ("old-secret", "new-secret"):
+            answer = await client.post("/v1/sms", im_body(known_user), secret=secret)
+            assert answer["error_code"] == 0
+        answer = await client.post("/v1/sms", im_body(known_user), secret=SECRET)
+        assert answer["error_code"] == 3
+
+
+@pytest.mark.parametrize(
+    ("raw", "content_type", "names"),
+    [
+        (b"{not json", "application/json", "not valid JSON"),
+        (b"[1, 2]", "application/json", "JSON object"),
+        (b"", "application/json", "not valid JSON"),
+        (b"\xff\xfe", "application/json", "not valid JSON"),
+        (b'{"im_uid": "x"}', "text/plain", "Content-Type"),
+        (b"im_uid=x", "application/x-www-form-urlencoded", "Content-Type"),
+    ],
+)
+async def test_malformed_bodies_are_error_2(intake: IntakeClient, raw, content_type, names):
+    answer = await intake.post("/v1/sms", raw=raw, content_type=content_type)
+    assert answer["error_code"] == ErrorCode.INVALID_REQUEST
+    assert names in answer["error_message"]
+
+
+async def test_error_2_names_the_field(intake: IntakeClient, known_user: str):
+    cases = [
+        ("/v1/sms", {k: v for k, v in im_body(known_user).items() if k != "im_uid"}, "im_uid is required"),
+        ("/v1/sms", im_body(known_user, ext_user_id=12345), "ext_user_id must be a string"),
+        ("/v1/viber", im_body(known_user, im_uid=""), "im_uid must not be empty"),
+        ("/v1/whatsapp", im_body(known_user, callback_url="javascript:alert(1)"), "callback_url"),
+        ("/v1/cim", im_body(known_user, extension=["a"]), "extension must be an object"),
+        ("/v1/email", email_body(known_user, subject=None), "subject must be a string"),
+        ("/v1/email", email_body(known_user, activity_type="promo"), "activity_type must be one of"),
+        ("/v1/email", email_body(known_user, activity_type="preview"), "to_email_address is required"),
+        ("/v1/email", email_body(known_user, activity_type="preview", to_email_address="no-at-sign"),
+         "to_email_address is not a valid"),
+    ]
+    for path, body, expected in cases:
+        answer = await intake.post(path, body)
+        assert answer["error_code"] == ErrorCode.INVALID_REQUEST, (path, answer)
+        assert expected in answer["error_message"], (expected, answer)
+    # The value of a rejected address is never echoed.
+    assert "no-at-sign" not in answer["error_message"]
+
+
+async def test_oversized_body_is_error_2(
+    intake_env: dict[str, str], kafka_bootstrap: str, topics: Topics, events_dsn: str
+):
+    intake_env["BLINDPOST_INTAKE_MAX_BODY_BYTES"] = "2048"
+    async with running_intake(intake_env) as client:
+        known_user = await new_user(kafka_bootstrap, topics, events_dsn)
+        big = im_body(known_user, body="x" * 5000)
+        answer = await client.post("/v1/sms", big)
+        assert answer["error_code"] == 2 and "larger than 2048 bytes" in answer["error_message"]
+
+        # Chunked, without a Content-Length: the limit still holds.
+        async def chunks():
+            yield b'{"body": "'
+            for _ in range(10):
+                yield b"y" * 500
+            yield b'"}'
+
+        async with client.session.post(
+            client.base_url + "/v1/sms",
+            data=chunks(),
+            headers={"Authorization": SECRET, "Content-Type": "application/json"},
+        ) as response:
+            assert response.status == 200
+            answer = await response.json()
+        assert answer["error_code"] == 2 and "larger than" in answer["error_message"]
+        assert (await client.post("/v1/sms", im_body(known_user)))["error_code"] == 0
+
+
+async def test_openapi_document_is_served(intake: IntakeClient):
+    response = await intake.get("/openapi.json")
+    assert response.status == 200
+    document = await response.json()
+    assert set(document["paths"]) == {f"/v1/{c.value}" for c in Channel}
+
+
+async def test_unknown_path_is_404(intake: IntakeClient):
+    async with intake.session.post(intake.base_url + "/v1/fax", json={}) as response:
+        assert response.status == 404
