@@ -117,7 +117,9 @@ class CallbackGuard:
 
     def address_allowed(self, address: str, port: int) -> bool:
         ip = _effective(address)
-        if ip.is_global and not ip.is_multicast:
+        if ip.is_link_local or ip.is_multicast or ip.is_unspecified or ip.is_reserved:
+            return False  # cloud metadata and friends: never, even if listed
+        if ip.is_global:
             return True
         # A non-public address only when the operator listed that very address.
         return self.host_allowed(str(ip), port)

@@ -1,0 +1,102 @@
+"""Each (message, status) is reported once across SIGKILLs and rebalances of real relay
+processes sharing one consumer group and one store."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+
+from shared.domain import Channel, SmarticoStatus
+from shared.events import Event, EventType
+from tests.callback_relay.support import (
+    Smartico,
+    free_port,
+    lifecycle,
+    publish,
+    relay_env,
+    wait_until,
+)
+from tests.support.kafka import read_topic
+from tests.support.processes import ServiceProcess
+
+S = SmarticoStatus
+
+
+def batch(url: str, n: int) -> tuple[list[Event], set[tuple[str, str]]]:
+    events: list[Event] = []
+    expected = set()
+    for i in range(n):
+        channel = [Channel.EMAIL, Channel.SMS, Channel.CIM][i % 3]
+        mid, lifecycle_events = lifecycle(channel, url, [S.DELIVERED, S.OPENED])
+        events += lifecycle_events
+        expected |= {(str(mid), s) for s in ("accepted", "delivered", "opened")}
+    return events, expected
+
+
+@pytest.mark.slow
+async def test_sigkill_and_rebalance_report_each_status_once(
+    kafka_bootstrap, topics, base_env, events_dsn, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
+    endpoint = Smartico()
+    await endpoint.start()
+    env = relay_env(base_env, events_dsn, f"127.0.0.1:{endpoint.port}")
+
+    def relay(name: str) -> ServiceProcess:
+        port = free_port()
+        return ServiceProcess(
+            "callback-relay",
+            {**env, "BLINDPOST_CALLBACK_RELAY_PORT": str(port)},
+            port,
+            tmp_path / f"{name}.log",
+        )
+
+    first, second = relay("first"), relay("second")
+    expected: set[tuple[str, str]] = set()
+    try:
+        await first.start()
+        events, wanted = batch(endpoint.url, 30)
+        expected |= wanted
+        await publish(kafka_bootstrap, topics, events)
+        assert await wait_until(lambda: set(endpoint.delivered()) >= expected, 30)
+
+        # Smartico goes down; a second replica joins (rebalance) while callbacks are pending.
+        await endpoint.stop()
+        events, wanted = batch(endpoint.url, 30)
+        expected |= wanted
+        await publish(kafka_bootstrap, topics, events)
+        await second.start()
+        await read_topic(kafka_bootstrap, topics.message_events, expect=400, timeout_s=15)
+        first.kill()
+        events, wanted = batch(endpoint.url, 30)
+        expected |= wanted
+        await publish(kafka_bootstrap, topics, events)  # while one replica is dead
+        await endpoint.start()
+        assert await wait_until(lambda: set(endpoint.delivered()) >= expected, 60), (
+            second.log_tail()
+        )
+
+        second.kill()
+        await first.start()  # resumes from the store's position: nothing is reported again
+        await publish(kafka_bootstrap, topics, batch(endpoint.url, 0)[0])
+        await wait_until(lambda: False, 4)
+    finally:
+        first.stop()
+        second.stop()
+        await endpoint.stop()
+
+    counts = endpoint.delivered()
+    assert set(counts) == expected
+    assert [key for key, n in counts.items() if n > 1] == []
+    api_key = base_env["BLINDPOST_CALLBACK_API_KEY"]
+    for process in (first, second):
+        assert api_key not in process.log_path.read_text()
+    log = [
+        Event.from_bytes(r.value) for r in await read_topic(kafka_bootstrap, topics.message_events)
+    ]
+    delivered = Counter(
+        (str(e.ext_message_id), e.payload["status"])
+        for e in log
+        if e.type is EventType.CALLBACK_DELIVERED
+    )
+    assert set(delivered) == expected
