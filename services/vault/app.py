@@ -32,12 +32,7 @@ def create_app(settings: VaultSettings) -> web.Application:
     # Keys are parsed before anything starts: a bad key stops the process at once.
     keyring, blind_index = keys_from(settings)
     app = create_service_app("vault", client_max_size=4 * 1024 * 1024)
-    app[TOKENS] = {
-        Scope.ADMIN: settings.secret("vault_admin_token"),
-        Scope.RESOLVER: settings.secret("vault_resolver_token"),
-        Scope.AUDITOR: settings.secret("vault_auditor_token"),
-        Scope.UNSUBSCRIBE: settings.secret("vault_unsubscribe_token"),
-    }
+    app[TOKENS] = {Scope(name): token for name, token in settings.require_tokens().items()}
     app[DEFAULT_REGION] = settings.vault_default_region or ""
 
     async def resources(app: web.Application) -> AsyncIterator[None]:

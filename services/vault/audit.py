@@ -103,37 +103,52 @@ class Verdict:
         return f"audit chain BROKEN at {where}{ident}: {self.reason}"
 
 
-def verify(rows: Iterable[StoredRow], head_hash: bytes, head_count: int) -> Verdict:
-    """Walk the rows in ``seq`` order; the first row that does not follow from its
-    predecessor is the first bad one."""
-    previous = GENESIS
-    count = 0
-    for row in rows:
-        count += 1
-        if row.prev_hash != previous:
+class ChainVerifier:
+    """Walks rows in ``seq`` order; the first row that does not follow from its predecessor
+    is the first bad one.  Fed row by row, so a log of any size verifies in flat memory."""
+
+    def __init__(self) -> None:
+        self.previous = GENESIS
+        self.count = 0
+
+    def feed(self, row: StoredRow) -> Verdict | None:
+        self.count += 1
+        if row.prev_hash != self.previous:
             return Verdict(
                 False,
-                count,
+                self.count,
                 row.seq,
                 row.entry.audit_id,
                 "does not follow the row before it (a row was deleted or reordered here)",
             )
-        if chain_hash(previous, row.seq, row.entry) != row.row_hash:
+        if chain_hash(self.previous, row.seq, row.entry) != row.row_hash:
             return Verdict(
                 False,
-                count,
+                self.count,
                 row.seq,
                 row.entry.audit_id,
                 "content does not match its hash (edited)",
             )
-        previous = row.row_hash
-    if count != head_count or previous != head_hash:
-        return Verdict(
-            False,
-            count,
-            None,
-            None,
-            f"the log ends after {count} rows but the head records {head_count} "
-            "(rows at the end were deleted)",
-        )
-    return Verdict(True, count)
+        self.previous = row.row_hash
+        return None
+
+    def finish(self, head_hash: bytes, head_count: int) -> Verdict:
+        if self.count != head_count or self.previous != head_hash:
+            return Verdict(
+                False,
+                self.count,
+                None,
+                None,
+                f"the log ends after {self.count} rows but its head records {head_count} "
+                "(rows at the end were deleted)",
+            )
+        return Verdict(True, self.count)
+
+
+def verify(rows: Iterable[StoredRow], head_hash: bytes, head_count: int) -> Verdict:
+    verifier = ChainVerifier()
+    for row in rows:
+        bad = verifier.feed(row)
+        if bad:
+            return bad
+    return verifier.finish(head_hash, head_count)

@@ -13,19 +13,18 @@ import asyncpg
 
 from services.vault import repository as repo
 from services.vault.audit import AuditEntry, Decision
-from services.vault.crypto import BlindIndex, IntegrityError, Keyring, SubjectCipher, new_dek
+from services.vault.crypto import BlindIndex, IntegrityError, Keyring, SubjectCipher
 from services.vault.domain import (
-    UNSET,
     ContactField,
     SubjectChange,
     blind_index_input,
-    channels_with_address,
     field_for,
     mask,
     normalise_email,
     normalise_phone,
 )
 from services.vault.publisher import Publisher
+from services.vault.writes import apply_change
 from shared.domain import Channel
 from shared.logging import get_logger
 from shared.subject_facts import SubjectFacts
@@ -116,47 +115,11 @@ class VaultService:
 
     async def write(self, caller: Caller, change: SubjectChange) -> SubjectFacts:
         async with self.pool.acquire() as conn, conn.transaction():
-            subject = await repo.load_subject(conn, change.ext_user_id, for_update=True)
-            new_key = None
-            if subject is None or subject.erased:
-                key_version = subject.key_version + 1 if subject else 1
-                dek = new_dek()
-                new_key = (
-                    self.keyring.active_id,
-                    self.keyring.wrap(dek, change.ext_user_id, key_version),
-                )
-                subject = repo.StoredSubject(
-                    change.ext_user_id,
-                    key_version,
-                    {},
-                    None,
-                    set(),
-                    set(),
-                    subject.facts_version if subject else 0,
-                    None,
-                    new_key[1],
-                )
-                cipher = SubjectCipher(dek, change.ext_user_id, key_version)
-            else:
-                cipher = self._cipher(subject)
-            digests: dict[ContactField, bytes | None] = {}
-            for field, value in change.contacts.items():
-                if value is None:
-                    subject.ciphertexts.pop(field, None)
-                    digests[field] = None
-                else:
-                    subject.ciphertexts[field] = cipher.encrypt(field.value, value)
-                    digests[field] = self.blind_index.digest(blind_index_input(field, value))
-            if change.locale is not UNSET:
-                subject.locale = change.locale  # type: ignore[assignment]
-            if change.opted_out is not None:
-                subject.opted_out = {c.value for c in change.opted_out}
-            subject.channels = {
-                c.value for c in channels_with_address({f: "x" for f in subject.ciphertexts})
-            }
-            subject.facts_version += 1
-            await repo.save_subject(conn, subject, new_key=new_key)
-            await repo.replace_blind_index(conn, subject.ext_user_id, digests)
+            current = await repo.load_subject(conn, change.ext_user_id, for_update=True)
+            applied = apply_change(current, change, self.keyring, self.blind_index)
+            subject = applied.subject
+            await repo.save_subject(conn, subject, new_key=applied.new_key)
+            await repo.replace_blind_index(conn, subject.ext_user_id, applied.digests)
             entry = self._entry(
                 caller,
                 Decision.WRITTEN,

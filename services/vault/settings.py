@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import AliasChoices, Field, SecretStr
 
-from shared.settings import BlindpostSettings, CsvList
+from shared.settings import BlindpostSettings, CsvList, SettingsError
 
 
 class VaultSettings(BlindpostSettings):
@@ -13,10 +13,12 @@ class VaultSettings(BlindpostSettings):
         SecretStr("postgresql://blindpost_vault@127.0.0.1:5432/blindpost_vault"),
         validation_alias=AliasChoices("BLINDPOST_VAULT_DATABASE_URL"),
     )
-    vault_admin_token: SecretStr
-    vault_resolver_token: SecretStr
-    vault_auditor_token: SecretStr
-    vault_unsubscribe_token: SecretStr
+    # Optional so that operator commands run without them; the server refuses to start
+    # unless every one is set (see ``require_tokens``).
+    vault_admin_token: SecretStr = SecretStr("")
+    vault_resolver_token: SecretStr = SecretStr("")
+    vault_auditor_token: SecretStr = SecretStr("")
+    vault_unsubscribe_token: SecretStr = SecretStr("")
     # Secrets as a plain list: parsed once into a Keyring, never logged.
     vault_keks: CsvList = Field(repr=False)
     vault_active_kek: str
@@ -25,6 +27,22 @@ class VaultSettings(BlindpostSettings):
         None, description="ISO region for phone numbers written without a country code"
     )
     vault_db_pool_size: int = Field(10, ge=1)
+
+    def require_tokens(self) -> dict[str, str]:
+        """Scope name -> token; every scope needs a distinct token of at least 16 characters."""
+        tokens = {
+            scope: self.secret(f"vault_{scope}_token")
+            for scope in ("admin", "resolver", "auditor", "unsubscribe")
+        }
+        short = [s for s, t in tokens.items() if len(t) < 16]
+        if short:
+            raise SettingsError(
+                ", ".join(f"BLINDPOST_VAULT_{s.upper()}_TOKEN" for s in short)
+                + ": must be set, at least 16 characters"
+            )
+        if len(set(tokens.values())) != len(tokens):
+            raise SettingsError("the BLINDPOST_VAULT_*_TOKEN values must all differ")
+        return tokens
 
     def database_url(self) -> str:
         return self.vault_database_url.get_secret_value()

@@ -1,0 +1,142 @@
+"""Operator tasks run against the vault database directly: KEK rotation, audit-chain
+verification and the auditor's report.  Each is audited like an API call."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from datetime import datetime
+
+import asyncpg
+from tqdm import tqdm
+
+from services.vault import repository as repo
+from services.vault.audit import AuditEntry, ChainVerifier, Decision, Verdict
+from services.vault.crypto import Keyring
+from services.vault.service import now
+
+
+async def rotate_kek(
+    dsn: str, keyring: Keyring, caller: str, *, batch_size: int = 1000, progress: bool = True
+) -> int:
+    """Re-wrap every data key not yet under the active KEK.  Ciphertexts are not touched:
+    only the small wrapped keys change.  Batches commit one by one, so a rotation stopped
+    half-way resumes where it stopped; a DEK is under exactly one KEK at every moment."""
+    conn = await asyncpg.connect(dsn)
+    rotated = 0
+    try:
+        total = await conn.fetchval(
+            "SELECT count(*) FROM data_keys WHERE kek_id <> $1", keyring.active_id
+        )
+        with tqdm(total=total, unit="keys", desc="rotate-kek", disable=not progress) as bar:
+            while True:
+                async with conn.transaction():
+                    rows = await conn.fetch(
+                        "SELECT ext_user_id, key_version, wrapped_key FROM data_keys "
+                        "WHERE kek_id <> $1 ORDER BY ext_user_id LIMIT $2 FOR UPDATE SKIP LOCKED",
+                        keyring.active_id,
+                        batch_size,
+                    )
+                    if not rows:
+                        break
+                    updates = [
+                        (
+                            row["ext_user_id"],
+                            keyring.rewrap(
+                                bytes(row["wrapped_key"]), row["ext_user_id"], row["key_version"]
+                            ),
+                            keyring.active_id,
+                        )
+                        for row in rows
+                    ]
+                    await conn.executemany(
+                        "UPDATE data_keys SET wrapped_key = $2, kek_id = $3, rotated_at = now() "
+                        "WHERE ext_user_id = $1",
+                        updates,
+                    )
+                rotated += len(rows)
+                bar.update(len(rows))
+        async with conn.transaction():
+            await repo.append_audit(
+                conn,
+                [
+                    AuditEntry(
+                        caller=caller,
+                        scope="admin",
+                        decision=Decision.KEYS_ROTATED,
+                        request_id="rotate-kek",
+                        at=now(),
+                        purpose="kek-rotation",
+                        detail=f"rewrapped={rotated} active={keyring.active_id}",
+                    )
+                ],
+            )
+    finally:
+        await conn.close()
+    return rotated
+
+
+async def verify_chain(dsn: str) -> Verdict:
+    conn = await asyncpg.connect(dsn)
+    try:
+        # One snapshot for the head and the rows, while appends carry on.
+        async with conn.transaction(isolation="repeatable_read", readonly=True):
+            head_hash, head_count = await repo.audit_head(conn)
+            verifier = ChainVerifier()
+            async for row in repo.iter_audit_rows(conn):
+                bad = verifier.feed(row)
+                if bad:
+                    return bad
+            return verifier.finish(head_hash, head_count)
+    finally:
+        await conn.close()
+
+
+async def pii_report(
+    dsn: str, ext_user_id: str, since: datetime | None, fmt: str, caller: str
+) -> str:
+    """Who read this player's data, when and why: as CSV or JSON.  The query is audited."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        async with conn.transaction():
+            rows = await repo.audit_for_subject(conn, ext_user_id, since, limit=1_000_000)
+            await repo.append_audit(
+                conn,
+                [
+                    AuditEntry(
+                        caller=caller,
+                        scope="auditor",
+                        decision=Decision.AUDIT_READ,
+                        request_id="audit-pii",
+                        at=now(),
+                        purpose="audit",
+                        ext_user_id=ext_user_id,
+                    )
+                ],
+            )
+    finally:
+        await conn.close()
+    records = [{"seq": seq, **entry.facts()} for seq, entry in rows]
+    if fmt == "json":
+        return json.dumps(records, indent=2)
+    out = io.StringIO()
+    columns = [
+        "seq",
+        "at",
+        "caller",
+        "scope",
+        "purpose",
+        "decision",
+        "fields",
+        "ext_message_id",
+        "request_id",
+        "audit_id",
+        "detail",
+        "ext_user_id",
+    ]
+    writer = csv.DictWriter(out, columns, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    for record in records:
+        writer.writerow({**record, "fields": ";".join(record["fields"])})  # type: ignore[arg-type]
+    return out.getvalue()
