@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -60,6 +61,7 @@ class Intake:
         publish: Callable[[list[Output]], Awaitable[None]],
         email_sealing_key: SealingPublicKey,
         timeout_s: float,
+        remember_accepted: int = 100_000,
     ) -> None:
         self.topics = topics
         self.lookup = lookup
@@ -67,9 +69,15 @@ class Intake:
         self.email_sealing_key = email_sealing_key
         self.timeout_s = timeout_s
         self._in_flight: dict[uuid.UUID, asyncio.Future[None]] = {}
+        # Ids this process already made durable: a retry is answered without a second
+        # record.  Bounded; beyond it (or in another replica) the event id dedupes instead.
+        self._accepted: OrderedDict[uuid.UUID, None] = OrderedDict()
+        self._remember_accepted = remember_accepted
 
     async def submit(self, channel: Channel, request: Request) -> Answer:
         ext_message_id = ext_message_id_for(channel, request.uid)
+        if ext_message_id in self._accepted:
+            return Answer(ErrorCode.ACCEPTED, ext_message_id)
         try:
             async with asyncio.timeout(self.timeout_s):
                 if isinstance(request, EmailRequest) and request.is_preview:
@@ -79,7 +87,7 @@ class Intake:
                     code = refusal(subject, channel)
                     if code is not None:
                         return Answer.refused(code, refusal_message(code, channel))
-                    outputs = [self._accepted(ext_message_id, channel, request, "vault")]
+                    outputs = [self._accepted_event(ext_message_id, channel, request, "vault")]
                 await self._publish_once(ext_message_id, outputs)
         except DEPENDENCY_ERRORS as exc:
             log.warning(
@@ -91,21 +99,29 @@ class Intake:
             return UNAVAILABLE
         return Answer(ErrorCode.ACCEPTED, ext_message_id)
 
+    def _remember(self, ext_message_id: uuid.UUID) -> None:
+        self._accepted[ext_message_id] = None
+        if len(self._accepted) > self._remember_accepted:
+            self._accepted.popitem(last=False)
+
     async def _publish_once(self, ext_message_id: uuid.UUID, outputs: list[Output]) -> None:
         """Copies of one request arriving together share one publication (and its outcome);
         copies arriving later publish again with the same event id, which the event store
         keeps once."""
+        if ext_message_id in self._accepted:
+            return
         shared = self._in_flight.get(ext_message_id)
         if shared is None:
-            shared = asyncio.ensure_future(self._publish_bounded(outputs))
+            shared = asyncio.ensure_future(self._publish_bounded(ext_message_id, outputs))
             self._in_flight[ext_message_id] = shared
             shared.add_done_callback(lambda done: self._forget(ext_message_id, done))
         await asyncio.shield(shared)
 
-    async def _publish_bounded(self, outputs: list[Output]) -> None:
+    async def _publish_bounded(self, ext_message_id: uuid.UUID, outputs: list[Output]) -> None:
         # Its own deadline: no waiter may leave it running forever.
         async with asyncio.timeout(self.timeout_s):
             await self.publish(outputs)
+        self._remember(ext_message_id)
 
     def _forget(self, ext_message_id: uuid.UUID, done: asyncio.Future[None]) -> None:
         if self._in_flight.get(ext_message_id) is done:
@@ -113,7 +129,7 @@ class Intake:
         if not done.cancelled():
             done.exception()  # retrieved: every waiter may have timed out already
 
-    def _accepted(
+    def _accepted_event(
         self,
         ext_message_id: uuid.UUID,
         channel: Channel,
@@ -156,5 +172,5 @@ class Intake:
         )
         return [
             Output(self.topics.dispatch(ChannelFamily.EMAIL), work.to_bytes(), key=work.key),
-            self._accepted(ext_message_id, Channel.EMAIL, request, "request", now),
+            self._accepted_event(ext_message_id, Channel.EMAIL, request, "request", now),
         ]
