@@ -1,0 +1,195 @@
+"""Operator commands: ``blindpost replay``, ``blindpost messages show|find`` and
+``blindpost events verify|retention``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Any
+
+from shared.domain import Channel, SmarticoStatus
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    replay = sub.add_parser("replay", help="rebuild the projections into fresh tables and compare")
+    replay.add_argument("--from", dest="source", choices=("store", "kafka"), default="store",
+                        help="the event store (default) or the Kafka topic from its beginning")
+    replay.add_argument("--into", default="replay", help="schema for the rebuilt tables")
+    replay.add_argument("--check", action="store_true",
+                        help="exit 1 unless the rebuilt projections equal the live ones")
+    _format(replay)
+    replay.set_defaults(handler=_sync(_replay))
+
+    messages = sub.add_parser("messages", help="message timelines and search")
+    messages_sub = messages.add_subparsers(dest="messages_command", required=True)
+    show = messages_sub.add_parser("show", help="a message's timeline and the vault reads for it")
+    show.add_argument("ext_message_id", type=uuid.UUID)
+    _format(show)
+    show.set_defaults(handler=_sync(_show))
+    find = messages_sub.add_parser("find", help="messages by user, uid, status, channel, time")
+    find.add_argument("--ext-user-id")
+    find.add_argument("--uid")
+    find.add_argument("--status", choices=[s.value for s in SmarticoStatus])
+    find.add_argument("--channel", choices=[c.value for c in Channel])
+    find.add_argument("--since", type=datetime.fromisoformat, help="accepted at or after (ISO 8601)")
+    find.add_argument("--until", type=datetime.fromisoformat, help="accepted before (ISO 8601)")
+    find.add_argument("--limit", type=int, default=100)
+    _format(find)
+    find.set_defaults(handler=_sync(_find))
+
+    events = sub.add_parser("events", help="the event store")
+    events_sub = events.add_subparsers(dest="events_command", required=True)
+    verify = events_sub.add_parser("verify", help="check every stream's hash chain")
+    verify.add_argument("--stream", type=uuid.UUID, help="only this ext_message_id")
+    _format(verify)
+    verify.set_defaults(handler=_sync(_verify))
+    retention = events_sub.add_parser(
+        "retention", help="remove message bodies older than the retention period"
+    )
+    retention.add_argument("--days", type=int, help="default: BLINDPOST_BODY_RETENTION_DAYS")
+    _format(retention)
+    retention.set_defaults(handler=_sync(_retention))
+
+
+def _format(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--format", choices=("text", "json"), default="text")
+
+
+def _sync(handler: Callable[[argparse.Namespace], Awaitable[int]]) -> Callable[[argparse.Namespace], int]:
+    return lambda args: asyncio.run(handler(args))
+
+
+def _emit(args: argparse.Namespace, document: Any, text: str) -> None:
+    print(json.dumps(document, indent=2) if args.format == "json" else text)
+
+
+async def _pool():  # type: ignore[no-untyped-def]
+    from services.eventstore.app import open_pool
+    from services.eventstore.settings import EventStoreSettings
+
+    settings = EventStoreSettings.from_env()
+    return settings, await open_pool(settings)
+
+
+async def _replay(args: argparse.Namespace) -> int:
+    from services.eventstore import replay
+    from shared.topics import Topics
+
+    settings, pool = await _pool()
+    try:
+        if args.source == "kafka":
+            events = await replay.replay_from_kafka(
+                pool, settings.kafka_bootstrap_servers,
+                Topics(settings.topic_prefix).message_events, args.into,
+            )
+        else:
+            events = await replay.replay_from_store(pool, args.into)
+        report = {"source": args.source, "into": args.into, "events": events,
+                  **await replay.compare(pool, args.into)}
+    finally:
+        await pool.close()
+    text = "\n".join([
+        f"replayed {events} events from the {args.source} into schema {args.into}",
+        f"live:    {report['live']['messages']} messages  state {report['live']['state_sha256']}"
+        f"  counts {report['live']['counts_sha256']}",
+        f"rebuilt: {report['rebuilt']['messages']} messages  state {report['rebuilt']['state_sha256']}"
+        f"  counts {report['rebuilt']['counts_sha256']}",
+        "identical" if report["identical"] else
+        "DIFFERENT (expected while the projector is catching up; replay again when idle)",
+    ])
+    _emit(args, report, text)
+    return 1 if args.check and not report["identical"] else 0
+
+
+async def _show(args: argparse.Namespace) -> int:
+    from services.eventstore.queries import timeline
+    from services.eventstore.render import timeline_text
+
+    _settings, pool = await _pool()
+    try:
+        async with pool.acquire() as conn:
+            view = await timeline(conn, args.ext_message_id)
+    finally:
+        await pool.close()
+    if view is None:
+        print(f"message {args.ext_message_id} not found", file=sys.stderr)
+        return 1
+    _emit(args, view, timeline_text(view))
+    return 0
+
+
+async def _find(args: argparse.Namespace) -> int:
+    from services.eventstore.queries import Filter, find
+    from services.eventstore.render import messages_text
+
+    _settings, pool = await _pool()
+    query = Filter(args.ext_user_id, args.uid, args.status, args.channel, args.since,
+                   args.until, args.limit)
+    try:
+        async with pool.acquire() as conn:
+            found = await find(conn, query)
+    finally:
+        await pool.close()
+    _emit(args, found, messages_text(found))
+    return 0
+
+
+async def _verify(args: argparse.Namespace) -> int:
+    from services.eventstore.render import verification_text
+    from services.eventstore.verify import verify
+
+    _settings, pool = await _pool()
+    try:
+        async with pool.acquire() as conn:
+            streams, rows, problems = await verify(conn, args.stream)
+    finally:
+        await pool.close()
+    document = {
+        "verified": not problems,
+        "streams": streams,
+        "rows": rows,
+        "first_bad_row": _problem(problems[0]) if problems else None,
+        "problems": [_problem(p) for p in problems],
+    }
+    _emit(args, document, verification_text(streams, rows, problems))
+    return 0 if not problems else 1
+
+
+def _problem(problem: Any) -> dict[str, Any]:
+    return {
+        "stream_id": str(problem.stream_id),
+        "version": problem.version,
+        "row": problem.position,
+        "event_id": str(problem.event_id) if problem.event_id else None,
+        "reason": problem.reason,
+    }
+
+
+async def _retention(args: argparse.Namespace) -> int:
+    from services.eventstore.retention import publish_redactions
+    from shared.kafka import start_producer
+    from shared.topics import Topics
+
+    settings, pool = await _pool()
+    days = args.days or settings.body_retention_days
+    producer = await start_producer(settings.kafka_bootstrap_servers)
+    try:
+        published = await publish_redactions(
+            pool, producer, Topics(settings.topic_prefix).message_events, days,
+            limit=settings.retention_batch,
+        )
+    finally:
+        await producer.stop()
+        await pool.close()
+    _emit(
+        args,
+        {"retention_days": days, "redactions_published": published},
+        f"{published} message bodies older than {days} days scheduled for removal "
+        "(the projector removes them as it stores each message.body_redacted event)",
+    )
+    return 0

@@ -1,0 +1,275 @@
+"""The projections, as pure functions of events: a message's current state
+(``apply(state, event) -> state``) and the counts per status and channel derived from it.
+
+The live projector, the replay from the event store and the replay from Kafka all call
+these same functions, in stream order, so they reach the same result.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any
+
+from services.eventstore.chain import canonical_json, iso
+from shared.domain import SmarticoStatus
+from shared.events import (
+    BodyRedacted,
+    CallbackAttempted,
+    CallbackDeadLettered,
+    CallbackDelivered,
+    DispatchAttempted,
+    Dispatched,
+    DispatchFailed,
+    Event,
+    EventType,
+    MessageAccepted,
+    Payload,
+    ProviderStatusReported,
+    RecipientResolved,
+    ResolutionFailed,
+)
+
+# A later status replaces the current one only if it ranks at least as high: providers
+# report out of order (a late "delivered" must not undo "opened").
+STATUS_RANK = {
+    SmarticoStatus.ACCEPTED: 0,
+    SmarticoStatus.DELIVERED: 1,
+    SmarticoStatus.FAILED: 2,
+    SmarticoStatus.REJECTED: 2,
+    SmarticoStatus.OPENED: 3,
+    SmarticoStatus.CLICKED: 4,
+    SmarticoStatus.COMPLAINED: 5,
+    SmarticoStatus.UNSUBSCRIBED: 5,
+}
+
+
+class Stage:
+    """Where the message is in our pipeline (beside the Smartico status)."""
+
+    ACCEPTED = "accepted"
+    RESOLVED = "resolved"
+    RESOLUTION_FAILED = "resolution_failed"
+    DISPATCHING = "dispatching"
+    RETRYING = "retrying"
+    DISPATCHED = "dispatched"
+    DISPATCH_FAILED = "dispatch_failed"
+
+
+@dataclass(frozen=True)
+class MessageState:
+    ext_message_id: uuid.UUID
+    version: int = 0
+    channel: str | None = None
+    ext_user_id: str | None = None
+    uid: str | None = None
+    status: str | None = None
+    stage: str | None = None
+    status_times: Mapping[str, str] = field(default_factory=dict)
+    accepted_at: datetime | None = None
+    last_event_at: datetime | None = None
+    attempts: int = 0
+    provider: str | None = None
+    provider_message_id: str | None = None
+    callbacks: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    body_redacted: bool = False
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "ext_message_id": str(self.ext_message_id),
+            "version": self.version,
+            "channel": self.channel,
+            "ext_user_id": self.ext_user_id,
+            "uid": self.uid,
+            "status": self.status,
+            "stage": self.stage,
+            "status_times": dict(self.status_times),
+            "accepted_at": iso(self.accepted_at) if self.accepted_at else None,
+            "last_event_at": iso(self.last_event_at) if self.last_event_at else None,
+            "attempts": self.attempts,
+            "provider": self.provider,
+            "provider_message_id": self.provider_message_id,
+            "callbacks": {k: dict(v) for k, v in self.callbacks.items()},
+            "body_redacted": self.body_redacted,
+        }
+
+    @property
+    def count_key(self) -> tuple[str, str] | None:
+        if self.status is None or self.channel is None:
+            return None
+        return (self.status, self.channel)
+
+
+def _with_status(state: MessageState, status: SmarticoStatus, at: datetime) -> MessageState:
+    times = dict(state.status_times)
+    times.setdefault(status.value, iso(at))
+    current = SmarticoStatus(state.status) if state.status else None
+    if current is None or STATUS_RANK[status] >= STATUS_RANK[current]:
+        return replace(state, status=status.value, status_times=times)
+    return replace(state, status_times=times)
+
+
+def _accepted(state: MessageState, p: MessageAccepted, event: Event) -> MessageState:
+    state = replace(
+        state,
+        channel=p.channel.value,
+        ext_user_id=p.ext_user_id,
+        uid=p.uid,
+        accepted_at=event.occurred_at,
+        stage=state.stage or Stage.ACCEPTED,
+    )
+    return _with_status(state, SmarticoStatus.ACCEPTED, event.occurred_at)
+
+
+def _resolved(state: MessageState, p: RecipientResolved, event: Event) -> MessageState:
+    return replace(state, channel=state.channel or p.channel.value, stage=Stage.RESOLVED)
+
+
+def _resolution_failed(state: MessageState, p: ResolutionFailed, event: Event) -> MessageState:
+    state = replace(state, channel=state.channel or p.channel.value, stage=Stage.RESOLUTION_FAILED)
+    return _with_status(state, SmarticoStatus.FAILED, event.occurred_at)
+
+
+def _attempted(state: MessageState, p: DispatchAttempted, event: Event) -> MessageState:
+    return replace(
+        state,
+        channel=state.channel or p.channel.value,
+        stage=Stage.DISPATCHING,
+        provider=p.provider,
+        attempts=max(state.attempts, p.attempt),
+    )
+
+
+def _dispatched(state: MessageState, p: Dispatched, event: Event) -> MessageState:
+    return replace(
+        state,
+        channel=state.channel or p.channel.value,
+        stage=Stage.DISPATCHED,
+        provider=p.provider,
+        provider_message_id=p.provider_message_id or state.provider_message_id,
+        attempts=max(state.attempts, p.attempt),
+    )
+
+
+def _dispatch_failed(state: MessageState, p: DispatchFailed, event: Event) -> MessageState:
+    state = replace(
+        state,
+        channel=state.channel or p.channel.value,
+        stage=Stage.RETRYING if p.retryable else Stage.DISPATCH_FAILED,
+        provider=p.provider,
+        attempts=max(state.attempts, p.attempt),
+    )
+    if p.retryable:
+        return state
+    return _with_status(state, SmarticoStatus.FAILED, event.occurred_at)
+
+
+def _provider_status(state: MessageState, p: ProviderStatusReported, event: Event) -> MessageState:
+    state = replace(
+        state,
+        provider=state.provider or p.provider,
+        provider_message_id=state.provider_message_id or p.provider_message_id,
+    )
+    return _with_status(state, p.status, p.reported_at or event.occurred_at)
+
+
+def _callback(state: MessageState, status: str, **changes: Any) -> MessageState:
+    callbacks = {k: dict(v) for k, v in state.callbacks.items()}
+    entry = callbacks.setdefault(status, {"attempts": 0, "outcome": None})
+    entry["attempts"] = max(entry["attempts"], changes.pop("attempts", 0))
+    entry.update(changes)
+    return replace(state, callbacks=callbacks)
+
+
+def _callback_attempted(state: MessageState, p: CallbackAttempted, event: Event) -> MessageState:
+    if state.callbacks.get(p.status.value, {}).get("outcome") in ("delivered", "dead_lettered"):
+        return _callback(state, p.status.value, attempts=p.attempt)
+    return _callback(
+        state,
+        p.status.value,
+        attempts=p.attempt,
+        outcome=p.outcome,
+        http_status=p.http_status,
+        at=iso(event.occurred_at),
+    )
+
+
+def _callback_delivered(state: MessageState, p: CallbackDelivered, event: Event) -> MessageState:
+    return _callback(
+        state, p.status.value, attempts=p.attempts, outcome="delivered", at=iso(event.occurred_at)
+    )
+
+
+def _callback_dead(state: MessageState, p: CallbackDeadLettered, event: Event) -> MessageState:
+    return _callback(
+        state, p.status.value, attempts=p.attempts, outcome="dead_lettered", at=iso(event.occurred_at)
+    )
+
+
+def _body_redacted(state: MessageState, p: BodyRedacted, event: Event) -> MessageState:
+    return replace(state, body_redacted=True)
+
+
+Handler = Callable[[MessageState, Any, Event], MessageState]
+HANDLERS: dict[EventType, Handler] = {
+    EventType.MESSAGE_ACCEPTED: _accepted,
+    EventType.RECIPIENT_RESOLVED: _resolved,
+    EventType.RESOLUTION_FAILED: _resolution_failed,
+    EventType.DISPATCH_ATTEMPTED: _attempted,
+    EventType.DISPATCHED: _dispatched,
+    EventType.DISPATCH_FAILED: _dispatch_failed,
+    EventType.PROVIDER_STATUS: _provider_status,
+    EventType.CALLBACK_ATTEMPTED: _callback_attempted,
+    EventType.CALLBACK_DELIVERED: _callback_delivered,
+    EventType.CALLBACK_DEAD_LETTERED: _callback_dead,
+    EventType.BODY_REDACTED: _body_redacted,
+}
+
+
+def apply(state: MessageState | None, event: Event) -> MessageState:
+    """The next state of ``event``'s message; ``state`` None for its first event."""
+    state = state or MessageState(ext_message_id=event.ext_message_id)
+    payload: Payload = event.typed_payload()
+    state = HANDLERS[event.type](state, payload, event)
+    last = state.last_event_at
+    return replace(
+        state,
+        version=state.version + 1,
+        last_event_at=event.occurred_at if last is None or event.occurred_at > last else last,
+    )
+
+
+def count_deltas(
+    changes: Iterable[tuple[MessageState | None, MessageState]],
+) -> Counter[tuple[str, str]]:
+    """How the counts per (status, channel) move when states change from before to after."""
+    deltas: Counter[tuple[str, str]] = Counter()
+    for before, after in changes:
+        old = before.count_key if before else None
+        new = after.count_key
+        if old == new:
+            continue
+        if old:
+            deltas[old] -= 1
+        if new:
+            deltas[new] += 1
+    return deltas
+
+
+class Checksum:
+    """A digest of a projection, fed rows in key order; equal digests, equal projections."""
+
+    def __init__(self) -> None:
+        self._hash = hashlib.sha256()
+        self.rows = 0
+
+    def add(self, row: Mapping[str, Any]) -> None:
+        self._hash.update(canonical_json(row) + b"\n")
+        self.rows += 1
+
+    def hexdigest(self) -> str:
+        return self._hash.hexdigest()

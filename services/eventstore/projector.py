@@ -1,0 +1,230 @@
+"""The projector: consumes the event log and the vault's audit facts and stores each batch
+(events, projections and the Kafka positions) in one PostgreSQL transaction.
+
+Exactly-once comes from the stored positions, not from Kafka's committed offsets: on
+assignment each partition is sought to its stored position, and every batch locks the
+positions first and skips records already stored (a zombie after a rebalance waits on the
+lock, then finds nothing to do).  Offsets are also committed to Kafka after each batch, only
+so that the lag dashboard sees progress.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import asyncpg
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka.abc import ConsumerRebalanceListener
+from aiokafka.errors import KafkaError
+from prometheus_client import Counter, Histogram
+
+from services.eventstore import store
+from services.eventstore.records import AuditFact, Position, parse_audit_fact, parse_event
+from services.eventstore.tables import ProjectionTables
+from shared.events import Event
+from shared.kafka import Backoff, _reason, dead_letter_output
+from shared.logging import get_logger
+from shared.topics import Topics
+
+log = get_logger(__name__)
+STAGE = "projector"
+
+EVENTS_STORED = Counter(
+    "blindpost_projector_events_stored_total", "Lifecycle events appended to the event store"
+)
+DUPLICATES = Counter(
+    "blindpost_projector_duplicate_events_total",
+    "Events received again (redelivered or re-emitted) and not stored twice",
+)
+AUDIT_FACTS = Counter(
+    "blindpost_projector_audit_facts_stored_total", "Vault audit facts stored for the audit join"
+)
+BATCH_SECONDS = Histogram(
+    "blindpost_projector_batch_seconds", "Time to store one batch, transaction included"
+)
+RETRIES = Counter(
+    "blindpost_projector_batch_retries_total", "Batches rolled back and retried"
+)
+TRANSIENT = (KafkaError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError, OSError,
+             asyncpg.SerializationError, asyncpg.DeadlockDetectedError, asyncpg.UniqueViolationError)
+
+
+@dataclass
+class BatchResult:
+    stored: int = 0
+    duplicates: int = 0
+    audit_facts: int = 0
+    dead_lettered: int = 0
+    already_stored: int = 0
+    next_offsets: dict[tuple[str, int], int] = field(default_factory=dict)
+
+
+class Projector:
+    def __init__(
+        self,
+        *,
+        pool: asyncpg.Pool,
+        consumer: AIOKafkaConsumer,
+        producer: AIOKafkaProducer,
+        topics: Topics,
+        max_records: int = 500,
+    ) -> None:
+        self.pool = pool
+        self.consumer = consumer
+        self.producer = producer
+        self.topics = topics
+        self.max_records = max_records
+        self.tables = ProjectionTables()
+        self.backoff = Backoff()
+
+    def subscribe(self) -> None:
+        self.consumer.subscribe(
+            [self.topics.message_events, self.topics.vault_audit],
+            listener=SeekToStoredPositions(self.pool, self.consumer),
+        )
+
+    async def run(self) -> None:
+        while True:
+            await self.run_once()
+
+    async def run_once(self, timeout_ms: int = 500) -> int:
+        batch = await self.consumer.getmany(timeout_ms=timeout_ms, max_records=self.max_records)
+        records = [r for rs in batch.values() for r in rs]
+        if not records:
+            return 0
+        result = await self.process(records)
+        await self._commit_to_kafka(result.next_offsets)
+        return len(records)
+
+    async def process(self, records: Sequence[ConsumerRecord]) -> BatchResult:
+        """Stores ``records`` (retrying the whole batch on a transient failure)."""
+        while True:
+            try:
+                started = time.perf_counter()
+                result = await self._store(records)
+                BATCH_SECONDS.observe(time.perf_counter() - started)
+                EVENTS_STORED.inc(result.stored)
+                DUPLICATES.inc(result.duplicates)
+                AUDIT_FACTS.inc(result.audit_facts)
+                self.backoff.reset()
+                return result
+            except TRANSIENT as exc:
+                RETRIES.inc()
+                delay = self.backoff.next_delay()
+                log.warning(
+                    "batch rolled back, will retry",
+                    stage=STAGE,
+                    records=len(records),
+                    error=type(exc).__name__,
+                    retry_in_s=round(delay, 2),
+                )
+                await asyncio.sleep(delay)
+
+    async def _store(self, records: Sequence[ConsumerRecord]) -> BatchResult:
+        result = BatchResult()
+        async with self.pool.acquire() as conn, conn.transaction():
+            stored_at = await store.lock_positions(
+                conn, [(r.topic, r.partition) for r in records]
+            )
+            fresh = [r for r in records if r.offset >= stored_at[(r.topic, r.partition)]]
+            result.already_stored = len(records) - len(fresh)
+            if not fresh:
+                return result
+            events, facts = await self._parse(fresh, result)
+            new_events = await self._deduplicate(conn, events, result)
+            streams = sorted({e.ext_message_id for e, _ in new_events})
+            heads = await store.lock_heads(conn, streams)
+            rows, heads = store.chain_rows(new_events, heads)
+            await store.append(conn, rows, {s: heads[s] for s in streams})
+            plain = [e for e, _ in new_events]
+            if redacted := store.redacted_streams(plain):
+                await store.remove_bodies(conn, redacted)
+            if plain:
+                await self.tables.project(conn, plain)
+            result.stored = len(plain)
+            result.audit_facts = await store.insert_audit_facts(conn, facts)
+            for record in fresh:
+                key = (record.topic, record.partition)
+                result.next_offsets[key] = max(result.next_offsets.get(key, 0), record.offset + 1)
+            await store.save_positions(conn, result.next_offsets)
+        return result
+
+    async def _parse(
+        self, records: Sequence[ConsumerRecord], result: BatchResult
+    ) -> tuple[list[tuple[Event, Position]], list[tuple[AuditFact, Position]]]:
+        events: list[tuple[Event, Position]] = []
+        facts: list[tuple[AuditFact, Position]] = []
+        for record in records:
+            position = Position(record.topic, record.partition, record.offset)
+            try:
+                if record.topic == self.topics.vault_audit:
+                    facts.append((parse_audit_fact(record.value), position))
+                else:
+                    events.append((parse_event(record.value), position))
+            except Exception as exc:  # noqa: BLE001 - any parse failure is a poison record
+                out = dead_letter_output(self.topics.dead_letter, STAGE, record, _reason(exc))
+                # Inside the transaction: if the send fails, the batch is retried; if the
+                # process dies after it, the record may be dead-lettered twice, never lost.
+                await self.producer.send_and_wait(
+                    out.topic, out.value, key=out.key, headers=list(out.headers)
+                )
+                result.dead_lettered += 1
+        return events, facts
+
+    async def _deduplicate(
+        self,
+        conn: asyncpg.Connection,
+        events: list[tuple[Event, Position]],
+        result: BatchResult,
+    ) -> list[tuple[Event, Position]]:
+        seen = await store.existing_event_ids(conn, [e.event_id for e, _ in events])
+        fresh = []
+        for event, position in events:
+            if event.event_id in seen:
+                result.duplicates += 1
+                continue
+            seen.add(event.event_id)
+            fresh.append((event, position))
+        return fresh
+
+    async def _commit_to_kafka(self, offsets: dict[tuple[str, int], int]) -> None:
+        if not offsets:
+            return
+        try:
+            await self.consumer.commit({TopicPartition(t, p): o for (t, p), o in offsets.items()})
+        except Exception as exc:  # noqa: BLE001 - informational only (lag dashboard)
+            log.info("offsets not committed to Kafka", stage=STAGE, error=type(exc).__name__)
+
+
+class SeekToStoredPositions(ConsumerRebalanceListener):
+    """On assignment, start each partition where the event store says it stopped."""
+
+    def __init__(self, pool: asyncpg.Pool, consumer: AIOKafkaConsumer) -> None:
+        self.pool = pool
+        self.consumer = consumer
+
+    async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
+        return None
+
+    async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
+        backoff = Backoff()
+        while True:
+            try:
+                async with self.pool.acquire() as conn:
+                    positions = await store.stored_positions(
+                        conn, [(tp.topic, tp.partition) for tp in assigned]
+                    )
+                break
+            except TRANSIENT as exc:
+                log.warning("stored positions not read, will retry", error=type(exc).__name__)
+                await asyncio.sleep(backoff.next_delay())
+        for tp in assigned:
+            offset = positions.get((tp.topic, tp.partition))
+            if offset is None:
+                await self.consumer.seek_to_beginning(tp)
+            else:
+                self.consumer.seek(tp, offset)
+        log.info("partitions assigned", stage=STAGE, partitions=len(assigned))

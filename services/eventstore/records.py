@@ -1,0 +1,79 @@
+"""What the projector reads, parsed (pure): lifecycle events from the message-events topic
+and the vault's audit facts.  Anything that raises here is dead-lettered by the caller."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, field_validator
+
+from services.eventstore.chain import canonical_json
+from shared.events import Event
+
+
+class Unstorable(ValueError):
+    """Valid JSON that PostgreSQL could not store (a NUL character in text)."""
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def parse_event(raw: bytes | None) -> Event:
+    event = Event.from_bytes(raw or b"")
+    if b"\\u0000" in canonical_json(event.model_dump(mode="json")).replace(b"\\\\", b""):
+        raise Unstorable("a text field holds a NUL character")
+    return event.model_copy(update={"occurred_at": _utc(event.occurred_at)})
+
+
+class AuditFact(BaseModel):
+    """A vault access, as the vault publishes it (never a value).  Only these fields are
+    kept: whatever else a record carries is dropped, so nothing unexpected is stored."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+    audit_id: str
+    ext_message_id: str | None = None
+    ext_user_id: str | None = None
+    caller: str
+    scope: str
+    purpose: str | None = None
+    fields: list[str] = []
+    decision: str
+    at: datetime
+    request_id: str | None = None
+
+    @field_validator("audit_id", "ext_message_id", "request_id", mode="before")
+    @classmethod
+    def _text(cls, value: Any) -> Any:
+        return str(value) if isinstance(value, int | uuid.UUID) else value
+
+    @field_validator("fields", mode="before")
+    @classmethod
+    def _list(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+    @field_validator("at")
+    @classmethod
+    def _aware(cls, value: datetime) -> datetime:
+        return _utc(value)
+
+    def as_json(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+
+def parse_audit_fact(raw: bytes | None) -> AuditFact:
+    fact = AuditFact.model_validate_json(raw or b"")
+    if "\\u0000" in json.dumps(fact.as_json()):
+        raise Unstorable("a text field holds a NUL character")
+    return fact
+
+
+@dataclass(frozen=True)
+class Position:
+    topic: str
+    partition: int
+    offset: int

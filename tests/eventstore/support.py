@@ -1,0 +1,193 @@
+"""Helpers for the event-store tests: a realistic message lifecycle, vault audit facts,
+producing them, and a projector running in this process against the real broker and
+database."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import asyncpg
+
+from services.eventstore.app import MIGRATIONS, MIGRATIONS_TABLE
+from services.eventstore.projector import Projector
+from services.eventstore.settings import projector_group
+from shared.db import create_pool, migrate_database
+from shared.domain import Channel, SmarticoStatus, ext_message_id_for
+from shared.events import (
+    CallbackAttempted,
+    CallbackDelivered,
+    DispatchAttempted,
+    Dispatched,
+    DispatchFailed,
+    Event,
+    MessageAccepted,
+    MessageContent,
+    ProviderStatusReported,
+    RecipientResolved,
+)
+from shared.kafka import start_consumer, start_producer
+from shared.topics import Topics
+
+
+def lifecycle(
+    uid: str | None = None,
+    *,
+    channel: Channel = Channel.EMAIL,
+    ext_user_id: str = "player-1",
+    start: datetime | None = None,
+    provider: str = "smtp",
+) -> list[Event]:
+    """Every stage of one message, as the stages would emit them: accepted, resolved, a
+    failed attempt and a retry, dispatched, provider statuses, callbacks (one retried)."""
+    uid = uid or uuid.uuid4().hex
+    mid = ext_message_id_for(channel, uid)
+    t0 = start or datetime.now(UTC)
+
+    def at(ms: int) -> datetime:
+        return t0 + timedelta(milliseconds=ms)
+
+    content = MessageContent(subject="Your weekly bonus", body="<p>Spin now</p>", text_body="Spin now")
+    s = SmarticoStatus
+    return [
+        Event.create(mid, MessageAccepted(channel=channel, ext_user_id=ext_user_id, uid=uid,
+                     callback_url="http://127.0.0.1:9900/callback", content=content),
+                     "intake", occurred_at=at(0)),
+        Event.create(mid, RecipientResolved(channel=channel, source="vault",
+                     vault_request_id=f"req-{uid}"), "resolver", occurred_at=at(20)),
+        Event.create(mid, DispatchAttempted(channel=channel, provider=provider, attempt=1),
+                     f"dispatch-{channel.family}", discriminator=(1,), occurred_at=at(30)),
+        Event.create(mid, DispatchFailed(channel=channel, provider=provider, attempt=1,
+                     retryable=True, reason="connection_refused"),
+                     f"dispatch-{channel.family}", discriminator=(1,), occurred_at=at(40)),
+        Event.create(mid, DispatchAttempted(channel=channel, provider=provider, attempt=2),
+                     f"dispatch-{channel.family}", discriminator=(2,), occurred_at=at(1040)),
+        Event.create(mid, Dispatched(channel=channel, provider=provider, attempt=2,
+                     provider_message_id=f"pm-{uid}"), f"dispatch-{channel.family}",
+                     discriminator=(2,), occurred_at=at(1100)),
+        Event.create(mid, CallbackAttempted(status=s.ACCEPTED, attempt=1, outcome="delivered",
+                     http_status=200), "callback-relay", discriminator=("accepted", 1),
+                     occurred_at=at(1200)),
+        Event.create(mid, CallbackDelivered(status=s.ACCEPTED, attempts=1), "callback-relay",
+                     discriminator=("accepted",), occurred_at=at(1201)),
+        Event.create(mid, ProviderStatusReported(provider=provider, provider_status="delivered",
+                     status=s.DELIVERED, provider_message_id=f"pm-{uid}"), "status-ingest",
+                     discriminator=("delivered",), occurred_at=at(5000)),
+        Event.create(mid, CallbackAttempted(status=s.DELIVERED, attempt=1, outcome="retry",
+                     http_status=503), "callback-relay", discriminator=("delivered", 1),
+                     occurred_at=at(5100)),
+        Event.create(mid, CallbackAttempted(status=s.DELIVERED, attempt=2, outcome="delivered",
+                     http_status=200), "callback-relay", discriminator=("delivered", 2),
+                     occurred_at=at(7100)),
+        Event.create(mid, CallbackDelivered(status=s.DELIVERED, attempts=2), "callback-relay",
+                     discriminator=("delivered",), occurred_at=at(7101)),
+        Event.create(mid, ProviderStatusReported(provider=provider, provider_status="open",
+                     status=s.OPENED), "status-ingest", discriminator=("opened",),
+                     occurred_at=at(60_000)),
+        Event.create(mid, CallbackAttempted(status=s.OPENED, attempt=1, outcome="delivered",
+                     http_status=200), "callback-relay", discriminator=("opened", 1),
+                     occurred_at=at(60_100)),
+        Event.create(mid, CallbackDelivered(status=s.OPENED, attempts=1), "callback-relay",
+                     discriminator=("opened",), occurred_at=at(60_101)),
+    ]
+
+
+def vault_read(event: Event, *, ms_after: int = 10, decision: str = "allowed") -> dict[str, Any]:
+    """The audit fact the vault publishes when the resolver reads the address."""
+    return {
+        "audit_id": str(uuid.uuid4()),
+        "ext_message_id": str(event.ext_message_id),
+        "ext_user_id": event.payload.get("ext_user_id", "player-1"),
+        "caller": "resolver",
+        "scope": "resolver",
+        "purpose": "dispatch",
+        "fields": ["email"],
+        "decision": decision,
+        "at": (event.occurred_at + timedelta(milliseconds=ms_after)).isoformat(),
+        "request_id": f"req-{event.payload.get('uid')}",
+    }
+
+
+async def produce(bootstrap: str, topic: str, events: list[Event]) -> None:
+    await produce_raw(bootstrap, topic, [(e.key, e.to_bytes()) for e in events])
+
+
+async def produce_raw(bootstrap: str, topic: str, records: list[tuple[bytes | None, bytes]]) -> None:
+    producer = await start_producer(bootstrap)
+    try:
+        futures = [await producer.send(topic, value, key=key) for key, value in records]
+        await asyncio.gather(*futures)
+    finally:
+        await producer.stop()
+
+
+async def produce_facts(bootstrap: str, topics: Topics, facts: list[dict[str, Any]]) -> None:
+    await produce_raw(
+        bootstrap,
+        topics.vault_audit,
+        [(f["ext_user_id"].encode(), json.dumps(f).encode()) for f in facts],
+    )
+
+
+async def migrated_pool(dsn: str) -> asyncpg.Pool:
+    await migrate_database(dsn, MIGRATIONS, MIGRATIONS_TABLE)
+    return await create_pool(dsn)
+
+
+@asynccontextmanager
+async def running_projector(
+    bootstrap: str, topics: Topics, dsn: str, *, max_records: int = 500
+) -> AsyncIterator[asyncpg.Pool]:
+    pool = await migrated_pool(dsn)
+    producer = await start_producer(bootstrap)
+    consumer = await start_consumer(
+        bootstrap, projector_group(topics.prefix), [], max_poll_records=max_records,
+        session_timeout_ms=6000,
+    )
+    projector = Projector(
+        pool=pool, consumer=consumer, producer=producer, topics=topics, max_records=max_records
+    )
+    projector.subscribe()
+    task = asyncio.create_task(projector.run())
+    try:
+        yield pool
+    finally:
+        task.cancel()
+        try:
+            await task
+        except asyncio.CancelledError:
+            pass
+        await consumer.stop()
+        await producer.stop()
+        await pool.close()
+    if task.done() and not task.cancelled() and task.exception():
+        raise task.exception()  # type: ignore[misc]
+
+
+async def eventually(
+    check: Callable[[], Awaitable[bool]], timeout_s: float = 30.0, what: str = "condition"
+) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while loop.time() < deadline:
+        if await check():
+            return
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"{what} not reached in {timeout_s}s")
+
+
+async def count(pool: asyncpg.Pool, query: str, *args: object) -> int:
+    async with pool.acquire() as conn:
+        return int(await conn.fetchval(query, *args))
+
+
+async def wait_for_events(pool: asyncpg.Pool, expected: int, timeout_s: float = 30.0) -> None:
+    async def done() -> bool:
+        return await count(pool, "SELECT count(*) FROM events") >= expected
+
+    await eventually(done, timeout_s, f"{expected} stored events")
