@@ -1,0 +1,75 @@
+"""The custom IM template: which ``extension`` fields the operator's notification centre
+accepts (``BLINDPOST_CIM_TEMPLATE``), and the check of one extension against it.
+
+The template is JSON: ``{"title": {"type": "string", "required": true},
+"action": {"type": "choice", "choices": ["BUY", "SELL"]}, "urgent": {"type": "boolean"},
+"image": {"type": "media_url"}}``.  Errors name the field, never its value.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+class FieldSpec(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    type: Literal["string", "choice", "boolean", "media_url"]
+    required: bool = False
+    choices: list[str] = Field(default_factory=list)
+    max_length: int = Field(4000, ge=1)
+
+    @model_validator(mode="after")
+    def _choices_for_choice(self) -> FieldSpec:
+        if self.type == "choice" and not self.choices:
+            raise ValueError("a choice field needs choices")
+        return self
+
+
+class InvalidExtension(ValueError):
+    pass
+
+
+class CimTemplate(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    fields: dict[str, FieldSpec]
+    allow_unknown: bool = False
+
+    @classmethod
+    def parse(cls, text: str | None) -> CimTemplate | None:
+        """None (no template configured): any extension object is passed on as it is."""
+        if not text:
+            return None
+        return cls(fields=json.loads(text))
+
+    def validate_extension(self, extension: dict[str, Any] | None) -> None:
+        extension = extension or {}
+        for name, spec in self.fields.items():
+            if name not in extension or extension[name] is None:
+                if spec.required:
+                    raise InvalidExtension(f"extension.{name} is required")
+                continue
+            _check(name, spec, extension[name])
+        unknown = sorted(set(extension) - set(self.fields))
+        if unknown and not self.allow_unknown:
+            raise InvalidExtension(f"extension fields not in the template: {', '.join(unknown)[:200]}")
+
+
+def _check(name: str, spec: FieldSpec, value: Any) -> None:
+    if spec.type == "boolean":
+        if not isinstance(value, bool):
+            raise InvalidExtension(f"extension.{name} must be a boolean")
+        return
+    if not isinstance(value, str):
+        raise InvalidExtension(f"extension.{name} must be a string")
+    if len(value) > spec.max_length:
+        raise InvalidExtension(f"extension.{name} is longer than {spec.max_length}")
+    if spec.type == "choice" and value not in spec.choices:
+        raise InvalidExtension(f"extension.{name} is not one of the template's choices")
+    if spec.type == "media_url":
+        parts = urlsplit(value)
+        if parts.scheme != "https" or not parts.netloc:
+            raise InvalidExtension(f"extension.{name} must be an https URL")

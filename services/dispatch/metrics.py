@@ -1,0 +1,32 @@
+"""The dispatchers' Prometheus metrics (base units; labels never carry an address)."""
+
+from prometheus_client import Counter, Histogram
+
+ATTEMPTS = Counter(
+    "blindpost_dispatch_attempts_total", "Provider calls made", ["family", "channel", "provider"]
+)
+OUTCOMES = Counter(
+    "blindpost_dispatch_outcomes_total",
+    "Results of provider calls and of messages settled without a call",
+    ["family", "channel", "provider", "outcome", "reason"],
+)
+SEND_SECONDS = Histogram(
+    "blindpost_dispatch_send_duration_seconds",
+    "Time one provider call took",
+    ["family", "provider"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+PARKED = Counter(
+    "blindpost_dispatch_parked_total", "Messages parked on the ledger for a later retry",
+    ["family", "reason"],
+)
+DUPLICATES = Counter(
+    "blindpost_dispatch_duplicate_work_total",
+    "Work items whose message the ledger already knew (redelivered or emitted twice); never resent",
+    ["family", "ledger_state"],
+)
+SMS_SEGMENTS = Counter(
+    "blindpost_dispatch_sms_segments_total",
+    "Message segments handed to SMS-family providers, by encoding",
+    ["channel", "encoding"],
+)

@@ -1,0 +1,58 @@
+"""Mailgun Messages API: ``POST {base}/v3/{domain}/messages``, HTTP Basic ``api:<key>``,
+form fields ``from``, ``to``, ``subject``, ``text``, ``html``, ``h:`` headers (our
+``Message-Id`` and the unsubscribe headers) and ``v:ext_message_id`` (echoed in webhooks).
+The answer is JSON with ``id``.  No idempotency key: at most once.
+"""
+
+from __future__ import annotations
+
+import aiohttp
+
+from services.dispatch.email_message import email_parts
+from services.dispatch.outcomes import Sent
+from services.dispatch.providers import Outbound
+from services.dispatch.providers.http import json_answer, new_session
+from shared.tracking import TrackingTokens
+
+
+class MailgunProvider:
+    name = "mailgun"
+    idempotent = False
+
+    def __init__(self, *, api_key: str, domain: str, base_url: str, default_from: str,
+                 message_id_domain: str, tokens: TrackingTokens | None, concurrency: int = 100) -> None:
+        self.url = f"{base_url.rstrip('/')}/v3/{domain}/messages"
+        self.auth = aiohttp.BasicAuth("api", api_key)
+        self.default_from = default_from
+        self.message_id_domain = message_id_domain
+        self.tokens = tokens
+        self.session = new_session(concurrency)
+
+    def form(self, message: Outbound) -> dict[str, str]:
+        parts = email_parts(message, default_from=self.default_from,
+                            message_id_domain=self.message_id_domain, tokens=self.tokens)
+        form = {
+            "from": parts.sender,
+            "to": message.recipient,
+            "subject": parts.subject,
+            "h:Message-Id": parts.message_id,
+            "v:ext_message_id": str(message.ext_message_id),
+        }
+        if parts.text is not None:
+            form["text"] = parts.text
+        if parts.html is not None:
+            form["html"] = parts.html
+        if parts.reply_to:
+            form["h:Reply-To"] = parts.reply_to
+        for name, value in parts.list_unsubscribe_headers().items():
+            form[f"h:{name}"] = value
+        return form
+
+    async def send(self, message: Outbound) -> Sent:
+        async with self.session.post(self.url, data=self.form(message), auth=self.auth) as response:
+            body = await json_answer(response)
+        message_id = body.get("id")
+        return Sent(str(message_id).strip("<>") if message_id else None)
+
+    async def close(self) -> None:
+        await self.session.close()

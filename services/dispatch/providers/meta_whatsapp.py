@@ -1,0 +1,44 @@
+"""WhatsApp through Meta's Cloud API.
+
+``POST {base}/{version}/{phone_number_id}/messages`` with ``Authorization: Bearer <token>``
+and JSON ``{"messaging_product": "whatsapp", "to": <digits>, "type": "text", "text": {"body"},
+"biz_opaque_callback_data": <ext_message_id>}``; the answer holds ``messages[0].id`` (a
+``wamid``).  ``from_number`` cannot be chosen per message (the sender is the phone number
+id).  No idempotency key: at most once.  429 and 5xx are transient.
+"""
+
+from __future__ import annotations
+
+from services.dispatch.outcomes import Sent
+from services.dispatch.providers import Outbound
+from services.dispatch.providers.http import json_answer, new_session
+
+
+class MetaWhatsAppProvider:
+    name = "meta"
+    idempotent = False
+
+    def __init__(self, *, access_token: str, phone_number_id: str, api_version: str,
+                 base_url: str, concurrency: int = 100) -> None:
+        self.url = f"{base_url.rstrip('/')}/{api_version}/{phone_number_id}/messages"
+        self.headers = {"Authorization": f"Bearer {access_token}"}
+        self.session = new_session(concurrency)
+
+    def payload(self, message: Outbound) -> dict[str, object]:
+        return {
+            "messaging_product": "whatsapp",
+            "recipient_type": "individual",
+            "to": message.recipient.lstrip("+"),
+            "type": "text",
+            "text": {"preview_url": False, "body": message.content.body or ""},
+            "biz_opaque_callback_data": str(message.ext_message_id),
+        }
+
+    async def send(self, message: Outbound) -> Sent:
+        async with self.session.post(self.url, json=self.payload(message), headers=self.headers) as response:
+            body = await json_answer(response)
+        messages = body.get("messages") or [{}]
+        return Sent(messages[0].get("id"), None)
+
+    async def close(self) -> None:
+        await self.session.close()

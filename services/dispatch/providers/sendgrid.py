@@ -1,0 +1,66 @@
+"""SendGrid v3 Mail Send: ``POST {base}/v3/mail/send`` with ``Authorization: Bearer``.
+
+The ``ext_message_id`` travels in ``custom_args`` (echoed in every Event Webhook event);
+the answer is 202 with the ``X-Message-Id`` header.  No idempotency key: at most once.
+"""
+
+from __future__ import annotations
+
+from email.utils import parseaddr
+
+from services.dispatch.email_message import email_parts
+from services.dispatch.outcomes import Sent, http_failure
+from services.dispatch.providers import Outbound
+from services.dispatch.providers.http import new_session
+from shared.tracking import TrackingTokens
+
+
+def _address(value: str) -> dict[str, str]:
+    name, address = parseaddr(value)
+    return {"email": address, "name": name} if name else {"email": address}
+
+
+class SendGridProvider:
+    name = "sendgrid"
+    idempotent = False
+
+    def __init__(self, *, api_key: str, base_url: str, default_from: str, message_id_domain: str,
+                 tokens: TrackingTokens | None, concurrency: int = 100) -> None:
+        self.url = f"{base_url.rstrip('/')}/v3/mail/send"
+        self.headers = {"Authorization": f"Bearer {api_key}"}
+        self.default_from = default_from
+        self.message_id_domain = message_id_domain
+        self.tokens = tokens
+        self.session = new_session(concurrency)
+
+    def payload(self, message: Outbound) -> dict[str, object]:
+        parts = email_parts(message, default_from=self.default_from,
+                            message_id_domain=self.message_id_domain, tokens=self.tokens)
+        content = []
+        if parts.text is not None:
+            content.append({"type": "text/plain", "value": parts.text})
+        if parts.html is not None:
+            content.append({"type": "text/html", "value": parts.html})
+        payload: dict[str, object] = {
+            "personalizations": [{
+                "to": [{"email": message.recipient}],
+                "custom_args": {"ext_message_id": str(message.ext_message_id)},
+            }],
+            "from": _address(parts.sender),
+            "subject": parts.subject,
+            "content": content or [{"type": "text/plain", "value": " "}],
+            "headers": parts.list_unsubscribe_headers(),
+        }
+        if parts.reply_to:
+            payload["reply_to"] = _address(parts.reply_to)
+        return payload
+
+    async def send(self, message: Outbound) -> Sent:
+        async with self.session.post(self.url, json=self.payload(message), headers=self.headers) as response:
+            await response.read()
+            if response.status >= 300:
+                raise http_failure(response.status)
+            return Sent(response.headers.get("X-Message-Id"))
+
+    async def close(self) -> None:
+        await self.session.close()

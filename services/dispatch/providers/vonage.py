@@ -1,0 +1,61 @@
+"""Vonage (Nexmo) SMS API.
+
+``POST {base}/sms/json`` with ``api_key``, ``api_secret``, ``from``, ``to`` (digits, no
+``+``), ``text``, ``type`` (``unicode`` when the text is not GSM-7) and ``client-ref`` (our
+``ext_message_id``, echoed in delivery receipts).  HTTP 200 even for refusals: each part is
+in ``messages[]`` with ``status`` "0" for success and ``message-id``.  Statuses 1
+(throttled) and 5 (internal error) are transient; the rest permanent.  No idempotency key.
+"""
+
+from __future__ import annotations
+
+from services.dispatch.outcomes import PermanentFailure, Sent, TransientFailure
+from services.dispatch.providers import Outbound
+from services.dispatch.providers.http import json_answer, new_session
+from services.dispatch.segments import count_segments
+
+TRANSIENT_STATUSES = {"1", "5"}
+
+
+class VonageProvider:
+    name = "vonage"
+    idempotent = False
+
+    def __init__(self, *, api_key: str, api_secret: str, base_url: str,
+                 default_from: str | None = None, concurrency: int = 100) -> None:
+        self.url = f"{base_url.rstrip('/')}/sms/json"
+        self.api_key = api_key
+        self.api_secret = api_secret
+        self.default_from = default_from or "Blindpost"
+        self.session = new_session(concurrency)
+
+    def form(self, message: Outbound) -> dict[str, str]:
+        text = message.content.body or ""
+        encoding, _ = count_segments(text)
+        return {
+            "api_key": self.api_key,
+            "api_secret": self.api_secret,
+            "from": (message.content.from_number or self.default_from).lstrip("+"),
+            "to": message.recipient.lstrip("+"),
+            "text": text,
+            "type": "unicode" if encoding == "ucs2" else "text",
+            "client-ref": str(message.ext_message_id),
+        }
+
+    async def send(self, message: Outbound) -> Sent:
+        form = self.form(message)
+        async with self.session.post(self.url, data=form) as response:
+            body = await json_answer(response)
+        parts = body.get("messages") or []
+        if not parts:
+            raise PermanentFailure("vonage_empty_answer")
+        for part in parts:
+            status = str(part.get("status", ""))
+            if status != "0":
+                failure = TransientFailure if status in TRANSIENT_STATUSES else PermanentFailure
+                raise failure(f"vonage_status_{status or 'missing'}")
+        _encoding, segments = count_segments(form["text"])
+        return Sent(parts[0].get("message-id"), segments)
+
+    async def close(self) -> None:
+        await self.session.close()

@@ -1,0 +1,97 @@
+"""E-mail through SMTP to a real aiosmtpd server: headers, both bodies, tracking, events."""
+
+from __future__ import annotations
+
+import email
+from email.policy import default as default_policy
+
+from services.dispatch.email_main import create_email_app
+from services.dispatch.settings import EmailSettings
+from shared.domain import Channel, ChannelFamily
+from shared.events import EventType
+from shared.tracking import TrackingTokens
+from tests.dispatch.support import (
+    RecordingSmtpHandler,
+    Served,
+    make_work,
+    outcomes,
+    produce_work,
+    smtp_server,
+    wait_for,
+    wait_for_events,
+)
+
+ADDRESS = "zelda.quartermaine-7731@example-players.test"
+
+
+def settled(count: int):
+    def done(events):
+        final = {EventType.DISPATCHED, EventType.DISPATCH_FAILED}
+        by_id = outcomes(events)
+        return sum(
+            1 for evs in by_id.values()
+            if any(e.type in final and not e.payload.get("retryable") for e in evs)
+        ) >= count
+    return done
+
+
+async def test_mail_arrives_with_headers_both_bodies_and_tracking(dispatch_env, topics, keypair, kafka_bootstrap, tmp_path):
+    handler = RecordingSmtpHandler()
+    server, port = await smtp_server(handler)
+    env = {**dispatch_env, "BLINDPOST_SMTP_PORT": str(port),
+           "BLINDPOST_MESSAGE_ID_DOMAIN": "mail.blindpost.test"}
+    work = make_work(
+        Channel.EMAIL, ADDRESS, keypair[1],
+        subject="The best offer",
+        body='<html><body><p>Hi</p><a href="https://casino.example/offer?a=1&amp;b=2">Offer</a></body></html>',
+        text_body="Get the offer: https://casino.example/offer",
+        from_email_address="Amazing <noreply@amazing.example>",
+        reply_to_email_address="Support <help@amazing.example>",
+    )
+    try:
+        async with Served(create_email_app(EmailSettings.from_env(env))):
+            await produce_work(kafka_bootstrap, topics.dispatch(ChannelFamily.EMAIL), [work])
+            await wait_for(lambda: len(handler.received) == 1)
+            events = await wait_for_events(kafka_bootstrap, topics.message_events, settled(1))
+    finally:
+        server.close()
+
+    mail_from, rcpt_tos, data = handler.received[0]
+    assert mail_from == "noreply@amazing.example"
+    assert rcpt_tos == [ADDRESS]
+    msg = email.message_from_bytes(data, policy=default_policy)
+    mid = str(work.ext_message_id)
+    assert msg["Message-ID"] == f"<{mid}@mail.blindpost.test>"
+    assert msg["From"] == "Amazing <noreply@amazing.example>"
+    assert msg["Reply-To"] == "Support <help@amazing.example>"
+    assert msg["To"] == ADDRESS
+    assert msg["Subject"] == "The best offer"
+    assert msg.get_content_type() == "multipart/alternative"
+    assert msg["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+
+    tokens = TrackingTokens(secret=env["BLINDPOST_TRACKING_SECRET"].encode(),
+                            base_url=env["BLINDPOST_PUBLIC_BASE_URL"])
+    unsubscribe = msg["List-Unsubscribe"].strip("<>")
+    assert unsubscribe.startswith(env["BLINDPOST_PUBLIC_BASE_URL"] + "/u/")
+    claims = tokens.verify(unsubscribe.rsplit("/", 1)[1], "unsubscribe")
+    assert claims["m"] == mid and claims["u"] == "player-42"
+
+    text = msg.get_body(("plain",)).get_content()
+    html = msg.get_body(("html",)).get_content()
+    assert text.strip() == "Get the offer: https://casino.example/offer"
+    assert "<p>Hi</p>" in html
+    assert "https://casino.example/offer" not in html  # the link goes through our redirect
+    click = html.split('href="', 1)[1].split('"', 1)[0].replace("&amp;", "&")
+    assert tokens.verify(click.rsplit("/", 1)[1], "click")["url"] == "https://casino.example/offer?a=1&b=2"
+    pixel = html.split('<img src="', 1)[1].split('"', 1)[0]
+    assert tokens.verify(pixel.rsplit("/", 1)[1], "open")["m"] == mid
+    assert html.index("<img") < html.index("</body>")
+
+    mine = outcomes(events)[work.ext_message_id]
+    types = [e.type for e in mine]
+    assert types == [EventType.DISPATCH_ATTEMPTED, EventType.DISPATCHED]
+    dispatched = mine[1].payload
+    assert dispatched["provider"] == "smtp"
+    assert dispatched["provider_message_id"] == f"{mid}@mail.blindpost.test"
+    for event in events:  # PII: the address is in no event
+        assert ADDRESS not in event.model_dump_json()
