@@ -1,0 +1,25 @@
+"""The resolver's settings: where the vault is, its token, and each dispatcher's sealing key."""
+
+from __future__ import annotations
+
+import socket
+
+from pydantic import Field, SecretStr
+
+from shared.settings import BlindpostSettings
+
+
+class ResolverSettings(BlindpostSettings):
+    resolver_port: int = 8083
+    vault_url: str = "http://127.0.0.1:8081"
+    vault_resolver_token: SecretStr
+    vault_timeout_s: float = Field(10.0, gt=0)
+    vault_batch_size: int = Field(200, ge=1, le=1000)
+    seal_public_key_email: str
+    seal_public_key_sms: str
+    seal_public_key_cim: str
+    resolver_instance: str = Field(
+        default_factory=socket.gethostname,
+        description="stable per replica: names its Kafka transactional id (fencing zombies)",
+    )
+    resolver_max_records: int = Field(500, ge=1)

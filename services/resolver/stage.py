@@ -1,0 +1,113 @@
+"""The resolver stage: for each accepted message whose address is in the vault, one audited
+read, then the sealed dispatch work and a RecipientResolved event (or a ResolutionFailed
+event), produced with the consumed offset in one Kafka transaction."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from aiokafka import ConsumerRecord
+from prometheus_client import Counter
+
+from services.resolver.vault_client import Contact, Lookup, VaultClient
+from shared.domain import ChannelFamily
+from shared.events import (
+    Event,
+    EventType,
+    MessageAccepted,
+    RecipientResolved,
+    ResolutionFailed,
+)
+from shared.kafka import Output, dead_letter_output
+from shared.sealing import SealingPublicKey
+from shared.topics import Topics
+from shared.work import DispatchWork, sealing_context
+
+PRODUCER = "resolver"
+FAILURE_STATUSES = frozenset({"user_not_found", "no_address", "opted_out", "erased"})
+
+RESOLUTIONS = Counter(
+    "blindpost_resolver_resolutions_total", "Accepted messages resolved, by outcome", ["outcome"]
+)
+
+
+def parse(record: ConsumerRecord) -> Event:
+    return Event.from_bytes(record.value)
+
+
+@dataclass
+class Resolver:
+    vault: VaultClient
+    sealers: dict[ChannelFamily, SealingPublicKey]
+    topics: Topics
+
+    async def handle(self, items: list[tuple[ConsumerRecord, Event]]) -> list[Output]:
+        wanted: list[tuple[ConsumerRecord, Event, MessageAccepted]] = []
+        for record, event in items:
+            if event.type is not EventType.MESSAGE_ACCEPTED:
+                continue  # the event log carries every lifecycle state; we act on one
+            accepted = event.typed_payload()
+            assert isinstance(accepted, MessageAccepted)
+            if accepted.recipient_source == "vault":
+                wanted.append((record, event, accepted))
+        if not wanted:
+            return []
+        # One lookup per message: a message redelivered in the same batch is asked once.
+        lookups = {
+            event.ext_message_id: Lookup(
+                accepted.ext_user_id, accepted.channel, event.ext_message_id
+            )
+            for _record, event, accepted in wanted
+        }
+        contacts = await self.vault.resolve(list(lookups.values()))
+        outputs: list[Output] = []
+        for record, event, accepted in wanted:
+            outputs.extend(self._outputs(record, event, accepted, contacts[event.ext_message_id]))
+        return outputs
+
+    def _outputs(
+        self, record: ConsumerRecord, event: Event, accepted: MessageAccepted, contact: Contact
+    ) -> list[Output]:
+        mid = event.ext_message_id
+        if contact.status in FAILURE_STATUSES:
+            RESOLUTIONS.labels(contact.status).inc()
+            failed = Event.create(
+                mid,
+                ResolutionFailed(channel=accepted.channel, reason=contact.status),
+                PRODUCER,  # type: ignore[arg-type]
+            )
+            return [Output(self.topics.message_events, failed.to_bytes(), failed.key)]
+        if contact.status != "ok" or contact.address is None:
+            # A stored ciphertext failed its integrity check, or an answer we do not know:
+            # keep the message (dead letter, replayable) instead of blocking or dropping it.
+            RESOLUTIONS.labels("dead_lettered").inc()
+            return [
+                dead_letter_output(
+                    self.topics.dead_letter, PRODUCER, record, f"vault status {contact.status[:40]}"
+                )
+            ]
+        RESOLUTIONS.labels("resolved").inc()
+        work = DispatchWork(
+            ext_message_id=mid,
+            channel=accepted.channel,
+            ext_user_id=accepted.ext_user_id,
+            uid=accepted.uid,
+            accepted_at=event.occurred_at,
+            sealed_recipient=self.sealers[accepted.channel.family].seal(
+                contact.address.encode(), sealing_context(mid, accepted.channel)
+            ),
+            content=accepted.content,
+            activity_type=accepted.activity_type,
+            locale=contact.locale,
+        )
+        resolved = Event.create(
+            mid,
+            RecipientResolved(
+                channel=accepted.channel, source="vault", vault_request_id=contact.audit_id
+            ),
+            PRODUCER,
+        )
+        return [
+            Output(self.topics.dispatch(accepted.channel.family), work.to_bytes(), work.key),
+            Output(self.topics.message_events, resolved.to_bytes(), resolved.key),
+        ]

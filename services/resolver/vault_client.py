@@ -1,0 +1,84 @@
+"""The resolver's side of ``POST /v1/contacts/resolve``.  Anything short of a full answer
+is a :class:`TransientError`: the batch is rolled back and retried, never dropped."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+import aiohttp
+
+from shared.domain import Channel
+from shared.kafka import TransientError
+
+PURPOSE = "dispatch"
+
+
+@dataclass(frozen=True)
+class Lookup:
+    ext_user_id: str
+    channel: Channel
+    ext_message_id: uuid.UUID
+
+
+@dataclass(frozen=True)
+class Contact:
+    ext_message_id: uuid.UUID
+    status: str
+    address: str | None = None
+    locale: str | None = None
+    audit_id: str | None = None
+
+
+class VaultClient:
+    def __init__(
+        self, session: aiohttp.ClientSession, base_url: str, token: str, batch_size: int
+    ) -> None:
+        self.session = session
+        self.url = base_url.rstrip("/") + "/v1/contacts/resolve"
+        self.headers = {"Authorization": f"Bearer {token}", "X-Blindpost-Caller": "resolver"}
+        self.batch_size = batch_size
+
+    async def resolve(self, lookups: list[Lookup]) -> dict[uuid.UUID, Contact]:
+        answers: dict[uuid.UUID, Contact] = {}
+        for start in range(0, len(lookups), self.batch_size):
+            answers.update(await self._call(lookups[start : start + self.batch_size]))
+        return answers
+
+    async def _call(self, lookups: list[Lookup]) -> dict[uuid.UUID, Contact]:
+        body = {
+            "purpose": PURPOSE,
+            "requests": [
+                {
+                    "ext_user_id": lookup.ext_user_id,
+                    "channel": lookup.channel.value,
+                    "ext_message_id": str(lookup.ext_message_id),
+                }
+                for lookup in lookups
+            ],
+        }
+        try:
+            async with self.session.post(self.url, json=body, headers=self.headers) as response:
+                if response.status != 200:
+                    # The body is ours (no values), but keep only the status in logs.
+                    raise TransientError(f"vault answered HTTP {response.status}")
+                payload = await response.json()
+        except (TimeoutError, aiohttp.ClientError, ValueError) as exc:
+            raise TransientError(f"vault unreachable: {type(exc).__name__}") from None
+        try:
+            contacts = [
+                Contact(
+                    ext_message_id=uuid.UUID(item["ext_message_id"]),
+                    status=item["status"],
+                    address=item.get("address"),
+                    locale=item.get("locale"),
+                    audit_id=item.get("audit_id"),
+                )
+                for item in payload["results"]
+            ]
+        except (KeyError, TypeError, ValueError):
+            raise TransientError("vault answer malformed") from None
+        answered = {c.ext_message_id: c for c in contacts}
+        if any(lookup.ext_message_id not in answered for lookup in lookups):
+            raise TransientError("vault answer incomplete")
+        return answered

@@ -1,0 +1,147 @@
+"""The resolver against the real vault and the real broker: each accepted message becomes
+sealed dispatch work plus RecipientResolved, or ResolutionFailed; a vault outage delays
+messages but never drops them."""
+
+from __future__ import annotations
+
+import socket
+from collections import Counter
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from aiohttp.test_utils import TestServer
+
+from services.resolver.app import create_app
+from services.resolver.settings import ResolverSettings
+from shared.domain import Channel, ChannelFamily, event_id_for
+from shared.events import Event, EventType
+from shared.kafka import start_producer
+from shared.sealing import SealingKeyring
+from shared.work import DispatchWork
+from tests.support.kafka import read_topic
+from tests.vault.support import accepted_event, running_vault
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@asynccontextmanager
+async def running_resolver(env: dict[str, str], vault_url: str) -> AsyncIterator[TestServer]:
+    settings = ResolverSettings.from_env({**env, "BLINDPOST_VAULT_URL": vault_url})
+    server = TestServer(create_app(settings), host="127.0.0.1")
+    await server.start_server()
+    try:
+        yield server
+    finally:
+        await server.close()
+
+
+async def produce(bootstrap: str, topic: str, events: list[Event], raw: list[bytes] = ()) -> None:
+    producer = await start_producer(bootstrap)
+    try:
+        for event in events:
+            await producer.send_and_wait(topic, event.to_bytes(), key=event.key)
+        for value in raw:
+            await producer.send_and_wait(topic, value, key=b"poison")
+    finally:
+        await producer.stop()
+
+
+def keyring(env: dict[str, str], family: ChannelFamily) -> SealingKeyring:
+    return SealingKeyring.parse([env[f"BLINDPOST_SEAL_PRIVATE_KEYS_{family.value.upper()}"]])
+
+
+async def test_each_accepted_message_is_resolved_or_fails_with_the_reason(
+    vault, vault_env, kafka_bootstrap, topics
+):
+    await vault.put("u-mail", {"email": "rosalind.quill@example.org", "locale": "pt-BR"})
+    await vault.put("u-phone", {"phone": "+357 99 123456", "viber_id": "viber-abc"})
+    await vault.put("u-opted", {"email": "opted.out@example.org", "opted_out": ["email"]})
+    await vault.put("u-erased", {"email": "erased.person@example.org"})
+    await vault.erase("u-erased")
+
+    cases = {
+        ("u-mail", Channel.EMAIL): "rosalind.quill@example.org",
+        ("u-phone", Channel.SMS): "+35799123456",
+        ("u-phone", Channel.VIBER): "viber-abc",
+        ("u-phone", Channel.WHATSAPP): "+35799123456",
+        ("u-mail", Channel.CIM): "u-mail",
+    }
+    failures = {
+        ("nobody", Channel.EMAIL): "user_not_found",
+        ("u-phone", Channel.EMAIL): "no_address",
+        ("u-opted", Channel.EMAIL): "opted_out",
+        ("u-erased", Channel.EMAIL): "erased",
+    }
+    events = {key: accepted_event(*key) for key in [*cases, *failures]}
+    preview = accepted_event("u-mail", Channel.EMAIL, source="request")
+    await produce(
+        kafka_bootstrap, topics.message_events, [*events.values(), preview], raw=[b"{not json"]
+    )
+
+    async with running_resolver(vault_env, vault.base_url):
+        work = [
+            *await read_topic(kafka_bootstrap, topics.dispatch(ChannelFamily.EMAIL), expect=1),
+            *await read_topic(kafka_bootstrap, topics.dispatch(ChannelFamily.SMS), expect=3),
+            *await read_topic(kafka_bootstrap, topics.dispatch(ChannelFamily.CIM), expect=1),
+        ]
+        log = await read_topic(kafka_bootstrap, topics.message_events, expect=11 + 9)
+        dead = await read_topic(kafka_bootstrap, topics.dead_letter, expect=1)
+
+    items = [DispatchWork.from_bytes(record.value) for record in work]
+    assert len(items) == len(cases)
+    by_message = {item.ext_message_id: item for item in items}
+    for key, address in cases.items():
+        event = events[key]
+        item = by_message[event.ext_message_id]
+        opened = keyring(vault_env, item.channel.family).open(
+            item.sealed_recipient, item.sealing_context()
+        )
+        assert opened.decode() == address
+        assert item.uid == event.payload["uid"] and item.content.subject == "Hello"
+    assert by_message[events[("u-mail", Channel.EMAIL)].ext_message_id].locale == "pt-BR"
+    assert preview.ext_message_id not in by_message
+
+    produced = [Event.from_bytes(r.value) for r in log if r.value != b"{not json"]
+    resolved = {e.ext_message_id: e for e in produced if e.type is EventType.RECIPIENT_RESOLVED}
+    failed = {e.ext_message_id: e for e in produced if e.type is EventType.RESOLUTION_FAILED}
+    assert set(resolved) == {events[key].ext_message_id for key in cases}
+    assert {m: e.payload["reason"] for m, e in failed.items()} == {
+        events[key].ext_message_id: reason for key, reason in failures.items()
+    }
+    # Deterministic ids: a redo after a crash is recognised downstream and stored once.
+    for mid, event in resolved.items():
+        assert event.event_id == event_id_for(mid, EventType.RECIPIENT_RESOLVED.value)
+    assert [r.value for r in dead] == [b"{not json"]
+
+
+async def test_vault_outage_delays_messages_but_never_drops_them(
+    vault_env, kafka_bootstrap, topics
+):
+    port = free_port()
+    vault_url = f"http://127.0.0.1:{port}"
+    event = accepted_event("u-late", Channel.SMS)
+    async with running_vault(vault_env) as vault:  # the subject exists before the outage
+        await vault.put("u-late", {"phone": "+49 1512 3456789"})
+    await produce(kafka_bootstrap, topics.message_events, [event])
+
+    async with running_resolver(vault_env, vault_url):
+        # The vault is down: nothing is produced, nothing is committed.
+        nothing = await read_topic(kafka_bootstrap, topics.dispatch(ChannelFamily.SMS), timeout_s=3)
+        assert nothing == []
+        async with running_vault(vault_env, port=port):
+            work = await read_topic(
+                kafka_bootstrap, topics.dispatch(ChannelFamily.SMS), expect=1, timeout_s=60
+            )
+    assert [DispatchWork.from_bytes(r.value).ext_message_id for r in work] == [event.ext_message_id]
+    events = [
+        Event.from_bytes(r.value)
+        for r in await read_topic(kafka_bootstrap, topics.message_events, expect=2)
+    ]
+    assert Counter(e.type for e in events) == {
+        EventType.MESSAGE_ACCEPTED: 1,
+        EventType.RECIPIENT_RESOLVED: 1,
+    }

@@ -1,0 +1,87 @@
+"""Starting the real vault app in process on a free port, and a small client per scope."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import aiohttp
+from aiohttp.test_utils import TestServer
+
+from services.vault.app import create_app
+from services.vault.settings import VaultSettings
+from shared.domain import Channel
+from shared.events import Event, MessageAccepted, MessageContent
+
+
+@dataclass
+class VaultClient:
+    session: aiohttp.ClientSession
+    base_url: str
+    env: dict[str, str]
+
+    def headers(self, scope: str | None) -> dict[str, str]:
+        if scope is None:
+            return {}
+        if scope == "bogus":
+            return {"Authorization": "Bearer not-a-real-token-at-all"}
+        return {"Authorization": f"Bearer {self.env[f'BLINDPOST_VAULT_{scope.upper()}_TOKEN']}"}
+
+    async def call(self, method: str, path: str, scope: str | None, **kwargs) -> tuple[int, dict]:
+        async with self.session.request(
+            method, self.base_url + path, headers=self.headers(scope), **kwargs
+        ) as response:
+            return response.status, await response.json()
+
+    async def put(
+        self, ext_user_id: str, body: dict, scope: str | None = "admin"
+    ) -> tuple[int, dict]:
+        return await self.call("PUT", f"/v1/subjects/{ext_user_id}", scope, json=body)
+
+    async def erase(self, ext_user_id: str, scope: str | None = "admin") -> tuple[int, dict]:
+        return await self.call("DELETE", f"/v1/subjects/{ext_user_id}", scope)
+
+    async def resolve(
+        self, requests: list[dict], scope: str | None = "resolver", purpose="dispatch"
+    ):
+        body = {"purpose": purpose, "requests": requests}
+        return await self.call("POST", "/v1/contacts/resolve", scope, json=body)
+
+    async def resolve_one(self, ext_user_id: str, channel: str) -> dict:
+        status, body = await self.resolve(
+            [{"ext_user_id": ext_user_id, "channel": channel, "ext_message_id": str(uuid.uuid4())}]
+        )
+        assert status == 200, body
+        return body["results"][0]
+
+
+@asynccontextmanager
+async def running_vault(env: dict[str, str], port: int | None = None) -> AsyncIterator[VaultClient]:
+    server = TestServer(create_app(VaultSettings.from_env(env)), host="127.0.0.1", port=port)
+    await server.start_server()
+    try:
+        async with aiohttp.ClientSession() as session:
+            yield VaultClient(session, str(server.make_url("")).rstrip("/"), env)
+    finally:
+        await server.close()
+
+
+def accepted_event(
+    ext_user_id: str, channel: Channel, *, source: str = "vault", uid: str | None = None
+) -> Event:
+    uid = uid or uuid.uuid4().hex
+    from shared.domain import ext_message_id_for
+
+    mid = ext_message_id_for(channel, uid)
+    payload = MessageAccepted(
+        channel=channel,
+        ext_user_id=ext_user_id,
+        uid=uid,
+        callback_url="http://127.0.0.1:9900/cb",
+        recipient_source=source,  # type: ignore[arg-type]
+        content=MessageContent(subject="Hello", body="<p>Hi</p>", text_body="Hi"),
+    )
+    return Event.create(mid, payload, "test-intake", occurred_at=datetime.now(UTC))
