@@ -32,9 +32,17 @@ from aiokafka.errors import CommitFailedError, KafkaError
 
 from services.dispatch.guard import ProviderGuard
 from services.dispatch.ledger import Claim, Ledger, LedgerRow, SentMarker
-from services.dispatch.metrics import ATTEMPTS, DUPLICATES, OUTCOMES, PARKED, SEND_SECONDS
+from services.dispatch.metrics import (
+    ATTEMPTS,
+    DUPLICATES,
+    OUTCOMES,
+    PARKED,
+    SEND_SECONDS,
+    SMS_SEGMENTS,
+)
 from services.dispatch.outcomes import ProviderFailure, Sent, TransientFailure, transport_failure
 from services.dispatch.providers import Outbound, Provider
+from services.dispatch.segments import encoding_of
 from services.dispatch.settings import DispatchSettings
 from shared.domain import Channel, ChannelFamily
 from shared.events import DispatchAttempted, Dispatched, DispatchFailed, Event, Payload
@@ -231,6 +239,9 @@ class Dispatcher:
                 return pending
             guard.breaker.record_success()
             OUTCOMES.labels(self.family.value, work.channel.value, provider.name, "sent", "").inc()
+            if sent.segments:
+                SMS_SEGMENTS.labels(work.channel.value, encoding_of(work.content.body or "")).inc(
+                    sent.segments)
             pending.append(self.marker.mark(work.ext_message_id, attempt,
                                             sent.provider_message_id, sent.segments))
             pending.append(await self._emit(work.ext_message_id, Dispatched(
