@@ -68,11 +68,28 @@ def _emit(args: argparse.Namespace, document: Any, text: str) -> None:
     print(json.dumps(document, indent=2) if args.format == "json" else text)
 
 
+def _log_to_stderr(level: str) -> None:
+    """Redacted logs as every service has them, but on stderr: stdout is the answer
+    (``--format json`` pipes into ``jq``)."""
+    import logging
+
+    import structlog
+
+    from shared.logging import configure_logging
+
+    configure_logging("blindpost-cli", level, "console")
+    structlog.configure(logger_factory=structlog.PrintLoggerFactory(file=sys.stderr))
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, logging.StreamHandler):
+            handler.setStream(sys.stderr)
+
+
 async def _pool():  # type: ignore[no-untyped-def]
     from services.eventstore.app import open_pool
     from services.eventstore.settings import EventStoreSettings
 
     settings = EventStoreSettings.from_env()
+    _log_to_stderr("WARNING")
     return settings, await open_pool(settings)
 
 
