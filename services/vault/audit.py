@@ -113,6 +113,16 @@ class ChainVerifier:
 
     def feed(self, row: StoredRow) -> Verdict | None:
         self.count += 1
+        # Sequence numbers are given out under the head lock, without gaps: a gap is a
+        # deleted row, and naming it is more useful than naming the row after it.
+        if row.seq != self.count:
+            return Verdict(
+                False,
+                self.count,
+                self.count,
+                None,
+                f"row is missing (deleted); the chain continues at seq={row.seq}",
+            )
         if row.prev_hash != self.previous:
             return Verdict(
                 False,
