@@ -1,0 +1,105 @@
+"""Learns provider message ids from ``dispatch.succeeded`` events and releases the
+statuses parked for them.  Every write is idempotent and each batch's events reach the
+broker before its transaction commits, so a crash only repeats work (same event ids)."""
+
+from __future__ import annotations
+
+import uuid
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from prometheus_client import Counter, Gauge
+
+from services.status_ingest.ingest import lock_ids, publish, status_event
+from shared.domain import SmarticoStatus
+from shared.events import Dispatched, Event, EventType
+from shared.kafka import dead_letter_output
+from shared.logging import get_logger
+from shared.topics import Topics
+
+log = get_logger(__name__)
+STAGE = "status-ingest"
+
+RELEASED = Counter(
+    "blindpost_status_parked_released_total", "Parked statuses matched to their message"
+)
+PARKED = Gauge("blindpost_status_parked", "Statuses waiting for their dispatch.succeeded event")
+
+
+def dispatched_ids(event: Event) -> tuple[str, uuid.UUID, str] | None:
+    if event.type is not EventType.DISPATCHED:
+        return None
+    payload = event.typed_payload()
+    assert isinstance(payload, Dispatched)
+    if not payload.provider_message_id:
+        return None
+    return payload.provider_message_id.strip("<>"), event.ext_message_id, payload.provider
+
+
+class DispatchedMatcher:
+    def __init__(
+        self, consumer: AIOKafkaConsumer, producer: AIOKafkaProducer, pool, topics: Topics
+    ) -> None:  # type: ignore[no-untyped-def]
+        self.consumer = consumer
+        self.producer = producer
+        self.pool = pool
+        self.topics = topics
+
+    async def run(self) -> None:
+        while True:
+            batch = await self.consumer.getmany(timeout_ms=500, max_records=1000)
+            for tp, records in batch.items():
+                if records:
+                    await self._handle(tp, records)
+
+    async def _handle(self, tp: TopicPartition, records: list[ConsumerRecord]) -> None:
+        found: dict[str, tuple[uuid.UUID, str]] = {}
+        for record in records:
+            try:
+                ids = dispatched_ids(Event.from_bytes(record.value))
+            except Exception as exc:  # noqa: BLE001 - poison record
+                out = dead_letter_output(self.topics.dead_letter, STAGE, record, type(exc).__name__)
+                await (
+                    await self.producer.send(
+                        out.topic, out.value, key=out.key, headers=list(out.headers)
+                    )
+                )
+                continue
+            if ids:
+                found[ids[0]] = (ids[1], ids[2])
+        if found:
+            await self._match(found)
+        await self.consumer.commit({tp: records[-1].offset + 1})
+
+    async def _match(self, found: dict[str, tuple[uuid.UUID, str]]) -> None:
+        async with self.pool.acquire() as conn, conn.transaction():
+            await lock_ids(conn, list(found))
+            await conn.executemany(
+                "INSERT INTO provider_messages (provider_message_id, ext_message_id, provider)"
+                " VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+                [(pmid, mid, provider) for pmid, (mid, provider) in found.items()],
+            )
+            parked = await conn.fetch(
+                "DELETE FROM parked_statuses"
+                " WHERE provider_message_id = ANY($1::text[]) RETURNING *",
+                list(found),
+            )
+            events = [
+                status_event(
+                    found[row["provider_message_id"]][0],
+                    row["provider"],
+                    row["provider_status"],
+                    SmarticoStatus(row["status"]),
+                    row["event_key"],
+                    row["provider_message_id"],
+                    row["reported_at"],
+                    row["detail"],
+                )
+                for row in parked
+            ]
+            await publish(self.producer, self.topics.message_events, events)
+        if parked:
+            RELEASED.inc(len(parked))
+            log.info("parked statuses matched", count=len(parked))
+
+    async def report_parked(self) -> None:
+        PARKED.set(await self.pool.fetchval("SELECT count(*) FROM parked_statuses"))

@@ -1,0 +1,196 @@
+"""Amazon SES notifications delivered by Amazon SNS over HTTPS.
+
+SNS signs each message with an RSA key whose certificate it names in ``SigningCertURL``;
+``SignatureVersion`` 1 is SHA1withRSA, 2 is SHA256withRSA over a canonical string of the
+message's fields.  We only ever fetch the certificate from ``https://sns.<region>.amazonaws.com``
+(the host is checked before any fetch), only accept the configured ``TopicArn``s, and confirm
+subscriptions by calling ``SubscribeURL`` on the same kind of host.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Any
+
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature as CryptoInvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from yarl import URL
+
+from services.status_ingest.providers.base import (
+    Inbound,
+    InvalidSignature,
+    StatusReport,
+    Unusable,
+    Verified,
+    clean_id,
+    digest_nonce,
+)
+
+SNS_HOST = re.compile(r"^sns\.[a-z0-9-]+\.amazonaws\.com(\.cn)?$")
+NOTIFICATION_FIELDS = ("Message", "MessageId", "Subject", "Timestamp", "TopicArn", "Type")
+SUBSCRIPTION_FIELDS = (
+    "Message",
+    "MessageId",
+    "SubscribeURL",
+    "Timestamp",
+    "Token",
+    "TopicArn",
+    "Type",
+)
+Fetch = Callable[[URL], Awaitable[bytes]]
+"""Fetches an https URL on an SNS host (tests serve it from a local server)."""
+SNS_WINDOW_S = 3600.0  # SNS retries a delivery with the original Timestamp
+
+
+def sns_url(raw: object) -> URL:
+    """A URL we may fetch: https on sns.<region>.amazonaws.com, nothing else."""
+    try:
+        url = URL(str(raw))
+    except ValueError:
+        raise InvalidSignature("SNS URL unparseable") from None
+    if (
+        url.scheme != "https"
+        or not SNS_HOST.match(url.raw_host or "")
+        or url.user
+        or url.port != 443
+    ):
+        raise InvalidSignature("SNS URL is not on an Amazon SNS host")
+    return url
+
+
+def string_to_sign(message: dict[str, Any]) -> bytes:
+    kind = message.get("Type")
+    fields = NOTIFICATION_FIELDS if kind == "Notification" else SUBSCRIPTION_FIELDS
+    parts = []
+    for name in fields:
+        if name in message and message[name] is not None:
+            parts.append(f"{name}\n{message[name]}\n")
+    return "".join(parts).encode()
+
+
+class Ses:
+    name = "ses"
+
+    def __init__(self, topic_arns: list[str], fetch: Fetch) -> None:
+        self.topic_arns = set(topic_arns)
+        self.fetch = fetch
+        self._certificates: dict[str, rsa.RSAPublicKey] = {}
+
+    async def verify(self, inbound: Inbound) -> Verified:
+        # SNS's signature covers fields of the JSON document; reading the document is the
+        # first step of verifying it.  Nothing in it is used before it verifies.
+        try:
+            message = json.loads(inbound.body)
+        except ValueError:
+            raise InvalidSignature("SNS body is not JSON") from None
+        if not isinstance(message, dict) or message.get("Type") not in (
+            "Notification",
+            "SubscriptionConfirmation",
+            "UnsubscribeConfirmation",
+        ):
+            raise InvalidSignature("not an SNS message")
+        if message.get("TopicArn") not in self.topic_arns:
+            raise InvalidSignature("SNS topic is not one we subscribed to")
+        version = str(message.get("SignatureVersion"))
+        algorithm: hashes.HashAlgorithm = {"1": hashes.SHA1(), "2": hashes.SHA256()}.get(  # noqa: S303
+            version, hashes.SHA256()
+        )
+        if version not in ("1", "2"):
+            raise InvalidSignature("unsupported SNS SignatureVersion")
+        key = await self._key(sns_url(message.get("SigningCertURL")))
+        try:
+            signature = base64.b64decode(str(message.get("Signature", "")), validate=True)
+            key.verify(signature, string_to_sign(message), padding.PKCS1v15(), algorithm)
+        except (CryptoInvalidSignature, binascii.Error, ValueError):
+            raise InvalidSignature("SNS signature does not verify") from None
+        try:
+            signed_at = datetime.fromisoformat(str(message["Timestamp"]).replace("Z", "+00:00"))
+        except (KeyError, ValueError):
+            raise InvalidSignature("SNS Timestamp missing") from None
+        return Verified(
+            nonce=digest_nonce(self.name, str(message.get("MessageId"))),
+            signed_at=signed_at.timestamp(),
+            window_s=SNS_WINDOW_S,
+        )
+
+    async def _key(self, url: URL) -> rsa.RSAPublicKey:
+        cached = self._certificates.get(str(url))
+        if cached:
+            return cached
+        try:
+            certificate = x509.load_pem_x509_certificate(await self.fetch(url))
+        except ValueError:
+            raise InvalidSignature("SNS signing certificate unreadable") from None
+        key = certificate.public_key()
+        if not isinstance(key, rsa.RSAPublicKey):
+            raise InvalidSignature("SNS signing certificate has no RSA key")
+        self._certificates[str(url)] = key
+        return key
+
+    async def confirm_subscription(self, inbound: Inbound) -> None:
+        message = json.loads(inbound.body)
+        await self.fetch(sns_url(message.get("SubscribeURL")))
+
+    @staticmethod
+    def kind(inbound: Inbound) -> str:
+        return str(json.loads(inbound.body).get("Type"))
+
+    def parse(self, inbound: Inbound) -> list[StatusReport]:
+        envelope = json.loads(inbound.body)
+        if envelope.get("Type") != "Notification":
+            return []
+        try:
+            notification = json.loads(envelope["Message"])
+        except (KeyError, TypeError, ValueError):
+            raise Unusable("SNS Message is not an SES notification") from None
+        kind = str(notification.get("eventType") or notification.get("notificationType") or "")
+        if not kind:
+            raise Unusable("SES notification has no type")
+        status = kind.lower()
+        detail = None
+        if status == "bounce":
+            bounce = notification.get("bounce") or {}
+            status = f"bounce:{str(bounce.get('bounceType', 'undetermined')).lower()}"
+            detail = f"{bounce.get('bounceType')}/{bounce.get('bounceSubType')}"[:60]
+        mail = notification.get("mail") or {}
+        return [
+            StatusReport(
+                provider=self.name,
+                provider_status=status,
+                event_key=str(envelope.get("MessageId")),
+                ext_message_id=_ext_message_id(mail),
+                provider_message_id=clean_id(mail.get("messageId")),
+                reported_at=_time(mail.get("timestamp")),
+                detail=detail,
+            )
+        ]
+
+
+def _ext_message_id(mail: dict[str, Any]) -> str | None:
+    """From the ``ext_message_id`` message tag, or our Message-ID header ``<uuid@domain>``."""
+    tags = mail.get("tags") or {}
+    if isinstance(tags, dict) and tags.get("ext_message_id"):
+        value = tags["ext_message_id"]
+        return clean_id(value[0] if isinstance(value, list) and value else value)
+    common = mail.get("commonHeaders") or {}
+    message_id = str(common.get("messageId") or "").strip("<>")
+    local = message_id.split("@", 1)[0]
+    try:
+        return str(uuid.UUID(local))
+    except ValueError:
+        return None
+
+
+def _time(value: object) -> datetime | None:
+    try:
+        return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return None

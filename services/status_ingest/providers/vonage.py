@@ -1,0 +1,130 @@
+"""Vonage SMS API delivery receipts (GET query, form POST or JSON POST): ``messageId``,
+``status``, ``err-code``, ``client-ref`` (our ext_message_id), ``message-timestamp``.
+
+Verified either way Vonage signs webhooks:
+- signed SMS webhooks: ``sig`` over the other parameters sorted by name, each ``&name=value``
+  (``&`` and ``=`` in values replaced by ``_``), HMAC with the signature secret (the
+  method chosen in the dashboard: md5/sha1/sha256/sha512), with signed ``timestamp`` and
+  ``nonce`` parameters;
+- signed webhooks with a JWT (``Authorization: Bearer``), HS256 with the signature secret,
+  claims ``iat``, ``jti`` and ``payload_hash`` (SHA-256 of the body).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+from collections.abc import Mapping
+
+from services.status_ingest.providers.base import (
+    Inbound,
+    InvalidSignature,
+    StatusReport,
+    Unusable,
+    Verified,
+    clean_id,
+    digest_nonce,
+    same,
+)
+
+HASHES = {
+    "md5": hashlib.md5,
+    "sha1": hashlib.sha1,
+    "sha256": hashlib.sha256,
+    "sha512": hashlib.sha512,
+}
+
+
+def vonage_sig(params: Mapping[str, str], secret: str, method: str = "sha256") -> str:
+    text = "".join(
+        f"&{name}={str(value).replace('&', '_').replace('=', '_')}"
+        for name, value in sorted(params.items())
+        if name != "sig"
+    )
+    return hmac.new(secret.encode(), text.encode(), HASHES[method]).hexdigest()
+
+
+def _b64url(data: str) -> bytes:
+    return base64.urlsafe_b64decode(data + "=" * (-len(data) % 4))
+
+
+class Vonage:
+    name = "vonage"
+
+    def __init__(self, signature_secret: str, method: str = "sha256") -> None:
+        if method not in HASHES:
+            raise ValueError("Vonage signature method must be md5, sha1, sha256 or sha512")
+        self.secret = signature_secret
+        self.method = method
+
+    def params(self, inbound: Inbound) -> dict[str, str]:
+        if inbound.method == "GET":
+            return dict(inbound.query)
+        if "json" in inbound.content_type:
+            try:
+                data = json.loads(inbound.body)
+            except ValueError:
+                raise Unusable("Vonage body is not JSON") from None
+            return {k: str(v) for k, v in data.items()} if isinstance(data, dict) else {}
+        return inbound.form()
+
+    async def verify(self, inbound: Inbound) -> Verified:
+        authorization = inbound.headers.get("Authorization", "")
+        if authorization.startswith("Bearer "):
+            return self._verify_jwt(authorization.removeprefix("Bearer ").strip(), inbound.body)
+        params = self.params(inbound)
+        sig = params.get("sig", "")
+        timestamp = params.get("timestamp", "")
+        if not sig or not timestamp.isdigit():
+            raise InvalidSignature("Vonage receipt is not signed")
+        if not same(vonage_sig(params, self.secret, self.method), sig.lower()):
+            raise InvalidSignature("Vonage sig does not verify")
+        return Verified(
+            nonce=digest_nonce(self.name, params.get("nonce") or sig), signed_at=float(timestamp)
+        )
+
+    def _verify_jwt(self, token: str, body: bytes) -> Verified:
+        try:
+            header_b64, claims_b64, signature_b64 = token.split(".")
+            header = json.loads(_b64url(header_b64))
+            expected = hmac.new(
+                self.secret.encode(), f"{header_b64}.{claims_b64}".encode(), hashlib.sha256
+            ).digest()
+            valid = header.get("alg") == "HS256" and hmac.compare_digest(
+                expected, _b64url(signature_b64)
+            )
+            claims = json.loads(_b64url(claims_b64)) if valid else None
+        except ValueError:
+            raise InvalidSignature("Vonage JWT malformed") from None
+        if not isinstance(claims, dict):
+            raise InvalidSignature("Vonage JWT does not verify")
+        if claims.get("payload_hash") and not same(
+            str(claims["payload_hash"]).lower(), hashlib.sha256(body).hexdigest()
+        ):
+            raise InvalidSignature("Vonage JWT payload_hash does not match the body")
+        if not isinstance(claims.get("iat"), int | float):
+            raise InvalidSignature("Vonage JWT without iat")
+        return Verified(
+            nonce=digest_nonce(self.name, str(claims.get("jti") or signature_b64)),
+            signed_at=float(claims["iat"]),
+        )
+
+    def parse(self, inbound: Inbound) -> list[StatusReport]:
+        params = self.params(inbound)
+        status = params.get("status")
+        message_id = clean_id(params.get("messageId") or params.get("message_uuid"))
+        if not status or not message_id:
+            raise Unusable("Vonage receipt without messageId/status")
+        code = params.get("err-code")
+        return [
+            StatusReport(
+                provider=self.name,
+                provider_status=status,
+                event_key=f"{message_id}:{status}",
+                ext_message_id=clean_id(params.get("client-ref") or params.get("client_ref")),
+                provider_message_id=message_id,
+                detail=f"err-code {code}" if code and code.isdigit() and code != "0" else None,
+            )
+        ]

@@ -1,0 +1,31 @@
+from __future__ import annotations
+
+from pydantic import AliasChoices, Field, SecretStr
+
+from shared.settings import BlindpostSettings, CsvList
+
+
+class StatusIngestSettings(BlindpostSettings):
+    status_ingest_port: int = 8082
+    database_url: str = Field(
+        "postgresql://blindpost_events@127.0.0.1:5432/blindpost_events",
+        validation_alias=AliasChoices("DATABASE_URL", "BLINDPOST_DATABASE_URL"),
+    )
+    public_base_url: str = "http://127.0.0.1:8082"
+    tracking_secret: SecretStr
+    vault_url: str = "http://127.0.0.1:8081"
+    vault_unsubscribe_token: SecretStr = SecretStr("")
+    status_consumer_group: str = "blindpost-status-ingest"
+    webhook_replay_window_s: float = Field(300.0, gt=0)
+    parked_ttl_s: float = Field(7 * 24 * 3600.0, gt=0)
+
+    # Providers: a provider's endpoint answers 404 until its secret is configured.
+    sendgrid_webhook_public_key: str | None = None
+    mailgun_webhook_signing_key: SecretStr | None = None
+    ses_sns_topic_arns: CsvList = Field(default_factory=list)
+    twilio_auth_token: SecretStr | None = None
+    vonage_signature_secret: SecretStr | None = None
+    vonage_signature_method: str = Field("sha256", pattern="^(md5|sha1|sha256|sha512)$")
+    whatsapp_app_secret: SecretStr | None = None
+    whatsapp_verify_token: SecretStr | None = None
+    generic_webhook_secret: CsvList = Field(default_factory=list)
