@@ -8,7 +8,7 @@ import asyncio
 import json
 import sys
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from datetime import datetime
 from typing import Any
 
@@ -36,7 +36,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     find.add_argument("--uid")
     find.add_argument("--status", choices=[s.value for s in SmarticoStatus])
     find.add_argument("--channel", choices=[c.value for c in Channel])
-    find.add_argument("--since", type=datetime.fromisoformat, help="accepted at or after (ISO 8601)")
+    find.add_argument("--since", type=datetime.fromisoformat,
+                      help="accepted at or after (ISO 8601)")
     find.add_argument("--until", type=datetime.fromisoformat, help="accepted before (ISO 8601)")
     find.add_argument("--limit", type=int, default=100)
     _format(find)
@@ -60,7 +61,9 @@ def _format(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--format", choices=("text", "json"), default="text")
 
 
-def _sync(handler: Callable[[argparse.Namespace], Awaitable[int]]) -> Callable[[argparse.Namespace], int]:
+def _sync(
+    handler: Callable[[argparse.Namespace], Coroutine[Any, Any, int]],
+) -> Callable[[argparse.Namespace], int]:
     return lambda args: asyncio.run(handler(args))
 
 
@@ -112,10 +115,11 @@ async def _replay(args: argparse.Namespace) -> int:
         await pool.close()
     text = "\n".join([
         f"replayed {events} events from the {args.source} into schema {args.into}",
-        f"live:    {report['live']['messages']} messages  state {report['live']['state_sha256']}"
-        f"  counts {report['live']['counts_sha256']}",
-        f"rebuilt: {report['rebuilt']['messages']} messages  state {report['rebuilt']['state_sha256']}"
-        f"  counts {report['rebuilt']['counts_sha256']}",
+        *(
+            f"{name + ':':<8} {report[name]['messages']} messages  state "
+            f"{report[name]['state_sha256']}  counts {report[name]['counts_sha256']}"
+            for name in ("live", "rebuilt")
+        ),
         "identical" if report["identical"] else
         "DIFFERENT (expected while the projector is catching up; replay again when idle)",
     ])

@@ -206,7 +206,11 @@ def _callback_delivered(state: MessageState, p: CallbackDelivered, event: Event)
 
 def _callback_dead(state: MessageState, p: CallbackDeadLettered, event: Event) -> MessageState:
     return _callback(
-        state, p.status.value, attempts=p.attempts, outcome="dead_lettered", at=iso(event.occurred_at)
+        state,
+        p.status.value,
+        attempts=p.attempts,
+        outcome="dead_lettered",
+        at=iso(event.occurred_at),
     )
 
 

@@ -48,8 +48,16 @@ BATCH_SECONDS = Histogram(
 RETRIES = Counter(
     "blindpost_projector_batch_retries_total", "Batches rolled back and retried"
 )
-TRANSIENT = (KafkaError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError, OSError,
-             asyncpg.SerializationError, asyncpg.DeadlockDetectedError, asyncpg.UniqueViolationError)
+# Worth retrying the whole batch: a dependency away, or a race with a concurrent writer.
+TRANSIENT = (
+    KafkaError,
+    OSError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.SerializationError,
+    asyncpg.DeadlockDetectedError,
+    asyncpg.UniqueViolationError,
+)
 
 
 @dataclass

@@ -96,7 +96,8 @@ async def find(conn: asyncpg.Connection, query: Filter) -> list[dict[str, Any]]:
     args.append(query.limit)
     where = f"WHERE {' AND '.join(conditions)} " if conditions else ""
     rows = await conn.fetch(
-        f"SELECT * FROM message_state {where}"
+        # Only fixed column names and placeholders are spliced in; values are parameters.
+        f"SELECT * FROM message_state {where}"  # noqa: S608
         f"ORDER BY accepted_at DESC NULLS LAST, ext_message_id LIMIT ${len(args)}",
         *args,
     )

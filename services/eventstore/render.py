@@ -36,7 +36,10 @@ def timeline_text(view: dict[str, Any]) -> str:
     for event in view["events"]:
         while reads and reads[0]["at"] <= event["occurred_at"]:
             lines.append(_read_line(reads.pop(0)))
-        line = f"  {event['occurred_at']}  #{event['version']:<3} {event['type']:<28} {_details(event['payload'])}"
+        line = (
+            f"  {event['occurred_at']}  #{event['version']:<3} {event['type']:<28} "
+            f"{_details(event['payload'])}"
+        )
         if "content_removed" in event:
             line += "  [body removed]" if event["content_removed"] else "  [body kept]"
         lines.append(line.rstrip())
@@ -54,7 +57,10 @@ def _read_line(read: dict[str, Any]) -> str:
 def messages_text(messages: list[dict[str, Any]]) -> str:
     if not messages:
         return "no messages found"
-    lines = [f"{'ext_message_id':<36}  {'channel':<8} {'status':<12} {'stage':<17} {'accepted_at':<27} ext_user_id"]
+    lines = [
+        f"{'ext_message_id':<36}  {'channel':<8} {'status':<12} {'stage':<17} "
+        f"{'accepted_at':<27} ext_user_id"
+    ]
     for m in messages:
         lines.append(
             f"{m['ext_message_id']:<36}  {m['channel'] or '-':<8} {m['status'] or '-':<12} "

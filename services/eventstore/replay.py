@@ -65,7 +65,9 @@ async def replay_from_store(pool: asyncpg.Pool, into: str = "replay", batch: int
     return replayed
 
 
-async def _write(conn: asyncpg.Connection, target: ProjectionTables, events: Sequence[Event]) -> int:
+async def _write(
+    conn: asyncpg.Connection, target: ProjectionTables, events: Sequence[Event]
+) -> int:
     if events:
         async with conn.transaction():
             await target.project(conn, events)
@@ -98,7 +100,7 @@ async def replay_from_kafka(
         async with pool.acquire() as writer:
             while remaining:
                 fetched = await consumer.getmany(*remaining, timeout_ms=1000, max_records=batch)
-                events = []
+                events: list[Event | None] = []
                 for tp, records in fetched.items():
                     events.extend(_parse(r) for r in records if r.offset < ends[tp])
                 replayed += await _write_new(writer, target, [e for e in events if e])

@@ -42,7 +42,9 @@ async def due_for_redaction(
 
 
 def redaction_event(ext_message_id: uuid.UUID, days: int, now: datetime) -> Event:
-    return Event.create(ext_message_id, BodyRedacted(retention_days=days), PRODUCER, occurred_at=now)
+    # The id depends only on the message: published twice, stored once.
+    payload = BodyRedacted(retention_days=days)
+    return Event.create(ext_message_id, payload, PRODUCER, occurred_at=now)
 
 
 async def publish_redactions(

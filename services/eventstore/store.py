@@ -32,7 +32,7 @@ def chain_rows(
 ) -> tuple[list[tuple[object, ...]], dict[uuid.UUID, Head]]:
     """The rows to append, each linked to its stream's head, and the new heads (pure)."""
     heads = dict(heads)
-    rows = []
+    rows: list[tuple[object, ...]] = []
     for event, position in events:
         head = heads.get(event.ext_message_id, Head(0, GENESIS))
         stored, content = split_content(event.payload)
@@ -64,7 +64,9 @@ async def existing_event_ids(conn: asyncpg.Connection, ids: Sequence[uuid.UUID])
     return {row["event_id"] for row in rows}
 
 
-async def lock_heads(conn: asyncpg.Connection, stream_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Head]:
+async def lock_heads(
+    conn: asyncpg.Connection, stream_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, Head]:
     rows = await conn.fetch(
         "SELECT stream_id, version, head_hash FROM streams WHERE stream_id = ANY($1::uuid[]) "
         "ORDER BY stream_id FOR UPDATE",

@@ -10,6 +10,18 @@ import asyncpg
 
 from services.eventstore.chain import ChainedFields, Problem, StoredRow, StreamHead, verify_stream
 
+_SELECT = (
+    "SELECT e.*, s.version AS head_version, s.head_hash FROM events e "
+    "LEFT JOIN streams s USING (stream_id) "
+)
+_ORDER = " ORDER BY e.stream_id, e.version, e.position"
+_ALL_STREAMS = _SELECT + _ORDER
+_ONE_STREAM = _SELECT + "WHERE e.stream_id = $1" + _ORDER
+_ORPHANS = (
+    "SELECT stream_id, version FROM streams s WHERE NOT EXISTS "
+    "(SELECT 1 FROM events e WHERE e.stream_id = s.stream_id) AND "
+)
+
 
 def _row(record: asyncpg.Record) -> StoredRow:
     return StoredRow(
@@ -33,12 +45,7 @@ def _row(record: asyncpg.Record) -> StoredRow:
 async def _streams(
     conn: asyncpg.Connection, stream: uuid.UUID | None
 ) -> AsyncIterator[tuple[list[StoredRow], StreamHead | None]]:
-    query = (
-        "SELECT e.*, s.version AS head_version, s.head_hash FROM events e "
-        "LEFT JOIN streams s USING (stream_id) "
-        + ("WHERE e.stream_id = $1 " if stream else "")
-        + "ORDER BY e.stream_id, e.version, e.position"
-    )
+    query = _ONE_STREAM if stream else _ALL_STREAMS
     current: list[StoredRow] = []
     head: StreamHead | None = None
     async for record in conn.cursor(query, *([stream] if stream else []), prefetch=2000):
@@ -72,13 +79,14 @@ async def verify(
                     problems.append(problem)
         # A stream whose every row was deleted still has its recorded head.
         orphans = await conn.fetch(
-            "SELECT stream_id, version FROM streams s WHERE NOT EXISTS "
-            "(SELECT 1 FROM events e WHERE e.stream_id = s.stream_id)"
-            + (" AND s.stream_id = $1" if stream else ""),
+            _ORPHANS + ("s.stream_id = $1" if stream else "true"),
             *([stream] if stream else []),
         )
     for orphan in orphans:
         problems.append(
-            Problem(orphan["stream_id"], orphan["version"], None, None, "every row of the stream is missing")
+            Problem(
+                orphan["stream_id"], orphan["version"], None, None,
+                "every row of the stream is missing",
+            )
         )
     return streams, rows, problems

@@ -1,0 +1,136 @@
+"""The pure parts, without I/O: the projection as a function of events, the counts, and
+the hash chain."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, datetime, timedelta, timezone
+from functools import reduce
+
+import pytest
+
+from services.eventstore.chain import (
+    GENESIS,
+    ChainedFields,
+    StoredRow,
+    StreamHead,
+    join_content,
+    link,
+    split_content,
+    verify_stream,
+)
+from services.eventstore.projection import apply, count_deltas
+from services.eventstore.records import Unstorable, parse_audit_fact, parse_event
+from shared.domain import SmarticoStatus
+from shared.events import DispatchFailed, Event, ProviderStatusReported, ResolutionFailed
+from tests.eventstore.support import lifecycle
+
+
+def project(events):
+    return reduce(apply, events, None)
+
+
+def test_a_full_lifecycle_projects_to_its_current_state():
+    events = lifecycle("u1", ext_user_id="player-7")
+    state = project(events)
+    assert (state.channel, state.ext_user_id, state.uid) == ("email", "player-7", "u1")
+    assert (state.status, state.stage, state.attempts, state.provider) == (
+        "opened", "dispatched", 2, "smtp"
+    )
+    assert state.version == len(events)
+    assert state.status_times["accepted"] < state.status_times["delivered"] < state.status_times["opened"]
+    assert {k: v["outcome"] for k, v in state.callbacks.items()} == {
+        "accepted": "delivered", "delivered": "delivered", "opened": "delivered"
+    }
+    assert state.last_event_at == events[-1].occurred_at
+
+
+def test_a_late_delivered_does_not_undo_opened():
+    events = lifecycle("u2")
+    opened, delivered = events[12], events[8]
+    state = project([*events[:8], opened, delivered])
+    assert state.status == "opened"
+    assert set(state.status_times) == {"accepted", "delivered", "opened"}
+
+
+def test_failures_become_failed_only_when_final():
+    events = lifecycle("u3")
+    mid = events[0].ext_message_id
+    retrying = project(events[:4])
+    assert (retrying.status, retrying.stage) == ("accepted", "retrying")
+    final = Event.create(mid, DispatchFailed(channel="email", provider="smtp", attempt=2,
+                         retryable=False, reason="rejected_by_server"), "dispatch-email",
+                         discriminator=(2,))
+    failed = apply(retrying, final)
+    assert (failed.status, failed.stage) == ("failed", "dispatch_failed")
+    unresolved = apply(project(events[:1]), Event.create(
+        mid, ResolutionFailed(channel="email", reason="no_address"), "resolver"))
+    assert (unresolved.status, unresolved.stage) == ("failed", "resolution_failed")
+
+
+def test_provider_time_is_the_status_time():
+    events = lifecycle("u4")
+    reported = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    status = Event.create(events[0].ext_message_id, ProviderStatusReported(
+        provider="smtp", provider_status="bounce", status=SmarticoStatus.REJECTED,
+        reported_at=reported), "status-ingest", discriminator=("rejected",))
+    state = apply(project(events[:6]), status)
+    assert state.status_times["rejected"] == "2026-01-02T03:04:05.000000Z"
+
+
+def test_counts_move_with_each_status_change():
+    events = lifecycle("u5")
+    states = [None]
+    for event in events:
+        states.append(apply(states[-1], event))
+    deltas = count_deltas(zip(states[:-1], states[1:], strict=True))
+    assert {k: v for k, v in deltas.items() if v} == {("opened", "email"): 1}
+
+
+def test_the_chain_covers_the_content_hash_not_the_content():
+    event = lifecycle("u6")[0]
+    stored, content = split_content(event.payload)
+    assert "content" not in stored and content["subject"] == "Your weekly bonus"
+    assert join_content(stored, content) == event.payload
+    fields = ChainedFields(event.ext_message_id, 1, event.event_id, event.type.value,
+                           event.occurred_at, event.producer, 1, stored)
+    digest = link(GENESIS, fields)
+    kept = StoredRow(1, fields, content, GENESIS, digest)
+    removed = StoredRow(1, fields, None, GENESIS, digest)
+    edited = StoredRow(1, fields, {**content, "subject": "x"}, GENESIS, digest)
+    head = StreamHead(event.ext_message_id, 1, digest)
+    assert list(verify_stream([kept], head)) == []
+    assert list(verify_stream([removed], head)) == []
+    assert [p.version for p in verify_stream([edited], head)] == [1]
+
+
+def test_an_instant_has_one_spelling_whatever_its_offset():
+    event = lifecycle("u7")[0]
+    shifted = event.occurred_at.astimezone(timezone(timedelta(hours=3)))
+    raw = json.loads(event.to_bytes())
+    raw["occurred_at"] = shifted.isoformat()
+    again = parse_event(json.dumps(raw).encode())
+    fields = [ChainedFields(e.ext_message_id, 1, e.event_id, e.type.value, e.occurred_at,
+                            e.producer, 1, {}) for e in (event, again)]
+    assert fields[0].document() == fields[1].document()
+
+
+def test_records_postgresql_cannot_store_are_refused():
+    raw = json.loads(lifecycle("u8")[0].to_bytes())
+    raw["payload"]["uid"] = "a\u0000b"
+    with pytest.raises(Unstorable):
+        parse_event(json.dumps(raw).encode())
+    raw["payload"]["uid"] = "a\\u0000b"  # the six characters, not a NUL: fine
+    parse_event(json.dumps(raw).encode())
+
+
+def test_audit_facts_keep_only_known_fields():
+    fact = parse_audit_fact(json.dumps({
+        "audit_id": 17, "ext_message_id": str(uuid.uuid4()), "ext_user_id": "p1",
+        "caller": "resolver", "scope": "resolver", "purpose": "dispatch", "fields": "email",
+        "decision": "allowed", "at": "2026-11-27T10:00:00", "value": "someone@example.com",
+    }).encode())
+    assert fact.audit_id == "17" and fact.fields == ["email"]
+    assert "someone" not in json.dumps(fact.as_json())
+    assert fact.at.tzinfo is not None
