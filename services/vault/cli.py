@@ -53,9 +53,15 @@ def _caller() -> str:
 
 
 def _settings():  # type: ignore[no-untyped-def]
+    """The vault's settings, with its schema brought up to date (commands may run before
+    the service ever started)."""
+    from services.vault.app import MIGRATION_TABLE, MIGRATIONS
     from services.vault.settings import VaultSettings
+    from shared.db import migrate_database
 
-    return VaultSettings.from_env()
+    settings = VaultSettings.from_env()
+    asyncio.run(migrate_database(settings.database_url(), MIGRATIONS, MIGRATION_TABLE))
+    return settings
 
 
 def _import(args: argparse.Namespace) -> int:

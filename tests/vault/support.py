@@ -87,6 +87,9 @@ def accepted_event(
     return Event.create(mid, payload, "test-intake", occurred_at=datetime.now(UTC))
 
 
+ROOT_DIR = __import__("pathlib").Path(__file__).resolve().parents[2]
+
+
 def run_cli(env: dict[str, str], *args: str, timeout: float = 120):  # type: ignore[no-untyped-def]
     """``blindpost ARGS`` as an operator runs it, with ``env`` as its whole environment."""
     import os
