@@ -54,13 +54,14 @@ def create_app(settings: IntakeSettings) -> web.Application:
             max_size=settings.intake_db_pool_size,
             timeout=settings.intake_answer_timeout_s,
         )
-        producer = await start_producer(bootstrap)
+        producer = await start_producer(bootstrap, linger_ms=settings.intake_kafka_linger_ms)
         try:
             publisher = Publisher(producer)
             directory = Directory(
                 pool,
                 ttl_s=settings.intake_directory_cache_ttl_s,
                 max_entries=settings.intake_directory_cache_size,
+                timeout_s=settings.intake_answer_timeout_s,
             )
             app[INTAKE] = Intake(
                 topics=topics,

@@ -106,28 +106,28 @@ class Intake:
 
     async def _publish_once(self, ext_message_id: uuid.UUID, outputs: list[Output]) -> None:
         """Copies of one request arriving together share one publication (and its outcome);
-        copies arriving later publish again with the same event id, which the event store
-        keeps once."""
+        copies arriving after it succeeded find it done.  (A copy reaching another replica
+        publishes again with the same event id, which the event store keeps once.)"""
         if ext_message_id in self._accepted:
             return
         shared = self._in_flight.get(ext_message_id)
-        if shared is None:
-            shared = asyncio.ensure_future(self._publish_bounded(ext_message_id, outputs))
-            self._in_flight[ext_message_id] = shared
-            shared.add_done_callback(lambda done: self._forget(ext_message_id, done))
-        await asyncio.shield(shared)
-
-    async def _publish_bounded(self, ext_message_id: uuid.UUID, outputs: list[Output]) -> None:
-        # Its own deadline: no waiter may leave it running forever.
-        async with asyncio.timeout(self.timeout_s):
+        if shared is not None:
+            await asyncio.shield(shared)
+            return
+        shared = asyncio.get_running_loop().create_future()
+        self._in_flight[ext_message_id] = shared
+        try:
             await self.publish(outputs)
-        self._remember(ext_message_id)
-
-    def _forget(self, ext_message_id: uuid.UUID, done: asyncio.Future[None]) -> None:
-        if self._in_flight.get(ext_message_id) is done:
+        except BaseException as exc:
+            # The copies waiting on this one get the same answer (6), never a hang.
+            shared.set_exception(exc if isinstance(exc, Exception) else TimeoutError())
+            shared.exception()  # retrieved, even when no copy was waiting
+            raise
+        else:
+            self._remember(ext_message_id)
+            shared.set_result(None)
+        finally:
             del self._in_flight[ext_message_id]
-        if not done.cancelled():
-            done.exception()  # retrieved: every waiter may have timed out already
 
     def _accepted_event(
         self,

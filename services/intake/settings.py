@@ -37,6 +37,9 @@ class IntakeSettings(BlindpostSettings):
         2.0, ge=0, description="how long a directory lookup is reused; 0 disables the cache"
     )
     intake_directory_cache_size: int = Field(50_000, ge=0)
+    intake_kafka_linger_ms: int = Field(
+        5, ge=0, description="how long the producer gathers records into one request"
+    )
     intake_db_pool_size: int = Field(10, ge=1)
 
     def secret_values(self) -> list[bytes]:

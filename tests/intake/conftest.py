@@ -66,7 +66,9 @@ def body_for(channel: Channel, user: str, uid: str | None = None) -> dict[str, o
     return im_body(user, uid)
 
 
-def facts(user: str, channels: set[Channel], opted_out: set[Channel] = frozenset(), version: int = 1):
+def facts(
+    user: str, channels: set[Channel], opted_out: set[Channel] = frozenset(), version: int = 1
+):
     return SubjectFacts(
         ext_user_id=user,
         channels=frozenset(channels),
@@ -93,7 +95,9 @@ async def publish_facts(
         await producer.stop()
 
 
-async def wait_for_directory(dsn: str, user: str, *, version: int | None = None, gone: bool = False) -> None:
+async def wait_for_directory(
+    dsn: str, user: str, *, version: int | None = None, gone: bool = False
+) -> None:
     conn = await asyncpg.connect(dsn)
     try:
         for _ in range(150):
@@ -132,8 +136,13 @@ class IntakeClient:
         self.base_url = base_url
 
     async def post(
-        self, path: str, body: object = None, *, secret: str | None = SECRET,
-        raw: bytes | None = None, content_type: str | None = "application/json",
+        self,
+        path: str,
+        body: object = None,
+        *,
+        secret: str | None = SECRET,
+        raw: bytes | None = None,
+        content_type: str | None = "application/json",
     ) -> dict[str, object]:
         headers = {}
         if secret is not None:

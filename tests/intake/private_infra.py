@@ -10,7 +10,6 @@ the ``postgres`` user), with the event store's role and one database.
 from __future__ import annotations
 
 import asyncio
-import os
 import shutil
 import signal
 import subprocess
@@ -47,9 +46,17 @@ class PrivateKafka:
 
     def _java(self, *args: str) -> list[str]:
         return [
-            "java", "-Xmx384m", "-Xms128m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
-            "-Djava.awt.headless=true", f"-Dkafka.logs.dir={self.home}",
-            f"-Dlog4j2.configurationFile={LOG4J}", "-cp", f"{KAFKA_LIBS}/*", *args,
+            "java",
+            "-Xmx384m",
+            "-Xms128m",
+            "-XX:+UseSerialGC",
+            "-XX:TieredStopAtLevel=1",
+            "-Djava.awt.headless=true",
+            f"-Dkafka.logs.dir={self.home}",
+            f"-Dlog4j2.configurationFile={LOG4J}",
+            "-cp",
+            f"{KAFKA_LIBS}/*",
+            *args,
         ]
 
     def format(self) -> None:
@@ -79,26 +86,39 @@ class PrivateKafka:
                 ]
             )
         )
-        cluster_id = subprocess.run(
-            self._java("kafka.tools.StorageTool", "random-uuid"),
-            check=True, capture_output=True, text=True,
-        ).stdout.strip().splitlines()[-1]
+        cluster_id = (
+            subprocess.run(
+                self._java("kafka.tools.StorageTool", "random-uuid"),
+                check=True,
+                capture_output=True,
+                text=True,
+            )
+            .stdout.strip()
+            .splitlines()[-1]
+        )
         subprocess.run(
             self._java("kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(config)),
-            check=True, capture_output=True,
+            check=True,
+            capture_output=True,
         )
 
     async def start(self, timeout_s: float = 90.0) -> None:
         log = (self.home / "stdout.log").open("ab")
         self.process = subprocess.Popen(
             self._java("kafka.Kafka", str(self.home / "server.properties")),
-            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
         )
         server_log = self.home / "server.log"
-        started_marks = server_log.read_text().count("Kafka Server started") if server_log.exists() else 0
+        started_marks = (
+            server_log.read_text().count("Kafka Server started") if server_log.exists() else 0
+        )
         for _ in range(int(timeout_s * 5)):
             if self.process.poll() is not None:
-                raise RuntimeError(f"private Kafka exited: {(self.home / 'stdout.log').read_text()[-2000:]}")
+                raise RuntimeError(
+                    f"private Kafka exited: {(self.home / 'stdout.log').read_text()[-2000:]}"
+                )
             if (
                 _port_open(self.port)
                 and server_log.exists()
@@ -155,8 +175,16 @@ class PrivatePostgres:
     async def start(self) -> None:
         options = f"-p {self.port} -k {self.home} -c listen_addresses=127.0.0.1 -c fsync=off"
         await asyncio.to_thread(
-            self._as_postgres, str(self.pg_ctl), "-D", str(self.data), "-o", options,
-            "-l", str(self.home / "server.log"), "-w", "start",
+            self._as_postgres,
+            str(self.pg_ctl),
+            "-D",
+            str(self.data),
+            "-o",
+            options,
+            "-l",
+            str(self.home / "server.log"),
+            "-w",
+            "start",
         )
 
     async def stop(self, mode: str = "immediate") -> None:
@@ -171,7 +199,3 @@ class PrivatePostgres:
         except subprocess.CalledProcessError:
             pass  # already stopped
         shutil.rmtree(self.home, ignore_errors=True)
-
-
-def private_infra_available() -> bool:
-    return (KAFKA_LIBS / ".complete").exists() and shutil.which("java") is not None and os.geteuid() == 0

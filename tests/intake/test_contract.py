@@ -100,7 +100,9 @@ async def test_no_address_and_opted_out_and_erased(
 
     # A newer version replaces the facts; an older one arriving late does not.
     await publish_facts(
-        kafka_bootstrap, topics, facts(user, {Channel.EMAIL}, version=3),
+        kafka_bootstrap,
+        topics,
+        facts(user, {Channel.EMAIL}, version=3),
         facts(user, {Channel.SMS}, version=2),
     )
     await wait_for_directory(events_dsn, user, version=3)
@@ -157,16 +159,31 @@ async def test_malformed_bodies_are_error_2(intake: IntakeClient, raw, content_t
 
 async def test_error_2_names_the_field(intake: IntakeClient, known_user: str):
     cases = [
-        ("/v1/sms", {k: v for k, v in im_body(known_user).items() if k != "im_uid"}, "im_uid is required"),
+        (
+            "/v1/sms",
+            {k: v for k, v in im_body(known_user).items() if k != "im_uid"},
+            "im_uid is required",
+        ),
         ("/v1/sms", im_body(known_user, ext_user_id=12345), "ext_user_id must be a string"),
         ("/v1/viber", im_body(known_user, im_uid=""), "im_uid must not be empty"),
         ("/v1/whatsapp", im_body(known_user, callback_url="javascript:alert(1)"), "callback_url"),
         ("/v1/cim", im_body(known_user, extension=["a"]), "extension must be an object"),
         ("/v1/email", email_body(known_user, subject=None), "subject must be a string"),
-        ("/v1/email", email_body(known_user, activity_type="promo"), "activity_type must be one of"),
-        ("/v1/email", email_body(known_user, activity_type="preview"), "to_email_address is required"),
-        ("/v1/email", email_body(known_user, activity_type="preview", to_email_address="no-at-sign"),
-         "to_email_address is not a valid"),
+        (
+            "/v1/email",
+            email_body(known_user, activity_type="promo"),
+            "activity_type must be one of",
+        ),
+        (
+            "/v1/email",
+            email_body(known_user, activity_type="preview"),
+            "to_email_address is required",
+        ),
+        (
+            "/v1/email",
+            email_body(known_user, activity_type="preview", to_email_address="no-at-sign"),
+            "to_email_address is not a valid",
+        ),
     ]
     for path, body, expected in cases:
         answer = await intake.post(path, body)

@@ -31,7 +31,10 @@ async def _send(session: aiohttp.ClientSession, port: int, channel: Channel, bod
 
 @pytest.mark.slow
 async def test_sigkill_right_after_answering_loses_nothing_and_duplicates_nothing(
-    intake_env: dict[str, str], kafka_bootstrap: str, topics: Topics, events_dsn: str,
+    intake_env: dict[str, str],
+    kafka_bootstrap: str,
+    topics: Topics,
+    events_dsn: str,
     tmp_path: Path,
 ):
     port = int(intake_env["BLINDPOST_INTAKE_PORT"])
@@ -43,7 +46,13 @@ async def test_sigkill_right_after_answering_loses_nothing_and_duplicates_nothin
         await wait_for_directory(events_dsn, user)
         requests = [
             (channel, body_for(channel, user))
-            for channel in (Channel.EMAIL, Channel.SMS, Channel.VIBER, Channel.WHATSAPP, Channel.CIM)
+            for channel in (
+                Channel.EMAIL,
+                Channel.SMS,
+                Channel.VIBER,
+                Channel.WHATSAPP,
+                Channel.CIM,
+            )
             for _ in range(BATCH // 5)
         ]
         async with aiohttp.ClientSession() as session:

@@ -48,7 +48,9 @@ async def test_any_generated_request_gets_a_contract_answer(
     http = requests.Session()
 
     @settings(
-        max_examples=400, deadline=None, database=None,
+        max_examples=400,
+        deadline=None,
+        database=None,
         suppress_health_check=list(HealthCheck),
     )
     @given(

@@ -27,8 +27,12 @@ ADDRESS = "Preview.Person+offers@example.org"
 
 
 async def test_preview_is_sealed_for_the_email_dispatcher_and_never_in_clear(
-    intake: IntakeClient, intake_env: dict[str, str], kafka_bootstrap: str, topics: Topics,
-    events_dsn: str, capfd,
+    intake: IntakeClient,
+    intake_env: dict[str, str],
+    kafka_bootstrap: str,
+    topics: Topics,
+    events_dsn: str,
+    capfd,
 ):
     uid = uuid.uuid4().hex
     # A preview skips the directory: the user need not exist.
@@ -41,9 +45,7 @@ async def test_preview_is_sealed_for_the_email_dispatcher_and_never_in_clear(
     )
     assert (await intake.post("/v1/email", support))["error_code"] == 0
 
-    work_records = await read_topic(
-        kafka_bootstrap, topics.dispatch(ChannelFamily.EMAIL), expect=2
-    )
+    work_records = await read_topic(kafka_bootstrap, topics.dispatch(ChannelFamily.EMAIL), expect=2)
     work = {w.ext_message_id: w for w in (DispatchWork.from_bytes(r.value) for r in work_records)}
     preview = work[mid]
     assert preview.channel is Channel.EMAIL and preview.activity_type == "preview"
@@ -64,12 +66,16 @@ async def test_preview_is_sealed_for_the_email_dispatcher_and_never_in_clear(
     # Nowhere in clear: not on any topic, not in the database, not in a log line.
     needles = [ADDRESS.encode(), ADDRESS.lower().encode(), b"risk@example.org"]
     for topic in (
-        topics.message_events, topics.dispatch(ChannelFamily.EMAIL), topics.dead_letter,
+        topics.message_events,
+        topics.dispatch(ChannelFamily.EMAIL),
+        topics.dead_letter,
         topics.subject_facts,
     ):
         for record in await read_topic(kafka_bootstrap, topic, timeout_s=2):
-            blob = (record.value or b"") + (record.key or b"") + b"".join(
-                v for _k, v in record.headers or ()
+            blob = (
+                (record.value or b"")
+                + (record.key or b"")
+                + b"".join(v for _k, v in record.headers or ())
             )
             assert not any(n in blob for n in needles), topic
     conn = await asyncpg.connect(events_dsn)

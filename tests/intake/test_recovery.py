@@ -113,7 +113,9 @@ async def test_kafka_restart(
 
 @pytest.mark.slow
 async def test_postgres_restart(
-    private_postgres: PrivatePostgres, intake_env: dict[str, str], kafka_bootstrap: str,
+    private_postgres: PrivatePostgres,
+    intake_env: dict[str, str],
+    kafka_bootstrap: str,
     topics: Topics,
 ):
     """The server is stopped in ``immediate`` mode (as a crash) and started again.  Facts

@@ -1,0 +1,199 @@
+"""Intake under load: requests/s and p50/p99 at a fixed concurrency against the real stack
+(intake in its own process, `blindpost run intake`, on the real Kafka broker and
+PostgreSQL), beside a bare aiohttp JSON handler in its own process, driven by the same
+client in the same run.
+
+Every intake request is a new message for a known subject (a directory hit), answered 0
+only after Kafka acknowledged its event with acks=all.
+
+    python -m bench intake          (BENCH_INTAKE_REQUESTS, BENCH_INTAKE_CONCURRENCY)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import socket
+import subprocess
+import sys
+import tempfile
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+import aiohttp
+import asyncpg
+
+from bench.common import Row, closed_loop, row_from_loop
+from shared.domain import Channel
+from shared.kafka import ensure_topics, start_producer
+from shared.subject_facts import SubjectFacts
+from shared.topics import Topics
+from tests.support.env import local_env
+from tests.support.processes import ServiceProcess
+
+ROOT = Path(__file__).resolve().parent.parent
+REQUESTS = int(os.environ.get("BENCH_INTAKE_REQUESTS", "20000"))
+CONCURRENCY = int(os.environ.get("BENCH_INTAKE_CONCURRENCY", "64"))
+WARM_UP = 1000
+SUBJECTS = 2000
+ADMIN_DSN = os.environ.get(
+    "BLINDPOST_ADMIN_DATABASE_URL",
+    "postgresql://blindpost_admin:blindpost_admin_local@127.0.0.1:5432/postgres",
+)
+
+# The baseline: what aiohttp alone costs for a JSON request and a JSON answer, with the
+# same event loop intake uses.
+BARE_SERVER = """
+import json, sys, uuid
+import uvloop
+from aiohttp import web
+
+async def handle(request):
+    body = json.loads(await request.read())
+    return web.json_response({"error_code": 0, "ext_message_id": str(uuid.uuid4()), "n": len(body)})
+
+app = web.Application()
+app.router.add_post("/v1/sms", handle)
+app.router.add_get("/readyz", lambda request: web.json_response({"status": "ready"}))
+web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), access_log=None, print=None,
+            loop=uvloop.new_event_loop())
+"""
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+async def _scratch_database() -> tuple[str, str]:
+    name = f"bp_bench_intake_{uuid.uuid4().hex[:8]}"
+    admin = await asyncpg.connect(ADMIN_DSN)
+    try:
+        await admin.execute(f"CREATE DATABASE {name} OWNER blindpost_events")
+    finally:
+        await admin.close()
+    base = ADMIN_DSN.rsplit("@", 1)[1].rsplit("/", 1)[0]
+    return name, f"postgresql://blindpost_events:blindpost_events_local@{base}/{name}"
+
+
+async def _drop_database(name: str) -> None:
+    admin = await asyncpg.connect(ADMIN_DSN)
+    try:
+        await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    finally:
+        await admin.close()
+
+
+async def _publish_subjects(bootstrap: str, topics: Topics) -> list[str]:
+    users = [f"bench-{i}-{uuid.uuid4().hex[:6]}" for i in range(SUBJECTS)]
+    producer = await start_producer(bootstrap)
+    try:
+        for user in users:
+            facts = SubjectFacts(
+                ext_user_id=user,
+                channels=frozenset({Channel.SMS, Channel.EMAIL}),
+                updated_at=datetime.now(UTC),
+            )
+            await producer.send(topics.subject_facts, facts.to_bytes(), key=user.encode())
+        await producer.flush()
+    finally:
+        await producer.stop()
+    return users
+
+
+async def _wait_for_directory(dsn: str, count: int) -> None:
+    conn = await asyncpg.connect(dsn)
+    try:
+        for _ in range(300):
+            if await conn.fetchval("SELECT count(*) FROM intake_directory") >= count:
+                return
+            await asyncio.sleep(0.1)
+    finally:
+        await conn.close()
+    raise TimeoutError("the directory did not fill")
+
+
+async def _load(
+    url: str, secret: str, users: list[str], total: int
+) -> tuple[float, list[float], dict[int, int]]:
+    codes: dict[int, int] = {}
+    connector = aiohttp.TCPConnector(limit=CONCURRENCY)
+    async with aiohttp.ClientSession(connector=connector) as session:
+
+        async def one() -> None:
+            body = {
+                "ext_user_id": random.choice(users),
+                "from_number": "Amazing",
+                "body": "Best offer ever: 50 free spins on Friday",
+                "im_uid": uuid.uuid4().hex,
+                "callback_url": "https://api.smartico.ai/callback",
+            }
+            async with session.post(url, json=body, headers={"Authorization": secret}) as resp:
+                answer = await resp.json()
+            codes[answer["error_code"]] = codes.get(answer["error_code"], 0) + 1
+
+        await closed_loop(one, total=WARM_UP, concurrency=CONCURRENCY)
+        codes.clear()
+        seconds, latencies = await closed_loop(one, total=total, concurrency=CONCURRENCY)
+    return seconds, latencies, codes
+
+
+async def run() -> list[Row]:
+    env = local_env()
+    env.update({k: v for k, v in os.environ.items() if k.startswith(("BLINDPOST_", "KAFKA_"))})
+    bootstrap = env["KAFKA_BOOTSTRAP_SERVERS"]
+    topics = Topics(f"bench{uuid.uuid4().hex[:8]}.")
+    await ensure_topics(bootstrap, topics)
+    db_name, dsn = await _scratch_database()
+    secret = env["BLINDPOST_INTAKE_SECRETS"].split(",")[0]
+    intake_port, bare_port = _free_port(), _free_port()
+    env.update(
+        {
+            "DATABASE_URL": dsn,
+            "BLINDPOST_TOPIC_PREFIX": topics.prefix,
+            "BLINDPOST_INTAKE_PORT": str(intake_port),
+            "BLINDPOST_LOG_LEVEL": "WARNING",
+        }
+    )
+    logs = Path(tempfile.mkdtemp(prefix="bench-intake-"))
+    intake = ServiceProcess("intake", env, intake_port, logs / "intake.log")
+    bare = subprocess.Popen(  # noqa: ASYNC220 - started once, before the measurement
+        [sys.executable, "-c", BARE_SERVER, str(bare_port)], cwd=ROOT
+    )
+    rows: list[Row] = []
+    try:
+        await intake.start()
+        users = await _publish_subjects(bootstrap, topics)
+        await _wait_for_directory(dsn, len(users))
+
+        note = f"concurrency {CONCURRENCY}, same client"
+        seconds, latencies, _ = await _load(
+            f"http://127.0.0.1:{bare_port}/v1/sms", secret, users, REQUESTS
+        )
+        rows.append(
+            row_from_loop("intake", "baseline: bare aiohttp JSON handler", seconds, latencies, note)
+        )
+
+        seconds, latencies, codes = await _load(
+            f"http://127.0.0.1:{intake_port}/v1/sms", secret, users, REQUESTS
+        )
+        accepted = codes.get(0, 0)
+        rows.append(
+            row_from_loop(
+                "intake",
+                "POST /v1/sms, acked by Kafka",
+                seconds,
+                latencies,
+                f"{note}; {accepted}/{REQUESTS} accepted"
+                + ("" if accepted == REQUESTS else f", codes {codes}"),
+            )
+        )
+    finally:
+        intake.stop()
+        bare.terminate()
+        bare.wait(10)
+        await _drop_database(db_name)
+    return rows
