@@ -42,6 +42,10 @@ DUPLICATES = Counter(
 AUDIT_FACTS = Counter(
     "blindpost_projector_audit_facts_stored_total", "Vault audit facts stored for the audit join"
 )
+ALREADY_STORED = Counter(
+    "blindpost_projector_records_already_stored_total",
+    "Records read again below the stored position (after a rebalance or a seek) and skipped",
+)
 BATCH_SECONDS = Histogram(
     "blindpost_projector_batch_seconds", "Time to store one batch, transaction included"
 )
@@ -87,6 +91,7 @@ class Projector:
         self.max_records = max_records
         self.tables = ProjectionTables()
         self.backoff = Backoff()
+        self.stored_total = 0
 
     def subscribe(self) -> None:
         self.consumer.subscribe(
@@ -115,8 +120,10 @@ class Projector:
                 result = await self._store(records)
                 BATCH_SECONDS.observe(time.perf_counter() - started)
                 EVENTS_STORED.inc(result.stored)
+                self.stored_total += result.stored
                 DUPLICATES.inc(result.duplicates)
                 AUDIT_FACTS.inc(result.audit_facts)
+                ALREADY_STORED.inc(result.already_stored)
                 self.backoff.reset()
                 return result
             except TRANSIENT as exc:

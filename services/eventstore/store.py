@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import asyncpg
 
-from services.eventstore.chain import GENESIS, ChainedFields, link, split_content
+from services.eventstore.chain import GENESIS, ChainedFields, canonical_json, link, split_content
 from services.eventstore.records import AuditFact, Position
 from shared.events import Event, EventType
 
@@ -50,7 +50,8 @@ def chain_rows(
         rows.append(
             (
                 event.event_id, event.ext_message_id, fields.version, fields.type,
-                event.occurred_at, event.producer, event.schema_version, json.dumps(stored),
+                event.occurred_at, event.producer, event.schema_version,
+                canonical_json(stored).decode(),
                 None if content is None else json.dumps(content), head.hash, digest,
                 position.topic, position.partition, position.offset,
             )

@@ -1,0 +1,168 @@
+"""Events projected per second (consumed, deduplicated, hash-chained, stored with the
+projections and the Kafka positions in one transaction per batch), beside baselines
+measured in the same run on the same events: a raw aiokafka consume of the topic, and a raw
+asyncpg COPY of the same rows into a table without constraints.  Also replay and verify.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import asyncpg
+from aiokafka import AIOKafkaConsumer
+
+from bench.common import Row
+from services.eventstore.app import MIGRATIONS, MIGRATIONS_TABLE
+from services.eventstore.projector import Projector
+from services.eventstore.replay import replay_from_store
+from services.eventstore.settings import projector_group
+from services.eventstore.verify import verify
+from shared.db import create_pool, migrate_database
+from shared.domain import Channel
+from shared.kafka import ensure_topics, start_consumer, start_producer
+from shared.topics import DEAD_LETTER, MESSAGE_EVENTS, VAULT_AUDIT, Topics
+from tests.eventstore.support import lifecycle
+
+MESSAGES = int(os.environ.get("BENCH_EVENTSTORE_MESSAGES", "2000"))
+BATCH = 500
+ADMIN_DSN = os.environ.get(
+    "BLINDPOST_ADMIN_DATABASE_URL",
+    "postgresql://blindpost_admin:blindpost_admin_local@127.0.0.1:5432/postgres",
+)
+BOOTSTRAP = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
+NAME = "eventstore"
+
+
+async def run() -> list[Row]:
+    topics = Topics(f"bench{uuid.uuid4().hex[:8]}.")
+    await ensure_topics(BOOTSTRAP, topics, (MESSAGE_EVENTS, VAULT_AUDIT, DEAD_LETTER))
+    start = datetime.now(UTC) - timedelta(days=1)
+    events = [
+        e
+        for n in range(MESSAGES)
+        for e in lifecycle(f"bench-{n}", channel=list(Channel)[n % 5],
+                           ext_user_id=f"player-{n % 500}", start=start + timedelta(seconds=n))
+    ]
+    producer = await start_producer(BOOTSTRAP, linger_ms=20)
+    try:
+        futures = [await producer.send(topics.message_events, e.to_bytes(), key=e.key)
+                   for e in events]
+        for future in futures:
+            await future
+    finally:
+        await producer.stop()
+
+    note = f"{MESSAGES} messages x 15 events, 8 partitions"
+    rows = [await _raw_consume(topics.message_events, len(events), note)]
+    dsn, drop = await _scratch_database()
+    try:
+        rows.append(await _raw_copy(dsn, events, note))
+        rows.append(await _project(dsn, topics, len(events), note))
+        pool = await create_pool(dsn)
+        try:
+            started = time.perf_counter()
+            replayed = await replay_from_store(pool, "replay")
+            rows.append(Row(NAME, "replay from the event store", replayed,
+                            time.perf_counter() - started, note="into fresh tables"))
+            started = time.perf_counter()
+            async with pool.acquire() as conn:
+                _streams, checked, problems = await verify(conn)
+            assert not problems
+            rows.append(Row(NAME, "events verify (hash chains)", checked,
+                            time.perf_counter() - started))
+        finally:
+            await pool.close()
+    finally:
+        await drop()
+    return rows
+
+
+async def _raw_consume(topic: str, expected: int, note: str) -> Row:
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=BOOTSTRAP, group_id=None,
+                                auto_offset_reset="earliest", enable_auto_commit=False)
+    await consumer.start()
+    try:
+        seen = 0
+        started = None
+        while seen < expected:
+            batch = await consumer.getmany(timeout_ms=1000, max_records=BATCH)
+            got = sum(len(r) for r in batch.values())
+            if got and started is None:
+                started, got = time.perf_counter(), 0  # first batch: assignment included
+                first = sum(len(r) for r in batch.values())
+                seen += first
+                continue
+            seen += got
+        elapsed = time.perf_counter() - (started or time.perf_counter())
+    finally:
+        await consumer.stop()
+    return Row(NAME, "baseline: raw aiokafka consume", expected - first, elapsed, note=note)
+
+
+async def _raw_copy(dsn: str, events: list, note: str) -> Row:
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute(
+            "CREATE TABLE raw_events (event_id uuid, stream_id uuid, type text, "
+            "occurred_at timestamptz, producer text, payload jsonb)"
+        )
+        records = [(e.event_id, e.ext_message_id, e.type.value, e.occurred_at, e.producer,
+                    json.dumps(e.payload)) for e in events]
+        started = time.perf_counter()
+        for i in range(0, len(records), BATCH):
+            async with conn.transaction():
+                await conn.copy_records_to_table("raw_events", records=records[i:i + BATCH])
+        elapsed = time.perf_counter() - started
+    finally:
+        await conn.close()
+    return Row(NAME, "baseline: raw asyncpg COPY", len(events), elapsed,
+               note=f"batches of {BATCH}, no chain/dedup/projection")
+
+
+async def _project(dsn: str, topics: Topics, expected: int, note: str) -> Row:
+    await migrate_database(dsn, MIGRATIONS, MIGRATIONS_TABLE)
+    pool = await create_pool(dsn)
+    producer = await start_producer(BOOTSTRAP)
+    consumer = await start_consumer(BOOTSTRAP, projector_group(topics.prefix), [],
+                                    max_poll_records=BATCH)
+    projector = Projector(pool=pool, consumer=consumer, producer=producer, topics=topics,
+                          max_records=BATCH)
+    projector.subscribe()
+    try:
+        while not projector.stored_total:  # the group join is not the projector's speed
+            await projector.run_once(timeout_ms=1000)
+        first = projector.stored_total
+        started = time.perf_counter()
+        while projector.stored_total < expected:
+            await projector.run_once(timeout_ms=1000)
+        elapsed = time.perf_counter() - started
+    finally:
+        await consumer.stop()
+        await producer.stop()
+        await pool.close()
+    return Row(NAME, "projector (consume+store+project)", expected - first, elapsed,
+               note=f"batches of {BATCH}; {note}")
+
+
+async def _scratch_database():  # type: ignore[no-untyped-def]
+    name = f"bp_bench_events_{uuid.uuid4().hex[:8]}"
+    admin = await asyncpg.connect(ADMIN_DSN)
+    try:
+        await admin.execute(f"CREATE DATABASE {name} OWNER blindpost_events")
+    finally:
+        await admin.close()
+    base = ADMIN_DSN.rsplit("@", 1)[1].rsplit("/", 1)[0]
+    dsn = f"postgresql://blindpost_events:blindpost_events_local@{base}/{name}"
+
+    async def drop() -> None:
+        admin = await asyncpg.connect(ADMIN_DSN)
+        try:
+            await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        finally:
+            await admin.close()
+
+    return dsn, drop
