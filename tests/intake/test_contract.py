@@ -115,7 +115,9 @@ async def test_no_address_and_opted_out_and_erased(
     assert (await intake.post("/v1/email", email_body(user)))["error_code"] == 1
 
 
-async def test_unauthorized_is_error_3_and_counted(intake: IntakeClient, known_user: str):
+async def test_unauthorized_is_error_3_counted_and_logged_without_the_value(
+    intake: IntakeClient, known_user: str, capfd
+):
     body = im_body(known_user)
     missing = await intake.post("/v1/sms", body, secret=None)
     wrong = await intake.post("/v1/sms", body, secret="local-smartico-secreT")
@@ -125,6 +127,9 @@ async def test_unauthorized_is_error_3_and_counted(intake: IntakeClient, known_u
     assert 'blindpost_intake_auth_failures_total{channel="sms",reason="missing"} 1.0' in metrics
     assert 'blindpost_intake_auth_failures_total{channel="sms",reason="wrong"} 1.0' in metrics
     assert "local-smartico-secreT" not in metrics
+    logged = capfd.readouterr()
+    assert "authorization refused" in logged.out
+    assert "local-smartico-secreT" not in logged.out + logged.err
 
 
 async def test_secret_rotation_accepts_every_configured_secret(
@@ -231,3 +236,38 @@ async def test_openapi_document_is_served(intake: IntakeClient):
 async def test_unknown_path_is_404(intake: IntakeClient):
     async with intake.session.post(intake.base_url + "/v1/fax", json={}) as response:
         assert response.status == 404
+
+
+async def test_metrics_count_requests_by_channel_and_code_with_latency(
+    intake: IntakeClient, known_user: str
+):
+    assert (await intake.post("/v1/viber", im_body(known_user)))["error_code"] == 0
+    assert (await intake.post("/v1/viber", im_body("stranger")))["error_code"] == 1
+    metrics = await (await intake.get("/metrics")).text()
+    assert 'blindpost_intake_requests_total{channel="viber",error_code="0"}' in metrics
+    assert 'blindpost_intake_requests_total{channel="viber",error_code="1"}' in metrics
+    assert 'blindpost_intake_request_duration_seconds_bucket{channel="viber",le="0.05"}' in metrics
+
+
+async def test_malformed_subject_facts_are_dead_lettered_and_do_not_block(
+    intake: IntakeClient, kafka_bootstrap: str, topics: Topics, events_dsn: str
+):
+    from shared.kafka import start_producer
+
+    producer = await start_producer(kafka_bootstrap)
+    try:
+        # The same key as the good record after it: one partition, the poison comes first.
+        await producer.send_and_wait(topics.subject_facts, b"{not facts", key=b"later-user")
+        await producer.send_and_wait(
+            topics.subject_facts, facts("someone-else", ALL).to_bytes(), key=b"later-user"
+        )
+    finally:
+        await producer.stop()
+    user = await new_user(kafka_bootstrap, topics, events_dsn)
+    assert (await intake.post("/v1/sms", im_body(user)))["error_code"] == 0
+
+    dead = await read_topic(kafka_bootstrap, topics.dead_letter, expect=2)
+    reasons = sorted(dict(r.headers)["blindpost.reason"].decode() for r in dead)
+    assert len(reasons) == 2
+    assert "not SubjectFacts" in reasons[0] or "not SubjectFacts" in reasons[1]
+    assert any("key is not their ext_user_id" in reason for reason in reasons)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import signal
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -106,7 +107,17 @@ async def test_kafka_restart(
         after = await _post(intake.base_url, Channel.CIM, body_for(Channel.CIM, user))
         assert after["error_code"] == 0
 
-    records = await read_topic(private_kafka.bootstrap, topics.message_events, expect=3)
+        # A broker that hangs instead of refusing (SIGSTOP): still an answer, 6, not a hang.
+        private_kafka.process.send_signal(signal.SIGSTOP)
+        try:
+            hung = await _post(intake.base_url, Channel.SMS, body_for(Channel.SMS, user))
+            assert hung["error_code"] == 6
+        finally:
+            private_kafka.process.send_signal(signal.SIGCONT)
+
+    records = await read_topic(
+        private_kafka.bootstrap, topics.message_events, expect=3, timeout_s=30
+    )
     on_log = {str(Event.from_bytes(r.value).ext_message_id) for r in records}
     assert {before["ext_message_id"], retried["ext_message_id"], after["ext_message_id"]} <= on_log
 
