@@ -184,7 +184,7 @@ class DirectoryFeed:
         records = [record for rs in batch.values() for record in rs]
         if records:
             await self._apply_until_done(records)
-            await self._commit_until_done()
+            await self._commit()
         await self._check_caught_up()
         return len(records)
 
@@ -208,6 +208,9 @@ class DirectoryFeed:
                 await apply_facts(self.pool, changes)
                 FACTS_APPLIED.labels("applied").inc(len(changes))
                 return
+            except asyncpg.DataError:
+                # Some value the database refuses: find it, dead-letter it, keep the rest.
+                changes = await self._without_refused(changes, records)
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
                 delay = backoff.next_delay()
                 log.warning(
@@ -217,12 +220,27 @@ class DirectoryFeed:
                 )
                 await asyncio.sleep(delay)
 
+    async def _without_refused(
+        self, changes: dict[str, _Change], records: Sequence[ConsumerRecord]
+    ) -> dict[str, _Change]:
+        kept = {}
+        for key, change in changes.items():
+            try:
+                await apply_facts(self.pool, {key: change})
+                FACTS_APPLIED.labels("applied").inc()
+            except asyncpg.DataError as exc:
+                record = next(r for r in reversed(records) if r.key == key.encode())
+                await self._dead_letter(record, f"{type(exc).__name__}: refused by the database")
+            except Exception:  # noqa: BLE001 - not this record's fault: retry it with the batch
+                kept[key] = change
+        return kept
+
     async def _parse(self, record: ConsumerRecord) -> tuple[str, _Change] | None:
         try:
             key = record.key.decode() if record.key else ""
         except UnicodeDecodeError:
             key = ""
-        if not key:
+        if not key or "\x00" in key:
             await self._dead_letter(record, "subject facts without a readable key")
             return None
         if record.value is None:
@@ -243,15 +261,11 @@ class DirectoryFeed:
             dead_letter_output(self.dead_letter_topic, STAGE, record, reason)
         )
 
-    async def _commit_until_done(self) -> None:
-        backoff = Backoff(maximum_s=5.0)
-        while True:
-            try:
-                await self.consumer.commit()
-                return
-            except Exception as exc:  # noqa: BLE001 - re-applying a batch is harmless
-                log.warning("directory offsets not committed", error=type(exc).__name__)
-                await asyncio.sleep(backoff.next_delay())
+    async def _commit(self) -> None:
+        try:
+            await self.consumer.commit()
+        except Exception as exc:  # noqa: BLE001 - the batch is applied; re-reading it is harmless
+            log.warning("directory offsets not committed", error=type(exc).__name__)
 
     async def _check_caught_up(self) -> None:
         """Ready once everything on the topic at start-up is in the table: before that, a

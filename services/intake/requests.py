@@ -19,7 +19,8 @@ from shared.events import MessageContent
 ACTIVITY_TYPES = ("preview", "Unknown", "EmailCustomerSupport")
 
 Uid = Annotated[StrictStr, Field(min_length=1, max_length=256)]
-UserId = Annotated[StrictStr, Field(min_length=1, max_length=256)]
+# No control characters: ids are database keys (PostgreSQL text cannot hold NUL) and log values.
+UserId = Annotated[StrictStr, Field(min_length=1, max_length=256, pattern=r"^[^\x00-\x1f\x7f]+$")]
 Text = Annotated[StrictStr, Field(max_length=1_000_000)]
 
 
@@ -152,6 +153,7 @@ _MESSAGES = {
     "dict_type": "must be an object",
     "string_too_short": "must not be empty",
     "literal_error": "must be one of " + ", ".join(ACTIVITY_TYPES),
+    "string_pattern_mismatch": "must not contain control characters",
 }
 
 

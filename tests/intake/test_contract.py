@@ -171,6 +171,7 @@ async def test_error_2_names_the_field(intake: IntakeClient, known_user: str):
         ),
         ("/v1/sms", im_body(known_user, ext_user_id=12345), "ext_user_id must be a string"),
         ("/v1/viber", im_body(known_user, im_uid=""), "im_uid must not be empty"),
+        ("/v1/sms", im_body("nul\x00user"), "ext_user_id must not contain control characters"),
         ("/v1/whatsapp", im_body(known_user, callback_url="javascript:alert(1)"), "callback_url"),
         ("/v1/cim", im_body(known_user, extension=["a"]), "extension must be an object"),
         ("/v1/email", email_body(known_user, subject=None), "subject must be a string"),
@@ -261,13 +262,18 @@ async def test_malformed_subject_facts_are_dead_lettered_and_do_not_block(
         await producer.send_and_wait(
             topics.subject_facts, facts("someone-else", ALL).to_bytes(), key=b"later-user"
         )
+        # PostgreSQL text cannot hold NUL: refused before it could stall the batch.
+        await producer.send_and_wait(
+            topics.subject_facts, facts("nul\x00user", ALL).to_bytes(), key=b"nul\x00user"
+        )
     finally:
         await producer.stop()
     user = await new_user(kafka_bootstrap, topics, events_dsn)
     assert (await intake.post("/v1/sms", im_body(user)))["error_code"] == 0
 
-    dead = await read_topic(kafka_bootstrap, topics.dead_letter, expect=2)
+    dead = await read_topic(kafka_bootstrap, topics.dead_letter, expect=3)
     reasons = sorted(dict(r.headers)["blindpost.reason"].decode() for r in dead)
-    assert len(reasons) == 2
+    assert len(reasons) == 3
+    assert any("readable key" in reason for reason in reasons)
     assert "not SubjectFacts" in reasons[0] or "not SubjectFacts" in reasons[1]
     assert any("key is not their ext_user_id" in reason for reason in reasons)
