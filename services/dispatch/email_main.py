@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from services.dispatch.app import ProviderChoice, create_app
+from services.dispatch.app import ProviderChoice, create_app, use_uvloop
 from services.dispatch.email_message import DkimSigner
 from services.dispatch.providers.mailgun import MailgunProvider
 from services.dispatch.providers.sendgrid import SendGridProvider
@@ -66,4 +66,5 @@ def create_email_app(settings: EmailSettings) -> web.Application:
 def main() -> None:
     settings = EmailSettings.from_env()
     configure_logging("dispatch-email", settings.log_level, settings.log_format)
+    use_uvloop()
     serve(create_email_app(settings), settings.http_host, settings.port)
