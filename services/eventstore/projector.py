@@ -64,6 +64,16 @@ TRANSIENT = (
 )
 
 
+# The database refuses a value (too long for an index, out of range, …): the same record
+# would fail forever.  Other errors (a missing table, a privilege) are the operator's to fix,
+# and stop the process instead of dead-lettering everything.
+REFUSED = (
+    asyncpg.DataError,
+    asyncpg.ProgramLimitExceededError,
+    asyncpg.IntegrityConstraintViolationError,
+)
+
+
 @dataclass
 class BatchResult:
     stored: int = 0
@@ -72,6 +82,19 @@ class BatchResult:
     dead_lettered: int = 0
     already_stored: int = 0
     next_offsets: dict[tuple[str, int], int] = field(default_factory=dict)
+
+
+def merge(results: Sequence[BatchResult]) -> BatchResult:
+    total = BatchResult()
+    for r in results:
+        total.stored += r.stored
+        total.duplicates += r.duplicates
+        total.audit_facts += r.audit_facts
+        total.dead_lettered += r.dead_lettered
+        total.already_stored += r.already_stored
+        for key, offset in r.next_offsets.items():
+            total.next_offsets[key] = max(total.next_offsets.get(key, 0), offset)
+    return total
 
 
 class Projector:
@@ -137,6 +160,36 @@ class Projector:
                     retry_in_s=round(delay, 2),
                 )
                 await asyncio.sleep(delay)
+            except REFUSED as exc:
+                # Not a passing failure: some record is one the database refuses (a value
+                # too large for an index, ...).  Find it and dead-letter it alone.
+                if len(records) == 1:
+                    return await self._refuse(records[0], exc)
+                log.warning(
+                    "batch refused by the database; storing its records one by one",
+                    stage=STAGE,
+                    records=len(records),
+                    error=type(exc).__name__,
+                )
+                return merge([await self.process([record]) for record in records])
+
+    async def _refuse(self, record: ConsumerRecord, exc: Exception) -> BatchResult:
+        result = BatchResult()
+        key = (record.topic, record.partition)
+        async with self.pool.acquire() as conn, conn.transaction():
+            stored_at = await store.lock_positions(conn, [key])
+            if record.offset < stored_at[key]:
+                result.already_stored = 1
+                return result
+            reason = f"refused by the database: {type(exc).__name__}"
+            out = dead_letter_output(self.topics.dead_letter, STAGE, record, reason)
+            await self.producer.send_and_wait(
+                out.topic, out.value, key=out.key, headers=list(out.headers)
+            )
+            result.dead_lettered = 1
+            result.next_offsets[key] = record.offset + 1
+            await store.save_positions(conn, result.next_offsets)
+        return result
 
     async def _store(self, records: Sequence[ConsumerRecord]) -> BatchResult:
         result = BatchResult()

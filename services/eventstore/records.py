@@ -16,7 +16,12 @@ from shared.events import Event
 
 
 class Unstorable(ValueError):
-    """Valid JSON that PostgreSQL could not store (a NUL character in text)."""
+    """Valid JSON that PostgreSQL could not store (a NUL character in text, a number too
+    large for its column)."""
+
+
+INT4_MAX = 2**31 - 1
+_STORED_NUMBERS = ("attempt", "attempts")
 
 
 def _utc(moment: datetime) -> datetime:
@@ -30,6 +35,9 @@ def parse_event(raw: bytes | None) -> Event:
         event.model_dump(mode="json")
     ).replace(b"\\\\", b""):
         raise Unstorable("a text field holds a NUL character")
+    numbers = [event.schema_version, *(event.payload.get(k, 0) for k in _STORED_NUMBERS)]
+    if any(not isinstance(n, int) or not 0 <= n <= INT4_MAX for n in numbers):
+        raise Unstorable("a number is out of range")
     return event.model_copy(update={"occurred_at": _utc(event.occurred_at)})
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import secrets
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
@@ -14,6 +15,7 @@ from services.eventstore.settings import projector_group
 from services.eventstore.verify import verify
 from tests.eventstore.support import (
     count,
+    eventually,
     lifecycle,
     produce,
     produce_facts,
@@ -106,3 +108,25 @@ async def test_poison_records_are_dead_lettered_and_do_not_block(kafka_bootstrap
     assert len(dead) == 4
     reasons = {dict(r.headers)["blindpost.reason"].decode() for r in dead}
     assert any("payload" in r or "channel" in r for r in reasons), reasons
+
+
+async def test_a_record_the_database_refuses_is_dead_lettered_alone(
+    kafka_bootstrap, topics, events_dsn
+):
+    """Valid JSON PostgreSQL cannot index (an audit id longer than a B-tree row) must not
+    stop the batch around it, nor the partition after it."""
+    events = lifecycle("d1")
+    good_fact = vault_read(events[0])
+    huge = {**vault_read(events[0]), "audit_id": secrets.token_hex(10_000)}  # incompressible
+    await produce_facts(kafka_bootstrap, topics, [good_fact, huge, vault_read(events[0])])
+    await produce(kafka_bootstrap, topics.message_events, events)
+    async with running_projector(kafka_bootstrap, topics, events_dsn) as pool:
+        await wait_for_events(pool, len(events))
+
+        async def facts_stored() -> bool:
+            return await count(pool, "SELECT count(*) FROM vault_audit_facts") == 2
+
+        await eventually(facts_stored, 30, "the two good audit facts")
+    dead = await read_topic(kafka_bootstrap, topics.dead_letter, expect=1)
+    assert len(dead) == 1
+    assert dict(dead[0].headers)["blindpost.reason"].startswith(b"refused by the database")

@@ -30,6 +30,7 @@ async def _bodies(pool, stream) -> int:
     )
 
 
+@pytest.mark.slow
 async def test_retention_command_removes_old_bodies_and_keeps_the_lifecycle(
     kafka_bootstrap, topics, events_dsn, base_env
 ):
