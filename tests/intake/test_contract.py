@@ -3,6 +3,7 @@ with a JSON body, and accepted messages on the event log."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 import pytest
@@ -277,3 +278,38 @@ async def test_malformed_subject_facts_are_dead_lettered_and_do_not_block(
     assert any("readable key" in reason for reason in reasons)
     assert "not SubjectFacts" in reasons[0] or "not SubjectFacts" in reasons[1]
     assert any("key is not their ext_user_id" in reason for reason in reasons)
+
+
+async def test_a_bug_is_error_9_and_the_next_request_is_served(
+    intake_env: dict[str, str], kafka_bootstrap: str, topics: Topics, events_dsn: str, capfd
+):
+    """Fault injection in our own code (not in Kafka or PostgreSQL): a lookup that raises
+    something no rule expects."""
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from services.intake.app import create_app
+    from services.intake.http_api import INTAKE
+    from services.intake.settings import IntakeSettings
+
+    app = create_app(IntakeSettings.from_env(intake_env))
+    async with TestClient(TestServer(app)) as client:
+        for _ in range(100):
+            if (await client.get("/readyz")).status == 200:
+                break
+            await asyncio.sleep(0.1)
+        intake = app[INTAKE]
+        real_lookup = intake.lookup
+
+        async def broken(ext_user_id: str):
+            raise ZeroDivisionError("a bug")
+
+        intake.lookup = broken
+        body = im_body("anyone")
+        response = await client.post("/v1/sms", json=body, headers={"Authorization": SECRET})
+        assert response.status == 200
+        assert await response.json() == {"error_code": 9, "error_message": "Internal error"}
+        assert "ZeroDivisionError" in capfd.readouterr().out
+
+        intake.lookup = real_lookup
+        response = await client.post("/v1/sms", json=body, headers={"Authorization": SECRET})
+        assert (await response.json())["error_code"] == 1
