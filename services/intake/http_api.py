@@ -12,6 +12,7 @@ from prometheus_client import Counter, Histogram
 from services.intake.auth import SecretChecker
 from services.intake.requests import InvalidRequest, parse_request
 from services.intake.service import Answer, Intake
+from services.intake.throttle import LogThrottle
 from shared.domain import Channel, ErrorCode
 from shared.logging import get_logger
 
@@ -49,6 +50,7 @@ def make_handler(
 ) -> Callable[[web.Request], Awaitable[web.Response]]:
     requests_by_code = {code: REQUESTS.labels(channel.value, str(int(code))) for code in ErrorCode}
     latency = LATENCY.labels(channel.value)
+    auth_log = LogThrottle(log)
 
     async def handle(request: web.Request) -> web.Response:
         started = time.perf_counter()
@@ -68,7 +70,7 @@ def make_handler(
         if not secrets.allows(header):
             reason = "missing" if not header else "wrong"
             AUTH_FAILURES.labels(channel.value, reason).inc()
-            log.warning(
+            auth_log.warning(
                 "authorization refused", channel=channel.value, reason=reason, peer=request.remote
             )
             return _refuse(ErrorCode.UNAUTHORIZED, f"Unauthorized: Authorization header {reason}")

@@ -16,6 +16,7 @@ from asyncpg import InterfaceError, PostgresError
 
 from services.intake.requests import EmailRequest, Request, preview_address
 from services.intake.subjects import Subject, refusal, refusal_message
+from services.intake.throttle import LogThrottle
 from shared.domain import Channel, ChannelFamily, ErrorCode, ext_message_id_for
 from shared.events import Event, MessageAccepted
 from shared.kafka import Output
@@ -73,6 +74,7 @@ class Intake:
         # record.  Bounded; beyond it (or in another replica) the event id dedupes instead.
         self._accepted: OrderedDict[uuid.UUID, None] = OrderedDict()
         self._remember_accepted = remember_accepted
+        self._unavailable_log = LogThrottle(log)
 
     async def submit(self, channel: Channel, request: Request) -> Answer:
         ext_message_id = ext_message_id_for(channel, request.uid)
@@ -90,7 +92,7 @@ class Intake:
                     outputs = [self._accepted_event(ext_message_id, channel, request, "vault")]
                 await self._publish_once(ext_message_id, outputs)
         except DEPENDENCY_ERRORS as exc:
-            log.warning(
+            self._unavailable_log.warning(
                 "request not accepted: dependency unavailable",
                 channel=channel.value,
                 uid=request.uid,

@@ -79,3 +79,18 @@ def test_invalid_fields_are_all_named_and_values_never_echoed():
     for field in ("ext_user_id", "body", "callback_url", "im_uid"):
         assert field in message
     assert "secret.example" not in message
+
+
+def test_log_throttle_writes_one_line_per_interval_and_counts_the_rest():
+    from services.intake.throttle import LogThrottle
+
+    lines: list[tuple[str, dict]] = []
+
+    class Recorder:
+        def warning(self, event: str, **fields: object) -> None:
+            lines.append((event, fields))
+
+    throttle = LogThrottle(Recorder(), interval_s=3600)
+    for _ in range(5):
+        throttle.warning("authorization refused", reason="wrong")
+    assert lines == [("authorization refused", {"skipped_since_last": 0, "reason": "wrong"})]
