@@ -23,6 +23,7 @@ SERVICES = {
     "callback-relay": "services.callback_relay.main",
     "projector": "services.eventstore.main",
     "smtp-sink": "services.smtp_sink.main",
+    "dev-sinks": "services.devsinks.main",
 }
 
 # Modules with ``register(subparsers)`` adding operator commands.

@@ -8,7 +8,7 @@ RUN="$ROOT/var/run"
 LOGS="$ROOT/var/log"
 BIN="$ROOT/.venv/bin"
 # Order matters only for readiness: the vault before the resolver, the sink before e-mail.
-SERVICES=(smtp-sink vault projector intake resolver dispatch-email dispatch-sms dispatch-cim status-ingest callback-relay)
+SERVICES=(dev-sinks smtp-sink vault projector intake resolver dispatch-email dispatch-sms dispatch-cim status-ingest callback-relay)
 
 say() { printf '[stack] %s\n' "$*" >&2; }
 
