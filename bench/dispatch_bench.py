@@ -51,7 +51,7 @@ ADMIN_DSN = os.environ.get(
     "BLINDPOST_ADMIN_DATABASE_URL",
     "postgresql://blindpost_admin:blindpost_admin_local@127.0.0.1:5432/postgres",
 )
-HTML = "<html><body><h1>Weekend offer</h1><p>Hello!</p><a href=\"https://casino.example/offer\">Play</a></body></html>"
+HTML = '<html><body><h1>Weekend offer</h1><p>Hello!</p><a href="https://casino.example/offer">Play</a></body></html>'
 TEXT = "Weekend offer. Hello! https://casino.example/offer"
 
 SMS_SERVER = """
@@ -100,10 +100,18 @@ async def _drop_database(name: str) -> None:
 
 
 async def _raw_smtp(port: int, total: int) -> tuple[float, list[float]]:
-    content = MessageContent(subject="Weekend offer", body=HTML, text_body=TEXT,
-                             from_email_address="Casino <news@casino.example>")
-    render = SmtpProvider(SmtpPool(host="127.0.0.1", port=port), default_from="x@x",
-                          message_id_domain="bench.local", tokens=None)
+    content = MessageContent(
+        subject="Weekend offer",
+        body=HTML,
+        text_body=TEXT,
+        from_email_address="Casino <news@casino.example>",
+    )
+    render = SmtpProvider(
+        SmtpPool(host="127.0.0.1", port=port),
+        default_from="x@x",
+        message_id_domain="bench.local",
+        tokens=None,
+    )
     _sender, data, _mid = render.render(_outbound(Channel.EMAIL, "player@bench.example", content))
     clients = []
     for _ in range(CONNECTIONS):
@@ -130,22 +138,32 @@ async def _raw_smtp(port: int, total: int) -> tuple[float, list[float]]:
 
 async def _our_smtp(port: int, total: int) -> tuple[float, list[float]]:
     tokens = TrackingTokens(secret=b"bench", base_url="http://127.0.0.1:8082")
-    provider = SmtpProvider(SmtpPool(host="127.0.0.1", port=port, size=CONNECTIONS),
-                            default_from="Casino <news@casino.example>",
-                            message_id_domain="bench.local", tokens=tokens)
+    provider = SmtpProvider(
+        SmtpPool(host="127.0.0.1", port=port, size=CONNECTIONS),
+        default_from="Casino <news@casino.example>",
+        message_id_domain="bench.local",
+        tokens=tokens,
+    )
     content = MessageContent(subject="Weekend offer", body=HTML, text_body=TEXT)
     try:
         return await closed_loop(
             lambda: provider.send(_outbound(Channel.EMAIL, "player@bench.example", content)),
-            total=total, concurrency=CONCURRENCY)
+            total=total,
+            concurrency=CONCURRENCY,
+        )
     finally:
         await provider.close()
 
 
 async def _raw_http(url: str, total: int) -> tuple[float, list[float]]:
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=CONCURRENCY)) as session:
+
         async def send() -> None:
-            payload = {"to": "+447700900000", "body": "Best offer ever", "ext_message_id": str(uuid.uuid4())}
+            payload = {
+                "to": "+447700900000",
+                "body": "Best offer ever",
+                "ext_message_id": str(uuid.uuid4()),
+            }
             async with session.post(url, json=payload) as response:
                 await response.json()
 
@@ -158,13 +176,24 @@ async def _our_http(url: str, total: int) -> tuple[float, list[float]]:
     try:
         return await closed_loop(
             lambda: provider.send(_outbound(Channel.SMS, "+447700900000", content)),
-            total=total, concurrency=CONCURRENCY)
+            total=total,
+            concurrency=CONCURRENCY,
+        )
     finally:
         await provider.close()
 
 
-async def _end_to_end(service: str, family: ChannelFamily, env: dict[str, str], dsn: str,
-                      bootstrap: str, topics: Topics, public: str, total: int, logs: Path) -> Row:
+async def _end_to_end(
+    service: str,
+    family: ChannelFamily,
+    env: dict[str, str],
+    dsn: str,
+    bootstrap: str,
+    topics: Topics,
+    public: str,
+    total: int,
+    logs: Path,
+) -> Row:
     port = _free_port()
     env = {**env, f"BLINDPOST_DISPATCH_{family.value.upper()}_PORT": str(port)}
     process = ServiceProcess(service, env, port, logs / f"{service}.log")
@@ -172,16 +201,25 @@ async def _end_to_end(service: str, family: ChannelFamily, env: dict[str, str], 
     key = SealingPublicKey.parse(public)
     channel = Channel.EMAIL if family is ChannelFamily.EMAIL else Channel.SMS
     recipient = "player@bench.example" if family is ChannelFamily.EMAIL else "+447700900000"
-    content = (MessageContent(subject="Weekend offer", body=HTML, text_body=TEXT)
-               if family is ChannelFamily.EMAIL else MessageContent(body="Best offer ever"))
+    content = (
+        MessageContent(subject="Weekend offer", body=HTML, text_body=TEXT)
+        if family is ChannelFamily.EMAIL
+        else MessageContent(body="Best offer ever")
+    )
     works = []
     for _ in range(total):
         mid = uuid.uuid4()
-        works.append(DispatchWork(
-            ext_message_id=mid, channel=channel, ext_user_id="bench-user", uid=mid.hex,
-            accepted_at=datetime.now(UTC),
-            sealed_recipient=key.seal(recipient.encode(), sealing_context(mid, channel)),
-            content=content))
+        works.append(
+            DispatchWork(
+                ext_message_id=mid,
+                channel=channel,
+                ext_user_id="bench-user",
+                uid=mid.hex,
+                accepted_at=datetime.now(UTC),
+                sealed_recipient=key.seal(recipient.encode(), sealing_context(mid, channel)),
+                content=content,
+            )
+        )
     producer = await start_producer(bootstrap)
     conn = await asyncpg.connect(dsn)
     try:
@@ -196,16 +234,22 @@ async def _end_to_end(service: str, family: ChannelFamily, env: dict[str, str], 
             await asyncio.sleep(0.05)
             sent = await conn.fetchval(
                 "SELECT count(*) FROM dispatch_ledger WHERE state = 'sent' AND family = $1",
-                family.value)
+                family.value,
+            )
         seconds = time.perf_counter() - started
         cpu_ms = (_cpu_seconds(process) - cpu_before) * 1000 / max(sent, 1)
     finally:
         await conn.close()
         await producer.stop()
         process.stop()
-    return Row(f"dispatch {family.value}", "dispatcher process, Kafka → provider", sent, seconds,
-               note=f"{sent}/{total} sent, {cpu_ms:.2f} ms CPU/message in the dispatcher; "
-                    "claimed, attempt + outcome events acked, ledger marked")
+    return Row(
+        f"dispatch {family.value}",
+        "dispatcher process, Kafka → provider",
+        sent,
+        seconds,
+        note=f"{sent}/{total} sent, {cpu_ms:.2f} ms CPU/message in the dispatcher; "
+        "claimed, attempt + outcome events acked, ledger marked",
+    )
 
 
 def _cpu_seconds(process: ServiceProcess) -> float:
@@ -223,40 +267,89 @@ async def run() -> list[Row]:
     private, public = generate_keypair("bench-1")
     smtp_port, sink_ops_port, sms_port = _free_port(), _free_port(), _free_port()
     logs = Path(tempfile.mkdtemp(prefix="bench-dispatch-"))
-    env.update({
-        "KAFKA_BOOTSTRAP_SERVERS": bootstrap, "DATABASE_URL": dsn,
-        "BLINDPOST_TOPIC_PREFIX": topics.prefix, "BLINDPOST_LOG_LEVEL": "WARNING",
-        "BLINDPOST_SMTP_PORT": str(smtp_port), "BLINDPOST_SMTP_SINK_PORT": str(sink_ops_port),
-        "BLINDPOST_SMTP_SINK_STORE": "none", "BLINDPOST_VAR_DIR": str(logs),
-        "BLINDPOST_SEAL_PRIVATE_KEYS_EMAIL": private, "BLINDPOST_SEAL_PRIVATE_KEYS_SMS": private,
-        "BLINDPOST_SMS_HTTP_URL": f"http://127.0.0.1:{sms_port}/sms",
-        "BLINDPOST_SMTP_POOL_SIZE": str(CONNECTIONS),
-    })
+    env.update(
+        {
+            "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+            "DATABASE_URL": dsn,
+            "BLINDPOST_TOPIC_PREFIX": topics.prefix,
+            "BLINDPOST_LOG_LEVEL": "WARNING",
+            "BLINDPOST_SMTP_PORT": str(smtp_port),
+            "BLINDPOST_SMTP_SINK_PORT": str(sink_ops_port),
+            "BLINDPOST_SMTP_SINK_STORE": "none",
+            "BLINDPOST_VAR_DIR": str(logs),
+            "BLINDPOST_SEAL_PRIVATE_KEYS_EMAIL": private,
+            "BLINDPOST_SEAL_PRIVATE_KEYS_SMS": private,
+            "BLINDPOST_SMS_HTTP_URL": f"http://127.0.0.1:{sms_port}/sms",
+            "BLINDPOST_SMTP_POOL_SIZE": str(CONNECTIONS),
+        }
+    )
     sink = ServiceProcess("smtp-sink", env, sink_ops_port, logs / "smtp-sink.log")
     sms_server = subprocess.Popen(  # noqa: ASYNC220 - started once, before the measurement
-        [sys.executable, "-c", SMS_SERVER, str(sms_port)], cwd=ROOT)
+        [sys.executable, "-c", SMS_SERVER, str(sms_port)], cwd=ROOT
+    )
     rows: list[Row] = []
     try:
         await sink.start()
         await _wait_http(f"http://127.0.0.1:{sms_port}/readyz")
         await _raw_smtp(smtp_port, 200)  # warm-up
-        raw, ours = await _alternate(lambda: _raw_smtp(smtp_port, EMAILS // ROUNDS),
-                                     lambda: _our_smtp(smtp_port, EMAILS // ROUNDS))
-        rows.append(row_from_loop("dispatch email", "baseline: raw aiosmtplib loop", *raw,
-                                  f"{CONNECTIONS} reused connections, prebuilt message; {ROUNDS_NOTE}"))
-        rows.append(row_from_loop("dispatch email", "SmtpProvider (render + pool)", *ours,
-                                  f"{CONNECTIONS} connections, tracking links, pixel, unsubscribe"))
-        rows.append(await _end_to_end("dispatch-email", ChannelFamily.EMAIL, env, dsn, bootstrap,
-                                      topics, public, EMAILS, logs))
+        raw, ours = await _alternate(
+            lambda: _raw_smtp(smtp_port, EMAILS // ROUNDS),
+            lambda: _our_smtp(smtp_port, EMAILS // ROUNDS),
+        )
+        rows.append(
+            row_from_loop(
+                "dispatch email",
+                "baseline: raw aiosmtplib loop",
+                *raw,
+                f"{CONNECTIONS} reused connections, prebuilt message; {ROUNDS_NOTE}",
+            )
+        )
+        rows.append(
+            row_from_loop(
+                "dispatch email",
+                "SmtpProvider (render + pool)",
+                *ours,
+                f"{CONNECTIONS} connections, tracking links, pixel, unsubscribe",
+            )
+        )
+        rows.append(
+            await _end_to_end(
+                "dispatch-email",
+                ChannelFamily.EMAIL,
+                env,
+                dsn,
+                bootstrap,
+                topics,
+                public,
+                EMAILS,
+                logs,
+            )
+        )
         url = f"http://127.0.0.1:{sms_port}/sms"
-        raw, ours = await _alternate(lambda: _raw_http(url, SMS // ROUNDS),
-                                     lambda: _our_http(url, SMS // ROUNDS))
-        rows.append(row_from_loop("dispatch sms", "baseline: raw aiohttp loop", *raw,
-                                  f"concurrency {CONCURRENCY}, keep-alive; {ROUNDS_NOTE}"))
-        rows.append(row_from_loop("dispatch sms", "GenericHttpProvider", *ours,
-                                  f"concurrency {CONCURRENCY}, idempotency key"))
-        rows.append(await _end_to_end("dispatch-sms", ChannelFamily.SMS, env, dsn, bootstrap,
-                                      topics, public, SMS, logs))
+        raw, ours = await _alternate(
+            lambda: _raw_http(url, SMS // ROUNDS), lambda: _our_http(url, SMS // ROUNDS)
+        )
+        rows.append(
+            row_from_loop(
+                "dispatch sms",
+                "baseline: raw aiohttp loop",
+                *raw,
+                f"concurrency {CONCURRENCY}, keep-alive; {ROUNDS_NOTE}",
+            )
+        )
+        rows.append(
+            row_from_loop(
+                "dispatch sms",
+                "GenericHttpProvider",
+                *ours,
+                f"concurrency {CONCURRENCY}, idempotency key",
+            )
+        )
+        rows.append(
+            await _end_to_end(
+                "dispatch-sms", ChannelFamily.SMS, env, dsn, bootstrap, topics, public, SMS, logs
+            )
+        )
     finally:
         sink.stop()
         sms_server.terminate()
@@ -268,16 +361,19 @@ async def run() -> list[Row]:
 Loop = tuple[float, list[float]]
 
 
-async def _alternate(raw: Callable[[], Awaitable[Loop]], ours: Callable[[], Awaitable[Loop]]
-                     ) -> tuple[Loop, Loop]:
+async def _alternate(
+    raw: Callable[[], Awaitable[Loop]], ours: Callable[[], Awaitable[Loop]]
+) -> tuple[Loop, Loop]:
     """Baseline and ours in alternating rounds, so a burst of load elsewhere on the machine
     hits both alike; each side's median round (by rate) is reported."""
     results: tuple[list[Loop], list[Loop]] = ([], [])
     for _ in range(ROUNDS):
         results[0].append(await raw())
         results[1].append(await ours())
-    return tuple(sorted(r, key=lambda loop: len(loop[1]) / loop[0])[len(r) // 2]  # type: ignore[return-value]
-                 for r in results)
+    return tuple(
+        sorted(r, key=lambda loop: len(loop[1]) / loop[0])[len(r) // 2]  # type: ignore[return-value]
+        for r in results
+    )
 
 
 async def _wait_http(url: str) -> None:

@@ -70,20 +70,32 @@ def create_app(
         producer = await start_producer(settings.kafka_bootstrap_servers, linger_ms=1)
         choices = build_providers()
         routes = {
-            channel: Route(choice.provider, ProviderGuard.create(
-                f"{channel.value}:{choice.provider.name}",
-                rate_per_s=choice.rate_per_s, concurrency=choice.concurrency,
-                breaker_threshold=settings.dispatch_breaker_threshold,
-                breaker_cooldown_s=settings.dispatch_breaker_cooldown_s))
+            channel: Route(
+                choice.provider,
+                ProviderGuard.create(
+                    f"{channel.value}:{choice.provider.name}",
+                    rate_per_s=choice.rate_per_s,
+                    concurrency=choice.concurrency,
+                    breaker_threshold=settings.dispatch_breaker_threshold,
+                    breaker_cooldown_s=settings.dispatch_breaker_cooldown_s,
+                ),
+            )
             for channel, choice in choices.items()
         }
         dispatcher = Dispatcher(
-            family=family, settings=settings, keyring=keyring, routes=routes,
-            ledger=ledger_module.Ledger(pool, family.value), producer=producer, topics=topics,
+            family=family,
+            settings=settings,
+            keyring=keyring,
+            routes=routes,
+            ledger=ledger_module.Ledger(pool, family.value),
+            producer=producer,
+            topics=topics,
         )
         app[DISPATCHER] = dispatcher
         consumer = await start_consumer(
-            settings.kafka_bootstrap_servers, dispatcher.group_id, [topics.dispatch(family)],
+            settings.kafka_bootstrap_servers,
+            dispatcher.group_id,
+            [topics.dispatch(family)],
             max_poll_records=dispatcher.batch_size,
         )
         state["consumer"] = consumer
@@ -105,8 +117,10 @@ def create_app(
 
     async def lag() -> None:
         monitor = ConsumerLagMonitor(
-            settings.kafka_bootstrap_servers, f"blindpost-dispatch-{family.value}",
-            [topics.dispatch(family)])
+            settings.kafka_bootstrap_servers,
+            f"blindpost-dispatch-{family.value}",
+            [topics.dispatch(family)],
+        )
         await monitor.start()
         try:
             await monitor.run(settings.metrics_lag_interval_s)

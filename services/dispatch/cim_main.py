@@ -18,15 +18,25 @@ def build_cim_provider(settings: CimSettings) -> ProviderChoice:
     try:
         template = CimTemplate.parse(settings.cim_template)
     except ValueError:
-        raise SettingsError("BLINDPOST_CIM_TEMPLATE: not a valid template (docs/dispatch.md)") from None
-    provider = CimProvider(url=settings.cim_url, secret=settings.secret("cim_signing_secret").encode(),
-                           template=template, concurrency=settings.cim_concurrency)
+        raise SettingsError(
+            "BLINDPOST_CIM_TEMPLATE: not a valid template (docs/dispatch.md)"
+        ) from None
+    provider = CimProvider(
+        url=settings.cim_url,
+        secret=settings.secret("cim_signing_secret").encode(),
+        template=template,
+        concurrency=settings.cim_concurrency,
+    )
     return ProviderChoice(provider, settings.cim_rate_per_s, settings.cim_concurrency)
 
 
 def create_cim_app(settings: CimSettings) -> web.Application:
-    return create_app(settings, ChannelFamily.CIM, settings.seal_private_keys_cim,
-                      lambda: {Channel.CIM: build_cim_provider(settings)})
+    return create_app(
+        settings,
+        ChannelFamily.CIM,
+        settings.seal_private_keys_cim,
+        lambda: {Channel.CIM: build_cim_provider(settings)},
+    )
 
 
 def main() -> None:

@@ -55,7 +55,9 @@ class CimTemplate(BaseModel):
             _check(name, spec, extension[name])
         unknown = sorted(set(extension) - set(self.fields))
         if unknown and not self.allow_unknown:
-            raise InvalidExtension(f"extension fields not in the template: {', '.join(unknown)[:200]}")
+            raise InvalidExtension(
+                f"extension fields not in the template: {', '.join(unknown)[:200]}"
+            )
 
 
 def _check(name: str, spec: FieldSpec, value: Any) -> None:

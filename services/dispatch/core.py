@@ -22,7 +22,6 @@ import asyncio
 import random
 import time
 import uuid
-from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
@@ -61,7 +60,13 @@ class Route:
     guard: ProviderGuard
 
 
-RETRYABLE_ERRORS = (OSError, TimeoutError, KafkaError, asyncpg.PostgresError, asyncpg.InterfaceError)
+RETRYABLE_ERRORS = (
+    OSError,
+    TimeoutError,
+    KafkaError,
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+)
 
 
 class WrongFamily(ValueError):
@@ -118,8 +123,12 @@ class Dispatcher:
                 # The ledger or the event log is unreachable: consume the batch again later;
                 # the ledger makes the second pass send only what the first did not.
                 delay = backoff.next_delay()
-                log.warning("dispatch batch failed, will retry", stage=self.name,
-                            error=type(exc).__name__, retry_in_s=round(delay, 2))
+                log.warning(
+                    "dispatch batch failed, will retry",
+                    stage=self.name,
+                    error=type(exc).__name__,
+                    retry_in_s=round(delay, 2),
+                )
                 for tp, rs in batch.items():
                     if rs:
                         consumer.seek(tp, rs[0].offset)
@@ -142,24 +151,29 @@ class Dispatcher:
                 work = self.parse(record)
             except Exception as exc:  # noqa: BLE001 - any parse failure is a poison record
                 out = dead_letter_output(self.topics.dead_letter, self.name, record, _reason(exc))
-                pending.append(await self.producer.send(
-                    out.topic, out.value, key=out.key, headers=list(out.headers)))
+                pending.append(
+                    await self.producer.send(
+                        out.topic, out.value, key=out.key, headers=list(out.headers)
+                    )
+                )
                 continue
             if work.ext_message_id in works or work.ext_message_id in self._inflight:
                 DUPLICATES.labels(self.family.value, "in_batch").inc()
                 continue
             works[work.ext_message_id] = work
         claims = [
-            Claim(w.ext_message_id, w.channel.value, self.routes[w.channel].provider.name,
-                  w.to_bytes())
+            Claim(
+                w.ext_message_id,
+                w.channel.value,
+                self.routes[w.channel].provider.name,
+                w.to_bytes(),
+            )
             for w in works.values()
         ]
         claimed, known = await self.ledger.claim(claims, self.lease_s)
         for row in known:
             pending.extend(await self._settle_known(row, works[row.ext_message_id]))
-        tasks = [
-            asyncio.create_task(self._deliver(works[mid], attempt=1)) for mid in claimed
-        ]
+        tasks = [asyncio.create_task(self._deliver(works[mid], attempt=1)) for mid in claimed]
         self._inflight.update(claimed)
         try:
             for result in await asyncio.gather(*tasks, return_exceptions=True):
@@ -171,20 +185,35 @@ class Dispatcher:
         for future in pending:
             await future
 
-    async def _settle_known(self, row: LedgerRow, work: DispatchWork) -> list[asyncio.Future[object]]:
+    async def _settle_known(
+        self, row: LedgerRow, work: DispatchWork
+    ) -> list[asyncio.Future[object]]:
         DUPLICATES.labels(self.family.value, row.state).inc()
-        log.info("work item already in the ledger; not sent again", stage=self.name,
-                 ext_message_id=str(row.ext_message_id), ledger_state=row.state)
+        log.info(
+            "work item already in the ledger; not sent again",
+            stage=self.name,
+            ext_message_id=str(row.ext_message_id),
+            ledger_state=row.state,
+        )
         channel = Channel(row.channel)
         if row.state == "sent":
             payload: Payload = Dispatched(
-                channel=channel, provider=row.provider, attempt=row.attempt,
-                provider_message_id=row.provider_message_id, segments=row.segments)
+                channel=channel,
+                provider=row.provider,
+                attempt=row.attempt,
+                provider_message_id=row.provider_message_id,
+                segments=row.segments,
+            )
             return [await self._emit(work.ext_message_id, payload, (row.attempt,))]
         if row.state == "failed":
             reason = row.reason or "failed"
-            payload = DispatchFailed(channel=channel, provider=row.provider, attempt=row.attempt,
-                                     retryable=False, reason=reason)
+            payload = DispatchFailed(
+                channel=channel,
+                provider=row.provider,
+                attempt=row.attempt,
+                retryable=False,
+                reason=reason,
+            )
             return [await self._emit(work.ext_message_id, payload, (row.attempt, reason))]
         return []  # 'sending' or 'parked': the sweeper owns it
 
@@ -209,7 +238,9 @@ class Dispatcher:
                     recipient = self.keyring.open(work.sealed_recipient, work.sealing_context())
                     outbound = self._outbound(work, recipient.decode(), attempt)
                 except (SealingError, UnicodeDecodeError):
-                    pending.append(await self._fail(work, provider.name, attempt, "recipient_unsealable"))
+                    pending.append(
+                        await self._fail(work, provider.name, attempt, "recipient_unsealable")
+                    )
                     return pending
             outbound = replace(outbound, attempt=attempt)
             try:
@@ -221,17 +252,33 @@ class Dispatcher:
                     return pending
                 guard.breaker.record_transient_failure()
                 if attempt >= self.settings.dispatch_max_attempts:
-                    pending.append(await self._fail(
-                        work, provider.name, attempt, f"retries_exhausted:{failure.reason}"))
+                    pending.append(
+                        await self._fail(
+                            work, provider.name, attempt, f"retries_exhausted:{failure.reason}"
+                        )
+                    )
                     return pending
-                await (await self._emit(work.ext_message_id, DispatchFailed(
-                    channel=work.channel, provider=provider.name, attempt=attempt,
-                    retryable=True, reason=failure.reason), (attempt, failure.reason)))
-                OUTCOMES.labels(self.family.value, work.channel.value, provider.name,
-                                "retry", failure.reason).inc()
+                await (
+                    await self._emit(
+                        work.ext_message_id,
+                        DispatchFailed(
+                            channel=work.channel,
+                            provider=provider.name,
+                            attempt=attempt,
+                            retryable=True,
+                            reason=failure.reason,
+                        ),
+                        (attempt, failure.reason),
+                    )
+                )
+                OUTCOMES.labels(
+                    self.family.value, work.channel.value, provider.name, "retry", failure.reason
+                ).inc()
                 if inline_left > 0:
                     inline_left -= 1
-                    await asyncio.sleep(self.settings.dispatch_inline_backoff_s * random.uniform(0.5, 1.5))
+                    await asyncio.sleep(
+                        self.settings.dispatch_inline_backoff_s * random.uniform(0.5, 1.5)
+                    )
                     attempt += 1
                     await self.ledger.next_attempt(work.ext_message_id, attempt, self.lease_s)
                     continue
@@ -241,22 +288,43 @@ class Dispatcher:
             OUTCOMES.labels(self.family.value, work.channel.value, provider.name, "sent", "").inc()
             if sent.segments:
                 SMS_SEGMENTS.labels(work.channel.value, encoding_of(work.content.body or "")).inc(
-                    sent.segments)
-            pending.append(self.marker.mark(work.ext_message_id, attempt,
-                                            sent.provider_message_id, sent.segments))
-            pending.append(await self._emit(work.ext_message_id, Dispatched(
-                channel=work.channel, provider=provider.name, attempt=attempt,
-                provider_message_id=sent.provider_message_id, segments=sent.segments), (attempt,)))
+                    sent.segments
+                )
+            pending.append(
+                self.marker.mark(
+                    work.ext_message_id, attempt, sent.provider_message_id, sent.segments
+                )
+            )
+            pending.append(
+                await self._emit(
+                    work.ext_message_id,
+                    Dispatched(
+                        channel=work.channel,
+                        provider=provider.name,
+                        attempt=attempt,
+                        provider_message_id=sent.provider_message_id,
+                        segments=sent.segments,
+                    ),
+                    (attempt,),
+                )
+            )
             return pending
 
-    async def _call(self, work: DispatchWork, provider: Provider, guard: ProviderGuard,
-                    outbound: Outbound) -> Sent:
+    async def _call(
+        self, work: DispatchWork, provider: Provider, guard: ProviderGuard, outbound: Outbound
+    ) -> Sent:
         async with guard.concurrency:
             await guard.limiter.acquire()
             # Acknowledged before the call: the log shows the attempt even if we die in it.
-            await (await self._emit(work.ext_message_id, DispatchAttempted(
-                channel=work.channel, provider=provider.name, attempt=outbound.attempt),
-                (outbound.attempt,)))
+            await (
+                await self._emit(
+                    work.ext_message_id,
+                    DispatchAttempted(
+                        channel=work.channel, provider=provider.name, attempt=outbound.attempt
+                    ),
+                    (outbound.attempt,),
+                )
+            )
             ATTEMPTS.labels(self.family.value, work.channel.value, provider.name).inc()
             started = time.perf_counter()
             try:
@@ -267,20 +335,35 @@ class Dispatcher:
             except Exception as exc:  # noqa: BLE001 - classed, and its text never logged
                 failure = transport_failure(exc)
                 if failure is None:
-                    log.error("provider adapter raised", stage=self.name, provider=provider.name,
-                              ext_message_id=str(work.ext_message_id), error=type(exc).__name__)
+                    log.error(
+                        "provider adapter raised",
+                        stage=self.name,
+                        provider=provider.name,
+                        ext_message_id=str(work.ext_message_id),
+                        error=type(exc).__name__,
+                    )
                     failure = TransientFailure("unexpected_error")
                 raise failure from None
             finally:
                 SEND_SECONDS.labels(self.family.value, provider.name).observe(
-                    time.perf_counter() - started)
+                    time.perf_counter() - started
+                )
 
     def _outbound(self, work: DispatchWork, recipient: str, attempt: int) -> Outbound:
-        return Outbound(work.ext_message_id, work.channel, work.ext_user_id, work.uid,
-                        recipient, work.content, attempt)
+        return Outbound(
+            work.ext_message_id,
+            work.channel,
+            work.ext_user_id,
+            work.uid,
+            recipient,
+            work.content,
+            attempt,
+        )
 
     def _expired(self, work: DispatchWork) -> bool:
-        accepted = work.accepted_at if work.accepted_at.tzinfo else work.accepted_at.replace(tzinfo=UTC)
+        accepted = (
+            work.accepted_at if work.accepted_at.tzinfo else work.accepted_at.replace(tzinfo=UTC)
+        )
         age = (datetime.now(UTC) - accepted).total_seconds()
         return age > self.settings.dispatch_max_age_s
 
@@ -292,21 +375,45 @@ class Dispatcher:
         # attempt is the last one made (0: none yet); the sweeper continues from attempt + 1.
         await self.ledger.park(work.ext_message_id, max(attempt, 0), delay_s, reason)
         PARKED.labels(self.family.value, reason).inc()
-        log.info("dispatch parked for a later retry", stage=self.name,
-                 ext_message_id=str(work.ext_message_id), reason=reason,
-                 retry_in_s=round(delay_s, 1))
+        log.info(
+            "dispatch parked for a later retry",
+            stage=self.name,
+            ext_message_id=str(work.ext_message_id),
+            reason=reason,
+            retry_in_s=round(delay_s, 1),
+        )
 
-    async def _fail(self, work: DispatchWork, provider: str, attempt: int, reason: str) -> asyncio.Future[object]:
+    async def _fail(
+        self, work: DispatchWork, provider: str, attempt: int, reason: str
+    ) -> asyncio.Future[object]:
         await self.ledger.mark_failed(work.ext_message_id, attempt, reason)
-        OUTCOMES.labels(self.family.value, work.channel.value, provider, "failed", reason.split(":")[0]).inc()
-        log.warning("dispatch failed", stage=self.name, ext_message_id=str(work.ext_message_id),
-                    channel=work.channel.value, provider=provider, attempt=attempt, reason=reason)
-        return await self._emit(work.ext_message_id, DispatchFailed(
-            channel=work.channel, provider=provider, attempt=attempt, retryable=False,
-            reason=reason), (attempt, reason))
+        OUTCOMES.labels(
+            self.family.value, work.channel.value, provider, "failed", reason.split(":")[0]
+        ).inc()
+        log.warning(
+            "dispatch failed",
+            stage=self.name,
+            ext_message_id=str(work.ext_message_id),
+            channel=work.channel.value,
+            provider=provider,
+            attempt=attempt,
+            reason=reason,
+        )
+        return await self._emit(
+            work.ext_message_id,
+            DispatchFailed(
+                channel=work.channel,
+                provider=provider,
+                attempt=attempt,
+                retryable=False,
+                reason=reason,
+            ),
+            (attempt, reason),
+        )
 
-    async def _emit(self, ext_message_id: uuid.UUID, payload: Payload,
-                    discriminator: tuple[object, ...]) -> asyncio.Future[object]:
+    async def _emit(
+        self, ext_message_id: uuid.UUID, payload: Payload, discriminator: tuple[object, ...]
+    ) -> asyncio.Future[object]:
         event = Event.create(ext_message_id, payload, self.name, discriminator=discriminator)
         return await self.producer.send(self.topics.message_events, event.to_bytes(), key=event.key)
 
@@ -323,13 +430,20 @@ class Dispatcher:
                 await asyncio.sleep(self.settings.dispatch_sweep_interval_s)
 
     async def sweep_once(self, limit: int = 100) -> int:
-        rows = [r for r in await self.ledger.take_due(limit, self.lease_s)
-                if r.ext_message_id not in self._inflight]
+        rows = [
+            r
+            for r in await self.ledger.take_due(limit, self.lease_s)
+            if r.ext_message_id not in self._inflight
+        ]
         results = await asyncio.gather(*(self._resume(row) for row in rows), return_exceptions=True)
         for row, result in zip(rows, results, strict=True):
             if isinstance(result, BaseException):
-                log.warning("retry from the ledger failed; it stays due", stage=self.name,
-                            ext_message_id=str(row.ext_message_id), error=type(result).__name__)
+                log.warning(
+                    "retry from the ledger failed; it stays due",
+                    stage=self.name,
+                    ext_message_id=str(row.ext_message_id),
+                    error=type(result).__name__,
+                )
         return len(rows)
 
     async def _resume(self, row: LedgerRow) -> None:
@@ -342,13 +456,22 @@ class Dispatcher:
         self._inflight.add(row.ext_message_id)
         try:
             if row.state == "sending":
-                unknown_ok = route.provider.idempotent or self.settings.dispatch_unknown_outcome == "resend"
-                log.warning("a send's outcome is unknown (the dispatcher stopped mid-call)",
-                            stage=self.name, ext_message_id=str(row.ext_message_id),
-                            provider=route.provider.name, resend=unknown_ok)
+                unknown_ok = (
+                    route.provider.idempotent or self.settings.dispatch_unknown_outcome == "resend"
+                )
+                log.warning(
+                    "a send's outcome is unknown (the dispatcher stopped mid-call)",
+                    stage=self.name,
+                    ext_message_id=str(row.ext_message_id),
+                    provider=route.provider.name,
+                    resend=unknown_ok,
+                )
                 if not unknown_ok:
-                    await (await self._fail(work, route.provider.name, max(row.attempt, 1),
-                                            "outcome_unknown"))
+                    await (
+                        await self._fail(
+                            work, route.provider.name, max(row.attempt, 1), "outcome_unknown"
+                        )
+                    )
                     return
             attempt = row.attempt + 1
             await self.ledger.next_attempt(row.ext_message_id, attempt, self.lease_s)
@@ -359,14 +482,9 @@ class Dispatcher:
 
 
 def _reason(exc: Exception) -> str:
-    if hasattr(exc, "errors"):
-        try:
-            fields = sorted({".".join(map(str, e["loc"])) for e in exc.errors()})  # type: ignore[attr-defined]
-            return f"{type(exc).__name__}: invalid {', '.join(fields)}"
-        except Exception:  # noqa: BLE001
-            pass
+    """A failure class for the dead-letter headers; pydantic names fields, never values."""
+    errors = getattr(exc, "errors", None)
+    if callable(errors):
+        fields = sorted({".".join(map(str, e["loc"])) for e in errors()})
+        return f"{type(exc).__name__}: invalid {', '.join(fields)}"
     return type(exc).__name__
-
-
-def families_channels(family: ChannelFamily) -> Iterable[Channel]:
-    return [c for c in Channel if c.family is family]

@@ -20,38 +20,57 @@ from shared.tracking import TrackingTokens
 def build_email_provider(settings: EmailSettings) -> ProviderChoice:
     tokens = None
     if settings.email_tracking:
-        tokens = TrackingTokens(secret=settings.secret("tracking_secret").encode(),
-                                base_url=settings.public_base_url)
-    common = dict(default_from=settings.default_from_email,
-                  message_id_domain=settings.message_id_domain, tokens=tokens)
+        tokens = TrackingTokens(
+            secret=settings.secret("tracking_secret").encode(), base_url=settings.public_base_url
+        )
+    common = dict(
+        default_from=settings.default_from_email,
+        message_id_domain=settings.message_id_domain,
+        tokens=tokens,
+    )
     provider: SmtpProvider | SendGridProvider | MailgunProvider
     if settings.email_provider == "sendgrid":
         if settings.sendgrid_api_key is None:
             raise SettingsError("BLINDPOST_SENDGRID_API_KEY is required for the sendgrid provider")
-        provider = SendGridProvider(api_key=settings.secret("sendgrid_api_key"),
-                                    base_url=settings.sendgrid_base_url,
-                                    concurrency=settings.email_concurrency, **common)  # type: ignore[arg-type]
+        provider = SendGridProvider(
+            api_key=settings.secret("sendgrid_api_key"),
+            base_url=settings.sendgrid_base_url,
+            concurrency=settings.email_concurrency,
+            **common,
+        )  # type: ignore[arg-type]
     elif settings.email_provider == "mailgun":
         if settings.mailgun_api_key is None or not settings.mailgun_domain:
             raise SettingsError(
-                "BLINDPOST_MAILGUN_API_KEY and BLINDPOST_MAILGUN_DOMAIN are required for mailgun")
-        provider = MailgunProvider(api_key=settings.secret("mailgun_api_key"),
-                                   domain=settings.mailgun_domain,
-                                   base_url=settings.mailgun_base_url,
-                                   concurrency=settings.email_concurrency, **common)  # type: ignore[arg-type]
+                "BLINDPOST_MAILGUN_API_KEY and BLINDPOST_MAILGUN_DOMAIN are required for mailgun"
+            )
+        provider = MailgunProvider(
+            api_key=settings.secret("mailgun_api_key"),
+            domain=settings.mailgun_domain,
+            base_url=settings.mailgun_base_url,
+            concurrency=settings.email_concurrency,
+            **common,
+        )  # type: ignore[arg-type]
     else:
         dkim = None
         if settings.dkim_private_key is not None:
             if not (settings.dkim_domain and settings.dkim_selector):
                 raise SettingsError(
-                    "BLINDPOST_DKIM_DOMAIN and BLINDPOST_DKIM_SELECTOR go with BLINDPOST_DKIM_PRIVATE_KEY")
-            dkim = DkimSigner(settings.dkim_domain, settings.dkim_selector,
-                              load_pem(settings.secret("dkim_private_key")))
+                    "BLINDPOST_DKIM_DOMAIN and BLINDPOST_DKIM_SELECTOR go with "
+                    "BLINDPOST_DKIM_PRIVATE_KEY"
+                )
+            dkim = DkimSigner(
+                settings.dkim_domain,
+                settings.dkim_selector,
+                load_pem(settings.secret("dkim_private_key")),
+            )
         pool = SmtpPool(
-            host=settings.smtp_host, port=settings.smtp_port, tls=settings.smtp_tls,
+            host=settings.smtp_host,
+            port=settings.smtp_port,
+            tls=settings.smtp_tls,
             username=settings.smtp_username,
             password=settings.secret("smtp_password") if settings.smtp_password else None,
-            validate_certs=settings.smtp_validate_certs, size=settings.smtp_pool_size,
+            validate_certs=settings.smtp_validate_certs,
+            size=settings.smtp_pool_size,
             timeout_s=settings.dispatch_send_timeout_s,
         )
         provider = SmtpProvider(pool, dkim=dkim, **common)  # type: ignore[arg-type]
@@ -59,8 +78,12 @@ def build_email_provider(settings: EmailSettings) -> ProviderChoice:
 
 
 def create_email_app(settings: EmailSettings) -> web.Application:
-    return create_app(settings, ChannelFamily.EMAIL, settings.seal_private_keys_email,
-                      lambda: {Channel.EMAIL: build_email_provider(settings)})
+    return create_app(
+        settings,
+        ChannelFamily.EMAIL,
+        settings.seal_private_keys_email,
+        lambda: {Channel.EMAIL: build_email_provider(settings)},
+    )
 
 
 def main() -> None:

@@ -68,18 +68,20 @@ def rewrite_links(body: str, tokens: TrackingTokens, mid: str, user: str) -> str
 
 
 def add_open_pixel(body: str, pixel_url: str) -> str:
-    pixel = (f'<img src="{html.escape(pixel_url)}" width="1" height="1" alt="" '
-             'style="display:block;border:0;width:1px;height:1px" />')
-    match = None
-    for match in BODY_END.finditer(body):
-        pass  # the last </body>
-    if match is None:
+    pixel = (
+        f'<img src="{html.escape(pixel_url)}" width="1" height="1" alt="" '
+        'style="display:block;border:0;width:1px;height:1px" />'
+    )
+    ends = list(BODY_END.finditer(body))
+    if not ends:
         return body + pixel
-    return body[: match.start()] + pixel + body[match.start():]
+    at = ends[-1].start()  # the last </body>
+    return body[:at] + pixel + body[at:]
 
 
-def email_parts(message: Outbound, *, default_from: str, message_id_domain: str,
-                tokens: TrackingTokens | None) -> EmailParts:
+def email_parts(
+    message: Outbound, *, default_from: str, message_id_domain: str, tokens: TrackingTokens | None
+) -> EmailParts:
     content = message.content
     mid, user = str(message.ext_message_id), message.ext_user_id
     sender = content.from_email_address or default_from
@@ -88,7 +90,9 @@ def email_parts(message: Outbound, *, default_from: str, message_id_domain: str,
     if tokens is not None:
         unsubscribe = tokens.url("unsubscribe", mid, user)
         if body:
-            body = add_open_pixel(rewrite_links(body, tokens, mid, user), tokens.url("open", mid, user))
+            body = add_open_pixel(
+                rewrite_links(body, tokens, mid, user), tokens.url("open", mid, user)
+            )
     return EmailParts(
         sender=sender,
         envelope_from=_bare_address(sender),
@@ -123,11 +127,15 @@ def mime_bytes(parts: EmailParts, recipient: str, now: datetime | None = None) -
     if parts.html is not None and parts.text is not None:
         boundary = f"=_bp_{uuid.uuid4().hex}"
         headers.append(("Content-Type", f'multipart/alternative; boundary="{boundary}"'))
-        body = b"".join((
-            f"--{boundary}\r\n".encode(), _part("plain", parts.text),
-            f"\r\n--{boundary}\r\n".encode(), _part("html", parts.html),
-            f"\r\n--{boundary}--\r\n".encode(),
-        ))
+        body = b"".join(
+            (
+                f"--{boundary}\r\n".encode(),
+                _part("plain", parts.text),
+                f"\r\n--{boundary}\r\n".encode(),
+                _part("html", parts.html),
+                f"\r\n--{boundary}--\r\n".encode(),
+            )
+        )
         head = "".join(f"{name}: {value}\r\n" for name, value in headers).encode()
         return head + b"\r\n" + body
     subtype, text = ("html", parts.html) if parts.html is not None else ("plain", parts.text or "")
@@ -139,8 +147,10 @@ def _part(subtype: str, text: str) -> bytes:
     """A part's headers, blank line and body (the body's lines end in CRLF)."""
     data = text.replace("\r\n", "\n").replace("\r", "\n").replace("\n", "\r\n").encode()
     encoded = binascii.b2a_qp(data, istext=True)
-    return (f'Content-Type: text/{subtype}; charset="utf-8"\r\n'
-            "Content-Transfer-Encoding: quoted-printable\r\n\r\n").encode() + encoded
+    return (
+        f'Content-Type: text/{subtype}; charset="utf-8"\r\n'
+        "Content-Transfer-Encoding: quoted-printable\r\n\r\n"
+    ).encode() + encoded
 
 
 def _clean(value: str) -> str:
@@ -166,8 +176,18 @@ class DkimSigner:
     """Signs with dkimpy (relaxed/relaxed, rsa-sha256); the signature covers the headers a
     receiver shows and the unsubscribe headers, so none can be altered in transit."""
 
-    HEADERS = (b"From", b"To", b"Reply-To", b"Subject", b"Date", b"Message-ID",
-               b"List-Unsubscribe", b"List-Unsubscribe-Post", b"MIME-Version", b"Content-Type")
+    HEADERS = (
+        b"From",
+        b"To",
+        b"Reply-To",
+        b"Subject",
+        b"Date",
+        b"Message-ID",
+        b"List-Unsubscribe",
+        b"List-Unsubscribe-Post",
+        b"MIME-Version",
+        b"Content-Type",
+    )
 
     def __init__(self, domain: str, selector: str, private_key_pem: bytes) -> None:
         self.domain = domain.encode()
@@ -178,7 +198,11 @@ class DkimSigner:
         import dkim  # imported here: only deployments that sign need it loaded
 
         signature = dkim.sign(
-            message, self.selector, self.domain, self.key,
-            canonicalize=(b"relaxed", b"relaxed"), include_headers=list(self.HEADERS),
+            message,
+            self.selector,
+            self.domain,
+            self.key,
+            canonicalize=(b"relaxed", b"relaxed"),
+            include_headers=list(self.HEADERS),
         )
         return signature + message

@@ -18,8 +18,12 @@ BREAKER_OPEN = Gauge(
 
 
 class TokenBucket:
-    def __init__(self, rate_per_s: float, burst: float | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        rate_per_s: float,
+        burst: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.rate = rate_per_s
         self.capacity = burst if burst is not None else max(1.0, rate_per_s / 10)
         self.tokens = self.capacity
@@ -96,8 +100,15 @@ class ProviderGuard:
     breaker: CircuitBreaker
 
     @classmethod
-    def create(cls, provider: str, *, rate_per_s: float, concurrency: int,
-               breaker_threshold: int, breaker_cooldown_s: float) -> ProviderGuard:
+    def create(
+        cls,
+        provider: str,
+        *,
+        rate_per_s: float,
+        concurrency: int,
+        breaker_threshold: int,
+        breaker_cooldown_s: float,
+    ) -> ProviderGuard:
         BREAKER_OPEN.labels(provider).set(0)
         return cls(
             provider,

@@ -53,7 +53,10 @@ class LedgerRow:
         return cls(**{name: record[name] for name in cls.__dataclass_fields__})
 
 
+# Column names come from the dataclass (constants), never from input: the f-strings below
+# that splice them into SQL are safe.
 _COLUMNS = ", ".join(LedgerRow.__dataclass_fields__)
+_RETURNING = ", ".join("l." + c for c in LedgerRow.__dataclass_fields__ if c != "state")
 
 
 class Ledger:
@@ -61,7 +64,9 @@ class Ledger:
         self.pool = pool
         self.family = family
 
-    async def claim(self, claims: list[Claim], lease_s: float) -> tuple[set[uuid.UUID], list[LedgerRow]]:
+    async def claim(
+        self, claims: list[Claim], lease_s: float
+    ) -> tuple[set[uuid.UUID], list[LedgerRow]]:
         """Claims the new ones in one statement; returns (claimed ids, rows already there)."""
         if not claims:
             return set(), []
@@ -87,7 +92,7 @@ class Ledger:
             existing = []
             if others:
                 existing = await conn.fetch(
-                    f"SELECT {_COLUMNS} FROM dispatch_ledger WHERE ext_message_id = ANY($1::uuid[])",
+                    f"SELECT {_COLUMNS} FROM dispatch_ledger WHERE ext_message_id = ANY($1::uuid[])",  # noqa: S608,E501 - column names are constants
                     others,
                 )
         return claimed, [LedgerRow.from_record(r) for r in existing]
@@ -97,7 +102,9 @@ class Ledger:
             """UPDATE dispatch_ledger SET attempt = $2, state = 'sending',
                    due_at = now() + make_interval(secs => $3), updated_at = now()
                WHERE ext_message_id = $1""",
-            ext_message_id, attempt, lease_s,
+            ext_message_id,
+            attempt,
+            lease_s,
         )
 
     async def mark_sent(self, rows: list[tuple[uuid.UUID, int, str | None, int | None]]) -> None:
@@ -112,7 +119,10 @@ class Ledger:
             FROM unnest($1::uuid[], $2::int[], $3::text[], $4::int[]) AS t(m, a, p, s)
             WHERE l.ext_message_id = t.m
             """,
-            [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows], [r[3] for r in rows],
+            [r[0] for r in rows],
+            [r[1] for r in rows],
+            [r[2] for r in rows],
+            [r[3] for r in rows],
         )
 
     async def mark_failed(self, ext_message_id: uuid.UUID, attempt: int, reason: str) -> None:
@@ -120,15 +130,22 @@ class Ledger:
             """UPDATE dispatch_ledger SET state = 'failed', attempt = $2, reason = $3,
                    work = NULL, due_at = NULL, updated_at = now()
                WHERE ext_message_id = $1""",
-            ext_message_id, attempt, reason,
+            ext_message_id,
+            attempt,
+            reason,
         )
 
-    async def park(self, ext_message_id: uuid.UUID, attempt: int, delay_s: float, reason: str) -> None:
+    async def park(
+        self, ext_message_id: uuid.UUID, attempt: int, delay_s: float, reason: str
+    ) -> None:
         await self.pool.execute(
             """UPDATE dispatch_ledger SET state = 'parked', attempt = $2, reason = $3,
                    due_at = now() + make_interval(secs => $4), updated_at = now()
                WHERE ext_message_id = $1""",
-            ext_message_id, attempt, reason, delay_s,
+            ext_message_id,
+            attempt,
+            reason,
+            delay_s,
         )
 
     async def take_due(self, limit: int, lease_s: float) -> list[LedgerRow]:
@@ -145,16 +162,19 @@ class Ledger:
             UPDATE dispatch_ledger AS l
             SET due_at = now() + make_interval(secs => $3), updated_at = now()
             FROM due WHERE l.ext_message_id = due.ext_message_id
-            RETURNING {", ".join("l." + c for c in LedgerRow.__dataclass_fields__ if c != "state")},
+            RETURNING {_RETURNING},
                       due.previous_state AS state
-            """,
-            self.family, limit, lease_s,
+            """,  # noqa: S608
+            self.family,
+            limit,
+            lease_s,
         )
         return [LedgerRow.from_record(r) for r in rows]
 
     async def get(self, ext_message_id: uuid.UUID) -> LedgerRow | None:
         record = await self.pool.fetchrow(
-            f"SELECT {_COLUMNS} FROM dispatch_ledger WHERE ext_message_id = $1", ext_message_id
+            f"SELECT {_COLUMNS} FROM dispatch_ledger WHERE ext_message_id = $1",  # noqa: S608
+            ext_message_id,
         )
         return LedgerRow.from_record(record) if record else None
 
@@ -171,8 +191,13 @@ class SentMarker:
         self._waiters: list[asyncio.Future[None]] = []
         self._task: asyncio.Task[None] | None = None
 
-    def mark(self, ext_message_id: uuid.UUID, attempt: int, provider_message_id: str | None,
-             segments: int | None) -> asyncio.Future[None]:
+    def mark(
+        self,
+        ext_message_id: uuid.UUID,
+        attempt: int,
+        provider_message_id: str | None,
+        segments: int | None,
+    ) -> asyncio.Future[None]:
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._pending.append((ext_message_id, attempt, provider_message_id, segments))
         self._waiters.append(done)

@@ -17,7 +17,8 @@ SEND_SECONDS = Histogram(
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
 )
 PARKED = Counter(
-    "blindpost_dispatch_parked_total", "Messages parked on the ledger for a later retry",
+    "blindpost_dispatch_parked_total",
+    "Messages parked on the ledger for a later retry",
     ["family", "reason"],
 )
 DUPLICATES = Counter(

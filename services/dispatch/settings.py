@@ -11,7 +11,9 @@ from shared.settings import BlindpostSettings, CsvList
 
 class DispatchSettings(BlindpostSettings):
     database_url: SecretStr = Field(
-        SecretStr("postgresql://blindpost_events:blindpost_events_local@127.0.0.1:5432/blindpost_events"),
+        SecretStr(
+            "postgresql://blindpost_events:blindpost_events_local@127.0.0.1:5432/blindpost_events"
+        ),
         validation_alias=AliasChoices("DATABASE_URL", "BLINDPOST_DATABASE_URL"),
     )
     public_base_url: str = "http://127.0.0.1:8082"
@@ -39,7 +41,11 @@ class DispatchSettings(BlindpostSettings):
         # Longer than any attempt sequence one claim can run: (inline retries + 1) calls,
         # their back-offs, and slack for a slow event-log acknowledgement.
         calls = self.dispatch_inline_retries + 1
-        return calls * (self.dispatch_send_timeout_s + self.dispatch_inline_backoff_s * 4) + self.dispatch_lease_slack_s
+        return (
+            calls * (self.dispatch_send_timeout_s + self.dispatch_inline_backoff_s * 4)
+            + self.dispatch_lease_slack_s
+        )
+
 
 class EmailSettings(DispatchSettings):
     dispatch_email_port: int = 8084

@@ -82,13 +82,19 @@ class MailDirHandler:
         return SAFE_NAME.sub("_", message_id)[:200] or f"no-message-id-{uuid.uuid4()}"
 
 
-async def start_smtp_server(handler: Any, host: str, port: int,
-                            data_size_limit: int = 25 * 1024 * 1024) -> asyncio.Server:
+async def start_smtp_server(
+    handler: Any, host: str, port: int, data_size_limit: int = 25 * 1024 * 1024
+) -> asyncio.Server:
     loop = asyncio.get_running_loop()
     return await loop.create_server(
-        lambda: SMTPProtocol(handler, enable_SMTPUTF8=True, data_size_limit=data_size_limit,
-                             hostname="blindpost-sink"),
-        host=host, port=port,
+        lambda: SMTPProtocol(
+            handler,
+            enable_SMTPUTF8=True,
+            data_size_limit=data_size_limit,
+            hostname="blindpost-sink",
+        ),
+        host=host,
+        port=port,
     )
 
 
@@ -98,8 +104,9 @@ def create_app(settings: SinkSettings) -> web.Application:
     handler = MailDirHandler(folder)
 
     async def smtp(_app: web.Application) -> AsyncIterator[None]:
-        server = await start_smtp_server(handler, settings.smtp_sink_host, settings.smtp_port,
-                                         settings.smtp_sink_max_bytes)
+        server = await start_smtp_server(
+            handler, settings.smtp_sink_host, settings.smtp_port, settings.smtp_sink_max_bytes
+        )
         log.info("smtp sink listening", port=settings.smtp_port, folder=str(folder))
         add_readiness_check(app, "smtp", _listening(server))
         yield
@@ -108,7 +115,9 @@ def create_app(settings: SinkSettings) -> web.Application:
 
     async def mail(_request: web.Request) -> web.Response:
         names = sorted(p.name for p in folder.glob("*.eml")) if folder else []
-        return web.json_response({"received": handler.received, "stored": len(names), "files": names[-100:]})
+        return web.json_response(
+            {"received": handler.received, "stored": len(names), "files": names[-100:]}
+        )
 
     app.cleanup_ctx.append(smtp)
     app.router.add_get("/mail", mail)

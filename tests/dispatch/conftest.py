@@ -17,22 +17,26 @@ def keypair() -> tuple[str, str]:
 
 
 @pytest.fixture
-def dispatch_env(base_env: dict[str, str], events_dsn: str, keypair: tuple[str, str]) -> dict[str, str]:
+def dispatch_env(
+    base_env: dict[str, str], events_dsn: str, keypair: tuple[str, str]
+) -> dict[str, str]:
     private, _public = keypair
     env = dict(base_env)
-    env.update({
-        "DATABASE_URL": events_dsn,
-        "BLINDPOST_SEAL_PRIVATE_KEYS_EMAIL": private,
-        "BLINDPOST_SEAL_PRIVATE_KEYS_SMS": private,
-        "BLINDPOST_SEAL_PRIVATE_KEYS_CIM": private,
-        "BLINDPOST_DISPATCH_SEND_TIMEOUT_S": "3",
-        "BLINDPOST_DISPATCH_INLINE_BACKOFF_S": "0.05",
-        "BLINDPOST_DISPATCH_PARK_INITIAL_S": "0.5",
-        "BLINDPOST_DISPATCH_PARK_MAX_S": "2",
-        "BLINDPOST_DISPATCH_SWEEP_INTERVAL_S": "0.2",
-        "BLINDPOST_DISPATCH_LEASE_SLACK_S": "1",
-        "BLINDPOST_METRICS_LAG_INTERVAL_S": "1",
-    })
+    env.update(
+        {
+            "DATABASE_URL": events_dsn,
+            "BLINDPOST_SEAL_PRIVATE_KEYS_EMAIL": private,
+            "BLINDPOST_SEAL_PRIVATE_KEYS_SMS": private,
+            "BLINDPOST_SEAL_PRIVATE_KEYS_CIM": private,
+            "BLINDPOST_DISPATCH_SEND_TIMEOUT_S": "3",
+            "BLINDPOST_DISPATCH_INLINE_BACKOFF_S": "0.05",
+            "BLINDPOST_DISPATCH_PARK_INITIAL_S": "0.5",
+            "BLINDPOST_DISPATCH_PARK_MAX_S": "2",
+            "BLINDPOST_DISPATCH_SWEEP_INTERVAL_S": "0.2",
+            "BLINDPOST_DISPATCH_LEASE_SLACK_S": "1",
+            "BLINDPOST_METRICS_LAG_INTERVAL_S": "1",
+        }
+    )
     return env
 
 

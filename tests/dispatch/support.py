@@ -28,9 +28,16 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def make_work(channel: Channel, recipient: str, public_key: str, *, uid: str | None = None,
-              accepted_at: datetime | None = None, ext_user_id: str = "player-42",
-              **content: Any) -> DispatchWork:
+def make_work(
+    channel: Channel,
+    recipient: str,
+    public_key: str,
+    *,
+    uid: str | None = None,
+    accepted_at: datetime | None = None,
+    ext_user_id: str = "player-42",
+    **content: Any,
+) -> DispatchWork:
     uid = uid or uuid.uuid4().hex
     mid = uuid.uuid4()
     key = SealingPublicKey.parse(public_key)
@@ -45,7 +52,9 @@ def make_work(channel: Channel, recipient: str, public_key: str, *, uid: str | N
     )
 
 
-async def produce(bootstrap: str, topic: str, values: list[bytes], keys: list[bytes | None]) -> None:
+async def produce(
+    bootstrap: str, topic: str, values: list[bytes], keys: list[bytes | None]
+) -> None:
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
     await producer.start()
     try:
@@ -60,8 +69,9 @@ async def produce_work(bootstrap: str, topic: str, works: list[DispatchWork]) ->
     await produce(bootstrap, topic, [w.to_bytes() for w in works], [w.key for w in works])
 
 
-async def events_of(bootstrap: str, topic: str, *, expect: int | None = None,
-                    timeout_s: float = 20.0) -> list[Event]:
+async def events_of(
+    bootstrap: str, topic: str, *, expect: int | None = None, timeout_s: float = 20.0
+) -> list[Event]:
     records = await read_topic(bootstrap, topic, expect=expect, timeout_s=timeout_s)
     return [Event.from_bytes(r.value) for r in records]
 
@@ -75,8 +85,9 @@ async def wait_for(predicate: Callable[[], bool], timeout_s: float = 30.0) -> No
         await asyncio.sleep(0.05)
 
 
-async def wait_for_events(bootstrap: str, topic: str, done: Callable[[list[Event]], bool],
-                          timeout_s: float = 45.0) -> list[Event]:
+async def wait_for_events(
+    bootstrap: str, topic: str, done: Callable[[list[Event]], bool], timeout_s: float = 45.0
+) -> list[Event]:
     """Reads the event log until ``done(events)`` holds (each read starts from the beginning)."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout_s

@@ -14,7 +14,14 @@ from services.dispatch.cim_main import create_cim_app
 from services.dispatch.settings import CimSettings
 from shared.domain import Channel, ChannelFamily
 from shared.events import EventType
-from tests.dispatch.support import FakeProvider, Served, make_work, outcomes, produce_work, wait_for_events
+from tests.dispatch.support import (
+    FakeProvider,
+    Served,
+    make_work,
+    outcomes,
+    produce_work,
+    wait_for_events,
+)
 from tests.dispatch.test_email_smtp import settled
 
 SECRET = "operator-shared-secret"
@@ -37,7 +44,9 @@ def operator_verifies(header: str, raw: bytes, secret: str) -> bool:
     return hmac.compare_digest(expected, fields["v1"])
 
 
-async def test_custom_im_is_signed_and_template_checked(dispatch_env, topics, keypair, kafka_bootstrap):
+async def test_custom_im_is_signed_and_template_checked(
+    dispatch_env, topics, keypair, kafka_bootstrap
+):
     verified: list[bool] = []
 
     def answer(request: web.Request, raw: bytes, n: int) -> web.Response:
@@ -47,26 +56,60 @@ async def test_custom_im_is_signed_and_template_checked(dispatch_env, topics, ke
 
     receiver = FakeProvider(answer)
     async with Served(receiver.app("/notify")) as centre:
-        env = {**dispatch_env, "BLINDPOST_CIM_URL": f"{centre.url}/notify",
-               "BLINDPOST_CIM_SIGNING_SECRET": SECRET, "BLINDPOST_CIM_TEMPLATE": json.dumps(TEMPLATE)}
-        good = make_work(Channel.CIM, "player-42", keypair[1], uid="im-good", body="Best offer ever",
-                         extension={"title": "Microsoft is raising", "action": "BUY", "urgent": True,
-                                    "image": "https://cdn.example/msft.png"})
-        bad_choice = make_work(Channel.CIM, "player-42", keypair[1], uid="im-bad", body="x",
-                               extension={"title": "t", "action": "HOLD"})
-        missing = make_work(Channel.CIM, "player-42", keypair[1], uid="im-missing", body="x",
-                            extension={"action": "SELL"})
+        env = {
+            **dispatch_env,
+            "BLINDPOST_CIM_URL": f"{centre.url}/notify",
+            "BLINDPOST_CIM_SIGNING_SECRET": SECRET,
+            "BLINDPOST_CIM_TEMPLATE": json.dumps(TEMPLATE),
+        }
+        good = make_work(
+            Channel.CIM,
+            "player-42",
+            keypair[1],
+            uid="im-good",
+            body="Best offer ever",
+            extension={
+                "title": "Microsoft is raising",
+                "action": "BUY",
+                "urgent": True,
+                "image": "https://cdn.example/msft.png",
+            },
+        )
+        bad_choice = make_work(
+            Channel.CIM,
+            "player-42",
+            keypair[1],
+            uid="im-bad",
+            body="x",
+            extension={"title": "t", "action": "HOLD"},
+        )
+        missing = make_work(
+            Channel.CIM,
+            "player-42",
+            keypair[1],
+            uid="im-missing",
+            body="x",
+            extension={"action": "SELL"},
+        )
         async with Served(create_cim_app(CimSettings.from_env(env))):
-            await produce_work(kafka_bootstrap, topics.dispatch(ChannelFamily.CIM), [good, bad_choice, missing])
+            await produce_work(
+                kafka_bootstrap, topics.dispatch(ChannelFamily.CIM), [good, bad_choice, missing]
+            )
             events = await wait_for_events(kafka_bootstrap, topics.message_events, settled(3))
 
     assert verified == [True]
-    (request, raw), = receiver.requests
+    ((request, raw),) = receiver.requests
     assert json.loads(raw) == {
-        "ext_user_id": "player-42", "body": "Best offer ever", "im_uid": "im-good",
+        "ext_user_id": "player-42",
+        "body": "Best offer ever",
+        "im_uid": "im-good",
         "ext_message_id": str(good.ext_message_id),
-        "extension": {"title": "Microsoft is raising", "action": "BUY", "urgent": True,
-                      "image": "https://cdn.example/msft.png"},
+        "extension": {
+            "title": "Microsoft is raising",
+            "action": "BUY",
+            "urgent": True,
+            "image": "https://cdn.example/msft.png",
+        },
     }
     assert not operator_verifies(request.headers["X-Blindpost-Signature"], raw + b" ", SECRET)
     by_id = outcomes(events)
@@ -74,4 +117,6 @@ async def test_custom_im_is_signed_and_template_checked(dispatch_env, topics, ke
     for work in (bad_choice, missing):
         final = by_id[work.ext_message_id][-1]
         assert final.type == EventType.DISPATCH_FAILED
-        assert final.payload["retryable"] is False and final.payload["reason"] == "invalid_extension"
+        assert (
+            final.payload["retryable"] is False and final.payload["reason"] == "invalid_extension"
+        )

@@ -38,6 +38,7 @@ def dispatched_all(ids):
     def done(events):
         by_id = outcomes(events)
         return all(any(e.type == EventType.DISPATCHED for e in by_id.get(i, [])) for i in ids)
+
     return done
 
 
@@ -83,25 +84,35 @@ class IdempotentProvider:
 
 
 @pytest.mark.slow
-async def test_sms_dispatcher_killed_mid_batch(dispatch_env, topics, keypair, kafka_bootstrap, tmp_path):
+async def test_sms_dispatcher_killed_mid_batch(
+    dispatch_env, topics, keypair, kafka_bootstrap, tmp_path
+):
     provider = IdempotentProvider()
     port = free_port()
     async with Served(provider.app()) as served:
-        env = {**dispatch_env, "BLINDPOST_SMS_HTTP_URL": f"{served.url}/sms",
-               "BLINDPOST_DISPATCH_SMS_PORT": str(port), "BLINDPOST_DISPATCH_INLINE_RETRIES": "0",
-               "BLINDPOST_DISPATCH_SEND_TIMEOUT_S": "2", "BLINDPOST_DISPATCH_MAX_BATCH": "100"}
+        env = {
+            **dispatch_env,
+            "BLINDPOST_SMS_HTTP_URL": f"{served.url}/sms",
+            "BLINDPOST_DISPATCH_SMS_PORT": str(port),
+            "BLINDPOST_DISPATCH_INLINE_RETRIES": "0",
+            "BLINDPOST_DISPATCH_SEND_TIMEOUT_S": "2",
+            "BLINDPOST_DISPATCH_MAX_BATCH": "100",
+        }
         log_path = tmp_path / "dispatch-sms.log"
         process = await ServiceProcess("dispatch-sms", env, port, log_path).start()
         provider.kill = process.kill
-        works = [make_work(Channel.SMS, phone(i), keypair[1], body=f"message {i}") for i in range(N)]
+        works = [
+            make_work(Channel.SMS, phone(i), keypair[1], body=f"message {i}") for i in range(N)
+        ]
         try:
             await produce_work(kafka_bootstrap, topics.dispatch(ChannelFamily.SMS), works)
             await wait_for(lambda: process.process.poll() is not None, timeout_s=60)
             assert len(provider.delivered) < N  # it really died mid-way
             await process.start()
             ids = [w.ext_message_id for w in works]
-            events = await wait_for_events(kafka_bootstrap, topics.message_events,
-                                           dispatched_all(ids), timeout_s=90)
+            events = await wait_for_events(
+                kafka_bootstrap, topics.message_events, dispatched_all(ids), timeout_s=90
+            )
         finally:
             process.stop()
 
@@ -119,7 +130,10 @@ async def test_sms_dispatcher_killed_mid_batch(dispatch_env, topics, keypair, ka
     for work in works:
         final = [e for e in by_id[work.ext_message_id] if e.type == EventType.DISPATCHED]
         assert len({e.event_id for e in final}) == 1
-        assert final[0].payload["provider_message_id"] == provider.delivered[str(work.ext_message_id)]["message_id"]
+        assert (
+            final[0].payload["provider_message_id"]
+            == provider.delivered[str(work.ext_message_id)]["message_id"]
+        )
     log_text = log_path.read_text()
     assert "outcome is unknown" in log_text
     everything = log_text + "".join(e.model_dump_json() for e in events)
@@ -128,15 +142,22 @@ async def test_sms_dispatcher_killed_mid_batch(dispatch_env, topics, keypair, ka
 
 
 @pytest.mark.slow
-async def test_email_dispatcher_killed_mid_batch(dispatch_env, topics, keypair, kafka_bootstrap, tmp_path):
+async def test_email_dispatcher_killed_mid_batch(
+    dispatch_env, topics, keypair, kafka_bootstrap, tmp_path
+):
     handler = RecordingSmtpHandler()
     server, smtp_port = await smtp_server(handler)
     port = free_port()
-    env = {**dispatch_env, "BLINDPOST_SMTP_PORT": str(smtp_port),
-           "BLINDPOST_DISPATCH_EMAIL_PORT": str(port), "BLINDPOST_DISPATCH_INLINE_RETRIES": "0",
-           "BLINDPOST_DISPATCH_SEND_TIMEOUT_S": "2", "BLINDPOST_DISPATCH_MAX_BATCH": "100",
-           # SMTP has no idempotency key: resend an unknown outcome with the same Message-ID.
-           "BLINDPOST_DISPATCH_UNKNOWN_OUTCOME": "resend"}
+    env = {
+        **dispatch_env,
+        "BLINDPOST_SMTP_PORT": str(smtp_port),
+        "BLINDPOST_DISPATCH_EMAIL_PORT": str(port),
+        "BLINDPOST_DISPATCH_INLINE_RETRIES": "0",
+        "BLINDPOST_DISPATCH_SEND_TIMEOUT_S": "2",
+        "BLINDPOST_DISPATCH_MAX_BATCH": "100",
+        # SMTP has no idempotency key: resend an unknown outcome with the same Message-ID.
+        "BLINDPOST_DISPATCH_UNKNOWN_OUTCOME": "resend",
+    }
     log_path = tmp_path / "dispatch-email.log"
     process = await ServiceProcess("dispatch-email", env, port, log_path).start()
     received_at_kill: list[int] = []
@@ -147,21 +168,32 @@ async def test_email_dispatcher_killed_mid_batch(dispatch_env, topics, keypair, 
             process.kill()  # the mail is taken, the 250 never reaches the dispatcher
 
     handler.on_data = on_data
-    works = [make_work(Channel.EMAIL, f"player{i}@crash-test.example", keypair[1],
-                       subject=f"mail {i}", text_body="hello", body="<p>hello</p>") for i in range(N)]
+    works = [
+        make_work(
+            Channel.EMAIL,
+            f"player{i}@crash-test.example",
+            keypair[1],
+            subject=f"mail {i}",
+            text_body="hello",
+            body="<p>hello</p>",
+        )
+        for i in range(N)
+    ]
     try:
         await produce_work(kafka_bootstrap, topics.dispatch(ChannelFamily.EMAIL), works)
         await wait_for(lambda: process.process.poll() is not None, timeout_s=60)
         await process.start()
         ids = [w.ext_message_id for w in works]
-        events = await wait_for_events(kafka_bootstrap, topics.message_events, dispatched_all(ids),
-                                       timeout_s=90)
+        events = await wait_for_events(
+            kafka_bootstrap, topics.message_events, dispatched_all(ids), timeout_s=90
+        )
     finally:
         process.stop()
         server.close()
 
     message_ids = Counter(
-        email.message_from_bytes(data)["Message-ID"] for _f, _r, data in handler.received)
+        email.message_from_bytes(data)["Message-ID"] for _f, _r, data in handler.received
+    )
     expected = {f"<{w.ext_message_id}@blindpost.local>" for w in works}
     assert set(message_ids) == expected  # loses nothing
     # Nothing twice, as the mailbox sees it: a resend carries the same Message-ID (stored

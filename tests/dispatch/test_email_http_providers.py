@@ -14,7 +14,14 @@ from services.dispatch.settings import EmailSettings
 from shared.domain import Channel, ChannelFamily
 from shared.events import EventType, MessageContent
 from shared.tracking import TrackingTokens
-from tests.dispatch.support import FakeProvider, Served, make_work, outcomes, produce_work, wait_for_events
+from tests.dispatch.support import (
+    FakeProvider,
+    Served,
+    make_work,
+    outcomes,
+    produce_work,
+    wait_for_events,
+)
 from tests.dispatch.test_email_smtp import settled
 
 ADDRESS = "ulysses.penhaligon@example-players.test"
@@ -28,11 +35,22 @@ async def test_sendgrid_v3_mail_send(dispatch_env, topics, keypair, kafka_bootst
 
     sendgrid = FakeProvider(answer)
     async with Served(sendgrid.app("/v3/mail/send")) as sg:
-        env = {**dispatch_env, "BLINDPOST_EMAIL_PROVIDER": "sendgrid",
-               "BLINDPOST_SENDGRID_API_KEY": "SG.test-key", "BLINDPOST_SENDGRID_BASE_URL": sg.url}
-        work = make_work(Channel.EMAIL, ADDRESS, keypair[1], subject="Hi", body="<p>Hello</p>",
-                         text_body="Hello", from_email_address="Amazing <noreply@amazing.example>",
-                         reply_to_email_address="help@amazing.example")
+        env = {
+            **dispatch_env,
+            "BLINDPOST_EMAIL_PROVIDER": "sendgrid",
+            "BLINDPOST_SENDGRID_API_KEY": "SG.test-key",
+            "BLINDPOST_SENDGRID_BASE_URL": sg.url,
+        }
+        work = make_work(
+            Channel.EMAIL,
+            ADDRESS,
+            keypair[1],
+            subject="Hi",
+            body="<p>Hello</p>",
+            text_body="Hello",
+            from_email_address="Amazing <noreply@amazing.example>",
+            reply_to_email_address="help@amazing.example",
+        )
         async with Served(create_email_app(EmailSettings.from_env(env))):
             await produce_work(kafka_bootstrap, topics.dispatch(ChannelFamily.EMAIL), [work])
             events = await wait_for_events(kafka_bootstrap, topics.message_events, settled(1))
@@ -41,14 +59,17 @@ async def test_sendgrid_v3_mail_send(dispatch_env, topics, keypair, kafka_bootst
     request, _raw = sendgrid.requests[-1]
     body = await request.json()
     assert request.headers["Authorization"] == "Bearer SG.test-key"
-    assert body["personalizations"] == [{"to": [{"email": ADDRESS}],
-                                         "custom_args": {"ext_message_id": str(work.ext_message_id)}}]
+    assert body["personalizations"] == [
+        {"to": [{"email": ADDRESS}], "custom_args": {"ext_message_id": str(work.ext_message_id)}}
+    ]
     assert body["from"] == {"email": "noreply@amazing.example", "name": "Amazing"}
     assert body["reply_to"] == {"email": "help@amazing.example"}
     assert [c["type"] for c in body["content"]] == ["text/plain", "text/html"]
     assert body["headers"]["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     final = outcomes(events)[work.ext_message_id][-1]
-    assert final.type == EventType.DISPATCHED and final.payload["provider_message_id"] == "sg-abc123"
+    assert (
+        final.type == EventType.DISPATCHED and final.payload["provider_message_id"] == "sg-abc123"
+    )
     assert all(ADDRESS not in e.model_dump_json() for e in events)
 
 
@@ -58,14 +79,27 @@ async def test_mailgun_messages_api():
 
     mailgun = FakeProvider(answer)
     async with Served(mailgun.app("/v3/{domain}/messages")) as mg:
-        provider = MailgunProvider(api_key="key-1", domain="mg.example", base_url=mg.url,
-                                   default_from="Blindpost <noreply@mg.example>",
-                                   message_id_domain="mg.example",
-                                   tokens=TrackingTokens(b"s", "http://127.0.0.1:8082"))
+        provider = MailgunProvider(
+            api_key="key-1",
+            domain="mg.example",
+            base_url=mg.url,
+            default_from="Blindpost <noreply@mg.example>",
+            message_id_domain="mg.example",
+            tokens=TrackingTokens(b"s", "http://127.0.0.1:8082"),
+        )
         mid = uuid.uuid4()
         try:
-            sent = await provider.send(Outbound(mid, Channel.EMAIL, "u1", "uid", ADDRESS,
-                                                MessageContent(subject="S", text_body="T", body="<p>H</p>"), 1))
+            sent = await provider.send(
+                Outbound(
+                    mid,
+                    Channel.EMAIL,
+                    "u1",
+                    "uid",
+                    ADDRESS,
+                    MessageContent(subject="S", text_body="T", body="<p>H</p>"),
+                    1,
+                )
+            )
         finally:
             await provider.close()
     request, raw = mailgun.requests[0]

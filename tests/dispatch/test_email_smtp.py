@@ -28,20 +28,32 @@ def settled(count: int):
     def done(events):
         final = {EventType.DISPATCHED, EventType.DISPATCH_FAILED}
         by_id = outcomes(events)
-        return sum(
-            1 for evs in by_id.values()
-            if any(e.type in final and not e.payload.get("retryable") for e in evs)
-        ) >= count
+        return (
+            sum(
+                1
+                for evs in by_id.values()
+                if any(e.type in final and not e.payload.get("retryable") for e in evs)
+            )
+            >= count
+        )
+
     return done
 
 
-async def test_mail_arrives_with_headers_both_bodies_and_tracking(dispatch_env, topics, keypair, kafka_bootstrap, tmp_path):
+async def test_mail_arrives_with_headers_both_bodies_and_tracking(
+    dispatch_env, topics, keypair, kafka_bootstrap, tmp_path
+):
     handler = RecordingSmtpHandler()
     server, port = await smtp_server(handler)
-    env = {**dispatch_env, "BLINDPOST_SMTP_PORT": str(port),
-           "BLINDPOST_MESSAGE_ID_DOMAIN": "mail.blindpost.test"}
+    env = {
+        **dispatch_env,
+        "BLINDPOST_SMTP_PORT": str(port),
+        "BLINDPOST_MESSAGE_ID_DOMAIN": "mail.blindpost.test",
+    }
     work = make_work(
-        Channel.EMAIL, ADDRESS, keypair[1],
+        Channel.EMAIL,
+        ADDRESS,
+        keypair[1],
         subject="The best offer",
         body='<html><body><p>Hi</p><a href="https://casino.example/offer?a=1&amp;b=2">Offer</a></body></html>',
         text_body="Get the offer: https://casino.example/offer",
@@ -69,8 +81,9 @@ async def test_mail_arrives_with_headers_both_bodies_and_tracking(dispatch_env, 
     assert msg.get_content_type() == "multipart/alternative"
     assert msg["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
 
-    tokens = TrackingTokens(secret=env["BLINDPOST_TRACKING_SECRET"].encode(),
-                            base_url=env["BLINDPOST_PUBLIC_BASE_URL"])
+    tokens = TrackingTokens(
+        secret=env["BLINDPOST_TRACKING_SECRET"].encode(), base_url=env["BLINDPOST_PUBLIC_BASE_URL"]
+    )
     unsubscribe = msg["List-Unsubscribe"].strip("<>")
     assert unsubscribe.startswith(env["BLINDPOST_PUBLIC_BASE_URL"] + "/u/")
     claims = tokens.verify(unsubscribe.rsplit("/", 1)[1], "unsubscribe")
@@ -82,7 +95,10 @@ async def test_mail_arrives_with_headers_both_bodies_and_tracking(dispatch_env, 
     assert "<p>Hi</p>" in html
     assert "https://casino.example/offer" not in html  # the link goes through our redirect
     click = html.split('href="', 1)[1].split('"', 1)[0].replace("&amp;", "&")
-    assert tokens.verify(click.rsplit("/", 1)[1], "click")["url"] == "https://casino.example/offer?a=1&b=2"
+    assert (
+        tokens.verify(click.rsplit("/", 1)[1], "click")["url"]
+        == "https://casino.example/offer?a=1&b=2"
+    )
     pixel = html.split('<img src="', 1)[1].split('"', 1)[0]
     assert tokens.verify(pixel.rsplit("/", 1)[1], "open")["m"] == mid
     assert html.index("<img") < html.index("</body>")

@@ -14,7 +14,6 @@ from services.dispatch.email_main import create_email_app
 from services.dispatch.settings import EmailSettings, SmsSettings
 from services.dispatch.sms_main import create_sms_app
 from shared.domain import Channel, ChannelFamily
-from shared.events import EventType
 from tests.dispatch.support import (
     FakeProvider,
     RecordingSmtpHandler,
@@ -53,38 +52,71 @@ async def test_generic_provider_faults(dispatch_env, topics, keypair, kafka_boot
             return web.Response(status=502)
         return None
 
-    fake = FakeProvider(lambda request, raw, n: web.json_response({"message_id": f"m-{n}"}), behaviour)
+    fake = FakeProvider(
+        lambda request, raw, n: web.json_response({"message_id": f"m-{n}"}), behaviour
+    )
     async with Served(fake.app("/sms")) as gen:
-        env = {**dispatch_env, "BLINDPOST_SMS_HTTP_URL": f"{gen.url}/sms",
-               "BLINDPOST_DISPATCH_SEND_TIMEOUT_S": "1", "BLINDPOST_DISPATCH_MAX_ATTEMPTS": "3",
-               "BLINDPOST_DISPATCH_MAX_AGE_S": "3600"}
-        works = {script: make_work(Channel.SMS, PHONE, keypair[1], body=script)
-                 for script in ("timeout-once", "503-twice", "400", "always-502", "ok")}
-        expired = make_work(Channel.SMS, PHONE, keypair[1], body="expired",
-                            accepted_at=datetime.now(UTC) - timedelta(hours=2))
+        env = {
+            **dispatch_env,
+            "BLINDPOST_SMS_HTTP_URL": f"{gen.url}/sms",
+            "BLINDPOST_DISPATCH_SEND_TIMEOUT_S": "1",
+            "BLINDPOST_DISPATCH_MAX_ATTEMPTS": "3",
+            "BLINDPOST_DISPATCH_MAX_AGE_S": "3600",
+        }
+        works = {
+            script: make_work(Channel.SMS, PHONE, keypair[1], body=script)
+            for script in ("timeout-once", "503-twice", "400", "always-502", "ok")
+        }
+        expired = make_work(
+            Channel.SMS,
+            PHONE,
+            keypair[1],
+            body="expired",
+            accepted_at=datetime.now(UTC) - timedelta(hours=2),
+        )
         topic = topics.dispatch(ChannelFamily.SMS)
         async with Served(create_sms_app(SmsSettings.from_env(env))):
             # A poison record first: it must not block the ones behind it on its partition.
-            await produce(kafka_bootstrap, topic, [b"{not json", works["ok"].to_bytes()],
-                          [works["ok"].key, works["ok"].key])
+            await produce(
+                kafka_bootstrap,
+                topic,
+                [b"{not json", works["ok"].to_bytes()],
+                [works["ok"].key, works["ok"].key],
+            )
             await produce_work(kafka_bootstrap, topic, [*works.values(), expired, works["ok"]])
             events = await wait_for_events(kafka_bootstrap, topics.message_events, settled(6))
 
     by_id = outcomes(events)
     A, F, D = "dispatch.attempted", "dispatch.failed", "dispatch.succeeded"
     assert kinds(by_id[works["timeout-once"].ext_message_id]) == [
-        (A, 1, None), (F, 1, "timeout"), (A, 2, None), (D, 2, None)]
+        (A, 1, None),
+        (F, 1, "timeout"),
+        (A, 2, None),
+        (D, 2, None),
+    ]
     # two inline attempts, then parked on the ledger, then the sweeper's third succeeds
     assert kinds(by_id[works["503-twice"].ext_message_id]) == [
-        (A, 1, None), (F, 1, "http_503"), (A, 2, None), (F, 2, "http_503"), (A, 3, None), (D, 3, None)]
+        (A, 1, None),
+        (F, 1, "http_503"),
+        (A, 2, None),
+        (F, 2, "http_503"),
+        (A, 3, None),
+        (D, 3, None),
+    ]
     assert kinds(by_id[works["400"].ext_message_id]) == [(A, 1, None), (F, 1, "http_400")]
     assert by_id[works["400"].ext_message_id][-1].payload["retryable"] is False
-    assert kinds(by_id[works["always-502"].ext_message_id])[-1] == (F, 3, "retries_exhausted:http_502")
+    assert kinds(by_id[works["always-502"].ext_message_id])[-1] == (
+        F,
+        3,
+        "retries_exhausted:http_502",
+    )
     assert kinds(by_id[expired.ext_message_id]) == [(F, 1, "expired")]
     assert seen == {"timeout-once": 2, "503-twice": 3, "400": 1, "always-502": 3, "ok": 1}
     # the same work item three times (poison record between): sent once, outcome stored once
-    assert kinds(by_id[works["ok"].ext_message_id]) in ([(A, 1, None), (D, 1, None)],
-                                                        [(A, 1, None), (D, 1, None), (D, 1, None)])
+    assert kinds(by_id[works["ok"].ext_message_id]) in (
+        [(A, 1, None), (D, 1, None)],
+        [(A, 1, None), (D, 1, None), (D, 1, None)],
+    )
     assert len({e.event_id for e in by_id[works["ok"].ext_message_id]}) == 2
     dead = await read_topic(kafka_bootstrap, topics.dead_letter, expect=1)
     assert [r.value for r in dead] == [b"{not json"]
@@ -93,14 +125,27 @@ async def test_generic_provider_faults(dispatch_env, topics, keypair, kafka_boot
 
 
 async def test_smtp_421_is_retried_and_550_fails(dispatch_env, topics, keypair, kafka_bootstrap):
-    handler = RecordingSmtpHandler(replies=["421 4.7.0 Try again later", "250 OK",
-                                            "550 5.1.1 <nobody@example.test>: no such user"])
+    handler = RecordingSmtpHandler(
+        replies=[
+            "421 4.7.0 Try again later",
+            "250 OK",
+            "550 5.1.1 <nobody@example.test>: no such user",
+        ]
+    )
     server, port = await smtp_server(handler)
     try:
-        env = {**dispatch_env, "BLINDPOST_SMTP_PORT": str(port), "BLINDPOST_SMTP_POOL_SIZE": "1",
-               "BLINDPOST_EMAIL_CONCURRENCY": "1"}
-        first = make_work(Channel.EMAIL, "first@example.test", keypair[1], subject="1", text_body="one")
-        second = make_work(Channel.EMAIL, "nobody@example.test", keypair[1], subject="2", text_body="two")
+        env = {
+            **dispatch_env,
+            "BLINDPOST_SMTP_PORT": str(port),
+            "BLINDPOST_SMTP_POOL_SIZE": "1",
+            "BLINDPOST_EMAIL_CONCURRENCY": "1",
+        }
+        first = make_work(
+            Channel.EMAIL, "first@example.test", keypair[1], subject="1", text_body="one"
+        )
+        second = make_work(
+            Channel.EMAIL, "nobody@example.test", keypair[1], subject="2", text_body="two"
+        )
         async with Served(create_email_app(EmailSettings.from_env(env))):
             topic = topics.dispatch(ChannelFamily.EMAIL)
             await produce_work(kafka_bootstrap, topic, [first])
@@ -111,7 +156,12 @@ async def test_smtp_421_is_retried_and_550_fails(dispatch_env, topics, keypair, 
         server.close()
     by_id = outcomes(events)
     A, F, D = "dispatch.attempted", "dispatch.failed", "dispatch.succeeded"
-    assert kinds(by_id[first.ext_message_id]) == [(A, 1, None), (F, 1, "smtp_421"), (A, 2, None), (D, 2, None)]
+    assert kinds(by_id[first.ext_message_id]) == [
+        (A, 1, None),
+        (F, 1, "smtp_421"),
+        (A, 2, None),
+        (D, 2, None),
+    ]
     assert kinds(by_id[second.ext_message_id]) == [(A, 1, None), (F, 1, "smtp_550")]
     assert by_id[second.ext_message_id][-1].payload["retryable"] is False
     assert [rcpt for _f, rcpt, _d in handler.received] == [["first@example.test"]]

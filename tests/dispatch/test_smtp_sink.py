@@ -10,18 +10,26 @@ import aiosmtplib
 from services.smtp_sink.main import SinkSettings, create_app
 from tests.dispatch.support import Served, free_port
 
-MAIL = (b"From: a@example.test\r\nTo: b@example.test\r\nSubject: hi\r\n"
-        b"Message-ID: <1234-abcd@blindpost.local>\r\n\r\nhello\r\n")
+MAIL = (
+    b"From: a@example.test\r\nTo: b@example.test\r\nSubject: hi\r\n"
+    b"Message-ID: <1234-abcd@blindpost.local>\r\n\r\nhello\r\n"
+)
 
 
 async def test_sink_writes_eml_files_once_per_message_id(tmp_path: Path):
     smtp_port, ops_port = free_port(), free_port()
-    settings = SinkSettings.from_env({"BLINDPOST_SMTP_PORT": str(smtp_port),
-                                      "BLINDPOST_VAR_DIR": str(tmp_path)})
+    settings = SinkSettings.from_env(
+        {"BLINDPOST_SMTP_PORT": str(smtp_port), "BLINDPOST_VAR_DIR": str(tmp_path)}
+    )
     async with Served(create_app(settings), port=ops_port) as ops:
         for _ in range(2):  # a resend after a crash carries the same Message-ID
-            await aiosmtplib.send(MAIL, sender="a@example.test", recipients=["b@example.test"],
-                                  hostname="127.0.0.1", port=smtp_port)
+            await aiosmtplib.send(
+                MAIL,
+                sender="a@example.test",
+                recipients=["b@example.test"],
+                hostname="127.0.0.1",
+                port=smtp_port,
+            )
         async with aiohttp.ClientSession() as session:
             async with session.get(f"{ops.url}/mail") as response:
                 listing = await response.json()

@@ -24,18 +24,21 @@ from shared.domain import Channel
 from shared.events import MessageContent
 
 
-@pytest.mark.parametrize(("text", "expected"), [
-    ("a" * 160, ("gsm7", 1)),
-    ("a" * 161, ("gsm7", 2)),
-    ("a" * 306, ("gsm7", 2)),
-    ("a" * 307, ("gsm7", 3)),
-    ("€" * 80, ("gsm7", 1)),  # extension characters take two septets
-    ("€" * 81, ("gsm7", 2)),
-    ("Привет" + "a" * 64, ("ucs2", 1)),
-    ("Привет" + "a" * 65, ("ucs2", 2)),
-    ("😀" * 35, ("ucs2", 1)),  # outside the BMP: two UTF-16 units each
-    ("😀" * 36, ("ucs2", 2)),
-])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("a" * 160, ("gsm7", 1)),
+        ("a" * 161, ("gsm7", 2)),
+        ("a" * 306, ("gsm7", 2)),
+        ("a" * 307, ("gsm7", 3)),
+        ("€" * 80, ("gsm7", 1)),  # extension characters take two septets
+        ("€" * 81, ("gsm7", 2)),
+        ("Привет" + "a" * 64, ("ucs2", 1)),
+        ("Привет" + "a" * 65, ("ucs2", 2)),
+        ("😀" * 35, ("ucs2", 1)),  # outside the BMP: two UTF-16 units each
+        ("😀" * 36, ("ucs2", 2)),
+    ],
+)
 def test_segments(text, expected):
     assert count_segments(text) == expected
 
@@ -47,16 +50,22 @@ TEMPLATE = CimTemplate.parse(
 )
 
 
-@pytest.mark.parametrize(("extension", "problem"), [
-    ({"title": "t"}, None),
-    ({"title": "t", "action": "BUY", "urgent": False, "image": "https://cdn.example/a.png"}, None),
-    ({}, "extension.title is required"),
-    ({"title": 5}, "extension.title must be a string"),
-    ({"title": "t", "action": "HOLD"}, "extension.action is not one of the template's choices"),
-    ({"title": "t", "urgent": "yes"}, "extension.urgent must be a boolean"),
-    ({"title": "t", "image": "javascript:alert(1)"}, "extension.image must be an https URL"),
-    ({"title": "t", "colour": "red"}, "extension fields not in the template: colour"),
-])
+@pytest.mark.parametrize(
+    ("extension", "problem"),
+    [
+        ({"title": "t"}, None),
+        (
+            {"title": "t", "action": "BUY", "urgent": False, "image": "https://cdn.example/a.png"},
+            None,
+        ),
+        ({}, "extension.title is required"),
+        ({"title": 5}, "extension.title must be a string"),
+        ({"title": "t", "action": "HOLD"}, "extension.action is not one of the template's choices"),
+        ({"title": "t", "urgent": "yes"}, "extension.urgent must be a boolean"),
+        ({"title": "t", "image": "javascript:alert(1)"}, "extension.image must be an https URL"),
+        ({"title": "t", "colour": "red"}, "extension fields not in the template: colour"),
+    ],
+)
 def test_cim_template(extension, problem):
     assert TEMPLATE is not None
     if problem is None:
@@ -96,19 +105,33 @@ def test_circuit_breaker_opens_probes_and_closes():
 
 
 def _outbound(**content) -> Outbound:
-    return Outbound(uuid.uuid4(), Channel.EMAIL, "u-1", "uid-1", "player@example.test",
-                    MessageContent(**content), 1)
+    return Outbound(
+        uuid.uuid4(),
+        Channel.EMAIL,
+        "u-1",
+        "uid-1",
+        "player@example.test",
+        MessageContent(**content),
+        1,
+    )
 
 
 def _mail(message: Outbound, **kwargs) -> bytes:
-    parts = email_parts(message, default_from="Blindpost <noreply@blindpost.test>",
-                        message_id_domain="blindpost.test", tokens=None)
+    parts = email_parts(
+        message,
+        default_from="Blindpost <noreply@blindpost.test>",
+        message_id_domain="blindpost.test",
+        tokens=None,
+    )
     return mime_bytes(parts, message.recipient)
 
 
 def test_non_ascii_headers_are_encoded_and_line_breaks_cannot_inject_headers():
-    message = _outbound(subject="Bonus für Sie\r\nBcc: victim@example.test", text_body="Grüße\n",
-                        from_email_address="Café Casino <news@cafe.example>")
+    message = _outbound(
+        subject="Bonus für Sie\r\nBcc: victim@example.test",
+        text_body="Grüße\n",
+        from_email_address="Café Casino <news@cafe.example>",
+    )
     raw = _mail(message)
     assert b"\r\nBcc:" not in raw and raw.isascii()
     parsed = email.message_from_bytes(raw, policy=default_policy)
@@ -119,17 +142,23 @@ def test_non_ascii_headers_are_encoded_and_line_breaks_cannot_inject_headers():
 
 
 def test_html_only_mail_is_a_single_html_part():
-    parsed = email.message_from_bytes(_mail(_outbound(subject="s", body="<p>x</p>")), policy=default_policy)
+    parsed = email.message_from_bytes(
+        _mail(_outbound(subject="s", body="<p>x</p>")), policy=default_policy
+    )
     assert parsed.get_content_type() == "text/html"
     assert parsed.get_content().strip() == "<p>x</p>"
 
 
 def test_dkim_signature_verifies_against_the_published_key():
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
-                            serialization.NoEncryption())
-    public = key.public_key().public_bytes(serialization.Encoding.DER,
-                                           serialization.PublicFormat.SubjectPublicKeyInfo)
+    pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.TraditionalOpenSSL,
+        serialization.NoEncryption(),
+    )
+    public = key.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
     record = b"v=DKIM1; k=rsa; p=" + base64.b64encode(public)
 
     def dns(name, timeout=5):
@@ -137,7 +166,8 @@ def test_dkim_signature_verifies_against_the_published_key():
         return record
 
     signed = DkimSigner("blindpost.test", "mail", pem).sign(
-        _mail(_outbound(subject="s", text_body="t", body="<p>h</p>")))
+        _mail(_outbound(subject="s", text_body="t", body="<p>h</p>"))
+    )
     assert signed.startswith(b"DKIM-Signature:")
     assert dkim.verify(signed, dnsfunc=dns)
     assert not dkim.verify(signed.replace(b"Subject: s", b"Subject: S"), dnsfunc=dns)

@@ -27,8 +27,14 @@ def sign(secret: bytes, body: bytes, timestamp: int) -> str:
     return f"t={timestamp},v1={mac}"
 
 
-def verify_signature(secrets: list[bytes], header: str, body: bytes, *, tolerance_s: int = 300,
-                     now: float | None = None) -> bool:
+def verify_signature(
+    secrets: list[bytes],
+    header: str,
+    body: bytes,
+    *,
+    tolerance_s: int = 300,
+    now: float | None = None,
+) -> bool:
     """What the operator runs: any v1 matching any current secret, within the window."""
     parts: dict[str, list[str]] = {}
     for item in header.split(","):
@@ -51,8 +57,9 @@ class CimProvider:
     name = "cim"
     idempotent = True
 
-    def __init__(self, *, url: str, secret: bytes, template: CimTemplate | None,
-                 concurrency: int = 100) -> None:
+    def __init__(
+        self, *, url: str, secret: bytes, template: CimTemplate | None, concurrency: int = 100
+    ) -> None:
         self.url = url
         self.secret = secret
         self.template = template
@@ -64,13 +71,17 @@ class CimProvider:
                 self.template.validate_extension(message.content.extension)
             except InvalidExtension:
                 raise PermanentFailure("invalid_extension") from None
-        return json.dumps({
-            "ext_user_id": message.ext_user_id,
-            "body": message.content.body or "",
-            "im_uid": message.uid,
-            "ext_message_id": str(message.ext_message_id),
-            "extension": message.content.extension or {},
-        }, separators=(",", ":"), ensure_ascii=False).encode()
+        return json.dumps(
+            {
+                "ext_user_id": message.ext_user_id,
+                "body": message.content.body or "",
+                "im_uid": message.uid,
+                "ext_message_id": str(message.ext_message_id),
+                "extension": message.content.extension or {},
+            },
+            separators=(",", ":"),
+            ensure_ascii=False,
+        ).encode()
 
     async def send(self, message: Outbound) -> Sent:
         raw = self.payload(message)

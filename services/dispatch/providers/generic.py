@@ -19,8 +19,14 @@ class GenericHttpProvider:
     name = "generic"
     idempotent = True
 
-    def __init__(self, url: str, *, token: str | None = None, default_from: str | None = None,
-                 concurrency: int = 100) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        token: str | None = None,
+        default_from: str | None = None,
+        concurrency: int = 100,
+    ) -> None:
         self.url = url
         self.token = token
         self.default_from = default_from

@@ -19,8 +19,17 @@ class MailgunProvider:
     name = "mailgun"
     idempotent = False
 
-    def __init__(self, *, api_key: str, domain: str, base_url: str, default_from: str,
-                 message_id_domain: str, tokens: TrackingTokens | None, concurrency: int = 100) -> None:
+    def __init__(
+        self,
+        *,
+        api_key: str,
+        domain: str,
+        base_url: str,
+        default_from: str,
+        message_id_domain: str,
+        tokens: TrackingTokens | None,
+        concurrency: int = 100,
+    ) -> None:
         self.url = f"{base_url.rstrip('/')}/v3/{domain}/messages"
         self.auth = aiohttp.BasicAuth("api", api_key)
         self.default_from = default_from
@@ -29,8 +38,12 @@ class MailgunProvider:
         self.session = new_session(concurrency)
 
     def form(self, message: Outbound) -> dict[str, str]:
-        parts = email_parts(message, default_from=self.default_from,
-                            message_id_domain=self.message_id_domain, tokens=self.tokens)
+        parts = email_parts(
+            message,
+            default_from=self.default_from,
+            message_id_domain=self.message_id_domain,
+            tokens=self.tokens,
+        )
         form = {
             "from": parts.sender,
             "to": message.recipient,

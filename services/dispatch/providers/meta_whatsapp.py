@@ -18,8 +18,15 @@ class MetaWhatsAppProvider:
     name = "meta"
     idempotent = False
 
-    def __init__(self, *, access_token: str, phone_number_id: str, api_version: str,
-                 base_url: str, concurrency: int = 100) -> None:
+    def __init__(
+        self,
+        *,
+        access_token: str,
+        phone_number_id: str,
+        api_version: str,
+        base_url: str,
+        concurrency: int = 100,
+    ) -> None:
         self.url = f"{base_url.rstrip('/')}/{api_version}/{phone_number_id}/messages"
         self.headers = {"Authorization": f"Bearer {access_token}"}
         self.session = new_session(concurrency)
@@ -35,7 +42,9 @@ class MetaWhatsAppProvider:
         }
 
     async def send(self, message: Outbound) -> Sent:
-        async with self.session.post(self.url, json=self.payload(message), headers=self.headers) as response:
+        async with self.session.post(
+            self.url, json=self.payload(message), headers=self.headers
+        ) as response:
             body = await json_answer(response)
         messages = body.get("messages") or [{}]
         return Sent(messages[0].get("id"), None)

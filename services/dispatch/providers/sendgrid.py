@@ -24,8 +24,16 @@ class SendGridProvider:
     name = "sendgrid"
     idempotent = False
 
-    def __init__(self, *, api_key: str, base_url: str, default_from: str, message_id_domain: str,
-                 tokens: TrackingTokens | None, concurrency: int = 100) -> None:
+    def __init__(
+        self,
+        *,
+        api_key: str,
+        base_url: str,
+        default_from: str,
+        message_id_domain: str,
+        tokens: TrackingTokens | None,
+        concurrency: int = 100,
+    ) -> None:
         self.url = f"{base_url.rstrip('/')}/v3/mail/send"
         self.headers = {"Authorization": f"Bearer {api_key}"}
         self.default_from = default_from
@@ -34,18 +42,24 @@ class SendGridProvider:
         self.session = new_session(concurrency)
 
     def payload(self, message: Outbound) -> dict[str, object]:
-        parts = email_parts(message, default_from=self.default_from,
-                            message_id_domain=self.message_id_domain, tokens=self.tokens)
+        parts = email_parts(
+            message,
+            default_from=self.default_from,
+            message_id_domain=self.message_id_domain,
+            tokens=self.tokens,
+        )
         content = []
         if parts.text is not None:
             content.append({"type": "text/plain", "value": parts.text})
         if parts.html is not None:
             content.append({"type": "text/html", "value": parts.html})
         payload: dict[str, object] = {
-            "personalizations": [{
-                "to": [{"email": message.recipient}],
-                "custom_args": {"ext_message_id": str(message.ext_message_id)},
-            }],
+            "personalizations": [
+                {
+                    "to": [{"email": message.recipient}],
+                    "custom_args": {"ext_message_id": str(message.ext_message_id)},
+                }
+            ],
             "from": _address(parts.sender),
             "subject": parts.subject,
             "content": content or [{"type": "text/plain", "value": " "}],
@@ -56,7 +70,9 @@ class SendGridProvider:
         return payload
 
     async def send(self, message: Outbound) -> Sent:
-        async with self.session.post(self.url, json=self.payload(message), headers=self.headers) as response:
+        async with self.session.post(
+            self.url, json=self.payload(message), headers=self.headers
+        ) as response:
             await response.read()
             if response.status >= 300:
                 raise http_failure(response.status)

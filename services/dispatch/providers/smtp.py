@@ -45,12 +45,27 @@ def smtp_failure(exc: Exception) -> ProviderFailure:
 
 
 class SmtpPool:
-    def __init__(self, *, host: str, port: int, tls: str = "none", username: str | None = None,
-                 password: str | None = None, validate_certs: bool = True, size: int = 8,
-                 timeout_s: float = 30.0, tls_context: ssl.SSLContext | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        host: str,
+        port: int,
+        tls: str = "none",
+        username: str | None = None,
+        password: str | None = None,
+        validate_certs: bool = True,
+        size: int = 8,
+        timeout_s: float = 30.0,
+        tls_context: ssl.SSLContext | None = None,
+    ) -> None:
         self.options = dict(
-            hostname=host, port=port, use_tls=tls == "implicit", start_tls=tls == "starttls",
-            validate_certs=validate_certs, timeout=timeout_s, tls_context=tls_context,
+            hostname=host,
+            port=port,
+            use_tls=tls == "implicit",
+            start_tls=tls == "starttls",
+            validate_certs=validate_certs,
+            timeout=timeout_s,
+            tls_context=tls_context,
         )
         self.username = username
         self.password = password
@@ -108,8 +123,15 @@ class SmtpProvider:
     name = "smtp"
     idempotent = False
 
-    def __init__(self, pool: SmtpPool, *, default_from: str, message_id_domain: str,
-                 tokens: TrackingTokens | None, dkim: DkimSigner | None = None) -> None:
+    def __init__(
+        self,
+        pool: SmtpPool,
+        *,
+        default_from: str,
+        message_id_domain: str,
+        tokens: TrackingTokens | None,
+        dkim: DkimSigner | None = None,
+    ) -> None:
         self.pool = pool
         self.default_from = default_from
         self.message_id_domain = message_id_domain
@@ -117,8 +139,12 @@ class SmtpProvider:
         self.dkim = dkim
 
     def render(self, message: Outbound) -> tuple[str, bytes, str]:
-        parts = email_parts(message, default_from=self.default_from,
-                            message_id_domain=self.message_id_domain, tokens=self.tokens)
+        parts = email_parts(
+            message,
+            default_from=self.default_from,
+            message_id_domain=self.message_id_domain,
+            tokens=self.tokens,
+        )
         data = mime_bytes(parts, message.recipient)
         if self.dkim is not None:
             data = self.dkim.sign(data)

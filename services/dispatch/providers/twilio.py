@@ -24,9 +24,18 @@ class TwilioProvider:
     name = "twilio"
     idempotent = False
 
-    def __init__(self, *, account_sid: str, auth_token: str, base_url: str, public_base_url: str,
-                 messaging_service_sid: str | None = None, default_from: str | None = None,
-                 whatsapp_from: str | None = None, concurrency: int = 100) -> None:
+    def __init__(
+        self,
+        *,
+        account_sid: str,
+        auth_token: str,
+        base_url: str,
+        public_base_url: str,
+        messaging_service_sid: str | None = None,
+        default_from: str | None = None,
+        whatsapp_from: str | None = None,
+        concurrency: int = 100,
+    ) -> None:
         self.url = f"{base_url.rstrip('/')}/2010-04-01/Accounts/{account_sid}/Messages.json"
         self.auth = aiohttp.BasicAuth(account_sid, auth_token)
         self.public_base_url = public_base_url.rstrip("/")
@@ -40,7 +49,9 @@ class TwilioProvider:
         form = {
             "Body": body,
             # The status ingest matches Twilio's callbacks to the message by bp_mid.
-            "StatusCallback": f"{self.public_base_url}/webhooks/twilio?bp_mid={quote(str(message.ext_message_id))}",
+            "StatusCallback": (
+                f"{self.public_base_url}/webhooks/twilio?bp_mid={quote(str(message.ext_message_id))}"
+            ),
         }
         if message.channel is Channel.WHATSAPP:
             form["To"] = _whatsapp(message.recipient)

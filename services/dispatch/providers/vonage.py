@@ -21,8 +21,15 @@ class VonageProvider:
     name = "vonage"
     idempotent = False
 
-    def __init__(self, *, api_key: str, api_secret: str, base_url: str,
-                 default_from: str | None = None, concurrency: int = 100) -> None:
+    def __init__(
+        self,
+        *,
+        api_key: str,
+        api_secret: str,
+        base_url: str,
+        default_from: str | None = None,
+        concurrency: int = 100,
+    ) -> None:
         self.url = f"{base_url.rstrip('/')}/sms/json"
         self.api_key = api_key
         self.api_secret = api_secret
