@@ -7,18 +7,20 @@ from pathlib import Path
 
 from aiohttp import web
 
+from services.vault.audit_relay import AuditRelay
 from services.vault.crypto import BlindIndex, Keyring
 from services.vault.http import DEFAULT_REGION, SERVICE, TOKENS, add_routes
 from services.vault.publisher import KafkaPublisher
 from services.vault.service import Scope, VaultService
 from services.vault.settings import VaultSettings
 from shared.db import create_pool, migrate_database
-from shared.http import add_readiness_check, create_service_app
+from shared.http import add_readiness_check, create_service_app, run_background
 from shared.kafka import start_producer
 from shared.topics import Topics
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 MIGRATION_TABLE = "vault_schema_migrations"
+RELAY = web.AppKey("vault_audit_relay", AuditRelay)
 
 
 def keys_from(settings: VaultSettings) -> tuple[Keyring, BlindIndex]:
@@ -42,7 +44,9 @@ def create_app(settings: VaultSettings) -> web.Application:
             producer = await start_producer(settings.kafka_bootstrap_servers)
             try:
                 publisher = KafkaPublisher(producer, Topics(settings.topic_prefix))
-                app[SERVICE] = VaultService(pool, keyring, blind_index, publisher)
+                relay = AuditRelay(pool, publisher)
+                app[SERVICE] = VaultService(pool, keyring, blind_index, publisher, relay.notify)
+                app[RELAY] = relay
 
                 async def database() -> None:
                     async with pool.acquire() as conn:
@@ -59,6 +63,11 @@ def create_app(settings: VaultSettings) -> web.Application:
         finally:
             await pool.close()
 
+    async def run_relay() -> None:
+        await app[RELAY].run()
+
+    # Registered after the resources, so it stops before the pool and producer close.
     app.cleanup_ctx.append(resources)
+    run_background(app, "audit-relay", run_relay)
     add_routes(app)
     return app

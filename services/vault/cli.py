@@ -19,7 +19,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     imp.add_argument("file", type=Path)
     imp.add_argument("--format", choices=("jsonl", "csv"), help="default: from the file name")
     imp.add_argument("--strict", action="store_true", help="write nothing if any line is rejected")
-    imp.add_argument("--batch-size", type=int, default=2000)
+    imp.add_argument("--batch-size", type=int, default=5000)
     imp.add_argument("--no-progress", action="store_true")
     imp.set_defaults(handler=_import)
     rotate = vault_sub.add_parser(

@@ -4,10 +4,12 @@ rejected lines that names the line and the reason, never the value."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import csv
 import io
 import json
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -24,7 +26,7 @@ from services.vault.publisher import Publisher
 from services.vault.service import facts_of, now
 from services.vault.writes import apply_change
 
-BATCH = 2000
+BATCH = 5000
 CSV_COLUMNS = ("ext_user_id", "email", "phone", "viber_id", "whatsapp_id", "locale", "opted_out")
 
 
@@ -142,7 +144,8 @@ async def _apply_batch(
         if applied.new_key:
             keys.append((s.ext_user_id, s.key_version, applied.new_key[0], applied.new_key[1]))
         for f, digest in applied.digests.items():
-            reindexed.append((s.ext_user_id, f.value))
+            if change.ext_user_id in current:
+                reindexed.append((s.ext_user_id, f.value))
             if digest is not None:
                 index_rows.append((f.value, digest, s.ext_user_id))
     # COPY into session-local staging tables, then one set-based upsert per table: an order
@@ -151,7 +154,8 @@ async def _apply_batch(
     await conn.copy_records_to_table("import_subjects", records=subjects)
     await conn.copy_records_to_table("import_keys", records=keys)
     await conn.copy_records_to_table("import_index", records=index_rows)
-    await conn.copy_records_to_table("import_reindexed", records=reindexed)
+    if reindexed:
+        await conn.copy_records_to_table("import_reindexed", records=reindexed)
     await conn.execute(
         """INSERT INTO subjects (ext_user_id, key_version, email_ct, phone_ct, viber_id_ct,
                whatsapp_id_ct, locale, opted_out, channels, facts_version)
@@ -169,11 +173,60 @@ async def _apply_batch(
            ON CONFLICT (ext_user_id) DO UPDATE SET key_version = EXCLUDED.key_version,
                kek_id = EXCLUDED.kek_id, wrapped_key = EXCLUDED.wrapped_key, rotated_at = NULL"""
     )
-    await conn.execute(
-        """DELETE FROM blind_index b USING import_reindexed r
-           WHERE b.ext_user_id = r.ext_user_id AND b.field = r.field"""
-    )
+    if current:  # only subjects that existed before can have digests to replace
+        await conn.execute(
+            """DELETE FROM blind_index b USING import_reindexed r
+               WHERE b.ext_user_id = r.ext_user_id AND b.field = r.field"""
+        )
     await conn.execute("INSERT INTO blind_index SELECT * FROM import_index ON CONFLICT DO NOTHING")
+
+
+async def _cooperative(
+    items: Iterator[SubjectChange], every: int = 64
+) -> AsyncIterator[SubjectChange]:
+    """Validation is CPU work: hand the loop back now and then, so that the previous batch's
+    queries make progress while the next batch is validated."""
+    for number, item in enumerate(items):
+        if number % every == 0:
+            await asyncio.sleep(0)
+        yield item
+
+
+class _PipelinedWriter:
+    """One batch in the database while the next is validated; batches still land in order
+    (each waits for the one before), so a subject's later line always wins."""
+
+    def __init__(
+        self,
+        conn: asyncpg.Connection,
+        keyring: Keyring,
+        blind_index: BlindIndex,
+        report: ImportReport,
+    ) -> None:
+        self.conn, self.keyring, self.blind_index, self.report = conn, keyring, blind_index, report
+        self.pending: asyncio.Task[None] | None = None
+
+    async def submit(self, batch: list[SubjectChange]) -> None:
+        await self.drain()
+        if batch:
+            self.pending = asyncio.create_task(self._write(batch))
+
+    async def _write(self, batch: list[SubjectChange]) -> None:
+        await _apply_batch(self.conn, batch, self.keyring, self.blind_index)
+        self.report.imported += len(batch)
+
+    async def drain(self) -> None:
+        if self.pending is not None:
+            task, self.pending = self.pending, None
+            await task
+
+    async def abandon(self) -> None:
+        """After a failure: stop the batch in flight before the transaction rolls back."""
+        if self.pending is not None and not self.pending.done():
+            self.pending.cancel()
+            with contextlib.suppress(BaseException):
+                await self.pending
+        self.pending = None
 
 
 _STAGING = """
@@ -223,26 +276,27 @@ async def import_file(
                     mininterval=0.5,
                 ) as bar,
             ):
+                writer = _PipelinedWriter(conn, keyring, blind_index, report)
                 batch: list[SubjectChange] = []
                 seen: set[str] = set()
                 position = 0
-                for change in _changes(handle, fmt, default_region, report):
-                    if change.ext_user_id in seen:
-                        # A subject twice in one batch: the earlier line must land first.
-                        await _apply_batch(conn, batch, keyring, blind_index)
-                        report.imported += len(batch)
-                        batch, seen = [], set()
-                    batch.append(change)
-                    seen.add(change.ext_user_id)
-                    if len(batch) >= batch_size:
-                        await _apply_batch(conn, batch, keyring, blind_index)
-                        report.imported += len(batch)
-                        batch, seen = [], set()
-                        bar.update(handle.tell() - position)
-                        position = handle.tell()
-                if batch:
-                    await _apply_batch(conn, batch, keyring, blind_index)
-                    report.imported += len(batch)
+                try:
+                    async for change in _cooperative(_changes(handle, fmt, default_region, report)):
+                        if change.ext_user_id in seen:
+                            # A subject twice in one batch: the earlier line must land first.
+                            await writer.submit(batch)
+                            batch, seen = [], set()
+                        batch.append(change)
+                        seen.add(change.ext_user_id)
+                        if len(batch) >= batch_size:
+                            await writer.submit(batch)
+                            batch, seen = [], set()
+                            bar.update(handle.tell() - position)
+                            position = handle.tell()
+                    await writer.submit(batch)
+                    await writer.drain()
+                finally:
+                    await writer.abandon()
                 bar.update(size - position)
             if strict and report.rejected:
                 raise ImportAborted(f"{len(report.rejected)} lines rejected and --strict given")
@@ -258,7 +312,6 @@ async def import_file(
             )
             await repo.append_audit(conn, [entry])
         report.committed = True
-        await publisher.audit([entry])
         report.facts_published = await publish_facts(conn, publisher, since=started)
     finally:
         await conn.close()

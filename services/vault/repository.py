@@ -252,3 +252,12 @@ async def audit_for_subject(
         limit,
     )
     return [(row["seq"], _entry(row)) for row in rows]
+
+
+async def audit_after(
+    conn: asyncpg.Connection, seq: int, limit: int
+) -> list[tuple[int, AuditEntry]]:
+    rows = await conn.fetch(
+        "SELECT * FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2", seq, limit
+    )
+    return [(row["seq"], _entry(row)) for row in rows]

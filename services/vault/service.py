@@ -5,6 +5,7 @@ acknowledged before the caller gets an answer."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -23,6 +24,7 @@ from services.vault.domain import (
     normalise_email,
     normalise_phone,
 )
+from services.vault.group_commit import GroupCommit
 from services.vault.publisher import Publisher
 from services.vault.writes import apply_change
 from shared.domain import Channel
@@ -60,6 +62,13 @@ class ContactRequest:
     ext_message_id: uuid.UUID
 
 
+@dataclass(frozen=True)
+class _ResolveCall:
+    caller: Caller
+    purpose: str
+    requests: list[ContactRequest]
+
+
 def now() -> datetime:
     return datetime.now(UTC)
 
@@ -81,11 +90,18 @@ class VaultService:
         keyring: Keyring,
         blind_index: BlindIndex,
         publisher: Publisher,
+        audit_committed: Callable[[], None] = lambda: None,
     ) -> None:
         self.pool = pool
         self.keyring = keyring
         self.blind_index = blind_index
         self.publisher = publisher
+        # Audit facts reach Kafka through the relay (an outbox on the audit table), told here
+        # that there is something new; subject facts are published inline, acknowledged.
+        self.audit_committed = audit_committed
+        self._reads: GroupCommit[_ResolveCall, list[dict[str, object]]] = GroupCommit(
+            self._resolve_calls
+        )
 
     def _entry(self, caller: Caller, decision: Decision, **kwargs: object) -> AuditEntry:
         return AuditEntry(
@@ -108,7 +124,7 @@ class VaultService:
         entry = self._entry(caller, decision, **kwargs)
         async with self.pool.acquire() as conn, conn.transaction():
             await repo.append_audit(conn, [entry])
-        await self.publisher.audit([entry])
+        self.audit_committed()
         return entry
 
     # --- admin ---------------------------------------------------------------------------
@@ -130,7 +146,7 @@ class VaultService:
             await repo.append_audit(conn, [entry])
         facts = facts_of(subject)
         await self.publisher.subject_facts([facts])
-        await self.publisher.audit([entry])
+        self.audit_committed()
         return facts
 
     async def erase(self, caller: Caller, ext_user_id: str) -> None:
@@ -152,10 +168,10 @@ class VaultService:
                 )
                 await repo.append_audit(conn, [entry])
         if entry.decision is Decision.NOT_FOUND:
-            await self.publisher.audit([entry])
+            self.audit_committed()
             raise NotFound(ext_user_id)
         await self.publisher.tombstone(ext_user_id)
-        await self.publisher.audit([entry])
+        self.audit_committed()
 
     async def read_masked(self, caller: Caller, ext_user_id: str) -> dict[str, object]:
         async with self.pool.acquire() as conn, conn.transaction():
@@ -186,7 +202,7 @@ class VaultService:
                     fields=tuple(sorted(masked)),
                 )
             await repo.append_audit(conn, [entry])
-        await self.publisher.audit([entry])
+        self.audit_committed()
         if answer is None:
             raise NotFound(ext_user_id)
         return answer
@@ -206,7 +222,7 @@ class VaultService:
                 detail=f"{len(found)} subjects",
             )
             await repo.append_audit(conn, [entry])
-        await self.publisher.audit([entry])
+        self.audit_committed()
         return found
 
     # --- resolver ------------------------------------------------------------------------
@@ -214,20 +230,29 @@ class VaultService:
     async def resolve(
         self, caller: Caller, purpose: str, requests: list[ContactRequest]
     ) -> list[dict[str, object]]:
-        """One address per request, each read audited with its message id, all in one
-        transaction; the answer is only sent once the audit rows are committed."""
-        results: list[dict[str, object]] = []
+        """One address per request, each read audited with its message id; the answer is
+        only given once the audit rows are committed (no audit row, no data)."""
+        return await self._reads.submit(_ResolveCall(caller, purpose, requests))
+
+    async def _resolve_calls(self, calls: list[_ResolveCall]) -> list[list[dict[str, object]]]:
+        answers: list[list[dict[str, object]]] = []
         entries: list[AuditEntry] = []
         async with self.pool.acquire() as conn, conn.transaction():
-            subjects = await repo.load_subjects(conn, sorted({r.ext_user_id for r in requests}))
+            ids = sorted({r.ext_user_id for call in calls for r in call.requests})
+            subjects = await repo.load_subjects(conn, ids)
             ciphers: dict[str, SubjectCipher] = {}
-            for request in requests:
-                result, entry = self._resolve_one(caller, purpose, request, subjects, ciphers)
-                results.append(result)
-                entries.append(entry)
+            for call in calls:
+                results = []
+                for request in call.requests:
+                    result, entry = self._resolve_one(
+                        call.caller, call.purpose, request, subjects, ciphers
+                    )
+                    results.append(result)
+                    entries.append(entry)
+                answers.append(results)
             await repo.append_audit(conn, entries)
-        await self.publisher.audit(entries)
-        return results
+        self.audit_committed()
+        return answers
 
     def _resolve_one(
         self,
@@ -316,7 +341,7 @@ class VaultService:
         if found:
             assert subject is not None
             await self.publisher.subject_facts([facts_of(subject)])
-        await self.publisher.audit([entry])
+        self.audit_committed()
         if not found:
             raise NotFound(ext_user_id)
 
@@ -334,5 +359,5 @@ class VaultService:
                 purpose="audit",
             )
             await repo.append_audit(conn, [entry])
-        await self.publisher.audit([entry])
+        self.audit_committed()
         return [{"seq": seq, **e.facts()} for seq, e in rows]

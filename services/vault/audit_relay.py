@@ -1,0 +1,74 @@
+"""Publishes the audit log to Kafka for the operator's SIEM, from the table itself (an
+outbox): a fact is published only once its row is committed, every committed row is
+published even if Kafka was down when it was written, and a request never waits for it.
+At least once: a consumer dedupes by ``audit_id``."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+import asyncpg
+from prometheus_client import Gauge
+
+from services.vault import repository as repo
+from services.vault.publisher import Publisher
+from shared.kafka import Backoff
+from shared.logging import get_logger
+
+log = get_logger(__name__)
+
+RELAY_LAG = Gauge(
+    "blindpost_vault_audit_relay_lag_rows", "Audit rows committed but not yet published to Kafka"
+)
+
+
+class AuditRelay:
+    def __init__(self, pool: asyncpg.Pool, publisher: Publisher, chunk: int = 2000) -> None:
+        self.pool = pool
+        self.publisher = publisher
+        self.chunk = chunk
+        self._wake = asyncio.Event()
+
+    def notify(self) -> None:
+        """A transaction with audit rows committed: publish soon."""
+        self._wake.set()
+
+    async def publish_pending(self) -> int:
+        """Publish committed rows not yet published; returns how many.  The cursor row's
+        lock keeps two vault replicas from publishing the same rows at once."""
+        published = 0
+        while True:
+            async with self.pool.acquire() as conn, conn.transaction():
+                cursor = await conn.fetchval(
+                    "SELECT published_seq FROM audit_relay WHERE id FOR UPDATE"
+                )
+                rows = await repo.audit_after(conn, cursor, self.chunk)
+                if rows:
+                    await self.publisher.audit([entry for _seq, entry in rows])
+                    await conn.execute(
+                        "UPDATE audit_relay SET published_seq = $1 WHERE id", rows[-1][0]
+                    )
+                head = await conn.fetchval("SELECT last_seq FROM audit_head WHERE id")
+                RELAY_LAG.set(head - (rows[-1][0] if rows else cursor))
+            published += len(rows)
+            if len(rows) < self.chunk:
+                return published
+
+    async def run(self, idle_s: float = 1.0) -> None:
+        backoff = Backoff(initial_s=0.5, maximum_s=30.0)
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), idle_s)
+            self._wake.clear()
+            try:
+                await self.publish_pending()
+                backoff.reset()
+            except Exception as exc:  # noqa: BLE001 - Kafka or the database down: retry later
+                delay = backoff.next_delay()
+                log.warning(
+                    "audit facts not published yet",
+                    error=type(exc).__name__,
+                    retry_in_s=round(delay, 2),
+                )
+                await asyncio.sleep(delay)
