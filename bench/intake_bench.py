@@ -29,7 +29,7 @@ from bench.common import Row, closed_loop, row_from_loop
 from shared.domain import Channel
 from shared.kafka import ensure_topics, start_producer
 from shared.subject_facts import SubjectFacts
-from shared.topics import Topics
+from shared.topics import ALL_TOPICS, Topics
 from tests.support.env import local_env
 from tests.support.processes import ServiceProcess
 
@@ -102,6 +102,18 @@ async def _publish_subjects(bootstrap: str, topics: Topics) -> list[str]:
     finally:
         await producer.stop()
     return users
+
+
+async def _delete_topics(bootstrap: str, topics: Topics) -> None:
+    """The broker keeps every partition ever made: a bench leaves none behind."""
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        await admin.delete_topics([topics.name(spec) for spec in ALL_TOPICS])
+    finally:
+        await admin.close()
 
 
 async def _wait_for_directory(dsn: str, count: int) -> None:
@@ -196,4 +208,5 @@ async def run() -> list[Row]:
         bare.terminate()
         bare.wait(10)
         await _drop_database(db_name)
+        await _delete_topics(bootstrap, topics)
     return rows

@@ -15,13 +15,15 @@ import aiohttp
 import asyncpg
 import pytest
 from aiohttp.test_utils import TestServer
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaError
 
 from services.intake.app import create_app
 from services.intake.settings import IntakeSettings
 from shared.domain import Channel
-from shared.kafka import start_producer
+from shared.kafka import ensure_topics, start_producer
 from shared.subject_facts import SubjectFacts
-from shared.topics import Topics
+from shared.topics import ALL_TOPICS, Topics
 
 SECRET = "local-smartico-secret"
 CALLBACK = "https://api.smartico.ai/callback?label=7"
@@ -112,6 +114,23 @@ async def wait_for_directory(
     finally:
         await conn.close()
     raise AssertionError(f"directory never showed {user} (gone={gone}, version={version})")
+
+
+@pytest.fixture
+async def topics(kafka_bootstrap: str, topic_prefix: str) -> AsyncIterator[Topics]:
+    """As the suite's ``topics`` fixture, and deleted afterwards: the shared broker keeps
+    every partition ever created, and thousands of them exhaust its heap."""
+    topics = Topics(topic_prefix)
+    await ensure_topics(kafka_bootstrap, topics)
+    yield topics
+    admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+    try:
+        await admin.start()
+        await admin.delete_topics([topics.name(spec) for spec in ALL_TOPICS])
+    except KafkaError:
+        pass  # best effort: a broker being restarted by another test keeps them
+    finally:
+        await admin.close()
 
 
 @pytest.fixture
