@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer
+from aiokafka.admin import AIOKafkaAdminClient
 
 from bench.common import Row
 from services.eventstore.app import MIGRATIONS, MIGRATIONS_TABLE
@@ -78,7 +79,22 @@ async def run() -> list[Row]:
             await pool.close()
     finally:
         await drop()
+        await _delete_topics(topics)
     return rows
+
+
+async def _delete_topics(topics: Topics) -> None:
+    """The local broker is shared: leave no partitions behind."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=BOOTSTRAP)
+    await admin.start()
+    try:
+        await admin.delete_topics(
+            [topics.name(spec) for spec in (MESSAGE_EVENTS, VAULT_AUDIT, DEAD_LETTER)]
+        )
+    except Exception as exc:  # noqa: BLE001 - best effort
+        print(f"bench topics not deleted: {type(exc).__name__}")
+    finally:
+        await admin.close()
 
 
 async def _raw_consume(topic: str, expected: int, note: str) -> Row:
