@@ -9,7 +9,7 @@ import json
 import sys
 import uuid
 from collections.abc import Callable, Coroutine
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from shared.domain import Channel, SmarticoStatus
@@ -36,9 +36,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     find.add_argument("--uid")
     find.add_argument("--status", choices=[s.value for s in SmarticoStatus])
     find.add_argument("--channel", choices=[c.value for c in Channel])
-    find.add_argument("--since", type=datetime.fromisoformat,
+    find.add_argument("--since", type=_instant,
                       help="accepted at or after (ISO 8601)")
-    find.add_argument("--until", type=datetime.fromisoformat, help="accepted before (ISO 8601)")
+    find.add_argument("--until", type=_instant, help="accepted before (ISO 8601)")
     find.add_argument("--limit", type=int, default=100)
     _format(find)
     find.set_defaults(handler=_sync(_find))
@@ -55,6 +55,12 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     retention.add_argument("--days", type=int, help="default: BLINDPOST_BODY_RETENTION_DAYS")
     _format(retention)
     retention.set_defaults(handler=_sync(_retention))
+
+
+def _instant(text: str) -> datetime:
+    """ISO 8601; without an offset, UTC."""
+    moment = datetime.fromisoformat(text)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _format(parser: argparse.ArgumentParser) -> None:
@@ -111,6 +117,9 @@ async def _replay(args: argparse.Namespace) -> int:
             events = await replay.replay_from_store(pool, args.into)
         report = {"source": args.source, "into": args.into, "events": events,
                   **await replay.compare(pool, args.into)}
+    except replay.ReplayError as exc:
+        print(f"replay failed: {exc}", file=sys.stderr)
+        return 2
     finally:
         await pool.close()
     text = "\n".join([

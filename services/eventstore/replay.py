@@ -19,6 +19,7 @@ from shared.logging import get_logger
 
 log = get_logger(__name__)
 LIVE = ProjectionTables("public")
+QUIET_POLLS_LIMIT = 60
 
 
 class ReplayError(RuntimeError):
@@ -97,9 +98,18 @@ async def replay_from_kafka(
         await consumer.seek_to_beginning(*partitions)
         ends = await consumer.end_offsets(partitions)
         remaining = {tp for tp in partitions if ends[tp] > 0}
+        quiet = 0
         async with pool.acquire() as writer:
             while remaining:
                 fetched = await consumer.getmany(*remaining, timeout_ms=1000, max_records=batch)
+                quiet = 0 if fetched else quiet + 1
+                if quiet >= QUIET_POLLS_LIMIT:
+                    # A transaction left open on the topic holds read_committed readers
+                    # back until it ends; do not wait for it forever.
+                    raise ReplayError(
+                        f"no progress for {QUIET_POLLS_LIMIT} s below the end of the topic "
+                        "(an open producer transaction?); replay again later"
+                    )
                 events: list[Event | None] = []
                 for tp, records in fetched.items():
                     events.extend(_parse(r) for r in records if r.offset < ends[tp])
