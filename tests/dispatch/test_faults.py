@@ -8,6 +8,7 @@ import json
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
+import asyncpg
 from aiohttp import web
 
 from services.dispatch.email_main import create_email_app
@@ -167,3 +168,46 @@ async def test_smtp_421_is_retried_and_550_fails(dispatch_env, topics, keypair, 
     assert [rcpt for _f, rcpt, _d in handler.received] == [["first@example.test"]]
     for event in events:
         assert "nobody@example.test" not in event.model_dump_json()
+
+
+async def test_circuit_breaker_parks_without_calling(
+    dispatch_env, events_dsn, topics, keypair, kafka_bootstrap
+):
+    fake = FakeProvider(lambda request, raw, n: web.Response(status=503))
+    async with Served(fake.app("/sms")) as gen:
+        env = {
+            **dispatch_env,
+            "BLINDPOST_SMS_HTTP_URL": f"{gen.url}/sms",
+            "BLINDPOST_DISPATCH_INLINE_RETRIES": "0",
+            "BLINDPOST_DISPATCH_BREAKER_THRESHOLD": "2",
+            "BLINDPOST_DISPATCH_BREAKER_COOLDOWN_S": "600",
+            "BLINDPOST_DISPATCH_PARK_INITIAL_S": "600",
+            "BLINDPOST_DISPATCH_PARK_MAX_S": "600",
+        }
+        first = [make_work(Channel.SMS, PHONE, keypair[1], body=f"a{i}") for i in range(2)]
+        later = [make_work(Channel.SMS, PHONE, keypair[1], body=f"b{i}") for i in range(3)]
+        topic = topics.dispatch(ChannelFamily.SMS)
+        async with Served(create_sms_app(SmsSettings.from_env(env))):
+            await produce_work(kafka_bootstrap, topic, first)
+            await wait_for_events(
+                kafka_bootstrap,
+                topics.message_events,
+                lambda events: sum(e.type.value == "dispatch.failed" for e in events) >= 2,
+            )
+            await produce_work(kafka_bootstrap, topic, later)
+            conn = await asyncpg.connect(events_dsn)
+            try:
+
+                async def parked() -> list:
+                    return await conn.fetch(
+                        "SELECT reason FROM dispatch_ledger WHERE state = 'parked' AND reason = 'circuit_open'"
+                    )
+
+                for _ in range(300):
+                    if len(await parked()) >= 3:
+                        break
+                    await asyncio.sleep(0.1)
+                assert len(await parked()) == 3
+            finally:
+                await conn.close()
+    assert len(fake.requests) == 2  # the open breaker made no call for the later three
