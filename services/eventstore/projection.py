@@ -104,88 +104,89 @@ class MessageState:
         return (self.status, self.channel)
 
 
-def _with_status(state: MessageState, status: SmarticoStatus, at: datetime) -> MessageState:
+Changes = dict[str, Any]
+
+
+def _status(state: MessageState, status: SmarticoStatus, at: datetime) -> Changes:
     times = dict(state.status_times)
     times.setdefault(status.value, iso(at))
     current = SmarticoStatus(state.status) if state.status else None
     if current is None or STATUS_RANK[status] >= STATUS_RANK[current]:
-        return replace(state, status=status.value, status_times=times)
-    return replace(state, status_times=times)
+        return {"status": status.value, "status_times": times}
+    return {"status_times": times}
 
 
-def _accepted(state: MessageState, p: MessageAccepted, event: Event) -> MessageState:
-    state = replace(
-        state,
-        channel=p.channel.value,
-        ext_user_id=p.ext_user_id,
-        uid=p.uid,
-        accepted_at=event.occurred_at,
-        stage=state.stage or Stage.ACCEPTED,
-    )
-    return _with_status(state, SmarticoStatus.ACCEPTED, event.occurred_at)
+def _accepted(state: MessageState, p: MessageAccepted, event: Event) -> Changes:
+    return {
+        "channel": p.channel.value,
+        "ext_user_id": p.ext_user_id,
+        "uid": p.uid,
+        "accepted_at": event.occurred_at,
+        "stage": state.stage or Stage.ACCEPTED,
+        **_status(state, SmarticoStatus.ACCEPTED, event.occurred_at),
+    }
 
 
-def _resolved(state: MessageState, p: RecipientResolved, event: Event) -> MessageState:
-    return replace(state, channel=state.channel or p.channel.value, stage=Stage.RESOLVED)
+def _resolved(state: MessageState, p: RecipientResolved, event: Event) -> Changes:
+    return {"channel": state.channel or p.channel.value, "stage": Stage.RESOLVED}
 
 
-def _resolution_failed(state: MessageState, p: ResolutionFailed, event: Event) -> MessageState:
-    state = replace(state, channel=state.channel or p.channel.value, stage=Stage.RESOLUTION_FAILED)
-    return _with_status(state, SmarticoStatus.FAILED, event.occurred_at)
+def _resolution_failed(state: MessageState, p: ResolutionFailed, event: Event) -> Changes:
+    return {
+        "channel": state.channel or p.channel.value,
+        "stage": Stage.RESOLUTION_FAILED,
+        **_status(state, SmarticoStatus.FAILED, event.occurred_at),
+    }
 
 
-def _attempted(state: MessageState, p: DispatchAttempted, event: Event) -> MessageState:
-    return replace(
-        state,
-        channel=state.channel or p.channel.value,
-        stage=Stage.DISPATCHING,
-        provider=p.provider,
-        attempts=max(state.attempts, p.attempt),
-    )
+def _attempted(state: MessageState, p: DispatchAttempted, event: Event) -> Changes:
+    return {
+        "channel": state.channel or p.channel.value,
+        "stage": Stage.DISPATCHING,
+        "provider": p.provider,
+        "attempts": max(state.attempts, p.attempt),
+    }
 
 
-def _dispatched(state: MessageState, p: Dispatched, event: Event) -> MessageState:
-    return replace(
-        state,
-        channel=state.channel or p.channel.value,
-        stage=Stage.DISPATCHED,
-        provider=p.provider,
-        provider_message_id=p.provider_message_id or state.provider_message_id,
-        attempts=max(state.attempts, p.attempt),
-    )
+def _dispatched(state: MessageState, p: Dispatched, event: Event) -> Changes:
+    return {
+        "channel": state.channel or p.channel.value,
+        "stage": Stage.DISPATCHED,
+        "provider": p.provider,
+        "provider_message_id": p.provider_message_id or state.provider_message_id,
+        "attempts": max(state.attempts, p.attempt),
+    }
 
 
-def _dispatch_failed(state: MessageState, p: DispatchFailed, event: Event) -> MessageState:
-    state = replace(
-        state,
-        channel=state.channel or p.channel.value,
-        stage=Stage.RETRYING if p.retryable else Stage.DISPATCH_FAILED,
-        provider=p.provider,
-        attempts=max(state.attempts, p.attempt),
-    )
-    if p.retryable:
-        return state
-    return _with_status(state, SmarticoStatus.FAILED, event.occurred_at)
+def _dispatch_failed(state: MessageState, p: DispatchFailed, event: Event) -> Changes:
+    changes: Changes = {
+        "channel": state.channel or p.channel.value,
+        "stage": Stage.RETRYING if p.retryable else Stage.DISPATCH_FAILED,
+        "provider": p.provider,
+        "attempts": max(state.attempts, p.attempt),
+    }
+    if not p.retryable:
+        changes.update(_status(state, SmarticoStatus.FAILED, event.occurred_at))
+    return changes
 
 
-def _provider_status(state: MessageState, p: ProviderStatusReported, event: Event) -> MessageState:
-    state = replace(
-        state,
-        provider=state.provider or p.provider,
-        provider_message_id=state.provider_message_id or p.provider_message_id,
-    )
-    return _with_status(state, p.status, p.reported_at or event.occurred_at)
+def _provider_status(state: MessageState, p: ProviderStatusReported, event: Event) -> Changes:
+    return {
+        "provider": state.provider or p.provider,
+        "provider_message_id": state.provider_message_id or p.provider_message_id,
+        **_status(state, p.status, p.reported_at or event.occurred_at),
+    }
 
 
-def _callback(state: MessageState, status: str, **changes: Any) -> MessageState:
+def _callback(state: MessageState, status: str, **changes: Any) -> Changes:
     callbacks = {k: dict(v) for k, v in state.callbacks.items()}
     entry = callbacks.setdefault(status, {"attempts": 0, "outcome": None})
     entry["attempts"] = max(entry["attempts"], changes.pop("attempts", 0))
     entry.update(changes)
-    return replace(state, callbacks=callbacks)
+    return {"callbacks": callbacks}
 
 
-def _callback_attempted(state: MessageState, p: CallbackAttempted, event: Event) -> MessageState:
+def _callback_attempted(state: MessageState, p: CallbackAttempted, event: Event) -> Changes:
     if state.callbacks.get(p.status.value, {}).get("outcome") in ("delivered", "dead_lettered"):
         return _callback(state, p.status.value, attempts=p.attempt)
     return _callback(
@@ -198,13 +199,13 @@ def _callback_attempted(state: MessageState, p: CallbackAttempted, event: Event)
     )
 
 
-def _callback_delivered(state: MessageState, p: CallbackDelivered, event: Event) -> MessageState:
+def _callback_delivered(state: MessageState, p: CallbackDelivered, event: Event) -> Changes:
     return _callback(
         state, p.status.value, attempts=p.attempts, outcome="delivered", at=iso(event.occurred_at)
     )
 
 
-def _callback_dead(state: MessageState, p: CallbackDeadLettered, event: Event) -> MessageState:
+def _callback_dead(state: MessageState, p: CallbackDeadLettered, event: Event) -> Changes:
     return _callback(
         state,
         p.status.value,
@@ -214,11 +215,11 @@ def _callback_dead(state: MessageState, p: CallbackDeadLettered, event: Event) -
     )
 
 
-def _body_redacted(state: MessageState, p: BodyRedacted, event: Event) -> MessageState:
-    return replace(state, body_redacted=True)
+def _body_redacted(state: MessageState, p: BodyRedacted, event: Event) -> Changes:
+    return {"body_redacted": True}
 
 
-Handler = Callable[[MessageState, Any, Event], MessageState]
+Handler = Callable[[MessageState, Any, Event], Changes]
 HANDLERS: dict[EventType, Handler] = {
     EventType.MESSAGE_ACCEPTED: _accepted,
     EventType.RECIPIENT_RESOLVED: _resolved,
@@ -238,10 +239,11 @@ def apply(state: MessageState | None, event: Event) -> MessageState:
     """The next state of ``event``'s message; ``state`` None for its first event."""
     state = state or MessageState(ext_message_id=event.ext_message_id)
     payload: Payload = event.typed_payload()
-    state = HANDLERS[event.type](state, payload, event)
+    changes = HANDLERS[event.type](state, payload, event)
     last = state.last_event_at
     return replace(
         state,
+        **changes,
         version=state.version + 1,
         last_event_at=event.occurred_at if last is None or event.occurred_at > last else last,
     )
