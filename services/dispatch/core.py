@@ -456,9 +456,7 @@ class Dispatcher:
         self._inflight.add(row.ext_message_id)
         try:
             if row.state == "sending":
-                unknown_ok = (
-                    route.provider.idempotent or self.settings.dispatch_unknown_outcome == "resend"
-                )
+                unknown_ok = self._resend_unknown(route.provider)
                 log.warning(
                     "a send's outcome is unknown (the dispatcher stopped mid-call)",
                     stage=self.name,
@@ -479,6 +477,12 @@ class Dispatcher:
                 await future
         finally:
             self._inflight.discard(row.ext_message_id)
+
+    def _resend_unknown(self, provider: Provider) -> bool:
+        policy = self.settings.dispatch_unknown_outcome
+        if provider.redelivery == "idempotency_key" or policy == "resend":
+            return True
+        return policy == "auto" and provider.redelivery == "message_id"
 
 
 def _reason(exc: Exception) -> str:

@@ -31,9 +31,11 @@ class DispatchSettings(BlindpostSettings):
     dispatch_max_batch: int = Field(500, ge=1)
     dispatch_breaker_threshold: int = Field(20, ge=1)
     dispatch_breaker_cooldown_s: float = Field(30.0, gt=0)
-    # What a redelivered message whose earlier send has an unknown outcome does when its
-    # provider has no idempotency key: "fail" (at most once) or "resend" (at least once).
-    dispatch_unknown_outcome: Literal["fail", "resend"] = "fail"
+    # What the sweeper does with a send whose outcome is unknown (the dispatcher died in the
+    # call) when the provider has no idempotency key: "auto" resends where the resend carries
+    # the same Message-ID (SMTP, Mailgun) and fails the rest; "fail" never resends (at most
+    # once); "resend" always does (at least once).  docs/dispatch.md has the table.
+    dispatch_unknown_outcome: Literal["auto", "fail", "resend"] = "auto"
     dispatch_lease_slack_s: float = Field(30.0, ge=0)
 
     @property

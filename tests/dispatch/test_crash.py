@@ -155,9 +155,9 @@ async def test_email_dispatcher_killed_mid_batch(
         "BLINDPOST_DISPATCH_INLINE_RETRIES": "0",
         "BLINDPOST_DISPATCH_SEND_TIMEOUT_S": "2",
         "BLINDPOST_DISPATCH_MAX_BATCH": "100",
-        # SMTP has no idempotency key: resend an unknown outcome with the same Message-ID.
-        "BLINDPOST_DISPATCH_UNKNOWN_OUTCOME": "resend",
     }
+    # SMTP has no idempotency key: by default ("auto") an unknown outcome is resent with the
+    # same Message-ID.
     log_path = tmp_path / "dispatch-email.log"
     process = await ServiceProcess("dispatch-email", env, port, log_path).start()
     received_at_kill: list[int] = []
@@ -206,3 +206,63 @@ async def test_email_dispatcher_killed_mid_batch(
     everything = log_path.read_text() + "".join(e.model_dump_json() for e in events)
     assert "@crash-test.example" not in everything
     assert json.dumps(received_at_kill) == f"[{KILL_AT}]"
+
+
+async def test_unknown_outcome_is_resent_only_where_the_provider_recognises_it(
+    dispatch_env, events_dsn, topics, keypair, kafka_bootstrap
+):
+    """What a dispatcher that died mid-call leaves: rows 'sending' whose lease ran out.  The
+    sweeper resends through the generic provider (idempotency key) and fails the Twilio one
+    (no key: at most once) without calling Twilio."""
+    from services.dispatch import ledger as ledger_module
+    from services.dispatch.settings import SmsSettings
+    from services.dispatch.sms_main import create_sms_app
+    from shared.db import create_pool
+
+    generic, twilio = IdempotentProvider(), IdempotentProvider()
+    twilio_app = web.Application()
+    twilio_app.router.add_post("/2010-04-01/Accounts/{sid}/Messages.json", twilio.handle)
+    viber = make_work(Channel.VIBER, phone(1), keypair[1], body="viber")
+    sms = make_work(Channel.SMS, phone(2), keypair[1], body="sms")
+    await ledger_module.migrate(events_dsn)
+    pool = await create_pool(events_dsn)
+    try:
+        ledger = ledger_module.Ledger(pool, "sms")
+        claims = [
+            ledger_module.Claim(viber.ext_message_id, "viber", "generic", viber.to_bytes()),
+            ledger_module.Claim(sms.ext_message_id, "sms", "twilio", sms.to_bytes()),
+        ]
+        claimed, _ = await ledger.claim(claims, lease_s=0)
+        assert len(claimed) == 2
+        async with Served(generic.app()) as gen, Served(twilio_app) as tw:
+            env = {
+                **dispatch_env,
+                "BLINDPOST_SMS_HTTP_URL": f"{gen.url}/sms",
+                "BLINDPOST_SMS_PROVIDER": "twilio",
+                "BLINDPOST_TWILIO_ACCOUNT_SID": "AC1",
+                "BLINDPOST_TWILIO_AUTH_TOKEN": "t",
+                "BLINDPOST_TWILIO_BASE_URL": tw.url,
+            }
+            async with Served(create_sms_app(SmsSettings.from_env(env))):
+                events = await wait_for_events(
+                    kafka_bootstrap,
+                    topics.message_events,
+                    lambda evs: (
+                        {e.ext_message_id for e in evs}
+                        >= {viber.ext_message_id, sms.ext_message_id}
+                    ),
+                )
+        by_id = outcomes(events)
+        assert [e.type for e in by_id[viber.ext_message_id]] == [
+            EventType.DISPATCH_ATTEMPTED,
+            EventType.DISPATCHED,
+        ]
+        assert by_id[viber.ext_message_id][0].payload["attempt"] == 2
+        (failed,) = by_id[sms.ext_message_id]
+        assert (
+            failed.payload["reason"] == "outcome_unknown" and failed.payload["retryable"] is False
+        )
+        assert list(generic.delivered) == [str(viber.ext_message_id)] and not twilio.requests
+        assert (await ledger.get(sms.ext_message_id)).state == "failed"
+    finally:
+        await pool.close()

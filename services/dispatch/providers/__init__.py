@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Literal, Protocol
 
 from services.dispatch.outcomes import Sent
 from shared.domain import Channel
@@ -30,9 +30,12 @@ class Outbound:
 
 class Provider(Protocol):
     name: str
-    # True when the provider recognises a resend of the same message (an idempotency key),
-    # so an attempt whose outcome is unknown may be repeated safely.
-    idempotent: bool
+    # How the receiving side recognises a resend of the same message, which decides what a
+    # dispatcher does with an attempt whose outcome is unknown (docs/dispatch.md):
+    # "idempotency_key": the provider answers a repeat with the first result (safe);
+    # "message_id": the same Message-ID, which mailboxes that deduplicate show once;
+    # "none": a resend is a second message.
+    redelivery: Literal["idempotency_key", "message_id", "none"]
 
     async def send(self, message: Outbound) -> Sent: ...
 

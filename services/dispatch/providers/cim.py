@@ -55,7 +55,7 @@ def verify_signature(
 
 class CimProvider:
     name = "cim"
-    idempotent = True
+    redelivery = "idempotency_key"
 
     def __init__(
         self, *, url: str, secret: bytes, template: CimTemplate | None, concurrency: int = 100

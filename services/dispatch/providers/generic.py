@@ -17,7 +17,7 @@ from services.dispatch.segments import count_segments
 
 class GenericHttpProvider:
     name = "generic"
-    idempotent = True
+    redelivery = "idempotency_key"
 
     def __init__(
         self,

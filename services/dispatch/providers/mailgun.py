@@ -1,7 +1,8 @@
 """Mailgun Messages API: ``POST {base}/v3/{domain}/messages``, HTTP Basic ``api:<key>``,
 form fields ``from``, ``to``, ``subject``, ``text``, ``html``, ``h:`` headers (our
 ``Message-Id`` and the unsubscribe headers) and ``v:ext_message_id`` (echoed in webhooks).
-The answer is JSON with ``id``.  No idempotency key: at most once.
+The answer is JSON with ``id``.  No idempotency key; a resend after a crash carries the same
+``Message-Id`` (docs/dispatch.md).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from shared.tracking import TrackingTokens
 
 class MailgunProvider:
     name = "mailgun"
-    idempotent = False
+    redelivery = "message_id"
 
     def __init__(
         self,

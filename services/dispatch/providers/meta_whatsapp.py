@@ -4,7 +4,8 @@
 and JSON ``{"messaging_product": "whatsapp", "to": <digits>, "type": "text", "text": {"body"},
 "biz_opaque_callback_data": <ext_message_id>}``; the answer holds ``messages[0].id`` (a
 ``wamid``).  ``from_number`` cannot be chosen per message (the sender is the phone number
-id).  No idempotency key: at most once.  429 and 5xx are transient.
+id).  No idempotency key: after a crash an unknown outcome is not resent.  429 and 5xx are
+transient.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from services.dispatch.providers.http import json_answer, new_session
 
 class MetaWhatsAppProvider:
     name = "meta"
-    idempotent = False
+    redelivery = "none"
 
     def __init__(
         self,

@@ -1,7 +1,8 @@
 """SendGrid v3 Mail Send: ``POST {base}/v3/mail/send`` with ``Authorization: Bearer``.
 
 The ``ext_message_id`` travels in ``custom_args`` (echoed in every Event Webhook event);
-the answer is 202 with the ``X-Message-Id`` header.  No idempotency key: at most once.
+the answer is 202 with the ``X-Message-Id`` header.  No idempotency key: after a crash an unknown
+outcome is not resent.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ def _address(value: str) -> dict[str, str]:
 
 class SendGridProvider:
     name = "sendgrid"
-    idempotent = False
+    redelivery = "none"
 
     def __init__(
         self,

@@ -2,7 +2,7 @@
 authentication.  Replies 4xx (and a dropped connection) are transient, 5xx permanent.
 
 SMTP has no idempotency key; the ``Message-ID`` is derived from the ``ext_message_id``, so a
-resend after a crash (only with ``BLINDPOST_DISPATCH_UNKNOWN_OUTCOME=resend``) carries the
+resend after a crash (the default, unless ``BLINDPOST_DISPATCH_UNKNOWN_OUTCOME=fail``) carries the
 same id and receivers that deduplicate on it (the bundled sink, many mailbox providers)
 keep one copy.
 """
@@ -121,7 +121,7 @@ class SmtpPool:
 
 class SmtpProvider:
     name = "smtp"
-    idempotent = False
+    redelivery = "message_id"
 
     def __init__(
         self,

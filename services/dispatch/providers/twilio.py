@@ -4,7 +4,7 @@
 ``From`` (or ``MessagingServiceSid``), ``Body``, ``StatusCallback``; HTTP Basic auth with the
 account SID and auth token; the answer (201) is JSON with ``sid``.  WhatsApp numbers are
 written ``whatsapp:+E164``.  Twilio has no idempotency key for sending: a call whose outcome
-is unknown is not repeated (at most once).  Error 429 (and 5xx) are transient.
+is unknown after a crash is not repeated.  Error 429 (and 5xx) are transient.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from shared.domain import Channel
 
 class TwilioProvider:
     name = "twilio"
-    idempotent = False
+    redelivery = "none"
 
     def __init__(
         self,

@@ -19,7 +19,7 @@ TRANSIENT_STATUSES = {"1", "5"}
 
 class VonageProvider:
     name = "vonage"
-    idempotent = False
+    redelivery = "none"
 
     def __init__(
         self,
