@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
+import subprocess
+import sys
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -191,3 +194,23 @@ async def wait_for_events(pool: asyncpg.Pool, expected: int, timeout_s: float = 
         return await count(pool, "SELECT count(*) FROM events") >= expected
 
     await eventually(done, timeout_s, f"{expected} stored events")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def blindpost(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """The ``blindpost`` command line, as an operator runs it."""
+    from tests.conftest import ROOT
+
+    return subprocess.run(
+        [sys.executable, "-m", "services.cli", *args],
+        env={"PATH": "", "PYTHONPATH": str(ROOT), **env},
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )

@@ -3,21 +3,20 @@ transaction is open, then restarted: nothing lost, nothing doubled."""
 
 from __future__ import annotations
 
-import socket
-
 import asyncpg
 import pytest
 
 from services.eventstore.replay import compare, replay_from_store
 from services.eventstore.verify import verify
-from tests.eventstore.support import count, eventually, lifecycle, migrated_pool, produce
+from tests.eventstore.support import (
+    count,
+    eventually,
+    free_port,
+    lifecycle,
+    migrated_pool,
+    produce,
+)
 from tests.support.processes import ServiceProcess
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 async def _write_transaction_open(conn: asyncpg.Connection) -> bool:

@@ -3,12 +3,14 @@ topic from its beginning, and they equal the live ones (by checksum)."""
 
 from __future__ import annotations
 
+import json
 import random
 from datetime import UTC, datetime, timedelta
 
 from services.eventstore.replay import compare, replay_from_kafka, replay_from_store
 from shared.domain import Channel
 from tests.eventstore.support import (
+    blindpost,
     lifecycle,
     migrated_pool,
     produce,
@@ -38,7 +40,7 @@ def _mixed_traffic() -> list:
 
 
 async def test_replay_from_the_store_and_from_kafka_equals_the_live_projection(
-    kafka_bootstrap, topics, events_dsn
+    kafka_bootstrap, topics, events_dsn, base_env
 ):
     events = _mixed_traffic()
     distinct = len({e.event_id for e in events})
@@ -62,6 +64,15 @@ async def test_replay_from_the_store_and_from_kafka_equals_the_live_projection(
         assert from_kafka["rebuilt"] == from_store["rebuilt"]
         assert sum(c["messages"] for c in from_kafka["counts"]) == 60
 
+        # The command does the same, and says so.
+        env = {**base_env, "DATABASE_URL": events_dsn}
+        for source in ("store", "kafka"):
+            ran = blindpost(env, "replay", "--from", source, "--check", "--format", "json")
+            assert ran.returncode == 0, ran.stderr
+            report = json.loads(ran.stdout)
+            assert report["identical"] and report["events"] == distinct
+            assert report["rebuilt"] == from_store["rebuilt"]
+
         # A changed live row is noticed: the checksum really compares the projections.
         async with pool_.acquire() as conn:
             await conn.execute(
@@ -69,6 +80,8 @@ async def test_replay_from_the_store_and_from_kafka_equals_the_live_projection(
                 "(SELECT ctid FROM message_state LIMIT 1)"
             )
         assert not (await compare(pool_, "replay_store"))["identical"]
+        changed = blindpost(env, "replay", "--check")
+        assert changed.returncode == 1 and "DIFFERENT" in changed.stdout
     finally:
         await pool_.close()
 

@@ -11,16 +11,16 @@ import pytest
 from services.eventstore.replay import compare, replay_from_kafka
 from services.eventstore.verify import verify
 from tests.eventstore.support import (
+    blindpost,
     count,
     eventually,
+    free_port,
     lifecycle,
     migrated_pool,
     produce,
     running_projector,
     wait_for_events,
 )
-from tests.eventstore.test_kill import free_port
-from tests.eventstore.test_timeline import blindpost
 from tests.support.processes import ServiceProcess
 
 

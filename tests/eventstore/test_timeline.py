@@ -4,36 +4,23 @@ with the vault reads made for it; ``blindpost messages find`` finds messages."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from shared.domain import Channel
-from tests.conftest import ROOT
 from tests.eventstore.support import (
+    blindpost,
     count,
     eventually,
+    free_port,
     lifecycle,
     migrated_pool,
     produce,
     produce_facts,
     vault_read,
 )
-from tests.eventstore.test_kill import free_port
 from tests.support.processes import ServiceProcess
-
-
-def blindpost(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "services.cli", *args],
-        env={"PATH": "", "PYTHONPATH": str(ROOT), **env},
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
 
 
 @pytest.mark.slow
