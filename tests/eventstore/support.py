@@ -144,8 +144,14 @@ async def migrated_pool(dsn: str) -> asyncpg.Pool:
 
 @asynccontextmanager
 async def running_projector(
-    bootstrap: str, topics: Topics, dsn: str, *, max_records: int = 500
+    bootstrap: str,
+    topics: Topics,
+    dsn: str,
+    *,
+    max_records: int = 500,
+    started: list[Projector] | None = None,
 ) -> AsyncIterator[asyncpg.Pool]:
+    """A projector in this process; ``started`` collects it, for tests that look inside."""
     pool = await migrated_pool(dsn)
     producer = await start_producer(bootstrap)
     consumer = await start_consumer(
@@ -156,6 +162,8 @@ async def running_projector(
         pool=pool, consumer=consumer, producer=producer, topics=topics, max_records=max_records
     )
     projector.subscribe()
+    if started is not None:
+        started.append(projector)
     task = asyncio.create_task(projector.run())
     try:
         yield pool

@@ -130,3 +130,40 @@ async def test_a_record_the_database_refuses_is_dead_lettered_alone(
     dead = await read_topic(kafka_bootstrap, topics.dead_letter, expect=1)
     assert len(dead) == 1
     assert dict(dead[0].headers)["blindpost.reason"].startswith(b"refused by the database")
+
+
+async def test_two_replicas_through_rebalances_store_each_event_once(
+    kafka_bootstrap, topics, events_dsn
+):
+    """Replicas share the partitions; as they join and leave, partitions move between them
+    mid-stream, and every event is still stored once, in order."""
+    messages = [lifecycle(f"e{n}") for n in range(120)]
+    events = [e for m in messages for e in m]
+    third = len(events) // 3
+    await produce(kafka_bootstrap, topics.message_events, events[:third])
+    replicas: list = []
+    async with running_projector(
+        kafka_bootstrap, topics, events_dsn, max_records=25, started=replicas
+    ) as pool:
+        async with running_projector(
+            kafka_bootstrap, topics, events_dsn, max_records=25, started=replicas
+        ):
+
+            async def shared() -> bool:
+                return all(r.consumer.assignment() for r in replicas)
+
+            await eventually(shared, 30, "partitions shared by both replicas")
+            await produce(kafka_bootstrap, topics.message_events, events[third : 2 * third])
+
+            async def both_working() -> bool:
+                return all(r.stored_total for r in replicas)
+
+            await eventually(both_working, 30, "both replicas storing events")
+        # The second replica left: its partitions come back to the first.
+        await produce(kafka_bootstrap, topics.message_events, events[2 * third :])
+        await wait_for_events(pool, len(events), timeout_s=60)
+        await asyncio.sleep(1)
+        assert await count(pool, "SELECT count(*) FROM events") == len(events)
+        async with pool.acquire() as conn:
+            assert await verify(conn) == (len(messages), len(events), [])
+        assert await count(pool, "SELECT sum(messages) FROM message_counts") == len(messages)
