@@ -26,10 +26,11 @@ import aiohttp
 import asyncpg
 
 from bench.common import Row, closed_loop, row_from_loop
+from services.intake.app import INTAKE_TOPICS
 from shared.domain import Channel
 from shared.kafka import ensure_topics, start_producer
 from shared.subject_facts import SubjectFacts
-from shared.topics import ALL_TOPICS, Topics
+from shared.topics import Topics
 from tests.support.env import local_env
 from tests.support.processes import ServiceProcess
 
@@ -111,7 +112,7 @@ async def _delete_topics(bootstrap: str, topics: Topics) -> None:
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:
-        await admin.delete_topics([topics.name(spec) for spec in ALL_TOPICS])
+        await admin.delete_topics([topics.name(spec) for spec in INTAKE_TOPICS])
     finally:
         await admin.close()
 
@@ -158,7 +159,7 @@ async def run() -> list[Row]:
     env.update({k: v for k, v in os.environ.items() if k.startswith(("BLINDPOST_", "KAFKA_"))})
     bootstrap = env["KAFKA_BOOTSTRAP_SERVERS"]
     topics = Topics(f"bench{uuid.uuid4().hex[:8]}.")
-    await ensure_topics(bootstrap, topics)
+    await ensure_topics(bootstrap, topics, INTAKE_TOPICS)
     db_name, dsn = await _scratch_database()
     secret = env["BLINDPOST_INTAKE_SECRETS"].split(",")[0]
     intake_port, bare_port = _free_port(), _free_port()

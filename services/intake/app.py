@@ -27,6 +27,9 @@ MIGRATIONS = HERE / "migrations"
 OPENAPI = HERE / "openapi.json"
 DIRECTORY_GROUP = "blindpost-intake-directory"
 
+# The topics intake writes or reads.
+INTAKE_TOPICS = (MESSAGE_EVENTS, SUBJECT_FACTS, DISPATCH[ChannelFamily.EMAIL], DEAD_LETTER)
+
 FEED = web.AppKey("directory_feed", DirectoryFeed)
 LAG = web.AppKey("directory_lag", ConsumerLagMonitor)
 
@@ -43,11 +46,7 @@ def create_app(settings: IntakeSettings) -> web.Application:
 
     async def resources(app: web.Application) -> AsyncIterator[None]:
         await migrate_database(dsn, MIGRATIONS, "intake_schema_migrations")
-        await ensure_topics(
-            bootstrap,
-            topics,
-            [MESSAGE_EVENTS, SUBJECT_FACTS, DISPATCH[ChannelFamily.EMAIL], DEAD_LETTER],
-        )
+        await ensure_topics(bootstrap, topics, INTAKE_TOPICS)
         pool = await create_pool(
             dsn,
             min_size=1,
@@ -56,7 +55,7 @@ def create_app(settings: IntakeSettings) -> web.Application:
         )
         producer = await start_producer(bootstrap, linger_ms=settings.intake_kafka_linger_ms)
         try:
-            publisher = Publisher(producer)
+            publisher = Publisher(producer, topics.message_events)
             directory = Directory(
                 pool,
                 ttl_s=settings.intake_directory_cache_ttl_s,

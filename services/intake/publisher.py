@@ -11,13 +11,16 @@ import asyncio
 from collections.abc import Sequence
 
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaConnectionError
+from aiokafka.protocol.metadata import MetadataRequest
 
 from shared.kafka import Output
 
 
 class Publisher:
-    def __init__(self, producer: AIOKafkaProducer) -> None:
+    def __init__(self, producer: AIOKafkaProducer, probe_topic: str) -> None:
         self.producer = producer
+        self.probe_topic = probe_topic
 
     async def publish(self, outputs: Sequence[Output]) -> None:
         """In order, each acknowledged before the next is sent: a later record is never on
@@ -30,5 +33,10 @@ class Publisher:
             await asyncio.shield(delivery)
 
     async def check(self) -> None:
-        """Readiness: a broker answers a metadata request."""
-        await self.producer.client.fetch_all_metadata()
+        """Readiness: a broker answers a metadata request, for one topic only (the whole
+        cluster's metadata can be large, and readiness is probed every few seconds)."""
+        brokers = self.producer.client.cluster.brokers()
+        if not brokers:
+            raise KafkaConnectionError("no broker known")
+        node_id = min(broker.nodeId for broker in brokers)
+        await self.producer.client.send(node_id, MetadataRequest([self.probe_topic]))

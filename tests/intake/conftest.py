@@ -18,12 +18,12 @@ from aiohttp.test_utils import TestServer
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 
-from services.intake.app import create_app
+from services.intake.app import INTAKE_TOPICS, create_app
 from services.intake.settings import IntakeSettings
 from shared.domain import Channel
 from shared.kafka import ensure_topics, start_producer
 from shared.subject_facts import SubjectFacts
-from shared.topics import ALL_TOPICS, Topics
+from shared.topics import Topics
 
 SECRET = "local-smartico-secret"
 CALLBACK = "https://api.smartico.ai/callback?label=7"
@@ -118,15 +118,15 @@ async def wait_for_directory(
 
 @pytest.fixture
 async def topics(kafka_bootstrap: str, topic_prefix: str) -> AsyncIterator[Topics]:
-    """As the suite's ``topics`` fixture, and deleted afterwards: the shared broker keeps
+    """As the suite's ``topics`` fixture, but only intake's, and deleted afterwards: the shared broker keeps
     every partition ever created, and thousands of them exhaust its heap."""
     topics = Topics(topic_prefix)
-    await ensure_topics(kafka_bootstrap, topics)
+    await ensure_topics(kafka_bootstrap, topics, INTAKE_TOPICS)
     yield topics
     admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
     try:
         await admin.start()
-        await admin.delete_topics([topics.name(spec) for spec in ALL_TOPICS])
+        await admin.delete_topics([topics.name(spec) for spec in INTAKE_TOPICS])
     except KafkaError:
         pass  # best effort: a broker being restarted by another test keeps them
     finally:
