@@ -129,9 +129,16 @@ async def _wait_for_directory(dsn: str, count: int) -> None:
     raise TimeoutError("the directory did not fill")
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU the process used so far: a figure the rest of a busy machine does
+    not distort the way it distorts requests/s."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 async def _load(
-    url: str, secret: str, users: list[str], total: int
-) -> tuple[float, list[float], dict[int, int]]:
+    url: str, secret: str, users: list[str], total: int, server_pid: int
+) -> tuple[float, list[float], dict[int, int], float]:
     codes: dict[int, int] = {}
     connector = aiohttp.TCPConnector(limit=CONCURRENCY)
     async with aiohttp.ClientSession(connector=connector) as session:
@@ -150,8 +157,10 @@ async def _load(
 
         await closed_loop(one, total=WARM_UP, concurrency=CONCURRENCY)
         codes.clear()
+        cpu_before = _cpu_seconds(server_pid)
         seconds, latencies = await closed_loop(one, total=total, concurrency=CONCURRENCY)
-    return seconds, latencies, codes
+        cpu_us = (_cpu_seconds(server_pid) - cpu_before) / total * 1e6
+    return seconds, latencies, codes, cpu_us
 
 
 async def run() -> list[Row]:
@@ -183,15 +192,22 @@ async def run() -> list[Row]:
         await _wait_for_directory(dsn, len(users))
 
         note = f"concurrency {CONCURRENCY}, same client"
-        seconds, latencies, _ = await _load(
-            f"http://127.0.0.1:{bare_port}/v1/sms", secret, users, REQUESTS
+        seconds, latencies, _, cpu_us = await _load(
+            f"http://127.0.0.1:{bare_port}/v1/sms", secret, users, REQUESTS, bare.pid
         )
         rows.append(
-            row_from_loop("intake", "baseline: bare aiohttp JSON handler", seconds, latencies, note)
+            row_from_loop(
+                "intake",
+                "baseline: bare aiohttp JSON handler",
+                seconds,
+                latencies,
+                f"{note}; server CPU {cpu_us:.0f} us/request",
+            )
         )
 
-        seconds, latencies, codes = await _load(
-            f"http://127.0.0.1:{intake_port}/v1/sms", secret, users, REQUESTS
+        assert intake.process is not None
+        seconds, latencies, codes, cpu_us = await _load(
+            f"http://127.0.0.1:{intake_port}/v1/sms", secret, users, REQUESTS, intake.process.pid
         )
         accepted = codes.get(0, 0)
         rows.append(
@@ -200,7 +216,7 @@ async def run() -> list[Row]:
                 "POST /v1/sms, acked by Kafka",
                 seconds,
                 latencies,
-                f"{note}; {accepted}/{REQUESTS} accepted"
+                f"{note}; server CPU {cpu_us:.0f} us/request; {accepted}/{REQUESTS} accepted"
                 + ("" if accepted == REQUESTS else f", codes {codes}"),
             )
         )
