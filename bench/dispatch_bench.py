@@ -45,7 +45,7 @@ EMAILS = int(os.environ.get("BENCH_DISPATCH_EMAILS", "6000"))
 SMS = int(os.environ.get("BENCH_DISPATCH_SMS", "6000"))
 ROUNDS = 3
 ROUNDS_NOTE = f"median of {ROUNDS} rounds alternating with ours (the machine is shared)"
-CONNECTIONS = 8
+CONNECTIONS = 32
 CONCURRENCY = 64
 ADMIN_DSN = os.environ.get(
     "BLINDPOST_ADMIN_DATABASE_URL",

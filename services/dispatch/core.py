@@ -22,23 +22,18 @@ import asyncio
 import random
 import time
 import uuid
+from collections import deque
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 import asyncpg
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError
 
+from services.dispatch import metrics
 from services.dispatch.guard import ProviderGuard
 from services.dispatch.ledger import Claim, Ledger, LedgerRow, SentMarker
-from services.dispatch.metrics import (
-    ATTEMPTS,
-    DUPLICATES,
-    OUTCOMES,
-    PARKED,
-    SEND_SECONDS,
-    SMS_SEGMENTS,
-)
+from services.dispatch.metrics import DUPLICATES, OUTCOMES, PARKED, SMS_SEGMENTS
 from services.dispatch.outcomes import ProviderFailure, Sent, TransientFailure, transport_failure
 from services.dispatch.providers import Outbound, Provider
 from services.dispatch.segments import encoding_of
@@ -67,6 +62,10 @@ RETRYABLE_ERRORS = (
     asyncpg.PostgresError,
     asyncpg.InterfaceError,
 )
+
+
+PIPELINE_DEPTH = 2
+Batch = dict[TopicPartition, list[ConsumerRecord]]
 
 
 class WrongFamily(ValueError):
@@ -111,17 +110,38 @@ class Dispatcher:
         return work
 
     async def run_consumer(self, consumer: AIOKafkaConsumer) -> None:
+        """Two batches in flight: the next one is parsed and claimed while the last calls of
+        the previous one finish, so the provider connections do not idle at each batch's
+        edge.  Offsets are committed strictly in batch order."""
         backoff = Backoff(initial_s=0.5, maximum_s=30.0)
+        in_flight: deque[tuple[Batch, asyncio.Task[None]]] = deque()
         while True:
-            batch = await consumer.getmany(timeout_ms=500, max_records=self.batch_size)
-            records = [r for rs in batch.values() for r in rs]
-            if not records:
+            if len(in_flight) < PIPELINE_DEPTH:
+                batch = await consumer.getmany(
+                    timeout_ms=20 if in_flight else 500, max_records=self.batch_size
+                )
+                records = [r for rs in batch.values() for r in rs]
+                if records:
+                    in_flight.append((batch, asyncio.create_task(self.process(records))))
+            if not in_flight:
+                continue
+            oldest, task = in_flight[0]
+            if not task.done() and len(in_flight) < PIPELINE_DEPTH:
                 continue
             try:
-                await self.process(records)
+                await task
             except RETRYABLE_ERRORS as exc:
-                # The ledger or the event log is unreachable: consume the batch again later;
-                # the ledger makes the second pass send only what the first did not.
+                # The ledger or the event log is unreachable: consume these batches again
+                # later; the ledger makes the second pass send only what the first did not.
+                await asyncio.gather(*(t for _b, t in in_flight), return_exceptions=True)
+                first: dict[TopicPartition, int] = {}
+                for batch, _t in in_flight:
+                    for tp, rs in batch.items():
+                        if rs and tp not in first:
+                            first[tp] = rs[0].offset
+                in_flight.clear()
+                for tp, offset in first.items():
+                    consumer.seek(tp, offset)
                 delay = backoff.next_delay()
                 log.warning(
                     "dispatch batch failed, will retry",
@@ -129,15 +149,12 @@ class Dispatcher:
                     error=type(exc).__name__,
                     retry_in_s=round(delay, 2),
                 )
-                for tp, rs in batch.items():
-                    if rs:
-                        consumer.seek(tp, rs[0].offset)
                 await asyncio.sleep(delay)
                 continue
+            in_flight.popleft()
             backoff.reset()
-            offsets = {tp: rs[-1].offset + 1 for tp, rs in batch.items() if rs}
             try:
-                await consumer.commit(offsets)
+                await consumer.commit({tp: rs[-1].offset + 1 for tp, rs in oldest.items() if rs})
             except CommitFailedError:
                 # Rebalanced away: the new owner redelivers and the ledger settles it.
                 log.warning("offsets not committed after a rebalance", stage=self.name)
@@ -285,15 +302,15 @@ class Dispatcher:
                 await self._park(work, attempt, self._park_delay(attempt), failure.reason)
                 return pending
             guard.breaker.record_success()
-            OUTCOMES.labels(self.family.value, work.channel.value, provider.name, "sent", "").inc()
+            metrics.sent(self.family.value, work.channel.value, provider.name).inc()
             if sent.segments:
                 SMS_SEGMENTS.labels(work.channel.value, encoding_of(work.content.body or "")).inc(
                     sent.segments
                 )
-            pending.append(
-                self.marker.mark(
-                    work.ext_message_id, attempt, sent.provider_message_id, sent.segments
-                )
+            # Recorded before the event is produced: a Dispatched event in the log means the
+            # ledger says 'sent', so that message is never sent again.
+            await self.marker.mark(
+                work.ext_message_id, attempt, sent.provider_message_id, sent.segments
             )
             pending.append(
                 await self._emit(
@@ -325,7 +342,7 @@ class Dispatcher:
                     (outbound.attempt,),
                 )
             )
-            ATTEMPTS.labels(self.family.value, work.channel.value, provider.name).inc()
+            metrics.attempts(self.family.value, work.channel.value, provider.name).inc()
             started = time.perf_counter()
             try:
                 async with asyncio.timeout(self.settings.dispatch_send_timeout_s):
@@ -345,7 +362,7 @@ class Dispatcher:
                     failure = TransientFailure("unexpected_error")
                 raise failure from None
             finally:
-                SEND_SECONDS.labels(self.family.value, provider.name).observe(
+                metrics.send_seconds(self.family.value, provider.name).observe(
                     time.perf_counter() - started
                 )
 

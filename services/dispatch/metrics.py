@@ -1,5 +1,8 @@
 """The dispatchers' Prometheus metrics (base units; labels never carry an address)."""
 
+import functools
+from typing import Any
+
 from prometheus_client import Counter, Histogram
 
 ATTEMPTS = Counter(
@@ -31,3 +34,20 @@ SMS_SEGMENTS = Counter(
     "Message segments handed to SMS-family providers, by encoding",
     ["channel", "encoding"],
 )
+
+
+# The hot path looks its labelled series up per message; prometheus_client's labels() costs
+# more than the increment, so the few series there are are cached.
+@functools.lru_cache(maxsize=512)
+def attempts(family: str, channel: str, provider: str) -> Any:
+    return ATTEMPTS.labels(family, channel, provider)
+
+
+@functools.lru_cache(maxsize=512)
+def sent(family: str, channel: str, provider: str) -> Any:
+    return OUTCOMES.labels(family, channel, provider, "sent", "")
+
+
+@functools.lru_cache(maxsize=512)
+def send_seconds(family: str, provider: str) -> Any:
+    return SEND_SECONDS.labels(family, provider)

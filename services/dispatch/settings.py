@@ -65,7 +65,7 @@ class EmailSettings(DispatchSettings):
     smtp_username: str | None = None
     smtp_password: SecretStr | None = None
     smtp_validate_certs: bool = True
-    smtp_pool_size: int = Field(8, ge=1)
+    smtp_pool_size: int = Field(32, ge=1)
     dkim_domain: str | None = None
     dkim_selector: str | None = None
     dkim_private_key: SecretStr | None = Field(None, description="PEM, or a path to a PEM file")
