@@ -100,7 +100,7 @@ def lifecycle(
     ]
 
 
-def vault_read(event: Event, *, ms_after: int = 10, decision: str = "allowed") -> dict[str, Any]:
+def vault_read(event: Event, *, ms_after: int = 10, decision: str = "read") -> dict[str, Any]:
     """The audit fact the vault publishes when the resolver reads the address."""
     return {
         "audit_id": str(uuid.uuid4()),

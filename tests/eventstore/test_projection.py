@@ -134,3 +134,16 @@ def test_audit_facts_keep_only_known_fields():
     assert fact.audit_id == "17" and fact.fields == ["email"]
     assert "someone" not in json.dumps(fact.as_json())
     assert fact.at.tzinfo is not None
+
+
+def test_the_vaults_own_audit_facts_parse():
+    """The contract with the vault's publisher, checked against its code."""
+    audit = pytest.importorskip("services.vault.audit")
+    entry = audit.AuditEntry(
+        caller="resolver", scope="resolver", decision=next(iter(audit.Decision)),
+        request_id="req-1", at=datetime.now(UTC), purpose="dispatch", ext_user_id="p1",
+        fields=("email",), ext_message_id=uuid.uuid4(),
+    )
+    fact = parse_audit_fact(json.dumps(entry.facts()).encode())
+    assert (fact.audit_id, fact.ext_message_id) == (str(entry.audit_id), str(entry.ext_message_id))
+    assert (fact.fields, fact.request_id, fact.at) == (["email"], "req-1", entry.at)

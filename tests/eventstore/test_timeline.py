@@ -82,7 +82,7 @@ async def test_a_timeline_shows_every_stage_in_order_with_the_vault_reads(
     assert [r["audit_id"] for r in view["vault_reads"]] == [read["audit_id"]]
     assert view["vault_reads"][0] | {"at": None} == {
         "audit_id": read["audit_id"], "at": None, "caller": "resolver", "scope": "resolver",
-        "purpose": "dispatch", "fields": ["email"], "decision": "allowed",
+        "purpose": "dispatch", "fields": ["email"], "decision": "read",
         "ext_user_id": "player-42", "request_id": "req-welcome-42",
     }
     state = view["message"]
@@ -98,7 +98,7 @@ async def test_a_timeline_shows_every_stage_in_order_with_the_vault_reads(
     assert text.returncode == 0, text.stderr
     lines = text.stdout.splitlines()
     accepted = next(i for i, line in enumerate(lines) if "message.accepted" in line)
-    vault = next(i for i, line in enumerate(lines) if "vault allowed" in line)
+    vault = next(i for i, line in enumerate(lines) if "vault read" in line)
     resolved = next(i for i, line in enumerate(lines) if "recipient.resolved" in line)
     assert accepted < vault < resolved  # the read sits where it happened
 
