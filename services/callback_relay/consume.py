@@ -19,6 +19,10 @@ from shared.logging import get_logger
 
 log = get_logger(__name__)
 STAGE = "callback-relay"
+# Event.to_bytes() writes event_id then type first; a cheap look at the head of the record
+# recognises the relay's own events, a third of what it reads at full load.
+_OWN_EVENT = b'"type":"callback.'
+_PEEK = 120
 
 STATUSES_QUEUED = Counter(
     "blindpost_callback_statuses_seen_total",
@@ -78,6 +82,8 @@ class EventConsumer:
         statuses: list[tuple[uuid.UUID, SmarticoStatus]] = []
         poison = []
         for record in records:
+            if _OWN_EVENT in (record.value or b"")[:_PEEK]:
+                continue  # our own callback.* events: nothing to report, skip the parse
             try:
                 event = Event.from_bytes(record.value)
                 facts = facts_from(event)

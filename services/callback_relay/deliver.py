@@ -25,6 +25,7 @@ from shared.topics import Topics
 
 log = get_logger(__name__)
 PRODUCER = "callback-relay"
+FLUSHERS = 4
 
 ATTEMPTS = Counter("blindpost_callback_attempts_total", "Callback attempts by outcome", ["outcome"])
 DELIVERED = Counter("blindpost_callbacks_delivered_total", "Statuses Smartico acknowledged")
@@ -75,26 +76,36 @@ class Deliverer:
         self.lease_s = lease_s
         self._done: asyncio.Queue[_Done] = asyncio.Queue()
         self._in_flight = 0
+        self._slots_freed = asyncio.Event()
 
     async def run(self) -> None:
-        flusher = asyncio.create_task(self._flush_forever(), name="callback-flush")
+        # Several flushers, so one batch's broker and database round trips overlap the next.
+        flushers = [
+            asyncio.create_task(self._flush_forever(), name=f"callback-flush-{i}")
+            for i in range(FLUSHERS)
+        ]
         try:
             await self._claim_forever()
         finally:
-            flusher.cancel()
+            for flusher in flushers:
+                flusher.cancel()
 
     async def _claim_forever(self) -> None:
         while True:
             free = self.concurrency - self._in_flight
-            due = (
-                await self.store.claim_due(min(self.batch_size, free), self.lease_s) if free else []
-            )
+            if free <= 0:
+                # Every slot is busy: wait for the flusher to free some, not for a timer.
+                self._slots_freed.clear()
+                await self._slots_freed.wait()
+                continue
+            wanted = min(self.batch_size, free)
+            due = await self.store.claim_due(wanted, self.lease_s)
             for callback in due:
                 self._in_flight += 1
-                IN_FLIGHT.set(self._in_flight)
                 asyncio.create_task(self._attempt(callback))
-            if len(due) < min(self.batch_size, max(free, 1)):
-                await asyncio.sleep(self.poll_interval_s)
+            IN_FLIGHT.set(self._in_flight)
+            if len(due) < wanted:
+                await asyncio.sleep(self.poll_interval_s)  # nothing more is due right now
 
     async def _attempt(self, callback: DueCallback) -> None:
         started = time.perf_counter()
@@ -196,6 +207,7 @@ class Deliverer:
                     await asyncio.sleep(1.0)
             self._in_flight -= len(batch)
             IN_FLIGHT.set(self._in_flight)
+            self._slots_freed.set()
 
     async def _flush(self, batch: list[_Done]) -> None:
         # Events first, then the store: a crash in between repeats an attempt whose events

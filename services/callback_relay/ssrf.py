@@ -111,6 +111,7 @@ class CallbackGuard:
         self.resolve = resolve
         self.cache_ttl_s = cache_ttl_s
         self._cache: dict[tuple[str, int], tuple[float, tuple[str, ...]]] = {}
+        self._checked: dict[str, tuple[float, Target]] = {}
 
     def host_allowed(self, host: str, port: int) -> bool:
         return any(entry.admits(host, port) for entry in self.allow)
@@ -125,6 +126,19 @@ class CallbackGuard:
         return self.host_allowed(str(ip), port)
 
     async def check(self, raw_url: str) -> Target:
+        """Validates ``raw_url``; a URL validated in the last ``cache_ttl_s`` is not parsed
+        and resolved again (thousands of callbacks share one callback_url)."""
+        now = time.monotonic()
+        cached = self._checked.get(raw_url)
+        if cached and cached[0] > now:
+            return cached[1]
+        target = await self._check(raw_url)
+        if len(self._checked) > 10_000:
+            self._checked.clear()
+        self._checked[raw_url] = (now + self.cache_ttl_s, target)
+        return target
+
+    async def _check(self, raw_url: str) -> Target:
         try:
             url = URL(raw_url)
         except (ValueError, TypeError):
@@ -141,7 +155,10 @@ class CallbackGuard:
         addresses = await self._addresses(host, port)
         refused = [a for a in addresses if not self.address_allowed(a, port)]
         if refused or not addresses:
+            self._cache.pop((host, port), None)  # the pinned resolver refuses it too
             raise CallbackRefused(f"host {host[:80]} resolves to a non-public address")
+        # Only validated addresses are ever pinned.
+        self._cache[(host, port)] = (time.monotonic() + self.cache_ttl_s, addresses)
         return Target(url=url, host=host, port=port, addresses=addresses)
 
     async def _addresses(self, host: str, port: int) -> tuple[str, ...]:
@@ -149,16 +166,13 @@ class CallbackGuard:
             return (str(ipaddress.ip_address(host)),)
         except ValueError:
             pass
-        now = time.monotonic()
         cached = self._cache.get((host, port))
-        if cached and cached[0] > now:
+        if cached and cached[0] > time.monotonic():
             return cached[1]
         try:
-            addresses = tuple(await self.resolve(host, port))
+            return tuple(await self.resolve(host, port))
         except OSError:
             raise CallbackRefused(f"host {host[:80]} does not resolve") from None
-        self._cache[(host, port)] = (now + self.cache_ttl_s, addresses)
-        return addresses
 
     def pinned(self, host: str, port: int) -> tuple[str, ...] | None:
         cached = self._cache.get((host, port))

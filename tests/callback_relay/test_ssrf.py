@@ -174,3 +174,20 @@ async def test_the_running_relay_never_calls_a_hostile_url_nor_follows_a_redirec
     ]
     assert len(refused_attempts) == len(urls)
     assert all(e.payload["status"] == SmarticoStatus.ACCEPTED for e in refused_attempts)
+
+
+async def test_a_name_that_turns_private_is_refused_and_unpinned() -> None:
+    from services.callback_relay.ssrf import PinnedResolver
+
+    answers = {"flip.example": ["93.184.216.34"]}
+
+    async def resolve(host: str, port: int) -> list[str]:
+        return answers[host]
+
+    guard = CallbackGuard(["flip.example"], resolve, cache_ttl_s=0)
+    await guard.check("https://flip.example/a")
+    answers["flip.example"] = ["10.0.0.7"]  # DNS rebinding once the TTL ran out
+    with pytest.raises(CallbackRefused):
+        await guard.check("https://flip.example/b")
+    with pytest.raises(OSError):
+        await PinnedResolver(guard).resolve("flip.example", 443)

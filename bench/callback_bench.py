@@ -1,0 +1,220 @@
+"""Callbacks per second to a local receiver: the whole relay (event log -> PostgreSQL
+outbox -> HTTP GET -> results and events recorded) beside a raw aiohttp client loop that
+only makes the same GETs, against the same receiver (its own process), in the same run.
+
+    python -m bench callbacks
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import sys
+import time
+import uuid
+
+import aiohttp
+import asyncpg
+from aiohttp import web
+
+from bench.common import Row, closed_loop, row_from_loop
+from services.callback_relay.main import create_app
+from services.callback_relay.settings import RelaySettings
+from shared.domain import Channel, SmarticoStatus
+from shared.events import Dispatched, Event, MessageAccepted, MessageContent, ProviderStatusReported
+from shared.kafka import ensure_topics, start_producer
+from shared.topics import Topics
+
+MESSAGES = int(os.environ.get("BENCH_CALLBACK_MESSAGES", "5000"))
+TIMEOUT_S = float(os.environ.get("BENCH_CALLBACK_TIMEOUT_S", "120"))  # two callbacks each
+BASELINE_REQUESTS = 10_000
+CONCURRENCY = 64
+ADMIN_DSN = os.environ.get(
+    "BLINDPOST_ADMIN_DATABASE_URL",
+    "postgresql://blindpost_admin:blindpost_admin_local@127.0.0.1:5432/postgres",
+)
+BOOTSTRAP = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
+
+RECEIVER = """
+import sys
+from aiohttp import web
+count = 0
+async def callback(request):
+    global count
+    count += 1
+    return web.Response(text='{"error_code": 0}', content_type="application/json")
+async def counted(request):
+    return web.Response(text=str(count))
+app = web.Application()
+app.router.add_get("/callback", callback)
+app.router.add_get("/count", counted)
+web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), access_log=None, print=None)
+"""
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def _count(session: aiohttp.ClientSession, port: int) -> int:
+    async with session.get(f"http://127.0.0.1:{port}/count") as response:
+        return int(await response.text())
+
+
+async def _wait_receiver(session: aiohttp.ClientSession, port: int) -> None:
+    for _ in range(100):
+        try:
+            await _count(session, port)
+            return
+        except aiohttp.ClientError:
+            await asyncio.sleep(0.1)
+    raise RuntimeError("receiver did not start")
+
+
+async def _baseline(session: aiohttp.ClientSession, port: int) -> Row:
+    url = f"http://127.0.0.1:{port}/callback?type=email&ext_message_id={uuid.uuid4()}&status=delivered&api_key=k"
+
+    async def one() -> None:
+        async with session.get(url) as response:
+            await response.read()
+
+    seconds, latencies = await closed_loop(one, total=BASELINE_REQUESTS, concurrency=CONCURRENCY)
+    return row_from_loop(
+        "callbacks",
+        "raw aiohttp GET loop (baseline)",
+        seconds,
+        latencies,
+        f"keep-alive, {CONCURRENCY} in flight, no store, no events",
+    )
+
+
+def _events(url: str) -> list[Event]:
+    events = []
+    for _ in range(MESSAGES):
+        uid = uuid.uuid4().hex
+        mid = uuid.uuid4()
+        events += [
+            Event.create(
+                mid,
+                MessageAccepted(
+                    channel=Channel.EMAIL,
+                    ext_user_id="u",
+                    uid=uid,
+                    callback_url=url,
+                    content=MessageContent(body="b"),
+                ),
+                "bench",
+            ),
+            Event.create(
+                mid,
+                Dispatched(channel=Channel.EMAIL, provider="bench", attempt=1),
+                "bench",
+                discriminator=(1,),
+            ),
+            Event.create(
+                mid,
+                ProviderStatusReported(
+                    provider="bench", provider_status="delivered", status=SmarticoStatus.DELIVERED
+                ),
+                "bench",
+                discriminator=("d",),
+            ),
+        ]
+    return events
+
+
+async def _relay(port: int, session: aiohttp.ClientSession) -> Row:
+    name = f"bp_bench_callbacks_{uuid.uuid4().hex[:8]}"
+    admin = await asyncpg.connect(ADMIN_DSN)
+    await admin.execute(f"CREATE DATABASE {name} OWNER blindpost_events")
+    await admin.close()
+    base = ADMIN_DSN.rsplit("@", 1)[1].rsplit("/", 1)[0]
+    dsn = f"postgresql://blindpost_events:blindpost_events_local@{base}/{name}"
+    prefix = f"bench{uuid.uuid4().hex[:8]}."
+    topics = Topics(prefix)
+    await ensure_topics(BOOTSTRAP, topics)
+    relay_port = _free_port()
+    settings = RelaySettings.from_env(
+        {
+            "KAFKA_BOOTSTRAP_SERVERS": BOOTSTRAP,
+            "BLINDPOST_TOPIC_PREFIX": prefix,
+            "DATABASE_URL": dsn,
+            "BLINDPOST_CALLBACK_API_KEY": "bench-key",
+            "BLINDPOST_CALLBACK_ALLOWED_HOSTS": f"127.0.0.1:{port}",
+            "BLINDPOST_CALLBACK_RELAY_PORT": str(relay_port),
+            "BLINDPOST_CALLBACK_CONSUMER_GROUP": f"bench-{prefix}",
+            "BLINDPOST_LOG_LEVEL": "WARNING",
+        }
+    )
+    runner = web.AppRunner(create_app(settings))
+    try:
+        # The whole burst is on the log before the relay starts, as after a campaign send.
+        events = _events(f"http://127.0.0.1:{port}/callback?label=bench")
+        producer = await start_producer(BOOTSTRAP)
+        try:
+            futures = [
+                await producer.send(topics.message_events, e.to_bytes(), key=e.key) for e in events
+            ]
+            for future in futures:
+                await future
+        finally:
+            await producer.stop()
+        expected = 2 * MESSAGES
+        base = await _count(session, port)
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", relay_port).start()
+        # Timed from the first callback answered to the last (group join excluded).
+        while await _count(session, port) == base:  # noqa: ASYNC110 - polls another process
+            await asyncio.sleep(0.01)
+        first = await _count(session, port)
+        started = time.perf_counter()
+        while await _count(session, port) - base < expected:
+            if time.perf_counter() - started > TIMEOUT_S:
+                break
+            await asyncio.sleep(0.02)
+        seconds = time.perf_counter() - started
+        done = await _count(session, port) - first
+    finally:
+        await runner.cleanup()
+        admin = await asyncpg.connect(ADMIN_DSN)
+        await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        await admin.close()
+    return Row(
+        "callbacks",
+        "callback relay (log -> store -> GET)",
+        done,
+        seconds,
+        note=f"{MESSAGES} messages x 2 statuses, burst already on the log; target 2000/s",
+    )
+
+
+async def run() -> list[Row]:
+    port = _free_port()
+    receiver = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        RECEIVER,
+        str(port),
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    try:
+        async with aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=CONCURRENCY)
+        ) as session:
+            await _wait_receiver(session, port)
+            baseline = await _baseline(session, port)
+            ours = await _relay(port, session)
+        return [baseline, ours]
+    finally:
+        receiver.terminate()
+        await receiver.wait()
+
+
+if __name__ == "__main__":
+    from bench.common import render
+
+    print(render(asyncio.run(run())))
