@@ -140,7 +140,10 @@ async def put_subject(request: web.Request, caller: Caller) -> web.Response:
         change = parse_change(ext_user_id, await _body(request), request.app[DEFAULT_REGION])
     except InvalidContact as exc:
         return await _invalid(request, caller, exc, ext_user_id=ext_user_id[:256])
-    facts = await request.app[SERVICE].write(caller, change)
+    try:
+        facts = await request.app[SERVICE].write(caller, change)
+    except IntegrityError:
+        return _json(500, {"error": "stored data failed its integrity check"})
     return _json(200, {"status": "stored", "facts": facts.model_dump(mode="json")})
 
 
