@@ -6,6 +6,7 @@ database of its own.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -13,9 +14,10 @@ from pathlib import Path
 
 import asyncpg
 import pytest
+from aiokafka.admin import AIOKafkaAdminClient
 
 from shared.kafka import ensure_topics
-from shared.topics import Topics
+from shared.topics import ALL_TOPICS, Topics
 from tests.support.env import local_env
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -31,15 +33,36 @@ def kafka_bootstrap() -> str:
 
 
 @pytest.fixture
-def topic_prefix() -> str:
-    return f"t{uuid.uuid4().hex[:10]}."
+async def topic_prefix(kafka_bootstrap: str) -> AsyncIterator[str]:
+    """A prefix of this test's own; every topic named with it is deleted afterwards."""
+    prefix = f"t{uuid.uuid4().hex[:10]}."
+    yield prefix
+    await delete_topics_with_prefix(kafka_bootstrap, prefix)
+
+
+# Production topics have 8 partitions; tests use 2 (enough to exercise more than one
+# partition) and delete them afterwards, so a full run does not leave tens of thousands
+# of partition folders on the single local broker.
+TEST_PARTITIONS = 2
 
 
 @pytest.fixture
 async def topics(kafka_bootstrap: str, topic_prefix: str) -> Topics:
     topics = Topics(topic_prefix)
-    await ensure_topics(kafka_bootstrap, topics)
+    specs = [dataclasses.replace(spec, partitions=TEST_PARTITIONS) for spec in ALL_TOPICS]
+    await ensure_topics(kafka_bootstrap, topics, specs)
     return topics
+
+
+async def delete_topics_with_prefix(bootstrap: str, prefix: str) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        names = [name for name in await admin.list_topics() if name.startswith(prefix)]
+        if names:
+            await admin.delete_topics(names)
+    finally:
+        await admin.close()
 
 
 def _dsn_for(role: str, password: str, database: str) -> str:

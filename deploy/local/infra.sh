@@ -72,7 +72,7 @@ EOF
 # Always called in a subshell: it execs, so a background call leaves the broker's own pid in $!.
 kafka_java() {
   command -v java >/dev/null || die "Java 17+ is needed for the Kafka broker: apt-get install -y openjdk-17-jre-headless"
-  exec java -Xmx512m -Xms256m -XX:+UseG1GC -Djava.awt.headless=true \
+  exec java -Xmx1g -Xms256m -XX:+UseG1GC -Djava.awt.headless=true \
     -Dkafka.logs.dir="$KAFKA_HOME" \
     -Dlog4j2.configurationFile="$ROOT/deploy/local/kafka/log4j2.properties" \
     -cp "$KAFKA_LIBS/*" "$@"
