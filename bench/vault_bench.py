@@ -1,0 +1,308 @@
+"""Vault benchmarks: audited contact reads per second (single and batched, over HTTP, each
+read decrypted and written to the hash-chained audit log in its own transaction), and bulk
+import throughput.  Baselines from the same run: an unaudited primary-key SELECT of the same
+rows, and a plain COPY of the same number of rows."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import random
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import aiohttp
+import asyncpg
+from aiokafka.admin import AIOKafkaAdminClient
+
+from bench.common import Row, closed_loop, row_from_loop
+from services.vault.app import MIGRATION_TABLE, MIGRATIONS, keys_from
+from services.vault.importer import import_file
+from services.vault.publisher import KafkaPublisher
+from services.vault.settings import VaultSettings
+from shared.db import migrate_database
+from shared.kafka import ensure_topics, start_producer
+from shared.topics import Topics
+
+ROOT = Path(__file__).resolve().parent.parent
+ADMIN_DSN = os.environ.get(
+    "BLINDPOST_ADMIN_DATABASE_URL",
+    "postgresql://blindpost_admin:blindpost_admin_local@127.0.0.1:5432/postgres",
+)
+IMPORT_SUBJECTS = int(os.environ.get("BLINDPOST_BENCH_VAULT_IMPORT", "30000"))
+TARGET_SUBJECTS = 1_000_000
+SINGLE_READS = 1500
+BATCH = 100
+BATCHES = 40
+CONCURRENCY = 8
+
+
+def local_env() -> dict[str, str]:
+    env = {}
+    for line in (ROOT / "deploy" / "local" / "blindpost.env").read_text().splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            name, _, value = line.partition("=")
+            env[name] = value
+    env.update({k: v for k, v in os.environ.items() if k.startswith(("BLINDPOST_", "KAFKA_"))})
+    return env
+
+
+async def scratch_database() -> tuple[str, str]:
+    name = f"bp_bench_vault_{uuid.uuid4().hex[:8]}"
+    admin = await asyncpg.connect(ADMIN_DSN)
+    try:
+        await admin.execute(f"CREATE DATABASE {name} OWNER blindpost_vault")
+    finally:
+        await admin.close()
+    base = ADMIN_DSN.rsplit("@", 1)[1].rsplit("/", 1)[0]
+    return name, f"postgresql://blindpost_vault:blindpost_vault_local@{base}/{name}"
+
+
+async def drop_database(name: str) -> None:
+    admin = await asyncpg.connect(ADMIN_DSN)
+    try:
+        await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    finally:
+        await admin.close()
+
+
+async def drop_topics(bootstrap: str, prefix: str) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        names = [t for t in await admin.list_topics() if t.startswith(prefix)]
+        if names:
+            await admin.delete_topics(names)
+    finally:
+        await admin.close()
+
+
+def write_subjects(path: Path, count: int) -> None:
+    with path.open("w") as out:
+        for n in range(count):
+            out.write(
+                json.dumps(
+                    {
+                        "ext_user_id": f"bench-{n}",
+                        "email": f"player.{n}@bench-example.org",
+                        "phone": f"+4474{n % 100:02d}{n % 1_000_000:06d}",
+                        "locale": "en",
+                    }
+                )
+                + "\n"
+            )
+
+
+async def bench_import(settings: VaultSettings, dsn: str, path: Path) -> list[Row]:
+    keyring, blind_index = keys_from(settings)
+    producer = await start_producer(settings.kafka_bootstrap_servers)
+    try:
+        publisher = KafkaPublisher(producer, Topics(settings.topic_prefix))
+        started = time.perf_counter()
+        report = await import_file(
+            path,
+            dsn=dsn,
+            keyring=keyring,
+            blind_index=blind_index,
+            publisher=publisher,
+            caller="bench",
+            progress=False,
+        )
+        seconds = time.perf_counter() - started
+    finally:
+        await producer.stop()
+    assert report.imported == IMPORT_SUBJECTS, report.summary()
+    rate = report.imported / seconds
+    note = (
+        f"{report.imported // 1000}k subjects measured (validate, encrypt, COPY, facts to Kafka); "
+        f"1M extrapolated linearly: ~{TARGET_SUBJECTS / rate / 60:.1f} min"
+    )
+    rows = [Row("vault import", "blindpost vault import", report.imported, seconds, note=note)]
+
+    # Baseline: COPY of as many rows of the same width, no validation or crypto.
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute("CREATE TEMP TABLE copy_baseline (id text, a bytea, b bytea, c bytea)")
+        records = [
+            (f"bench-{n}", os.urandom(60), os.urandom(45), os.urandom(80))
+            for n in range(IMPORT_SUBJECTS)
+        ]
+        started = time.perf_counter()
+        await conn.copy_records_to_table("copy_baseline", records=records)
+        seconds = time.perf_counter() - started
+    finally:
+        await conn.close()
+    rows.append(Row("vault import", "baseline: plain COPY, same rows", IMPORT_SUBJECTS, seconds))
+    return rows
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+async def start_vault_process(env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
+    """The vault as in production: its own process (the load generator has this one)."""
+    process = subprocess.Popen(  # noqa: ASYNC220 - started once, before measuring
+        [sys.executable, "-m", "services.cli", "run", "vault"],
+        env={
+            "PATH": os.environ.get("PATH", ""),
+            "PYTHONPATH": str(ROOT),
+            **env,
+            "BLINDPOST_VAULT_PORT": str(port),
+            "BLINDPOST_LOG_LEVEL": "WARNING",
+        },
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    async with aiohttp.ClientSession() as http:
+        for _ in range(150):
+            try:
+                async with http.get(f"http://127.0.0.1:{port}/readyz") as response:
+                    if response.status == 200:
+                        return process
+            except aiohttp.ClientError:
+                pass
+            if process.poll() is not None:
+                break
+            await asyncio.sleep(0.2)
+    process.kill()
+    raise RuntimeError("the vault did not start")
+
+
+async def bench_reads(env: dict[str, str], settings: VaultSettings, dsn: str) -> list[Row]:
+    port = free_port()
+    process = await start_vault_process(env, port)
+    url = f"http://127.0.0.1:{port}/v1/contacts/resolve"
+    headers = {"Authorization": f"Bearer {settings.secret('vault_resolver_token')}"}
+    rows = []
+    rng = random.Random(7)
+
+    def request() -> dict[str, str]:
+        return {
+            "ext_user_id": f"bench-{rng.randrange(IMPORT_SUBJECTS)}",
+            "channel": rng.choice(("email", "sms")),
+            "ext_message_id": str(uuid.uuid4()),
+        }
+
+    try:
+        async with aiohttp.ClientSession(headers=headers) as http:
+
+            async def single() -> None:
+                body = {"purpose": "dispatch", "requests": [request()]}
+                async with http.post(url, json=body) as response:
+                    assert response.status == 200
+                    assert (await response.json())["results"][0]["status"] == "ok"
+
+            async def batched() -> None:
+                body = {"purpose": "dispatch", "requests": [request() for _ in range(BATCH)]}
+                async with http.post(url, json=body) as response:
+                    assert response.status == 200
+                    await response.read()
+
+            async def health() -> None:
+                async with http.get(f"http://127.0.0.1:{port}/healthz") as response:
+                    await response.read()
+
+            await closed_loop(single, total=100, concurrency=CONCURRENCY)  # warm-up
+            seconds, latencies = await closed_loop(
+                single, total=SINGLE_READS, concurrency=CONCURRENCY
+            )
+            rows.append(
+                row_from_loop(
+                    "vault audited reads",
+                    "single read per request",
+                    seconds,
+                    latencies,
+                    f"HTTP to the vault process, decrypt, audit row committed; c={CONCURRENCY}",
+                )
+            )
+            seconds, latencies = await closed_loop(batched, total=BATCHES, concurrency=CONCURRENCY)
+            batched_row = row_from_loop(
+                "vault audited reads", f"batches of {BATCH}", seconds, latencies
+            )
+            rows.append(
+                Row(
+                    batched_row.benchmark,
+                    batched_row.subject,
+                    BATCHES * BATCH,
+                    seconds,
+                    batched_row.p50_ms,
+                    batched_row.p99_ms,
+                    f"ops = contacts read (each audited); latency per batch; c={CONCURRENCY}",
+                )
+            )
+            seconds, latencies = await closed_loop(
+                health, total=SINGLE_READS, concurrency=CONCURRENCY
+            )
+            rows.append(
+                row_from_loop(
+                    "vault audited reads",
+                    "baseline: HTTP GET /healthz",
+                    seconds,
+                    latencies,
+                    "the same HTTP path with no database at all",
+                )
+            )
+    finally:
+        process.terminate()
+        process.wait(15)
+
+    # Baseline: the same rows read by primary key, no HTTP, no decryption, no audit.
+    pool = await asyncpg.create_pool(dsn, min_size=CONCURRENCY, max_size=CONCURRENCY)
+    try:
+
+        async def plain() -> None:
+            await pool.fetchrow(
+                "SELECT * FROM subjects WHERE ext_user_id = $1",
+                f"bench-{rng.randrange(IMPORT_SUBJECTS)}",
+            )
+
+        seconds, latencies = await closed_loop(plain, total=SINGLE_READS, concurrency=CONCURRENCY)
+        rows.append(
+            row_from_loop(
+                "vault audited reads",
+                "baseline: unaudited SELECT by pk",
+                seconds,
+                latencies,
+                "asyncpg pool in-process, same concurrency",
+            )
+        )
+    finally:
+        await pool.close()
+    return rows
+
+
+async def run() -> list[Row]:
+    env = local_env()
+    prefix = f"bench{uuid.uuid4().hex[:6]}."
+    name, dsn = await scratch_database()
+    env.update({"BLINDPOST_VAULT_DATABASE_URL": dsn, "BLINDPOST_TOPIC_PREFIX": prefix})
+    settings = VaultSettings.from_env(env)
+    await ensure_topics(settings.kafka_bootstrap_servers, Topics(prefix))
+    try:
+        await migrate_database(dsn, MIGRATIONS, MIGRATION_TABLE)
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder) / "subjects.jsonl"
+            await asyncio.to_thread(write_subjects, path, IMPORT_SUBJECTS)
+            rows = await bench_import(settings, dsn, path)
+        rows = await bench_reads(env, settings, dsn) + rows
+    finally:
+        await drop_database(name)
+        await drop_topics(settings.kafka_bootstrap_servers, prefix)
+    return rows
+
+
+if __name__ == "__main__":
+    from bench.common import render
+
+    print(render(asyncio.run(run())))
