@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import partial
 
+import asyncpg
 from aiokafka import AIOKafkaProducer
 from prometheus_client import Counter, Gauge, Histogram
 
@@ -99,7 +100,12 @@ class Deliverer:
                 await self._slots_freed.wait()
                 continue
             wanted = min(self.batch_size, free)
-            due = await self.store.claim_due(wanted, self.lease_s)
+            try:
+                due = await self.store.claim_due(wanted, self.lease_s)
+            except (asyncpg.PostgresError, OSError) as exc:
+                log.warning("due callbacks not claimed, will retry", error=type(exc).__name__)
+                await asyncio.sleep(1.0)
+                continue
             for callback in due:
                 self._in_flight += 1
                 asyncio.create_task(self._attempt(callback))
