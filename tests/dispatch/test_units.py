@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from services.dispatch.cim_template import CimTemplate, InvalidExtension
 from services.dispatch.email_message import DkimSigner, email_parts, mime_bytes
-from services.dispatch.guard import CircuitBreaker
+from services.dispatch.guard import CircuitBreaker, TokenBucket
 from services.dispatch.providers import Outbound
 from services.dispatch.providers.cim import sign, verify_signature
 from services.dispatch.segments import count_segments
@@ -171,3 +171,19 @@ def test_dkim_signature_verifies_against_the_published_key():
     assert signed.startswith(b"DKIM-Signature:")
     assert dkim.verify(signed, dnsfunc=dns)
     assert not dkim.verify(signed.replace(b"Subject: s", b"Subject: S"), dnsfunc=dns)
+
+
+async def test_token_bucket_spaces_calls_at_the_configured_rate():
+    clock = [100.0]
+    waits: list[float] = []
+
+    async def fake_sleep(seconds: float) -> None:
+        waits.append(seconds)
+        clock[0] += seconds
+
+    bucket = TokenBucket(10, burst=2, clock=lambda: clock[0], sleep=fake_sleep)
+    for _ in range(6):
+        await bucket.acquire()
+    # a burst of two, then one call every 0.1 s of (simulated) time
+    assert waits == pytest.approx([0.1, 0.1, 0.1, 0.1])
+    assert clock[0] == pytest.approx(100.4)

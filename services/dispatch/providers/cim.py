@@ -18,6 +18,9 @@ from services.dispatch.cim_template import CimTemplate, InvalidExtension
 from services.dispatch.outcomes import PermanentFailure, Sent
 from services.dispatch.providers import Outbound
 from services.dispatch.providers.http import json_answer, new_session
+from shared.logging import get_logger
+
+log = get_logger(__name__)
 
 SIGNATURE_HEADER = "X-Blindpost-Signature"
 
@@ -69,7 +72,13 @@ class CimProvider:
         if self.template is not None:
             try:
                 self.template.validate_extension(message.content.extension)
-            except InvalidExtension:
+            except InvalidExtension as problem:
+                # The message names the field, never its value.
+                log.warning(
+                    "custom IM extension refused by the template",
+                    ext_message_id=str(message.ext_message_id),
+                    problem=str(problem),
+                )
                 raise PermanentFailure("invalid_extension") from None
         return json.dumps(
             {
