@@ -21,7 +21,7 @@ class GroupCommit(Generic[Item, Result]):
         self,
         run: Callable[[list[Item]], Awaitable[list[Result]]],
         max_items: int = 64,
-        max_in_flight: int = 4,
+        max_in_flight: int = 1,
     ) -> None:
         self._run = run
         self._max_items = max_items

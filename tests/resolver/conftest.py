@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from tests.vault.support import VaultClient, delete_topics_with_prefix, running_vault
+from tests.vault.support import VaultClient, running_vault
 
 
 @pytest.fixture
@@ -19,13 +19,3 @@ async def vault(vault_env: dict[str, str], topics) -> AsyncIterator[VaultClient]
     async with running_vault(vault_env) as client:
         yield client
 
-
-@pytest.fixture(autouse=True)
-async def _drop_test_topics(request: pytest.FixtureRequest) -> AsyncIterator[None]:
-    uses_topics = "topics" in request.fixturenames
-    if uses_topics:
-        bootstrap = request.getfixturevalue("kafka_bootstrap")
-        prefix = request.getfixturevalue("topic_prefix")
-    yield
-    if uses_topics:
-        await delete_topics_with_prefix(bootstrap, prefix)

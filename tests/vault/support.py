@@ -108,19 +108,3 @@ def run_cli(env: dict[str, str], *args: str, timeout: float = 120):  # type: ign
         timeout=timeout,
     )
 
-
-async def delete_topics_with_prefix(bootstrap: str, prefix: str) -> None:
-    """Topics a test created, deleted afterwards: thousands of leftover test partitions
-    exhaust a small local broker's heap."""
-    from aiokafka.admin import AIOKafkaAdminClient
-
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10_000)
-    try:
-        await admin.start()
-        names = [t for t in await admin.list_topics() if t.startswith(prefix)]
-        if names:
-            await admin.delete_topics(names)
-    except Exception:  # noqa: BLE001, S110 - best effort; never fail a test on clean-up
-        pass
-    finally:
-        await admin.close()
