@@ -73,8 +73,8 @@ class Resolver:
             RESOLUTIONS.labels(contact.status).inc()
             failed = Event.create(
                 mid,
-                ResolutionFailed(channel=accepted.channel, reason=contact.status),
-                PRODUCER,  # type: ignore[arg-type]
+                ResolutionFailed(channel=accepted.channel, reason=contact.status),  # type: ignore[arg-type]
+                PRODUCER,
             )
             return [Output(self.topics.message_events, failed.to_bytes(), failed.key)]
         if contact.status != "ok" or contact.address is None:

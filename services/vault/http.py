@@ -204,7 +204,7 @@ def _contact_requests(body: object) -> tuple[str, list[ContactRequest]]:
                 f"requests[{index}].ext_message_id", "required: the message this read is for"
             ) from None
         try:
-            channel = Channel(item.get("channel"))
+            channel = Channel(str(item.get("channel")))
         except ValueError:
             raise InvalidContact(f"requests[{index}].channel", "unknown channel") from None
         parsed.append(
@@ -239,7 +239,7 @@ async def opt_out(request: web.Request, caller: Caller) -> web.Response:
         if not isinstance(body, dict):
             raise InvalidContact("body", "must be a JSON object")
         try:
-            channel = Channel(body.get("channel"))
+            channel = Channel(str(body.get("channel")))
         except ValueError:
             raise InvalidContact("channel", "unknown channel") from None
         message_id = None

@@ -174,6 +174,7 @@ class VaultService:
         self.audit_committed()
 
     async def read_masked(self, caller: Caller, ext_user_id: str) -> dict[str, object]:
+        answer: dict[str, object] | None
         async with self.pool.acquire() as conn, conn.transaction():
             subject = await repo.load_subject(conn, ext_user_id)
             if subject is None or subject.erased:
