@@ -9,6 +9,7 @@ from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import asyncpg
 from aiohttp.test_utils import TestServer
 
 from services.resolver.app import create_app
@@ -145,3 +146,53 @@ async def test_vault_outage_delays_messages_but_never_drops_them(
         EventType.MESSAGE_ACCEPTED: 1,
         EventType.RECIPIENT_RESOLVED: 1,
     }
+
+
+async def test_a_burst_is_resolved_in_batches_each_read_audited_with_its_message(
+    vault, vault_env, vault_dsn, kafka_bootstrap, topics
+):
+    for n in range(20):
+        await vault.put(f"burst-{n}", {"email": f"burst.{n}@example.org"})
+    events = [accepted_event(f"burst-{n % 20}", Channel.EMAIL) for n in range(300)]
+    await produce(kafka_bootstrap, topics.message_events, events)
+    async with running_resolver(vault_env, vault.base_url):
+        work = await read_topic(
+            kafka_bootstrap, topics.dispatch(ChannelFamily.EMAIL), expect=300, timeout_s=60
+        )
+    assert {DispatchWork.from_bytes(r.value).ext_message_id for r in work} == {
+        e.ext_message_id for e in events
+    }
+    conn = await asyncpg.connect(vault_dsn)
+    try:
+        reads = await conn.fetch(
+            "SELECT ext_message_id, request_id FROM audit_log WHERE decision = 'read'"
+        )
+    finally:
+        await conn.close()
+    assert sorted(str(r["ext_message_id"]) for r in reads) == sorted(
+        str(e.ext_message_id) for e in events
+    )
+    assert len({r["request_id"] for r in reads}) < 300 / 10  # batched calls, not one per message
+
+
+async def test_a_ciphertext_that_fails_its_check_sends_the_message_to_the_dead_letter_topic(
+    vault, vault_env, vault_dsn, kafka_bootstrap, topics
+):
+    await vault.put("tampered", {"email": "tampered@example.org"})
+    await vault.put("fine", {"email": "fine@example.org"})
+    conn = await asyncpg.connect(vault_dsn)
+    try:
+        await conn.execute(
+            "UPDATE subjects SET email_ct = set_byte(email_ct, 29, get_byte(email_ct, 29) # 1) "
+            "WHERE ext_user_id = 'tampered'"
+        )
+    finally:
+        await conn.close()
+    bad, good = accepted_event("tampered", Channel.EMAIL), accepted_event("fine", Channel.EMAIL)
+    await produce(kafka_bootstrap, topics.message_events, [bad, good])
+    async with running_resolver(vault_env, vault.base_url):
+        work = await read_topic(kafka_bootstrap, topics.dispatch(ChannelFamily.EMAIL), expect=1)
+        dead = await read_topic(kafka_bootstrap, topics.dead_letter, expect=1)
+    assert [DispatchWork.from_bytes(r.value).ext_message_id for r in work] == [good.ext_message_id]
+    assert [Event.from_bytes(r.value).ext_message_id for r in dead] == [bad.ext_message_id]
+    assert dict(dead[0].headers)["blindpost.reason"] == b"vault status integrity_failure"
