@@ -16,11 +16,8 @@ import uuid
 
 import aiohttp
 import asyncpg
-from aiohttp import web
 
 from bench.common import Row, closed_loop, row_from_loop
-from services.callback_relay.main import create_app
-from services.callback_relay.settings import RelaySettings
 from shared.domain import Channel, SmarticoStatus
 from shared.events import Dispatched, Event, MessageAccepted, MessageContent, ProviderStatusReported
 from shared.kafka import ensure_topics, start_producer
@@ -137,19 +134,19 @@ async def _relay(port: int, session: aiohttp.ClientSession) -> Row:
     topics = Topics(prefix)
     await ensure_topics(BOOTSTRAP, topics)
     relay_port = _free_port()
-    settings = RelaySettings.from_env(
-        {
-            "KAFKA_BOOTSTRAP_SERVERS": BOOTSTRAP,
-            "BLINDPOST_TOPIC_PREFIX": prefix,
-            "DATABASE_URL": dsn,
-            "BLINDPOST_CALLBACK_API_KEY": "bench-key",
-            "BLINDPOST_CALLBACK_ALLOWED_HOSTS": f"127.0.0.1:{port}",
-            "BLINDPOST_CALLBACK_RELAY_PORT": str(relay_port),
-            "BLINDPOST_CALLBACK_CONSUMER_GROUP": f"bench-{prefix}",
-            "BLINDPOST_LOG_LEVEL": "WARNING",
-        }
-    )
-    runner = web.AppRunner(create_app(settings))
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "PYTHONPATH": os.getcwd(),
+        "KAFKA_BOOTSTRAP_SERVERS": BOOTSTRAP,
+        "BLINDPOST_TOPIC_PREFIX": prefix,
+        "DATABASE_URL": dsn,
+        "BLINDPOST_CALLBACK_API_KEY": "bench-key",
+        "BLINDPOST_CALLBACK_ALLOWED_HOSTS": f"127.0.0.1:{port}",
+        "BLINDPOST_CALLBACK_RELAY_PORT": str(relay_port),
+        "BLINDPOST_CALLBACK_CONSUMER_GROUP": f"bench-{prefix}",
+        "BLINDPOST_LOG_LEVEL": "WARNING",
+    }
+    relay: asyncio.subprocess.Process | None = None
     try:
         # The whole burst is on the log before the relay starts, as after a campaign send.
         events = _events(f"http://127.0.0.1:{port}/callback?label=bench")
@@ -164,10 +161,21 @@ async def _relay(port: int, session: aiohttp.ClientSession) -> Row:
             await producer.stop()
         expected = 2 * MESSAGES
         base = await _count(session, port)
-        await runner.setup()
-        await web.TCPSite(runner, "127.0.0.1", relay_port).start()
+        # The relay as it runs in production: its own process (``blindpost run``).
+        relay = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "services.cli",
+            "run",
+            "callback-relay",
+            env=env,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.DEVNULL,
+        )
         # Timed from the first callback answered to the last (group join excluded).
         while await _count(session, port) == base:  # noqa: ASYNC110 - polls another process
+            if relay.returncode is not None:
+                raise RuntimeError("the callback relay exited during the benchmark")
             await asyncio.sleep(0.01)
         first = await _count(session, port)
         started = time.perf_counter()
@@ -178,13 +186,15 @@ async def _relay(port: int, session: aiohttp.ClientSession) -> Row:
         seconds = time.perf_counter() - started
         done = await _count(session, port) - first
     finally:
-        await runner.cleanup()
+        if relay is not None and relay.returncode is None:
+            relay.terminate()
+            await relay.wait()
         admin = await asyncpg.connect(ADMIN_DSN)
         await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
         await admin.close()
     return Row(
         "callbacks",
-        "callback relay (log -> store -> GET)",
+        "callback relay process (log->store->GET)",
         done,
         seconds,
         note=f"{MESSAGES} messages x 2 statuses, burst already on the log; target 2000/s",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 from aiohttp import web
@@ -70,7 +71,7 @@ def create_app(settings: RelaySettings, resolve: Resolve = system_resolve) -> we
             concurrency=settings.callback_concurrency,
             batch_size=settings.callback_batch,
             poll_interval_s=settings.callback_poll_interval_s,
-            lease_s=settings.callback_timeout_s * 3 + 30,
+            lease_s=settings.lease_s,
         )
         app[_EVENTS] = events
         app[_LAG] = lag
@@ -105,7 +106,17 @@ async def _assigned(consumer: object) -> None:
         raise RuntimeError("no assignment yet")
 
 
+def _use_uvloop() -> None:
+    """uvloop where installed: this service is socket-bound (HTTP, Kafka, PostgreSQL)."""
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - not on every platform
+        return
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+
+
 def main() -> None:
+    _use_uvloop()
     settings = RelaySettings.from_env()
     configure_logging(SERVICE, settings.log_level, settings.log_format)
     serve(create_app(settings), settings.http_host, settings.callback_relay_port)

@@ -22,3 +22,13 @@ class RelaySettings(BlindpostSettings):
     callback_per_host: int = Field(64, ge=1)
     callback_batch: int = Field(200, ge=1)
     callback_poll_interval_s: float = Field(0.2, gt=0)
+    callback_lease_s: float | None = Field(
+        None,
+        gt=0,
+        description="how long a claimed callback is reserved; default 3 x timeout + 30 s",
+    )
+
+    @property
+    def lease_s(self) -> float:
+        """After a crash mid-call, another replica retries once this has passed."""
+        return self.callback_lease_s or self.callback_timeout_s * 3 + 30

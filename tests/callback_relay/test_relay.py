@@ -72,7 +72,14 @@ async def test_an_endpoint_down_for_a_while_then_back_gets_every_status_exactly_
     types = Counter(q["type"] for q in by_mid.values())
     assert types == {"email": 5, "sms": 5, "cim": 5}
 
-    log = _events(await read_topic(kafka_bootstrap, topics.message_events, timeout_s=10))
+    log = _events(
+        await read_topic(
+            kafka_bootstrap,
+            topics.message_events,
+            expect=2 * len(events) + 2 * len(expected),
+            timeout_s=20,
+        )
+    )
     delivered = Counter(
         (str(e.ext_message_id), e.payload["status"])
         for e in log
@@ -116,7 +123,8 @@ async def test_an_endpoint_answering_error_code_1_is_retried_then_dead_lettered(
     )
     assert after == before + 2
     assert len(endpoint.requests) >= 4  # each status tried more than once
-    log = _events(await read_topic(kafka_bootstrap, topics.message_events, timeout_s=5))
+    # The lifecycle (2 events), at least 4 attempts and 2 dead letters.
+    log = _events(await read_topic(kafka_bootstrap, topics.message_events, expect=8, timeout_s=15))
     dead_events = [e for e in log if e.type is EventType.CALLBACK_DEAD_LETTERED]
     assert sorted(e.payload["status"] for e in dead_events) == ["accepted", "delivered"]
     attempts = [e for e in log if e.type is EventType.CALLBACK_ATTEMPTED]

@@ -164,9 +164,12 @@ async def test_the_running_relay_never_calls_a_hostile_url_nor_follows_a_redirec
     assert len(refused) == len(urls)
     (redirected,) = [r for r in records if r["ext_message_id"] == str(redirect_mid)]
     assert "http 302" in redirected["reason"]
-    log = [
-        Event.from_bytes(r.value) for r in await read_topic(kafka_bootstrap, topics.message_events)
-    ]
+    # Lifecycles (2 each), refused attempts, 2+ redirect attempts, dead-letter events.
+    n = len(urls)
+    everything = await read_topic(
+        kafka_bootstrap, topics.message_events, expect=2 * (n + 1) + n + 2 + (n + 1), timeout_s=20
+    )
+    log = [Event.from_bytes(r.value) for r in everything]
     refused_attempts = [
         e
         for e in log
