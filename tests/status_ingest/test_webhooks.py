@@ -385,7 +385,7 @@ async def test_statuses_before_their_dispatch_are_parked_then_matched_and_no_pii
             )
     finally:
         await producer.stop()
-    events = await ingest.statuses(expect=4, timeout_s=20)
+    events = await ingest.statuses(expect=8, timeout_s=20)
     got = {(e.ext_message_id, e.payload["status"]) for e in events}
     assert got == {
         (mids[0], "delivered"),
@@ -398,7 +398,7 @@ async def test_statuses_before_their_dispatch_are_parked_then_matched_and_no_pii
     assert (
         await ingest.send("/webhooks/whatsapp", p.whatsapp([(None, "wamid.EARLY", "delivered")]))
     )[0] == 200
-    events = await ingest.statuses(expect=5, timeout_s=10)
+    events = await ingest.statuses(expect=9, timeout_s=10)
     assert (mids[1], "delivered") in {(e.ext_message_id, e.payload["status"]) for e in events}
 
     # No address or number from the payloads is in the log or the tables.
@@ -418,7 +418,9 @@ async def test_statuses_before_their_dispatch_are_parked_then_matched_and_no_pii
 async def p_read_all(ingest: Ingest) -> list[bytes]:
     from tests.support.kafka import read_topic
 
-    return [r.value for r in await read_topic(ingest.bootstrap, ingest.topics.message_events)]
+    return [
+        r.value for r in await read_topic(ingest.bootstrap, ingest.topics.message_events, expect=9)
+    ]
 
 
 @pytest.mark.parametrize("path", ["/webhooks/nosuch", "/webhooks/"])
