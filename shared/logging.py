@@ -64,10 +64,12 @@ def configure_logging(service: str, level: str = "INFO", fmt: str = "json") -> N
     structlog.configure(
         processors=[*shared, redact_pii, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stdout),
+        # No file bound: each line goes to whatever sys.stdout is when it is written (test
+        # runners swap it, and a stream bound at configuration time may be closed later).
+        logger_factory=structlog.PrintLoggerFactory(),
         cache_logger_on_first_use=False,
     )
-    handler = logging.StreamHandler(sys.stdout)
+    handler = _CurrentStdoutHandler()
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
             foreign_pre_chain=shared,
@@ -81,6 +83,18 @@ def configure_logging(service: str, level: str = "INFO", fmt: str = "json") -> N
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(logging.WARNING if level.upper() == "INFO" else level.upper())
+
+
+class _CurrentStdoutHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """A stream handler that writes to the current ``sys.stdout``, for the same reason."""
+
+    @property  # type: ignore[override]
+    def stream(self) -> Any:
+        return sys.stdout
+
+    @stream.setter
+    def stream(self, _value: Any) -> None:
+        pass
 
 
 def _add_service(service: str) -> Any:
