@@ -100,9 +100,13 @@ async def start_consumer(
 
 
 async def ensure_topics(
-    bootstrap_servers: str, topics: Topics, specs: Iterable[TopicSpec] = ALL_TOPICS
+    bootstrap_servers: str,
+    topics: Topics,
+    specs: Iterable[TopicSpec] = ALL_TOPICS,
+    ready_timeout_s: float = 30.0,
 ) -> None:
     """Create the suite's topics if missing (idempotent; an operator may pre-create them)."""
+    specs = list(specs)
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
     await admin.start()
     try:
@@ -117,8 +121,30 @@ async def ensure_topics(
                 await admin.create_topics(missing)
             except TopicAlreadyExistsError:
                 pass  # another process created them between list and create
+        await _wait_for_leaders(admin, [topics.name(spec) for spec in specs], ready_timeout_s)
     finally:
         await admin.close()
+
+
+async def _wait_for_leaders(admin: AIOKafkaAdminClient, names: list[str], timeout_s: float) -> None:
+    """create_topics returns before the partitions have leaders; a producer that writes in
+    that window stalls.  Return once every partition can take writes."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while True:
+        described = await admin.describe_topics(names)
+        waiting = [
+            topic["topic"]
+            for topic in described
+            if topic["error_code"]
+            or not topic["partitions"]
+            or any(p["error_code"] or p["leader"] < 0 for p in topic["partitions"])
+        ]
+        if not waiting:
+            return
+        if loop.time() > deadline:
+            raise KafkaError(f"topics without a partition leader after {timeout_s}s: {waiting}")
+        await asyncio.sleep(0.1)
 
 
 def dead_letter_output(
