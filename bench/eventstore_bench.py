@@ -45,13 +45,18 @@ async def run() -> list[Row]:
     events = [
         e
         for n in range(MESSAGES)
-        for e in lifecycle(f"bench-{n}", channel=list(Channel)[n % 5],
-                           ext_user_id=f"player-{n % 500}", start=start + timedelta(seconds=n))
+        for e in lifecycle(
+            f"bench-{n}",
+            channel=list(Channel)[n % 5],
+            ext_user_id=f"player-{n % 500}",
+            start=start + timedelta(seconds=n),
+        )
     ]
     producer = await start_producer(BOOTSTRAP, linger_ms=20)
     try:
-        futures = [await producer.send(topics.message_events, e.to_bytes(), key=e.key)
-                   for e in events]
+        futures = [
+            await producer.send(topics.message_events, e.to_bytes(), key=e.key) for e in events
+        ]
         for future in futures:
             await future
     finally:
@@ -67,14 +72,22 @@ async def run() -> list[Row]:
         try:
             started = time.perf_counter()
             replayed = await replay_from_store(pool, "replay")
-            rows.append(Row(NAME, "replay from the event store", replayed,
-                            time.perf_counter() - started, note="into fresh tables"))
+            rows.append(
+                Row(
+                    NAME,
+                    "replay from the event store",
+                    replayed,
+                    time.perf_counter() - started,
+                    note="into fresh tables",
+                )
+            )
             started = time.perf_counter()
             async with pool.acquire() as conn:
                 _streams, checked, problems = await verify(conn)
             assert not problems
-            rows.append(Row(NAME, "events verify (hash chains)", checked,
-                            time.perf_counter() - started))
+            rows.append(
+                Row(NAME, "events verify (hash chains)", checked, time.perf_counter() - started)
+            )
         finally:
             await pool.close()
     finally:
@@ -98,8 +111,13 @@ async def _delete_topics(topics: Topics) -> None:
 
 
 async def _raw_consume(topic: str, expected: int, note: str) -> Row:
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=BOOTSTRAP, group_id=None,
-                                auto_offset_reset="earliest", enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=BOOTSTRAP,
+        group_id=None,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+    )
     await consumer.start()
     try:
         seen = 0
@@ -126,27 +144,43 @@ async def _raw_copy(dsn: str, events: list, note: str) -> Row:
             "CREATE TABLE raw_events (event_id uuid, stream_id uuid, type text, "
             "occurred_at timestamptz, producer text, payload jsonb)"
         )
-        records = [(e.event_id, e.ext_message_id, e.type.value, e.occurred_at, e.producer,
-                    json.dumps(e.payload)) for e in events]
+        records = [
+            (
+                e.event_id,
+                e.ext_message_id,
+                e.type.value,
+                e.occurred_at,
+                e.producer,
+                json.dumps(e.payload),
+            )
+            for e in events
+        ]
         started = time.perf_counter()
         for i in range(0, len(records), BATCH):
             async with conn.transaction():
-                await conn.copy_records_to_table("raw_events", records=records[i:i + BATCH])
+                await conn.copy_records_to_table("raw_events", records=records[i : i + BATCH])
         elapsed = time.perf_counter() - started
     finally:
         await conn.close()
-    return Row(NAME, "baseline: raw asyncpg COPY", len(events), elapsed,
-               note=f"batches of {BATCH}, no chain/dedup/projection")
+    return Row(
+        NAME,
+        "baseline: raw asyncpg COPY",
+        len(events),
+        elapsed,
+        note=f"batches of {BATCH}, no chain/dedup/projection",
+    )
 
 
 async def _project(dsn: str, topics: Topics, expected: int, note: str) -> Row:
     await migrate_database(dsn, MIGRATIONS, MIGRATIONS_TABLE)
     pool = await create_pool(dsn)
     producer = await start_producer(BOOTSTRAP)
-    consumer = await start_consumer(BOOTSTRAP, projector_group(topics.prefix), [],
-                                    max_poll_records=BATCH)
-    projector = Projector(pool=pool, consumer=consumer, producer=producer, topics=topics,
-                          max_records=BATCH)
+    consumer = await start_consumer(
+        BOOTSTRAP, projector_group(topics.prefix), [], max_poll_records=BATCH
+    )
+    projector = Projector(
+        pool=pool, consumer=consumer, producer=producer, topics=topics, max_records=BATCH
+    )
     projector.subscribe()
     try:
         while not projector.stored_total:  # the group join is not the projector's speed
@@ -160,8 +194,13 @@ async def _project(dsn: str, topics: Topics, expected: int, note: str) -> Row:
         await consumer.stop()
         await producer.stop()
         await pool.close()
-    return Row(NAME, "projector (consume+store+project)", expected - first, elapsed,
-               note=f"batches of {BATCH}; {note}")
+    return Row(
+        NAME,
+        "projector (consume+store+project)",
+        expected - first,
+        elapsed,
+        note=f"batches of {BATCH}; {note}",
+    )
 
 
 async def _scratch_database():  # type: ignore[no-untyped-def]

@@ -9,7 +9,6 @@ import asyncio
 import json
 import os
 import random
-import socket
 import subprocess
 import sys
 import tempfile
@@ -29,6 +28,7 @@ from services.vault.settings import VaultSettings
 from shared.db import migrate_database
 from shared.kafka import ensure_topics, start_producer
 from shared.topics import Topics
+from tests.support.ports import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 ADMIN_DSN = os.environ.get(
@@ -141,12 +141,6 @@ async def bench_import(settings: VaultSettings, dsn: str, path: Path) -> list[Ro
         await conn.close()
     rows.append(Row("vault import", "baseline: plain COPY, same rows", IMPORT_SUBJECTS, seconds))
     return rows
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 async def start_vault_process(env: dict[str, str], port: int) -> subprocess.Popen[bytes]:

@@ -102,5 +102,15 @@ def _stop_process_if_crashed(task: asyncio.Task[None]) -> None:
 
 
 def serve(app: web.Application, host: str, port: int) -> None:
-    """Serve until SIGTERM/SIGINT, then finish in-flight requests and run the cleanups."""
+    """Serve until SIGTERM/SIGINT, then finish in-flight requests and run the cleanups.
+    Every service is socket-bound (HTTP, Kafka, PostgreSQL): uvloop where installed."""
+    _use_uvloop()
     web.run_app(app, host=host, port=port, access_log=None, print=None, shutdown_timeout=10)
+
+
+def _use_uvloop() -> None:
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - optional, absent on some platforms
+        return
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())

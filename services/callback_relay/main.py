@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 
 from aiohttp import web
@@ -106,17 +105,7 @@ async def _assigned(consumer: object) -> None:
         raise RuntimeError("no assignment yet")
 
 
-def _use_uvloop() -> None:
-    """uvloop where installed: this service is socket-bound (HTTP, Kafka, PostgreSQL)."""
-    try:
-        import uvloop
-    except ImportError:  # pragma: no cover - not on every platform
-        return
-    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
-
-
 def main() -> None:
-    _use_uvloop()
     settings = RelaySettings.from_env()
     configure_logging(SERVICE, settings.log_level, settings.log_format)
     serve(create_app(settings), settings.http_host, settings.callback_relay_port)

@@ -4,7 +4,6 @@ and providers; everything else is here, once."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Callable
 
 import asyncpg
@@ -40,16 +39,6 @@ class ProviderChoice:
 
 
 BuildProviders = Callable[[], dict[Channel, ProviderChoice]]
-
-
-def use_uvloop() -> None:
-    """uvloop where installed: the dispatcher is socket-bound (Kafka, PostgreSQL, the
-    provider), and uvloop's transports cost a fraction of the default loop's per write."""
-    try:
-        import uvloop
-    except ImportError:  # pragma: no cover - not on every platform
-        return
-    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
 
 
 def create_app(

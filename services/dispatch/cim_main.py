@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from services.dispatch.app import ProviderChoice, create_app, use_uvloop
+from services.dispatch.app import ProviderChoice, create_app
 from services.dispatch.cim_template import CimTemplate
 from services.dispatch.providers.cim import CimProvider
 from services.dispatch.settings import CimSettings
@@ -42,5 +42,4 @@ def create_cim_app(settings: CimSettings) -> web.Application:
 def main() -> None:
     settings = CimSettings.from_env()
     configure_logging("dispatch-cim", settings.log_level, settings.log_format)
-    use_uvloop()
     serve(create_cim_app(settings), settings.http_host, settings.port)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from aiohttp import web
 
-from services.dispatch.app import ProviderChoice, create_app, use_uvloop
+from services.dispatch.app import ProviderChoice, create_app
 from services.dispatch.email_message import DkimSigner
 from services.dispatch.providers.mailgun import MailgunProvider
 from services.dispatch.providers.sendgrid import SendGridProvider
@@ -23,11 +25,11 @@ def build_email_provider(settings: EmailSettings) -> ProviderChoice:
         tokens = TrackingTokens(
             secret=settings.secret("tracking_secret").encode(), base_url=settings.public_base_url
         )
-    common = dict(
-        default_from=settings.default_from_email,
-        message_id_domain=settings.message_id_domain,
-        tokens=tokens,
-    )
+    common: dict[str, Any] = {
+        "default_from": settings.default_from_email,
+        "message_id_domain": settings.message_id_domain,
+        "tokens": tokens,
+    }
     provider: SmtpProvider | SendGridProvider | MailgunProvider
     if settings.email_provider == "sendgrid":
         if settings.sendgrid_api_key is None:
@@ -37,7 +39,7 @@ def build_email_provider(settings: EmailSettings) -> ProviderChoice:
             base_url=settings.sendgrid_base_url,
             concurrency=settings.email_concurrency,
             **common,
-        )  # type: ignore[arg-type]
+        )
     elif settings.email_provider == "mailgun":
         if settings.mailgun_api_key is None or not settings.mailgun_domain:
             raise SettingsError(
@@ -49,7 +51,7 @@ def build_email_provider(settings: EmailSettings) -> ProviderChoice:
             base_url=settings.mailgun_base_url,
             concurrency=settings.email_concurrency,
             **common,
-        )  # type: ignore[arg-type]
+        )
     else:
         dkim = None
         if settings.dkim_private_key is not None:
@@ -89,5 +91,4 @@ def create_email_app(settings: EmailSettings) -> web.Application:
 def main() -> None:
     settings = EmailSettings.from_env()
     configure_logging("dispatch-email", settings.log_level, settings.log_format)
-    use_uvloop()
     serve(create_email_app(settings), settings.http_host, settings.port)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from services.dispatch.app import ProviderChoice, create_app, use_uvloop
+from services.dispatch.app import ProviderChoice, create_app
 from services.dispatch.providers import Provider
 from services.dispatch.providers.generic import GenericHttpProvider
 from services.dispatch.providers.meta_whatsapp import MetaWhatsAppProvider
@@ -102,5 +102,4 @@ def create_sms_app(settings: SmsSettings) -> web.Application:
 def main() -> None:
     settings = SmsSettings.from_env()
     configure_logging("dispatch-sms", settings.log_level, settings.log_format)
-    use_uvloop()
     serve(create_sms_app(settings), settings.http_host, settings.port)

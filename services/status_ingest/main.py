@@ -147,17 +147,7 @@ async def _housekeeping(
         await asyncio.sleep(60)
 
 
-def _use_uvloop() -> None:
-    """uvloop where installed: this service is socket-bound (HTTP, Kafka, PostgreSQL)."""
-    try:
-        import uvloop
-    except ImportError:  # pragma: no cover - not on every platform
-        return
-    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
-
-
 def main() -> None:
-    _use_uvloop()
     settings = StatusIngestSettings.from_env()
     configure_logging(SERVICE, settings.log_level, settings.log_format)
     serve(create_app(settings), settings.http_host, settings.status_ingest_port)

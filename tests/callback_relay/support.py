@@ -4,7 +4,6 @@ a message's lifecycle on the event log."""
 from __future__ import annotations
 
 import asyncio
-import socket
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -20,12 +19,7 @@ from shared.domain import Channel, SmarticoStatus, ext_message_id_for
 from shared.events import Dispatched, Event, MessageAccepted, MessageContent, ProviderStatusReported
 from shared.kafka import start_producer
 from shared.topics import Topics
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from tests.support.ports import free_port
 
 
 @dataclass

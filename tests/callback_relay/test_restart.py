@@ -13,13 +13,13 @@ from shared.domain import Channel, SmarticoStatus
 from shared.events import Event, EventType
 from tests.callback_relay.support import (
     Smartico,
-    free_port,
     lifecycle,
     publish,
     relay_env,
     wait_until,
 )
 from tests.support.kafka import read_topic
+from tests.support.ports import free_port
 from tests.support.processes import ServiceProcess
 
 S = SmarticoStatus

@@ -4,7 +4,6 @@ local servers standing in for providers, and the dispatcher app served on a free
 from __future__ import annotations
 
 import asyncio
-import socket
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -20,12 +19,7 @@ from shared.events import Event, MessageContent
 from shared.sealing import SealingPublicKey
 from shared.work import DispatchWork, sealing_context
 from tests.support.kafka import read_topic
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from tests.support.ports import free_port
 
 
 def make_work(

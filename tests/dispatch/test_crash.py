@@ -17,7 +17,6 @@ from tests.dispatch.support import (
     RecordingSmtpHandler,
     Served,
     events_of,
-    free_port,
     make_work,
     outcomes,
     produce_work,
@@ -25,6 +24,7 @@ from tests.dispatch.support import (
     wait_for,
     wait_for_events,
 )
+from tests.support.ports import free_port
 from tests.support.processes import ServiceProcess
 
 N = 300

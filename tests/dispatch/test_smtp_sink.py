@@ -8,7 +8,8 @@ import aiohttp
 import aiosmtplib
 
 from services.smtp_sink.main import SinkSettings, create_app
-from tests.dispatch.support import Served, free_port
+from tests.dispatch.support import Served
+from tests.support.ports import free_port
 
 MAIL = (
     b"From: a@example.test\r\nTo: b@example.test\r\nSubject: hi\r\n"

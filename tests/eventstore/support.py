@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import subprocess
 import sys
 import uuid
@@ -55,48 +54,133 @@ def lifecycle(
     def at(ms: int) -> datetime:
         return t0 + timedelta(milliseconds=ms)
 
-    content = MessageContent(subject="Your weekly bonus", body="<p>Spin now</p>", text_body="Spin now")
+    content = MessageContent(
+        subject="Your weekly bonus", body="<p>Spin now</p>", text_body="Spin now"
+    )
     s = SmarticoStatus
     return [
-        Event.create(mid, MessageAccepted(channel=channel, ext_user_id=ext_user_id, uid=uid,
-                     callback_url="http://127.0.0.1:9900/callback", content=content),
-                     "intake", occurred_at=at(0)),
-        Event.create(mid, RecipientResolved(channel=channel, source="vault",
-                     vault_request_id=f"req-{uid}"), "resolver", occurred_at=at(20)),
-        Event.create(mid, DispatchAttempted(channel=channel, provider=provider, attempt=1),
-                     f"dispatch-{channel.family}", discriminator=(1,), occurred_at=at(30)),
-        Event.create(mid, DispatchFailed(channel=channel, provider=provider, attempt=1,
-                     retryable=True, reason="connection_refused"),
-                     f"dispatch-{channel.family}", discriminator=(1,), occurred_at=at(40)),
-        Event.create(mid, DispatchAttempted(channel=channel, provider=provider, attempt=2),
-                     f"dispatch-{channel.family}", discriminator=(2,), occurred_at=at(1040)),
-        Event.create(mid, Dispatched(channel=channel, provider=provider, attempt=2,
-                     provider_message_id=f"pm-{uid}"), f"dispatch-{channel.family}",
-                     discriminator=(2,), occurred_at=at(1100)),
-        Event.create(mid, CallbackAttempted(status=s.ACCEPTED, attempt=1, outcome="delivered",
-                     http_status=200), "callback-relay", discriminator=("accepted", 1),
-                     occurred_at=at(1200)),
-        Event.create(mid, CallbackDelivered(status=s.ACCEPTED, attempts=1), "callback-relay",
-                     discriminator=("accepted",), occurred_at=at(1201)),
-        Event.create(mid, ProviderStatusReported(provider=provider, provider_status="delivered",
-                     status=s.DELIVERED, provider_message_id=f"pm-{uid}"), "status-ingest",
-                     discriminator=("delivered",), occurred_at=at(5000)),
-        Event.create(mid, CallbackAttempted(status=s.DELIVERED, attempt=1, outcome="retry",
-                     http_status=503), "callback-relay", discriminator=("delivered", 1),
-                     occurred_at=at(5100)),
-        Event.create(mid, CallbackAttempted(status=s.DELIVERED, attempt=2, outcome="delivered",
-                     http_status=200), "callback-relay", discriminator=("delivered", 2),
-                     occurred_at=at(7100)),
-        Event.create(mid, CallbackDelivered(status=s.DELIVERED, attempts=2), "callback-relay",
-                     discriminator=("delivered",), occurred_at=at(7101)),
-        Event.create(mid, ProviderStatusReported(provider=provider, provider_status="open",
-                     status=s.OPENED), "status-ingest", discriminator=("opened",),
-                     occurred_at=at(60_000)),
-        Event.create(mid, CallbackAttempted(status=s.OPENED, attempt=1, outcome="delivered",
-                     http_status=200), "callback-relay", discriminator=("opened", 1),
-                     occurred_at=at(60_100)),
-        Event.create(mid, CallbackDelivered(status=s.OPENED, attempts=1), "callback-relay",
-                     discriminator=("opened",), occurred_at=at(60_101)),
+        Event.create(
+            mid,
+            MessageAccepted(
+                channel=channel,
+                ext_user_id=ext_user_id,
+                uid=uid,
+                callback_url="http://127.0.0.1:9900/callback",
+                content=content,
+            ),
+            "intake",
+            occurred_at=at(0),
+        ),
+        Event.create(
+            mid,
+            RecipientResolved(channel=channel, source="vault", vault_request_id=f"req-{uid}"),
+            "resolver",
+            occurred_at=at(20),
+        ),
+        Event.create(
+            mid,
+            DispatchAttempted(channel=channel, provider=provider, attempt=1),
+            f"dispatch-{channel.family}",
+            discriminator=(1,),
+            occurred_at=at(30),
+        ),
+        Event.create(
+            mid,
+            DispatchFailed(
+                channel=channel,
+                provider=provider,
+                attempt=1,
+                retryable=True,
+                reason="connection_refused",
+            ),
+            f"dispatch-{channel.family}",
+            discriminator=(1,),
+            occurred_at=at(40),
+        ),
+        Event.create(
+            mid,
+            DispatchAttempted(channel=channel, provider=provider, attempt=2),
+            f"dispatch-{channel.family}",
+            discriminator=(2,),
+            occurred_at=at(1040),
+        ),
+        Event.create(
+            mid,
+            Dispatched(
+                channel=channel, provider=provider, attempt=2, provider_message_id=f"pm-{uid}"
+            ),
+            f"dispatch-{channel.family}",
+            discriminator=(2,),
+            occurred_at=at(1100),
+        ),
+        Event.create(
+            mid,
+            CallbackAttempted(status=s.ACCEPTED, attempt=1, outcome="delivered", http_status=200),
+            "callback-relay",
+            discriminator=("accepted", 1),
+            occurred_at=at(1200),
+        ),
+        Event.create(
+            mid,
+            CallbackDelivered(status=s.ACCEPTED, attempts=1),
+            "callback-relay",
+            discriminator=("accepted",),
+            occurred_at=at(1201),
+        ),
+        Event.create(
+            mid,
+            ProviderStatusReported(
+                provider=provider,
+                provider_status="delivered",
+                status=s.DELIVERED,
+                provider_message_id=f"pm-{uid}",
+            ),
+            "status-ingest",
+            discriminator=("delivered",),
+            occurred_at=at(5000),
+        ),
+        Event.create(
+            mid,
+            CallbackAttempted(status=s.DELIVERED, attempt=1, outcome="retry", http_status=503),
+            "callback-relay",
+            discriminator=("delivered", 1),
+            occurred_at=at(5100),
+        ),
+        Event.create(
+            mid,
+            CallbackAttempted(status=s.DELIVERED, attempt=2, outcome="delivered", http_status=200),
+            "callback-relay",
+            discriminator=("delivered", 2),
+            occurred_at=at(7100),
+        ),
+        Event.create(
+            mid,
+            CallbackDelivered(status=s.DELIVERED, attempts=2),
+            "callback-relay",
+            discriminator=("delivered",),
+            occurred_at=at(7101),
+        ),
+        Event.create(
+            mid,
+            ProviderStatusReported(provider=provider, provider_status="open", status=s.OPENED),
+            "status-ingest",
+            discriminator=("opened",),
+            occurred_at=at(60_000),
+        ),
+        Event.create(
+            mid,
+            CallbackAttempted(status=s.OPENED, attempt=1, outcome="delivered", http_status=200),
+            "callback-relay",
+            discriminator=("opened", 1),
+            occurred_at=at(60_100),
+        ),
+        Event.create(
+            mid,
+            CallbackDelivered(status=s.OPENED, attempts=1),
+            "callback-relay",
+            discriminator=("opened",),
+            occurred_at=at(60_101),
+        ),
     ]
 
 
@@ -120,7 +204,9 @@ async def produce(bootstrap: str, topic: str, events: list[Event]) -> None:
     await produce_raw(bootstrap, topic, [(e.key, e.to_bytes()) for e in events])
 
 
-async def produce_raw(bootstrap: str, topic: str, records: list[tuple[bytes | None, bytes]]) -> None:
+async def produce_raw(
+    bootstrap: str, topic: str, records: list[tuple[bytes | None, bytes]]
+) -> None:
     producer = await start_producer(bootstrap)
     try:
         futures = [await producer.send(topic, value, key=key) for key, value in records]
@@ -155,7 +241,10 @@ async def running_projector(
     pool = await migrated_pool(dsn)
     producer = await start_producer(bootstrap)
     consumer = await start_consumer(
-        bootstrap, projector_group(topics.prefix), [], max_poll_records=max_records,
+        bootstrap,
+        projector_group(topics.prefix),
+        [],
+        max_poll_records=max_records,
         session_timeout_ms=6000,
     )
     projector = Projector(
@@ -202,12 +291,6 @@ async def wait_for_events(pool: asyncpg.Pool, expected: int, timeout_s: float = 
         return await count(pool, "SELECT count(*) FROM events") >= expected
 
     await eventually(done, timeout_s, f"{expected} stored events")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def blindpost(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:

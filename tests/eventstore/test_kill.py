@@ -11,11 +11,11 @@ from services.eventstore.verify import verify
 from tests.eventstore.support import (
     count,
     eventually,
-    free_port,
     lifecycle,
     migrated_pool,
     produce,
 )
+from tests.support.ports import free_port
 from tests.support.processes import ServiceProcess
 
 

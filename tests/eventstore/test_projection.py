@@ -36,12 +36,21 @@ def test_a_full_lifecycle_projects_to_its_current_state():
     state = project(events)
     assert (state.channel, state.ext_user_id, state.uid) == ("email", "player-7", "u1")
     assert (state.status, state.stage, state.attempts, state.provider) == (
-        "opened", "dispatched", 2, "smtp"
+        "opened",
+        "dispatched",
+        2,
+        "smtp",
     )
     assert state.version == len(events)
-    assert state.status_times["accepted"] < state.status_times["delivered"] < state.status_times["opened"]
+    assert (
+        state.status_times["accepted"]
+        < state.status_times["delivered"]
+        < state.status_times["opened"]
+    )
     assert {k: v["outcome"] for k, v in state.callbacks.items()} == {
-        "accepted": "delivered", "delivered": "delivered", "opened": "delivered"
+        "accepted": "delivered",
+        "delivered": "delivered",
+        "opened": "delivered",
     }
     assert state.last_event_at == events[-1].occurred_at
 
@@ -59,22 +68,41 @@ def test_failures_become_failed_only_when_final():
     mid = events[0].ext_message_id
     retrying = project(events[:4])
     assert (retrying.status, retrying.stage) == ("accepted", "retrying")
-    final = Event.create(mid, DispatchFailed(channel="email", provider="smtp", attempt=2,
-                         retryable=False, reason="rejected_by_server"), "dispatch-email",
-                         discriminator=(2,))
+    final = Event.create(
+        mid,
+        DispatchFailed(
+            channel="email",
+            provider="smtp",
+            attempt=2,
+            retryable=False,
+            reason="rejected_by_server",
+        ),
+        "dispatch-email",
+        discriminator=(2,),
+    )
     failed = apply(retrying, final)
     assert (failed.status, failed.stage) == ("failed", "dispatch_failed")
-    unresolved = apply(project(events[:1]), Event.create(
-        mid, ResolutionFailed(channel="email", reason="no_address"), "resolver"))
+    unresolved = apply(
+        project(events[:1]),
+        Event.create(mid, ResolutionFailed(channel="email", reason="no_address"), "resolver"),
+    )
     assert (unresolved.status, unresolved.stage) == ("failed", "resolution_failed")
 
 
 def test_provider_time_is_the_status_time():
     events = lifecycle("u4")
     reported = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
-    status = Event.create(events[0].ext_message_id, ProviderStatusReported(
-        provider="smtp", provider_status="bounce", status=SmarticoStatus.REJECTED,
-        reported_at=reported), "status-ingest", discriminator=("rejected",))
+    status = Event.create(
+        events[0].ext_message_id,
+        ProviderStatusReported(
+            provider="smtp",
+            provider_status="bounce",
+            status=SmarticoStatus.REJECTED,
+            reported_at=reported,
+        ),
+        "status-ingest",
+        discriminator=("rejected",),
+    )
     state = apply(project(events[:6]), status)
     assert state.status_times["rejected"] == "2026-01-02T03:04:05.000000Z"
 
@@ -93,8 +121,16 @@ def test_the_chain_covers_the_content_hash_not_the_content():
     stored, content = split_content(event.payload)
     assert "content" not in stored and content["subject"] == "Your weekly bonus"
     assert join_content(stored, content) == event.payload
-    fields = ChainedFields(event.ext_message_id, 1, event.event_id, event.type.value,
-                           event.occurred_at, event.producer, 1, stored)
+    fields = ChainedFields(
+        event.ext_message_id,
+        1,
+        event.event_id,
+        event.type.value,
+        event.occurred_at,
+        event.producer,
+        1,
+        stored,
+    )
     digest = link(GENESIS, fields)
     kept = StoredRow(1, fields, content, GENESIS, digest)
     removed = StoredRow(1, fields, None, GENESIS, digest)
@@ -111,8 +147,12 @@ def test_an_instant_has_one_spelling_whatever_its_offset():
     raw = json.loads(event.to_bytes())
     raw["occurred_at"] = shifted.isoformat()
     again = parse_event(json.dumps(raw).encode())
-    fields = [ChainedFields(e.ext_message_id, 1, e.event_id, e.type.value, e.occurred_at,
-                            e.producer, 1, {}) for e in (event, again)]
+    fields = [
+        ChainedFields(
+            e.ext_message_id, 1, e.event_id, e.type.value, e.occurred_at, e.producer, 1, {}
+        )
+        for e in (event, again)
+    ]
     assert fields[0].document() == fields[1].document()
 
 
@@ -126,11 +166,22 @@ def test_records_postgresql_cannot_store_are_refused():
 
 
 def test_audit_facts_keep_only_known_fields():
-    fact = parse_audit_fact(json.dumps({
-        "audit_id": 17, "ext_message_id": str(uuid.uuid4()), "ext_user_id": "p1",
-        "caller": "resolver", "scope": "resolver", "purpose": "dispatch", "fields": "email",
-        "decision": "allowed", "at": "2026-11-27T10:00:00", "value": "someone@example.com",
-    }).encode())
+    fact = parse_audit_fact(
+        json.dumps(
+            {
+                "audit_id": 17,
+                "ext_message_id": str(uuid.uuid4()),
+                "ext_user_id": "p1",
+                "caller": "resolver",
+                "scope": "resolver",
+                "purpose": "dispatch",
+                "fields": "email",
+                "decision": "allowed",
+                "at": "2026-11-27T10:00:00",
+                "value": "someone@example.com",
+            }
+        ).encode()
+    )
     assert fact.audit_id == "17" and fact.fields == ["email"]
     assert "someone" not in json.dumps(fact.as_json())
     assert fact.at.tzinfo is not None
@@ -140,9 +191,15 @@ def test_the_vaults_own_audit_facts_parse():
     """The contract with the vault's publisher, checked against its code."""
     audit = pytest.importorskip("services.vault.audit")
     entry = audit.AuditEntry(
-        caller="resolver", scope="resolver", decision=next(iter(audit.Decision)),
-        request_id="req-1", at=datetime.now(UTC), purpose="dispatch", ext_user_id="p1",
-        fields=("email",), ext_message_id=uuid.uuid4(),
+        caller="resolver",
+        scope="resolver",
+        decision=next(iter(audit.Decision)),
+        request_id="req-1",
+        at=datetime.now(UTC),
+        purpose="dispatch",
+        ext_user_id="p1",
+        fields=("email",),
+        ext_message_id=uuid.uuid4(),
     )
     fact = parse_audit_fact(json.dumps(entry.facts()).encode())
     assert (fact.audit_id, fact.ext_message_id) == (str(entry.audit_id), str(entry.ext_message_id))

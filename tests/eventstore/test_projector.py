@@ -27,7 +27,9 @@ from tests.eventstore.support import (
 from tests.support.kafka import read_topic
 
 
-async def test_redelivered_and_re_emitted_events_are_stored_once(kafka_bootstrap, topics, events_dsn):
+async def test_redelivered_and_re_emitted_events_are_stored_once(
+    kafka_bootstrap, topics, events_dsn
+):
     messages = [lifecycle(channel_uid) for channel_uid in ("a1", "a2", "a3")]
     events = [e for m in messages for e in m]
     facts = [vault_read(m[0]) for m in messages]
@@ -59,7 +61,9 @@ async def test_a_rewound_kafka_offset_does_not_store_anything_twice(
     async with running_projector(kafka_bootstrap, topics, events_dsn) as pool:
         await wait_for_events(pool, len(first))
 
-    await _rewind_group_to_zero(kafka_bootstrap, projector_group(topics.prefix), topics.message_events)
+    await _rewind_group_to_zero(
+        kafka_bootstrap, projector_group(topics.prefix), topics.message_events
+    )
     second = lifecycle("b3")
     await produce(kafka_bootstrap, topics.message_events, second)
     duplicates_before = DUPLICATES._value.get()
@@ -84,7 +88,9 @@ async def _rewind_group_to_zero(bootstrap: str, group: str, topic: str) -> None:
         await consumer.stop()
 
 
-async def test_poison_records_are_dead_lettered_and_do_not_block(kafka_bootstrap, topics, events_dsn):
+async def test_poison_records_are_dead_lettered_and_do_not_block(
+    kafka_bootstrap, topics, events_dsn
+):
     good = lifecycle("c1")
     bad_event = json.loads(good[1].to_bytes())
     bad_event["payload"]["channel"] = "pigeon"

@@ -27,8 +27,12 @@ def _mixed_traffic() -> list:
     streams = []
     for n in range(60):
         channel = list(Channel)[n % len(Channel)]
-        events = lifecycle(f"r{n}", channel=channel, ext_user_id=f"player-{n % 9}",
-                           start=start + timedelta(minutes=n))
+        events = lifecycle(
+            f"r{n}",
+            channel=channel,
+            ext_user_id=f"player-{n % 9}",
+            start=start + timedelta(minutes=n),
+        )
         streams.append(events[: rng.randint(1, len(events))])
     merged = []
     while any(streams):
@@ -84,4 +88,3 @@ async def test_replay_from_the_store_and_from_kafka_equals_the_live_projection(
         assert changed.returncode == 1 and "DIFFERENT" in changed.stdout
     finally:
         await pool_.close()
-

@@ -14,13 +14,13 @@ from tests.eventstore.support import (
     blindpost,
     count,
     eventually,
-    free_port,
     lifecycle,
     migrated_pool,
     produce,
     running_projector,
     wait_for_events,
 )
+from tests.support.ports import free_port
 from tests.support.processes import ServiceProcess
 
 
@@ -61,7 +61,9 @@ async def test_retention_command_removes_old_bodies_and_keeps_the_lifecycle(
 
         async with pool.acquire() as conn:
             assert (await verify(conn))[2] == []
-        shown = json.loads(blindpost(env, "messages", "show", str(old_id), "--format", "json").stdout)
+        shown = json.loads(
+            blindpost(env, "messages", "show", str(old_id), "--format", "json").stdout
+        )
         assert [e["type"] for e in shown["events"]][:-1] == [e.type.value for e in old]
         assert shown["events"][-1]["type"] == "message.body_redacted"
         assert shown["events"][0]["content"] is None and shown["events"][0]["content_removed"]

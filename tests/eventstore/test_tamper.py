@@ -96,7 +96,8 @@ async def test_a_deleted_row_with_the_rest_renumbered_is_named(store):
     async with pool.acquire() as conn:
         await _as_attacker(conn, "DELETE FROM events WHERE stream_id = $1 AND version = 4", stream)
         await _as_attacker(
-            conn, "UPDATE events SET version = version - 1 WHERE stream_id = $1 AND version > 4",
+            conn,
+            "UPDATE events SET version = version - 1 WHERE stream_id = $1 AND version > 4",
             stream,
         )
         await conn.execute("UPDATE streams SET version = version - 1 WHERE stream_id = $1", stream)
@@ -120,8 +121,11 @@ async def test_reordered_rows_are_named(store):
         # Swap two rows' places in the stream (the provider statuses 9 and 13).
         for old, new in ((9, 1000), (13, 9), (1000, 13)):
             await _as_attacker(
-                conn, "UPDATE events SET version = $3 WHERE stream_id = $1 AND version = $2",
-                stream, old, new,
+                conn,
+                "UPDATE events SET version = $3 WHERE stream_id = $1 AND version = $2",
+                stream,
+                old,
+                new,
             )
         problem = await _first_problem(conn)
     assert (problem.stream_id, problem.version) == (stream, 9)
@@ -131,8 +135,12 @@ async def test_verify_command_exits_non_zero_and_names_the_row(store, events_dsn
     pool, stream = store
     env = {"DATABASE_URL": events_dsn, "PATH": "", "PYTHONPATH": str(ROOT)}
     ok = subprocess.run(
-        [sys.executable, "-m", "services.cli", "events", "verify"], env=env, cwd=ROOT,
-        capture_output=True, text=True, timeout=60,
+        [sys.executable, "-m", "services.cli", "events", "verify"],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert ok.returncode == 0, ok.stderr
     assert "every chain intact" in ok.stdout
@@ -140,7 +148,11 @@ async def test_verify_command_exits_non_zero_and_names_the_row(store, events_dsn
         await _as_attacker(conn, "DELETE FROM events WHERE stream_id = $1 AND version = 2", stream)
     bad = subprocess.run(
         [sys.executable, "-m", "services.cli", "events", "verify", "--format", "json"],
-        env=env, cwd=ROOT, capture_output=True, text=True, timeout=60,
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert bad.returncode == 1, bad.stderr
     report = json.loads(bad.stdout)

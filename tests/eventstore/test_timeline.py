@@ -13,13 +13,13 @@ from tests.eventstore.support import (
     blindpost,
     count,
     eventually,
-    free_port,
     lifecycle,
     migrated_pool,
     produce,
     produce_facts,
     vault_read,
 )
+from tests.support.ports import free_port
 from tests.support.processes import ServiceProcess
 
 
@@ -29,8 +29,13 @@ async def test_a_timeline_shows_every_stage_in_order_with_the_vault_reads(
 ):
     start = datetime(2026, 11, 20, 9, 30, tzinfo=UTC)
     message = lifecycle("welcome-42", ext_user_id="player-42", start=start)
-    other = lifecycle("sms-7", channel=Channel.SMS, ext_user_id="player-42",
-                      start=start + timedelta(hours=2), provider="twilio")[:6]
+    other = lifecycle(
+        "sms-7",
+        channel=Channel.SMS,
+        ext_user_id="player-42",
+        start=start + timedelta(hours=2),
+        provider="twilio",
+    )[:6]
     stranger = lifecycle("other-1", ext_user_id="player-99", start=start)[:3]
     read = vault_read(message[0], ms_after=10)
     # The vault publishes its facts on its own topic, in its own time.
@@ -43,6 +48,7 @@ async def test_a_timeline_shows_every_stage_in_order_with_the_vault_reads(
     await service.start()
     pool = await migrated_pool(events_dsn)
     try:
+
         async def stored() -> bool:
             return (
                 await count(pool, "SELECT count(*) FROM events")
@@ -81,9 +87,15 @@ async def test_a_timeline_shows_every_stage_in_order_with_the_vault_reads(
     assert view["events"][0]["content"]["subject"] == "Your weekly bonus"
     assert [r["audit_id"] for r in view["vault_reads"]] == [read["audit_id"]]
     assert view["vault_reads"][0] | {"at": None} == {
-        "audit_id": read["audit_id"], "at": None, "caller": "resolver", "scope": "resolver",
-        "purpose": "dispatch", "fields": ["email"], "decision": "read",
-        "ext_user_id": "player-42", "request_id": "req-welcome-42",
+        "audit_id": read["audit_id"],
+        "at": None,
+        "caller": "resolver",
+        "scope": "resolver",
+        "purpose": "dispatch",
+        "fields": ["email"],
+        "decision": "read",
+        "ext_user_id": "player-42",
+        "request_id": "req-welcome-42",
     }
     state = view["message"]
     assert state["status"] == "opened"
@@ -104,13 +116,23 @@ async def test_a_timeline_shows_every_stage_in_order_with_the_vault_reads(
 
     found = blindpost(env, "messages", "find", "--ext-user-id", "player-42", "--format", "json")
     assert [m["uid"] for m in json.loads(found.stdout)] == ["sms-7", "welcome-42"]
-    by_status = blindpost(env, "messages", "find", "--status", "opened", "--channel", "email",
-                          "--format", "json")
+    by_status = blindpost(
+        env, "messages", "find", "--status", "opened", "--channel", "email", "--format", "json"
+    )
     assert [m["uid"] for m in json.loads(by_status.stdout)] == ["welcome-42"]
     by_uid = blindpost(env, "messages", "find", "--uid", "sms-7", "--format", "json")
     assert [m["stage"] for m in json.loads(by_uid.stdout)] == ["dispatched"]
-    in_window = blindpost(env, "messages", "find", "--since", (start + timedelta(hours=1)).isoformat(),
-                          "--until", (start + timedelta(hours=3)).isoformat(), "--format", "json")
+    in_window = blindpost(
+        env,
+        "messages",
+        "find",
+        "--since",
+        (start + timedelta(hours=1)).isoformat(),
+        "--until",
+        (start + timedelta(hours=3)).isoformat(),
+        "--format",
+        "json",
+    )
     assert [m["uid"] for m in json.loads(in_window.stdout)] == ["sms-7"]
     missing = blindpost(env, "messages", "show", "00000000-0000-0000-0000-000000000000")
     assert missing.returncode == 1

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import socket
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -24,15 +23,10 @@ from shared.domain import Channel
 from shared.kafka import ensure_topics, start_producer
 from shared.subject_facts import SubjectFacts
 from shared.topics import Topics
+from tests.support.ports import free_port
 
 SECRET = "local-smartico-secret"
 CALLBACK = "https://api.smartico.ai/callback?label=7"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def email_body(user: str, uid: str | None = None, **extra: object) -> dict[str, object]:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import asyncpg
 
-from tests.intake.conftest import free_port
+from tests.support.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 KAFKA_LIBS = ROOT / "var" / "kafka" / "libs"

@@ -4,7 +4,6 @@ messages but never drops them."""
 
 from __future__ import annotations
 
-import socket
 from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -20,13 +19,8 @@ from shared.kafka import start_producer
 from shared.sealing import SealingKeyring
 from shared.work import DispatchWork
 from tests.support.kafka import read_topic
+from tests.support.ports import free_port
 from tests.vault.support import accepted_event, running_vault
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @asynccontextmanager

@@ -3,7 +3,6 @@ scratch database, with a local server standing in for Amazon SNS's certificate h
 
 from __future__ import annotations
 
-import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
@@ -18,12 +17,7 @@ from shared.events import Event, EventType
 from shared.topics import Topics
 from tests.status_ingest import payloads
 from tests.support.kafka import read_topic
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from tests.support.ports import free_port
 
 
 @dataclass

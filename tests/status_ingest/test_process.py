@@ -10,8 +10,9 @@ import pytest
 
 from shared.events import Event, EventType
 from tests.status_ingest import payloads as p
-from tests.status_ingest.conftest import free_port, ingest_env
+from tests.status_ingest.conftest import ingest_env
 from tests.support.kafka import read_topic
+from tests.support.ports import free_port
 from tests.support.processes import ServiceProcess
 
 

@@ -11,7 +11,8 @@ import pytest
 from aiohttp import web
 
 from shared.tracking import TrackingTokens
-from tests.status_ingest.conftest import Ingest, free_port
+from tests.status_ingest.conftest import Ingest
+from tests.support.ports import free_port
 
 
 @pytest.fixture

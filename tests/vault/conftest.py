@@ -19,4 +19,3 @@ def vault_env(base_env: dict[str, str], vault_dsn: str) -> dict[str, str]:
 async def vault(vault_env: dict[str, str], topics) -> AsyncIterator[VaultClient]:
     async with running_vault(vault_env) as client:
         yield client
-

@@ -107,4 +107,3 @@ def run_cli(env: dict[str, str], *args: str, timeout: float = 120):  # type: ign
         text=True,
         timeout=timeout,
     )
-

@@ -6,18 +6,17 @@ command's output are searched for them.  Zero hits."""
 from __future__ import annotations
 
 import json
-import socket
 
 import aiohttp
-import asyncpg
 import pytest
-from aiokafka.admin import AIOKafkaAdminClient
 
 from shared.domain import Channel, ChannelFamily
 from shared.kafka import start_producer
 from shared.sealing import SealingKeyring
 from shared.work import DispatchWork
 from tests.support.kafka import read_topic
+from tests.support.leaks import VAULT_CIPHERTEXT_COLUMNS, all_table_text, all_topic_text, hits
+from tests.support.ports import free_port
 from tests.support.processes import ServiceProcess
 from tests.vault.support import accepted_event, run_cli
 
@@ -38,57 +37,6 @@ NEEDLES = [
     "99 765432",
     "viber-needle",
 ]
-CIPHERTEXT_COLUMNS = {"email_ct", "phone_ct", "viber_id_ct", "whatsapp_id_ct", "wrapped_key"}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def hits(text: str) -> list[str]:
-    lowered = text.lower()
-    found = [needle for needle in NEEDLES if needle in lowered]
-    # bytea columns render as hex: look for the needles hex-encoded too.
-    found += [needle for needle in NEEDLES if needle.encode().hex() in lowered]
-    return found
-
-
-async def all_topic_bytes(bootstrap: str, prefix: str) -> dict[str, str]:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        names = [t for t in await admin.list_topics() if t.startswith(prefix)]
-    finally:
-        await admin.close()
-    contents = {}
-    for name in names:
-        # read_uncommitted: aborted transactions' records count too.
-        records = await read_topic(bootstrap, name, timeout_s=2, isolation_level="read_uncommitted")
-        contents[name] = "\n".join(repr(r.key) + repr(r.value) + repr(r.headers) for r in records)
-    return contents
-
-
-async def database_text(dsn: str) -> dict[str, str]:
-    conn = await asyncpg.connect(dsn)
-    try:
-        columns = await conn.fetch(
-            "SELECT table_name, column_name FROM information_schema.columns "
-            "WHERE table_schema = 'public' ORDER BY table_name, ordinal_position"
-        )
-        text = {}
-        for column in columns:
-            if column["column_name"] in CIPHERTEXT_COLUMNS:
-                continue
-            key = f"{column['table_name']}.{column['column_name']}"
-            rows = await conn.fetch(
-                f'SELECT "{column["column_name"]}"::text AS v FROM "{column["table_name"]}"'  # noqa: S608
-            )
-            text[key] = "\n".join(str(r["v"]) for r in rows)
-        return text
-    finally:
-        await conn.close()
 
 
 @pytest.mark.slow
@@ -175,12 +123,14 @@ async def test_no_address_or_number_leaks_anywhere(
 
     places: dict[str, str] = {}
     places.update(
+        {f"topic {k}": v for k, v in (await all_topic_text(kafka_bootstrap, topics.prefix)).items()}
+    )
+    places.update(
         {
-            f"topic {k}": v
-            for k, v in (await all_topic_bytes(kafka_bootstrap, topics.prefix)).items()
+            f"table {k}": v
+            for k, v in (await all_table_text(vault_dsn, VAULT_CIPHERTEXT_COLUMNS)).items()
         }
     )
-    places.update({f"table {k}": v for k, v in (await database_text(vault_dsn)).items()})
     places["vault log"] = (tmp_path / "vault.log").read_text()
     places["resolver log"] = (tmp_path / "resolver.log").read_text()
     places.update({f"command output {n}": text for n, text in enumerate(outputs)})
@@ -189,6 +139,6 @@ async def test_no_address_or_number_leaks_anywhere(
 
     # The search does find what it looks for (the import file holds every kind of needle).
     sample = import_file.read_text() + EMAIL + PHONE + PHONE_E164 + IMPORTED_E164 + VIBER
-    assert set(hits(sample)) == set(NEEDLES)
-    leaks = {place: hits(text) for place, text in places.items() if hits(text)}
+    assert set(hits(sample, NEEDLES)) == set(NEEDLES)
+    leaks = {place: hits(text, NEEDLES) for place, text in places.items() if hits(text, NEEDLES)}
     assert leaks == {}

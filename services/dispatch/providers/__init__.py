@@ -11,6 +11,9 @@ from services.dispatch.outcomes import Sent
 from shared.domain import Channel
 from shared.events import MessageContent
 
+Redelivery = Literal["idempotency_key", "message_id", "none"]
+"""How a message whose outcome is unknown after a crash may be sent again (docs/dispatch.md)."""
+
 
 @dataclass(frozen=True)
 class Outbound:
@@ -35,7 +38,7 @@ class Provider(Protocol):
     # "idempotency_key": the provider answers a repeat with the first result (safe);
     # "message_id": the same Message-ID, which mailboxes that deduplicate show once;
     # "none": a resend is a second message.
-    redelivery: Literal["idempotency_key", "message_id", "none"]
+    redelivery: Redelivery
 
     async def send(self, message: Outbound) -> Sent: ...
 

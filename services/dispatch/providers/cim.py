@@ -16,7 +16,7 @@ import time
 
 from services.dispatch.cim_template import CimTemplate, InvalidExtension
 from services.dispatch.outcomes import PermanentFailure, Sent
-from services.dispatch.providers import Outbound
+from services.dispatch.providers import Outbound, Redelivery
 from services.dispatch.providers.http import json_answer, new_session
 from shared.logging import get_logger
 
@@ -58,7 +58,7 @@ def verify_signature(
 
 class CimProvider:
     name = "cim"
-    redelivery = "idempotency_key"
+    redelivery: Redelivery = "idempotency_key"
 
     def __init__(
         self, *, url: str, secret: bytes, template: CimTemplate | None, concurrency: int = 100

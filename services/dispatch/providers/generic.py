@@ -10,14 +10,14 @@ dispatcher that died mid-call resend safely.
 from __future__ import annotations
 
 from services.dispatch.outcomes import Sent
-from services.dispatch.providers import Outbound
+from services.dispatch.providers import Outbound, Redelivery
 from services.dispatch.providers.http import json_answer, new_session
 from services.dispatch.segments import count_segments
 
 
 class GenericHttpProvider:
     name = "generic"
-    redelivery = "idempotency_key"
+    redelivery: Redelivery = "idempotency_key"
 
     def __init__(
         self,
@@ -46,7 +46,7 @@ class GenericHttpProvider:
         async with self.session.post(self.url, json=payload, headers=headers) as response:
             body = await json_answer(response)
         message_id = body.get("message_id") or body.get("id")
-        _encoding, segments = count_segments(payload["body"])
+        _encoding, segments = count_segments(message.content.body or "")
         return Sent(str(message_id) if message_id else None, segments)
 
     async def close(self) -> None:

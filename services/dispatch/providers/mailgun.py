@@ -11,14 +11,14 @@ import aiohttp
 
 from services.dispatch.email_message import email_parts
 from services.dispatch.outcomes import Sent
-from services.dispatch.providers import Outbound
+from services.dispatch.providers import Outbound, Redelivery
 from services.dispatch.providers.http import json_answer, new_session
 from shared.tracking import TrackingTokens
 
 
 class MailgunProvider:
     name = "mailgun"
-    redelivery = "message_id"
+    redelivery: Redelivery = "message_id"
 
     def __init__(
         self,

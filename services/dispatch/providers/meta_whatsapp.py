@@ -11,13 +11,13 @@ transient.
 from __future__ import annotations
 
 from services.dispatch.outcomes import Sent
-from services.dispatch.providers import Outbound
+from services.dispatch.providers import Outbound, Redelivery
 from services.dispatch.providers.http import json_answer, new_session
 
 
 class MetaWhatsAppProvider:
     name = "meta"
-    redelivery = "none"
+    redelivery: Redelivery = "none"
 
     def __init__(
         self,

@@ -11,7 +11,7 @@ from email.utils import parseaddr
 
 from services.dispatch.email_message import email_parts
 from services.dispatch.outcomes import Sent, http_failure
-from services.dispatch.providers import Outbound
+from services.dispatch.providers import Outbound, Redelivery
 from services.dispatch.providers.http import new_session
 from shared.tracking import TrackingTokens
 
@@ -23,7 +23,7 @@ def _address(value: str) -> dict[str, str]:
 
 class SendGridProvider:
     name = "sendgrid"
-    redelivery = "none"
+    redelivery: Redelivery = "none"
 
     def __init__(
         self,

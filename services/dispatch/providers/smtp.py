@@ -22,7 +22,7 @@ from services.dispatch.outcomes import (
     Sent,
     TransientFailure,
 )
-from services.dispatch.providers import Outbound
+from services.dispatch.providers import Outbound, Redelivery
 from shared.tracking import TrackingTokens
 
 
@@ -121,7 +121,7 @@ class SmtpPool:
 
 class SmtpProvider:
     name = "smtp"
-    redelivery = "message_id"
+    redelivery: Redelivery = "message_id"
 
     def __init__(
         self,

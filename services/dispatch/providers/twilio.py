@@ -14,7 +14,7 @@ from urllib.parse import quote
 import aiohttp
 
 from services.dispatch.outcomes import Sent
-from services.dispatch.providers import Outbound
+from services.dispatch.providers import Outbound, Redelivery
 from services.dispatch.providers.http import json_answer, new_session
 from services.dispatch.segments import count_segments
 from shared.domain import Channel
@@ -22,7 +22,7 @@ from shared.domain import Channel
 
 class TwilioProvider:
     name = "twilio"
-    redelivery = "none"
+    redelivery: Redelivery = "none"
 
     def __init__(
         self,

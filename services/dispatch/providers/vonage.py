@@ -10,7 +10,7 @@ in ``messages[]`` with ``status`` "0" for success and ``message-id``.  Statuses 
 from __future__ import annotations
 
 from services.dispatch.outcomes import PermanentFailure, Sent, TransientFailure
-from services.dispatch.providers import Outbound
+from services.dispatch.providers import Outbound, Redelivery
 from services.dispatch.providers.http import json_answer, new_session
 from services.dispatch.segments import count_segments
 
@@ -19,7 +19,7 @@ TRANSIENT_STATUSES = {"1", "5"}
 
 class VonageProvider:
     name = "vonage"
-    redelivery = "none"
+    redelivery: Redelivery = "none"
 
     def __init__(
         self,
