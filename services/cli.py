@@ -8,8 +8,12 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
+
+from shared.settings import SettingsError
 
 # Service name -> module with ``main(env) -> None`` that serves until SIGTERM.
 SERVICES = {
@@ -38,6 +42,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="blindpost", description="Blindpost secured messaging gateway"
     )
+    parser.add_argument(
+        "--env-file",
+        default=os.environ.get("BLINDPOST_ENV_FILE"),
+        help="read settings from this file (KEY=value lines); the environment wins "
+        "(e.g. deploy/local/blindpost.env for the local stack; default $BLINDPOST_ENV_FILE)",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run one service in the foreground")
     run.add_argument("service", choices=sorted(SERVICES))
@@ -59,9 +69,35 @@ def _run_service(args: argparse.Namespace) -> int:
     return 0
 
 
+def load_env_file(path: str) -> None:
+    """KEY=value lines into the environment, without overriding what is already set."""
+    try:
+        lines = Path(path).read_text().splitlines()
+    except OSError as exc:
+        raise SettingsError(f"cannot read the settings file {path}: {exc.strerror}") from None
+    for line in lines:
+        line = line.strip()
+        if line and not line.startswith("#") and "=" in line:
+            name, _, value = line.partition("=")
+            os.environ.setdefault(name.strip(), value.strip())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return int(args.handler(args) or 0)
+    try:
+        if args.env_file:
+            load_env_file(args.env_file)
+        return int(args.handler(args) or 0)
+    except SettingsError as exc:
+        # Names the variables, never their values (shared.settings).
+        print(f"blindpost: {exc}", file=sys.stderr)
+        if not args.env_file:
+            print(
+                "blindpost: for the local stack, pass --env-file deploy/local/blindpost.env "
+                "(or export BLINDPOST_ENV_FILE)",
+                file=sys.stderr,
+            )
+        return 2
 
 
 if __name__ == "__main__":
