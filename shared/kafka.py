@@ -187,6 +187,40 @@ class Backoff:
         self._current = 0.0
 
 
+async def consume_until_handled(
+    consumer: AIOKafkaConsumer,
+    handle: Callable[[TopicPartition, list[ConsumerRecord]], Awaitable[None]],
+    *,
+    stage: str,
+    retry_on: tuple[type[BaseException], ...],
+    max_records: int = 1000,
+) -> None:
+    """Forever: hand each partition's batch to ``handle`` until it succeeds.  A dependency
+    that is away (``retry_on``) is waited for with back-off on the same batch, so nothing is
+    skipped; anything else propagates and stops the stage."""
+    backoff = Backoff(initial_s=0.5, maximum_s=30.0)
+    while True:
+        batch = await consumer.getmany(timeout_ms=500, max_records=max_records)
+        for tp, records in batch.items():
+            while True:
+                try:
+                    await handle(tp, records)
+                    backoff.reset()
+                    break
+                except retry_on as exc:
+                    STAGE_RETRIES.labels(stage).inc()
+                    delay = backoff.next_delay()
+                    log.warning(
+                        "batch not handled yet, will retry",
+                        stage=stage,
+                        topic=tp.topic,
+                        partition=tp.partition,
+                        error=type(exc).__name__,
+                        retry_in_s=round(delay, 2),
+                    )
+                    await asyncio.sleep(delay)
+
+
 Parse = Callable[[ConsumerRecord], T]
 Handle = Callable[[list[tuple[ConsumerRecord, T]]], Awaitable[list[Output]]]
 

@@ -4,7 +4,6 @@ to it, so a restart or a rebalance resumes exactly where the store left off."""
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 
 import asyncpg
@@ -17,7 +16,7 @@ from services.callback_relay.domain import facts_from, status_from
 from services.callback_relay.store import CallbackStore, ConsumedBatch
 from shared.domain import Channel, SmarticoStatus
 from shared.events import Event
-from shared.kafka import Backoff, dead_letter_output
+from shared.kafka import consume_until_handled, dead_letter_output
 from shared.logging import get_logger
 
 log = get_logger(__name__)
@@ -74,24 +73,12 @@ class EventConsumer:
         self.consumer.subscribe([self.topic], listener=_SeekToStore(self.consumer, self.store))
 
     async def run(self) -> None:
-        backoff = Backoff(initial_s=0.5, maximum_s=30.0)
-        while True:
-            batch = await self.consumer.getmany(timeout_ms=500, max_records=1000)
-            for tp, records in batch.items():
-                while records:
-                    try:
-                        await self._record(tp, records)
-                        backoff.reset()
-                        break
-                    except (asyncpg.PostgresError, OSError, KafkaError) as exc:
-                        # The database or broker is away: keep this batch and try again.
-                        delay = backoff.next_delay()
-                        log.warning(
-                            "events not recorded yet, will retry",
-                            error=type(exc).__name__,
-                            retry_in_s=round(delay, 2),
-                        )
-                        await asyncio.sleep(delay)
+        await consume_until_handled(
+            self.consumer,
+            self._record,
+            stage="callback-relay",
+            retry_on=(asyncpg.PostgresError, OSError, KafkaError),
+        )
 
     async def _record(self, tp: TopicPartition, records: list[ConsumerRecord]) -> None:
         messages: list[tuple[uuid.UUID, Channel, str]] = []

@@ -4,7 +4,6 @@ broker before its transaction commits, so a crash only repeats work (same event 
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 
 import asyncpg
@@ -15,7 +14,7 @@ from prometheus_client import Counter, Gauge
 from services.status_ingest.ingest import lock_ids, publish, status_event
 from shared.domain import SmarticoStatus
 from shared.events import Dispatched, Event, EventType
-from shared.kafka import Backoff, dead_letter_output
+from shared.kafka import consume_until_handled, dead_letter_output
 from shared.logging import get_logger
 from shared.topics import Topics
 
@@ -48,23 +47,12 @@ class DispatchedMatcher:
         self.topics = topics
 
     async def run(self) -> None:
-        backoff = Backoff(initial_s=0.5, maximum_s=30.0)
-        while True:
-            batch = await self.consumer.getmany(timeout_ms=500, max_records=1000)
-            for tp, records in batch.items():
-                while records:
-                    try:
-                        await self._handle(tp, records)
-                        backoff.reset()
-                        break
-                    except (asyncpg.PostgresError, OSError, KafkaError) as exc:
-                        delay = backoff.next_delay()
-                        log.warning(
-                            "dispatch events not matched yet, will retry",
-                            error=type(exc).__name__,
-                            retry_in_s=round(delay, 2),
-                        )
-                        await asyncio.sleep(delay)
+        await consume_until_handled(
+            self.consumer,
+            self._handle,
+            stage="status-matcher",
+            retry_on=(asyncpg.PostgresError, OSError, KafkaError),
+        )
 
     async def _handle(self, tp: TopicPartition, records: list[ConsumerRecord]) -> None:
         found: dict[str, tuple[uuid.UUID, str]] = {}
