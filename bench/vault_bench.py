@@ -120,9 +120,11 @@ async def bench_import(settings: VaultSettings, dsn: str, path: Path) -> list[Ro
         await producer.stop()
     assert report.imported == IMPORT_SUBJECTS, report.summary()
     rate = report.imported / seconds
-    note = (
-        f"{report.imported // 1000}k subjects measured (validate, encrypt, COPY, facts to Kafka); "
-        f"1M extrapolated linearly: ~{TARGET_SUBJECTS / rate / 60:.1f} min"
+    note = f"{report.imported // 1000}k subjects (validate, encrypt, COPY, facts to Kafka); " + (
+        f"1M took {seconds / 60:.1f} min"
+        if report.imported >= TARGET_SUBJECTS
+        else f"1M extrapolated linearly: ~{TARGET_SUBJECTS / rate / 60:.1f} min "
+        "(BLINDPOST_BENCH_VAULT_IMPORT=1000000 measures it)"
     )
     rows = [Row("vault import", "blindpost vault import", report.imported, seconds, note=note)]
 
