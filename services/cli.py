@@ -53,13 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("service", choices=sorted(SERVICES))
     run.set_defaults(handler=_run_service)
     for module_name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name != module_name:
-                raise
-            continue  # a service still being built
-        module.register(sub)
+        importlib.import_module(module_name).register(sub)
     return parser
 
 
