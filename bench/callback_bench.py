@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import sys
 import time
 import uuid
@@ -17,7 +16,7 @@ import uuid
 import aiohttp
 import asyncpg
 
-from bench.common import Row, closed_loop, row_from_loop
+from bench.common import Row, closed_loop, free_port, row_from_loop
 from shared.domain import Channel, SmarticoStatus
 from shared.events import Dispatched, Event, MessageAccepted, MessageContent, ProviderStatusReported
 from shared.kafka import ensure_topics, start_producer
@@ -48,12 +47,6 @@ app.router.add_get("/callback", callback)
 app.router.add_get("/count", counted)
 web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), access_log=None, print=None)
 """
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 async def _count(session: aiohttp.ClientSession, port: int) -> int:
@@ -133,7 +126,7 @@ async def _relay(port: int, session: aiohttp.ClientSession) -> Row:
     prefix = f"bench{uuid.uuid4().hex[:8]}."
     topics = Topics(prefix)
     await ensure_topics(BOOTSTRAP, topics)
-    relay_port = _free_port()
+    relay_port = free_port()
     env = {
         "PATH": os.environ.get("PATH", ""),
         "PYTHONPATH": os.getcwd(),
@@ -202,7 +195,7 @@ async def _relay(port: int, session: aiohttp.ClientSession) -> Row:
 
 
 async def run() -> list[Row]:
-    port = _free_port()
+    port = free_port()
     receiver = await asyncio.create_subprocess_exec(
         sys.executable,
         "-c",

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -26,7 +25,7 @@ import aiohttp
 import aiosmtplib
 import asyncpg
 
-from bench.common import Row, closed_loop, row_from_loop
+from bench.common import Row, closed_loop, drop_database, free_port, row_from_loop, scratch_database
 from services.dispatch.providers import Outbound
 from services.dispatch.providers.generic import GenericHttpProvider
 from services.dispatch.providers.smtp import SmtpPool, SmtpProvider
@@ -47,10 +46,6 @@ ROUNDS = 3
 ROUNDS_NOTE = f"median of {ROUNDS} rounds alternating with ours (the machine is shared)"
 CONNECTIONS = 32
 CONCURRENCY = 64
-ADMIN_DSN = os.environ.get(
-    "BLINDPOST_ADMIN_DATABASE_URL",
-    "postgresql://blindpost_admin:blindpost_admin_local@127.0.0.1:5432/postgres",
-)
 HTML = '<html><body><h1>Weekend offer</h1><p>Hello!</p><a href="https://casino.example/offer">Play</a></body></html>'
 TEXT = "Weekend offer. Hello! https://casino.example/offer"
 
@@ -70,33 +65,8 @@ web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), print=None, access_log
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _outbound(channel: Channel, recipient: str, content: MessageContent) -> Outbound:
     return Outbound(uuid.uuid4(), channel, "bench-user", uuid.uuid4().hex, recipient, content, 1)
-
-
-async def _scratch_database() -> tuple[str, str]:
-    name = f"bp_bench_dispatch_{uuid.uuid4().hex[:8]}"
-    admin = await asyncpg.connect(ADMIN_DSN)
-    try:
-        await admin.execute(f"CREATE DATABASE {name} OWNER blindpost_events")
-    finally:
-        await admin.close()
-    base = ADMIN_DSN.rsplit("@", 1)[1].rsplit("/", 1)[0]
-    return name, f"postgresql://blindpost_events:blindpost_events_local@{base}/{name}"
-
-
-async def _drop_database(name: str) -> None:
-    admin = await asyncpg.connect(ADMIN_DSN)
-    try:
-        await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-    finally:
-        await admin.close()
 
 
 async def _raw_smtp(port: int, total: int) -> tuple[float, list[float]]:
@@ -194,7 +164,7 @@ async def _end_to_end(
     total: int,
     logs: Path,
 ) -> Row:
-    port = _free_port()
+    port = free_port()
     env = {**env, f"BLINDPOST_DISPATCH_{family.value.upper()}_PORT": str(port)}
     process = ServiceProcess(service, env, port, logs / f"{service}.log")
     await process.start()
@@ -263,9 +233,9 @@ async def run() -> list[Row]:
     bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", env["KAFKA_BOOTSTRAP_SERVERS"])
     topics = Topics(f"bench{uuid.uuid4().hex[:8]}.")
     await ensure_topics(bootstrap, topics)
-    db_name, dsn = await _scratch_database()
+    db_name, dsn = await scratch_database("dispatch")
     private, public = generate_keypair("bench-1")
-    smtp_port, sink_ops_port, sms_port = _free_port(), _free_port(), _free_port()
+    smtp_port, sink_ops_port, sms_port = free_port(), free_port(), free_port()
     logs = Path(tempfile.mkdtemp(prefix="bench-dispatch-"))
     env.update(
         {
@@ -354,7 +324,7 @@ async def run() -> list[Row]:
         sink.stop()
         sms_server.terminate()
         sms_server.wait(10)
-        await _drop_database(db_name)
+        await drop_database(db_name)
     return rows
 
 

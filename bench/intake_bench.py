@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import os
 import random
-import socket
 import subprocess
 import sys
 import tempfile
@@ -25,7 +24,7 @@ from pathlib import Path
 import aiohttp
 import asyncpg
 
-from bench.common import Row, closed_loop, row_from_loop
+from bench.common import Row, closed_loop, drop_database, free_port, row_from_loop, scratch_database
 from services.intake.app import INTAKE_TOPICS
 from shared.domain import Channel
 from shared.kafka import ensure_topics, start_producer
@@ -39,10 +38,6 @@ REQUESTS = int(os.environ.get("BENCH_INTAKE_REQUESTS", "20000"))
 CONCURRENCY = int(os.environ.get("BENCH_INTAKE_CONCURRENCY", "64"))
 WARM_UP = 1000
 SUBJECTS = 2000
-ADMIN_DSN = os.environ.get(
-    "BLINDPOST_ADMIN_DATABASE_URL",
-    "postgresql://blindpost_admin:blindpost_admin_local@127.0.0.1:5432/postgres",
-)
 
 # The baseline: what aiohttp alone costs for a JSON request and a JSON answer, with the
 # same event loop intake uses.
@@ -61,31 +56,6 @@ app.router.add_get("/readyz", lambda request: web.json_response({"status": "read
 web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), access_log=None, print=None,
             loop=uvloop.new_event_loop())
 """
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-async def _scratch_database() -> tuple[str, str]:
-    name = f"bp_bench_intake_{uuid.uuid4().hex[:8]}"
-    admin = await asyncpg.connect(ADMIN_DSN)
-    try:
-        await admin.execute(f"CREATE DATABASE {name} OWNER blindpost_events")
-    finally:
-        await admin.close()
-    base = ADMIN_DSN.rsplit("@", 1)[1].rsplit("/", 1)[0]
-    return name, f"postgresql://blindpost_events:blindpost_events_local@{base}/{name}"
-
-
-async def _drop_database(name: str) -> None:
-    admin = await asyncpg.connect(ADMIN_DSN)
-    try:
-        await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-    finally:
-        await admin.close()
 
 
 async def _publish_subjects(bootstrap: str, topics: Topics) -> list[str]:
@@ -169,9 +139,9 @@ async def run() -> list[Row]:
     bootstrap = env["KAFKA_BOOTSTRAP_SERVERS"]
     topics = Topics(f"bench{uuid.uuid4().hex[:8]}.")
     await ensure_topics(bootstrap, topics, INTAKE_TOPICS)
-    db_name, dsn = await _scratch_database()
+    db_name, dsn = await scratch_database("intake")
     secret = env["BLINDPOST_INTAKE_SECRETS"].split(",")[0]
-    intake_port, bare_port = _free_port(), _free_port()
+    intake_port, bare_port = free_port(), free_port()
     env.update(
         {
             "DATABASE_URL": dsn,
@@ -224,6 +194,6 @@ async def run() -> list[Row]:
         intake.stop()
         bare.terminate()
         bare.wait(10)
-        await _drop_database(db_name)
+        await drop_database(db_name)
         await _delete_topics(bootstrap, topics)
     return rows

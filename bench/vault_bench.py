@@ -20,7 +20,7 @@ import aiohttp
 import asyncpg
 from aiokafka.admin import AIOKafkaAdminClient
 
-from bench.common import Row, closed_loop, row_from_loop
+from bench.common import Row, closed_loop, drop_database, free_port, row_from_loop, scratch_database
 from services.vault.app import MIGRATION_TABLE, MIGRATIONS, keys_from
 from services.vault.importer import import_file
 from services.vault.publisher import KafkaPublisher
@@ -28,13 +28,8 @@ from services.vault.settings import VaultSettings
 from shared.db import migrate_database
 from shared.kafka import ensure_topics, start_producer
 from shared.topics import Topics
-from tests.support.ports import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
-ADMIN_DSN = os.environ.get(
-    "BLINDPOST_ADMIN_DATABASE_URL",
-    "postgresql://blindpost_admin:blindpost_admin_local@127.0.0.1:5432/postgres",
-)
 IMPORT_SUBJECTS = int(os.environ.get("BLINDPOST_BENCH_VAULT_IMPORT", "30000"))
 TARGET_SUBJECTS = 1_000_000
 SINGLE_READS = 1500
@@ -52,25 +47,6 @@ def local_env() -> dict[str, str]:
             env[name] = value
     env.update({k: v for k, v in os.environ.items() if k.startswith(("BLINDPOST_", "KAFKA_"))})
     return env
-
-
-async def scratch_database() -> tuple[str, str]:
-    name = f"bp_bench_vault_{uuid.uuid4().hex[:8]}"
-    admin = await asyncpg.connect(ADMIN_DSN)
-    try:
-        await admin.execute(f"CREATE DATABASE {name} OWNER blindpost_vault")
-    finally:
-        await admin.close()
-    base = ADMIN_DSN.rsplit("@", 1)[1].rsplit("/", 1)[0]
-    return name, f"postgresql://blindpost_vault:blindpost_vault_local@{base}/{name}"
-
-
-async def drop_database(name: str) -> None:
-    admin = await asyncpg.connect(ADMIN_DSN)
-    try:
-        await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-    finally:
-        await admin.close()
 
 
 async def drop_topics(bootstrap: str, prefix: str) -> None:
@@ -281,7 +257,7 @@ async def bench_reads(env: dict[str, str], settings: VaultSettings, dsn: str) ->
 async def run() -> list[Row]:
     env = local_env()
     prefix = f"bench{uuid.uuid4().hex[:6]}."
-    name, dsn = await scratch_database()
+    name, dsn = await scratch_database("vault", "blindpost_vault")
     env.update({"BLINDPOST_VAULT_DATABASE_URL": dsn, "BLINDPOST_TOPIC_PREFIX": prefix})
     settings = VaultSettings.from_env(env)
     await ensure_topics(settings.kafka_bootstrap_servers, Topics(prefix))
