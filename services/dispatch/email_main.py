@@ -75,7 +75,7 @@ def build_email_provider(settings: EmailSettings) -> ProviderChoice:
             size=settings.smtp_pool_size,
             timeout_s=settings.dispatch_send_timeout_s,
         )
-        provider = SmtpProvider(pool, dkim=dkim, **common)  # type: ignore[arg-type]
+        provider = SmtpProvider(pool, dkim=dkim, **common)
     return ProviderChoice(provider, settings.email_rate_per_s, settings.email_concurrency)
 
 
