@@ -20,7 +20,6 @@ from bench.common import Row
 from services.eventstore.app import MIGRATIONS, MIGRATIONS_TABLE
 from services.eventstore.projector import Projector
 from services.eventstore.replay import replay_from_store
-from services.eventstore.settings import projector_group
 from services.eventstore.verify import verify
 from shared.db import create_pool, migrate_database
 from shared.domain import Channel
@@ -176,7 +175,7 @@ async def _project(dsn: str, topics: Topics, expected: int, note: str) -> Row:
     pool = await create_pool(dsn)
     producer = await start_producer(BOOTSTRAP)
     consumer = await start_consumer(
-        BOOTSTRAP, projector_group(topics.prefix), [], max_poll_records=BATCH
+        BOOTSTRAP, topics.group("projector"), [], max_poll_records=BATCH
     )
     projector = Projector(
         pool=pool, consumer=consumer, producer=producer, topics=topics, max_records=BATCH

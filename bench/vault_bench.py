@@ -78,7 +78,7 @@ def write_subjects(path: Path, count: int) -> None:
 
 async def bench_import(settings: VaultSettings, dsn: str, path: Path) -> list[Row]:
     keyring, blind_index = keys_from(settings)
-    producer = await start_producer(settings.kafka_bootstrap_servers)
+    producer = await start_producer(settings.kafka)
     try:
         publisher = KafkaPublisher(producer, Topics(settings.topic_prefix))
         started = time.perf_counter()
@@ -260,7 +260,7 @@ async def run() -> list[Row]:
     name, dsn = await scratch_database("vault", "blindpost_vault")
     env.update({"BLINDPOST_VAULT_DATABASE_URL": dsn, "BLINDPOST_TOPIC_PREFIX": prefix})
     settings = VaultSettings.from_env(env)
-    await ensure_topics(settings.kafka_bootstrap_servers, Topics(prefix))
+    await ensure_topics(settings.kafka, Topics(prefix))
     try:
         await migrate_database(dsn, MIGRATIONS, MIGRATION_TABLE)
         with tempfile.TemporaryDirectory() as folder:
@@ -270,7 +270,7 @@ async def run() -> list[Row]:
         rows = await bench_reads(env, settings, dsn) + rows
     finally:
         await drop_database(name)
-        await drop_topics(settings.kafka_bootstrap_servers, prefix)
+        await drop_topics(settings.kafka, prefix)
     return rows
 
 

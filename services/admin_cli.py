@@ -26,10 +26,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 def _create_topics(_args: argparse.Namespace) -> int:
     from shared.kafka import ensure_topics
-    from shared.topics import Topics
 
     settings = BlindpostSettings.from_env()
-    asyncio.run(ensure_topics(settings.kafka_bootstrap_servers, Topics(settings.topic_prefix)))
+    asyncio.run(ensure_topics(settings.kafka, settings.topics))
     print("topics ready")
     return 0
 

@@ -7,14 +7,19 @@ together); its checksum is recorded, and a changed applied file is refused.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 
 from shared.logging import get_logger
+from shared.settings import PostgresSettings
 
 log = get_logger(__name__)
 
@@ -102,6 +107,32 @@ async def create_pool(
     )
     assert pool is not None
     return pool
+
+
+@asynccontextmanager
+async def postgres_pool(
+    database: PostgresSettings | str,
+    *,
+    migrations: Path | None = None,
+    migrations_table: str = "schema_migrations",
+    close_timeout_s: float = 5.0,
+    **pool_options: Any,
+) -> AsyncIterator[asyncpg.Pool]:
+    """A service's pool, its migrations applied first.  Closing waits for borrowed
+    connections at most ``close_timeout_s`` (a stuck query must not hold a shutdown past
+    the orchestrator's grace period), then terminates them."""
+    dsn = database if isinstance(database, str) else database.dsn()
+    if migrations is not None:
+        await migrate_database(dsn, migrations, migrations_table)
+    pool = await create_pool(dsn, **pool_options)
+    try:
+        yield pool
+    finally:
+        try:
+            await asyncio.wait_for(pool.close(), close_timeout_s)
+        except TimeoutError:
+            log.warning("database pool did not close in time; terminating its connections")
+            pool.terminate()
 
 
 async def migrate_database(dsn: str, folder: Path, table: str = "schema_migrations") -> list[str]:

@@ -7,7 +7,8 @@ from __future__ import annotations
 import asyncio
 import signal
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
-from typing import Any
+from contextlib import AbstractAsyncContextManager
+from typing import Any, TypeVar
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -15,6 +16,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from shared.logging import get_logger
 
 log = get_logger(__name__)
+T = TypeVar("T")
 
 ReadinessCheck = Callable[[], Awaitable[Any]]
 READINESS_CHECKS = web.AppKey("readiness_checks", dict[str, ReadinessCheck])
@@ -64,6 +66,23 @@ async def _run_check(check: ReadinessCheck) -> str:
 
 async def _metrics(_request: web.Request) -> web.Response:
     return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+def provide(
+    app: web.Application,
+    key: web.AppKey[T],
+    open_resource: Callable[[], AbstractAsyncContextManager[T]],
+) -> None:
+    """One resource per cleanup context, stored under its typed key for the app's
+    lifetime.  ``open_resource`` runs at start-up, after the resources provided before it
+    (so it may use them); if it fails, only those already started are closed, in reverse."""
+
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        async with open_resource() as resource:
+            app[key] = resource
+            yield
+
+    app.cleanup_ctx.append(ctx)
 
 
 def run_background(

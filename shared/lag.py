@@ -4,13 +4,18 @@ the group's committed offset against the partition's end offset."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 
+from aiohttp import web
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from prometheus_client import Gauge
 
+from shared.http import provide, run_background
+from shared.kafka.clients import Kafka, client_config
 from shared.logging import get_logger
+from shared.settings import KafkaSettings
 
 log = get_logger(__name__)
 
@@ -29,20 +34,21 @@ COMMITTED_OFFSET = Gauge(
 class ConsumerLagMonitor:
     """Polls the broker; one per consumer group per process."""
 
-    def __init__(self, bootstrap_servers: str, group_id: str, topics: Sequence[str]) -> None:
-        self.bootstrap_servers = bootstrap_servers
+    def __init__(
+        self, kafka: Kafka, group_id: str, topics: Sequence[str], interval_s: float = 5.0
+    ) -> None:
+        self.kafka = kafka
         self.group_id = group_id
         self.topics = list(topics)
+        self.interval_s = interval_s
         self._admin: AIOKafkaAdminClient | None = None
         self._offsets: AIOKafkaConsumer | None = None
 
     async def start(self) -> None:
-        self._admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap_servers)
+        self._admin = AIOKafkaAdminClient(**client_config(self.kafka))
         await self._admin.start()
         # No group: only used to ask for end offsets.
-        self._offsets = AIOKafkaConsumer(
-            bootstrap_servers=self.bootstrap_servers, enable_auto_commit=False
-        )
+        self._offsets = AIOKafkaConsumer(**client_config(self.kafka), enable_auto_commit=False)
         await self._offsets.start()
 
     async def stop(self) -> None:
@@ -79,7 +85,7 @@ class ConsumerLagMonitor:
         await self._offsets._client.force_metadata_update()  # noqa: SLF001 - no public call
         return self._offsets.partitions_for_topic(topic) or set()
 
-    async def run(self, interval_s: float) -> None:
+    async def run(self, interval_s: float | None = None) -> None:
         while True:
             try:
                 await self.measure()
@@ -87,4 +93,26 @@ class ConsumerLagMonitor:
                 log.warning(
                     "consumer lag not measured", group=self.group_id, error=type(exc).__name__
                 )
-            await asyncio.sleep(interval_s)
+            await asyncio.sleep(interval_s or self.interval_s)
+
+
+@asynccontextmanager
+async def lag_monitor(
+    kafka: Kafka, group_id: str, topics: Sequence[str], interval_s: float = 5.0
+) -> AsyncIterator[ConsumerLagMonitor]:
+    monitor = ConsumerLagMonitor(kafka, group_id, topics, interval_s)
+    await monitor.start()
+    try:
+        yield monitor
+    finally:
+        await monitor.stop()
+
+
+def monitor_lag(
+    app: web.Application, kafka: KafkaSettings, group_id: str, topics: Sequence[str]
+) -> None:
+    """The one way a service exports its consumer group's lag: a monitor for the app's
+    lifetime, polling every ``BLINDPOST_METRICS_LAG_INTERVAL_S``."""
+    key = web.AppKey(f"lag:{group_id}", ConsumerLagMonitor)
+    provide(app, key, lambda: lag_monitor(kafka, group_id, topics, kafka.lag_interval_s))
+    run_background(app, f"consumer-lag:{group_id}", lambda: app[key].run())

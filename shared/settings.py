@@ -1,8 +1,13 @@
 """Typed settings read from an environment mapping (``BLINDPOST_`` prefix).
 
-Every service defines a subclass of :class:`BlindpostSettings`.  Settings are built from a
-mapping passed in (``Settings.from_env(env)``), so tests never mutate ``os.environ``; an
-invalid value is reported by variable name and never echoed, because it may be a secret.
+A service's settings are one class composed of groups: :class:`KafkaSettings` (every
+service), a database (:class:`EventsDatabase` or :class:`VaultDatabase`), and its own fields.
+Each group reads its variables from the same flat environment, so operators set
+``KAFKA_BOOTSTRAP_SERVERS`` or ``DATABASE_URL`` once for the whole suite.
+
+Settings are built from a mapping passed in (``Settings.from_env(env)``), so tests never
+mutate ``os.environ``; an invalid value is reported by variable name and never echoed,
+because it may be a secret.
 """
 
 from __future__ import annotations
@@ -13,6 +18,8 @@ from typing import Annotated, Any, Self
 
 from pydantic import AliasChoices, BeforeValidator, Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from shared.topics import Topics
 
 PREFIX = "BLINDPOST_"
 
@@ -30,23 +37,22 @@ CsvList = Annotated[list[str], BeforeValidator(_split_csv)]
 class SettingsError(ValueError):
     """A setting is missing or invalid.  The message names variables, never values."""
 
+    def __init__(self, message: str, problems: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.problems = problems or [message]
 
-class BlindpostSettings(BaseSettings):
+
+def _env(*names: str) -> Any:
+    return AliasChoices(*names)
+
+
+class EnvSettings(BaseSettings):
+    """Read from one explicit mapping; fields typed as another ``EnvSettings`` are groups,
+    read from the same mapping by their own rules."""
+
     model_config = SettingsConfigDict(
         env_prefix=PREFIX, extra="ignore", frozen=True, populate_by_name=True
     )
-
-    kafka_bootstrap_servers: str = Field(
-        "127.0.0.1:9092",
-        validation_alias=AliasChoices(
-            "KAFKA_BOOTSTRAP_SERVERS", "BLINDPOST_KAFKA_BOOTSTRAP_SERVERS"
-        ),
-    )
-    topic_prefix: str = Field("", description="prepended to every topic name (tests isolate by it)")
-    log_level: str = "INFO"
-    log_format: str = Field("json", pattern="^(json|console)$")
-    http_host: str = "127.0.0.1"
-    metrics_lag_interval_s: float = Field(5.0, gt=0)
 
     @classmethod
     def settings_customise_sources(
@@ -73,34 +79,112 @@ class BlindpostSettings(BaseSettings):
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Self:
         env = os.environ if env is None else env
+        problems: list[str] = []
         values: dict[str, Any] = {}
-        for name in cls.model_fields:
+        for name, field in cls.model_fields.items():
+            if name in overrides:
+                continue
+            group = field.annotation
+            if isinstance(group, type) and issubclass(group, EnvSettings):
+                try:
+                    values[name] = group.from_env(env)
+                except SettingsError as exc:
+                    problems.extend(exc.problems)
+                    # A stand-in, so the other fields' problems are reported with these.
+                    values[name] = group.model_construct()
+                continue
             for var in cls.env_names(name):
                 if var in env:
                     values[name] = env[var]
                     break
         values.update(overrides)
         try:
-            return cls.model_validate(values)
+            settings = cls.model_validate(values)
         except ValidationError as exc:
-            problem = _describe(cls, exc)
+            problems.extend(_describe(cls, exc))
+        else:
+            if not problems:
+                return settings
         # Raised outside the except block so no traceback can chain the original (which
         # holds the rejected value).
-        raise SettingsError(problem)
+        raise SettingsError(
+            "invalid settings: "
+            + "; ".join(problems)
+            + " (values are not shown; fix the variables named)",
+            problems,
+        )
 
     def secret(self, name: str) -> str:
         value = getattr(self, name)
         return value.get_secret_value() if isinstance(value, SecretStr) else str(value)
 
 
-def _describe(cls: type[BlindpostSettings], exc: ValidationError) -> str:
+def _describe(cls: type[EnvSettings], exc: ValidationError) -> list[str]:
     problems = []
     for error in exc.errors(include_input=False, include_url=False):
         field = str(error["loc"][0]) if error["loc"] else "?"
         var = cls.env_names(field)[0] if field in cls.model_fields else field
         problems.append(f"{var}: {error['msg']}")
-    return (
-        "invalid settings: "
-        + "; ".join(problems)
-        + " (values are not shown; fix the variables named)"
+    return problems
+
+
+class KafkaSettings(EnvSettings):
+    """How every service reaches Kafka and names what it uses there."""
+
+    bootstrap_servers: str = Field(
+        "127.0.0.1:9092",
+        validation_alias=_env("KAFKA_BOOTSTRAP_SERVERS", "BLINDPOST_KAFKA_BOOTSTRAP_SERVERS"),
     )
+    topic_prefix: str = Field(
+        "",
+        validation_alias=_env("BLINDPOST_TOPIC_PREFIX"),
+        description="prepended to every topic and consumer-group name (installations and "
+        "tests keep apart by it)",
+    )
+    create_topics: bool = Field(
+        True,
+        validation_alias=_env("BLINDPOST_KAFKA_CREATE_TOPICS"),
+        description="create missing topics at start; when false they are only checked",
+    )
+    lag_interval_s: float = Field(
+        5.0, gt=0, validation_alias=_env("BLINDPOST_METRICS_LAG_INTERVAL_S")
+    )
+
+    @property
+    def topics(self) -> Topics:
+        return Topics(self.topic_prefix)
+
+    def group(self, stage: str) -> str:
+        return self.topics.group(stage)
+
+
+class PostgresSettings(EnvSettings):
+    url: SecretStr
+
+    def dsn(self) -> str:
+        return self.url.get_secret_value()
+
+
+class EventsDatabase(PostgresSettings):
+    """The event-store database (intake's directory, dispatch ledgers, the relay's store)."""
+
+    url: SecretStr = Field(validation_alias=_env("DATABASE_URL", "BLINDPOST_DATABASE_URL"))
+
+
+class VaultDatabase(PostgresSettings):
+    """The vault's own database: only the vault's role reaches it."""
+
+    url: SecretStr = Field(validation_alias=_env("BLINDPOST_VAULT_DATABASE_URL"))
+
+
+class BlindpostSettings(EnvSettings):
+    """What every service has: Kafka, logging, where it listens."""
+
+    kafka: KafkaSettings
+    log_level: str = "INFO"
+    log_format: str = Field("json", pattern="^(json|console)$")
+    http_host: str = "127.0.0.1"
+
+    @property
+    def topics(self) -> Topics:
+        return self.kafka.topics

@@ -86,6 +86,11 @@ class Topics:
     def name(self, spec: TopicSpec) -> str:
         return self.prefix + spec.name
 
+    def group(self, stage: str) -> str:
+        """The one rule for consumer-group names: ``blindpost-<stage>`` behind the prefix,
+        so installations (and tests) sharing a cluster never share a group."""
+        return f"{self.prefix}blindpost-{stage}"
+
     @property
     def message_events(self) -> str:
         return self.name(MESSAGE_EVENTS)

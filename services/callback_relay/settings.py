@@ -1,19 +1,15 @@
 from __future__ import annotations
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import Field, SecretStr
 
-from shared.settings import BlindpostSettings, CsvList
+from shared.settings import BlindpostSettings, CsvList, EventsDatabase
 
 
 class RelaySettings(BlindpostSettings):
     callback_relay_port: int = 8087
-    database_url: str = Field(
-        "postgresql://blindpost_events@127.0.0.1:5432/blindpost_events",
-        validation_alias=AliasChoices("DATABASE_URL", "BLINDPOST_DATABASE_URL"),
-    )
+    database: EventsDatabase
     callback_api_key: SecretStr
     callback_allowed_hosts: CsvList = Field(default_factory=list)
-    callback_consumer_group: str = "blindpost-callback-relay"
     callback_retry_period_s: float = Field(24 * 3600.0, gt=0)
     callback_retry_initial_s: float = Field(5.0, gt=0)
     callback_retry_max_s: float = Field(900.0, gt=0)

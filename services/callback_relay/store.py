@@ -4,22 +4,18 @@ retry schedule, and the consumed Kafka position, each batch written in one trans
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 import asyncpg
+from aiokafka import TopicPartition
 
-from shared.db import migrate_database
 from shared.domain import Channel, SmarticoStatus
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 MIGRATION_TABLE = "callback_schema_migrations"
-
-
-async def migrate(dsn: str) -> list[str]:
-    return await migrate_database(dsn, MIGRATIONS, MIGRATION_TABLE)
 
 
 @dataclass(frozen=True)
@@ -54,14 +50,14 @@ class CallbackStore:
     def __init__(self, pool: asyncpg.Pool) -> None:
         self.pool = pool
 
-    async def positions(self, topic: str, partitions: Iterable[int]) -> dict[int, int]:
+    async def positions(self, assigned: list[TopicPartition]) -> dict[TopicPartition, int]:
         rows = await self.pool.fetch(
-            "SELECT partition, next_offset FROM callback_offsets"
-            " WHERE topic = $1 AND partition = ANY($2::int[])",
-            topic,
-            list(partitions),
+            "SELECT topic, partition, next_offset FROM callback_offsets"
+            " WHERE (topic, partition) IN (SELECT * FROM unnest($1::text[], $2::int[]))",
+            [tp.topic for tp in assigned],
+            [tp.partition for tp in assigned],
         )
-        return {r["partition"]: r["next_offset"] for r in rows}
+        return {TopicPartition(r["topic"], r["partition"]): r["next_offset"] for r in rows}
 
     async def record(self, batch: ConsumedBatch) -> None:
         """Idempotent rows plus a position that only moves forward: a batch written twice

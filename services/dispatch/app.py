@@ -21,7 +21,6 @@ from shared.kafka import start_consumer, start_producer
 from shared.lag import ConsumerLagMonitor
 from shared.logging import get_logger
 from shared.sealing import SealingKeyring
-from shared.topics import Topics
 
 log = get_logger(__name__)
 
@@ -48,15 +47,15 @@ def create_app(
     build_providers: BuildProviders,
 ) -> web.Application:
     app = create_service_app(f"dispatch-{family.value}")
-    topics = Topics(settings.topic_prefix)
+    topics = settings.topics
     keyring = SealingKeyring.parse(private_keys)  # fails at start-up, not per message
     state: dict[str, object] = {}
 
     async def resources(app: web.Application) -> AsyncIterator[None]:
-        dsn = settings.secret("database_url")
+        dsn = settings.database.dsn()
         await ledger_module.migrate(dsn)
         pool: asyncpg.Pool = await create_pool(dsn, min_size=2, max_size=10)
-        producer = await start_producer(settings.kafka_bootstrap_servers, linger_ms=1)
+        producer = await start_producer(settings.kafka, linger_ms=1)
         choices = build_providers()
         routes = {
             channel: Route(
@@ -82,7 +81,7 @@ def create_app(
         )
         app[DISPATCHER] = dispatcher
         consumer = await start_consumer(
-            settings.kafka_bootstrap_servers,
+            settings.kafka,
             dispatcher.group_id,
             [topics.dispatch(family)],
             max_poll_records=dispatcher.batch_size,
@@ -106,13 +105,13 @@ def create_app(
 
     async def lag() -> None:
         monitor = ConsumerLagMonitor(
-            settings.kafka_bootstrap_servers,
-            f"blindpost-dispatch-{family.value}",
+            settings.kafka,
+            topics.group(f"dispatch-{family.value}"),
             [topics.dispatch(family)],
         )
         await monitor.start()
         try:
-            await monitor.run(settings.metrics_lag_interval_s)
+            await monitor.run(settings.kafka.lag_interval_s)
         finally:
             await monitor.stop()
 

@@ -4,18 +4,13 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import Field, SecretStr
 
-from shared.settings import BlindpostSettings, CsvList
+from shared.settings import BlindpostSettings, CsvList, EventsDatabase
 
 
 class DispatchSettings(BlindpostSettings):
-    database_url: SecretStr = Field(
-        SecretStr(
-            "postgresql://blindpost_events:blindpost_events_local@127.0.0.1:5432/blindpost_events"
-        ),
-        validation_alias=AliasChoices("DATABASE_URL", "BLINDPOST_DATABASE_URL"),
-    )
+    database: EventsDatabase
     public_base_url: str = "http://127.0.0.1:8082"
     # A message older than this (since intake accepted it) is not sent any more.
     dispatch_max_age_s: float = Field(24 * 3600.0, gt=0)

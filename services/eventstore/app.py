@@ -4,6 +4,7 @@ redactions, the consumer and its background tasks, and the health endpoints."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 
 import asyncpg
@@ -12,12 +13,12 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from services.eventstore import retention
 from services.eventstore.projector import Projector
-from services.eventstore.settings import EventStoreSettings, projector_group
-from shared.db import create_pool, migrate_database
-from shared.http import add_readiness_check, create_service_app, run_background
-from shared.kafka import ensure_topics, start_consumer, start_producer
-from shared.lag import ConsumerLagMonitor
-from shared.topics import DEAD_LETTER, MESSAGE_EVENTS, VAULT_AUDIT, Topics
+from services.eventstore.settings import EventStoreSettings
+from shared.db import postgres_pool
+from shared.http import add_readiness_check, create_service_app, provide, run_background
+from shared.kafka import kafka_consumer, kafka_producer, prepare_topics
+from shared.lag import monitor_lag
+from shared.topics import DEAD_LETTER, MESSAGE_EVENTS, VAULT_AUDIT
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 MIGRATIONS_TABLE = "eventstore_schema_migrations"
@@ -25,40 +26,36 @@ MIGRATIONS_TABLE = "eventstore_schema_migrations"
 POOL = web.AppKey("pool", asyncpg.Pool)
 PRODUCER = web.AppKey("producer", AIOKafkaProducer)
 CONSUMER = web.AppKey("consumer", AIOKafkaConsumer)
+PROJECTOR = web.AppKey("projector", Projector)
 
 
-async def open_pool(settings: EventStoreSettings) -> asyncpg.Pool:
-    await migrate_database(settings.database_url, MIGRATIONS, MIGRATIONS_TABLE)
-    return await create_pool(settings.database_url, min_size=1, max_size=4)
+def event_store_pool(
+    settings: EventStoreSettings, max_size: int = 4
+) -> AbstractAsyncContextManager[asyncpg.Pool]:
+    """The event store's pool, migrated: for the projector and the operator commands."""
+    return postgres_pool(
+        settings.database,
+        migrations=MIGRATIONS,
+        migrations_table=MIGRATIONS_TABLE,
+        min_size=1,
+        max_size=max_size,
+    )
 
 
 def create_app(settings: EventStoreSettings) -> web.Application:
     app = create_service_app("projector")
-    topics = Topics(settings.topic_prefix)
-    bootstrap = settings.kafka_bootstrap_servers
-    group = projector_group(settings.topic_prefix)
+    kafka = settings.kafka
+    topics = kafka.topics
+    group = kafka.group("projector")
 
-    async def resources(app: web.Application) -> AsyncIterator[None]:
-        await ensure_topics(bootstrap, topics, (MESSAGE_EVENTS, VAULT_AUDIT, DEAD_LETTER))
-        app[POOL] = await open_pool(settings)
-        app[PRODUCER] = await start_producer(bootstrap)
-        app[CONSUMER] = await start_consumer(
-            bootstrap,
-            group,
-            [],
-            max_poll_records=settings.projector_max_records,
-            session_timeout_ms=settings.projector_session_timeout_ms,
-        )
-        try:
-            yield
-        finally:
-            await app[CONSUMER].stop()
-            await app[PRODUCER].stop()
-            await app[POOL].close()
+    @asynccontextmanager
+    async def pool() -> AsyncIterator[asyncpg.Pool]:
+        await prepare_topics(kafka, (MESSAGE_EVENTS, VAULT_AUDIT, DEAD_LETTER))
+        async with event_store_pool(settings) as pool:
+            yield pool
 
-    app.cleanup_ctx.append(resources)
-
-    async def project() -> None:
+    @asynccontextmanager
+    async def projector() -> AsyncIterator[Projector]:
         projector = Projector(
             pool=app[POOL],
             consumer=app[CONSUMER],
@@ -67,17 +64,23 @@ def create_app(settings: EventStoreSettings) -> web.Application:
             max_records=settings.projector_max_records,
         )
         projector.subscribe()
-        await projector.run()
+        yield projector
 
-    async def measure_lag() -> None:
-        monitor = ConsumerLagMonitor(
-            bootstrap, group, [topics.message_events, topics.vault_audit]
-        )
-        await monitor.start()
-        try:
-            await monitor.run(settings.metrics_lag_interval_s)
-        finally:
-            await monitor.stop()
+    provide(app, POOL, pool)
+    provide(app, PRODUCER, lambda: kafka_producer(kafka))
+    provide(
+        app,
+        CONSUMER,
+        lambda: kafka_consumer(
+            kafka,
+            group,
+            max_poll_records=settings.projector_max_records,
+            session_timeout_ms=settings.projector_session_timeout_ms,
+        ),
+    )
+    provide(app, PROJECTOR, projector)
+    run_background(app, "projector", lambda: app[PROJECTOR].run())
+    monitor_lag(app, kafka, group, [topics.message_events, topics.vault_audit])
 
     async def remove_old_bodies() -> None:
         await retention.run_periodically(
@@ -89,13 +92,6 @@ def create_app(settings: EventStoreSettings) -> web.Application:
             settings.retention_batch,
         )
 
-    run_background(app, "projector", project)
-    run_background(app, "consumer-lag", measure_lag)
     run_background(app, "body-retention", remove_old_bodies)
-
-    async def database_ready() -> None:
-        async with app[POOL].acquire() as conn:
-            await conn.fetchval("SELECT 1")
-
-    add_readiness_check(app, "database", database_ready)
+    add_readiness_check(app, "database", lambda: app[POOL].fetchval("SELECT 1"))
     return app

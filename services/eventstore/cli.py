@@ -94,24 +94,24 @@ def _log_to_stderr(level: str) -> None:
 
 
 async def _pool():  # type: ignore[no-untyped-def]
-    from services.eventstore.app import open_pool
+    from services.eventstore.app import MIGRATIONS, MIGRATIONS_TABLE
     from services.eventstore.settings import EventStoreSettings
+    from shared.db import create_pool, migrate_database
 
     settings = EventStoreSettings.from_env()
     _log_to_stderr("WARNING")
-    return settings, await open_pool(settings)
+    await migrate_database(settings.database.dsn(), MIGRATIONS, MIGRATIONS_TABLE)
+    return settings, await create_pool(settings.database.dsn(), max_size=4)
 
 
 async def _replay(args: argparse.Namespace) -> int:
     from services.eventstore import replay
-    from shared.topics import Topics
 
     settings, pool = await _pool()
     try:
         if args.source == "kafka":
             events = await replay.replay_from_kafka(
-                pool, settings.kafka_bootstrap_servers,
-                Topics(settings.topic_prefix).message_events, args.into,
+                pool, settings.kafka, settings.topics.message_events, args.into,
             )
         else:
             events = await replay.replay_from_store(pool, args.into)
@@ -203,14 +203,13 @@ def _problem(problem: Any) -> dict[str, Any]:
 async def _retention(args: argparse.Namespace) -> int:
     from services.eventstore.retention import publish_redactions
     from shared.kafka import start_producer
-    from shared.topics import Topics
 
     settings, pool = await _pool()
     days = args.days or settings.body_retention_days
-    producer = await start_producer(settings.kafka_bootstrap_servers)
+    producer = await start_producer(settings.kafka)
     try:
         published = await publish_redactions(
-            pool, producer, Topics(settings.topic_prefix).message_events, days,
+            pool, producer, settings.topics.message_events, days,
             limit=settings.retention_batch,
         )
     finally:

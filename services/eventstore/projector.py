@@ -10,14 +10,13 @@ so that the lag dashboard sees progress.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import partial
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
-from aiokafka.abc import ConsumerRebalanceListener
 from aiokafka.errors import KafkaError
 from prometheus_client import Counter, Histogram
 
@@ -25,7 +24,14 @@ from services.eventstore import store
 from services.eventstore.records import AuditFact, Position, parse_audit_fact, parse_event
 from services.eventstore.tables import ProjectionTables
 from shared.events import Event
-from shared.kafka import Backoff, _reason, dead_letter_output
+from shared.kafka import (
+    Backoff,
+    Consumption,
+    SeekToStoredPositions,
+    dead_letter_output,
+    failure_reason,
+    retry_until_done,
+)
 from shared.logging import get_logger
 from shared.topics import Topics
 
@@ -48,9 +54,6 @@ ALREADY_STORED = Counter(
 )
 BATCH_SECONDS = Histogram(
     "blindpost_projector_batch_seconds", "Time to store one batch, transaction included"
-)
-RETRIES = Counter(
-    "blindpost_projector_batch_retries_total", "Batches rolled back and retried"
 )
 # Worth retrying the whole batch: a dependency away, or a race with a concurrent writer.
 TRANSIENT = (
@@ -115,63 +118,74 @@ class Projector:
         self.tables = ProjectionTables()
         self.backoff = Backoff()
         self.stored_total = 0
+        # The whole fetch is stored in one transaction, whatever partitions it spans.
+        self.consumption = Consumption(
+            consumer,
+            self._handle,
+            stage=STAGE,
+            retry_on=(),
+            max_records=max_records,
+            per_partition=False,
+        )
 
     def subscribe(self) -> None:
         self.consumer.subscribe(
             [self.topics.message_events, self.topics.vault_audit],
-            listener=SeekToStoredPositions(self.pool, self.consumer),
+            listener=SeekToStoredPositions(
+                self.consumer, self._stored_positions, stage=STAGE, retry_on=TRANSIENT
+            ),
         )
 
     async def run(self) -> None:
-        while True:
-            await self.run_once()
+        await self.consumption.run()
 
     async def run_once(self, timeout_ms: int = 500) -> int:
-        batch = await self.consumer.getmany(timeout_ms=timeout_ms, max_records=self.max_records)
-        records = [r for rs in batch.values() for r in rs]
-        if not records:
-            return 0
+        return await self.consumption.once(timeout_ms)
+
+    async def _handle(self, records: list[ConsumerRecord]) -> None:
         result = await self.process(records)
         await self._commit_to_kafka(result.next_offsets)
-        return len(records)
 
     async def process(self, records: Sequence[ConsumerRecord]) -> BatchResult:
         """Stores ``records`` (retrying the whole batch on a transient failure)."""
-        while True:
-            try:
-                started = time.perf_counter()
-                result = await self._store(records)
-                BATCH_SECONDS.observe(time.perf_counter() - started)
-                EVENTS_STORED.inc(result.stored)
-                self.stored_total += result.stored
-                DUPLICATES.inc(result.duplicates)
-                AUDIT_FACTS.inc(result.audit_facts)
-                ALREADY_STORED.inc(result.already_stored)
-                self.backoff.reset()
-                return result
-            except TRANSIENT as exc:
-                RETRIES.inc()
-                delay = self.backoff.next_delay()
-                log.warning(
-                    "batch rolled back, will retry",
-                    stage=STAGE,
-                    records=len(records),
-                    error=type(exc).__name__,
-                    retry_in_s=round(delay, 2),
-                )
-                await asyncio.sleep(delay)
-            except REFUSED as exc:
-                # Not a passing failure: some record is one the database refuses (a value
-                # too large for an index, ...).  Find it and dead-letter it alone.
-                if len(records) == 1:
-                    return await self._refuse(records[0], exc)
-                log.warning(
-                    "batch refused by the database; storing its records one by one",
-                    stage=STAGE,
-                    records=len(records),
-                    error=type(exc).__name__,
-                )
-                return merge([await self.process([record]) for record in records])
+        return await retry_until_done(
+            partial(self._store_or_refuse, records),
+            stage=STAGE,
+            retry_on=TRANSIENT,
+            backoff=self.backoff,
+            records=len(records),
+        )
+
+    async def _store_or_refuse(self, records: Sequence[ConsumerRecord]) -> BatchResult:
+        try:
+            started = time.perf_counter()
+            result = await self._store(records)
+        except REFUSED as exc:
+            # Not a passing failure: some record is one the database refuses (a value
+            # too large for an index, ...).  Find it and dead-letter it alone.
+            if len(records) == 1:
+                return await self._refuse(records[0], exc)
+            log.warning(
+                "batch refused by the database; storing its records one by one",
+                stage=STAGE,
+                records=len(records),
+                error=type(exc).__name__,
+            )
+            return merge([await self.process([record]) for record in records])
+        BATCH_SECONDS.observe(time.perf_counter() - started)
+        EVENTS_STORED.inc(result.stored)
+        self.stored_total += result.stored
+        DUPLICATES.inc(result.duplicates)
+        AUDIT_FACTS.inc(result.audit_facts)
+        ALREADY_STORED.inc(result.already_stored)
+        return result
+
+    async def _stored_positions(self, assigned: list[TopicPartition]) -> dict[TopicPartition, int]:
+        async with self.pool.acquire() as conn:
+            positions = await store.stored_positions(
+                conn, [(tp.topic, tp.partition) for tp in assigned]
+            )
+        return {TopicPartition(t, p): offset for (t, p), offset in positions.items()}
 
     async def _refuse(self, record: ConsumerRecord, exc: Exception) -> BatchResult:
         result = BatchResult()
@@ -233,7 +247,8 @@ class Projector:
                 else:
                     events.append((parse_event(record.value), position))
             except Exception as exc:  # noqa: BLE001 - any parse failure is a poison record
-                out = dead_letter_output(self.topics.dead_letter, STAGE, record, _reason(exc))
+                reason = failure_reason(exc)
+                out = dead_letter_output(self.topics.dead_letter, STAGE, record, reason)
                 # Inside the transaction: if the send fails, the batch is retried; if the
                 # process dies after it, the record may be dead-lettered twice, never lost.
                 await self.producer.send_and_wait(
@@ -265,34 +280,3 @@ class Projector:
             await self.consumer.commit({TopicPartition(t, p): o for (t, p), o in offsets.items()})
         except Exception as exc:  # noqa: BLE001 - informational only (lag dashboard)
             log.info("offsets not committed to Kafka", stage=STAGE, error=type(exc).__name__)
-
-
-class SeekToStoredPositions(ConsumerRebalanceListener):
-    """On assignment, start each partition where the event store says it stopped."""
-
-    def __init__(self, pool: asyncpg.Pool, consumer: AIOKafkaConsumer) -> None:
-        self.pool = pool
-        self.consumer = consumer
-
-    async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
-        return None
-
-    async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
-        backoff = Backoff()
-        while True:
-            try:
-                async with self.pool.acquire() as conn:
-                    positions = await store.stored_positions(
-                        conn, [(tp.topic, tp.partition) for tp in assigned]
-                    )
-                break
-            except TRANSIENT as exc:
-                log.warning("stored positions not read, will retry", error=type(exc).__name__)
-                await asyncio.sleep(backoff.next_delay())
-        for tp in assigned:
-            offset = positions.get((tp.topic, tp.partition))
-            if offset is None:
-                await self.consumer.seek_to_beginning(tp)
-            else:
-                self.consumer.seek(tp, offset)
-        log.info("partitions assigned", stage=STAGE, partitions=len(assigned))

@@ -15,6 +15,7 @@ from services.eventstore.chain import join_content
 from services.eventstore.records import parse_event
 from services.eventstore.tables import ProjectionTables
 from shared.events import Event, EventType
+from shared.kafka import Kafka, client_config
 from shared.logging import get_logger
 
 log = get_logger(__name__)
@@ -76,7 +77,7 @@ async def _write(
 
 
 async def replay_from_kafka(
-    pool: asyncpg.Pool, bootstrap_servers: str, topic: str, into: str = "replay", batch: int = 2000
+    pool: asyncpg.Pool, kafka: Kafka, topic: str, into: str = "replay", batch: int = 2000
 ) -> int:
     """Reads ``topic`` from its beginning to its end as of now; duplicates (same event id)
     and records the projector dead-lettered are skipped, as the projector skips them."""
@@ -84,7 +85,7 @@ async def replay_from_kafka(
     async with pool.acquire() as conn:
         await conn.execute(f"CREATE TABLE {into}.seen_events (event_id uuid PRIMARY KEY)")
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap_servers,
+        **client_config(kafka),
         group_id=None,
         enable_auto_commit=False,
         isolation_level="read_committed",

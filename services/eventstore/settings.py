@@ -2,23 +2,13 @@
 
 from __future__ import annotations
 
-from pydantic import AliasChoices, Field
+from pydantic import Field
 
-from shared.settings import BlindpostSettings
-
-PROJECTOR_GROUP = "blindpost-projector"
-
-
-def projector_group(topic_prefix: str) -> str:
-    """``blindpost-projector``; an installation with a topic prefix gets its own group."""
-    return topic_prefix + PROJECTOR_GROUP
+from shared.settings import BlindpostSettings, EventsDatabase
 
 
 class EventStoreSettings(BlindpostSettings):
-    database_url: str = Field(
-        "postgresql://blindpost_events:blindpost_events_local@127.0.0.1:5432/blindpost_events",
-        validation_alias=AliasChoices("DATABASE_URL", "BLINDPOST_DATABASE_URL"),
-    )
+    database: EventsDatabase
     projector_port: int = Field(8088, ge=0, le=65535)
     projector_max_records: int = Field(500, ge=1, le=10_000)
     body_retention_days: int = Field(

@@ -13,13 +13,15 @@ import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka.errors import KafkaError
 from prometheus_client import Counter
 
 from services.intake.subjects import Subject
-from shared.kafka import Backoff, Output, dead_letter_output
+from shared.kafka import Backoff, Consumption, Output, dead_letter_output, retry_until_done
 from shared.logging import get_logger
 from shared.subject_facts import SubjectFacts
 
@@ -173,6 +175,11 @@ class DirectoryFeed:
         self.dead_letter_topic = dead_letter_topic
         self.send_dead_letter = send_dead_letter
         self.caught_up = asyncio.Event()
+        # The whole fetch is one transaction; a send of a dead letter failing retries it.
+        self._consumption = Consumption(
+            consumer, self._handle, stage=STAGE, retry_on=(KafkaError,), max_records=1000,
+            per_partition=False,
+        )
         self._startup_ends: dict[TopicPartition, int] | None = None
 
     async def run(self) -> None:
@@ -180,15 +187,11 @@ class DirectoryFeed:
             await self.run_once()
 
     async def run_once(self, timeout_ms: int = 500) -> int:
-        batch = await self.consumer.getmany(timeout_ms=timeout_ms, max_records=1000)
-        records = [record for rs in batch.values() for record in rs]
-        if records:
-            await self._apply_until_done(records)
-            await self._commit()
+        handled = await self._consumption.once(timeout_ms)
         await self._check_caught_up()
-        return len(records)
+        return handled
 
-    async def _apply_until_done(self, records: Sequence[ConsumerRecord]) -> None:
+    async def _handle(self, records: list[ConsumerRecord]) -> None:
         changes: dict[str, _Change] = {}
         for record in records:
             parsed = await self._parse(record)
@@ -202,23 +205,24 @@ class DirectoryFeed:
                     and earlier.facts.version > change.facts.version
                 ):
                     changes[key] = change
-        backoff = Backoff(maximum_s=5.0)
-        while changes:
-            try:
-                await apply_facts(self.pool, changes)
-                FACTS_APPLIED.labels("applied").inc(len(changes))
-                return
-            except asyncpg.DataError:
-                # Some value the database refuses: find it, dead-letter it, keep the rest.
-                changes = await self._without_refused(changes, records)
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
-                delay = backoff.next_delay()
-                log.warning(
-                    "directory update failed, will retry",
-                    error=type(exc).__name__,
-                    retry_in_s=round(delay, 2),
-                )
-                await asyncio.sleep(delay)
+        if changes:
+            await retry_until_done(
+                partial(self._apply, changes, records),
+                stage=STAGE,
+                retry_on=(OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError),
+                backoff=Backoff(maximum_s=5.0),
+            )
+        await self._commit()
+
+    async def _apply(self, changes: dict[str, _Change], records: list[ConsumerRecord]) -> None:
+        if not changes:
+            return
+        try:
+            await apply_facts(self.pool, changes)
+            FACTS_APPLIED.labels("applied").inc(len(changes))
+        except asyncpg.DataError:
+            # Some value the database refuses: find it, dead-letter it, keep the rest.
+            await self._apply(await self._without_refused(changes, records), records)
 
     async def _without_refused(
         self, changes: dict[str, _Change], records: Sequence[ConsumerRecord]

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import AliasChoices, BeforeValidator, Field, SecretStr
+from pydantic import BeforeValidator, Field, SecretStr
 
-from shared.settings import BlindpostSettings
+from shared.settings import BlindpostSettings, EventsDatabase
 
 
 def _split_secrets(value: Any) -> Any:
@@ -24,10 +24,7 @@ class IntakeSettings(BlindpostSettings):
         min_length=1,
         description="Authorization values Smartico may send (several during a rotation)",
     )
-    database_url: SecretStr = Field(
-        validation_alias=AliasChoices("DATABASE_URL", "BLINDPOST_DATABASE_URL"),
-        description="the event-store database, where intake keeps its subject directory",
-    )
+    database: EventsDatabase  # where intake keeps its subject directory
     seal_public_key_email: str = Field(description="'<key id>:<base64>' of the e-mail dispatcher")
     intake_max_body_bytes: int = Field(1_048_576, gt=0)
     intake_answer_timeout_s: float = Field(

@@ -1,34 +1,30 @@
-"""Wiring the resolver process: the consumer, the transactional producer, the vault client."""
+"""Wiring the resolver process: the vault client, the transactional producer, the consumer
+and the stage between them."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from contextlib import asynccontextmanager
 
 import aiohttp
 from aiohttp import web
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
+from services.resolver.consumer import Resolver, parse
 from services.resolver.settings import ResolverSettings
-from services.resolver.stage import Resolver, parse
 from services.resolver.vault_client import VaultClient
 from shared.domain import ChannelFamily
-from shared.http import add_readiness_check, create_service_app, run_background
-from shared.kafka import TransactionalStage, start_consumer, start_producer
-from shared.lag import ConsumerLagMonitor
+from shared.http import add_readiness_check, create_service_app, provide, run_background
+from shared.kafka import TransactionalStage, kafka_consumer, kafka_producer, prepare_topics
+from shared.lag import monitor_lag
 from shared.sealing import SealingPublicKey
-from shared.topics import Topics
+from shared.topics import DEAD_LETTER, DISPATCH, MESSAGE_EVENTS
 
-GROUP = "blindpost-resolver"
-
-
-@dataclass
-class Running:
-    """What the resources context started, for the background tasks and checks to use."""
-
-    session: aiohttp.ClientSession | None = None
-    stage: TransactionalStage | None = None  # type: ignore[type-arg]
-    lag: ConsumerLagMonitor | None = None
-    producer: object | None = None
+SESSION = web.AppKey("vault_session", aiohttp.ClientSession)
+PRODUCER = web.AppKey("producer", AIOKafkaProducer)
+CONSUMER = web.AppKey("consumer", AIOKafkaConsumer)
+STAGE = web.AppKey("stage", TransactionalStage)
+RESOLVER_TOPICS = (MESSAGE_EVENTS, DEAD_LETTER, *DISPATCH.values())
 
 
 def sealers_from(settings: ResolverSettings) -> dict[ChannelFamily, SealingPublicKey]:
@@ -41,79 +37,61 @@ def sealers_from(settings: ResolverSettings) -> dict[ChannelFamily, SealingPubli
 
 def create_app(settings: ResolverSettings) -> web.Application:
     sealers = sealers_from(settings)  # a bad key stops the process before it consumes
-    topics = Topics(settings.topic_prefix)
-    # Names derived from the prefix keep test installations apart; without one they are
-    # exactly "blindpost-resolver".
-    group = settings.topic_prefix + GROUP
+    kafka = settings.kafka
+    topics = kafka.topics
+    group = kafka.group("resolver")
     app = create_service_app("resolver")
-    running = Running()
 
-    async def resources(_app: web.Application) -> AsyncIterator[None]:
+    @asynccontextmanager
+    async def vault_session() -> AsyncIterator[aiohttp.ClientSession]:
+        await prepare_topics(kafka, RESOLVER_TOPICS)
         timeout = aiohttp.ClientTimeout(total=settings.vault_timeout_s)
         async with aiohttp.ClientSession(timeout=timeout) as session:
-            vault = VaultClient(
-                session,
-                settings.vault_url,
-                settings.secret("vault_resolver_token"),
-                settings.vault_batch_size,
-            )
-            producer = await start_producer(
-                settings.kafka_bootstrap_servers,
-                transactional_id=f"{group}-{settings.resolver_instance}",
-            )
-            try:
-                consumer = await start_consumer(
-                    settings.kafka_bootstrap_servers,
-                    group,
-                    [topics.message_events],
-                    max_poll_records=settings.resolver_max_records,
-                )
-                try:
-                    lag = ConsumerLagMonitor(
-                        settings.kafka_bootstrap_servers, group, [topics.message_events]
-                    )
-                    await lag.start()
-                    try:
-                        running.session, running.lag, running.producer = session, lag, producer
-                        running.stage = TransactionalStage(
-                            name="resolver",
-                            consumer=consumer,
-                            producer=producer,
-                            group_id=group,
-                            parse=parse,
-                            handle=Resolver(vault, sealers, topics).handle,
-                            dead_letter_topic=topics.dead_letter,
-                            max_records=settings.resolver_max_records,
-                        )
-                        yield
-                    finally:
-                        await lag.stop()
-                finally:
-                    await consumer.stop()
-            finally:
-                await producer.stop()
+            yield session
 
-    async def kafka() -> None:
-        assert running.producer is not None
-        await running.producer.client.fetch_all_metadata()  # type: ignore[attr-defined]
+    @asynccontextmanager
+    async def stage() -> AsyncIterator[TransactionalStage]:  # type: ignore[type-arg]
+        vault = VaultClient(
+            app[SESSION],
+            settings.vault_url,
+            settings.secret("vault_resolver_token"),
+            settings.vault_batch_size,
+        )
+        yield TransactionalStage(
+            name="resolver",
+            consumer=app[CONSUMER],
+            producer=app[PRODUCER],
+            group_id=group,
+            parse=parse,
+            handle=Resolver(vault, sealers, topics).handle,
+            dead_letter_topic=topics.dead_letter,
+            max_records=settings.resolver_max_records,
+        )
 
-    async def vault_health() -> None:
-        assert running.session is not None
-        async with running.session.get(settings.vault_url.rstrip("/") + "/healthz") as response:
+    provide(app, SESSION, vault_session)
+    provide(
+        app,
+        PRODUCER,
+        lambda: kafka_producer(kafka, transactional_id=f"{group}-{settings.resolver_instance}"),
+    )
+    provide(
+        app,
+        CONSUMER,
+        lambda: kafka_consumer(
+            kafka, group, [topics.message_events], max_poll_records=settings.resolver_max_records
+        ),
+    )
+    provide(app, STAGE, stage)
+    run_background(app, "resolver-stage", lambda: app[STAGE].run())
+    monitor_lag(app, kafka, group, [topics.message_events])
+
+    async def kafka_ready() -> None:
+        await app[PRODUCER].client.fetch_all_metadata()
+
+    async def vault_ready() -> None:
+        async with app[SESSION].get(settings.vault_url.rstrip("/") + "/healthz") as response:
             response.raise_for_status()
 
-    async def run_stage() -> None:
-        assert running.stage is not None
-        await running.stage.run()
-
-    async def run_lag() -> None:
-        assert running.lag is not None
-        await running.lag.run(settings.metrics_lag_interval_s)
-
-    # Order matters: cleanups run in reverse, so the stage stops before its consumer does.
-    app.cleanup_ctx.append(resources)
-    run_background(app, "resolver-stage", run_stage)
-    run_background(app, "resolver-lag", run_lag)
-    add_readiness_check(app, "kafka", kafka)
-    add_readiness_check(app, "vault", vault_health)
+    add_readiness_check(app, "kafka", kafka_ready)
+    add_readiness_check(app, "vault", vault_ready)
     return app

@@ -18,7 +18,6 @@ from prometheus_client import Counter
 
 from services.status_ingest.mapping import UnknownStatus, smartico_status
 from services.status_ingest.providers.base import StatusReport
-from shared.db import migrate_database
 from shared.domain import SmarticoStatus
 from shared.events import Event, ProviderStatusReported
 from shared.logging import get_logger
@@ -35,8 +34,7 @@ REPORTS = Counter(
 )
 
 
-async def migrate(dsn: str) -> list[str]:
-    return await migrate_database(dsn, MIGRATIONS, "status_ingest_schema_migrations")
+MIGRATIONS_TABLE = "status_ingest_schema_migrations"
 
 
 def status_event(

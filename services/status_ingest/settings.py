@@ -1,21 +1,17 @@
 from __future__ import annotations
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import Field, SecretStr
 
-from shared.settings import BlindpostSettings, CsvList
+from shared.settings import BlindpostSettings, CsvList, EventsDatabase
 
 
 class StatusIngestSettings(BlindpostSettings):
     status_ingest_port: int = 8082
-    database_url: str = Field(
-        "postgresql://blindpost_events@127.0.0.1:5432/blindpost_events",
-        validation_alias=AliasChoices("DATABASE_URL", "BLINDPOST_DATABASE_URL"),
-    )
+    database: EventsDatabase
     public_base_url: str = "http://127.0.0.1:8082"
     tracking_secret: SecretStr
     vault_url: str = "http://127.0.0.1:8081"
     vault_unsubscribe_token: SecretStr = SecretStr("")
-    status_consumer_group: str = "blindpost-status-ingest"
     webhook_replay_window_s: float = Field(300.0, gt=0)
     parked_ttl_s: float = Field(7 * 24 * 3600.0, gt=0)
 

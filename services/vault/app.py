@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
+import asyncpg
 from aiohttp import web
+from aiokafka import AIOKafkaProducer
 
 from services.vault.audit_relay import AuditRelay
 from services.vault.crypto import BlindIndex, Keyring
@@ -13,13 +16,15 @@ from services.vault.http import DEFAULT_REGION, SERVICE, TOKENS, add_routes
 from services.vault.publisher import KafkaPublisher
 from services.vault.service import Scope, VaultService
 from services.vault.settings import VaultSettings
-from shared.db import create_pool, migrate_database
-from shared.http import add_readiness_check, create_service_app, run_background
-from shared.kafka import start_producer
-from shared.topics import Topics
+from shared.db import postgres_pool
+from shared.http import add_readiness_check, create_service_app, provide, run_background
+from shared.kafka import kafka_producer, prepare_topics
+from shared.topics import SUBJECT_FACTS, VAULT_AUDIT
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 MIGRATION_TABLE = "vault_schema_migrations"
+POOL = web.AppKey("pool", asyncpg.Pool)
+PRODUCER = web.AppKey("producer", AIOKafkaProducer)
 RELAY = web.AppKey("vault_audit_relay", AuditRelay)
 
 
@@ -33,41 +38,38 @@ def keys_from(settings: VaultSettings) -> tuple[Keyring, BlindIndex]:
 def create_app(settings: VaultSettings) -> web.Application:
     # Keys are parsed before anything starts: a bad key stops the process at once.
     keyring, blind_index = keys_from(settings)
+    kafka = settings.kafka
     app = create_service_app("vault", client_max_size=4 * 1024 * 1024)
     app[TOKENS] = {Scope(name): token for name, token in settings.require_tokens().items()}
     app[DEFAULT_REGION] = settings.vault_default_region or ""
 
-    async def resources(app: web.Application) -> AsyncIterator[None]:
-        await migrate_database(settings.database_url(), MIGRATIONS, MIGRATION_TABLE)
-        pool = await create_pool(settings.database_url(), max_size=settings.vault_db_pool_size)
-        try:
-            producer = await start_producer(settings.kafka_bootstrap_servers)
-            try:
-                publisher = KafkaPublisher(producer, Topics(settings.topic_prefix))
-                relay = AuditRelay(pool, publisher)
-                app[SERVICE] = VaultService(pool, keyring, blind_index, publisher, relay.notify)
-                app[RELAY] = relay
+    @asynccontextmanager
+    async def pool() -> AsyncIterator[asyncpg.Pool]:
+        await prepare_topics(kafka, (SUBJECT_FACTS, VAULT_AUDIT))
+        async with postgres_pool(
+            settings.database,
+            migrations=MIGRATIONS,
+            migrations_table=MIGRATION_TABLE,
+            max_size=settings.vault_db_pool_size,
+        ) as pool:
+            yield pool
 
-                async def database() -> None:
-                    async with pool.acquire() as conn:
-                        await conn.fetchval("SELECT 1")
+    @asynccontextmanager
+    async def relay() -> AsyncIterator[AuditRelay]:
+        publisher = KafkaPublisher(app[PRODUCER], kafka.topics)
+        relay = AuditRelay(app[POOL], publisher)
+        app[SERVICE] = VaultService(app[POOL], keyring, blind_index, publisher, relay.notify)
+        yield relay
 
-                async def kafka() -> None:
-                    await producer.client.fetch_all_metadata()
+    provide(app, POOL, pool)
+    provide(app, PRODUCER, lambda: kafka_producer(kafka))
+    provide(app, RELAY, relay)
+    run_background(app, "audit-relay", lambda: app[RELAY].run())
 
-                add_readiness_check(app, "database", database)
-                add_readiness_check(app, "kafka", kafka)
-                yield
-            finally:
-                await producer.stop()
-        finally:
-            await pool.close()
+    async def kafka_ready() -> None:
+        await app[PRODUCER].client.fetch_all_metadata()
 
-    async def run_relay() -> None:
-        await app[RELAY].run()
-
-    # Registered after the resources, so it stops before the pool and producer close.
-    app.cleanup_ctx.append(resources)
-    run_background(app, "audit-relay", run_relay)
+    add_readiness_check(app, "database", lambda: app[POOL].fetchval("SELECT 1"))
+    add_readiness_check(app, "kafka", kafka_ready)
     add_routes(app)
     return app

@@ -160,10 +160,9 @@ class _publisher:
     async def __aenter__(self):  # type: ignore[no-untyped-def]
         from services.vault.publisher import KafkaPublisher
         from shared.kafka import start_producer
-        from shared.topics import Topics
 
-        self.producer = await start_producer(self.settings.kafka_bootstrap_servers)
-        return KafkaPublisher(self.producer, Topics(self.settings.topic_prefix))
+        self.producer = await start_producer(self.settings.kafka)
+        return KafkaPublisher(self.producer, self.settings.topics)
 
     async def __aexit__(self, *_exc: object) -> None:
         await self.producer.stop()

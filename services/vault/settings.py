@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import Field, SecretStr
 
-from shared.settings import BlindpostSettings, CsvList, SettingsError
+from shared.settings import BlindpostSettings, CsvList, SettingsError, VaultDatabase
 
 
 class VaultSettings(BlindpostSettings):
     vault_port: int = 8081
-    vault_database_url: SecretStr = Field(
-        SecretStr("postgresql://blindpost_vault@127.0.0.1:5432/blindpost_vault"),
-        validation_alias=AliasChoices("BLINDPOST_VAULT_DATABASE_URL"),
-    )
+    database: VaultDatabase
     # Optional so that operator commands run without them; the server refuses to start
     # unless every one is set (see ``require_tokens``).
     vault_admin_token: SecretStr = SecretStr("")
@@ -45,4 +42,4 @@ class VaultSettings(BlindpostSettings):
         return tokens
 
     def database_url(self) -> str:
-        return self.vault_database_url.get_secret_value()
+        return self.database.dsn()

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
-from services.callback_relay.main import create_app
+from services.callback_relay.app import create_app
 from services.callback_relay.settings import RelaySettings
 from services.callback_relay.ssrf import Resolve, system_resolve
 from shared.domain import Channel, SmarticoStatus, ext_message_id_for

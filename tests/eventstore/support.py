@@ -18,7 +18,6 @@ import asyncpg
 
 from services.eventstore.app import MIGRATIONS, MIGRATIONS_TABLE
 from services.eventstore.projector import Projector
-from services.eventstore.settings import projector_group
 from shared.db import create_pool, migrate_database
 from shared.domain import Channel, SmarticoStatus, ext_message_id_for
 from shared.events import (
@@ -242,7 +241,7 @@ async def running_projector(
     producer = await start_producer(bootstrap)
     consumer = await start_consumer(
         bootstrap,
-        projector_group(topics.prefix),
+        topics.group("projector"),
         [],
         max_poll_records=max_records,
         session_timeout_ms=6000,

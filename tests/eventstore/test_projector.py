@@ -11,7 +11,6 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from services.eventstore.projector import DUPLICATES
 from services.eventstore.replay import partitions_of
-from services.eventstore.settings import projector_group
 from services.eventstore.verify import verify
 from tests.eventstore.support import (
     count,
@@ -62,7 +61,7 @@ async def test_a_rewound_kafka_offset_does_not_store_anything_twice(
         await wait_for_events(pool, len(first))
 
     await _rewind_group_to_zero(
-        kafka_bootstrap, projector_group(topics.prefix), topics.message_events
+        kafka_bootstrap, topics.group("projector"), topics.message_events
     )
     second = lifecycle("b3")
     await produce(kafka_bootstrap, topics.message_events, second)

@@ -18,7 +18,7 @@ def test_reads_prefixed_variables_and_aliases_from_the_mapping_given():
             "BLINDPOST_VAULT_ADMIN_TOKEN": "t0ken",
         }
     )
-    assert settings.kafka_bootstrap_servers == "kafka-0:9092"
+    assert settings.kafka.bootstrap_servers == "kafka-0:9092"
     assert settings.intake_secrets == ["old-secret", "new-secret"]
     assert settings.secret("vault_admin_token") == "t0ken"
     assert "t0ken" not in repr(settings)

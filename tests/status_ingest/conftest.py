@@ -11,7 +11,7 @@ import pytest
 from aiohttp import web
 from yarl import URL
 
-from services.status_ingest.main import create_app
+from services.status_ingest.app import create_app
 from services.status_ingest.settings import StatusIngestSettings
 from shared.events import Event, EventType
 from shared.topics import Topics

@@ -7,8 +7,7 @@ from __future__ import annotations
 import uuid
 
 import asyncpg
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
-from aiokafka.abc import ConsumerRebalanceListener
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
 from aiokafka.errors import KafkaError
 from prometheus_client import Counter
 
@@ -16,11 +15,19 @@ from services.callback_relay.domain import facts_from, status_from
 from services.callback_relay.store import CallbackStore, ConsumedBatch
 from shared.domain import Channel, SmarticoStatus
 from shared.events import Event
-from shared.kafka import consume_until_handled, dead_letter_output
+from shared.kafka import (
+    Consumption,
+    SeekToStoredPositions,
+    dead_letter_output,
+    failure_reason,
+    next_offsets,
+    send_outputs,
+)
 from shared.logging import get_logger
 
 log = get_logger(__name__)
 STAGE = "callback-relay"
+RETRY_ON = (asyncpg.PostgresError, OSError, KafkaError)
 # Event.to_bytes() writes event_id then type first; a cheap look at the head of the record
 # recognises the relay's own events, a third of what it reads at full load.
 _OWN_EVENT = b'"type":"callback.'
@@ -31,27 +38,6 @@ STATUSES_QUEUED = Counter(
     "Statuses the relay read from the event log",
     ["status"],
 )
-
-
-class _SeekToStore(ConsumerRebalanceListener):
-    def __init__(self, consumer: AIOKafkaConsumer, store: CallbackStore) -> None:
-        self.consumer = consumer
-        self.store = store
-
-    async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
-        return None
-
-    async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
-        by_topic: dict[str, list[int]] = {}
-        for tp in assigned:
-            by_topic.setdefault(tp.topic, []).append(tp.partition)
-        for topic, partitions in by_topic.items():
-            positions = await self.store.positions(topic, partitions)
-            for partition, offset in positions.items():
-                self.consumer.seek(TopicPartition(topic, partition), offset)
-        log.info(
-            "partitions assigned", partitions=sorted(f"{t.topic}/{t.partition}" for t in assigned)
-        )
 
 
 class EventConsumer:
@@ -70,17 +56,15 @@ class EventConsumer:
         self.dead_letter_topic = dead_letter_topic
 
     def subscribe(self) -> None:
-        self.consumer.subscribe([self.topic], listener=_SeekToStore(self.consumer, self.store))
+        listener = SeekToStoredPositions(
+            self.consumer, self.store.positions, stage=STAGE, retry_on=RETRY_ON
+        )
+        self.consumer.subscribe([self.topic], listener=listener)
 
     async def run(self) -> None:
-        await consume_until_handled(
-            self.consumer,
-            self._record,
-            stage="callback-relay",
-            retry_on=(asyncpg.PostgresError, OSError, KafkaError),
-        )
+        await Consumption(self.consumer, self._record, stage=STAGE, retry_on=RETRY_ON).run()
 
-    async def _record(self, tp: TopicPartition, records: list[ConsumerRecord]) -> None:
+    async def _record(self, records: list[ConsumerRecord]) -> None:
         messages: list[tuple[uuid.UUID, Channel, str]] = []
         statuses: list[tuple[uuid.UUID, SmarticoStatus]] = []
         poison = []
@@ -92,9 +76,8 @@ class EventConsumer:
                 facts = facts_from(event)
                 status = status_from(event)
             except Exception as exc:  # noqa: BLE001 - a record we cannot read is poison
-                poison.append(
-                    dead_letter_output(self.dead_letter_topic, STAGE, record, type(exc).__name__)
-                )
+                reason = failure_reason(exc)
+                poison.append(dead_letter_output(self.dead_letter_topic, STAGE, record, reason))
                 continue
             if facts:
                 messages.append((event.ext_message_id, facts.channel, facts.callback_url))
@@ -103,17 +86,13 @@ class EventConsumer:
                 STATUSES_QUEUED.labels(status.value).inc()
         # Poison first: if we die before the store commits, it is sent again (a duplicate
         # in the dead-letter topic), never lost.
-        for out in poison:
-            await (
-                await self.producer.send(
-                    out.topic, out.value, key=out.key, headers=list(out.headers)
-                )
-            )
+        await send_outputs(self.producer, poison)
+        first = records[0]
         await self.store.record(
-            ConsumedBatch(tp.topic, tp.partition, records[-1].offset + 1, messages, statuses)
+            ConsumedBatch(first.topic, first.partition, records[-1].offset + 1, messages, statuses)
         )
         # Kafka's committed offset is only for the lag dashboard; the store is authoritative.
         try:
-            await self.consumer.commit({tp: records[-1].offset + 1})
+            await self.consumer.commit(next_offsets(records))
         except Exception as exc:  # noqa: BLE001 - lag reporting only
             log.debug("offset commit for lag reporting failed", error=type(exc).__name__)

@@ -7,14 +7,20 @@ from __future__ import annotations
 import uuid
 
 import asyncpg
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
 from aiokafka.errors import KafkaError
 from prometheus_client import Counter, Gauge
 
 from services.status_ingest.ingest import lock_ids, publish, status_event
 from shared.domain import SmarticoStatus
 from shared.events import Dispatched, Event, EventType
-from shared.kafka import consume_until_handled, dead_letter_output
+from shared.kafka import (
+    Consumption,
+    dead_letter_output,
+    failure_reason,
+    next_offsets,
+    send_outputs,
+)
 from shared.logging import get_logger
 from shared.topics import Topics
 
@@ -39,39 +45,41 @@ def dispatched_ids(event: Event) -> tuple[str, uuid.UUID, str] | None:
 
 class DispatchedMatcher:
     def __init__(
-        self, consumer: AIOKafkaConsumer, producer: AIOKafkaProducer, pool, topics: Topics
-    ) -> None:  # type: ignore[no-untyped-def]
+        self,
+        consumer: AIOKafkaConsumer,
+        producer: AIOKafkaProducer,
+        pool: asyncpg.Pool,
+        topics: Topics,
+    ) -> None:
         self.consumer = consumer
         self.producer = producer
         self.pool = pool
         self.topics = topics
 
     async def run(self) -> None:
-        await consume_until_handled(
+        await Consumption(
             self.consumer,
             self._handle,
             stage="status-matcher",
             retry_on=(asyncpg.PostgresError, OSError, KafkaError),
-        )
+        ).run()
 
-    async def _handle(self, tp: TopicPartition, records: list[ConsumerRecord]) -> None:
+    async def _handle(self, records: list[ConsumerRecord]) -> None:
         found: dict[str, tuple[uuid.UUID, str]] = {}
+        poison = []
         for record in records:
             try:
                 ids = dispatched_ids(Event.from_bytes(record.value))
             except Exception as exc:  # noqa: BLE001 - poison record
-                out = dead_letter_output(self.topics.dead_letter, STAGE, record, type(exc).__name__)
-                await (
-                    await self.producer.send(
-                        out.topic, out.value, key=out.key, headers=list(out.headers)
-                    )
-                )
+                reason = failure_reason(exc)
+                poison.append(dead_letter_output(self.topics.dead_letter, STAGE, record, reason))
                 continue
             if ids:
                 found[ids[0]] = (ids[1], ids[2])
+        await send_outputs(self.producer, poison)
         if found:
             await self._match(found)
-        await self.consumer.commit({tp: records[-1].offset + 1})
+        await self.consumer.commit(next_offsets(records))
 
     async def _match(self, found: dict[str, tuple[uuid.UUID, str]]) -> None:
         async with self.pool.acquire() as conn, conn.transaction():

@@ -1,0 +1,149 @@
+"""Wiring the status ingest process: provider webhooks and our own tracking -> the event log,
+and the matcher that releases statuses parked before their dispatch.succeeded event."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import aiohttp
+import asyncpg
+from aiohttp import web
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from yarl import URL
+
+from services.status_ingest.consumer import DispatchedMatcher
+from services.status_ingest.ingest import MIGRATIONS, MIGRATIONS_TABLE, StatusIngest
+from services.status_ingest.providers.base import Provider
+from services.status_ingest.providers.generic import Generic
+from services.status_ingest.providers.mailgun import Mailgun
+from services.status_ingest.providers.sendgrid import SendGrid
+from services.status_ingest.providers.ses import Fetch, Ses
+from services.status_ingest.providers.twilio import Twilio
+from services.status_ingest.providers.vonage import Vonage
+from services.status_ingest.providers.whatsapp import WHATSAPP_WINDOW_S, WhatsApp
+from services.status_ingest.settings import StatusIngestSettings
+from services.status_ingest.tracking import Tracking
+from services.status_ingest.vault_client import VaultOptOuts
+from services.status_ingest.webhooks import Webhooks
+from shared.db import postgres_pool
+from shared.http import add_readiness_check, create_service_app, provide, run_background
+from shared.kafka import kafka_consumer, kafka_producer, prepare_topics
+from shared.lag import monitor_lag
+from shared.logging import get_logger
+from shared.topics import DEAD_LETTER, MESSAGE_EVENTS
+from shared.tracking import TrackingTokens
+
+log = get_logger(__name__)
+SERVICE = "status-ingest"
+MATCHER = web.AppKey("matcher", DispatchedMatcher)
+POOL = web.AppKey("pool", asyncpg.Pool)
+PRODUCER = web.AppKey("producer", AIOKafkaProducer)
+CONSUMER = web.AppKey("consumer", AIOKafkaConsumer)
+SESSION = web.AppKey("session", aiohttp.ClientSession)
+STATUS_TOPICS = (MESSAGE_EVENTS, DEAD_LETTER)
+MAX_CERT_BYTES = 64 * 1024
+
+
+def build_providers(settings: StatusIngestSettings, sns_fetch: Fetch) -> dict[str, Provider]:
+    """Only providers whose secret is configured get an endpoint (others answer 404)."""
+    providers: dict[str, Provider] = {}
+    if settings.sendgrid_webhook_public_key:
+        providers["sendgrid"] = SendGrid(settings.sendgrid_webhook_public_key)
+    if settings.mailgun_webhook_signing_key:
+        providers["mailgun"] = Mailgun(settings.secret("mailgun_webhook_signing_key"))
+    if settings.ses_sns_topic_arns:
+        providers["ses"] = Ses(settings.ses_sns_topic_arns, sns_fetch)
+    if settings.twilio_auth_token:
+        providers["twilio"] = Twilio(settings.secret("twilio_auth_token"))
+    if settings.vonage_signature_secret:
+        providers["vonage"] = Vonage(
+            settings.secret("vonage_signature_secret"), settings.vonage_signature_method
+        )
+    if settings.whatsapp_app_secret:
+        providers["whatsapp"] = WhatsApp(settings.secret("whatsapp_app_secret"))
+    if settings.generic_webhook_secret:
+        providers["generic"] = Generic(list(settings.generic_webhook_secret))
+    return providers
+
+
+class _SnsFetch:
+    """GETs a certificate or SubscribeURL that ``ses.sns_url`` already checked; no redirects."""
+
+    session: aiohttp.ClientSession
+
+    async def __call__(self, url: URL) -> bytes:
+        async with self.session.get(url, allow_redirects=False) as response:
+            if response.status != 200:
+                raise OSError(f"SNS answered {response.status}")
+            return await response.content.read(MAX_CERT_BYTES)
+
+
+def create_app(settings: StatusIngestSettings, sns_fetch: Fetch | None = None) -> web.Application:
+    app = create_service_app(SERVICE, client_max_size=2 * 1024 * 1024)
+    kafka = settings.kafka
+    topics = kafka.topics
+    group = kafka.group("status-ingest")
+    default_fetch = _SnsFetch()
+    ingest = StatusIngest(topics)
+    vault = VaultOptOuts(settings.vault_url, settings.secret("vault_unsubscribe_token"))
+    tracking = Tracking(
+        TrackingTokens(settings.secret("tracking_secret").encode(), settings.public_base_url),
+        ingest,
+        vault,
+    )
+    webhooks = Webhooks(
+        build_providers(settings, sns_fetch or default_fetch),
+        ingest,
+        public_base_url=settings.public_base_url,
+        window_s=settings.webhook_replay_window_s,
+        whatsapp_verify_token=(
+            settings.secret("whatsapp_verify_token") if settings.whatsapp_verify_token else None
+        ),
+    )
+    app.add_routes([*webhooks.routes(), *tracking.routes()])
+
+    @asynccontextmanager
+    async def pool() -> AsyncIterator[asyncpg.Pool]:
+        await prepare_topics(kafka, STATUS_TOPICS)
+        async with postgres_pool(settings.database, migrations=MIGRATIONS,
+                                 migrations_table=MIGRATIONS_TABLE, max_size=10) as pool:
+            yield pool
+
+    @asynccontextmanager
+    async def session() -> AsyncIterator[aiohttp.ClientSession]:
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session:
+            default_fetch.session = vault.session = session
+            yield session
+
+    @asynccontextmanager
+    async def matcher() -> AsyncIterator[DispatchedMatcher]:
+        ingest.attach(app[POOL], app[PRODUCER])
+        yield DispatchedMatcher(app[CONSUMER], app[PRODUCER], app[POOL], topics)
+
+    provide(app, POOL, pool)
+    provide(app, PRODUCER, lambda: kafka_producer(kafka))
+    provide(app, SESSION, session)
+    provide(app, CONSUMER, lambda: kafka_consumer(kafka, group, [topics.message_events]))
+    provide(app, MATCHER, matcher)
+    run_background(app, "match-dispatched", lambda: app[MATCHER].run())
+    monitor_lag(app, kafka, group, [topics.message_events])
+    run_background(app, "housekeeping", lambda: _housekeeping(app, ingest, settings))
+    add_readiness_check(app, "database", lambda: app[POOL].fetchval("SELECT 1"))
+    return app
+
+
+async def _housekeeping(
+    app: web.Application, ingest: StatusIngest, settings: StatusIngestSettings
+) -> None:
+    longest = max(settings.webhook_replay_window_s, WHATSAPP_WINDOW_S) * 2
+    while True:
+        try:
+            await app[MATCHER].report_parked()
+            _nonces, parked = await ingest.prune(longest, settings.parked_ttl_s)
+            if parked:
+                log.warning("parked statuses expired unmatched", count=parked)
+        except Exception as exc:  # noqa: BLE001 - housekeeping must not stop the service
+            log.warning("housekeeping failed", error=type(exc).__name__)
+        await asyncio.sleep(60)

@@ -1,0 +1,57 @@
+"""Kafka for the whole suite, one way: clients (:mod:`.clients`), topic set-up
+(:mod:`.admin`), what stages produce and dead-letter (:mod:`.records`), the one retry with
+back-off (:mod:`.retry`), the one consume loop and stored-positions listener
+(:mod:`.consume`), and the transactional stage (:mod:`.stage`)."""
+
+from shared.kafka.admin import TopicsMissing, admin_client, ensure_topics, prepare_topics
+from shared.kafka.clients import (
+    Kafka,
+    client_config,
+    consumer_config,
+    kafka_consumer,
+    kafka_producer,
+    producer_config,
+    start_consumer,
+    start_producer,
+)
+from shared.kafka.consume import STAGE_RECORDS, Consumption, SeekToStoredPositions
+from shared.kafka.records import (
+    DEAD_LETTERED,
+    Output,
+    TransientError,
+    dead_letter_output,
+    failure_reason,
+    next_offsets,
+    send_outputs,
+)
+from shared.kafka.retry import STAGE_RETRIES, Backoff, retry_until_done
+from shared.kafka.stage import TransactionalStage
+
+__all__ = [
+    "DEAD_LETTERED",
+    "STAGE_RECORDS",
+    "STAGE_RETRIES",
+    "Backoff",
+    "Consumption",
+    "Kafka",
+    "Output",
+    "SeekToStoredPositions",
+    "TopicsMissing",
+    "TransactionalStage",
+    "TransientError",
+    "admin_client",
+    "client_config",
+    "consumer_config",
+    "dead_letter_output",
+    "ensure_topics",
+    "failure_reason",
+    "kafka_consumer",
+    "kafka_producer",
+    "next_offsets",
+    "prepare_topics",
+    "producer_config",
+    "retry_until_done",
+    "send_outputs",
+    "start_consumer",
+    "start_producer",
+]

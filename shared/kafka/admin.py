@@ -1,0 +1,90 @@
+"""Topic set-up: the one policy every service follows at start (create what is missing, or
+only check, as ``BLINDPOST_KAFKA_CREATE_TOPICS`` says)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+
+from shared.kafka.clients import Kafka, client_config
+from shared.settings import KafkaSettings
+from shared.topics import ALL_TOPICS, Topics, TopicSpec
+
+
+class TopicsMissing(RuntimeError):
+    """Topics are expected to exist (created by ``blindpost topics create`` or the operator)."""
+
+
+def admin_client(kafka: Kafka) -> AIOKafkaAdminClient:
+    return AIOKafkaAdminClient(**client_config(kafka))
+
+
+async def prepare_topics(kafka: KafkaSettings, specs: Iterable[TopicSpec]) -> None:
+    """What a service does at start for the topics it uses."""
+    specs = list(specs)
+    if kafka.create_topics:
+        await ensure_topics(kafka, kafka.topics, specs)
+        return
+    admin = admin_client(kafka)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+    finally:
+        await admin.close()
+    missing = [kafka.topics.name(spec) for spec in specs if kafka.topics.name(spec) not in existing]
+    if missing:
+        raise TopicsMissing(
+            f"topics {missing} do not exist: run `blindpost topics create` (or create them "
+            "as docs/operations describe), or set BLINDPOST_KAFKA_CREATE_TOPICS=true"
+        )
+
+
+async def ensure_topics(
+    kafka: Kafka,
+    topics: Topics,
+    specs: Iterable[TopicSpec] = ALL_TOPICS,
+    ready_timeout_s: float = 30.0,
+) -> None:
+    """Create the suite's topics if missing (idempotent; an operator may pre-create them)."""
+    specs = list(specs)
+    admin = admin_client(kafka)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        missing = [
+            NewTopic(topics.name(spec), spec.partitions, 1, topic_configs=spec.config())
+            for spec in specs
+            if topics.name(spec) not in existing
+        ]
+        if missing:
+            try:
+                await admin.create_topics(missing)
+            except TopicAlreadyExistsError:
+                pass  # another process created them between list and create
+        await _wait_for_leaders(admin, [topics.name(spec) for spec in specs], ready_timeout_s)
+    finally:
+        await admin.close()
+
+
+async def _wait_for_leaders(admin: AIOKafkaAdminClient, names: list[str], timeout_s: float) -> None:
+    """create_topics returns before the partitions have leaders; a producer that writes in
+    that window stalls.  Return once every partition can take writes."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while True:
+        described = await admin.describe_topics(names)
+        waiting = [
+            topic["topic"]
+            for topic in described
+            if topic["error_code"]
+            or not topic["partitions"]
+            or any(p["error_code"] or p["leader"] < 0 for p in topic["partitions"])
+        ]
+        if not waiting:
+            return
+        if loop.time() > deadline:
+            raise KafkaError(f"topics without a partition leader after {timeout_s}s: {waiting}")
+        await asyncio.sleep(0.1)

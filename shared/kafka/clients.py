@@ -1,0 +1,91 @@
+"""Kafka clients configured one way for the whole suite: idempotent producers, manual-commit
+read-committed consumers, each also as an async context manager for a service's wiring."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+from shared.settings import KafkaSettings
+
+Kafka = KafkaSettings | str
+"""Where a client connects: the suite's settings, or (tests, benchmarks) a bootstrap list."""
+
+
+def client_config(kafka: Kafka) -> dict[str, Any]:
+    """What every client (producer, consumer, admin) needs to reach the cluster."""
+    if isinstance(kafka, str):
+        return {"bootstrap_servers": kafka}
+    return {"bootstrap_servers": kafka.bootstrap_servers}
+
+
+def producer_config(kafka: Kafka, **overrides: Any) -> dict[str, Any]:
+    config: dict[str, Any] = {
+        **client_config(kafka),
+        "enable_idempotence": True,
+        "acks": "all",
+        "linger_ms": 2,
+        "request_timeout_ms": 10_000,
+        "max_batch_size": 256 * 1024,
+        "compression_type": None,
+    }
+    config.update(overrides)
+    return config
+
+
+def consumer_config(kafka: Kafka, group_id: str | None, **overrides: Any) -> dict[str, Any]:
+    config: dict[str, Any] = {
+        **client_config(kafka),
+        "group_id": group_id,
+        "enable_auto_commit": False,
+        "auto_offset_reset": "earliest",
+        "isolation_level": "read_committed",
+        "max_poll_records": 500,
+        "session_timeout_ms": 10_000,
+        "heartbeat_interval_ms": 2_000,
+        "metadata_max_age_ms": 30_000,
+    }
+    config.update(overrides)
+    return config
+
+
+async def start_producer(
+    kafka: Kafka, *, transactional_id: str | None = None, **overrides: Any
+) -> AIOKafkaProducer:
+    if transactional_id:
+        overrides.setdefault("transactional_id", transactional_id)
+    producer = AIOKafkaProducer(**producer_config(kafka, **overrides))
+    await producer.start()
+    return producer
+
+
+async def start_consumer(
+    kafka: Kafka, group_id: str, topics: Sequence[str], **overrides: Any
+) -> AIOKafkaConsumer:
+    consumer = AIOKafkaConsumer(*topics, **consumer_config(kafka, group_id, **overrides))
+    await consumer.start()
+    return consumer
+
+
+@asynccontextmanager
+async def kafka_producer(kafka: Kafka, **overrides: Any) -> AsyncIterator[AIOKafkaProducer]:
+    producer = await start_producer(kafka, **overrides)
+    try:
+        yield producer
+    finally:
+        await producer.stop()
+
+
+@asynccontextmanager
+async def kafka_consumer(
+    kafka: Kafka, group_id: str, topics: Sequence[str] = (), **overrides: Any
+) -> AsyncIterator[AIOKafkaConsumer]:
+    """A consumer of ``topics``; with none, the caller subscribes (with its listener)."""
+    consumer = await start_consumer(kafka, group_id, topics, **overrides)
+    try:
+        yield consumer
+    finally:
+        await consumer.stop()
