@@ -12,7 +12,6 @@ from prometheus_client import Counter
 
 from services.status_ingest.ingest import StatusIngest
 from services.status_ingest.providers.base import Inbound, InvalidSignature, Provider, Unusable
-from services.status_ingest.providers.ses import Ses
 from shared.logging import get_logger
 
 log = get_logger(__name__)
@@ -78,10 +77,9 @@ class Webhooks:
                     name, "stale", 401, "signed timestamp outside the replay window"
                 )
         try:
-            if isinstance(provider, Ses) and provider.kind(inbound) == "SubscriptionConfirmation":
-                await provider.confirm_subscription(inbound)
-                log.info("SNS subscription confirmed", provider=name)
-                return self._answer(name, "accepted", 200, "subscribed")
+            reply = await provider.handshake(inbound)
+            if reply is not None:
+                return self._answer(name, "accepted", reply.status, reply.text)
             reports = provider.parse(inbound)
         except Unusable as exc:
             return self._answer(name, "unusable", 400, str(exc))

@@ -8,6 +8,7 @@ import hmac
 import re
 import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import datetime
 
 import asyncpg
@@ -15,17 +16,12 @@ from aiohttp import web
 from aiokafka.errors import KafkaError
 from prometheus_client import Counter, Histogram
 
+from services.vault.access import Caller, NotFound, Scope
 from services.vault.audit import Decision
 from services.vault.crypto import IntegrityError
 from services.vault.domain import ContactField, InvalidContact, parse_change, validate_ext_user_id
-from services.vault.service import (
-    RESOLVE_PURPOSES,
-    Caller,
-    ContactRequest,
-    NotFound,
-    Scope,
-    VaultService,
-)
+from services.vault.resolve import RESOLVE_PURPOSES, ContactRequest
+from services.vault.service import VaultService
 from shared.domain import Channel
 from shared.logging import get_logger
 
@@ -72,6 +68,30 @@ def authenticate(request: web.Request) -> Caller:
     return Caller(f"{name}:{label}" if label else name, scope, _request_id(request))
 
 
+@dataclass(frozen=True)
+class _Refusal:
+    decision: Decision
+    outcome: str  # the metric label
+    status: int
+    error: str
+
+
+def _refusal(caller: Caller, scope: Scope, operation: str) -> _Refusal | None:
+    """Why ``caller`` may not perform ``operation``, or None when it may."""
+    if caller.scope is Scope.NONE:
+        return _Refusal(
+            Decision.REFUSED_UNAUTHENTICATED,
+            "unauthenticated",
+            401,
+            "missing or unknown bearer token",
+        )
+    if caller.scope is not scope:
+        return _Refusal(
+            Decision.REFUSED_SCOPE, "wrong_scope", 403, f"this token's scope may not {operation}"
+        )
+    return None
+
+
 def scoped(
     operation: str, scope: Scope
 ) -> Callable[[Handler], Callable[[web.Request], Awaitable[web.StreamResponse]]]:
@@ -82,24 +102,13 @@ def scoped(
             ext_user_id = request.match_info.get("ext_user_id")
             with LATENCY.labels(operation).time():
                 try:
-                    if caller.scope is Scope.NONE:
+                    refusal = _refusal(caller, scope, operation)
+                    if refusal is not None:
                         await service.refuse(
-                            caller,
-                            Decision.REFUSED_UNAUTHENTICATED,
-                            ext_user_id=ext_user_id,
-                            detail=operation,
+                            caller, refusal.decision, ext_user_id=ext_user_id, detail=operation
                         )
-                        REQUESTS.labels(operation, "unauthenticated").inc()
-                        return _json(401, {"error": "missing or unknown bearer token"})
-                    if caller.scope is not scope:
-                        await service.refuse(
-                            caller,
-                            Decision.REFUSED_SCOPE,
-                            ext_user_id=ext_user_id,
-                            detail=operation,
-                        )
-                        REQUESTS.labels(operation, "wrong_scope").inc()
-                        return _json(403, {"error": f"this token's scope may not {operation}"})
+                        REQUESTS.labels(operation, refusal.outcome).inc()
+                        return _json(refusal.status, {"error": refusal.error})
                     response = await handler(request, caller)
                     REQUESTS.labels(operation, str(response.status)).inc()
                     return response

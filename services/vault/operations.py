@@ -12,9 +12,9 @@ import asyncpg
 from tqdm import tqdm
 
 from services.vault import repository as repo
-from services.vault.audit import AuditEntry, ChainVerifier, Decision, Verdict
+from services.vault.access import Caller, Scope, audit_entry
+from services.vault.audit import ChainVerifier, Decision, Verdict
 from services.vault.crypto import Keyring
-from services.vault.service import now
 
 
 async def rotate_kek(
@@ -58,20 +58,13 @@ async def rotate_kek(
                 rotated += len(rows)
                 bar.update(len(rows))
         async with conn.transaction():
-            await repo.append_audit(
-                conn,
-                [
-                    AuditEntry(
-                        caller=caller,
-                        scope="admin",
-                        decision=Decision.KEYS_ROTATED,
-                        request_id="rotate-kek",
-                        at=now(),
-                        purpose="kek-rotation",
-                        detail=f"rewrapped={rotated} active={keyring.active_id}",
-                    )
-                ],
+            entry = audit_entry(
+                Caller(caller, Scope.ADMIN, "rotate-kek"),
+                Decision.KEYS_ROTATED,
+                purpose="kek-rotation",
+                detail=f"rewrapped={rotated} active={keyring.active_id}",
             )
+            await repo.append_audit(conn, [entry])
     finally:
         await conn.close()
     return rotated
@@ -101,20 +94,13 @@ async def pii_report(
     try:
         async with conn.transaction():
             rows = await repo.audit_for_subject(conn, ext_user_id, since, limit=1_000_000)
-            await repo.append_audit(
-                conn,
-                [
-                    AuditEntry(
-                        caller=caller,
-                        scope="auditor",
-                        decision=Decision.AUDIT_READ,
-                        request_id="audit-pii",
-                        at=now(),
-                        purpose="audit",
-                        ext_user_id=ext_user_id,
-                    )
-                ],
+            entry = audit_entry(
+                Caller(caller, Scope.AUDITOR, "audit-pii"),
+                Decision.AUDIT_READ,
+                purpose="audit",
+                ext_user_id=ext_user_id,
             )
+            await repo.append_audit(conn, [entry])
     finally:
         await conn.close()
     records = [{"seq": seq, **entry.facts()} for seq, entry in rows]

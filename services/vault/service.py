@@ -6,81 +6,31 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import UTC, datetime
-from enum import StrEnum
+from datetime import datetime
 
 import asyncpg
 
 from services.vault import repository as repo
+from services.vault.access import Caller, NotFound, Scope, audit_entry
 from services.vault.audit import AuditEntry, Decision
-from services.vault.crypto import BlindIndex, IntegrityError, Keyring, SubjectCipher
+from services.vault.crypto import BlindIndex, Keyring
 from services.vault.domain import (
     ContactField,
     SubjectChange,
     blind_index_input,
-    field_for,
     mask,
     normalise_email,
     normalise_phone,
 )
-from services.vault.group_commit import GroupCommit
 from services.vault.publisher import Publisher
-from services.vault.writes import apply_change
+from services.vault.resolve import ContactRequest, ContactResolver
+from services.vault.writes import apply_change, facts_of, subject_cipher
 from shared.domain import Channel
-from shared.logging import get_logger
 from shared.subject_facts import SubjectFacts
 
-log = get_logger(__name__)
-
-RESOLVE_PURPOSES = frozenset({"dispatch"})
-
-
-class Scope(StrEnum):
-    ADMIN = "admin"
-    RESOLVER = "resolver"
-    AUDITOR = "auditor"
-    UNSUBSCRIBE = "unsubscribe"
-    NONE = "none"
-
-
-@dataclass(frozen=True)
-class Caller:
-    name: str
-    scope: Scope
-    request_id: str
-
-
-class NotFound(Exception):
-    pass
-
-
-@dataclass(frozen=True)
-class ContactRequest:
-    ext_user_id: str
-    channel: Channel
-    ext_message_id: uuid.UUID
-
-
-@dataclass(frozen=True)
-class _ResolveCall:
-    caller: Caller
-    purpose: str
-    requests: list[ContactRequest]
-
-
-def now() -> datetime:
-    return datetime.now(UTC)
-
-
-def facts_of(subject: repo.StoredSubject) -> SubjectFacts:
-    return SubjectFacts(
-        ext_user_id=subject.ext_user_id,
-        channels=frozenset(Channel(c) for c in subject.channels),
-        opted_out=frozenset(Channel(c) for c in subject.opted_out),
-        updated_at=now(),
-        version=subject.facts_version,
-    )
+# Caller, ContactRequest and Scope are re-exported for app.py and tests/vault, which import
+# them from here; new code imports them from access and resolve.
+__all__ = ["Caller", "ContactRequest", "Scope", "VaultService"]
 
 
 class VaultService:
@@ -99,29 +49,11 @@ class VaultService:
         # Audit facts reach Kafka through the relay (an outbox on the audit table), told here
         # that there is something new; subject facts are published inline, acknowledged.
         self.audit_committed = audit_committed
-        self._reads: GroupCommit[_ResolveCall, list[dict[str, object]]] = GroupCommit(
-            self._resolve_calls
-        )
-
-    def _entry(self, caller: Caller, decision: Decision, **kwargs: object) -> AuditEntry:
-        return AuditEntry(
-            caller=caller.name,
-            scope=caller.scope.value,
-            decision=decision,
-            request_id=caller.request_id,
-            at=now(),
-            **kwargs,  # type: ignore[arg-type]
-        )
-
-    def _cipher(self, subject: repo.StoredSubject) -> SubjectCipher:
-        if subject.wrapped_key is None:
-            raise IntegrityError("subject has no data key")
-        dek = self.keyring.unwrap(subject.wrapped_key, subject.ext_user_id, subject.key_version)
-        return SubjectCipher(dek, subject.ext_user_id, subject.key_version)
+        self._resolver = ContactResolver(pool, keyring, audit_committed)
 
     async def refuse(self, caller: Caller, decision: Decision, **kwargs: object) -> AuditEntry:
         """Record a refused request.  Refusals are audited like any access."""
-        entry = self._entry(caller, decision, **kwargs)
+        entry = audit_entry(caller, decision, **kwargs)
         async with self.pool.acquire() as conn, conn.transaction():
             await repo.append_audit(conn, [entry])
         self.audit_committed()
@@ -136,7 +68,7 @@ class VaultService:
             subject = applied.subject
             await repo.save_subject(conn, subject, new_key=applied.new_key)
             await repo.replace_blind_index(conn, subject.ext_user_id, applied.digests)
-            entry = self._entry(
+            entry = audit_entry(
                 caller,
                 Decision.WRITTEN,
                 ext_user_id=change.ext_user_id,
@@ -153,13 +85,13 @@ class VaultService:
         async with self.pool.acquire() as conn, conn.transaction():
             subject = await repo.load_subject(conn, ext_user_id, for_update=True)
             if subject is None or subject.erased:
-                entry = self._entry(
+                entry = audit_entry(
                     caller, Decision.NOT_FOUND, ext_user_id=ext_user_id, purpose="erasure"
                 )
                 await repo.append_audit(conn, [entry])
             else:
                 await repo.erase_subject(conn, ext_user_id, subject.facts_version + 1)
-                entry = self._entry(
+                entry = audit_entry(
                     caller,
                     Decision.ERASED,
                     ext_user_id=ext_user_id,
@@ -178,12 +110,12 @@ class VaultService:
         async with self.pool.acquire() as conn, conn.transaction():
             subject = await repo.load_subject(conn, ext_user_id)
             if subject is None or subject.erased:
-                entry = self._entry(
+                entry = audit_entry(
                     caller, Decision.NOT_FOUND, ext_user_id=ext_user_id, purpose="admin-read"
                 )
                 answer = None
             else:
-                cipher = self._cipher(subject)
+                cipher = subject_cipher(self.keyring, subject)
                 masked = {
                     f.value: mask(f, cipher.decrypt(f.value, ct))
                     for f, ct in subject.ciphertexts.items()
@@ -195,7 +127,7 @@ class VaultService:
                     "opted_out": sorted(subject.opted_out),
                     "channels": sorted(subject.channels),
                 }
-                entry = self._entry(
+                entry = audit_entry(
                     caller,
                     Decision.READ_MASKED,
                     ext_user_id=ext_user_id,
@@ -215,7 +147,7 @@ class VaultService:
         digest = self.blind_index.digest(blind_index_input(field, normalised))
         async with self.pool.acquire() as conn, conn.transaction():
             found = await repo.lookup_digest(conn, field, digest)
-            entry = self._entry(
+            entry = audit_entry(
                 caller,
                 Decision.LOOKED_UP,
                 fields=(field.value,),
@@ -233,83 +165,7 @@ class VaultService:
     ) -> list[dict[str, object]]:
         """One address per request, each read audited with its message id; the answer is
         only given once the audit rows are committed (no audit row, no data)."""
-        return await self._reads.submit(_ResolveCall(caller, purpose, requests))
-
-    async def _resolve_calls(self, calls: list[_ResolveCall]) -> list[list[dict[str, object]]]:
-        answers: list[list[dict[str, object]]] = []
-        entries: list[AuditEntry] = []
-        async with self.pool.acquire() as conn, conn.transaction():
-            ids = sorted({r.ext_user_id for call in calls for r in call.requests})
-            subjects = await repo.load_subjects(conn, ids)
-            ciphers: dict[str, SubjectCipher] = {}
-            for call in calls:
-                results = []
-                for request in call.requests:
-                    result, entry = self._resolve_one(
-                        call.caller, call.purpose, request, subjects, ciphers
-                    )
-                    results.append(result)
-                    entries.append(entry)
-                answers.append(results)
-            await repo.append_audit(conn, entries)
-        self.audit_committed()
-        return answers
-
-    def _resolve_one(
-        self,
-        caller: Caller,
-        purpose: str,
-        request: ContactRequest,
-        subjects: dict[str, repo.StoredSubject],
-        ciphers: dict[str, SubjectCipher],
-    ) -> tuple[dict[str, object], AuditEntry]:
-        subject = subjects.get(request.ext_user_id)
-        fields: tuple[str, ...] = ()
-        status, decision, address = "ok", Decision.READ, None
-        if subject is None:
-            status, decision = "user_not_found", Decision.NOT_FOUND
-        elif subject.erased:
-            status, decision = "erased", Decision.ERASED_SUBJECT
-        elif request.channel.value in subject.opted_out:
-            status, decision = "opted_out", Decision.OPTED_OUT
-        elif request.channel is Channel.CIM:
-            address = subject.ext_user_id
-        else:
-            field = field_for(request.channel, set(subject.ciphertexts))
-            if field is None:
-                status, decision = "no_address", Decision.NO_ADDRESS
-            else:
-                fields = (field.value,)
-                try:
-                    cipher = ciphers.get(subject.ext_user_id) or self._cipher(subject)
-                    ciphers[subject.ext_user_id] = cipher
-                    address = cipher.decrypt(field.value, subject.ciphertexts[field])
-                except IntegrityError as exc:
-                    log.error(
-                        "vault ciphertext does not open",
-                        ext_user_id=subject.ext_user_id,
-                        field=field.value,
-                        error=str(exc),
-                    )
-                    status, decision = "integrity_failure", Decision.INTEGRITY_FAILURE
-        entry = self._entry(
-            caller,
-            decision,
-            purpose=purpose,
-            ext_user_id=request.ext_user_id,
-            fields=fields,
-            ext_message_id=request.ext_message_id,
-            detail=request.channel.value,
-        )
-        result: dict[str, object] = {
-            "ext_message_id": str(request.ext_message_id),
-            "status": status,
-            "audit_id": str(entry.audit_id),
-        }
-        if status == "ok":
-            result["address"] = address
-            result["locale"] = subject.locale if subject else None
-        return result, entry
+        return await self._resolver.resolve(caller, purpose, requests)
 
     # --- unsubscribe ---------------------------------------------------------------------
 
@@ -329,7 +185,7 @@ class VaultService:
                 subject.opted_out.add(channel.value)
                 subject.facts_version += 1
                 await repo.save_subject(conn, subject, new_key=None)
-            entry = self._entry(
+            entry = audit_entry(
                 caller,
                 Decision.WRITTEN if found else Decision.NOT_FOUND,
                 purpose=source,
@@ -353,7 +209,7 @@ class VaultService:
     ) -> list[dict[str, object]]:
         async with self.pool.acquire() as conn, conn.transaction():
             rows = await repo.audit_for_subject(conn, ext_user_id, since)
-            entry = self._entry(
+            entry = audit_entry(
                 caller,
                 Decision.AUDIT_READ,
                 ext_user_id=ext_user_id,

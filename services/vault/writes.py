@@ -1,12 +1,13 @@
-"""Applying a validated change to a subject's stored form: the one place that decides when a
-subject gets a new data key and how ciphertexts and blind-index digests follow a change.
-Used by the API's PUT and by bulk import alike."""
+"""A subject's stored form: applying a validated change to it (the one place that decides when
+a subject gets a new data key and how ciphertexts and blind-index digests follow a change),
+opening its ciphertexts, and the facts it publishes.  Used by the API and bulk import alike."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from services.vault.crypto import BlindIndex, Keyring, SubjectCipher, new_dek
+from services.vault.access import now
+from services.vault.crypto import BlindIndex, IntegrityError, Keyring, SubjectCipher, new_dek
 from services.vault.domain import (
     UNSET,
     ContactField,
@@ -15,6 +16,8 @@ from services.vault.domain import (
     channels_with_address,
 )
 from services.vault.repository import StoredSubject
+from shared.domain import Channel
+from shared.subject_facts import SubjectFacts
 
 
 @dataclass
@@ -67,3 +70,21 @@ def apply_change(
     }
     subject.facts_version += 1
     return AppliedChange(subject, new_key, digests)
+
+
+def subject_cipher(keyring: Keyring, subject: StoredSubject) -> SubjectCipher:
+    """The cipher that opens this subject's ciphertexts (its data key, unwrapped)."""
+    if subject.wrapped_key is None:
+        raise IntegrityError("subject has no data key")
+    dek = keyring.unwrap(subject.wrapped_key, subject.ext_user_id, subject.key_version)
+    return SubjectCipher(dek, subject.ext_user_id, subject.key_version)
+
+
+def facts_of(subject: StoredSubject) -> SubjectFacts:
+    return SubjectFacts(
+        ext_user_id=subject.ext_user_id,
+        channels=frozenset(Channel(c) for c in subject.channels),
+        opted_out=frozenset(Channel(c) for c in subject.opted_out),
+        updated_at=now(),
+        version=subject.facts_version,
+    )

@@ -3,12 +3,14 @@ scratch database, with a local server standing in for Amazon SNS's certificate h
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 import aiohttp
 import pytest
 from aiohttp import web
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from yarl import URL
 
 from services.status_ingest.app import create_app
@@ -84,8 +86,39 @@ class Ingest:
         records = await read_topic(
             self.bootstrap, self.topics.message_events, expect=expect, timeout_s=timeout_s
         )
-        events = [Event.from_bytes(r.value) for r in records]
-        return [e for e in events if e.type is EventType.PROVIDER_STATUS]
+        return _statuses(records)
+
+    async def statuses_so_far(self) -> list[Event]:
+        """Every status on the log up to its end as of now.  The ingest answers a request only
+        once Kafka acknowledged what it recorded, so after the answers this proves an absence
+        without waiting for a quiet spell."""
+        topic = self.topics.message_events
+        # Subscribing makes start() load the topic's metadata; then read every partition.
+        consumer = AIOKafkaConsumer(
+            topic, bootstrap_servers=self.bootstrap, group_id=None, enable_auto_commit=False
+        )
+        await consumer.start()
+        try:
+            numbers = consumer.partitions_for_topic(topic) or set()
+            partitions = [TopicPartition(topic, n) for n in sorted(numbers)]
+            assert partitions, f"{topic} has no partitions"
+            consumer.unsubscribe()
+            consumer.assign(partitions)
+            await consumer.seek_to_beginning(*partitions)
+            ends = await consumer.end_offsets(partitions)
+            records: list[ConsumerRecord] = []
+            async with asyncio.timeout(10):
+                while [tp for tp in partitions if await consumer.position(tp) < ends[tp]]:
+                    batch = await consumer.getmany(*partitions, timeout_ms=200)
+                    records.extend(r for rs in batch.values() for r in rs)
+        finally:
+            await consumer.stop()
+        return _statuses(records)
+
+
+def _statuses(records: list[ConsumerRecord]) -> list[Event]:
+    events = [Event.from_bytes(r.value) for r in records]
+    return [e for e in events if e.type is EventType.PROVIDER_STATUS]
 
 
 def ingest_env(

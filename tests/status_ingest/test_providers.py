@@ -4,19 +4,23 @@ look-alikes; parsing keeps ids and statuses and drops every address and number."
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
 from urllib.parse import parse_qsl
 
 import pytest
 from yarl import URL
 
-from services.status_ingest.providers.base import Inbound, InvalidSignature
+from services.status_ingest.providers.base import Inbound, InvalidSignature, Provider
 from services.status_ingest.providers.generic import Generic, generic_signature
 from services.status_ingest.providers.mailgun import Mailgun
+from services.status_ingest.providers.registry import PROVIDERS, build_providers
 from services.status_ingest.providers.sendgrid import SendGrid
 from services.status_ingest.providers.ses import Ses, sns_url, string_to_sign
 from services.status_ingest.providers.twilio import Twilio
 from services.status_ingest.providers.vonage import Vonage, vonage_sig
 from services.status_ingest.providers.whatsapp import WhatsApp
+from services.status_ingest.settings import StatusIngestSettings
 from tests.status_ingest import payloads as p
 
 BASE = "https://status.casino.example"
@@ -92,6 +96,93 @@ def test_sns_string_to_sign_follows_the_documented_field_order() -> None:
     )
 
 
+async def _serve_certificate(url: URL) -> bytes:
+    return p.SNS_CERT_PEM
+
+
+MID = str(uuid.uuid4())
+READS = ("ext_message_id", "provider_message_id", "provider_status", "detail")
+
+
+@dataclass(frozen=True)
+class Reading:
+    """A provider's genuine request and what its adapter reads from it, field by field."""
+
+    adapter: Callable[[], Provider]
+    request: Inbound
+    expected: list[tuple[str | None, ...]]
+    """One row per report: the values of READS."""
+
+
+READINGS = {
+    "ses bounce, signature v2": Reading(
+        lambda: Ses([p.TOPIC_ARN], _serve_certificate),
+        inbound(p.sns(p.ses_notification(MID, "Bounce", ses_message_id="x"), version="2")),
+        [(MID, "x", "bounce:permanent", "Permanent/General")],
+    ),
+    "sendgrid custom_args and X-Message-Id": Reading(
+        lambda: SendGrid(p.SENDGRID_PUBLIC_B64),
+        inbound(
+            p.sendgrid(p.sendgrid_events(MID, "14c5d75ce93.dfd.64b469", ["bounce:bounce", "click"]))
+        ),
+        [
+            (MID, "14c5d75ce93", "bounce:bounce", "smtp 5.1.1"),
+            (MID, "14c5d75ce93", "click", None),
+        ],
+    ),
+    "mailgun permanent failure": Reading(
+        lambda: Mailgun(p.MAILGUN_KEY),
+        inbound(p.mailgun(MID, "failed", severity="permanent")),
+        [(MID, "20260203192638.000be97f99f8cea1@mg.example", "failed:permanent", "smtp 550")],
+    ),
+    # Twilio signs the full URL, our bp_mid included.
+    "twilio": Reading(
+        lambda: Twilio(p.TWILIO_TOKEN),
+        inbound(p.twilio(BASE, MID, "SMabc", "undelivered"), "/webhooks/twilio"),
+        [(MID, "SMabc", "undelivered", "twilio error 30003")],
+    ),
+    "vonage signed query": Reading(
+        lambda: Vonage(p.VONAGE_SECRET),
+        inbound(p.vonage_signed_query(p.vonage_params(MID, "0A00", "rejected"))),
+        [(MID, "0A00", "rejected", "err-code 5")],
+    ),
+    "vonage signed JWT": Reading(
+        lambda: Vonage(p.VONAGE_SECRET),
+        inbound(p.vonage_jwt_json(p.vonage_params(MID, "0A00", "rejected"))),
+        [(MID, "0A00", "rejected", "err-code 5")],
+    ),
+    # In arrival order; the recipient's number is dropped.
+    "whatsapp": Reading(
+        lambda: WhatsApp(p.WHATSAPP_SECRET),
+        inbound(
+            p.whatsapp(
+                [
+                    (MID, "wamid.A", "read"),
+                    (MID, "wamid.A", "delivered"),
+                    (None, "wamid.B", "failed"),
+                ]
+            )
+        ),
+        [
+            (MID, "wamid.A", "read", None),
+            (MID, "wamid.A", "delivered", None),
+            (None, "wamid.B", "failed", "whatsapp error 131026"),
+        ],
+    ),
+}
+
+
+@pytest.mark.parametrize("reading", READINGS.values(), ids=READINGS.keys())
+async def test_each_adapter_verifies_its_provider_and_reads_only_ids_and_statuses(
+    reading: Reading,
+) -> None:
+    adapter = reading.adapter()
+    await adapter.verify(reading.request)
+    reports = adapter.parse(reading.request)
+    assert [tuple(getattr(r, name) for name in READS) for r in reports] == reading.expected
+    no_pii(reports)
+
+
 async def test_ses_never_fetches_a_certificate_for_an_unknown_topic() -> None:
     fetched: list[URL] = []
 
@@ -100,78 +191,36 @@ async def test_ses_never_fetches_a_certificate_for_an_unknown_topic() -> None:
         return p.SNS_CERT_PEM
 
     ses = Ses([p.TOPIC_ARN], fetch)
-    mid = str(uuid.uuid4())
     with pytest.raises(InvalidSignature):
         await ses.verify(
             inbound(
                 p.sns(
-                    p.ses_notification(mid, "Delivery", ses_message_id="x"),
+                    p.ses_notification(MID, "Delivery", ses_message_id="x"),
                     topic="arn:aws:sns:eu-west-1:1:other",
                 )
             )
         )
     assert fetched == []
-    signed = inbound(p.sns(p.ses_notification(mid, "Bounce", ses_message_id="x"), version="2"))
-    await ses.verify(signed)
-    (report,) = ses.parse(signed)
-    assert (report.ext_message_id, report.provider_status) == (mid, "bounce:permanent")
-    no_pii([report])
-
-
-async def test_sendgrid_reads_custom_args_and_the_x_message_id() -> None:
-    sendgrid = SendGrid(p.SENDGRID_PUBLIC_B64)
-    mid = str(uuid.uuid4())
-    signed = inbound(
-        p.sendgrid(p.sendgrid_events(mid, "14c5d75ce93.dfd.64b469", ["bounce:bounce", "click"]))
-    )
-    await sendgrid.verify(signed)
-    reports = sendgrid.parse(signed)
-    assert [(r.ext_message_id, r.provider_message_id, r.provider_status) for r in reports] == [
-        (mid, "14c5d75ce93", "bounce:bounce"),
-        (mid, "14c5d75ce93", "click"),
-    ]
-    assert reports[0].detail == "smtp 5.1.1"
-    no_pii(reports)
 
 
 async def test_mailgun_needs_its_signature_block() -> None:
-    mailgun = Mailgun(p.MAILGUN_KEY)
     with pytest.raises(InvalidSignature):
-        await mailgun.verify(inbound(p.Signed({}, b'{"event-data": {"event": "delivered"}}')))
-    mid = str(uuid.uuid4())
-    signed = inbound(p.mailgun(mid, "failed", severity="permanent"))
-    await mailgun.verify(signed)
-    (report,) = mailgun.parse(signed)
-    assert (report.ext_message_id, report.provider_status, report.detail) == (
-        mid,
-        "failed:permanent",
-        "smtp 550",
-    )
-    no_pii([report])
+        await Mailgun(p.MAILGUN_KEY).verify(
+            inbound(p.Signed({}, b'{"event-data": {"event": "delivered"}}'))
+        )
 
 
-async def test_twilio_signs_the_full_url_with_our_bp_mid() -> None:
-    twilio = Twilio(p.TWILIO_TOKEN)
-    mid = str(uuid.uuid4())
-    signed = p.twilio(BASE, mid, "SMabc", "undelivered")
-    request = inbound(signed, "/webhooks/twilio")
-    await twilio.verify(request)
-    (report,) = twilio.parse(request)
-    assert (report.ext_message_id, report.provider_message_id, report.detail) == (
-        mid,
-        "SMabc",
-        "twilio error 30003",
-    )
-    no_pii([report])
+async def test_twilio_refuses_its_signature_on_another_url() -> None:
+    signed = p.twilio(BASE, MID, "SMabc", "undelivered")
     moved = Inbound(
         "POST",
-        "http://other.example/webhooks/twilio?bp_mid=" + mid,
+        "http://other.example/webhooks/twilio?bp_mid=" + MID,
         signed.headers,
         {},
         signed.body,
     )
     with pytest.raises(InvalidSignature):
-        await twilio.verify(moved)
+        await Twilio(p.TWILIO_TOKEN).verify(moved)
 
 
 def test_vonage_sig_replaces_ampersands_and_equals_in_values() -> None:
@@ -183,45 +232,9 @@ def test_vonage_sig_replaces_ampersands_and_equals_in_values() -> None:
     )
 
 
-async def test_vonage_receipts_signed_either_way() -> None:
-    vonage = Vonage(p.VONAGE_SECRET)
-    mid = str(uuid.uuid4())
-    for signed in (
-        p.vonage_signed_query(p.vonage_params(mid, "0A00", "rejected")),
-        p.vonage_jwt_json(p.vonage_params(mid, "0A00", "rejected")),
-    ):
-        request = inbound(signed)
-        await vonage.verify(request)
-        (report,) = vonage.parse(request)
-        assert (report.ext_message_id, report.provider_message_id, report.provider_status) == (
-            mid,
-            "0A00",
-            "rejected",
-        )
-        assert report.detail == "err-code 5"
-        no_pii([report])
-
-
-async def test_whatsapp_keeps_statuses_in_arrival_order_and_drops_recipient_numbers() -> None:
-    whatsapp = WhatsApp(p.WHATSAPP_SECRET)
-    mid = str(uuid.uuid4())
-    request = inbound(
-        p.whatsapp(
-            [(mid, "wamid.A", "read"), (mid, "wamid.A", "delivered"), (None, "wamid.B", "failed")]
-        )
-    )
-    verified = await whatsapp.verify(request)
+async def test_whatsapp_is_accepted_for_the_week_meta_retries() -> None:
+    verified = await WhatsApp(p.WHATSAPP_SECRET).verify(READINGS["whatsapp"].request)
     assert verified.window_s == 7 * 24 * 3600
-    reports = whatsapp.parse(request)
-    assert [(r.ext_message_id, r.provider_status) for r in reports] == [
-        (mid, "read"),
-        (mid, "delivered"),
-        (None, "failed"),
-    ]
-    assert (
-        reports[2].provider_message_id == "wamid.B" and reports[2].detail == "whatsapp error 131026"
-    )
-    no_pii(reports)
 
 
 async def test_generic_accepts_either_secret_during_rotation() -> None:
@@ -236,3 +249,29 @@ async def test_generic_accepts_either_secret_during_rotation() -> None:
     header = generic_signature("other", 1_700_000_000, body)
     with pytest.raises(InvalidSignature):
         await generic.verify(Inbound("POST", BASE, {"X-Blindpost-Signature": header}, {}, body))
+
+
+def test_only_providers_whose_secret_is_configured_get_an_endpoint() -> None:
+    env = {
+        "BLINDPOST_TRACKING_SECRET": "t",
+        "BLINDPOST_TWILIO_AUTH_TOKEN": p.TWILIO_TOKEN,
+        "BLINDPOST_SES_SNS_TOPIC_ARNS": p.TOPIC_ARN,
+    }
+    built = build_providers(StatusIngestSettings.from_env(env), _serve_certificate)
+    assert {name: type(provider) for name, provider in built.items()} == {
+        "twilio": Twilio,
+        "ses": Ses,
+    }
+    everything = StatusIngestSettings.from_env(
+        {
+            **env,
+            "BLINDPOST_SENDGRID_WEBHOOK_PUBLIC_KEY": p.SENDGRID_PUBLIC_B64,
+            "BLINDPOST_MAILGUN_WEBHOOK_SIGNING_KEY": p.MAILGUN_KEY,
+            "BLINDPOST_VONAGE_SIGNATURE_SECRET": p.VONAGE_SECRET,
+            "BLINDPOST_WHATSAPP_APP_SECRET": p.WHATSAPP_SECRET,
+            "BLINDPOST_GENERIC_WEBHOOK_SECRET": p.GENERIC_SECRET,
+        }
+    )
+    # Each endpoint is served by the provider of that name.
+    served = build_providers(everything, _serve_certificate)
+    assert {name: provider.name for name, provider in served.items()} == {n: n for n in PROVIDERS}

@@ -46,7 +46,7 @@ async def test_vault_down_means_503_and_nothing_reported(
     url = tokens.url("unsubscribe", mid, "player-9")
     async with ingest.session.post(url, data={"List-Unsubscribe": "One-Click"}) as response:
         assert response.status == 503
-    assert await ingest.statuses(timeout_s=3) == []
+    assert await ingest.statuses_so_far() == []
     ((authorization, body),) = vault_stand_in[1]
     assert authorization == f"Bearer {base_env['BLINDPOST_VAULT_UNSUBSCRIBE_TOKEN']}"
     assert body == {"channel": "email", "ext_message_id": mid, "source": "one-click-unsubscribe"}

@@ -3,16 +3,20 @@
 An adapter first *verifies* the raw request (signature, and the signed timestamp and nonce
 that the replay guard checks) and only then *parses* it into :class:`StatusReport`s, which
 carry ids and statuses and nothing else: no address, no number, no provider free text.
+:class:`Provider` is that order, written once; a provider supplies only its signature rule,
+its wire format and its mapping.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Protocol
+import json
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, ClassVar, Generic, TypeVar
 from urllib.parse import parse_qsl
 
 
@@ -40,6 +44,16 @@ class Inbound:
 
 
 @dataclass(frozen=True)
+class Proof:
+    """What a valid signature proves."""
+
+    token: tuple[str, ...]
+    """Unique to this request (a signature, a token, an id): remembered against replays."""
+    signed_at: float | None
+    """Unix seconds the provider signed (None when its scheme signs no time)."""
+
+
+@dataclass(frozen=True)
 class Verified:
     nonce: str
     """Remembered for the replay window: a second request with it is a replay."""
@@ -63,22 +77,63 @@ class StatusReport:
     """A class of failure (a code), never provider text (it may hold an address)."""
 
 
-@dataclass
+@dataclass(frozen=True)
 class Reply:
-    """What to answer the provider besides the default 200 (SNS subscriptions, hub challenges)."""
+    """The answer to a request that is a handshake rather than a status (SNS subscriptions)."""
 
+    text: str
     status: int = 200
-    text: str = "ok"
-    content_type: str = "text/plain"
-    extra: dict[str, str] = field(default_factory=dict)
 
 
-class Provider(Protocol):
-    name: str
+Record = TypeVar("Record")
+"""One status record in a provider's wire format (a JSON object, a form, ...)."""
 
-    async def verify(self, inbound: Inbound) -> Verified: ...
 
-    def parse(self, inbound: Inbound) -> list[StatusReport]: ...
+class Provider(ABC, Generic[Record]):
+    """Verify, then parse.  Nothing of the request is read for its statuses before
+    :meth:`signature` has accepted it."""
+
+    name: ClassVar[str]
+    window_s: ClassVar[float | None] = None
+    """This provider's own acceptance window, when it differs from the default."""
+
+    async def verify(self, inbound: Inbound) -> Verified:
+        proof = await self.signature(inbound)
+        return Verified(digest_nonce(self.name, *proof.token), proof.signed_at, self.window_s)
+
+    async def handshake(self, inbound: Inbound) -> Reply | None:
+        """A verified request that is answered instead of recorded; None for a status."""
+        return None
+
+    def parse(self, inbound: Inbound) -> list[StatusReport]:
+        reports = (self.to_report(record) for record in self.records(inbound))
+        return [report for report in reports if report is not None]
+
+    @abstractmethod
+    async def signature(self, inbound: Inbound) -> Proof:
+        """The provider's signature rule: a proof, or :class:`InvalidSignature`."""
+
+    @abstractmethod
+    def records(self, inbound: Inbound) -> Iterable[Record]:
+        """The provider's wire format: its status records, or :class:`Unusable`."""
+
+    @abstractmethod
+    def to_report(self, record: Record) -> StatusReport | None:
+        """The provider's mapping of one record (None: a record that carries no status)."""
+
+    def report(self, provider_status: str, event_key: str, **ids: Any) -> StatusReport:
+        return StatusReport(self.name, provider_status, event_key, **ids)
+
+    def message_status(self, message_id: str, status: str, **ids: Any) -> StatusReport:
+        """A status of one provider message: the pair is the event (a resend is the same)."""
+        return self.report(status, f"{message_id}:{status}", provider_message_id=message_id, **ids)
+
+
+def json_body(inbound: Inbound, what: str, refuse: type[Exception] = Unusable) -> Any:
+    try:
+        return json.loads(inbound.body)
+    except ValueError:
+        raise refuse(f"{what} body is not JSON") from None
 
 
 def hmac_hex(key: bytes, message: bytes, digest: str = "sha256") -> str:
@@ -107,3 +162,11 @@ def clean_id(value: object, limit: int = 200) -> str | None:
     if not text or len(text) > limit or any(c.isspace() or not c.isprintable() for c in text):
         return None
     return text
+
+
+def unix_time(value: object) -> datetime | None:
+    """Unix seconds as a provider sends them (number or string), or None."""
+    try:
+        return datetime.fromtimestamp(float(value), UTC)  # type: ignore[arg-type]
+    except (TypeError, ValueError, OverflowError):
+        return None

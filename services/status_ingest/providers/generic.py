@@ -11,35 +11,24 @@ or a JSON array of such objects.  Several ``v1=`` are accepted during a secret r
 
 from __future__ import annotations
 
-import json
-from datetime import UTC, datetime
-
-from services.status_ingest.providers.base import (
-    Inbound,
-    InvalidSignature,
-    StatusReport,
-    Unusable,
-    Verified,
-    clean_id,
-    digest_nonce,
-    hmac_hex,
-    same,
-)
+from services.status_ingest.providers import base
 
 HEADER = "X-Blindpost-Signature"
 
 
 def generic_signature(secret: str, timestamp: int | str, body: bytes) -> str:
-    return f"t={timestamp},v1={hmac_hex(secret.encode(), str(timestamp).encode() + b'.' + body)}"
+    return (
+        f"t={timestamp},v1={base.hmac_hex(secret.encode(), str(timestamp).encode() + b'.' + body)}"
+    )
 
 
-class Generic:
+class Generic(base.Provider[object]):
     name = "generic"
 
     def __init__(self, secrets: list[str]) -> None:
         self.secrets = [s.encode() for s in secrets if s]
 
-    async def verify(self, inbound: Inbound) -> Verified:
+    async def signature(self, inbound: base.Inbound) -> base.Proof:
         fields: dict[str, list[str]] = {}
         for part in inbound.headers.get(HEADER, "").split(","):
             name, _, value = part.strip().partition("=")
@@ -47,46 +36,29 @@ class Generic:
         timestamp = (fields.get("t") or [""])[0]
         signatures = fields.get("v1") or []
         if not timestamp.isdigit() or not signatures:
-            raise InvalidSignature(f"missing or malformed {HEADER}")
+            raise base.InvalidSignature(f"missing or malformed {HEADER}")
         signed = timestamp.encode() + b"." + inbound.body
-        expected = [hmac_hex(secret, signed) for secret in self.secrets]
-        if not any(same(e, s.lower()) for e in expected for s in signatures):
-            raise InvalidSignature("generic webhook signature does not verify")
-        return Verified(
-            nonce=digest_nonce(self.name, timestamp, *signatures), signed_at=float(timestamp)
+        expected = [base.hmac_hex(secret, signed) for secret in self.secrets]
+        if not any(base.same(e, s.lower()) for e in expected for s in signatures):
+            raise base.InvalidSignature("generic webhook signature does not verify")
+        return base.Proof((timestamp, *signatures), float(timestamp))
+
+    def records(self, inbound: base.Inbound) -> list[object]:
+        document = base.json_body(inbound, "generic webhook")
+        return document if isinstance(document, list) else [document]
+
+    def to_report(self, record: object) -> base.StatusReport:
+        if not isinstance(record, dict) or not isinstance(record.get("status"), str):
+            raise base.Unusable("each generic status needs a string 'status'")
+        ext_id = base.clean_id(record.get("ext_message_id"))
+        provider_id = base.clean_id(record.get("message_id"))
+        if not ext_id and not provider_id:
+            raise base.Unusable("each generic status needs ext_message_id or message_id")
+        status = record["status"]
+        return self.report(
+            status,
+            str(record.get("event_id") or f"{ext_id or provider_id}:{status}"),
+            ext_message_id=ext_id,
+            provider_message_id=provider_id,
+            reported_at=base.unix_time(record.get("timestamp")),
         )
-
-    def parse(self, inbound: Inbound) -> list[StatusReport]:
-        try:
-            document = json.loads(inbound.body)
-        except ValueError:
-            raise Unusable("generic webhook body is not JSON") from None
-        items = document if isinstance(document, list) else [document]
-        reports = []
-        for item in items:
-            if not isinstance(item, dict) or not isinstance(item.get("status"), str):
-                raise Unusable("each generic status needs a string 'status'")
-            ext_id = clean_id(item.get("ext_message_id"))
-            provider_id = clean_id(item.get("message_id"))
-            if not ext_id and not provider_id:
-                raise Unusable("each generic status needs ext_message_id or message_id")
-            reports.append(
-                StatusReport(
-                    provider=self.name,
-                    provider_status=item["status"],
-                    event_key=str(
-                        item.get("event_id") or f"{ext_id or provider_id}:{item['status']}"
-                    ),
-                    ext_message_id=ext_id,
-                    provider_message_id=provider_id,
-                    reported_at=_time(item.get("timestamp")),
-                )
-            )
-        return reports
-
-
-def _time(value: object) -> datetime | None:
-    try:
-        return datetime.fromtimestamp(float(value), UTC)  # type: ignore[arg-type]
-    except (TypeError, ValueError, OverflowError):
-        return None

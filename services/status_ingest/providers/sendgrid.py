@@ -8,27 +8,19 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from datetime import UTC, datetime
+from typing import Any
 
 from cryptography.exceptions import InvalidSignature as CryptoInvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from services.status_ingest.providers.base import (
-    Inbound,
-    InvalidSignature,
-    StatusReport,
-    Unusable,
-    Verified,
-    clean_id,
-    digest_nonce,
-)
+from services.status_ingest.providers import base
 
 SIGNATURE = "X-Twilio-Email-Event-Webhook-Signature"
 TIMESTAMP = "X-Twilio-Email-Event-Webhook-Timestamp"
 
 
-class SendGrid:
+class SendGrid(base.Provider[dict[str, Any]]):
     name = "sendgrid"
 
     def __init__(self, public_key_b64: str) -> None:
@@ -37,11 +29,11 @@ class SendGrid:
             raise ValueError("SendGrid verification key must be an EC public key")
         self.key = key
 
-    async def verify(self, inbound: Inbound) -> Verified:
+    async def signature(self, inbound: base.Inbound) -> base.Proof:
         signature = inbound.headers.get(SIGNATURE, "")
         timestamp = inbound.headers.get(TIMESTAMP, "")
         if not signature or not timestamp.isdigit():
-            raise InvalidSignature("missing SendGrid signature headers")
+            raise base.InvalidSignature("missing SendGrid signature headers")
         try:
             self.key.verify(
                 base64.b64decode(signature, validate=True),
@@ -49,48 +41,31 @@ class SendGrid:
                 ec.ECDSA(hashes.SHA256()),
             )
         except (CryptoInvalidSignature, binascii.Error, ValueError):
-            raise InvalidSignature("SendGrid signature does not verify") from None
-        return Verified(nonce=digest_nonce(self.name, signature), signed_at=float(timestamp))
+            raise base.InvalidSignature("SendGrid signature does not verify") from None
+        return base.Proof((signature,), float(timestamp))
 
-    def parse(self, inbound: Inbound) -> list[StatusReport]:
-        try:
-            events = json.loads(inbound.body)
-        except ValueError:
-            raise Unusable("SendGrid body is not JSON") from None
+    def records(self, inbound: base.Inbound) -> list[dict[str, Any]]:
+        events = base.json_body(inbound, "SendGrid")
         if not isinstance(events, list):
-            raise Unusable("SendGrid body is not an array")
-        reports = []
-        for item in events:
-            if not isinstance(item, dict) or not isinstance(item.get("event"), str):
-                continue
-            event = item["event"]
-            if event == "bounce" and isinstance(item.get("type"), str):
-                event = f"bounce:{item['type']}"
-            sg_message_id = clean_id(item.get("sg_message_id"))
-            # sg_message_id is "<x-message-id>.filterdrecv-..."; the part before the first
-            # dot is the X-Message-Id the send API answered with.
-            provider_id = sg_message_id.split(".", 1)[0] if sg_message_id else None
-            reports.append(
-                StatusReport(
-                    provider=self.name,
-                    provider_status=event,
-                    event_key=str(
-                        item.get("sg_event_id") or digest_nonce(json.dumps(item, sort_keys=True))
-                    ),
-                    ext_message_id=clean_id(item.get("ext_message_id")),
-                    provider_message_id=provider_id,
-                    reported_at=_time(item.get("timestamp")),
-                    detail=_detail(item),
-                )
-            )
-        return reports
+            raise base.Unusable("SendGrid body is not an array")
+        return [e for e in events if isinstance(e, dict) and isinstance(e.get("event"), str)]
 
-
-def _time(value: object) -> datetime | None:
-    try:
-        return datetime.fromtimestamp(float(value), UTC)  # type: ignore[arg-type]
-    except (TypeError, ValueError, OverflowError):
-        return None
+    def to_report(self, record: dict[str, Any]) -> base.StatusReport:
+        event = record["event"]
+        if event == "bounce" and isinstance(record.get("type"), str):
+            event = f"bounce:{record['type']}"
+        sg_message_id = base.clean_id(record.get("sg_message_id"))
+        # sg_message_id is "<x-message-id>.filterdrecv-..."; the part before the first
+        # dot is the X-Message-Id the send API answered with.
+        provider_id = sg_message_id.split(".", 1)[0] if sg_message_id else None
+        return self.report(
+            event,
+            str(record.get("sg_event_id") or base.digest_nonce(json.dumps(record, sort_keys=True))),
+            ext_message_id=base.clean_id(record.get("ext_message_id")),
+            provider_message_id=provider_id,
+            reported_at=base.unix_time(record.get("timestamp")),
+            detail=_detail(record),
+        )
 
 
 def _detail(item: dict[str, object]) -> str | None:

@@ -24,15 +24,10 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from yarl import URL
 
-from services.status_ingest.providers.base import (
-    Inbound,
-    InvalidSignature,
-    StatusReport,
-    Unusable,
-    Verified,
-    clean_id,
-    digest_nonce,
-)
+from services.status_ingest.providers import base
+from shared.logging import get_logger
+
+log = get_logger(__name__)
 
 SNS_HOST = re.compile(r"^sns\.[a-z0-9-]+\.amazonaws\.com(\.cn)?$")
 NOTIFICATION_FIELDS = ("Message", "MessageId", "Subject", "Timestamp", "TopicArn", "Type")
@@ -55,14 +50,14 @@ def sns_url(raw: object) -> URL:
     try:
         url = URL(str(raw))
     except ValueError:
-        raise InvalidSignature("SNS URL unparseable") from None
+        raise base.InvalidSignature("SNS URL unparseable") from None
     if (
         url.scheme != "https"
         or not SNS_HOST.match(url.raw_host or "")
         or url.user
         or url.port != 443
     ):
-        raise InvalidSignature("SNS URL is not on an Amazon SNS host")
+        raise base.InvalidSignature("SNS URL is not on an Amazon SNS host")
     return url
 
 
@@ -76,50 +71,46 @@ def string_to_sign(message: dict[str, Any]) -> bytes:
     return "".join(parts).encode()
 
 
-class Ses:
+class Ses(base.Provider[tuple[dict[str, Any], dict[str, Any]]]):
+    """A record is the SNS envelope and the SES notification it carries."""
+
     name = "ses"
+    window_s = SNS_WINDOW_S
 
     def __init__(self, topic_arns: list[str], fetch: Fetch) -> None:
         self.topic_arns = set(topic_arns)
         self.fetch = fetch
         self._certificates: dict[str, rsa.RSAPublicKey] = {}
 
-    async def verify(self, inbound: Inbound) -> Verified:
+    async def signature(self, inbound: base.Inbound) -> base.Proof:
         # SNS's signature covers fields of the JSON document; reading the document is the
         # first step of verifying it.  Nothing in it is used before it verifies.
-        try:
-            message = json.loads(inbound.body)
-        except ValueError:
-            raise InvalidSignature("SNS body is not JSON") from None
+        message = base.json_body(inbound, "SNS", base.InvalidSignature)
         if not isinstance(message, dict) or message.get("Type") not in (
             "Notification",
             "SubscriptionConfirmation",
             "UnsubscribeConfirmation",
         ):
-            raise InvalidSignature("not an SNS message")
+            raise base.InvalidSignature("not an SNS message")
         if message.get("TopicArn") not in self.topic_arns:
-            raise InvalidSignature("SNS topic is not one we subscribed to")
+            raise base.InvalidSignature("SNS topic is not one we subscribed to")
         version = str(message.get("SignatureVersion"))
         algorithm: hashes.HashAlgorithm = {"1": hashes.SHA1(), "2": hashes.SHA256()}.get(  # noqa: S303
             version, hashes.SHA256()
         )
         if version not in ("1", "2"):
-            raise InvalidSignature("unsupported SNS SignatureVersion")
+            raise base.InvalidSignature("unsupported SNS SignatureVersion")
         key = await self._key(sns_url(message.get("SigningCertURL")))
         try:
             signature = base64.b64decode(str(message.get("Signature", "")), validate=True)
             key.verify(signature, string_to_sign(message), padding.PKCS1v15(), algorithm)
         except (CryptoInvalidSignature, binascii.Error, ValueError):
-            raise InvalidSignature("SNS signature does not verify") from None
+            raise base.InvalidSignature("SNS signature does not verify") from None
         try:
             signed_at = datetime.fromisoformat(str(message["Timestamp"]).replace("Z", "+00:00"))
         except (KeyError, ValueError):
-            raise InvalidSignature("SNS Timestamp missing") from None
-        return Verified(
-            nonce=digest_nonce(self.name, str(message.get("MessageId"))),
-            signed_at=signed_at.timestamp(),
-            window_s=SNS_WINDOW_S,
-        )
+            raise base.InvalidSignature("SNS Timestamp missing") from None
+        return base.Proof((str(message.get("MessageId")),), signed_at.timestamp())
 
     async def _key(self, url: URL) -> rsa.RSAPublicKey:
         cached = self._certificates.get(str(url))
@@ -128,32 +119,37 @@ class Ses:
         try:
             certificate = x509.load_pem_x509_certificate(await self.fetch(url))
         except ValueError:
-            raise InvalidSignature("SNS signing certificate unreadable") from None
+            raise base.InvalidSignature("SNS signing certificate unreadable") from None
         key = certificate.public_key()
         if not isinstance(key, rsa.RSAPublicKey):
-            raise InvalidSignature("SNS signing certificate has no RSA key")
+            raise base.InvalidSignature("SNS signing certificate has no RSA key")
         self._certificates[str(url)] = key
         return key
 
-    async def confirm_subscription(self, inbound: Inbound) -> None:
+    async def handshake(self, inbound: base.Inbound) -> base.Reply | None:
+        """Confirm a (verified) subscription by calling its SubscribeURL on an SNS host."""
         message = json.loads(inbound.body)
+        if message.get("Type") != "SubscriptionConfirmation":
+            return None
         await self.fetch(sns_url(message.get("SubscribeURL")))
+        log.info("SNS subscription confirmed", provider=self.name)
+        return base.Reply("subscribed")
 
-    @staticmethod
-    def kind(inbound: Inbound) -> str:
-        return str(json.loads(inbound.body).get("Type"))
-
-    def parse(self, inbound: Inbound) -> list[StatusReport]:
+    def records(self, inbound: base.Inbound) -> list[tuple[dict[str, Any], dict[str, Any]]]:
         envelope = json.loads(inbound.body)
         if envelope.get("Type") != "Notification":
             return []
         try:
             notification = json.loads(envelope["Message"])
         except (KeyError, TypeError, ValueError):
-            raise Unusable("SNS Message is not an SES notification") from None
+            raise base.Unusable("SNS Message is not an SES notification") from None
+        return [(envelope, notification)]
+
+    def to_report(self, record: tuple[dict[str, Any], dict[str, Any]]) -> base.StatusReport:
+        envelope, notification = record
         kind = str(notification.get("eventType") or notification.get("notificationType") or "")
         if not kind:
-            raise Unusable("SES notification has no type")
+            raise base.Unusable("SES notification has no type")
         status = kind.lower()
         detail = None
         if status == "bounce":
@@ -161,17 +157,14 @@ class Ses:
             status = f"bounce:{str(bounce.get('bounceType', 'undetermined')).lower()}"
             detail = f"{bounce.get('bounceType')}/{bounce.get('bounceSubType')}"[:60]
         mail = notification.get("mail") or {}
-        return [
-            StatusReport(
-                provider=self.name,
-                provider_status=status,
-                event_key=str(envelope.get("MessageId")),
-                ext_message_id=_ext_message_id(mail),
-                provider_message_id=clean_id(mail.get("messageId")),
-                reported_at=_time(mail.get("timestamp")),
-                detail=detail,
-            )
-        ]
+        return self.report(
+            status,
+            str(envelope.get("MessageId")),
+            ext_message_id=_ext_message_id(mail),
+            provider_message_id=base.clean_id(mail.get("messageId")),
+            reported_at=_time(mail.get("timestamp")),
+            detail=detail,
+        )
 
 
 def _ext_message_id(mail: dict[str, Any]) -> str | None:
@@ -179,7 +172,7 @@ def _ext_message_id(mail: dict[str, Any]) -> str | None:
     tags = mail.get("tags") or {}
     if isinstance(tags, dict) and tags.get("ext_message_id"):
         value = tags["ext_message_id"]
-        return clean_id(value[0] if isinstance(value, list) and value else value)
+        return base.clean_id(value[0] if isinstance(value, list) and value else value)
     common = mail.get("commonHeaders") or {}
     message_id = str(common.get("messageId") or "").strip("<>")
     local = message_id.split("@", 1)[0]

@@ -10,18 +10,7 @@ import hashlib
 import hmac
 from urllib.parse import parse_qsl
 
-from services.status_ingest.providers.base import (
-    Inbound,
-    InvalidSignature,
-    StatusReport,
-    Unusable,
-    Verified,
-    clean_id,
-    digest_nonce,
-    same,
-)
-
-TWILIO_WINDOW_S = None  # no signed time: remembered signatures alone refuse replays
+from services.status_ingest.providers import base
 
 
 def twilio_signature(auth_token: str, url: str, params: list[tuple[str, str]]) -> str:
@@ -30,36 +19,37 @@ def twilio_signature(auth_token: str, url: str, params: list[tuple[str, str]]) -
     return base64.b64encode(mac.digest()).decode()
 
 
-class Twilio:
+class Twilio(base.Provider[tuple[dict[str, str], str | None]]):
+    """A record is the callback's form and the ``bp_mid`` of the URL it was sent to."""
+
     name = "twilio"
 
     def __init__(self, auth_token: str) -> None:
         self.auth_token = auth_token
 
-    async def verify(self, inbound: Inbound) -> Verified:
+    async def signature(self, inbound: base.Inbound) -> base.Proof:
         signature = inbound.headers.get("X-Twilio-Signature", "")
         if not signature:
-            raise InvalidSignature("missing X-Twilio-Signature")
+            raise base.InvalidSignature("missing X-Twilio-Signature")
         params = parse_qsl(inbound.body.decode("utf-8", "replace"), keep_blank_values=True)
         expected = twilio_signature(self.auth_token, inbound.url, params)
-        if not same(expected, signature):
-            raise InvalidSignature("Twilio signature does not verify")
-        return Verified(nonce=digest_nonce(self.name, signature), signed_at=None)
+        if not base.same(expected, signature):
+            raise base.InvalidSignature("Twilio signature does not verify")
+        return base.Proof((signature,), None)
 
-    def parse(self, inbound: Inbound) -> list[StatusReport]:
-        form = inbound.form()
+    def records(self, inbound: base.Inbound) -> list[tuple[dict[str, str], str | None]]:
+        return [(inbound.form(), inbound.query.get("bp_mid"))]
+
+    def to_report(self, record: tuple[dict[str, str], str | None]) -> base.StatusReport:
+        form, bp_mid = record
         status = form.get("MessageStatus") or form.get("SmsStatus")
-        sid = clean_id(form.get("MessageSid") or form.get("SmsSid"))
+        sid = base.clean_id(form.get("MessageSid") or form.get("SmsSid"))
         if not status or not sid:
-            raise Unusable("Twilio callback without MessageSid/MessageStatus")
+            raise base.Unusable("Twilio callback without MessageSid/MessageStatus")
         code = form.get("ErrorCode")
-        return [
-            StatusReport(
-                provider=self.name,
-                provider_status=status,
-                event_key=f"{sid}:{status}",
-                ext_message_id=clean_id(inbound.query.get("bp_mid")),
-                provider_message_id=sid,
-                detail=f"twilio error {code}" if code and code.isdigit() else None,
-            )
-        ]
+        return self.message_status(
+            sid,
+            status,
+            ext_message_id=base.clean_id(bp_mid),
+            detail=f"twilio error {code}" if code and code.isdigit() else None,
+        )

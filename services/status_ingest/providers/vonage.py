@@ -18,16 +18,7 @@ import hmac
 import json
 from collections.abc import Mapping
 
-from services.status_ingest.providers.base import (
-    Inbound,
-    InvalidSignature,
-    StatusReport,
-    Unusable,
-    Verified,
-    clean_id,
-    digest_nonce,
-    same,
-)
+from services.status_ingest.providers import base
 
 HASHES = {
     "md5": hashlib.md5,
@@ -50,7 +41,7 @@ def _b64url(data: str) -> bytes:
     return base64.urlsafe_b64decode(data + "=" * (-len(data) % 4))
 
 
-class Vonage:
+class Vonage(base.Provider[dict[str, str]]):
     name = "vonage"
 
     def __init__(self, signature_secret: str, method: str = "sha256") -> None:
@@ -59,18 +50,15 @@ class Vonage:
         self.secret = signature_secret
         self.method = method
 
-    def params(self, inbound: Inbound) -> dict[str, str]:
+    def params(self, inbound: base.Inbound) -> dict[str, str]:
         if inbound.method == "GET":
             return dict(inbound.query)
         if "json" in inbound.content_type:
-            try:
-                data = json.loads(inbound.body)
-            except ValueError:
-                raise Unusable("Vonage body is not JSON") from None
+            data = base.json_body(inbound, "Vonage")
             return {k: str(v) for k, v in data.items()} if isinstance(data, dict) else {}
         return inbound.form()
 
-    async def verify(self, inbound: Inbound) -> Verified:
+    async def signature(self, inbound: base.Inbound) -> base.Proof:
         authorization = inbound.headers.get("Authorization", "")
         if authorization.startswith("Bearer "):
             return self._verify_jwt(authorization.removeprefix("Bearer ").strip(), inbound.body)
@@ -78,14 +66,12 @@ class Vonage:
         sig = params.get("sig", "")
         timestamp = params.get("timestamp", "")
         if not sig or not timestamp.isdigit():
-            raise InvalidSignature("Vonage receipt is not signed")
-        if not same(vonage_sig(params, self.secret, self.method), sig.lower()):
-            raise InvalidSignature("Vonage sig does not verify")
-        return Verified(
-            nonce=digest_nonce(self.name, params.get("nonce") or sig), signed_at=float(timestamp)
-        )
+            raise base.InvalidSignature("Vonage receipt is not signed")
+        if not base.same(vonage_sig(params, self.secret, self.method), sig.lower()):
+            raise base.InvalidSignature("Vonage sig does not verify")
+        return base.Proof((params.get("nonce") or sig,), float(timestamp))
 
-    def _verify_jwt(self, token: str, body: bytes) -> Verified:
+    def _verify_jwt(self, token: str, body: bytes) -> base.Proof:
         try:
             header_b64, claims_b64, signature_b64 = token.split(".")
             header = json.loads(_b64url(header_b64))
@@ -97,34 +83,29 @@ class Vonage:
             )
             claims = json.loads(_b64url(claims_b64)) if valid else None
         except ValueError:
-            raise InvalidSignature("Vonage JWT malformed") from None
+            raise base.InvalidSignature("Vonage JWT malformed") from None
         if not isinstance(claims, dict):
-            raise InvalidSignature("Vonage JWT does not verify")
-        if claims.get("payload_hash") and not same(
+            raise base.InvalidSignature("Vonage JWT does not verify")
+        if claims.get("payload_hash") and not base.same(
             str(claims["payload_hash"]).lower(), hashlib.sha256(body).hexdigest()
         ):
-            raise InvalidSignature("Vonage JWT payload_hash does not match the body")
+            raise base.InvalidSignature("Vonage JWT payload_hash does not match the body")
         if not isinstance(claims.get("iat"), int | float):
-            raise InvalidSignature("Vonage JWT without iat")
-        return Verified(
-            nonce=digest_nonce(self.name, str(claims.get("jti") or signature_b64)),
-            signed_at=float(claims["iat"]),
-        )
+            raise base.InvalidSignature("Vonage JWT without iat")
+        return base.Proof((str(claims.get("jti") or signature_b64),), float(claims["iat"]))
 
-    def parse(self, inbound: Inbound) -> list[StatusReport]:
-        params = self.params(inbound)
-        status = params.get("status")
-        message_id = clean_id(params.get("messageId") or params.get("message_uuid"))
+    def records(self, inbound: base.Inbound) -> list[dict[str, str]]:
+        return [self.params(inbound)]
+
+    def to_report(self, record: dict[str, str]) -> base.StatusReport:
+        status = record.get("status")
+        message_id = base.clean_id(record.get("messageId") or record.get("message_uuid"))
         if not status or not message_id:
-            raise Unusable("Vonage receipt without messageId/status")
-        code = params.get("err-code")
-        return [
-            StatusReport(
-                provider=self.name,
-                provider_status=status,
-                event_key=f"{message_id}:{status}",
-                ext_message_id=clean_id(params.get("client-ref") or params.get("client_ref")),
-                provider_message_id=message_id,
-                detail=f"err-code {code}" if code and code.isdigit() and code != "0" else None,
-            )
-        ]
+            raise base.Unusable("Vonage receipt without messageId/status")
+        code = record.get("err-code")
+        return self.message_status(
+            message_id,
+            status,
+            ext_message_id=base.clean_id(record.get("client-ref") or record.get("client_ref")),
+            detail=f"err-code {code}" if code and code.isdigit() and code != "0" else None,
+        )

@@ -5,74 +5,50 @@ Statuses are not guaranteed to arrive in order; each is reported on its own."""
 
 from __future__ import annotations
 
-import json
-from datetime import UTC, datetime
+from collections.abc import Iterator
+from typing import Any
 
-from services.status_ingest.providers.base import (
-    Inbound,
-    InvalidSignature,
-    StatusReport,
-    Unusable,
-    Verified,
-    clean_id,
-    digest_nonce,
-    hmac_hex,
-    same,
-)
+from services.status_ingest.providers import base
 
 WHATSAPP_WINDOW_S = 7 * 24 * 3600.0  # Meta retries a failed delivery for up to 7 days
 
 
-class WhatsApp:
+class WhatsApp(base.Provider[dict[str, Any]]):
     name = "whatsapp"
+    window_s = WHATSAPP_WINDOW_S
 
     def __init__(self, app_secret: str) -> None:
         self.secret = app_secret.encode()
 
-    async def verify(self, inbound: Inbound) -> Verified:
+    async def signature(self, inbound: base.Inbound) -> base.Proof:
         header = inbound.headers.get("X-Hub-Signature-256", "")
         if not header.startswith("sha256="):
-            raise InvalidSignature("missing X-Hub-Signature-256")
-        if not same(hmac_hex(self.secret, inbound.body), header.removeprefix("sha256=").lower()):
-            raise InvalidSignature("WhatsApp signature does not verify")
+            raise base.InvalidSignature("missing X-Hub-Signature-256")
+        if not base.same(
+            base.hmac_hex(self.secret, inbound.body), header.removeprefix("sha256=").lower()
+        ):
+            raise base.InvalidSignature("WhatsApp signature does not verify")
+        # Meta signs no time of its own: the newest status in the signed body stands for it.
         times = [r.reported_at for r in self.parse(inbound) if r.reported_at]
-        return Verified(
-            nonce=digest_nonce(self.name, header),
-            signed_at=max(t.timestamp() for t in times) if times else None,
-            window_s=WHATSAPP_WINDOW_S,
-        )
+        return base.Proof((header,), max(t.timestamp() for t in times) if times else None)
 
-    def parse(self, inbound: Inbound) -> list[StatusReport]:
-        try:
-            document = json.loads(inbound.body)
-        except ValueError:
-            raise Unusable("WhatsApp body is not JSON") from None
-        reports = []
+    def records(self, inbound: base.Inbound) -> Iterator[dict[str, Any]]:
+        document = base.json_body(inbound, "WhatsApp")
         for entry in document.get("entry") or []:
             for change in entry.get("changes") or []:
-                for status in (change.get("value") or {}).get("statuses") or []:
-                    wamid = clean_id(status.get("id"), limit=300)
-                    kind = status.get("status")
-                    if not wamid or not isinstance(kind, str):
-                        continue
-                    errors = status.get("errors") or []
-                    code = errors[0].get("code") if errors and isinstance(errors[0], dict) else None
-                    reports.append(
-                        StatusReport(
-                            provider=self.name,
-                            provider_status=kind,
-                            event_key=f"{wamid}:{kind}",
-                            ext_message_id=clean_id(status.get("biz_opaque_callback_data")),
-                            provider_message_id=wamid,
-                            reported_at=_time(status.get("timestamp")),
-                            detail=f"whatsapp error {code}" if isinstance(code, int) else None,
-                        )
-                    )
-        return reports
+                yield from (change.get("value") or {}).get("statuses") or []
 
-
-def _time(value: object) -> datetime | None:
-    try:
-        return datetime.fromtimestamp(float(value), UTC)  # type: ignore[arg-type]
-    except (TypeError, ValueError, OverflowError):
-        return None
+    def to_report(self, record: dict[str, Any]) -> base.StatusReport | None:
+        wamid = base.clean_id(record.get("id"), limit=300)
+        kind = record.get("status")
+        if not wamid or not isinstance(kind, str):
+            return None
+        errors = record.get("errors") or []
+        code = errors[0].get("code") if errors and isinstance(errors[0], dict) else None
+        return self.message_status(
+            wamid,
+            kind,
+            ext_message_id=base.clean_id(record.get("biz_opaque_callback_data")),
+            reported_at=base.unix_time(record.get("timestamp")),
+            detail=f"whatsapp error {code}" if isinstance(code, int) else None,
+        )

@@ -1,0 +1,134 @@
+"""The resolver's read: one address per request, each read audited with its message id.
+Concurrent calls share one transaction (group commit); the answer is only given once the
+audit rows are committed (no audit row, no data)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import asyncpg
+
+from services.vault import repository as repo
+from services.vault.access import Caller, audit_entry
+from services.vault.audit import AuditEntry, Decision
+from services.vault.crypto import IntegrityError, Keyring, SubjectCipher
+from services.vault.domain import field_for
+from services.vault.group_commit import GroupCommit
+from services.vault.writes import subject_cipher
+from shared.domain import Channel
+from shared.logging import get_logger
+
+log = get_logger(__name__)
+
+RESOLVE_PURPOSES = frozenset({"dispatch"})
+
+
+@dataclass(frozen=True)
+class ContactRequest:
+    ext_user_id: str
+    channel: Channel
+    ext_message_id: uuid.UUID
+
+
+@dataclass(frozen=True)
+class _ResolveCall:
+    caller: Caller
+    purpose: str
+    requests: list[ContactRequest]
+
+
+class ContactResolver:
+    def __init__(
+        self, pool: asyncpg.Pool, keyring: Keyring, audit_committed: Callable[[], None]
+    ) -> None:
+        self.pool = pool
+        self.keyring = keyring
+        self.audit_committed = audit_committed
+        self._reads: GroupCommit[_ResolveCall, list[dict[str, object]]] = GroupCommit(
+            self._resolve_calls
+        )
+
+    async def resolve(
+        self, caller: Caller, purpose: str, requests: list[ContactRequest]
+    ) -> list[dict[str, object]]:
+        return await self._reads.submit(_ResolveCall(caller, purpose, requests))
+
+    async def _resolve_calls(self, calls: list[_ResolveCall]) -> list[list[dict[str, object]]]:
+        answers: list[list[dict[str, object]]] = []
+        entries: list[AuditEntry] = []
+        async with self.pool.acquire() as conn, conn.transaction():
+            ids = sorted({r.ext_user_id for call in calls for r in call.requests})
+            subjects = await repo.load_subjects(conn, ids)
+            ciphers: dict[str, SubjectCipher] = {}
+            for call in calls:
+                results = []
+                for request in call.requests:
+                    result, entry = self._resolve_one(
+                        call.caller, call.purpose, request, subjects, ciphers
+                    )
+                    results.append(result)
+                    entries.append(entry)
+                answers.append(results)
+            await repo.append_audit(conn, entries)
+        self.audit_committed()
+        return answers
+
+    def _resolve_one(
+        self,
+        caller: Caller,
+        purpose: str,
+        request: ContactRequest,
+        subjects: dict[str, repo.StoredSubject],
+        ciphers: dict[str, SubjectCipher],
+    ) -> tuple[dict[str, object], AuditEntry]:
+        subject = subjects.get(request.ext_user_id)
+        fields: tuple[str, ...] = ()
+        status, decision, address = "ok", Decision.READ, None
+        if subject is None:
+            status, decision = "user_not_found", Decision.NOT_FOUND
+        elif subject.erased:
+            status, decision = "erased", Decision.ERASED_SUBJECT
+        elif request.channel.value in subject.opted_out:
+            status, decision = "opted_out", Decision.OPTED_OUT
+        elif request.channel is Channel.CIM:
+            address = subject.ext_user_id
+        else:
+            field = field_for(request.channel, set(subject.ciphertexts))
+            if field is None:
+                status, decision = "no_address", Decision.NO_ADDRESS
+            else:
+                fields = (field.value,)
+                try:
+                    cipher = ciphers.get(subject.ext_user_id) or subject_cipher(
+                        self.keyring, subject
+                    )
+                    ciphers[subject.ext_user_id] = cipher
+                    address = cipher.decrypt(field.value, subject.ciphertexts[field])
+                except IntegrityError as exc:
+                    log.error(
+                        "vault ciphertext does not open",
+                        ext_user_id=subject.ext_user_id,
+                        field=field.value,
+                        error=str(exc),
+                    )
+                    status, decision = "integrity_failure", Decision.INTEGRITY_FAILURE
+        entry = audit_entry(
+            caller,
+            decision,
+            purpose=purpose,
+            ext_user_id=request.ext_user_id,
+            fields=fields,
+            ext_message_id=request.ext_message_id,
+            detail=request.channel.value,
+        )
+        result: dict[str, object] = {
+            "ext_message_id": str(request.ext_message_id),
+            "status": status,
+            "audit_id": str(entry.audit_id),
+        }
+        if status == "ok":
+            result["address"] = address
+            result["locale"] = subject.locale if subject else None
+        return result, entry
