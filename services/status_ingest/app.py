@@ -15,14 +15,9 @@ from yarl import URL
 
 from services.status_ingest.consumer import DispatchedMatcher
 from services.status_ingest.ingest import MIGRATIONS, MIGRATIONS_TABLE, StatusIngest
-from services.status_ingest.providers.base import Provider
-from services.status_ingest.providers.generic import Generic
-from services.status_ingest.providers.mailgun import Mailgun
-from services.status_ingest.providers.sendgrid import SendGrid
-from services.status_ingest.providers.ses import Fetch, Ses
-from services.status_ingest.providers.twilio import Twilio
-from services.status_ingest.providers.vonage import Vonage
-from services.status_ingest.providers.whatsapp import WHATSAPP_WINDOW_S, WhatsApp
+from services.status_ingest.providers.registry import build_providers
+from services.status_ingest.providers.ses import Fetch
+from services.status_ingest.providers.whatsapp import WHATSAPP_WINDOW_S
 from services.status_ingest.settings import StatusIngestSettings
 from services.status_ingest.tracking import Tracking
 from services.status_ingest.vault_client import VaultOptOuts
@@ -44,28 +39,6 @@ CONSUMER = web.AppKey("consumer", AIOKafkaConsumer)
 SESSION = web.AppKey("session", aiohttp.ClientSession)
 STATUS_TOPICS = (MESSAGE_EVENTS, DEAD_LETTER)
 MAX_CERT_BYTES = 64 * 1024
-
-
-def build_providers(settings: StatusIngestSettings, sns_fetch: Fetch) -> dict[str, Provider]:
-    """Only providers whose secret is configured get an endpoint (others answer 404)."""
-    providers: dict[str, Provider] = {}
-    if settings.sendgrid_webhook_public_key:
-        providers["sendgrid"] = SendGrid(settings.sendgrid_webhook_public_key)
-    if settings.mailgun_webhook_signing_key:
-        providers["mailgun"] = Mailgun(settings.secret("mailgun_webhook_signing_key"))
-    if settings.ses_sns_topic_arns:
-        providers["ses"] = Ses(settings.ses_sns_topic_arns, sns_fetch)
-    if settings.twilio_auth_token:
-        providers["twilio"] = Twilio(settings.secret("twilio_auth_token"))
-    if settings.vonage_signature_secret:
-        providers["vonage"] = Vonage(
-            settings.secret("vonage_signature_secret"), settings.vonage_signature_method
-        )
-    if settings.whatsapp_app_secret:
-        providers["whatsapp"] = WhatsApp(settings.secret("whatsapp_app_secret"))
-    if settings.generic_webhook_secret:
-        providers["generic"] = Generic(list(settings.generic_webhook_secret))
-    return providers
 
 
 class _SnsFetch:
