@@ -18,7 +18,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from bench.common import Row
 from services.eventstore.app import MIGRATIONS, MIGRATIONS_TABLE
-from services.eventstore.projector import Projector
+from services.eventstore.consumer import Projector
 from services.eventstore.replay import replay_from_store
 from services.eventstore.verify import verify
 from shared.db import create_pool, migrate_database

@@ -12,7 +12,7 @@ from aiohttp import web
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from services.eventstore import retention
-from services.eventstore.projector import Projector
+from services.eventstore.consumer import Projector
 from services.eventstore.settings import EventStoreSettings
 from shared.db import postgres_pool
 from shared.http import add_readiness_check, create_service_app, provide, run_background

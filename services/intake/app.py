@@ -12,7 +12,8 @@ from aiohttp import web
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from services.intake.auth import SecretChecker
-from services.intake.directory import Directory, DirectoryFeed
+from services.intake.consumer import DirectoryFeed
+from services.intake.directory import Directory
 from services.intake.http_api import INTAKE, add_routes
 from services.intake.publisher import Publisher
 from services.intake.service import Intake

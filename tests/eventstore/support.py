@@ -17,7 +17,7 @@ from typing import Any
 import asyncpg
 
 from services.eventstore.app import MIGRATIONS, MIGRATIONS_TABLE
-from services.eventstore.projector import Projector
+from services.eventstore.consumer import Projector
 from shared.db import create_pool, migrate_database
 from shared.domain import Channel, SmarticoStatus, ext_message_id_for
 from shared.events import (
