@@ -151,7 +151,7 @@ async def _raw_copy(dsn: str, events: list, note: str) -> Row:
                 e.type.value,
                 e.occurred_at,
                 e.producer,
-                json.dumps(e.payload),
+                e.payload.model_dump_json(exclude_none=True),
             )
             for e in events
         ]

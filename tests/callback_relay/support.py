@@ -16,7 +16,7 @@ from services.callback_relay.main import create_app
 from services.callback_relay.settings import RelaySettings
 from services.callback_relay.ssrf import Resolve, system_resolve
 from shared.domain import Channel, SmarticoStatus, ext_message_id_for
-from shared.events import Dispatched, Event, MessageAccepted, MessageContent, ProviderStatusReported
+from shared.events import DispatchSucceeded, Event, MessageAccepted, MessageContent, StatusReported
 from shared.kafka import start_producer
 from shared.topics import Topics
 from tests.support.ports import free_port
@@ -135,7 +135,7 @@ def lifecycle(
         ),
         Event.create(
             mid,
-            Dispatched(channel=channel, provider="test", attempt=1, provider_message_id=f"p-{uid}"),
+            DispatchSucceeded(channel=channel, provider="test", attempt=1, provider_message_id=f"p-{uid}"),
             "test",
             discriminator=(1,),
         ),
@@ -144,7 +144,7 @@ def lifecycle(
         events.append(
             Event.create(
                 mid,
-                ProviderStatusReported(
+                StatusReported(
                     provider="test", provider_status=status.value, status=status
                 ),
                 "test",

@@ -25,13 +25,13 @@ from shared.events import (
     CallbackAttempted,
     CallbackDelivered,
     DispatchAttempted,
-    Dispatched,
     DispatchFailed,
+    DispatchSucceeded,
     Event,
     MessageAccepted,
     MessageContent,
-    ProviderStatusReported,
     RecipientResolved,
+    StatusReported,
 )
 from shared.kafka import start_consumer, start_producer
 from shared.topics import Topics
@@ -106,7 +106,7 @@ def lifecycle(
         ),
         Event.create(
             mid,
-            Dispatched(
+            DispatchSucceeded(
                 channel=channel, provider=provider, attempt=2, provider_message_id=f"pm-{uid}"
             ),
             f"dispatch-{channel.family}",
@@ -129,7 +129,7 @@ def lifecycle(
         ),
         Event.create(
             mid,
-            ProviderStatusReported(
+            StatusReported(
                 provider=provider,
                 provider_status="delivered",
                 status=s.DELIVERED,
@@ -162,7 +162,7 @@ def lifecycle(
         ),
         Event.create(
             mid,
-            ProviderStatusReported(provider=provider, provider_status="open", status=s.OPENED),
+            StatusReported(provider=provider, provider_status="open", status=s.OPENED),
             "status-ingest",
             discriminator=("opened",),
             occurred_at=at(60_000),
@@ -189,14 +189,14 @@ def vault_read(event: Event, *, ms_after: int = 10, decision: str = "read") -> d
     return {
         "audit_id": str(uuid.uuid4()),
         "ext_message_id": str(event.ext_message_id),
-        "ext_user_id": event.payload.get("ext_user_id", "player-1"),
+        "ext_user_id": getattr(event.payload, "ext_user_id", "player-1"),
         "caller": "resolver",
         "scope": "resolver",
         "purpose": "dispatch",
         "fields": ["email"],
         "decision": decision,
         "at": (event.occurred_at + timedelta(milliseconds=ms_after)).isoformat(),
-        "request_id": f"req-{event.payload.get('uid')}",
+        "request_id": f"req-{getattr(event.payload, 'uid', None)}",
     }
 
 

@@ -23,7 +23,7 @@ from services.eventstore.chain import (
 from services.eventstore.projection import apply, count_deltas
 from services.eventstore.records import Unstorable, parse_audit_fact, parse_event
 from shared.domain import SmarticoStatus
-from shared.events import DispatchFailed, Event, ProviderStatusReported, ResolutionFailed
+from shared.events import DispatchFailed, Event, RecipientResolutionFailed, StatusReported
 from tests.eventstore.support import lifecycle
 
 
@@ -84,7 +84,7 @@ def test_failures_become_failed_only_when_final():
     assert (failed.status, failed.stage) == ("failed", "dispatch_failed")
     unresolved = apply(
         project(events[:1]),
-        Event.create(mid, ResolutionFailed(channel="email", reason="no_address"), "resolver"),
+        Event.create(mid, RecipientResolutionFailed(channel="email", reason="no_address"), "resolver"),
     )
     assert (unresolved.status, unresolved.stage) == ("failed", "resolution_failed")
 
@@ -94,7 +94,7 @@ def test_provider_time_is_the_status_time():
     reported = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
     status = Event.create(
         events[0].ext_message_id,
-        ProviderStatusReported(
+        StatusReported(
             provider="smtp",
             provider_status="bounce",
             status=SmarticoStatus.REJECTED,

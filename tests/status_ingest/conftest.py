@@ -85,7 +85,7 @@ class Ingest:
             self.bootstrap, self.topics.message_events, expect=expect, timeout_s=timeout_s
         )
         events = [Event.from_bytes(r.value) for r in records]
-        return [e for e in events if e.type is EventType.PROVIDER_STATUS]
+        return [e for e in events if e.type is EventType.STATUS_REPORTED]
 
 
 def ingest_env(
