@@ -6,7 +6,6 @@ asyncpg COPY of the same rows into a table without constraints.  Also replay and
 
 from __future__ import annotations
 
-import json
 import os
 import time
 import uuid

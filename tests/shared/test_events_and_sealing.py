@@ -5,21 +5,14 @@ import pytest
 from pydantic import ValidationError
 
 from shared.domain import Channel, ChannelFamily, ext_message_id_for
-from shared.events import Event, MessageAccepted, MessageContent, RecipientResolutionFailed
+from shared.events import Event, MessageAccepted, RecipientResolutionFailed
 from shared.sealing import SealingError, SealingKeyring, SealingPublicKey, generate_keypair
 from shared.work import sealing_context
+from tests.support import events as build
 
 
 def accepted(uid: str = "uid-1") -> Event:
-    mid = ext_message_id_for(Channel.EMAIL, uid)
-    payload = MessageAccepted(
-        channel=Channel.EMAIL,
-        ext_user_id="hhu234556",
-        uid=uid,
-        callback_url="https://api.smartico.ai/cb",
-        content=MessageContent(subject="Hi", body="<p>Hi</p>", text_body="Hi"),
-    )
-    return Event.create(mid, payload, "intake")
+    return build.accepted(uid, ext_user_id="hhu234556", callback_url="https://api.smartico.ai/cb")
 
 
 def test_envelope_round_trips_through_bytes():

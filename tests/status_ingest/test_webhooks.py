@@ -11,11 +11,10 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 import pytest
 
-from shared.domain import Channel
-from shared.events import DispatchSucceeded, Event
 from shared.kafka import start_producer
 from tests.status_ingest import payloads as p
 from tests.status_ingest.conftest import Ingest
+from tests.support import events as build
 
 
 def _mid() -> str:
@@ -372,14 +371,7 @@ async def test_statuses_before_their_dispatch_are_parked_then_matched_and_no_pii
     producer = await start_producer(ingest.bootstrap)
     try:
         for mid, (_path, _signed, provider, pmid) in zip(mids, early, strict=True):
-            event = Event.create(
-                mid,
-                DispatchSucceeded(
-                    channel=Channel.EMAIL, provider=provider, attempt=1, provider_message_id=pmid
-                ),
-                "test",
-                discriminator=(1,),
-            )
+            event = build.dispatched(mid, provider=provider, provider_message_id=pmid)
             await producer.send_and_wait(
                 ingest.topics.message_events, event.to_bytes(), key=event.key
             )
