@@ -17,13 +17,13 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any, Literal, Union
 
 from prometheus_client import Counter
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, create_model
 
 from shared.domain import event_id_for
-from shared.events.catalogue import PAYLOAD_BY_WIRE, AnyPayload, EventType
+from shared.events.catalogue import PAYLOAD_BY_WIRE, PAYLOAD_TYPES, AnyPayload, EventType
 from shared.events.upcasting import upcast
 
 
@@ -90,7 +90,7 @@ class Envelope(BaseModel):
                 raise Unreadable(SkipReason.NEWER_VERSION) from None
             raise
         # Every envelope field is already validated: construct, do not validate twice.
-        return Event.model_construct(
+        return EVENT_CLASSES[cls.event_type].model_construct(
             event_id=self.event_id,
             type=cls.event_type,
             ext_message_id=self.ext_message_id,
@@ -131,7 +131,7 @@ class Event(BaseModel):
         a field the payload's class does not declare is refused."""
         if undeclared := _undeclared(payload):
             raise TypeError(f"{type(payload).__name__} does not declare {undeclared}")
-        return cls(
+        return EVENT_CLASSES[payload.event_type](
             event_id=event_id_for(ext_message_id, payload.event_type.value, *discriminator),
             type=payload.event_type,
             ext_message_id=ext_message_id,
@@ -146,12 +146,42 @@ class Event(BaseModel):
 
     @classmethod
     def from_bytes(cls, raw: bytes) -> Event:
-        """Raises pydantic.ValidationError for poison, ``Unreadable`` for an event to skip."""
-        return Envelope.from_bytes(raw).event()
+        """Raises pydantic.ValidationError for poison, ``Unreadable`` for an event to skip.
+
+        The common case, a known type at its current version, is one validation in
+        pydantic-core; anything else takes the tolerant path through ``Envelope``."""
+        try:
+            event = _CURRENT.validate_json(raw)
+        except ValidationError:
+            return Envelope.from_bytes(raw).event()
+        if event.schema_version != event.payload.class_version:
+            return Envelope.from_bytes(raw).event()
+        return event
 
     @property
     def key(self) -> bytes:
         return str(self.ext_message_id).encode()
+
+
+def _event_class(payload: type[AnyPayload]) -> type[Event]:
+    return create_model(
+        f"{payload.__name__}Event",
+        __base__=Event,
+        __module__=__name__,
+        type=(Literal[payload.event_type], ...),  # type: ignore[arg-type]
+        payload=(payload, ...),
+    )
+
+
+# One Event class per type, its payload field narrowed to the type's class: what every
+# Event really is (create and both readers build these), so that reading a record is one
+# discriminated validation.
+EVENT_CLASSES: dict[EventType, type[Event]] = {
+    t: _event_class(cls) for t, cls in PAYLOAD_TYPES.items()
+}
+_CURRENT: TypeAdapter[Event] = TypeAdapter(
+    Annotated[Union[tuple(EVENT_CLASSES.values())], Field(discriminator="type")]  # type: ignore[arg-type] # noqa: UP007
+)
 
 
 def read_event(raw: bytes | None, stage: str) -> Event | None:
