@@ -107,7 +107,7 @@ async def test_mail_arrives_with_headers_both_bodies_and_tracking(
     types = [e.type for e in mine]
     assert types == [EventType.DISPATCH_ATTEMPTED, EventType.DISPATCH_SUCCEEDED]
     dispatched = mine[1].payload
-    assert dispatched["provider"] == "smtp"
-    assert dispatched["provider_message_id"] == f"{mid}@mail.blindpost.test"
+    assert dispatched.provider == "smtp"
+    assert dispatched.provider_message_id == f"{mid}@mail.blindpost.test"
     for event in events:  # PII: the address is in no event
         assert ADDRESS not in event.model_dump_json()

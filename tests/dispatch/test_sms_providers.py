@@ -185,8 +185,8 @@ async def test_vonage_sms_and_twilio_whatsapp(dispatch_env, topics, keypair, kaf
 
     by_id = outcomes(events)
     dispatched = by_id[sms.ext_message_id][-1].payload
-    assert dispatched["provider"] == "vonage" and dispatched["provider_message_id"] == "vonage-1"
-    assert dispatched["segments"] == 1
+    assert dispatched.provider == "vonage" and dispatched.provider_message_id == "vonage-1"
+    assert dispatched.segments == 1
     assert by_id[wa.ext_message_id][-1].type == EventType.DISPATCH_SUCCEEDED
 
 
@@ -217,4 +217,4 @@ async def test_generic_provider_gets_idempotency_key_and_long_unicode_counts_seg
         "ext_message_id": str(sms.ext_message_id),
     }
     dispatched = outcomes(events)[sms.ext_message_id][-1].payload
-    assert dispatched["segments"] == 3 and dispatched["provider_message_id"] == "gen-1"
+    assert dispatched.segments == 3 and dispatched.provider_message_id == "gen-1"
