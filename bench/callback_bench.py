@@ -18,7 +18,7 @@ import asyncpg
 
 from bench.common import Row, closed_loop, free_port, row_from_loop
 from shared.domain import Channel, SmarticoStatus
-from shared.events import Dispatched, Event, MessageAccepted, MessageContent, ProviderStatusReported
+from shared.events import DispatchSucceeded, Event, MessageAccepted, MessageContent, StatusReported
 from shared.kafka import ensure_topics, start_producer
 from shared.topics import Topics
 
@@ -100,13 +100,13 @@ def _events(url: str) -> list[Event]:
             ),
             Event.create(
                 mid,
-                Dispatched(channel=Channel.EMAIL, provider="bench", attempt=1),
+                DispatchSucceeded(channel=Channel.EMAIL, provider="bench", attempt=1),
                 "bench",
                 discriminator=(1,),
             ),
             Event.create(
                 mid,
-                ProviderStatusReported(
+                StatusReported(
                     provider="bench", provider_status="delivered", status=SmarticoStatus.DELIVERED
                 ),
                 "bench",

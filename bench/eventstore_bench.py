@@ -6,7 +6,6 @@ asyncpg COPY of the same rows into a table without constraints.  Also replay and
 
 from __future__ import annotations
 
-import json
 import os
 import time
 import uuid
@@ -150,7 +149,7 @@ async def _raw_copy(dsn: str, events: list, note: str) -> Row:
                 e.type.value,
                 e.occurred_at,
                 e.producer,
-                json.dumps(e.payload),
+                e.payload.model_dump_json(exclude_none=True),
             )
             for e in events
         ]

@@ -14,7 +14,7 @@ from prometheus_client import Counter
 from services.callback_relay.domain import facts_from, status_from
 from services.callback_relay.store import CallbackStore, ConsumedBatch
 from shared.domain import Channel, SmarticoStatus
-from shared.events import Event
+from shared.events import SkipReason, count_skipped, read_event
 from shared.kafka import (
     Consumption,
     SeekToStoredPositions,
@@ -70,15 +70,21 @@ class EventConsumer:
         poison = []
         for record in records:
             if _OWN_EVENT in (record.value or b"")[:_PEEK]:
-                continue  # our own callback.* events: nothing to report, skip the parse
+                # Our own callback.* events: nothing to report, skip the parse.
+                count_skipped(STAGE, SkipReason.NOT_HANDLED)
+                continue
             try:
-                event = Event.from_bytes(record.value)
-                facts = facts_from(event)
-                status = status_from(event)
-            except Exception as exc:  # noqa: BLE001 - a record we cannot read is poison
+                event = read_event(record.value, STAGE)
+            except Exception as exc:  # noqa: BLE001 - a record that is not an event is poison
                 reason = failure_reason(exc)
                 poison.append(dead_letter_output(self.dead_letter_topic, STAGE, record, reason))
                 continue
+            if event is None:
+                continue  # newer than this code: skipped and counted
+            facts = facts_from(event)
+            status = status_from(event)
+            if not facts and not status:
+                count_skipped(STAGE, SkipReason.NOT_HANDLED)
             if facts:
                 messages.append((event.ext_message_id, facts.channel, facts.callback_url))
             if status:

@@ -14,10 +14,11 @@ from yarl import URL
 from shared.domain import Channel, SmarticoStatus
 from shared.events import (
     DispatchFailed,
+    DispatchSucceeded,
     Event,
-    EventType,
     MessageAccepted,
-    ProviderStatusReported,
+    RecipientResolutionFailed,
+    StatusReported,
 )
 
 
@@ -30,27 +31,22 @@ class MessageFacts:
 
 
 def facts_from(event: Event) -> MessageFacts | None:
-    if event.type is not EventType.MESSAGE_ACCEPTED:
+    if not isinstance(accepted := event.payload, MessageAccepted):
         return None
-    accepted = event.typed_payload()
-    assert isinstance(accepted, MessageAccepted)
     return MessageFacts(accepted.channel, accepted.callback_url)
 
 
 def status_from(event: Event) -> SmarticoStatus | None:
     """The Smartico status an event reports, if any (issue 6)."""
-    if event.type is EventType.PROVIDER_STATUS:
-        payload = event.typed_payload()
-        assert isinstance(payload, ProviderStatusReported)
-        return payload.status
-    if event.type is EventType.RESOLUTION_FAILED:
-        return SmarticoStatus.FAILED
-    if event.type is EventType.DISPATCHED:
-        return SmarticoStatus.ACCEPTED
-    if event.type is EventType.DISPATCH_FAILED:
-        payload = event.typed_payload()
-        assert isinstance(payload, DispatchFailed)
-        return None if payload.retryable else SmarticoStatus.FAILED
+    match event.payload:
+        case StatusReported(status=status):
+            return status
+        case RecipientResolutionFailed():
+            return SmarticoStatus.FAILED
+        case DispatchSucceeded():
+            return SmarticoStatus.ACCEPTED
+        case DispatchFailed(retryable=retryable):
+            return None if retryable else SmarticoStatus.FAILED
     return None
 
 

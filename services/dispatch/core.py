@@ -39,7 +39,7 @@ from services.dispatch.providers import Outbound, Provider
 from services.dispatch.segments import encoding_of
 from services.dispatch.settings import DispatchSettings
 from shared.domain import Channel, ChannelFamily
-from shared.events import DispatchAttempted, Dispatched, DispatchFailed, Event, Payload
+from shared.events import AnyPayload, DispatchAttempted, DispatchFailed, DispatchSucceeded, Event
 from shared.kafka import Backoff, dead_letter_output
 from shared.logging import get_logger
 from shared.sealing import SealingError, SealingKeyring
@@ -214,7 +214,7 @@ class Dispatcher:
         )
         channel = Channel(row.channel)
         if row.state == "sent":
-            payload: Payload = Dispatched(
+            payload: AnyPayload = DispatchSucceeded(
                 channel=channel,
                 provider=row.provider,
                 attempt=row.attempt,
@@ -307,7 +307,7 @@ class Dispatcher:
                 SMS_SEGMENTS.labels(work.channel.value, encoding_of(work.content.body or "")).inc(
                     sent.segments
                 )
-            # Recorded before the event is produced: a Dispatched event in the log means the
+            # Recorded before the event is produced: a DispatchSucceeded event in the log means the
             # ledger says 'sent', so that message is never sent again.
             await self.marker.mark(
                 work.ext_message_id, attempt, sent.provider_message_id, sent.segments
@@ -315,7 +315,7 @@ class Dispatcher:
             pending.append(
                 await self._emit(
                     work.ext_message_id,
-                    Dispatched(
+                    DispatchSucceeded(
                         channel=work.channel,
                         provider=provider.name,
                         attempt=attempt,
@@ -429,7 +429,7 @@ class Dispatcher:
         )
 
     async def _emit(
-        self, ext_message_id: uuid.UUID, payload: Payload, discriminator: tuple[object, ...]
+        self, ext_message_id: uuid.UUID, payload: AnyPayload, discriminator: tuple[object, ...]
     ) -> asyncio.Future[object]:
         event = Event.create(ext_message_id, payload, self.name, discriminator=discriminator)
         return await self.producer.send(self.topics.message_events, event.to_bytes(), key=event.key)

@@ -21,9 +21,14 @@ from aiokafka.errors import KafkaError
 from prometheus_client import Counter, Histogram
 
 from services.eventstore import store
-from services.eventstore.records import AuditFact, Position, parse_audit_fact, parse_event
+from services.eventstore.records import (
+    AuditFact,
+    Position,
+    Received,
+    parse_audit_fact,
+    parse_event,
+)
 from services.eventstore.tables import ProjectionTables
-from shared.events import Event
 from shared.kafka import (
     Backoff,
     Consumption,
@@ -219,9 +224,9 @@ class Projector:
             new_events = await self._deduplicate(conn, events, result)
             streams = sorted({e.ext_message_id for e, _ in new_events})
             heads = await store.lock_heads(conn, streams)
-            rows, heads = store.chain_rows(new_events, heads)
+            rows, heads = store.chain_rows([(e.written, p) for e, p in new_events], heads)
             await store.append(conn, rows, {s: heads[s] for s in streams})
-            plain = [e for e, _ in new_events]
+            plain = [e.read for e, _ in new_events]
             if redacted := store.redacted_streams(plain):
                 await store.remove_bodies(conn, redacted)
             if plain:
@@ -236,8 +241,8 @@ class Projector:
 
     async def _parse(
         self, records: Sequence[ConsumerRecord], result: BatchResult
-    ) -> tuple[list[tuple[Event, Position]], list[tuple[AuditFact, Position]]]:
-        events: list[tuple[Event, Position]] = []
+    ) -> tuple[list[tuple[Received, Position]], list[tuple[AuditFact, Position]]]:
+        events: list[tuple[Received, Position]] = []
         facts: list[tuple[AuditFact, Position]] = []
         for record in records:
             position = Position(record.topic, record.partition, record.offset)
@@ -245,7 +250,7 @@ class Projector:
                 if record.topic == self.topics.vault_audit:
                     facts.append((parse_audit_fact(record.value), position))
                 else:
-                    events.append((parse_event(record.value), position))
+                    events.append((parse_event(record.value, STAGE), position))
             except Exception as exc:  # noqa: BLE001 - any parse failure is a poison record
                 reason = failure_reason(exc)
                 out = dead_letter_output(self.topics.dead_letter, STAGE, record, reason)
@@ -260,9 +265,9 @@ class Projector:
     async def _deduplicate(
         self,
         conn: asyncpg.Connection,
-        events: list[tuple[Event, Position]],
+        events: list[tuple[Received, Position]],
         result: BatchResult,
-    ) -> list[tuple[Event, Position]]:
+    ) -> list[tuple[Received, Position]]:
         seen = await store.existing_event_ids(conn, [e.event_id for e, _ in events])
         fresh = []
         for event, position in events:

@@ -18,20 +18,20 @@ from typing import Any
 from services.eventstore.chain import canonical_json, iso
 from shared.domain import SmarticoStatus
 from shared.events import (
-    BodyRedacted,
     CallbackAttempted,
     CallbackDeadLettered,
     CallbackDelivered,
     DispatchAttempted,
-    Dispatched,
     DispatchFailed,
+    DispatchSucceeded,
+    Envelope,
     Event,
     EventType,
     MessageAccepted,
-    Payload,
-    ProviderStatusReported,
+    MessageBodyRedacted,
+    RecipientResolutionFailed,
     RecipientResolved,
-    ResolutionFailed,
+    StatusReported,
 )
 
 # A later status replaces the current one only if it ranks at least as high: providers
@@ -131,7 +131,7 @@ def _resolved(state: MessageState, p: RecipientResolved, event: Event) -> Change
     return {"channel": state.channel or p.channel.value, "stage": Stage.RESOLVED}
 
 
-def _resolution_failed(state: MessageState, p: ResolutionFailed, event: Event) -> Changes:
+def _resolution_failed(state: MessageState, p: RecipientResolutionFailed, event: Event) -> Changes:
     return {
         "channel": state.channel or p.channel.value,
         "stage": Stage.RESOLUTION_FAILED,
@@ -148,7 +148,7 @@ def _attempted(state: MessageState, p: DispatchAttempted, event: Event) -> Chang
     }
 
 
-def _dispatched(state: MessageState, p: Dispatched, event: Event) -> Changes:
+def _dispatched(state: MessageState, p: DispatchSucceeded, event: Event) -> Changes:
     return {
         "channel": state.channel or p.channel.value,
         "stage": Stage.DISPATCHED,
@@ -170,7 +170,7 @@ def _dispatch_failed(state: MessageState, p: DispatchFailed, event: Event) -> Ch
     return changes
 
 
-def _provider_status(state: MessageState, p: ProviderStatusReported, event: Event) -> Changes:
+def _provider_status(state: MessageState, p: StatusReported, event: Event) -> Changes:
     return {
         "provider": state.provider or p.provider,
         "provider_message_id": state.provider_message_id or p.provider_message_id,
@@ -215,7 +215,7 @@ def _callback_dead(state: MessageState, p: CallbackDeadLettered, event: Event) -
     )
 
 
-def _body_redacted(state: MessageState, p: BodyRedacted, event: Event) -> Changes:
+def _body_redacted(state: MessageState, p: MessageBodyRedacted, event: Event) -> Changes:
     return {"body_redacted": True}
 
 
@@ -223,23 +223,24 @@ Handler = Callable[[MessageState, Any, Event], Changes]
 HANDLERS: dict[EventType, Handler] = {
     EventType.MESSAGE_ACCEPTED: _accepted,
     EventType.RECIPIENT_RESOLVED: _resolved,
-    EventType.RESOLUTION_FAILED: _resolution_failed,
+    EventType.RECIPIENT_RESOLUTION_FAILED: _resolution_failed,
     EventType.DISPATCH_ATTEMPTED: _attempted,
-    EventType.DISPATCHED: _dispatched,
+    EventType.DISPATCH_SUCCEEDED: _dispatched,
     EventType.DISPATCH_FAILED: _dispatch_failed,
-    EventType.PROVIDER_STATUS: _provider_status,
+    EventType.STATUS_REPORTED: _provider_status,
     EventType.CALLBACK_ATTEMPTED: _callback_attempted,
     EventType.CALLBACK_DELIVERED: _callback_delivered,
     EventType.CALLBACK_DEAD_LETTERED: _callback_dead,
-    EventType.BODY_REDACTED: _body_redacted,
+    EventType.MESSAGE_BODY_REDACTED: _body_redacted,
 }
 
 
-def apply(state: MessageState | None, event: Event) -> MessageState:
-    """The next state of ``event``'s message; ``state`` None for its first event."""
+def apply(state: MessageState | None, event: Event | Envelope) -> MessageState:
+    """The next state of ``event``'s message; ``state`` None for its first event.  An event
+    newer than this code (an ``Envelope``) changes nothing but the version, which stays the
+    stream's: a replay after the upgrade that knows it brings its effect."""
     state = state or MessageState(ext_message_id=event.ext_message_id)
-    payload: Payload = event.typed_payload()
-    changes = HANDLERS[event.type](state, payload, event)
+    changes = HANDLERS[event.type](state, event.payload, event) if isinstance(event, Event) else {}
     last = state.last_event_at
     return replace(
         state,

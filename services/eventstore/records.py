@@ -1,5 +1,6 @@
 """What the projector reads, parsed (pure): lifecycle events from the message-events topic
-and the vault's audit facts.  Anything that raises here is dead-lettered by the caller."""
+and the vault's audit facts.  Anything that raises here is dead-lettered by the caller; an
+event of a type or version newer than this code is not: it is stored as written."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, field_validator
 
 from services.eventstore.chain import canonical_json
-from shared.events import Event
+from shared.events import Envelope, Event, Unreadable, count_skipped
 
 
 class Unstorable(ValueError):
@@ -28,17 +29,50 @@ def _utc(moment: datetime) -> datetime:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
-def parse_event(raw: bytes | None) -> Event:
-    event = Event.from_bytes(raw or b"")
+# What the projection applies: the typed event, or the envelope of one newer than this code
+# (it then only counts in the message's version).
+Projectable = Event | Envelope
+
+
+@dataclass(frozen=True)
+class Received:
+    """A lifecycle event as its producer wrote it (stored and chained exactly so, whatever
+    its type and version: a later projector may know them) and as this version reads it."""
+
+    written: Envelope
+    read: Projectable
+
+    @property
+    def event_id(self) -> uuid.UUID:
+        return self.written.event_id
+
+    @property
+    def ext_message_id(self) -> uuid.UUID:
+        return self.written.ext_message_id
+
+
+def parse_event(raw: bytes | None, stage: str = "projector") -> Received:
+    envelope = Envelope.from_bytes(raw or b"")
     # Cheap test first: without the escape anywhere in the record there is no NUL in it.
     if b"\\u0000" in (raw or b"") and b"\\u0000" in canonical_json(
-        event.model_dump(mode="json")
+        envelope.model_dump(mode="json")
     ).replace(b"\\\\", b""):
         raise Unstorable("a text field holds a NUL character")
-    numbers = [event.schema_version, *(event.payload.get(k, 0) for k in _STORED_NUMBERS)]
+    numbers = [envelope.schema_version, *(envelope.payload.get(k, 0) for k in _STORED_NUMBERS)]
     if any(not isinstance(n, int) or not 0 <= n <= INT4_MAX for n in numbers):
         raise Unstorable("a number is out of range")
-    return event.model_copy(update={"occurred_at": _utc(event.occurred_at)})
+    envelope = envelope.model_copy(update={"occurred_at": _utc(envelope.occurred_at)})
+    return Received(envelope, projectable(envelope, stage))
+
+
+def projectable(envelope: Envelope, stage: str) -> Projectable:
+    """The typed event, or the envelope itself when this version cannot read it (counted).
+    Raises pydantic.ValidationError for a payload that breaks a version this code knows."""
+    try:
+        return envelope.event()
+    except Unreadable as exc:
+        count_skipped(stage, exc.reason)
+        return envelope
 
 
 class AuditFact(BaseModel):

@@ -12,9 +12,9 @@ import asyncpg
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from services.eventstore.chain import join_content
-from services.eventstore.records import parse_event
+from services.eventstore.records import Projectable, parse_event, projectable
 from services.eventstore.tables import ProjectionTables
-from shared.events import Event, EventType
+from shared.events import Envelope
 from shared.kafka import Kafka, client_config
 from shared.logging import get_logger
 
@@ -27,17 +27,19 @@ class ReplayError(RuntimeError):
     pass
 
 
-def event_from_row(record: asyncpg.Record) -> Event:
+def event_from_row(record: asyncpg.Record) -> Projectable:
+    """A stored row read as the projector reads the record it came from (upcast if old)."""
     content = None if record["content"] is None else json.loads(record["content"])
-    return Event(
+    envelope = Envelope(
         event_id=record["event_id"],
-        type=EventType(record["type"]),
+        type=record["type"],
         ext_message_id=record["stream_id"],
         occurred_at=record["occurred_at"],
         producer=record["producer"],
         schema_version=record["schema_version"],
         payload=join_content(json.loads(record["payload"]), content),
     )
+    return projectable(envelope, "replay")
 
 
 async def _fresh(pool: asyncpg.Pool, into: str) -> ProjectionTables:
@@ -55,7 +57,7 @@ async def replay_from_store(pool: asyncpg.Pool, into: str = "replay", batch: int
     replayed = 0
     async with pool.acquire() as reader, pool.acquire() as writer:
         async with reader.transaction(isolation="repeatable_read", readonly=True):
-            pending: list[Event] = []
+            pending: list[Projectable] = []
             async for row in reader.cursor(
                 "SELECT * FROM events ORDER BY stream_id, version", prefetch=batch
             ):
@@ -68,7 +70,7 @@ async def replay_from_store(pool: asyncpg.Pool, into: str = "replay", batch: int
 
 
 async def _write(
-    conn: asyncpg.Connection, target: ProjectionTables, events: Sequence[Event]
+    conn: asyncpg.Connection, target: ProjectionTables, events: Sequence[Projectable]
 ) -> int:
     if events:
         async with conn.transaction():
@@ -111,7 +113,7 @@ async def replay_from_kafka(
                         f"no progress for {QUIET_POLLS_LIMIT} s below the end of the topic "
                         "(an open producer transaction?); replay again later"
                     )
-                events: list[Event | None] = []
+                events: list[Projectable | None] = []
                 for tp, records in fetched.items():
                     events.extend(_parse(r) for r in records if r.offset < ends[tp])
                 replayed += await _write_new(writer, target, [e for e in events if e])
@@ -123,15 +125,15 @@ async def replay_from_kafka(
     return replayed
 
 
-def _parse(record: Any) -> Event | None:
+def _parse(record: Any) -> Projectable | None:
     try:
-        return parse_event(record.value)
+        return parse_event(record.value, "replay").read
     except Exception:  # noqa: BLE001 - the projector dead-lettered it; so does the replay
         return None
 
 
 async def _write_new(
-    conn: asyncpg.Connection, target: ProjectionTables, events: list[Event]
+    conn: asyncpg.Connection, target: ProjectionTables, events: list[Projectable]
 ) -> int:
     if not events:
         return 0

@@ -17,7 +17,7 @@ import asyncpg
 from aiokafka import AIOKafkaProducer
 from prometheus_client import Counter
 
-from shared.events import BodyRedacted, Event
+from shared.events import Event, MessageBodyRedacted
 from shared.logging import get_logger
 
 log = get_logger(__name__)
@@ -43,7 +43,7 @@ async def due_for_redaction(
 
 def redaction_event(ext_message_id: uuid.UUID, days: int, now: datetime) -> Event:
     # The id depends only on the message: published twice, stored once.
-    payload = BodyRedacted(retention_days=days)
+    payload = MessageBodyRedacted(retention_days=days)
     return Event.create(ext_message_id, payload, PRODUCER, occurred_at=now)
 
 

@@ -12,7 +12,7 @@ import asyncpg
 
 from services.eventstore.chain import GENESIS, ChainedFields, canonical_json, link, split_content
 from services.eventstore.records import AuditFact, Position
-from shared.events import Event, EventType
+from shared.events import Envelope, Event, EventType
 
 EVENT_COLUMNS = (
     "event_id", "stream_id", "version", "type", "occurred_at", "producer", "schema_version",
@@ -28,9 +28,10 @@ class Head:
 
 
 def chain_rows(
-    events: Sequence[tuple[Event, Position]], heads: dict[uuid.UUID, Head]
+    events: Sequence[tuple[Envelope, Position]], heads: dict[uuid.UUID, Head]
 ) -> tuple[list[tuple[object, ...]], dict[uuid.UUID, Head]]:
-    """The rows to append, each linked to its stream's head, and the new heads (pure)."""
+    """The rows to append, each linked to its stream's head, and the new heads (pure).
+    Each event is stored as its producer wrote it: type, version and payload unchanged."""
     heads = dict(heads)
     rows: list[tuple[object, ...]] = []
     for event, position in events:
@@ -40,7 +41,7 @@ def chain_rows(
             stream_id=event.ext_message_id,
             version=head.version + 1,
             event_id=event.event_id,
-            type=event.type.value,
+            type=event.type,
             occurred_at=event.occurred_at,
             producer=event.producer,
             schema_version=event.schema_version,
@@ -103,8 +104,8 @@ async def remove_bodies(conn: asyncpg.Connection, stream_ids: Sequence[uuid.UUID
     return int(result.split()[-1])
 
 
-def redacted_streams(events: Iterable[Event]) -> list[uuid.UUID]:
-    return sorted({e.ext_message_id for e in events if e.type == EventType.BODY_REDACTED})
+def redacted_streams(events: Iterable[Event | Envelope]) -> list[uuid.UUID]:
+    return sorted({e.ext_message_id for e in events if e.type == EventType.MESSAGE_BODY_REDACTED})
 
 
 async def insert_audit_facts(

@@ -19,7 +19,7 @@ from collections.abc import Iterable, Sequence
 import asyncpg
 
 from services.eventstore.projection import Checksum, MessageState, apply, count_deltas
-from shared.events import Event
+from shared.events import Envelope, Event
 
 COLUMNS = (
     "ext_message_id",
@@ -120,7 +120,9 @@ class ProjectionTables:
             [deltas[k] for k in keys],
         )
 
-    async def project(self, conn: asyncpg.Connection, events: Sequence[Event]) -> None:
+    async def project(
+        self, conn: asyncpg.Connection, events: Sequence[Event | Envelope]
+    ) -> None:
         """Applies ``events`` (in stream order) to the stored states, in the caller's
         transaction."""
         ids = list(dict.fromkeys(e.ext_message_id for e in events))

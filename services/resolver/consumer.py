@@ -1,5 +1,5 @@
 """The resolver stage: for each accepted message whose address is in the vault, one audited
-read, then the sealed dispatch work and a RecipientResolved event (or a ResolutionFailed
+read, then the sealed dispatch work and a RecipientResolved event (or a RecipientResolutionFailed
 event), produced with the consumed offset in one Kafka transaction."""
 
 from __future__ import annotations
@@ -13,10 +13,12 @@ from services.resolver.vault_client import Contact, Lookup, VaultClient
 from shared.domain import ChannelFamily
 from shared.events import (
     Event,
-    EventType,
     MessageAccepted,
+    RecipientResolutionFailed,
     RecipientResolved,
-    ResolutionFailed,
+    SkipReason,
+    count_skipped,
+    read_event,
 )
 from shared.kafka import Output, dead_letter_output
 from shared.sealing import SealingPublicKey
@@ -31,8 +33,9 @@ RESOLUTIONS = Counter(
 )
 
 
-def parse(record: ConsumerRecord) -> Event:
-    return Event.from_bytes(record.value)
+def parse(record: ConsumerRecord) -> Event | None:
+    """None for an event newer than this code (skipped and counted, never dead-lettered)."""
+    return read_event(record.value, PRODUCER)
 
 
 @dataclass
@@ -41,13 +44,15 @@ class Resolver:
     sealers: dict[ChannelFamily, SealingPublicKey]
     topics: Topics
 
-    async def handle(self, items: list[tuple[ConsumerRecord, Event]]) -> list[Output]:
+    async def handle(self, items: list[tuple[ConsumerRecord, Event | None]]) -> list[Output]:
         wanted: list[tuple[ConsumerRecord, Event, MessageAccepted]] = []
         for record, event in items:
-            if event.type is not EventType.MESSAGE_ACCEPTED:
-                continue  # the event log carries every lifecycle state; we act on one
-            accepted = event.typed_payload()
-            assert isinstance(accepted, MessageAccepted)
+            if event is None:
+                continue
+            if not isinstance(accepted := event.payload, MessageAccepted):
+                # The event log carries every lifecycle state; we act on one.
+                count_skipped(PRODUCER, SkipReason.NOT_HANDLED)
+                continue
             if accepted.recipient_source == "vault":
                 wanted.append((record, event, accepted))
         if not wanted:
@@ -73,7 +78,7 @@ class Resolver:
             RESOLUTIONS.labels(contact.status).inc()
             failed = Event.create(
                 mid,
-                ResolutionFailed(channel=accepted.channel, reason=contact.status),  # type: ignore[arg-type]
+                RecipientResolutionFailed(channel=accepted.channel, reason=contact.status),  # type: ignore[arg-type]
                 PRODUCER,
             )
             return [Output(self.topics.message_events, failed.to_bytes(), failed.key)]
@@ -103,7 +108,9 @@ class Resolver:
         resolved = Event.create(
             mid,
             RecipientResolved(
-                channel=accepted.channel, source="vault", vault_request_id=contact.audit_id
+                channel=accepted.channel,
+                recipient_source="vault",
+                vault_request_id=contact.audit_id,
             ),
             PRODUCER,
         )

@@ -13,7 +13,14 @@ from prometheus_client import Counter, Gauge
 
 from services.status_ingest.ingest import lock_ids, publish, status_event
 from shared.domain import SmarticoStatus
-from shared.events import Dispatched, Event, EventType
+from shared.events import (
+    DispatchSucceeded,
+    Event,
+    EventType,
+    SkipReason,
+    count_skipped,
+    read_event,
+)
 from shared.kafka import (
     Consumption,
     dead_letter_output,
@@ -34,10 +41,8 @@ PARKED = Gauge("blindpost_status_parked", "Statuses waiting for their dispatch.s
 
 
 def dispatched_ids(event: Event) -> tuple[str, uuid.UUID, str] | None:
-    if event.type is not EventType.DISPATCHED:
+    if not isinstance(payload := event.payload, DispatchSucceeded):
         return None
-    payload = event.typed_payload()
-    assert isinstance(payload, Dispatched)
     if not payload.provider_message_id:
         return None
     return payload.provider_message_id.strip("<>"), event.ext_message_id, payload.provider
@@ -69,12 +74,16 @@ class DispatchedMatcher:
         poison = []
         for record in records:
             try:
-                ids = dispatched_ids(Event.from_bytes(record.value))
+                event = read_event(record.value, STAGE)
             except Exception as exc:  # noqa: BLE001 - poison record
                 reason = failure_reason(exc)
                 poison.append(dead_letter_output(self.topics.dead_letter, STAGE, record, reason))
                 continue
-            if ids:
+            if event is None:
+                continue  # newer than this code: skipped and counted
+            if event.type is not EventType.DISPATCH_SUCCEEDED:
+                count_skipped(STAGE, SkipReason.NOT_HANDLED)
+            elif ids := dispatched_ids(event):
                 found[ids[0]] = (ids[1], ids[2])
         await send_outputs(self.producer, poison)
         if found:

@@ -19,7 +19,7 @@ from prometheus_client import Counter
 from services.status_ingest.mapping import UnknownStatus, smartico_status
 from services.status_ingest.providers.base import StatusReport
 from shared.domain import SmarticoStatus
-from shared.events import Event, ProviderStatusReported
+from shared.events import Event, StatusReported
 from shared.logging import get_logger
 from shared.topics import Topics
 
@@ -49,7 +49,7 @@ def status_event(
 ) -> Event:
     return Event.create(
         ext_message_id,
-        ProviderStatusReported(
+        StatusReported(
             provider=provider,
             provider_status=provider_status[:60],
             status=status,

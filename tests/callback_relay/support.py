@@ -16,9 +16,10 @@ from services.callback_relay.app import create_app
 from services.callback_relay.settings import RelaySettings
 from services.callback_relay.ssrf import Resolve, system_resolve
 from shared.domain import Channel, SmarticoStatus, ext_message_id_for
-from shared.events import Dispatched, Event, MessageAccepted, MessageContent, ProviderStatusReported
+from shared.events import Event, MessageContent
 from shared.kafka import start_producer
 from shared.topics import Topics
+from tests.support import events as build
 from tests.support.ports import free_port
 
 
@@ -122,35 +123,12 @@ def lifecycle(
     uid = uid or uuid.uuid4().hex
     mid = ext_message_id_for(channel, uid)
     events = [
-        Event.create(
-            mid,
-            MessageAccepted(
-                channel=channel,
-                ext_user_id="player-1",
-                uid=uid,
-                callback_url=callback_url,
-                content=MessageContent(body="hi"),
-            ),
-            "test",
+        build.accepted(
+            uid, channel=channel, callback_url=callback_url, content=MessageContent(body="hi")
         ),
-        Event.create(
-            mid,
-            Dispatched(channel=channel, provider="test", attempt=1, provider_message_id=f"p-{uid}"),
-            "test",
-            discriminator=(1,),
-        ),
+        build.dispatched(mid, channel=channel, provider="test", provider_message_id=f"p-{uid}"),
+        *(build.status_reported(mid, status, provider="test") for status in statuses),
     ]
-    for status in statuses:
-        events.append(
-            Event.create(
-                mid,
-                ProviderStatusReported(
-                    provider="test", provider_status=status.value, status=status
-                ),
-                "test",
-                discriminator=(status.value,),
-            )
-        )
     return mid, events
 
 

@@ -15,14 +15,14 @@ from services.callback_relay.domain import (
 )
 from shared.domain import Channel, SmarticoStatus
 from shared.events import (
-    BodyRedacted,
     CallbackDelivered,
     DispatchAttempted,
-    Dispatched,
     DispatchFailed,
+    DispatchSucceeded,
     Event,
-    ProviderStatusReported,
-    ResolutionFailed,
+    MessageBodyRedacted,
+    RecipientResolutionFailed,
+    StatusReported,
 )
 
 MID = uuid.uuid4()
@@ -31,8 +31,8 @@ MID = uuid.uuid4()
 @pytest.mark.parametrize(
     ("payload", "expected"),
     [
-        (Dispatched(channel=Channel.EMAIL, provider="smtp", attempt=1), SmarticoStatus.ACCEPTED),
-        (ResolutionFailed(channel=Channel.SMS, reason="opted_out"), SmarticoStatus.FAILED),
+        (DispatchSucceeded(channel=Channel.EMAIL, provider="smtp", attempt=1), SmarticoStatus.ACCEPTED),
+        (RecipientResolutionFailed(channel=Channel.SMS, reason="opted_out"), SmarticoStatus.FAILED),
         (
             DispatchFailed(
                 channel=Channel.SMS, provider="x", attempt=3, retryable=False, reason="r"
@@ -47,9 +47,9 @@ MID = uuid.uuid4()
         ),
         (DispatchAttempted(channel=Channel.SMS, provider="x", attempt=1), None),
         (CallbackDelivered(status=SmarticoStatus.OPENED, attempts=1), None),
-        (BodyRedacted(retention_days=30), None),
+        (MessageBodyRedacted(retention_days=30), None),
         *[
-            (ProviderStatusReported(provider="p", provider_status="x", status=s), s)
+            (StatusReported(provider="p", provider_status="x", status=s), s)
             for s in SmarticoStatus
         ],
     ],

@@ -56,7 +56,7 @@ async def test_an_endpoint_down_for_a_while_then_back_gets_every_status_exactly_
             timeout_s=20,
         )
         retried = [e for e in _events(attempts) if e.type is EventType.CALLBACK_ATTEMPTED]
-        assert {e.payload["outcome"] for e in retried} == {"retry"}
+        assert {e.payload.outcome for e in retried} == {"retry"}
         await endpoint.start()
         assert await wait_until(lambda: sum(endpoint.delivered().values()) >= len(expected), 30)
         await publish(kafka_bootstrap, topics, events)  # a redelivered log changes nothing
@@ -81,7 +81,7 @@ async def test_an_endpoint_down_for_a_while_then_back_gets_every_status_exactly_
         )
     )
     delivered = Counter(
-        (str(e.ext_message_id), e.payload["status"])
+        (str(e.ext_message_id), e.payload.status)
         for e in log
         if e.type is EventType.CALLBACK_DELIVERED
     )
@@ -126,7 +126,7 @@ async def test_an_endpoint_answering_error_code_1_is_retried_then_dead_lettered(
     # The lifecycle (2 events), at least 4 attempts and 2 dead letters.
     log = _events(await read_topic(kafka_bootstrap, topics.message_events, expect=8, timeout_s=15))
     dead_events = [e for e in log if e.type is EventType.CALLBACK_DEAD_LETTERED]
-    assert sorted(e.payload["status"] for e in dead_events) == ["accepted", "delivered"]
+    assert sorted(e.payload.status for e in dead_events) == ["accepted", "delivered"]
     attempts = [e for e in log if e.type is EventType.CALLBACK_ATTEMPTED]
-    assert all(e.payload["error_code"] == 1 for e in attempts)
+    assert all(e.payload.error_code == 1 for e in attempts)
     assert not [e for e in log if e.type is EventType.CALLBACK_DELIVERED]

@@ -129,7 +129,7 @@ async def test_sigkill_and_rebalance_report_each_status_once(
     )
     log = [Event.from_bytes(r.value) for r in records]
     delivered = Counter(
-        (str(e.ext_message_id), e.payload["status"])
+        (str(e.ext_message_id), e.payload.status)
         for e in log
         if e.type is EventType.CALLBACK_DELIVERED
     )

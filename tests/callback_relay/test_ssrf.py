@@ -173,10 +173,10 @@ async def test_the_running_relay_never_calls_a_hostile_url_nor_follows_a_redirec
     refused_attempts = [
         e
         for e in log
-        if e.type is EventType.CALLBACK_ATTEMPTED and e.payload["outcome"] == "refused"
+        if e.type is EventType.CALLBACK_ATTEMPTED and e.payload.outcome == "refused"
     ]
     assert len(refused_attempts) == len(urls)
-    assert all(e.payload["status"] == SmarticoStatus.ACCEPTED for e in refused_attempts)
+    assert all(e.payload.status == SmarticoStatus.ACCEPTED for e in refused_attempts)
 
 
 async def test_a_name_that_turns_private_is_refused_and_unpinned() -> None:

@@ -113,10 +113,10 @@ async def test_custom_im_is_signed_and_template_checked(
     }
     assert not operator_verifies(request.headers["X-Blindpost-Signature"], raw + b" ", SECRET)
     by_id = outcomes(events)
-    assert by_id[good.ext_message_id][-1].payload["provider_message_id"] == "inbox-1"
+    assert by_id[good.ext_message_id][-1].payload.provider_message_id == "inbox-1"
     for work in (bad_choice, missing):
         final = by_id[work.ext_message_id][-1]
         assert final.type == EventType.DISPATCH_FAILED
         assert (
-            final.payload["retryable"] is False and final.payload["reason"] == "invalid_extension"
+            final.payload.retryable is False and final.payload.reason == "invalid_extension"
         )

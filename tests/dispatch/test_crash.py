@@ -37,13 +37,13 @@ def phone(i: int) -> str:
 
 async def dispatched_before_restart(bootstrap: str, topic: str) -> set:
     events = await events_of(bootstrap, topic, timeout_s=3.0)
-    return {e.ext_message_id for e in events if e.type == EventType.DISPATCHED}
+    return {e.ext_message_id for e in events if e.type == EventType.DISPATCH_SUCCEEDED}
 
 
 def dispatched_all(ids):
     def done(events):
         by_id = outcomes(events)
-        return all(any(e.type == EventType.DISPATCHED for e in by_id.get(i, [])) for i in ids)
+        return all(any(e.type == EventType.DISPATCH_SUCCEEDED for e in by_id.get(i, [])) for i in ids)
 
     return done
 
@@ -116,7 +116,7 @@ async def test_sms_dispatcher_killed_mid_batch(
             process.stop()
 
     # Loses nothing: every message reached the provider.  Sends nothing twice: a message the
-    # first run had reported Dispatched (so its ledger said 'sent') was never sent again; only
+    # first run had reported DispatchSucceeded (so its ledger said 'sent') was never sent again; only
     # those whose outcome it had not recorded were repeated, with their idempotency key, so
     # the provider delivered each once.
     assert set(provider.delivered) == {str(w.ext_message_id) for w in works}
@@ -125,10 +125,10 @@ async def test_sms_dispatcher_killed_mid_batch(
     assert not repeated & {str(mid) for mid in before}
     by_id = outcomes(events)
     for work in works:
-        final = [e for e in by_id[work.ext_message_id] if e.type == EventType.DISPATCHED]
+        final = [e for e in by_id[work.ext_message_id] if e.type == EventType.DISPATCH_SUCCEEDED]
         assert len({e.event_id for e in final}) == 1
         assert (
-            final[0].payload["provider_message_id"]
+            final[0].payload.provider_message_id
             == provider.delivered[str(work.ext_message_id)]["message_id"]
         )
     log_text = log_path.read_text()
@@ -195,7 +195,7 @@ async def test_email_dispatcher_killed_mid_batch(
     )
     expected = {f"<{w.ext_message_id}@blindpost.local>" for w in works}
     assert set(message_ids) == expected  # loses nothing
-    # Nothing twice, as the mailbox sees it: a mail the first run had reported Dispatched was
+    # Nothing twice, as the mailbox sees it: a mail the first run had reported DispatchSucceeded was
     # never sent again; a resend (only of mails whose outcome it had not recorded) carries the
     # same Message-ID, which the sink and receivers that deduplicate store once.
     repeated = {mid for mid, count in message_ids.items() if count > 1}
@@ -253,12 +253,12 @@ async def test_unknown_outcome_is_resent_only_where_the_provider_recognises_it(
         by_id = outcomes(events)
         assert [e.type for e in by_id[viber.ext_message_id]] == [
             EventType.DISPATCH_ATTEMPTED,
-            EventType.DISPATCHED,
+            EventType.DISPATCH_SUCCEEDED,
         ]
-        assert by_id[viber.ext_message_id][0].payload["attempt"] == 2
+        assert by_id[viber.ext_message_id][0].payload.attempt == 2
         (failed,) = by_id[sms.ext_message_id]
         assert (
-            failed.payload["reason"] == "outcome_unknown" and failed.payload["retryable"] is False
+            failed.payload.reason == "outcome_unknown" and failed.payload.retryable is False
         )
         assert list(generic.delivered) == [str(viber.ext_message_id)] and not twilio.requests
         assert (await ledger.get(sms.ext_message_id)).state == "failed"

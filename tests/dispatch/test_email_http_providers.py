@@ -68,7 +68,7 @@ async def test_sendgrid_v3_mail_send(dispatch_env, topics, keypair, kafka_bootst
     assert body["headers"]["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     final = outcomes(events)[work.ext_message_id][-1]
     assert (
-        final.type == EventType.DISPATCHED and final.payload["provider_message_id"] == "sg-abc123"
+        final.type == EventType.DISPATCH_SUCCEEDED and final.payload.provider_message_id == "sg-abc123"
     )
     assert all(ADDRESS not in e.model_dump_json() for e in events)
 

@@ -26,13 +26,13 @@ ADDRESS = "zelda.quartermaine-7731@example-players.test"
 
 def settled(count: int):
     def done(events):
-        final = {EventType.DISPATCHED, EventType.DISPATCH_FAILED}
+        final = {EventType.DISPATCH_SUCCEEDED, EventType.DISPATCH_FAILED}
         by_id = outcomes(events)
         return (
             sum(
                 1
                 for evs in by_id.values()
-                if any(e.type in final and not e.payload.get("retryable") for e in evs)
+                if any(e.type in final and not getattr(e.payload, "retryable", False) for e in evs)
             )
             >= count
         )
@@ -105,9 +105,9 @@ async def test_mail_arrives_with_headers_both_bodies_and_tracking(
 
     mine = outcomes(events)[work.ext_message_id]
     types = [e.type for e in mine]
-    assert types == [EventType.DISPATCH_ATTEMPTED, EventType.DISPATCHED]
+    assert types == [EventType.DISPATCH_ATTEMPTED, EventType.DISPATCH_SUCCEEDED]
     dispatched = mine[1].payload
-    assert dispatched["provider"] == "smtp"
-    assert dispatched["provider_message_id"] == f"{mid}@mail.blindpost.test"
+    assert dispatched.provider == "smtp"
+    assert dispatched.provider_message_id == f"{mid}@mail.blindpost.test"
     for event in events:  # PII: the address is in no event
         assert ADDRESS not in event.model_dump_json()

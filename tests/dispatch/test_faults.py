@@ -33,7 +33,7 @@ PHONE = "+447700900777"
 
 
 def kinds(events) -> list[tuple[str, int, object]]:
-    return [(e.type.value, e.payload["attempt"], e.payload.get("reason")) for e in events]
+    return [(e.type.value, e.payload.attempt, getattr(e.payload, "reason", None)) for e in events]
 
 
 async def test_generic_provider_faults(dispatch_env, topics, keypair, kafka_bootstrap):
@@ -105,7 +105,7 @@ async def test_generic_provider_faults(dispatch_env, topics, keypair, kafka_boot
         (D, 3, None),
     ]
     assert kinds(by_id[works["400"].ext_message_id]) == [(A, 1, None), (F, 1, "http_400")]
-    assert by_id[works["400"].ext_message_id][-1].payload["retryable"] is False
+    assert by_id[works["400"].ext_message_id][-1].payload.retryable is False
     assert kinds(by_id[works["always-502"].ext_message_id])[-1] == (
         F,
         3,
@@ -164,7 +164,7 @@ async def test_smtp_421_is_retried_and_550_fails(dispatch_env, topics, keypair, 
         (D, 2, None),
     ]
     assert kinds(by_id[second.ext_message_id]) == [(A, 1, None), (F, 1, "smtp_550")]
-    assert by_id[second.ext_message_id][-1].payload["retryable"] is False
+    assert by_id[second.ext_message_id][-1].payload.retryable is False
     assert [rcpt for _f, rcpt, _d in handler.received] == [["first@example.test"]]
     for event in events:
         assert "nobody@example.test" not in event.model_dump_json()

@@ -142,9 +142,9 @@ async def test_twilio_sms_meta_whatsapp_generic_viber(
     assert json.loads(raw)["to"] == VIBER_PHONE and json.loads(raw)["channel"] == "viber"
 
     by_id = outcomes(events)
-    assert by_id[sms.ext_message_id][-1].payload["provider_message_id"] == f"SM{1:032d}"
-    assert by_id[wa.ext_message_id][-1].payload["provider_message_id"] == "wamid.HBgL1"
-    assert by_id[viber.ext_message_id][-1].payload["provider_message_id"] == "gen-1"
+    assert by_id[sms.ext_message_id][-1].payload.provider_message_id == f"SM{1:032d}"
+    assert by_id[wa.ext_message_id][-1].payload.provider_message_id == "wamid.HBgL1"
+    assert by_id[viber.ext_message_id][-1].payload.provider_message_id == "gen-1"
     for event in events:
         text = event.model_dump_json()
         assert PHONE not in text and WA_PHONE.lstrip("+") not in text and VIBER_PHONE not in text
@@ -185,9 +185,9 @@ async def test_vonage_sms_and_twilio_whatsapp(dispatch_env, topics, keypair, kaf
 
     by_id = outcomes(events)
     dispatched = by_id[sms.ext_message_id][-1].payload
-    assert dispatched["provider"] == "vonage" and dispatched["provider_message_id"] == "vonage-1"
-    assert dispatched["segments"] == 1
-    assert by_id[wa.ext_message_id][-1].type == EventType.DISPATCHED
+    assert dispatched.provider == "vonage" and dispatched.provider_message_id == "vonage-1"
+    assert dispatched.segments == 1
+    assert by_id[wa.ext_message_id][-1].type == EventType.DISPATCH_SUCCEEDED
 
 
 async def test_generic_provider_gets_idempotency_key_and_long_unicode_counts_segments(
@@ -217,4 +217,4 @@ async def test_generic_provider_gets_idempotency_key_and_long_unicode_counts_seg
         "ext_message_id": str(sms.ext_message_id),
     }
     dispatched = outcomes(events)[sms.ext_message_id][-1].payload
-    assert dispatched["segments"] == 3 and dispatched["provider_message_id"] == "gen-1"
+    assert dispatched.segments == 3 and dispatched.provider_message_id == "gen-1"

@@ -20,20 +20,10 @@ from services.eventstore.app import MIGRATIONS, MIGRATIONS_TABLE
 from services.eventstore.consumer import Projector
 from shared.db import create_pool, migrate_database
 from shared.domain import Channel, SmarticoStatus, ext_message_id_for
-from shared.events import (
-    CallbackAttempted,
-    CallbackDelivered,
-    DispatchAttempted,
-    Dispatched,
-    DispatchFailed,
-    Event,
-    MessageAccepted,
-    MessageContent,
-    ProviderStatusReported,
-    RecipientResolved,
-)
+from shared.events import Event, MessageContent
 from shared.kafka import start_consumer, start_producer
 from shared.topics import Topics
+from tests.support import events as build
 
 
 def lifecycle(
@@ -57,129 +47,36 @@ def lifecycle(
         subject="Your weekly bonus", body="<p>Spin now</p>", text_body="Spin now"
     )
     s = SmarticoStatus
+    sent = {"channel": channel, "provider": provider}
     return [
-        Event.create(
-            mid,
-            MessageAccepted(
-                channel=channel,
-                ext_user_id=ext_user_id,
-                uid=uid,
-                callback_url="http://127.0.0.1:9900/callback",
-                content=content,
-            ),
-            "intake",
-            occurred_at=at(0),
+        build.accepted(
+            uid,
+            channel=channel,
+            ext_user_id=ext_user_id,
+            content=content,
+            callback_url="http://127.0.0.1:9900/callback",
+            at=at(0),
         ),
-        Event.create(
-            mid,
-            RecipientResolved(channel=channel, source="vault", vault_request_id=f"req-{uid}"),
-            "resolver",
-            occurred_at=at(20),
+        build.resolved(mid, channel=channel, vault_request_id=f"req-{uid}", at=at(20)),
+        build.attempted(mid, 1, **sent, at=at(30)),
+        build.dispatch_failed(mid, 1, **sent, reason="connection_refused", at=at(40)),
+        build.attempted(mid, 2, **sent, at=at(1040)),
+        build.dispatched(mid, 2, **sent, provider_message_id=f"pm-{uid}", at=at(1100)),
+        build.callback_attempted(mid, s.ACCEPTED, 1, at=at(1200)),
+        build.callback_delivered(mid, s.ACCEPTED, 1, at=at(1201)),
+        build.status_reported(
+            mid, s.DELIVERED, provider=provider, provider_message_id=f"pm-{uid}", at=at(5000)
         ),
-        Event.create(
-            mid,
-            DispatchAttempted(channel=channel, provider=provider, attempt=1),
-            f"dispatch-{channel.family}",
-            discriminator=(1,),
-            occurred_at=at(30),
+        build.callback_attempted(
+            mid, s.DELIVERED, 1, outcome="retry", http_status=503, at=at(5100)
         ),
-        Event.create(
-            mid,
-            DispatchFailed(
-                channel=channel,
-                provider=provider,
-                attempt=1,
-                retryable=True,
-                reason="connection_refused",
-            ),
-            f"dispatch-{channel.family}",
-            discriminator=(1,),
-            occurred_at=at(40),
+        build.callback_attempted(mid, s.DELIVERED, 2, at=at(7100)),
+        build.callback_delivered(mid, s.DELIVERED, 2, at=at(7101)),
+        build.status_reported(
+            mid, s.OPENED, provider=provider, provider_status="open", at=at(60_000)
         ),
-        Event.create(
-            mid,
-            DispatchAttempted(channel=channel, provider=provider, attempt=2),
-            f"dispatch-{channel.family}",
-            discriminator=(2,),
-            occurred_at=at(1040),
-        ),
-        Event.create(
-            mid,
-            Dispatched(
-                channel=channel, provider=provider, attempt=2, provider_message_id=f"pm-{uid}"
-            ),
-            f"dispatch-{channel.family}",
-            discriminator=(2,),
-            occurred_at=at(1100),
-        ),
-        Event.create(
-            mid,
-            CallbackAttempted(status=s.ACCEPTED, attempt=1, outcome="delivered", http_status=200),
-            "callback-relay",
-            discriminator=("accepted", 1),
-            occurred_at=at(1200),
-        ),
-        Event.create(
-            mid,
-            CallbackDelivered(status=s.ACCEPTED, attempts=1),
-            "callback-relay",
-            discriminator=("accepted",),
-            occurred_at=at(1201),
-        ),
-        Event.create(
-            mid,
-            ProviderStatusReported(
-                provider=provider,
-                provider_status="delivered",
-                status=s.DELIVERED,
-                provider_message_id=f"pm-{uid}",
-            ),
-            "status-ingest",
-            discriminator=("delivered",),
-            occurred_at=at(5000),
-        ),
-        Event.create(
-            mid,
-            CallbackAttempted(status=s.DELIVERED, attempt=1, outcome="retry", http_status=503),
-            "callback-relay",
-            discriminator=("delivered", 1),
-            occurred_at=at(5100),
-        ),
-        Event.create(
-            mid,
-            CallbackAttempted(status=s.DELIVERED, attempt=2, outcome="delivered", http_status=200),
-            "callback-relay",
-            discriminator=("delivered", 2),
-            occurred_at=at(7100),
-        ),
-        Event.create(
-            mid,
-            CallbackDelivered(status=s.DELIVERED, attempts=2),
-            "callback-relay",
-            discriminator=("delivered",),
-            occurred_at=at(7101),
-        ),
-        Event.create(
-            mid,
-            ProviderStatusReported(provider=provider, provider_status="open", status=s.OPENED),
-            "status-ingest",
-            discriminator=("opened",),
-            occurred_at=at(60_000),
-        ),
-        Event.create(
-            mid,
-            CallbackAttempted(status=s.OPENED, attempt=1, outcome="delivered", http_status=200),
-            "callback-relay",
-            discriminator=("opened", 1),
-            occurred_at=at(60_100),
-        ),
-        Event.create(
-            mid,
-            CallbackDelivered(status=s.OPENED, attempts=1),
-            "callback-relay",
-            discriminator=("opened",),
-            occurred_at=at(60_101),
-        ),
+        build.callback_attempted(mid, s.OPENED, 1, at=at(60_100)),
+        build.callback_delivered(mid, s.OPENED, 1, at=at(60_101)),
     ]
 
 
@@ -188,14 +85,14 @@ def vault_read(event: Event, *, ms_after: int = 10, decision: str = "read") -> d
     return {
         "audit_id": str(uuid.uuid4()),
         "ext_message_id": str(event.ext_message_id),
-        "ext_user_id": event.payload.get("ext_user_id", "player-1"),
+        "ext_user_id": getattr(event.payload, "ext_user_id", "player-1"),
         "caller": "resolver",
         "scope": "resolver",
         "purpose": "dispatch",
         "fields": ["email"],
         "decision": decision,
         "at": (event.occurred_at + timedelta(milliseconds=ms_after)).isoformat(),
-        "request_id": f"req-{event.payload.get('uid')}",
+        "request_id": f"req-{getattr(event.payload, 'uid', None)}",
     }
 
 

@@ -23,8 +23,8 @@ from services.eventstore.chain import (
 from services.eventstore.projection import apply, count_deltas
 from services.eventstore.records import Unstorable, parse_audit_fact, parse_event
 from shared.domain import SmarticoStatus
-from shared.events import DispatchFailed, Event, ProviderStatusReported, ResolutionFailed
 from tests.eventstore.support import lifecycle
+from tests.support import events as build
 
 
 def project(events):
@@ -68,23 +68,12 @@ def test_failures_become_failed_only_when_final():
     mid = events[0].ext_message_id
     retrying = project(events[:4])
     assert (retrying.status, retrying.stage) == ("accepted", "retrying")
-    final = Event.create(
-        mid,
-        DispatchFailed(
-            channel="email",
-            provider="smtp",
-            attempt=2,
-            retryable=False,
-            reason="rejected_by_server",
-        ),
-        "dispatch-email",
-        discriminator=(2,),
-    )
+    final = build.dispatch_failed(mid, 2, retryable=False, reason="rejected_by_server")
     failed = apply(retrying, final)
     assert (failed.status, failed.stage) == ("failed", "dispatch_failed")
     unresolved = apply(
         project(events[:1]),
-        Event.create(mid, ResolutionFailed(channel="email", reason="no_address"), "resolver"),
+        build.resolution_failed(mid, "no_address"),
     )
     assert (unresolved.status, unresolved.stage) == ("failed", "resolution_failed")
 
@@ -92,16 +81,11 @@ def test_failures_become_failed_only_when_final():
 def test_provider_time_is_the_status_time():
     events = lifecycle("u4")
     reported = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
-    status = Event.create(
+    status = build.status_reported(
         events[0].ext_message_id,
-        ProviderStatusReported(
-            provider="smtp",
-            provider_status="bounce",
-            status=SmarticoStatus.REJECTED,
-            reported_at=reported,
-        ),
-        "status-ingest",
-        discriminator=("rejected",),
+        SmarticoStatus.REJECTED,
+        provider_status="bounce",
+        reported_at=reported,
     )
     state = apply(project(events[:6]), status)
     assert state.status_times["rejected"] == "2026-01-02T03:04:05.000000Z"
@@ -117,7 +101,7 @@ def test_counts_move_with_each_status_change():
 
 
 def test_the_chain_covers_the_content_hash_not_the_content():
-    event = lifecycle("u6")[0]
+    event = parse_event(lifecycle("u6")[0].to_bytes()).written  # as stored: a plain dict
     stored, content = split_content(event.payload)
     assert "content" not in stored and content["subject"] == "Your weekly bonus"
     assert join_content(stored, content) == event.payload
@@ -125,7 +109,7 @@ def test_the_chain_covers_the_content_hash_not_the_content():
         event.ext_message_id,
         1,
         event.event_id,
-        event.type.value,
+        event.type,
         event.occurred_at,
         event.producer,
         1,
@@ -146,10 +130,10 @@ def test_an_instant_has_one_spelling_whatever_its_offset():
     shifted = event.occurred_at.astimezone(timezone(timedelta(hours=3)))
     raw = json.loads(event.to_bytes())
     raw["occurred_at"] = shifted.isoformat()
-    again = parse_event(json.dumps(raw).encode())
+    again = parse_event(json.dumps(raw).encode()).written
     fields = [
         ChainedFields(
-            e.ext_message_id, 1, e.event_id, e.type.value, e.occurred_at, e.producer, 1, {}
+            e.ext_message_id, 1, e.event_id, str(e.type), e.occurred_at, e.producer, 1, {}
         )
         for e in (event, again)
     ]

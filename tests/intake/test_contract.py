@@ -9,7 +9,7 @@ import uuid
 import pytest
 
 from shared.domain import Channel, ErrorCode, ext_message_id_for
-from shared.events import Event, EventType
+from shared.events import Envelope, EventType
 from shared.topics import Topics
 from tests.intake.conftest import (
     CALLBACK,
@@ -56,12 +56,12 @@ async def test_every_channel_is_accepted_and_on_the_event_log(
         answers[answer["ext_message_id"]] = (channel, body)
 
     records = await read_topic(kafka_bootstrap, topics.message_events, expect=len(answers))
-    events = {str(e.ext_message_id): e for e in (Event.from_bytes(r.value) for r in records)}
+    events = {str(e.ext_message_id): e for e in (Envelope.from_bytes(r.value) for r in records)}
     assert set(events) == set(answers)
     for mid, (channel, body) in answers.items():
         event = events[mid]
-        assert event.type is EventType.MESSAGE_ACCEPTED
-        payload = event.payload
+        assert event.type == EventType.MESSAGE_ACCEPTED
+        payload = event.payload  # as written on the wire
         assert payload["channel"] == channel.value
         assert payload["ext_user_id"] == known_user
         assert payload["callback_url"] == CALLBACK

@@ -60,8 +60,8 @@ async def test_preview_is_sealed_for_the_email_dispatcher_and_never_in_clear(
         for r in await read_topic(kafka_bootstrap, topics.message_events, expect=2)
     ]
     accepted = {e.ext_message_id: e.payload for e in events}
-    assert accepted[mid]["recipient_source"] == "request"
-    assert accepted[mid]["activity_type"] == "preview"
+    assert accepted[mid].recipient_source == "request"
+    assert accepted[mid].activity_type == "preview"
 
     # Nowhere in clear: not on any topic, not in the database, not in a log line.
     needles = [ADDRESS.encode(), ADDRESS.lower().encode(), b"risk@example.org"]

@@ -1,5 +1,5 @@
 """The resolver against the real vault and the real broker: each accepted message becomes
-sealed dispatch work plus RecipientResolved, or ResolutionFailed; a vault outage delays
+sealed dispatch work plus RecipientResolved, or RecipientResolutionFailed; a vault outage delays
 messages but never drops them."""
 
 from __future__ import annotations
@@ -96,15 +96,15 @@ async def test_each_accepted_message_is_resolved_or_fails_with_the_reason(
             item.sealed_recipient, item.sealing_context()
         )
         assert opened.decode() == address
-        assert item.uid == event.payload["uid"] and item.content.subject == "Hello"
+        assert item.uid == event.payload.uid and item.content.subject == "Hello"
     assert by_message[events[("u-mail", Channel.EMAIL)].ext_message_id].locale == "pt-BR"
     assert preview.ext_message_id not in by_message
 
     produced = [Event.from_bytes(r.value) for r in log if r.value != b"{not json"]
     resolved = {e.ext_message_id: e for e in produced if e.type is EventType.RECIPIENT_RESOLVED}
-    failed = {e.ext_message_id: e for e in produced if e.type is EventType.RESOLUTION_FAILED}
+    failed = {e.ext_message_id: e for e in produced if e.type is EventType.RECIPIENT_RESOLUTION_FAILED}
     assert set(resolved) == {events[key].ext_message_id for key in cases}
-    assert {m: e.payload["reason"] for m, e in failed.items()} == {
+    assert {m: e.payload.reason for m, e in failed.items()} == {
         events[key].ext_message_id: reason for key, reason in failures.items()
     }
     # Deterministic ids: a redo after a crash is recognised downstream and stored once.

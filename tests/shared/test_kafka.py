@@ -13,7 +13,7 @@ from aiokafka import TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from shared.domain import Channel
-from shared.events import Event, ResolutionFailed
+from shared.events import Event, RecipientResolutionFailed
 from shared.kafka import start_consumer, start_producer
 from shared.lag import CONSUMER_LAG, ConsumerLagMonitor
 from tests.support.kafka import read_topic
@@ -22,7 +22,7 @@ from tests.support.kafka import read_topic
 def make_event(n: int) -> Event:
     return Event.create(
         uuid.uuid4(),
-        ResolutionFailed(channel=Channel.SMS, reason="no_address"),
+        RecipientResolutionFailed(channel=Channel.SMS, reason="no_address"),
         "test",
         discriminator=(n,),
     )

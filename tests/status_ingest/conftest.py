@@ -118,7 +118,7 @@ class Ingest:
 
 def _statuses(records: list[ConsumerRecord]) -> list[Event]:
     events = [Event.from_bytes(r.value) for r in records]
-    return [e for e in events if e.type is EventType.PROVIDER_STATUS]
+    return [e for e in events if e.type is EventType.STATUS_REPORTED]
 
 
 def ingest_env(

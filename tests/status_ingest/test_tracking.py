@@ -63,7 +63,7 @@ async def test_open_pixel_and_click_redirect(ingest: Ingest, base_env: dict[str,
             assert "Location" not in response.headers
 
     events = await ingest.statuses(expect=2)
-    assert sorted(e.payload["status"] for e in events) == ["clicked", "opened"]
+    assert sorted(e.payload.status for e in events) == ["clicked", "opened"]
     assert {str(e.ext_message_id) for e in events} == {mid}
 
 
@@ -94,4 +94,4 @@ async def test_one_click_unsubscribe_records_the_opt_out_in_the_vault(
         assert response.status == 404
 
     events = await ingest.statuses(expect=1)
-    assert [(str(e.ext_message_id), e.payload["status"]) for e in events] == [(mid, "unsubscribed")]
+    assert [(str(e.ext_message_id), e.payload.status) for e in events] == [(mid, "unsubscribed")]

@@ -12,11 +12,10 @@ from typing import Any
 import asyncpg
 import pytest
 
-from shared.domain import Channel
-from shared.events import Dispatched, Event
 from shared.kafka import start_producer
 from tests.status_ingest import payloads as p
 from tests.status_ingest.conftest import Ingest
+from tests.support import events as build
 
 
 def _mid() -> str:
@@ -145,9 +144,9 @@ async def test_each_provider_s_signed_webhook_becomes_smartico_statuses_and_repl
         assert status == 409, name
 
     events = await ingest.statuses(expect=sum(expected.values()))
-    got = Counter((str(e.ext_message_id), e.payload["status"]) for e in events)
+    got = Counter((str(e.ext_message_id), e.payload.status) for e in events)
     assert got == expected
-    by_provider = Counter(e.payload["provider"] for e in events)
+    by_provider = Counter(e.payload.provider for e in events)
     assert set(by_provider) == {
         "sendgrid",
         "mailgun",
@@ -346,21 +345,14 @@ async def test_statuses_before_their_dispatch_are_parked_then_matched_and_no_pii
     producer = await start_producer(ingest.bootstrap)
     try:
         for mid, (_path, _signed, provider, pmid) in zip(mids, early, strict=True):
-            event = Event.create(
-                mid,
-                Dispatched(
-                    channel=Channel.EMAIL, provider=provider, attempt=1, provider_message_id=pmid
-                ),
-                "test",
-                discriminator=(1,),
-            )
+            event = build.dispatched(mid, provider=provider, provider_message_id=pmid)
             await producer.send_and_wait(
                 ingest.topics.message_events, event.to_bytes(), key=event.key
             )
     finally:
         await producer.stop()
     events = await ingest.statuses(expect=8, timeout_s=20)
-    got = {(e.ext_message_id, e.payload["status"]) for e in events}
+    got = {(e.ext_message_id, e.payload.status) for e in events}
     assert got == {
         (mids[0], "delivered"),
         (mids[1], "opened"),
@@ -373,7 +365,7 @@ async def test_statuses_before_their_dispatch_are_parked_then_matched_and_no_pii
         await ingest.send("/webhooks/whatsapp", p.whatsapp([(None, "wamid.EARLY", "delivered")]))
     )[0] == 200
     events = await ingest.statuses(expect=9, timeout_s=10)
-    assert (mids[1], "delivered") in {(e.ext_message_id, e.payload["status"]) for e in events}
+    assert (mids[1], "delivered") in {(e.ext_message_id, e.payload.status) for e in events}
 
     # No address or number from the payloads is in the log or the tables.
     records = await p_read_all(ingest)

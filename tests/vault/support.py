@@ -6,7 +6,6 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 import aiohttp
 from aiohttp.test_utils import TestServer
@@ -14,7 +13,8 @@ from aiohttp.test_utils import TestServer
 from services.vault.app import create_app
 from services.vault.settings import VaultSettings
 from shared.domain import Channel
-from shared.events import Event, MessageAccepted, MessageContent
+from shared.events import Event
+from tests.support import events as build
 
 
 @dataclass
@@ -72,19 +72,14 @@ async def running_vault(env: dict[str, str], port: int | None = None) -> AsyncIt
 def accepted_event(
     ext_user_id: str, channel: Channel, *, source: str = "vault", uid: str | None = None
 ) -> Event:
-    uid = uid or uuid.uuid4().hex
-    from shared.domain import ext_message_id_for
-
-    mid = ext_message_id_for(channel, uid)
-    payload = MessageAccepted(
+    return build.accepted(
+        uid,
         channel=channel,
         ext_user_id=ext_user_id,
-        uid=uid,
         callback_url="http://127.0.0.1:9900/cb",
-        recipient_source=source,  # type: ignore[arg-type]
-        content=MessageContent(subject="Hello", body="<p>Hi</p>", text_body="Hi"),
+        recipient_source=source,
+        producer="test-intake",
     )
-    return Event.create(mid, payload, "test-intake", occurred_at=datetime.now(UTC))
 
 
 ROOT_DIR = __import__("pathlib").Path(__file__).resolve().parents[2]

@@ -1,49 +1,61 @@
-"""The event envelope and the catalogue of lifecycle events.
+"""The catalogue of lifecycle events: one wire string, one enum member and one payload class
+per event, with the same name (``"dispatch.succeeded"``, ``EventType.DISPATCH_SUCCEEDED``,
+``DispatchSucceeded``).
 
-Every lifecycle state of every message is one immutable :class:`Event` on the topic
-``blindpost.message-events``, keyed by ``ext_message_id``.  Payloads are typed per event
-type; none of them may carry an address or a number, sealed or not (DESIGN.md rule 1):
-addresses travel only in dispatch work items (``shared.work``), sealed.
+Payloads are read tolerantly (a field a newer producer added is kept, not refused) and
+written strictly (``Event.create`` refuses a field the class does not declare).  None of
+them may carry an address or a number, sealed or not (DESIGN.md rule 1): addresses travel
+only in dispatch work items (``shared.work``), sealed.
 """
 
 from __future__ import annotations
 
-import uuid
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import StrEnum
 from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared.domain import Channel, SmarticoStatus, event_id_for
-
-SCHEMA_VERSION = 1
+from shared.domain import Channel, SmarticoStatus
 
 
 class EventType(StrEnum):
+    """The wire strings are stored data (the event store, the 400-day topic): never change
+    one; name a new event instead."""
+
     MESSAGE_ACCEPTED = "message.accepted"
     RECIPIENT_RESOLVED = "recipient.resolved"
-    RESOLUTION_FAILED = "recipient.resolution_failed"
+    RECIPIENT_RESOLUTION_FAILED = "recipient.resolution_failed"
     DISPATCH_ATTEMPTED = "dispatch.attempted"
-    DISPATCHED = "dispatch.succeeded"
+    DISPATCH_SUCCEEDED = "dispatch.succeeded"
     DISPATCH_FAILED = "dispatch.failed"
-    PROVIDER_STATUS = "status.reported"
+    STATUS_REPORTED = "status.reported"
     CALLBACK_ATTEMPTED = "callback.attempted"
     CALLBACK_DELIVERED = "callback.delivered"
     CALLBACK_DEAD_LETTERED = "callback.dead_lettered"
-    BODY_REDACTED = "message.body_redacted"
+    MESSAGE_BODY_REDACTED = "message.body_redacted"
+
+
+# "allow": a field added by a newer producer is kept (and written again if the event is),
+# never a reason to refuse the event during a rolling upgrade.
+TOLERANT = ConfigDict(frozen=True, extra="allow")
 
 
 class Payload(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    """The body of one event type.  ``class_version`` goes up only for a change an older
+    reader would misread (a field renamed, re-typed or given a new meaning), together with
+    an upcaster in ``shared.events.upcasting``; adding an optional field needs neither."""
+
+    model_config = TOLERANT
     event_type: ClassVar[EventType]
+    class_version: ClassVar[int] = 1
 
 
 class MessageContent(BaseModel):
     """What Smartico asked us to send.  Not PII by the contract's definition, but bodies are
     removed from the event store after the retention period (issue 7)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = TOLERANT
     subject: str | None = None
     body: str | None = None
     text_body: str | None = None
@@ -51,6 +63,9 @@ class MessageContent(BaseModel):
     reply_to_email_address: str | None = None
     from_number: str | None = None
     extension: dict[str, Any] | None = None
+
+
+RecipientSource = Literal["vault", "request"]
 
 
 class MessageAccepted(Payload):
@@ -62,19 +77,23 @@ class MessageAccepted(Payload):
     activity_type: str | None = None
     # "vault": the resolver looks the address up; "request": a preview whose address intake
     # sealed for the dispatcher itself (it never appears here).
-    recipient_source: Literal["vault", "request"] = "vault"
+    recipient_source: RecipientSource = "vault"
     content: MessageContent
 
 
 class RecipientResolved(Payload):
+    """Version 2 renamed v1's ``source`` to ``recipient_source``: the same fact, under the
+    name ``message.accepted`` gives it (one name per concept)."""
+
     event_type: ClassVar[EventType] = EventType.RECIPIENT_RESOLVED
+    class_version: ClassVar[int] = 2
     channel: Channel
-    source: Literal["vault", "request"]
+    recipient_source: RecipientSource
     vault_request_id: str | None = None
 
 
-class ResolutionFailed(Payload):
-    event_type: ClassVar[EventType] = EventType.RESOLUTION_FAILED
+class RecipientResolutionFailed(Payload):
+    event_type: ClassVar[EventType] = EventType.RECIPIENT_RESOLUTION_FAILED
     channel: Channel
     reason: Literal["user_not_found", "no_address", "opted_out", "erased"]
 
@@ -86,8 +105,8 @@ class DispatchAttempted(Payload):
     attempt: int = Field(ge=1)
 
 
-class Dispatched(Payload):
-    event_type: ClassVar[EventType] = EventType.DISPATCHED
+class DispatchSucceeded(Payload):
+    event_type: ClassVar[EventType] = EventType.DISPATCH_SUCCEEDED
     channel: Channel
     provider: str
     attempt: int = Field(ge=1)
@@ -106,8 +125,8 @@ class DispatchFailed(Payload):
     )
 
 
-class ProviderStatusReported(Payload):
-    event_type: ClassVar[EventType] = EventType.PROVIDER_STATUS
+class StatusReported(Payload):
+    event_type: ClassVar[EventType] = EventType.STATUS_REPORTED
     provider: str
     provider_status: str
     status: SmarticoStatus
@@ -139,76 +158,42 @@ class CallbackDeadLettered(Payload):
     reason: str
 
 
-class BodyRedacted(Payload):
-    event_type: ClassVar[EventType] = EventType.BODY_REDACTED
+class MessageBodyRedacted(Payload):
+    event_type: ClassVar[EventType] = EventType.MESSAGE_BODY_REDACTED
     retention_days: int
 
 
-PAYLOAD_TYPES: dict[EventType, type[Payload]] = {
+# The typed payload of an ``Event``, discriminated by ``Event.type``: narrow it with
+# ``isinstance`` or ``match``.
+AnyPayload = (
+    MessageAccepted
+    | RecipientResolved
+    | RecipientResolutionFailed
+    | DispatchAttempted
+    | DispatchSucceeded
+    | DispatchFailed
+    | StatusReported
+    | CallbackAttempted
+    | CallbackDelivered
+    | CallbackDeadLettered
+    | MessageBodyRedacted
+)
+
+PAYLOAD_TYPES: dict[EventType, type[AnyPayload]] = {
     cls.event_type: cls
     for cls in (
         MessageAccepted,
         RecipientResolved,
-        ResolutionFailed,
+        RecipientResolutionFailed,
         DispatchAttempted,
-        Dispatched,
+        DispatchSucceeded,
         DispatchFailed,
-        ProviderStatusReported,
+        StatusReported,
         CallbackAttempted,
         CallbackDelivered,
         CallbackDeadLettered,
-        BodyRedacted,
+        MessageBodyRedacted,
     )
 }
-
-
-class Event(BaseModel):
-    """The envelope.  ``event_id`` is deterministic where a stage may redo its work, so a
-    redelivered or re-emitted event is recognised and stored once."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-    event_id: uuid.UUID
-    type: EventType
-    ext_message_id: uuid.UUID
-    occurred_at: datetime
-    producer: str
-    schema_version: int = SCHEMA_VERSION
-    payload: dict[str, Any]
-
-    @classmethod
-    def create(
-        cls,
-        ext_message_id: uuid.UUID,
-        payload: Payload,
-        producer: str,
-        *,
-        discriminator: tuple[object, ...] = (),
-        occurred_at: datetime | None = None,
-    ) -> Event:
-        """Build an event; ``discriminator`` makes its id unique among same-typed events
-        of one message (an attempt number, a status), and stable across retries."""
-        return cls(
-            event_id=event_id_for(ext_message_id, payload.event_type.value, *discriminator),
-            type=payload.event_type,
-            ext_message_id=ext_message_id,
-            occurred_at=occurred_at or datetime.now(UTC),
-            producer=producer,
-            payload=payload.model_dump(mode="json", exclude_none=True),
-        )
-
-    def typed_payload(self) -> Payload:
-        return PAYLOAD_TYPES[self.type].model_validate(self.payload)
-
-    def to_bytes(self) -> bytes:
-        return self.model_dump_json().encode()
-
-    @classmethod
-    def from_bytes(cls, raw: bytes) -> Event:
-        """Raises pydantic.ValidationError on anything malformed: callers dead-letter it."""
-        event = cls.model_validate_json(raw)
-        event.typed_payload()
-        return event
-
-    @property
-    def key(self) -> bytes:
-        return str(self.ext_message_id).encode()
+# By wire string too: a plain ``str`` lookup, no enum conversion on the hot path.
+PAYLOAD_BY_WIRE: dict[str, type[AnyPayload]] = {t.value: c for t, c in PAYLOAD_TYPES.items()}

@@ -1,0 +1,203 @@
+"""Small builders for lifecycle events, as the stages emit them (same producers, same
+event-id discriminators), so a test names only what it cares about.  ``written`` gives a
+record as another version of the code would have written it, for the tolerant reader."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import datetime
+from typing import Any
+
+from shared.domain import Channel, SmarticoStatus, ext_message_id_for
+from shared.events import (
+    AnyPayload,
+    CallbackAttempted,
+    CallbackDeadLettered,
+    CallbackDelivered,
+    DispatchAttempted,
+    DispatchFailed,
+    DispatchSucceeded,
+    Event,
+    MessageAccepted,
+    MessageBodyRedacted,
+    MessageContent,
+    RecipientResolutionFailed,
+    RecipientResolved,
+    StatusReported,
+)
+
+CALLBACK_URL = "http://127.0.0.1:9900/callback"
+
+
+def _event(
+    mid: uuid.UUID,
+    payload: AnyPayload,
+    producer: str,
+    discriminator: tuple[object, ...] = (),
+    at: datetime | None = None,
+) -> Event:
+    return Event.create(mid, payload, producer, discriminator=discriminator, occurred_at=at)
+
+
+def _dispatcher(channel: Channel) -> str:
+    return f"dispatch-{channel.family}"
+
+
+def accepted(
+    uid: str | None = None,
+    *,
+    channel: Channel = Channel.EMAIL,
+    ext_user_id: str = "player-1",
+    callback_url: str = CALLBACK_URL,
+    content: MessageContent | None = None,
+    recipient_source: str = "vault",
+    at: datetime | None = None,
+    producer: str = "intake",
+) -> Event:
+    """``message.accepted`` for ``uid`` (random if None); its ext_message_id is intake's."""
+    uid = uid or uuid.uuid4().hex
+    payload = MessageAccepted(
+        channel=channel,
+        ext_user_id=ext_user_id,
+        uid=uid,
+        callback_url=callback_url,
+        recipient_source=recipient_source,  # type: ignore[arg-type]
+        content=content or MessageContent(subject="Hello", body="<p>Hi</p>", text_body="Hi"),
+    )
+    return _event(ext_message_id_for(channel, uid), payload, producer, at=at)
+
+
+def resolved(
+    mid: uuid.UUID,
+    *,
+    channel: Channel = Channel.EMAIL,
+    vault_request_id: str | None = None,
+    at: datetime | None = None,
+) -> Event:
+    payload = RecipientResolved(
+        channel=channel, recipient_source="vault", vault_request_id=vault_request_id
+    )
+    return _event(mid, payload, "resolver", at=at)
+
+
+def resolution_failed(
+    mid: uuid.UUID, reason: str = "no_address", *, channel: Channel = Channel.EMAIL
+) -> Event:
+    payload = RecipientResolutionFailed(channel=channel, reason=reason)  # type: ignore[arg-type]
+    return _event(mid, payload, "resolver")
+
+
+def attempted(
+    mid: uuid.UUID,
+    attempt: int = 1,
+    *,
+    channel: Channel = Channel.EMAIL,
+    provider: str = "smtp",
+    at: datetime | None = None,
+) -> Event:
+    payload = DispatchAttempted(channel=channel, provider=provider, attempt=attempt)
+    return _event(mid, payload, _dispatcher(channel), (attempt,), at)
+
+
+def dispatched(
+    mid: uuid.UUID,
+    attempt: int = 1,
+    *,
+    channel: Channel = Channel.EMAIL,
+    provider: str = "smtp",
+    provider_message_id: str | None = None,
+    at: datetime | None = None,
+) -> Event:
+    """``dispatch.succeeded``."""
+    payload = DispatchSucceeded(
+        channel=channel, provider=provider, attempt=attempt, provider_message_id=provider_message_id
+    )
+    return _event(mid, payload, _dispatcher(channel), (attempt,), at)
+
+
+def dispatch_failed(
+    mid: uuid.UUID,
+    attempt: int = 1,
+    *,
+    retryable: bool = True,
+    reason: str = "connection_refused",
+    channel: Channel = Channel.EMAIL,
+    provider: str = "smtp",
+    at: datetime | None = None,
+) -> Event:
+    payload = DispatchFailed(
+        channel=channel, provider=provider, attempt=attempt, retryable=retryable, reason=reason
+    )
+    return _event(mid, payload, _dispatcher(channel), (attempt,), at)
+
+
+def status_reported(
+    mid: uuid.UUID,
+    status: SmarticoStatus,
+    *,
+    provider: str = "smtp",
+    provider_status: str | None = None,
+    provider_message_id: str | None = None,
+    reported_at: datetime | None = None,
+    at: datetime | None = None,
+) -> Event:
+    payload = StatusReported(
+        provider=provider,
+        provider_status=provider_status or status.value,
+        status=status,
+        provider_message_id=provider_message_id,
+        reported_at=reported_at,
+    )
+    return _event(mid, payload, "status-ingest", (status.value,), at)
+
+
+def callback_attempted(
+    mid: uuid.UUID,
+    status: SmarticoStatus,
+    attempt: int = 1,
+    *,
+    outcome: str = "delivered",
+    http_status: int | None = 200,
+    at: datetime | None = None,
+) -> Event:
+    payload = CallbackAttempted(
+        status=status, attempt=attempt, outcome=outcome, http_status=http_status  # type: ignore[arg-type]
+    )
+    return _event(mid, payload, "callback-relay", (status.value, attempt), at)
+
+
+def callback_delivered(
+    mid: uuid.UUID, status: SmarticoStatus, attempts: int = 1, *, at: datetime | None = None
+) -> Event:
+    payload = CallbackDelivered(status=status, attempts=attempts)
+    return _event(mid, payload, "callback-relay", (status.value,), at)
+
+
+def callback_dead_lettered(
+    mid: uuid.UUID, status: SmarticoStatus, attempts: int = 1, reason: str = "expired"
+) -> Event:
+    payload = CallbackDeadLettered(status=status, attempts=attempts, reason=reason)
+    return _event(mid, payload, "callback-relay", (status.value,))
+
+
+def body_redacted(mid: uuid.UUID, retention_days: int = 30) -> Event:
+    return _event(mid, MessageBodyRedacted(retention_days=retention_days), "blindpost-projector")
+
+
+def written(
+    event: Event,
+    *,
+    payload: dict[str, Any] | None = None,
+    drop: tuple[str, ...] = (),
+    **envelope: Any,
+) -> bytes:
+    """``event`` as another version of the code wrote it: envelope fields replaced
+    (``type=``, ``schema_version=``, ``event_id=``), payload fields added or replaced, some
+    dropped."""
+    record = json.loads(event.to_bytes())
+    record.update({k: str(v) if isinstance(v, uuid.UUID) else v for k, v in envelope.items()})
+    record["payload"] = {
+        k: v for k, v in {**record["payload"], **(payload or {})}.items() if k not in drop
+    }
+    return json.dumps(record).encode()
