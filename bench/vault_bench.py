@@ -18,9 +18,17 @@ from pathlib import Path
 
 import aiohttp
 import asyncpg
-from aiokafka.admin import AIOKafkaAdminClient
 
-from bench.common import Row, closed_loop, drop_database, free_port, row_from_loop, scratch_database
+from bench.common import (
+    Row,
+    closed_loop,
+    delete_topics_with_prefix,
+    drop_database,
+    free_port,
+    local_env,
+    row_from_loop,
+    scratch_database,
+)
 from services.vault.app import MIGRATION_TABLE, MIGRATIONS, keys_from
 from services.vault.importer import import_file
 from services.vault.publisher import KafkaPublisher
@@ -36,28 +44,6 @@ SINGLE_READS = 1500
 BATCH = 100
 BATCHES = 40
 CONCURRENCY = 8
-
-
-def local_env() -> dict[str, str]:
-    env = {}
-    for line in (ROOT / "deploy" / "local" / "blindpost.env").read_text().splitlines():
-        line = line.strip()
-        if line and not line.startswith("#"):
-            name, _, value = line.partition("=")
-            env[name] = value
-    env.update({k: v for k, v in os.environ.items() if k.startswith(("BLINDPOST_", "KAFKA_"))})
-    return env
-
-
-async def drop_topics(bootstrap: str, prefix: str) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        names = [t for t in await admin.list_topics() if t.startswith(prefix)]
-        if names:
-            await admin.delete_topics(names)
-    finally:
-        await admin.close()
 
 
 def write_subjects(path: Path, count: int) -> None:
@@ -256,6 +242,7 @@ async def bench_reads(env: dict[str, str], settings: VaultSettings, dsn: str) ->
 
 async def run() -> list[Row]:
     env = local_env()
+    env.update({k: v for k, v in os.environ.items() if k.startswith(("BLINDPOST_", "KAFKA_"))})
     prefix = f"bench{uuid.uuid4().hex[:6]}."
     name, dsn = await scratch_database("vault", "blindpost_vault")
     env.update({"BLINDPOST_VAULT_DATABASE_URL": dsn, "BLINDPOST_TOPIC_PREFIX": prefix})
@@ -270,7 +257,7 @@ async def run() -> list[Row]:
         rows = await bench_reads(env, settings, dsn) + rows
     finally:
         await drop_database(name)
-        await drop_topics(settings.kafka_bootstrap_servers, prefix)
+        await delete_topics_with_prefix(settings.kafka_bootstrap_servers, prefix)
     return rows
 
 

@@ -1,10 +1,17 @@
-"""Reading what is on a topic, the way an auditor would: from the beginning."""
+"""Putting events on a topic, reading them back the way an auditor would (from the
+beginning), and deleting a test's topics."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterable
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord
+from aiokafka.admin import AIOKafkaAdminClient
+
+from shared.events import Event
+from shared.kafka import start_producer
 
 
 async def read_topic(
@@ -42,3 +49,25 @@ async def read_topic(
     finally:
         await consumer.stop()
     return records
+
+
+async def publish(bootstrap: str, topic: str, events: Iterable[Event], **producer: Any) -> None:
+    """Every event on ``topic`` (keyed by message), acknowledged before it returns."""
+    started = await start_producer(bootstrap, **producer)
+    try:
+        futures = [await started.send(topic, e.to_bytes(), key=e.key) for e in events]
+        for future in futures:
+            await future
+    finally:
+        await started.stop()
+
+
+async def delete_topics_with_prefix(bootstrap: str, prefix: str) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        names = [name for name in await admin.list_topics() if name.startswith(prefix)]
+        if names:
+            await admin.delete_topics(names)
+    finally:
+        await admin.close()
