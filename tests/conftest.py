@@ -23,6 +23,7 @@ from shared.topics import ALL_TOPICS, Topics
 from tests.support.databases import ADMIN_DSN, create_database, drop_database
 from tests.support.env import local_env
 from tests.support.kafka import delete_topics_with_prefix
+from tests.vault.support import VaultClient, running_vault
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -116,3 +117,16 @@ def base_env(kafka_bootstrap: str, topic_prefix: str, tmp_path: Path) -> Iterato
         }
     )
     yield env
+
+
+@pytest.fixture
+def vault_env(base_env: dict[str, str], vault_dsn: str) -> dict[str, str]:
+    return {**base_env, "BLINDPOST_VAULT_DATABASE_URL": vault_dsn}
+
+
+@pytest.fixture
+async def vault(vault_env: dict[str, str], topics: Topics) -> AsyncIterator[VaultClient]:
+    """A real vault (the production app, in process, on a free port) over a scratch
+    database and this test's topics."""
+    async with running_vault(vault_env) as client:
+        yield client

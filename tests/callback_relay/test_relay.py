@@ -14,12 +14,14 @@ from tests.callback_relay.support import (
     Smartico,
     lifecycle,
     publish,
+    publish_sentinels,
     relay_env,
     running_relay,
     smartico,
-    wait_until,
+    witnessed,
 )
 from tests.support.kafka import read_topic
+from tests.support.polling import eventually
 
 S = SmarticoStatus
 
@@ -45,7 +47,9 @@ async def test_an_endpoint_down_for_a_while_then_back_gets_every_status_exactly_
         events += lifecycle_events
         for status in {S.ACCEPTED, *statuses}:
             expected[(str(mid), status.value)] = 1
-    env = relay_env(base_env, events_dsn, f"127.0.0.1:{endpoint.port}")
+    witness = Smartico()
+    await witness.start()
+    env = relay_env(base_env, events_dsn, f"127.0.0.1:{endpoint.port},127.0.0.1:{witness.port}")
     async with running_relay(env):
         await publish(kafka_bootstrap, topics, events)
         # Down long enough for several retries of every callback.
@@ -58,10 +62,15 @@ async def test_an_endpoint_down_for_a_while_then_back_gets_every_status_exactly_
         retried = [e for e in _events(attempts) if e.type is EventType.CALLBACK_ATTEMPTED]
         assert {e.payload["outcome"] for e in retried} == {"retry"}
         await endpoint.start()
-        assert await wait_until(lambda: sum(endpoint.delivered().values()) >= len(expected), 30)
+        await eventually(
+            lambda: sum(endpoint.delivered().values()) >= len(expected),
+            within=30,
+            what="every status called back",
+        )
         await publish(kafka_bootstrap, topics, events)  # a redelivered log changes nothing
-        await wait_until(lambda: False, 3)
+        await witnessed(witness, await publish_sentinels(kafka_bootstrap, topics, witness))
     await endpoint.stop()
+    await witness.stop()
 
     assert endpoint.delivered() == expected
     by_mid = {(q["ext_message_id"]): q for q in endpoint.requests}
@@ -83,7 +92,7 @@ async def test_an_endpoint_down_for_a_while_then_back_gets_every_status_exactly_
     delivered = Counter(
         (str(e.ext_message_id), e.payload["status"])
         for e in log
-        if e.type is EventType.CALLBACK_DELIVERED
+        if e.type is EventType.CALLBACK_DELIVERED and str(e.ext_message_id) in by_mid
     )
     assert set(delivered) == set(expected)
 

@@ -14,10 +14,11 @@ from tests.callback_relay.support import (
     Smartico,
     lifecycle,
     publish,
+    publish_sentinels,
     relay_env,
     running_relay,
     smartico,
-    wait_until,
+    witnessed,
 )
 from tests.support.kafka import read_topic
 
@@ -139,21 +140,23 @@ async def test_the_running_relay_never_calls_a_hostile_url_nor_follows_a_redirec
 ) -> None:  # type: ignore[no-untyped-def]
     victim = Smartico()
     await victim.start()
-    async with smartico("redirect") as redirector:
+    async with smartico("redirect") as redirector, smartico() as witness:
         redirector.redirect_to = f"http://127.0.0.1:{victim.port}/stolen"
         urls = hostile_urls(victim.port)
         events = []
         for url in urls:
             events += lifecycle(Channel.EMAIL, url, [])[1]
         redirect_mid, redirect_events = lifecycle(Channel.EMAIL, redirector.url, [])
-        allow = ",".join([*listed(victim.port), f"127.0.0.1:{redirector.port}"])
+        allow = ",".join(
+            [*listed(victim.port), f"127.0.0.1:{redirector.port}", f"127.0.0.1:{witness.port}"]
+        )
         env = relay_env(base_env, events_dsn, allow, BLINDPOST_CALLBACK_RETRY_PERIOD_S="3")
         async with running_relay(env, fake_resolve):
             await publish(kafka_bootstrap, topics, events + redirect_events)
             dead = await read_topic(
                 kafka_bootstrap, topics.callbacks_dead_letter, expect=len(urls) + 1, timeout_s=25
             )
-            await wait_until(lambda: False, 1)
+            await witnessed(witness, await publish_sentinels(kafka_bootstrap, topics, witness))
     await victim.stop()
 
     assert victim.requests == []

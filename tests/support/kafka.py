@@ -7,7 +7,7 @@ import asyncio
 from collections.abc import Iterable
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, ConsumerRecord
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from shared.events import Event
@@ -51,11 +51,21 @@ async def read_topic(
     return records
 
 
-async def publish(bootstrap: str, topic: str, events: Iterable[Event], **producer: Any) -> None:
-    """Every event on ``topic`` (keyed by message), acknowledged before it returns."""
+async def publish(
+    bootstrap: str,
+    topic: str,
+    events: Iterable[Event],
+    *,
+    partition: int | None = None,
+    **producer: Any,
+) -> None:
+    """Every event on ``topic`` (keyed by message, or all on ``partition``), acknowledged
+    before it returns."""
     started = await start_producer(bootstrap, **producer)
     try:
-        futures = [await started.send(topic, e.to_bytes(), key=e.key) for e in events]
+        futures = [
+            await started.send(topic, e.to_bytes(), key=e.key, partition=partition) for e in events
+        ]
         for future in futures:
             await future
     finally:
@@ -71,3 +81,23 @@ async def delete_topics_with_prefix(bootstrap: str, prefix: str) -> None:
             await admin.delete_topics(names)
     finally:
         await admin.close()
+
+
+async def partitions_of(bootstrap: str, topic: str) -> list[int]:
+    producer = await start_producer(bootstrap)
+    try:
+        return sorted(await producer.partitions_for(topic))
+    finally:
+        await producer.stop()
+
+
+async def end_offsets(bootstrap: str, topic: str) -> dict[int, int]:
+    """Where each partition of ``topic`` ends now (the next offset to be written)."""
+    partitions = [TopicPartition(topic, p) for p in await partitions_of(bootstrap, topic)]
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
+    await consumer.start()
+    try:
+        ends = await consumer.end_offsets(partitions)
+        return {tp.partition: offset for tp, offset in ends.items()}
+    finally:
+        await consumer.stop()

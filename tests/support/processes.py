@@ -1,4 +1,5 @@
-"""Running a service as a real process (``blindpost run SERVICE``), for tests that kill it."""
+"""Running the ``blindpost`` command as a real process: a service (``blindpost run SERVICE``)
+for tests that kill it, or an operator's command."""
 
 from __future__ import annotations
 
@@ -12,6 +13,20 @@ from pathlib import Path
 import aiohttp
 
 ROOT = Path(__file__).resolve().parents[2]
+
+
+def run_cli(
+    env: dict[str, str], *args: str, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """``blindpost ARGS`` as an operator runs it, with ``env`` as its whole environment."""
+    return subprocess.run(
+        [sys.executable, "-m", "services.cli", *args],
+        env={"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(ROOT), **env},
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 class ServiceProcess:

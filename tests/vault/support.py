@@ -13,7 +13,7 @@ from aiohttp.test_utils import TestServer
 
 from services.vault.app import create_app
 from services.vault.settings import VaultSettings
-from shared.domain import Channel
+from shared.domain import Channel, ext_message_id_for
 from shared.events import Event, MessageAccepted, MessageContent
 
 
@@ -73,7 +73,6 @@ def accepted_event(
     ext_user_id: str, channel: Channel, *, source: str = "vault", uid: str | None = None
 ) -> Event:
     uid = uid or uuid.uuid4().hex
-    from shared.domain import ext_message_id_for
 
     mid = ext_message_id_for(channel, uid)
     payload = MessageAccepted(
@@ -85,25 +84,3 @@ def accepted_event(
         content=MessageContent(subject="Hello", body="<p>Hi</p>", text_body="Hi"),
     )
     return Event.create(mid, payload, "test-intake", occurred_at=datetime.now(UTC))
-
-
-ROOT_DIR = __import__("pathlib").Path(__file__).resolve().parents[2]
-
-
-def run_cli(env: dict[str, str], *args: str, timeout: float = 120):  # type: ignore[no-untyped-def]
-    """``blindpost ARGS`` as an operator runs it, with ``env`` as its whole environment."""
-    import os
-    import subprocess
-    import sys
-    from pathlib import Path
-
-    root = Path(__file__).resolve().parents[2]
-    full_env = {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(root), **env}
-    return subprocess.run(
-        [sys.executable, "-m", "services.cli", *args],
-        env=full_env,
-        cwd=root,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
