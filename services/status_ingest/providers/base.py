@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 from urllib.parse import parse_qsl
@@ -61,16 +61,6 @@ class StatusReport:
     reported_at: datetime | None = None
     detail: str | None = None
     """A class of failure (a code), never provider text (it may hold an address)."""
-
-
-@dataclass
-class Reply:
-    """What to answer the provider besides the default 200 (SNS subscriptions, hub challenges)."""
-
-    status: int = 200
-    text: str = "ok"
-    content_type: str = "text/plain"
-    extra: dict[str, str] = field(default_factory=dict)
 
 
 class Provider(Protocol):

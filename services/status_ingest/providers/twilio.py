@@ -21,8 +21,6 @@ from services.status_ingest.providers.base import (
     same,
 )
 
-TWILIO_WINDOW_S = None  # no signed time: remembered signatures alone refuse replays
-
 
 def twilio_signature(auth_token: str, url: str, params: list[tuple[str, str]]) -> str:
     data = url + "".join(name + value for name, value in sorted(params))
