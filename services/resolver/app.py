@@ -26,7 +26,7 @@ class Running:
     """What the resources context started, for the background tasks and checks to use."""
 
     session: aiohttp.ClientSession | None = None
-    stage: TransactionalStage | None = None  # type: ignore[type-arg]
+    stage: TransactionalStage | None = None
     lag: ConsumerLagMonitor | None = None
     producer: object | None = None
 

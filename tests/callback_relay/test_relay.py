@@ -26,14 +26,14 @@ from tests.support.polling import eventually
 S = SmarticoStatus
 
 
-def _events(records) -> list[Event]:  # type: ignore[no-untyped-def]
+def _events(records) -> list[Event]:
     return [Event.from_bytes(r.value) for r in records]
 
 
 @pytest.mark.slow
 async def test_an_endpoint_down_for_a_while_then_back_gets_every_status_exactly_once(
     kafka_bootstrap, topics, base_env, events_dsn
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     endpoint = Smartico()  # not started: connection refused
     url = endpoint.url + "?label=7&client=casino"
     expected: Counter[tuple[str, str]] = Counter()
@@ -100,7 +100,7 @@ async def test_an_endpoint_down_for_a_while_then_back_gets_every_status_exactly_
 @pytest.mark.slow
 async def test_an_endpoint_answering_error_code_1_is_retried_then_dead_lettered(
     kafka_bootstrap, topics, base_env, events_dsn
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     async with smartico("error") as endpoint:
         mid, events = lifecycle(Channel.SMS, endpoint.url, [S.DELIVERED])
         env = relay_env(

@@ -49,7 +49,7 @@ async def all_recorded(dsn: str, n: int) -> bool:
 @pytest.mark.slow
 async def test_sigkill_and_rebalance_report_each_status_once(
     kafka_bootstrap, topics, base_env, events_dsn, tmp_path
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     endpoint, witness = Smartico(), Smartico()
     await endpoint.start()
     await witness.start()

@@ -137,7 +137,7 @@ async def test_pinned_resolver_answers_only_validated_addresses() -> None:
 @pytest.mark.slow
 async def test_the_running_relay_never_calls_a_hostile_url_nor_follows_a_redirect(
     kafka_bootstrap, topics, base_env, events_dsn
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     victim = Smartico()
     await victim.start()
     async with smartico("redirect") as redirector, smartico() as witness:

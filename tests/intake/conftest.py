@@ -9,6 +9,7 @@ import json
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from typing import Any
 
 import aiohttp
 import asyncpg
@@ -29,7 +30,7 @@ SECRET = "local-smartico-secret"
 CALLBACK = "https://api.smartico.ai/callback?label=7"
 
 
-def email_body(user: str, uid: str | None = None, **extra: object) -> dict[str, object]:
+def email_body(user: str, uid: str | None = None, **extra: object) -> dict[str, Any]:
     return {
         "ext_user_id": user,
         "from_email_address": "Amazing <noreply@amazing.co>",
@@ -43,7 +44,7 @@ def email_body(user: str, uid: str | None = None, **extra: object) -> dict[str, 
     }
 
 
-def im_body(user: str, uid: str | None = None, **extra: object) -> dict[str, object]:
+def im_body(user: str, uid: str | None = None, **extra: object) -> dict[str, Any]:
     return {
         "ext_user_id": user,
         "from_number": "Amazing",
@@ -54,7 +55,7 @@ def im_body(user: str, uid: str | None = None, **extra: object) -> dict[str, obj
     }
 
 
-def body_for(channel: Channel, user: str, uid: str | None = None) -> dict[str, object]:
+def body_for(channel: Channel, user: str, uid: str | None = None) -> dict[str, Any]:
     if channel is Channel.EMAIL:
         return email_body(user, uid)
     if channel is Channel.CIM:
@@ -63,7 +64,7 @@ def body_for(channel: Channel, user: str, uid: str | None = None) -> dict[str, o
 
 
 def facts(
-    user: str, channels: set[Channel], opted_out: set[Channel] = frozenset(), version: int = 1
+    user: str, channels: set[Channel], opted_out: frozenset[Channel] | set[Channel] = frozenset(), version: int = 1
 ):
     return SubjectFacts(
         ext_user_id=user,
@@ -156,7 +157,7 @@ class IntakeClient:
         secret: str | None = SECRET,
         raw: bytes | None = None,
         content_type: str | None = "application/json",
-    ) -> dict[str, object]:
+    ) -> dict[str, Any]:
         headers = {}
         if secret is not None:
             headers["Authorization"] = secret

@@ -108,12 +108,14 @@ async def test_kafka_restart(
         assert after["error_code"] == 0
 
         # A broker that hangs instead of refusing (SIGSTOP): still an answer, 6, not a hang.
-        private_kafka.process.send_signal(signal.SIGSTOP)
+        broker = private_kafka.process
+        assert broker is not None
+        broker.send_signal(signal.SIGSTOP)
         try:
             hung = await _post(intake.base_url, Channel.SMS, body_for(Channel.SMS, user))
             assert hung["error_code"] == 6
         finally:
-            private_kafka.process.send_signal(signal.SIGCONT)
+            broker.send_signal(signal.SIGCONT)
 
     records = await read_topic(
         private_kafka.bootstrap, topics.message_events, expect=3, timeout_s=30

@@ -5,7 +5,7 @@ messages but never drops them."""
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
 import asyncpg
@@ -34,7 +34,7 @@ async def running_resolver(env: dict[str, str], vault_url: str) -> AsyncIterator
         await server.close()
 
 
-async def produce(bootstrap: str, topic: str, events: list[Event], raw: list[bytes] = ()) -> None:
+async def produce(bootstrap: str, topic: str, events: list[Event], raw: Sequence[bytes] = ()) -> None:
     producer = await start_producer(bootstrap)
     try:
         for event in events:

@@ -5,21 +5,45 @@ from __future__ import annotations
 import asyncio
 import inspect
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import Any, TypeVar, overload
 
 T = TypeVar("T")
 
 
+@overload
 async def eventually(
-    check: Callable[[], T | Awaitable[T]],
+    check: Callable[[], Awaitable[T]],
+    *,
+    within: float,
+    what: str,
+    interval: float = ...,
+    ignoring: tuple[type[BaseException], ...] = ...,
+    details: Callable[[], str] | None = ...,
+) -> T: ...
+
+
+@overload
+async def eventually(
+    check: Callable[[], T],
+    *,
+    within: float,
+    what: str,
+    interval: float = ...,
+    ignoring: tuple[type[BaseException], ...] = ...,
+    details: Callable[[], str] | None = ...,
+) -> T: ...
+
+
+async def eventually(
+    check: Callable[[], Any],
     *,
     within: float,
     what: str,
     interval: float = 0.1,
     ignoring: tuple[type[BaseException], ...] = (),
     details: Callable[[], str] | None = None,
-) -> T:
-    """Calls ``check`` (plain or async) until it returns something truthy, and returns that.
+) -> Any:
+    """Calls ``check`` (plain or async) until it returns something truthy; returns that.
 
     Exceptions in ``ignoring`` count as "not yet" (a server still starting). After
     ``within`` seconds it fails with ``what``, the last answer or error and ``details()``
@@ -37,7 +61,7 @@ async def eventually(
             last = exc
         else:
             if result:
-                return result  # type: ignore[return-value]
+                return result
         if loop.time() >= deadline:
             extra = f"\n{details()}" if details else ""
             raise AssertionError(f"waited {within:g} s for {what}; last: {last!r}{extra}")

@@ -130,6 +130,7 @@ async def test_an_import_killed_half_way_leaves_nothing(vault_env, vault_dsn, tm
         stderr=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.DEVNULL,
     )
+    assert process.stderr is not None
     seen = b""
     try:
         while not re.search(rb"\b([1-9]\d?)%\|", seen):  # some batches written, not all
