@@ -21,6 +21,7 @@ from bench.common import (
     closed_loop,
     delete_topics_with_prefix,
     drop_database,
+    eventually,
     free_port,
     publish,
     row_from_loop,
@@ -60,13 +61,16 @@ async def _count(session: aiohttp.ClientSession, port: int) -> int:
 
 
 async def _wait_receiver(session: aiohttp.ClientSession, port: int) -> None:
-    for _ in range(100):
-        try:
-            await _count(session, port)
-            return
-        except aiohttp.ClientError:
-            await asyncio.sleep(0.1)
-    raise RuntimeError("receiver did not start")
+    async def answering() -> bool:
+        await _count(session, port)
+        return True
+
+    await eventually(
+        answering,
+        within=10,
+        what="the callback receiver",
+        ignoring=(aiohttp.ClientError,),
+    )
 
 
 async def _baseline(session: aiohttp.ClientSession, port: int) -> Row:

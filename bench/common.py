@@ -13,11 +13,19 @@ from dataclasses import dataclass
 from tests.support.databases import create_database, drop_database
 from tests.support.env import local_env
 from tests.support.kafka import delete_topics_with_prefix, publish
+from tests.support.polling import eventually
 from tests.support.ports import free_port
 
-__all__ = ["delete_topics_with_prefix", "drop_database", "free_port", "local_env", "publish"]
+__all__ = ["delete_topics_with_prefix", "drop_database", "eventually", "free_port", "publish"]
 
 BOOTSTRAP = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
+
+
+def bench_env() -> dict[str, str]:
+    """The local settings, with any BLINDPOST_* / KAFKA_* variable of this shell winning."""
+    env = local_env()
+    env.update({k: v for k, v in os.environ.items() if k.startswith(("BLINDPOST_", "KAFKA_"))})
+    return env
 
 
 async def scratch_database(label: str, role: str = "blindpost_events") -> tuple[str, str]:

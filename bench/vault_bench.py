@@ -9,8 +9,6 @@ import asyncio
 import json
 import os
 import random
-import subprocess
-import sys
 import tempfile
 import time
 import uuid
@@ -21,11 +19,11 @@ import asyncpg
 
 from bench.common import (
     Row,
+    bench_env,
     closed_loop,
     delete_topics_with_prefix,
     drop_database,
     free_port,
-    local_env,
     row_from_loop,
     scratch_database,
 )
@@ -36,8 +34,8 @@ from services.vault.settings import VaultSettings
 from shared.db import migrate_database
 from shared.kafka import ensure_topics, start_producer
 from shared.topics import Topics
+from tests.support.processes import ServiceProcess
 
-ROOT = Path(__file__).resolve().parent.parent
 IMPORT_SUBJECTS = int(os.environ.get("BLINDPOST_BENCH_VAULT_IMPORT", "30000"))
 TARGET_SUBJECTS = 1_000_000
 SINGLE_READS = 1500
@@ -107,39 +105,16 @@ async def bench_import(settings: VaultSettings, dsn: str, path: Path) -> list[Ro
     return rows
 
 
-async def start_vault_process(env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
-    """The vault as in production: its own process (the load generator has this one)."""
-    process = subprocess.Popen(  # noqa: ASYNC220 - started once, before measuring
-        [sys.executable, "-m", "services.cli", "run", "vault"],
-        env={
-            "PATH": os.environ.get("PATH", ""),
-            "PYTHONPATH": str(ROOT),
-            **env,
-            "BLINDPOST_VAULT_PORT": str(port),
-            "BLINDPOST_LOG_LEVEL": "WARNING",
-        },
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    async with aiohttp.ClientSession() as http:
-        for _ in range(150):
-            try:
-                async with http.get(f"http://127.0.0.1:{port}/readyz") as response:
-                    if response.status == 200:
-                        return process
-            except aiohttp.ClientError:
-                pass
-            if process.poll() is not None:
-                break
-            await asyncio.sleep(0.2)
-    process.kill()
-    raise RuntimeError("the vault did not start")
-
-
 async def bench_reads(env: dict[str, str], settings: VaultSettings, dsn: str) -> list[Row]:
     port = free_port()
-    process = await start_vault_process(env, port)
+    # The vault as in production: its own process (the load generator has this one).
+    process = ServiceProcess(
+        "vault",
+        {**env, "BLINDPOST_VAULT_PORT": str(port), "BLINDPOST_LOG_LEVEL": "WARNING"},
+        port,
+        Path(tempfile.mkdtemp(prefix="bench-vault-")) / "vault.log",
+    )
+    await process.start()
     url = f"http://127.0.0.1:{port}/v1/contacts/resolve"
     headers = {"Authorization": f"Bearer {settings.secret('vault_resolver_token')}"}
     rows = []
@@ -212,8 +187,7 @@ async def bench_reads(env: dict[str, str], settings: VaultSettings, dsn: str) ->
                 )
             )
     finally:
-        process.terminate()
-        process.wait(15)
+        process.stop()
 
     # Baseline: the same rows read by primary key, no HTTP, no decryption, no audit.
     pool = await asyncpg.create_pool(dsn, min_size=CONCURRENCY, max_size=CONCURRENCY)
@@ -241,8 +215,7 @@ async def bench_reads(env: dict[str, str], settings: VaultSettings, dsn: str) ->
 
 
 async def run() -> list[Row]:
-    env = local_env()
-    env.update({k: v for k, v in os.environ.items() if k.startswith(("BLINDPOST_", "KAFKA_"))})
+    env = bench_env()
     prefix = f"bench{uuid.uuid4().hex[:6]}."
     name, dsn = await scratch_database("vault", "blindpost_vault")
     env.update({"BLINDPOST_VAULT_DATABASE_URL": dsn, "BLINDPOST_TOPIC_PREFIX": prefix})

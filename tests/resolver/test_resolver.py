@@ -34,7 +34,9 @@ async def running_resolver(env: dict[str, str], vault_url: str) -> AsyncIterator
         await server.close()
 
 
-async def produce(bootstrap: str, topic: str, events: list[Event], raw: Sequence[bytes] = ()) -> None:
+async def produce(
+    bootstrap: str, topic: str, events: list[Event], raw: Sequence[bytes] = ()
+) -> None:
     producer = await start_producer(bootstrap)
     try:
         for event in events:

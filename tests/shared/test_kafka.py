@@ -16,7 +16,7 @@ from shared.domain import Channel
 from shared.events import Event, ResolutionFailed
 from shared.kafka import start_consumer, start_producer
 from shared.lag import CONSUMER_LAG, ConsumerLagMonitor
-from tests.support.kafka import read_topic
+from tests.support.kafka import publish, read_topic
 
 
 def make_event(n: int) -> Event:
@@ -37,19 +37,9 @@ async def create_topic(bootstrap: str, name: str, partitions: int = 1) -> None:
         await admin.close()
 
 
-async def produce(bootstrap: str, topic: str, events: list[Event]) -> None:
-    producer = await start_producer(bootstrap)
-    try:
-        for event in events:
-            await producer.send(topic, event.to_bytes(), key=event.key)
-        await producer.flush()
-    finally:
-        await producer.stop()
-
-
 async def test_envelope_round_trip_through_the_broker(kafka_bootstrap, topics):
     events = [make_event(n) for n in range(5)]
-    await produce(kafka_bootstrap, topics.message_events, events)
+    await publish(kafka_bootstrap, topics.message_events, events)
     records = await read_topic(kafka_bootstrap, topics.message_events, expect=5)
     received = [Event.from_bytes(r.value) for r in records]
     assert sorted(e.event_id for e in received) == sorted(e.event_id for e in events)
@@ -63,7 +53,7 @@ async def test_transactional_stage_killed_half_way_leaves_no_duplicate_and_no_ga
     for name in (source, target, dead):
         await create_topic(kafka_bootstrap, name)
     events = [make_event(n) for n in range(100)]
-    await produce(kafka_bootstrap, source, events)
+    await publish(kafka_bootstrap, source, events)
     group = f"{topic_prefix}copy"
     command = [
         sys.executable,
@@ -144,7 +134,7 @@ async def test_consumer_lag_gauge_matches_the_broker(kafka_bootstrap, topic_pref
     topic = f"{topic_prefix}lag"
     await create_topic(kafka_bootstrap, topic, partitions=2)
     events = [make_event(n) for n in range(30)]
-    await produce(kafka_bootstrap, topic, events)
+    await publish(kafka_bootstrap, topic, events)
     group = f"{topic_prefix}group"
     consumer = await start_consumer(kafka_bootstrap, group, [topic], max_poll_records=7)
     try:
