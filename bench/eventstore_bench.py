@@ -15,14 +15,7 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 from aiokafka import AIOKafkaConsumer
 
-from bench.common import (
-    BOOTSTRAP,
-    Row,
-    delete_topics_with_prefix,
-    drop_database,
-    publish,
-    scratch_database,
-)
+from bench.common import BOOTSTRAP, Row, drop_database, scratch_database
 from services.eventstore.app import MIGRATIONS, MIGRATIONS_TABLE
 from services.eventstore.projector import Projector
 from services.eventstore.replay import replay_from_store
@@ -33,6 +26,7 @@ from shared.domain import Channel
 from shared.kafka import ensure_topics, start_consumer, start_producer
 from shared.topics import DEAD_LETTER, MESSAGE_EVENTS, VAULT_AUDIT, Topics
 from tests.eventstore.support import lifecycle
+from tests.support.kafka import delete_topics_with_prefix, publish
 
 MESSAGES = int(os.environ.get("BENCH_EVENTSTORE_MESSAGES", "2000"))
 BATCH = 500

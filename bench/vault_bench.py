@@ -12,6 +12,7 @@ import random
 import tempfile
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import aiohttp
@@ -146,19 +147,17 @@ async def bench_reads(env: dict[str, str], settings: VaultSettings, dsn: str) ->
                 async with http.get(f"http://127.0.0.1:{port}/healthz") as response:
                     await response.read()
 
-            await closed_loop(single, total=100, concurrency=CONCURRENCY)  # warm-up
-            seconds, latencies = await closed_loop(
-                single, total=SINGLE_READS, concurrency=CONCURRENCY
-            )
-            rows.append(
-                row_from_loop(
-                    "vault audited reads",
-                    "single read per request",
-                    seconds,
-                    latencies,
-                    f"HTTP to the vault process, decrypt, audit row committed; c={CONCURRENCY}",
+            async def measured(
+                operation: Callable[[], Awaitable[None]], subject: str, note: str
+            ) -> Row:
+                seconds, latencies = await closed_loop(
+                    operation, total=SINGLE_READS, concurrency=CONCURRENCY
                 )
-            )
+                return row_from_loop("vault audited reads", subject, seconds, latencies, note)
+
+            await closed_loop(single, total=100, concurrency=CONCURRENCY)  # warm-up
+            note = f"HTTP to the vault process, decrypt, audit row committed; c={CONCURRENCY}"
+            rows.append(await measured(single, "single read per request", note))
             seconds, latencies = await closed_loop(batched, total=BATCHES, concurrency=CONCURRENCY)
             batched_row = row_from_loop(
                 "vault audited reads", f"batches of {BATCH}", seconds, latencies
@@ -174,18 +173,8 @@ async def bench_reads(env: dict[str, str], settings: VaultSettings, dsn: str) ->
                     f"ops = contacts read (each audited); latency per batch; c={CONCURRENCY}",
                 )
             )
-            seconds, latencies = await closed_loop(
-                health, total=SINGLE_READS, concurrency=CONCURRENCY
-            )
-            rows.append(
-                row_from_loop(
-                    "vault audited reads",
-                    "baseline: HTTP GET /healthz",
-                    seconds,
-                    latencies,
-                    "the same HTTP path with no database at all",
-                )
-            )
+            note = "the same HTTP path with no database at all"
+            rows.append(await measured(health, "baseline: HTTP GET /healthz", note))
     finally:
         process.stop()
 

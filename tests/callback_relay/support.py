@@ -159,21 +159,18 @@ async def publish(bootstrap: str, topics: Topics, events: list[Event]) -> None:
     await publish_events(bootstrap, topics.message_events, events)
 
 
-async def publish_sentinels(bootstrap: str, topics: Topics, witness: Smartico) -> set[str]:
-    """One message on every partition of the event log, called back to ``witness``: once
-    the witness has their callbacks, the relay has handled everything published before.
-    Returns their ext_message_ids."""
+async def relay_caught_up(bootstrap: str, topics: Topics, witness: Smartico) -> set[str]:
+    """Puts one message on every partition of the event log, called back to ``witness``,
+    and waits for their callbacks: then the relay has handled everything published before
+    them.  Returns their ext_message_ids."""
     mids = set()
     for partition in await partitions_of(bootstrap, topics.message_events):
         mid, events = lifecycle(Channel.SMS, witness.url, [])
         await publish_events(bootstrap, topics.message_events, events, partition=partition)
         mids.add(str(mid))
-    return mids
-
-
-async def witnessed(witness: Smartico, mids: set[str]) -> None:
     await eventually(
         lambda: {mid for mid, _status in witness.delivered()} >= mids,
         within=30,
         what="the sentinel messages' callbacks",
     )
+    return mids

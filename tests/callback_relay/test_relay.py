@@ -14,11 +14,10 @@ from tests.callback_relay.support import (
     Smartico,
     lifecycle,
     publish,
-    publish_sentinels,
+    relay_caught_up,
     relay_env,
     running_relay,
     smartico,
-    witnessed,
 )
 from tests.support.kafka import read_topic
 from tests.support.polling import eventually
@@ -68,7 +67,7 @@ async def test_an_endpoint_down_for_a_while_then_back_gets_every_status_exactly_
             what="every status called back",
         )
         await publish(kafka_bootstrap, topics, events)  # a redelivered log changes nothing
-        await witnessed(witness, await publish_sentinels(kafka_bootstrap, topics, witness))
+        await relay_caught_up(kafka_bootstrap, topics, witness)
     await endpoint.stop()
     await witness.stop()
 

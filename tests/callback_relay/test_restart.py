@@ -14,9 +14,8 @@ from tests.callback_relay.support import (
     Smartico,
     lifecycle,
     publish,
-    publish_sentinels,
+    relay_caught_up,
     relay_env,
-    witnessed,
 )
 from tests.support.kafka import read_topic
 from tests.support.polling import eventually
@@ -112,8 +111,7 @@ async def test_sigkill_and_rebalance_report_each_status_once(
         )
         second.kill()
         await first.start()  # resumes from the store's position: nothing is reported again
-        sentinels = await publish_sentinels(kafka_bootstrap, topics, witness)
-        await witnessed(witness, sentinels)
+        sentinels = await relay_caught_up(kafka_bootstrap, topics, witness)
     finally:
         first.stop()
         second.stop()

@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import asyncpg
 
@@ -29,6 +29,7 @@ from shared.events import (
     Event,
     MessageAccepted,
     MessageContent,
+    Payload,
     ProviderStatusReported,
     RecipientResolved,
 )
@@ -61,9 +62,18 @@ def lifecycle(
         subject="Your weekly bonus", body="<p>Spin now</p>", text_body="Spin now"
     )
     s = SmarticoStatus
-    return [
-        Event.create(
-            mid,
+    dispatcher, relay = f"dispatch-{channel.family}", "callback-relay"
+
+    def callback(status: SmarticoStatus, attempt: int, http_status: int) -> CallbackAttempted:
+        outcome: Literal["delivered", "retry"] = "delivered" if http_status == 200 else "retry"
+        return CallbackAttempted(
+            status=status, attempt=attempt, outcome=outcome, http_status=http_status
+        )
+
+    # (ms after the start, what happened, who says so, what tells same-typed events apart)
+    steps: list[tuple[int, Payload, str, tuple[object, ...]]] = [
+        (
+            0,
             MessageAccepted(
                 channel=channel,
                 ext_user_id=ext_user_id,
@@ -72,23 +82,17 @@ def lifecycle(
                 content=content,
             ),
             "intake",
-            occurred_at=at(0),
+            (),
         ),
-        Event.create(
-            mid,
+        (
+            20,
             RecipientResolved(channel=channel, source="vault", vault_request_id=f"req-{uid}"),
             "resolver",
-            occurred_at=at(20),
+            (),
         ),
-        Event.create(
-            mid,
-            DispatchAttempted(channel=channel, provider=provider, attempt=1),
-            f"dispatch-{channel.family}",
-            discriminator=(1,),
-            occurred_at=at(30),
-        ),
-        Event.create(
-            mid,
+        (30, DispatchAttempted(channel=channel, provider=provider, attempt=1), dispatcher, (1,)),
+        (
+            40,
             DispatchFailed(
                 channel=channel,
                 provider=provider,
@@ -96,42 +100,22 @@ def lifecycle(
                 retryable=True,
                 reason="connection_refused",
             ),
-            f"dispatch-{channel.family}",
-            discriminator=(1,),
-            occurred_at=at(40),
+            dispatcher,
+            (1,),
         ),
-        Event.create(
-            mid,
-            DispatchAttempted(channel=channel, provider=provider, attempt=2),
-            f"dispatch-{channel.family}",
-            discriminator=(2,),
-            occurred_at=at(1040),
-        ),
-        Event.create(
-            mid,
+        (1040, DispatchAttempted(channel=channel, provider=provider, attempt=2), dispatcher, (2,)),
+        (
+            1100,
             Dispatched(
                 channel=channel, provider=provider, attempt=2, provider_message_id=f"pm-{uid}"
             ),
-            f"dispatch-{channel.family}",
-            discriminator=(2,),
-            occurred_at=at(1100),
+            dispatcher,
+            (2,),
         ),
-        Event.create(
-            mid,
-            CallbackAttempted(status=s.ACCEPTED, attempt=1, outcome="delivered", http_status=200),
-            "callback-relay",
-            discriminator=("accepted", 1),
-            occurred_at=at(1200),
-        ),
-        Event.create(
-            mid,
-            CallbackDelivered(status=s.ACCEPTED, attempts=1),
-            "callback-relay",
-            discriminator=("accepted",),
-            occurred_at=at(1201),
-        ),
-        Event.create(
-            mid,
+        (1200, callback(s.ACCEPTED, 1, 200), relay, ("accepted", 1)),
+        (1201, CallbackDelivered(status=s.ACCEPTED, attempts=1), relay, ("accepted",)),
+        (
+            5000,
             ProviderStatusReported(
                 provider=provider,
                 provider_status="delivered",
@@ -139,51 +123,23 @@ def lifecycle(
                 provider_message_id=f"pm-{uid}",
             ),
             "status-ingest",
-            discriminator=("delivered",),
-            occurred_at=at(5000),
+            ("delivered",),
         ),
-        Event.create(
-            mid,
-            CallbackAttempted(status=s.DELIVERED, attempt=1, outcome="retry", http_status=503),
-            "callback-relay",
-            discriminator=("delivered", 1),
-            occurred_at=at(5100),
-        ),
-        Event.create(
-            mid,
-            CallbackAttempted(status=s.DELIVERED, attempt=2, outcome="delivered", http_status=200),
-            "callback-relay",
-            discriminator=("delivered", 2),
-            occurred_at=at(7100),
-        ),
-        Event.create(
-            mid,
-            CallbackDelivered(status=s.DELIVERED, attempts=2),
-            "callback-relay",
-            discriminator=("delivered",),
-            occurred_at=at(7101),
-        ),
-        Event.create(
-            mid,
+        (5100, callback(s.DELIVERED, 1, 503), relay, ("delivered", 1)),
+        (7100, callback(s.DELIVERED, 2, 200), relay, ("delivered", 2)),
+        (7101, CallbackDelivered(status=s.DELIVERED, attempts=2), relay, ("delivered",)),
+        (
+            60_000,
             ProviderStatusReported(provider=provider, provider_status="open", status=s.OPENED),
             "status-ingest",
-            discriminator=("opened",),
-            occurred_at=at(60_000),
+            ("opened",),
         ),
-        Event.create(
-            mid,
-            CallbackAttempted(status=s.OPENED, attempt=1, outcome="delivered", http_status=200),
-            "callback-relay",
-            discriminator=("opened", 1),
-            occurred_at=at(60_100),
-        ),
-        Event.create(
-            mid,
-            CallbackDelivered(status=s.OPENED, attempts=1),
-            "callback-relay",
-            discriminator=("opened",),
-            occurred_at=at(60_101),
-        ),
+        (60_100, callback(s.OPENED, 1, 200), relay, ("opened", 1)),
+        (60_101, CallbackDelivered(status=s.OPENED, attempts=1), relay, ("opened",)),
+    ]
+    return [
+        Event.create(mid, payload, producer, discriminator=key, occurred_at=at(ms))
+        for ms, payload, producer, key in steps
     ]
 
 

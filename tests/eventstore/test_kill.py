@@ -35,13 +35,12 @@ async def test_projector_killed_mid_batch_loses_and_doubles_nothing(
     messages = [lifecycle(f"kill-{n}", ext_user_id=f"player-{n % 37}") for n in range(400)]
     events = [e for m in messages for e in m]
     await produce(kafka_bootstrap, topics.message_events, events)
-    service = projector_process(
-        base_env,
-        events_dsn,
-        tmp_path,
-        BLINDPOST_PROJECTOR_MAX_RECORDS="40",
-        BLINDPOST_PROJECTOR_SESSION_TIMEOUT_MS="6000",
-    )
+    # Small batches, so the kill lands inside one; a short session, so the restart rejoins fast.
+    small_batches = {
+        "BLINDPOST_PROJECTOR_MAX_RECORDS": "40",
+        "BLINDPOST_PROJECTOR_SESSION_TIMEOUT_MS": "6000",
+    }
+    service = projector_process(base_env, events_dsn, tmp_path, **small_batches)
     pool = await migrated_pool(events_dsn)
     try:
         await service.start()
