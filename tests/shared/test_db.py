@@ -50,6 +50,8 @@ async def test_each_role_is_shut_out_of_the_other_database(events_dsn, vault_dsn
     [("blindpost_vault", "blindpost_events"), ("blindpost_events", "blindpost_vault")],
 )
 async def test_the_installed_databases_are_segregated_too(admin_dsn, role, other_database):
+    """On the server ``admin_dsn`` names (asking for it puts this test in the integration
+    tier: it uses no scratch database)."""
     with pytest.raises(asyncpg.InsufficientPrivilegeError):
         await asyncpg.connect(dsn_for(role, other_database))
 
