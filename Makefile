@@ -5,14 +5,14 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: up down test lint bench infra tools install clean status
+.PHONY: up down test unit lint bench infra tools install clean status
 
 install: $(STAMP)
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q -e '.[dev,local]'
 	@touch $(STAMP)
 
 infra:
@@ -37,6 +37,11 @@ status:
 ## Install what is needed, start Kafka and PostgreSQL, run every test.
 test: install infra tools
 	$(BIN)/pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+
+## Only the tests that need no Kafka and no PostgreSQL (not marked `integration` by
+## tests/conftest.py): seconds, with nothing started.
+unit: install
+	$(BIN)/pytest -q -p no:cacheprovider -m "not integration" $(PYTEST_ARGS)
 
 lint: install
 	$(BIN)/ruff check shared services tests bench

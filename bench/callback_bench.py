@@ -14,23 +14,29 @@ import time
 import uuid
 
 import aiohttp
-import asyncpg
 
-from bench.common import Row, closed_loop, free_port, row_from_loop
+from bench.common import (
+    BOOTSTRAP,
+    Row,
+    closed_loop,
+    delete_topics_with_prefix,
+    drop_database,
+    eventually,
+    free_port,
+    publish,
+    row_from_loop,
+    scratch_database,
+)
 from shared.domain import Channel, SmarticoStatus
-from shared.events import DispatchSucceeded, Event, MessageAccepted, MessageContent, StatusReported
-from shared.kafka import ensure_topics, start_producer
+from shared.events import Event
+from shared.kafka import ensure_topics
 from shared.topics import Topics
+from tests.callback_relay.support import lifecycle
 
 MESSAGES = int(os.environ.get("BENCH_CALLBACK_MESSAGES", "5000"))
 TIMEOUT_S = float(os.environ.get("BENCH_CALLBACK_TIMEOUT_S", "120"))  # two callbacks each
 BASELINE_REQUESTS = 10_000
 CONCURRENCY = 64
-ADMIN_DSN = os.environ.get(
-    "BLINDPOST_ADMIN_DATABASE_URL",
-    "postgresql://blindpost_admin:blindpost_admin_local@127.0.0.1:5432/postgres",
-)
-BOOTSTRAP = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
 
 RECEIVER = """
 import sys
@@ -55,13 +61,16 @@ async def _count(session: aiohttp.ClientSession, port: int) -> int:
 
 
 async def _wait_receiver(session: aiohttp.ClientSession, port: int) -> None:
-    for _ in range(100):
-        try:
-            await _count(session, port)
-            return
-        except aiohttp.ClientError:
-            await asyncio.sleep(0.1)
-    raise RuntimeError("receiver did not start")
+    async def answering() -> bool:
+        await _count(session, port)
+        return True
+
+    await eventually(
+        answering,
+        within=10,
+        what="the callback receiver",
+        ignoring=(aiohttp.ClientError,),
+    )
 
 
 async def _baseline(session: aiohttp.ClientSession, port: int) -> Row:
@@ -82,47 +91,15 @@ async def _baseline(session: aiohttp.ClientSession, port: int) -> Row:
 
 
 def _events(url: str) -> list[Event]:
-    events = []
-    for _ in range(MESSAGES):
-        uid = uuid.uuid4().hex
-        mid = uuid.uuid4()
-        events += [
-            Event.create(
-                mid,
-                MessageAccepted(
-                    channel=Channel.EMAIL,
-                    ext_user_id="u",
-                    uid=uid,
-                    callback_url=url,
-                    content=MessageContent(body="b"),
-                ),
-                "bench",
-            ),
-            Event.create(
-                mid,
-                DispatchSucceeded(channel=Channel.EMAIL, provider="bench", attempt=1),
-                "bench",
-                discriminator=(1,),
-            ),
-            Event.create(
-                mid,
-                StatusReported(
-                    provider="bench", provider_status="delivered", status=SmarticoStatus.DELIVERED
-                ),
-                "bench",
-                discriminator=("d",),
-            ),
-        ]
-    return events
+    return [
+        event
+        for _ in range(MESSAGES)
+        for event in lifecycle(Channel.EMAIL, url, [SmarticoStatus.DELIVERED])[1]
+    ]
 
 
 async def _relay(port: int, session: aiohttp.ClientSession) -> Row:
-    name = f"bp_bench_callbacks_{uuid.uuid4().hex[:8]}"
-    admin = await asyncpg.connect(ADMIN_DSN)
-    await admin.execute(f"CREATE DATABASE {name} OWNER blindpost_events")
-    await admin.close()
-    base = ADMIN_DSN.rsplit("@", 1)[1].rsplit("/", 1)[0]
-    dsn = f"postgresql://blindpost_events:blindpost_events_local@{base}/{name}"
+    name, dsn = await scratch_database("callbacks")
     prefix = f"bench{uuid.uuid4().hex[:8]}."
     topics = Topics(prefix)
     await ensure_topics(BOOTSTRAP, topics)
@@ -143,15 +120,7 @@ async def _relay(port: int, session: aiohttp.ClientSession) -> Row:
     try:
         # The whole burst is on the log before the relay starts, as after a campaign send.
         events = _events(f"http://127.0.0.1:{port}/callback?label=bench")
-        producer = await start_producer(BOOTSTRAP)
-        try:
-            futures = [
-                await producer.send(topics.message_events, e.to_bytes(), key=e.key) for e in events
-            ]
-            for future in futures:
-                await future
-        finally:
-            await producer.stop()
+        await publish(BOOTSTRAP, topics.message_events, events)
         expected = 2 * MESSAGES
         base = await _count(session, port)
         # The relay as it runs in production: its own process (``blindpost run``).
@@ -182,9 +151,8 @@ async def _relay(port: int, session: aiohttp.ClientSession) -> Row:
         if relay is not None and relay.returncode is None:
             relay.terminate()
             await relay.wait()
-        admin = await asyncpg.connect(ADMIN_DSN)
-        await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        await admin.close()
+        await drop_database(name)
+        await delete_topics_with_prefix(BOOTSTRAP, prefix)
     return Row(
         "callbacks",
         "callback relay process (log->store->GET)",

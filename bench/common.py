@@ -7,45 +7,30 @@ import asyncio
 import os
 import platform
 import time
-import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-import asyncpg
-
+from tests.support.databases import create_database, drop_database
+from tests.support.env import local_env
+from tests.support.kafka import delete_topics_with_prefix, publish
+from tests.support.polling import eventually
 from tests.support.ports import free_port
 
-__all__ = ["free_port"]
+__all__ = ["delete_topics_with_prefix", "drop_database", "eventually", "free_port", "publish"]
 
-ADMIN_DSN = os.environ.get(
-    "BLINDPOST_ADMIN_DATABASE_URL",
-    "postgresql://blindpost_admin:blindpost_admin_local@127.0.0.1:5432/postgres",
-)
-# Local-only passwords of the two roles deploy/local/infra.sh creates.
-ROLE_PASSWORDS = {
-    "blindpost_events": "blindpost_events_local",
-    "blindpost_vault": "blindpost_vault_local",
-}
+BOOTSTRAP = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
+
+
+def bench_env() -> dict[str, str]:
+    """The local settings, with any BLINDPOST_* / KAFKA_* variable of this shell winning."""
+    env = local_env()
+    env.update({k: v for k, v in os.environ.items() if k.startswith(("BLINDPOST_", "KAFKA_"))})
+    return env
 
 
 async def scratch_database(label: str, role: str = "blindpost_events") -> tuple[str, str]:
     """A fresh database owned by ``role``: (name, DSN as that role)."""
-    name = f"bp_bench_{label}_{uuid.uuid4().hex[:8]}"
-    admin = await asyncpg.connect(ADMIN_DSN)
-    try:
-        await admin.execute(f"CREATE DATABASE {name} OWNER {role}")
-    finally:
-        await admin.close()
-    base = ADMIN_DSN.rsplit("@", 1)[1].rsplit("/", 1)[0]
-    return name, f"postgresql://{role}:{ROLE_PASSWORDS[role]}@{base}/{name}"
-
-
-async def drop_database(name: str) -> None:
-    admin = await asyncpg.connect(ADMIN_DSN)
-    try:
-        await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-    finally:
-        await admin.close()
+    return await create_database(f"bench_{label}", role)
 
 
 @dataclass(frozen=True)

@@ -13,9 +13,8 @@ from datetime import UTC, datetime, timedelta
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer
-from aiokafka.admin import AIOKafkaAdminClient
 
-from bench.common import Row
+from bench.common import BOOTSTRAP, Row, drop_database, scratch_database
 from services.eventstore.app import MIGRATIONS, MIGRATIONS_TABLE
 from services.eventstore.consumer import Projector
 from services.eventstore.replay import replay_from_store
@@ -25,14 +24,10 @@ from shared.domain import Channel
 from shared.kafka import ensure_topics, start_consumer, start_producer
 from shared.topics import DEAD_LETTER, MESSAGE_EVENTS, VAULT_AUDIT, Topics
 from tests.eventstore.support import lifecycle
+from tests.support.kafka import delete_topics_with_prefix, publish
 
 MESSAGES = int(os.environ.get("BENCH_EVENTSTORE_MESSAGES", "2000"))
 BATCH = 500
-ADMIN_DSN = os.environ.get(
-    "BLINDPOST_ADMIN_DATABASE_URL",
-    "postgresql://blindpost_admin:blindpost_admin_local@127.0.0.1:5432/postgres",
-)
-BOOTSTRAP = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
 NAME = "eventstore"
 
 
@@ -50,19 +45,11 @@ async def run() -> list[Row]:
             start=start + timedelta(seconds=n),
         )
     ]
-    producer = await start_producer(BOOTSTRAP, linger_ms=20)
-    try:
-        futures = [
-            await producer.send(topics.message_events, e.to_bytes(), key=e.key) for e in events
-        ]
-        for future in futures:
-            await future
-    finally:
-        await producer.stop()
+    await publish(BOOTSTRAP, topics.message_events, events, linger_ms=20)
 
     note = f"{MESSAGES} messages x 15 events, 8 partitions"
     rows = [await _raw_consume(topics.message_events, len(events), note)]
-    dsn, drop = await _scratch_database()
+    name, dsn = await scratch_database("events")
     try:
         rows.append(await _raw_copy(dsn, events, note))
         rows.append(await _project(dsn, topics, len(events), note))
@@ -89,23 +76,9 @@ async def run() -> list[Row]:
         finally:
             await pool.close()
     finally:
-        await drop()
-        await _delete_topics(topics)
+        await drop_database(name)
+        await delete_topics_with_prefix(BOOTSTRAP, topics.prefix)
     return rows
-
-
-async def _delete_topics(topics: Topics) -> None:
-    """The local broker is shared: leave no partitions behind."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=BOOTSTRAP)
-    await admin.start()
-    try:
-        await admin.delete_topics(
-            [topics.name(spec) for spec in (MESSAGE_EVENTS, VAULT_AUDIT, DEAD_LETTER)]
-        )
-    except Exception as exc:  # noqa: BLE001 - best effort
-        print(f"bench topics not deleted: {type(exc).__name__}")
-    finally:
-        await admin.close()
 
 
 async def _raw_consume(topic: str, expected: int, note: str) -> Row:
@@ -199,23 +172,3 @@ async def _project(dsn: str, topics: Topics, expected: int, note: str) -> Row:
         elapsed,
         note=f"batches of {BATCH}; {note}",
     )
-
-
-async def _scratch_database():  # type: ignore[no-untyped-def]
-    name = f"bp_bench_events_{uuid.uuid4().hex[:8]}"
-    admin = await asyncpg.connect(ADMIN_DSN)
-    try:
-        await admin.execute(f"CREATE DATABASE {name} OWNER blindpost_events")
-    finally:
-        await admin.close()
-    base = ADMIN_DSN.rsplit("@", 1)[1].rsplit("/", 1)[0]
-    dsn = f"postgresql://blindpost_events:blindpost_events_local@{base}/{name}"
-
-    async def drop() -> None:
-        admin = await asyncpg.connect(ADMIN_DSN)
-        try:
-            await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        finally:
-            await admin.close()
-
-    return dsn, drop

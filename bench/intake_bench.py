@@ -11,7 +11,6 @@ only after Kafka acknowledged its event with acks=all.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import random
 import subprocess
@@ -24,13 +23,22 @@ from pathlib import Path
 import aiohttp
 import asyncpg
 
-from bench.common import Row, closed_loop, drop_database, free_port, row_from_loop, scratch_database
+from bench.common import (
+    Row,
+    bench_env,
+    closed_loop,
+    delete_topics_with_prefix,
+    drop_database,
+    eventually,
+    free_port,
+    row_from_loop,
+    scratch_database,
+)
 from services.intake.app import INTAKE_TOPICS
 from shared.domain import Channel
 from shared.kafka import ensure_topics, start_producer
 from shared.subject_facts import SubjectFacts
 from shared.topics import Topics
-from tests.support.env import local_env
 from tests.support.processes import ServiceProcess
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -75,28 +83,16 @@ async def _publish_subjects(bootstrap: str, topics: Topics) -> list[str]:
     return users
 
 
-async def _delete_topics(bootstrap: str, topics: Topics) -> None:
-    """The broker keeps every partition ever made: a bench leaves none behind."""
-    from aiokafka.admin import AIOKafkaAdminClient
-
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        await admin.delete_topics([topics.name(spec) for spec in INTAKE_TOPICS])
-    finally:
-        await admin.close()
-
-
 async def _wait_for_directory(dsn: str, count: int) -> None:
     conn = await asyncpg.connect(dsn)
+
+    async def filled() -> bool:
+        return bool(await conn.fetchval("SELECT count(*) FROM intake_directory") >= count)
+
     try:
-        for _ in range(300):
-            if await conn.fetchval("SELECT count(*) FROM intake_directory") >= count:
-                return
-            await asyncio.sleep(0.1)
+        await eventually(filled, within=30, what="the directory to fill")
     finally:
         await conn.close()
-    raise TimeoutError("the directory did not fill")
 
 
 def _cpu_seconds(pid: int) -> float:
@@ -134,8 +130,7 @@ async def _load(
 
 
 async def run() -> list[Row]:
-    env = local_env()
-    env.update({k: v for k, v in os.environ.items() if k.startswith(("BLINDPOST_", "KAFKA_"))})
+    env = bench_env()
     bootstrap = env["KAFKA_BOOTSTRAP_SERVERS"]
     topics = Topics(f"bench{uuid.uuid4().hex[:8]}.")
     await ensure_topics(bootstrap, topics, INTAKE_TOPICS)
@@ -195,5 +190,5 @@ async def run() -> list[Row]:
         bare.terminate()
         bare.wait(10)
         await drop_database(db_name)
-        await _delete_topics(bootstrap, topics)
+        await delete_topics_with_prefix(bootstrap, topics.prefix)
     return rows

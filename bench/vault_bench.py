@@ -9,18 +9,25 @@ import asyncio
 import json
 import os
 import random
-import subprocess
-import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import aiohttp
 import asyncpg
-from aiokafka.admin import AIOKafkaAdminClient
 
-from bench.common import Row, closed_loop, drop_database, free_port, row_from_loop, scratch_database
+from bench.common import (
+    Row,
+    bench_env,
+    closed_loop,
+    delete_topics_with_prefix,
+    drop_database,
+    free_port,
+    row_from_loop,
+    scratch_database,
+)
 from services.vault.app import MIGRATION_TABLE, MIGRATIONS, keys_from
 from services.vault.importer import import_file
 from services.vault.publisher import KafkaPublisher
@@ -28,36 +35,14 @@ from services.vault.settings import VaultSettings
 from shared.db import migrate_database
 from shared.kafka import ensure_topics, start_producer
 from shared.topics import Topics
+from tests.support.processes import ServiceProcess
 
-ROOT = Path(__file__).resolve().parent.parent
 IMPORT_SUBJECTS = int(os.environ.get("BLINDPOST_BENCH_VAULT_IMPORT", "30000"))
 TARGET_SUBJECTS = 1_000_000
 SINGLE_READS = 1500
 BATCH = 100
 BATCHES = 40
 CONCURRENCY = 8
-
-
-def local_env() -> dict[str, str]:
-    env = {}
-    for line in (ROOT / "deploy" / "local" / "blindpost.env").read_text().splitlines():
-        line = line.strip()
-        if line and not line.startswith("#"):
-            name, _, value = line.partition("=")
-            env[name] = value
-    env.update({k: v for k, v in os.environ.items() if k.startswith(("BLINDPOST_", "KAFKA_"))})
-    return env
-
-
-async def drop_topics(bootstrap: str, prefix: str) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        names = [t for t in await admin.list_topics() if t.startswith(prefix)]
-        if names:
-            await admin.delete_topics(names)
-    finally:
-        await admin.close()
 
 
 def write_subjects(path: Path, count: int) -> None:
@@ -121,39 +106,16 @@ async def bench_import(settings: VaultSettings, dsn: str, path: Path) -> list[Ro
     return rows
 
 
-async def start_vault_process(env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
-    """The vault as in production: its own process (the load generator has this one)."""
-    process = subprocess.Popen(  # noqa: ASYNC220 - started once, before measuring
-        [sys.executable, "-m", "services.cli", "run", "vault"],
-        env={
-            "PATH": os.environ.get("PATH", ""),
-            "PYTHONPATH": str(ROOT),
-            **env,
-            "BLINDPOST_VAULT_PORT": str(port),
-            "BLINDPOST_LOG_LEVEL": "WARNING",
-        },
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    async with aiohttp.ClientSession() as http:
-        for _ in range(150):
-            try:
-                async with http.get(f"http://127.0.0.1:{port}/readyz") as response:
-                    if response.status == 200:
-                        return process
-            except aiohttp.ClientError:
-                pass
-            if process.poll() is not None:
-                break
-            await asyncio.sleep(0.2)
-    process.kill()
-    raise RuntimeError("the vault did not start")
-
-
 async def bench_reads(env: dict[str, str], settings: VaultSettings, dsn: str) -> list[Row]:
     port = free_port()
-    process = await start_vault_process(env, port)
+    # The vault as in production: its own process (the load generator has this one).
+    process = ServiceProcess(
+        "vault",
+        {**env, "BLINDPOST_VAULT_PORT": str(port), "BLINDPOST_LOG_LEVEL": "WARNING"},
+        port,
+        Path(tempfile.mkdtemp(prefix="bench-vault-")) / "vault.log",
+    )
+    await process.start()
     url = f"http://127.0.0.1:{port}/v1/contacts/resolve"
     headers = {"Authorization": f"Bearer {settings.secret('vault_resolver_token')}"}
     rows = []
@@ -185,19 +147,17 @@ async def bench_reads(env: dict[str, str], settings: VaultSettings, dsn: str) ->
                 async with http.get(f"http://127.0.0.1:{port}/healthz") as response:
                     await response.read()
 
-            await closed_loop(single, total=100, concurrency=CONCURRENCY)  # warm-up
-            seconds, latencies = await closed_loop(
-                single, total=SINGLE_READS, concurrency=CONCURRENCY
-            )
-            rows.append(
-                row_from_loop(
-                    "vault audited reads",
-                    "single read per request",
-                    seconds,
-                    latencies,
-                    f"HTTP to the vault process, decrypt, audit row committed; c={CONCURRENCY}",
+            async def measured(
+                operation: Callable[[], Awaitable[None]], subject: str, note: str
+            ) -> Row:
+                seconds, latencies = await closed_loop(
+                    operation, total=SINGLE_READS, concurrency=CONCURRENCY
                 )
-            )
+                return row_from_loop("vault audited reads", subject, seconds, latencies, note)
+
+            await closed_loop(single, total=100, concurrency=CONCURRENCY)  # warm-up
+            note = f"HTTP to the vault process, decrypt, audit row committed; c={CONCURRENCY}"
+            rows.append(await measured(single, "single read per request", note))
             seconds, latencies = await closed_loop(batched, total=BATCHES, concurrency=CONCURRENCY)
             batched_row = row_from_loop(
                 "vault audited reads", f"batches of {BATCH}", seconds, latencies
@@ -213,21 +173,10 @@ async def bench_reads(env: dict[str, str], settings: VaultSettings, dsn: str) ->
                     f"ops = contacts read (each audited); latency per batch; c={CONCURRENCY}",
                 )
             )
-            seconds, latencies = await closed_loop(
-                health, total=SINGLE_READS, concurrency=CONCURRENCY
-            )
-            rows.append(
-                row_from_loop(
-                    "vault audited reads",
-                    "baseline: HTTP GET /healthz",
-                    seconds,
-                    latencies,
-                    "the same HTTP path with no database at all",
-                )
-            )
+            note = "the same HTTP path with no database at all"
+            rows.append(await measured(health, "baseline: HTTP GET /healthz", note))
     finally:
-        process.terminate()
-        process.wait(15)
+        process.stop()
 
     # Baseline: the same rows read by primary key, no HTTP, no decryption, no audit.
     pool = await asyncpg.create_pool(dsn, min_size=CONCURRENCY, max_size=CONCURRENCY)
@@ -255,7 +204,7 @@ async def bench_reads(env: dict[str, str], settings: VaultSettings, dsn: str) ->
 
 
 async def run() -> list[Row]:
-    env = local_env()
+    env = bench_env()
     prefix = f"bench{uuid.uuid4().hex[:6]}."
     name, dsn = await scratch_database("vault", "blindpost_vault")
     env.update({"BLINDPOST_VAULT_DATABASE_URL": dsn, "BLINDPOST_TOPIC_PREFIX": prefix})
@@ -270,7 +219,7 @@ async def run() -> list[Row]:
         rows = await bench_reads(env, settings, dsn) + rows
     finally:
         await drop_database(name)
-        await drop_topics(settings.kafka, prefix)
+        await delete_topics_with_prefix(settings.kafka.bootstrap_servers, prefix)
     return rows
 
 

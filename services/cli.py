@@ -26,8 +26,9 @@ SERVICES = {
     "status-ingest": "services.status_ingest.main",
     "callback-relay": "services.callback_relay.main",
     "projector": "services.eventstore.main",
-    "smtp-sink": "services.smtp_sink.main",
-    "dev-sinks": "services.devsinks.main",
+    # Local stand-ins for the outside world (`make up`), never deployed.
+    "smtp-sink": "services.dev.smtp_sink",
+    "dev-sinks": "services.dev.sinks",
 }
 
 # Modules with ``register(subparsers)`` adding operator commands.

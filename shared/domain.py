@@ -48,7 +48,7 @@ class SmarticoStatus(StrEnum):
 
 
 class ErrorCode(IntEnum):
-    """Intake's answers (DESIGN.md)."""
+    """Intake's answers (docs/contract.md)."""
 
     ACCEPTED = 0
     USER_NOT_FOUND = 1

@@ -85,10 +85,10 @@ def configure_logging(service: str, level: str = "INFO", fmt: str = "json") -> N
     root.setLevel(logging.WARNING if level.upper() == "INFO" else level.upper())
 
 
-class _CurrentStdoutHandler(logging.StreamHandler):  # type: ignore[type-arg]
+class _CurrentStdoutHandler(logging.StreamHandler):
     """A stream handler that writes to the current ``sys.stdout``, for the same reason."""
 
-    @property  # type: ignore[override]
+    @property
     def stream(self) -> Any:
         return sys.stdout
 

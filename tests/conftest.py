@@ -2,6 +2,10 @@
 ``deploy/local/infra.sh`` started (or the ones ``KAFKA_BOOTSTRAP_SERVERS`` /
 ``BLINDPOST_ADMIN_DATABASE_URL`` name), isolated per test by a topic prefix and a scratch
 database of its own.
+
+Two tiers: a test that (even transitively) asks for one of ``INFRASTRUCTURE_FIXTURES`` is
+marked ``integration``; every other one is a unit test, and ``make unit`` runs only those,
+with no broker and no database needed.
 """
 
 from __future__ import annotations
@@ -12,19 +16,38 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
-import asyncpg
 import pytest
-from aiokafka.admin import AIOKafkaAdminClient
 
 from shared.kafka import ensure_topics
 from shared.topics import ALL_TOPICS, Topics
+from tests.support.databases import ADMIN_DSN, create_database, drop_database
 from tests.support.env import local_env
+from tests.support.kafka import delete_topics_with_prefix
+from tests.vault.support import VaultClient, running_vault
 
 ROOT = Path(__file__).resolve().parent.parent
-ADMIN_DSN = os.environ.get(
-    "BLINDPOST_ADMIN_DATABASE_URL",
-    "postgresql://blindpost_admin:blindpost_admin_local@127.0.0.1:5432/postgres",
+
+# The fixtures that reach a broker, a database or a private copy of one. Every fixture that
+# starts a service for a test depends on one of these, so the rule below catches it too.
+INFRASTRUCTURE_FIXTURES = frozenset(
+    {
+        "kafka_bootstrap",
+        "admin_dsn",
+        "topic_prefix",
+        "topics",
+        "events_dsn",
+        "vault_dsn",
+        "base_env",
+        "private_kafka",
+        "private_postgres",
+    }
 )
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if INFRASTRUCTURE_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.integration)
 
 
 @pytest.fixture(scope="session")
@@ -54,56 +77,29 @@ async def topics(kafka_bootstrap: str, topic_prefix: str) -> Topics:
     return topics
 
 
-async def delete_topics_with_prefix(bootstrap: str, prefix: str) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        names = [name for name in await admin.list_topics() if name.startswith(prefix)]
-        if names:
-            await admin.delete_topics(names)
-    finally:
-        await admin.close()
+@pytest.fixture(scope="session")
+def admin_dsn() -> str:
+    """The installed server, for tests of what infra.sh itself set up."""
+    return ADMIN_DSN
 
 
-def _dsn_for(role: str, password: str, database: str) -> str:
-    base = ADMIN_DSN.rsplit("@", 1)[1].rsplit("/", 1)[0]
-    return f"postgresql://{role}:{password}@{base}/{database}"
-
-
-async def _scratch_database(role: str, password: str) -> AsyncIterator[str]:
-    """A fresh, empty database owned by ``role`` that only ``role`` may connect to."""
-    name = f"bp_test_{role.removeprefix('blindpost_')}_{uuid.uuid4().hex[:10]}"
-    admin = await asyncpg.connect(ADMIN_DSN)
-    try:
-        await admin.execute(f"CREATE DATABASE {name} OWNER {role}")
-        await admin.execute(f"REVOKE ALL ON DATABASE {name} FROM PUBLIC")
-    finally:
-        await admin.close()
-    owner_conn = await asyncpg.connect(_dsn_for("blindpost_admin", "blindpost_admin_local", name))
-    try:
-        await owner_conn.execute("REVOKE ALL ON SCHEMA public FROM PUBLIC")
-        await owner_conn.execute(f"ALTER SCHEMA public OWNER TO {role}")
-    finally:
-        await owner_conn.close()
-    yield _dsn_for(role, password, name)
-    admin = await asyncpg.connect(ADMIN_DSN)
-    try:
-        await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-    finally:
-        await admin.close()
+async def _scratch_database(role: str) -> AsyncIterator[str]:
+    name, dsn = await create_database("test", role)
+    yield dsn
+    await drop_database(name)
 
 
 @pytest.fixture
 async def events_dsn() -> AsyncIterator[str]:
     """A scratch event-store database, owned by the event store's role."""
-    async for dsn in _scratch_database("blindpost_events", "blindpost_events_local"):
+    async for dsn in _scratch_database("blindpost_events"):
         yield dsn
 
 
 @pytest.fixture
 async def vault_dsn() -> AsyncIterator[str]:
     """A scratch vault database, owned by the vault's role."""
-    async for dsn in _scratch_database("blindpost_vault", "blindpost_vault_local"):
+    async for dsn in _scratch_database("blindpost_vault"):
         yield dsn
 
 
@@ -121,3 +117,16 @@ def base_env(kafka_bootstrap: str, topic_prefix: str, tmp_path: Path) -> Iterato
         }
     )
     yield env
+
+
+@pytest.fixture
+def vault_env(base_env: dict[str, str], vault_dsn: str) -> dict[str, str]:
+    return {**base_env, "BLINDPOST_VAULT_DATABASE_URL": vault_dsn}
+
+
+@pytest.fixture
+async def vault(vault_env: dict[str, str], topics: Topics) -> AsyncIterator[VaultClient]:
+    """A real vault (the production app, in process, on a free port) over a scratch
+    database and this test's topics."""
+    async with running_vault(vault_env) as client:
+        yield client

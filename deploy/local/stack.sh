@@ -7,8 +7,11 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 RUN="$ROOT/var/run"
 LOGS="$ROOT/var/log"
 BIN="$ROOT/.venv/bin"
-# Order matters only for readiness: the vault before the resolver, the sink before e-mail.
-SERVICES=(dev-sinks smtp-sink vault projector intake resolver dispatch-email dispatch-sms dispatch-cim status-ingest callback-relay)
+# The local stand-ins for the outside world (services/dev/) first, then the gateway.  Order
+# matters only for readiness: the vault before the resolver, the SMTP sink before e-mail.
+STAND_INS=(dev-sinks smtp-sink)
+GATEWAY=(vault projector intake resolver dispatch-email dispatch-sms dispatch-cim status-ingest callback-relay)
+SERVICES=("${STAND_INS[@]}" "${GATEWAY[@]}")
 
 say() { printf '[stack] %s\n' "$*" >&2; }
 

@@ -139,14 +139,6 @@ class CallbackStore:
             [(r.ext_message_id, r.status.value, r.state, r.retry_in_s, r.error) for r in results],
         )
 
-    async def next_due_in(self) -> float | None:
-        """Seconds until the earliest pending callback is due (None: nothing pending)."""
-        value = await self.pool.fetchval(
-            "SELECT EXTRACT(EPOCH FROM (min(next_attempt_at) - now()))::float8"
-            " FROM callback_outbox WHERE state = 'pending'"
-        )
-        return None if value is None else max(0.0, float(value))
-
     async def pending(self) -> int:
         """Counted through the partial index: cheap however many were delivered."""
         return int(

@@ -3,7 +3,6 @@ a message's lifecycle on the event log."""
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -17,9 +16,11 @@ from services.callback_relay.settings import RelaySettings
 from services.callback_relay.ssrf import Resolve, system_resolve
 from shared.domain import Channel, SmarticoStatus, ext_message_id_for
 from shared.events import Event, MessageContent
-from shared.kafka import start_producer
 from shared.topics import Topics
 from tests.support import events as build
+from tests.support.kafka import partitions_of
+from tests.support.kafka import publish as publish_events
+from tests.support.polling import eventually
 from tests.support.ports import free_port
 
 
@@ -133,22 +134,21 @@ def lifecycle(
 
 
 async def publish(bootstrap: str, topics: Topics, events: list[Event]) -> None:
-    producer = await start_producer(bootstrap)
-    try:
-        futures = [
-            await producer.send(topics.message_events, e.to_bytes(), key=e.key) for e in events
-        ]
-        for future in futures:
-            await future
-    finally:
-        await producer.stop()
+    await publish_events(bootstrap, topics.message_events, events)
 
 
-async def wait_until(predicate, timeout_s: float, interval_s: float = 0.1) -> bool:  # type: ignore[no-untyped-def]
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout_s
-    while loop.time() < deadline:
-        if predicate():
-            return True
-        await asyncio.sleep(interval_s)
-    return predicate()
+async def relay_caught_up(bootstrap: str, topics: Topics, witness: Smartico) -> set[str]:
+    """Puts one message on every partition of the event log, called back to ``witness``,
+    and waits for their callbacks: then the relay has handled everything published before
+    them.  Returns their ext_message_ids."""
+    mids = set()
+    for partition in await partitions_of(bootstrap, topics.message_events):
+        mid, events = lifecycle(Channel.SMS, witness.url, [])
+        await publish_events(bootstrap, topics.message_events, events, partition=partition)
+        mids.add(str(mid))
+    await eventually(
+        lambda: {mid for mid, _status in witness.delivered()} >= mids,
+        within=30,
+        what="the sentinel messages' callbacks",
+    )
+    return mids

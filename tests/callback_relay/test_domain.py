@@ -54,7 +54,7 @@ MID = uuid.uuid4()
         ],
     ],
 )
-def test_each_event_type_reports_the_agreed_status(payload, expected) -> None:  # type: ignore[no-untyped-def]
+def test_each_event_type_reports_the_agreed_status(payload, expected) -> None:
     assert status_from(Event.create(MID, payload, "test")) == expected
 
 
@@ -86,7 +86,7 @@ def test_callback_url_keeps_smarticos_parameters_and_adds_ours() -> None:
         (302, b"", "retry", None),
     ],
 )
-def test_success_is_http_200_with_error_code_0(status, body, outcome, code) -> None:  # type: ignore[no-untyped-def]
+def test_success_is_http_200_with_error_code_0(status, body, outcome, code) -> None:
     assert judge_response(status, body) == (outcome, code)
 
 

@@ -3,7 +3,6 @@ processes sharing one consumer group and one store."""
 
 from __future__ import annotations
 
-import asyncio
 from collections import Counter
 
 import asyncpg
@@ -15,10 +14,11 @@ from tests.callback_relay.support import (
     Smartico,
     lifecycle,
     publish,
+    relay_caught_up,
     relay_env,
-    wait_until,
 )
 from tests.support.kafka import read_topic
+from tests.support.polling import eventually
 from tests.support.ports import free_port
 from tests.support.processes import ServiceProcess
 
@@ -36,21 +36,11 @@ def batch(url: str, n: int) -> tuple[list[Event], set[tuple[str, str]]]:
     return events, expected
 
 
-async def wait_until_recorded(dsn: str, n: int, timeout_s: float = 30) -> bool:
+async def all_recorded(dsn: str, n: int) -> bool:
     conn = await asyncpg.connect(dsn)
     try:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout_s
-        while loop.time() < deadline:
-            if (
-                await conn.fetchval(
-                    "SELECT count(*) FROM callback_outbox WHERE state = 'delivered'"
-                )
-                >= n
-            ):
-                return True
-            await asyncio.sleep(0.2)
-        return False
+        sql = "SELECT count(*) FROM callback_outbox WHERE state = 'delivered'"
+        return bool(await conn.fetchval(sql) >= n)
     finally:
         await conn.close()
 
@@ -58,14 +48,15 @@ async def wait_until_recorded(dsn: str, n: int, timeout_s: float = 30) -> bool:
 @pytest.mark.slow
 async def test_sigkill_and_rebalance_report_each_status_once(
     kafka_bootstrap, topics, base_env, events_dsn, tmp_path
-) -> None:  # type: ignore[no-untyped-def]
-    endpoint = Smartico()
+) -> None:
+    endpoint, witness = Smartico(), Smartico()
     await endpoint.start()
+    await witness.start()
     # A short lease: callbacks claimed by a killed replica are retried after 6 s, not 60 s.
     env = relay_env(
         base_env,
         events_dsn,
-        f"127.0.0.1:{endpoint.port}",
+        f"127.0.0.1:{endpoint.port},127.0.0.1:{witness.port}",
         BLINDPOST_CALLBACK_TIMEOUT_S="2",
         BLINDPOST_CALLBACK_LEASE_S="6",
     )
@@ -86,7 +77,9 @@ async def test_sigkill_and_rebalance_report_each_status_once(
         events, wanted = batch(endpoint.url, 30)
         expected |= wanted
         await publish(kafka_bootstrap, topics, events)
-        assert await wait_until(lambda: set(endpoint.delivered()) >= expected, 30)
+        await eventually(
+            lambda: set(endpoint.delivered()) >= expected, within=30, what="the first batch"
+        )
 
         # Smartico goes down; a second replica joins (rebalance) while callbacks are pending.
         await endpoint.stop()
@@ -100,22 +93,30 @@ async def test_sigkill_and_rebalance_report_each_status_once(
         expected |= wanted
         await publish(kafka_bootstrap, topics, events)  # while one replica is dead
         await endpoint.start()
-        assert await wait_until(lambda: set(endpoint.delivered()) >= expected, 90), (
-            second.log_tail()
+        await eventually(
+            lambda: set(endpoint.delivered()) >= expected,
+            within=90,
+            what="every callback, by the second replica",
+            details=second.log_tail,
         )
 
         # Once every result is recorded, a SIGKILL and a restart report nothing again.  (A
         # kill between Smartico's 200 and its recording would repeat that one call after
         # the lease: the window no store can close, see docs/statuses.md.)
-        assert await wait_until_recorded(events_dsn, len(expected)), second.log_tail()
+        await eventually(
+            lambda: all_recorded(events_dsn, len(expected)),
+            within=30,
+            what="every delivery recorded",
+            details=second.log_tail,
+        )
         second.kill()
         await first.start()  # resumes from the store's position: nothing is reported again
-        await publish(kafka_bootstrap, topics, batch(endpoint.url, 0)[0])
-        await wait_until(lambda: False, 4)
+        sentinels = await relay_caught_up(kafka_bootstrap, topics, witness)
     finally:
         first.stop()
         second.stop()
         await endpoint.stop()
+        await witness.stop()
 
     counts = endpoint.delivered()
     assert set(counts) == expected
@@ -131,6 +132,6 @@ async def test_sigkill_and_rebalance_report_each_status_once(
     delivered = Counter(
         (str(e.ext_message_id), e.payload.status)
         for e in log
-        if e.type is EventType.CALLBACK_DELIVERED
+        if e.type is EventType.CALLBACK_DELIVERED and str(e.ext_message_id) not in sentinels
     )
     assert set(delivered) == expected

@@ -10,15 +10,7 @@ import pytest
 from services.callback_relay.ssrf import CallbackGuard, CallbackRefused
 from shared.domain import Channel, SmarticoStatus
 from shared.events import Event, EventType
-from tests.callback_relay.support import (
-    Smartico,
-    lifecycle,
-    publish,
-    relay_env,
-    running_relay,
-    smartico,
-    wait_until,
-)
+from tests.callback_relay import support
 from tests.support.kafka import read_topic
 
 # A resolver for tests: the names a hostile DNS would answer with private addresses.
@@ -136,24 +128,26 @@ async def test_pinned_resolver_answers_only_validated_addresses() -> None:
 @pytest.mark.slow
 async def test_the_running_relay_never_calls_a_hostile_url_nor_follows_a_redirect(
     kafka_bootstrap, topics, base_env, events_dsn
-) -> None:  # type: ignore[no-untyped-def]
-    victim = Smartico()
+) -> None:
+    victim = support.Smartico()
     await victim.start()
-    async with smartico("redirect") as redirector:
+    async with support.smartico("redirect") as redirector, support.smartico() as witness:
         redirector.redirect_to = f"http://127.0.0.1:{victim.port}/stolen"
         urls = hostile_urls(victim.port)
         events = []
         for url in urls:
-            events += lifecycle(Channel.EMAIL, url, [])[1]
-        redirect_mid, redirect_events = lifecycle(Channel.EMAIL, redirector.url, [])
-        allow = ",".join([*listed(victim.port), f"127.0.0.1:{redirector.port}"])
-        env = relay_env(base_env, events_dsn, allow, BLINDPOST_CALLBACK_RETRY_PERIOD_S="3")
-        async with running_relay(env, fake_resolve):
-            await publish(kafka_bootstrap, topics, events + redirect_events)
+            events += support.lifecycle(Channel.EMAIL, url, [])[1]
+        redirect_mid, redirect_events = support.lifecycle(Channel.EMAIL, redirector.url, [])
+        allow = ",".join(
+            [*listed(victim.port), f"127.0.0.1:{redirector.port}", f"127.0.0.1:{witness.port}"]
+        )
+        env = support.relay_env(base_env, events_dsn, allow, BLINDPOST_CALLBACK_RETRY_PERIOD_S="3")
+        async with support.running_relay(env, fake_resolve):
+            await support.publish(kafka_bootstrap, topics, events + redirect_events)
             dead = await read_topic(
                 kafka_bootstrap, topics.callbacks_dead_letter, expect=len(urls) + 1, timeout_s=25
             )
-            await wait_until(lambda: False, 1)
+            await support.relay_caught_up(kafka_bootstrap, topics, witness)
     await victim.stop()
 
     assert victim.requests == []

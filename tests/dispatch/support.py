@@ -13,7 +13,7 @@ from typing import Any
 from aiohttp import web
 from aiokafka import AIOKafkaProducer
 
-from services.smtp_sink.main import start_smtp_server
+from services.dev.smtp_sink import start_smtp_server
 from shared.domain import Channel
 from shared.events import Event, MessageContent
 from shared.sealing import SealingPublicKey

@@ -7,7 +7,7 @@ from pathlib import Path
 import aiohttp
 import aiosmtplib
 
-from services.smtp_sink.main import SinkSettings, create_app
+from services.dev.smtp_sink import SinkSettings, create_app
 from tests.dispatch.support import Served
 from tests.support.ports import free_port
 

@@ -11,12 +11,12 @@ from __future__ import annotations
 import asyncio
 import email
 import email.policy
+import itertools
 import json
 import re
-import subprocess
-import sys
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
@@ -24,8 +24,9 @@ import pytest
 from services.dispatch.providers.cim import verify_signature
 from tests.e2e.outside_world import OutsideWorld
 from tests.support.leaks import VAULT_CIPHERTEXT_COLUMNS, all_table_text, all_topic_text, hits
+from tests.support.polling import eventually
 from tests.support.ports import free_port
-from tests.support.processes import ServiceProcess
+from tests.support.processes import ServiceProcess, run_cli
 
 EMAIL = "octavia.brightwater@e2e-needle-4417.com"
 PHONE, PHONE_E164 = "+44 7911 123417", "+447911123417"
@@ -44,7 +45,6 @@ SERVICES = [
     "status-ingest",
     "callback-relay",
 ]
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def port_variable(service: str) -> str:
@@ -54,37 +54,18 @@ def port_variable(service: str) -> str:
 async def post(http: aiohttp.ClientSession, url: str, secret: str, body: dict) -> dict:
     """Posts as Smartico does; retries only 'User was not found' while the directory catches
     up with the subject the vault just published."""
-    for _ in range(100):
+
+    async def answered() -> dict | None:
         async with http.post(url, json=body, headers={"Authorization": secret}) as response:
             assert response.status == 200
-            answer = await response.json()
-        if answer["error_code"] != 1:
-            return answer
-        await asyncio.sleep(0.1)
-    return answer
+            answer: dict = await response.json()
+        return answer if answer["error_code"] != 1 else None
 
-
-async def eventually(check, timeout_s: float = 60.0, what: str = ""):  # type: ignore[no-untyped-def]
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout_s
-    while True:
-        result = check()
-        if result:
-            return result
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.2)
+    return await eventually(answered, within=10, what=f"intake to know the player ({url})")
 
 
 def blindpost(env: dict[str, str], *args: str) -> str:
-    done = subprocess.run(
-        [sys.executable, "-m", "services.cli", *args],
-        env={**env, "PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)},
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    done = run_cli({**env, "PATH": "/usr/bin:/bin"}, *args, timeout=60)
     assert done.returncode == 0, done.stderr[-2000:]
     return done.stdout + done.stderr
 
@@ -188,11 +169,12 @@ async def test_a_campaign_goes_out_statuses_come_back_and_no_address_leaks(
 
             # Everything arrives where it should, once.
             mail_dir = Path(env["BLINDPOST_VAR_DIR"]) / "mail"
-            mails = await eventually(
-                lambda: len(files := sorted(mail_dir.glob("*.eml"))) == 2 and files, what="2 mails"
+            await eventually(
+                lambda: len(list(mail_dir.glob("*.eml"))) == 2, within=60, what="2 mails"
             )
-            await eventually(lambda: len(world.sms) == 2, what="2 SMS")
-            await eventually(lambda: len(world.cim) == 1, what="the custom IM")
+            mails = sorted(mail_dir.glob("*.eml"))
+            await eventually(lambda: len(world.sms) == 2, within=60, what="2 SMS")
+            await eventually(lambda: len(world.cim) == 1, within=60, what="the custom IM")
             by_recipient = {
                 m["To"]: m
                 for m in (
@@ -215,11 +197,12 @@ async def test_a_campaign_goes_out_statuses_come_back_and_no_address_leaks(
                     {(c["ext_message_id"], c["status"]) for c in world.callbacks}
                     >= {(mid, "accepted") for mid in ids.values()}
                 ),
+                within=60,
                 what="accepted for every message",
             )
             assert {c["tenant"] for c in world.callbacks} == {"42"}
-            types = {c["ext_message_id"]: c["type"] for c in world.callbacks}
-            assert [types[ids[k]] for k in ("email", "sms", "whatsapp", "cim", "preview")] == [
+            channel_of = {c["ext_message_id"]: c["type"] for c in world.callbacks}
+            assert [channel_of[ids[k]] for k in ("email", "sms", "whatsapp", "cim", "preview")] == [
                 "email",
                 "sms",
                 "sms",
@@ -229,10 +212,14 @@ async def test_a_campaign_goes_out_statuses_come_back_and_no_address_leaks(
 
             # The player opens, clicks and unsubscribes.
             mail = by_recipient[EMAIL]
-            html = mail.get_body(("html",)).get_content()
-            assert mail.get_body(("plain",)).get_content().startswith("Hi!")
-            pixel = re.search(r'<img src="([^"]+/t/o/[^"]+)"', html).group(1)
-            click = re.search(r'href="([^"]+/t/c/[^"]+)"', html).group(1)
+            html_part, plain_part = mail.get_body(("html",)), mail.get_body(("plain",))
+            assert html_part is not None and plain_part is not None
+            html = html_part.get_content()
+            assert plain_part.get_content().startswith("Hi!")
+            pixel_link = re.search(r'<img src="([^"]+/t/o/[^"]+)"', html)
+            click_link = re.search(r'href="([^"]+/t/c/[^"]+)"', html)
+            assert pixel_link and click_link, html
+            pixel, click = pixel_link.group(1), click_link.group(1)
             unsubscribe = mail["List-Unsubscribe"].strip("<>")
             assert mail["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
             async with http.get(pixel) as response:
@@ -248,6 +235,7 @@ async def test_a_campaign_goes_out_statuses_come_back_and_no_address_leaks(
             }
             await eventually(
                 lambda: {(c["ext_message_id"], c["status"]) for c in world.callbacks} >= expected,
+                within=60,
                 what="opened, clicked and unsubscribed",
             )
             # The opt-out reached the vault, and through its facts, intake.
@@ -261,12 +249,13 @@ async def test_a_campaign_goes_out_statuses_come_back_and_no_address_leaks(
         assert all(c["api_key"] == env["BLINDPOST_CALLBACK_API_KEY"] for c in world.callbacks)
 
         # The event log tells the whole story, with the vault read made for the message.
-        def timeline() -> dict | None:
+        def timeline() -> dict[str, Any] | None:
             view = json.loads(blindpost(env, "messages", "show", ids["email"], "--format", "json"))
             types = [event["type"] for event in view["events"]]
             return view if types.count("callback.delivered") >= 4 else None
 
-        view = await eventually(timeline, what="the timeline to include every callback")
+        view = await eventually(timeline, within=60, what="the timeline to include every callback")
+        assert view is not None
         outputs.append(json.dumps(view))
         types = [event["type"] for event in view["events"]]
 
@@ -315,15 +304,16 @@ async def test_a_campaign_goes_out_statuses_come_back_and_no_address_leaks(
     assert leaks == {}
 
 
-async def eventually_answer(http, url, secret, body, code, timeout_s: float = 30.0):  # type: ignore[no-untyped-def]
+async def eventually_answer(
+    http: aiohttp.ClientSession, url: str, secret: str, body: dict, code: int
+) -> dict:
     """Posts new messages (a fresh uid each time) until intake gives ``code``."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout_s
-    for attempt in range(10_000):
-        fresh = {**body, "email_uid": f"{body['email_uid']}-{attempt}"}
+    attempts = itertools.count()
+
+    async def answered() -> dict | None:
+        fresh = {**body, "email_uid": f"{body['email_uid']}-{next(attempts)}"}
         async with http.post(url, json=fresh, headers={"Authorization": secret}) as response:
-            answer = await response.json()
-        if answer["error_code"] == code or loop.time() > deadline:
-            assert answer["error_code"] == code, answer
-            return answer
-        await asyncio.sleep(0.2)
+            answer: dict = await response.json()
+        return answer if answer["error_code"] == code else None
+
+    return await eventually(answered, within=30, interval=0.2, what=f"error_code {code}")

@@ -6,12 +6,11 @@ from __future__ import annotations
 
 import asyncio
 import json
-import subprocess
-import sys
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -24,6 +23,10 @@ from shared.events import Event, MessageContent
 from shared.kafka import start_consumer, start_producer
 from shared.topics import Topics
 from tests.support import events as build
+from tests.support.kafka import end_offsets
+from tests.support.polling import eventually
+from tests.support.ports import free_port
+from tests.support.processes import ServiceProcess
 
 
 def lifecycle(
@@ -165,18 +168,6 @@ async def running_projector(
         raise task.exception()  # type: ignore[misc]
 
 
-async def eventually(
-    check: Callable[[], Awaitable[bool]], timeout_s: float = 30.0, what: str = "condition"
-) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout_s
-    while loop.time() < deadline:
-        if await check():
-            return
-        await asyncio.sleep(0.2)
-    raise AssertionError(f"{what} not reached in {timeout_s}s")
-
-
 async def count(pool: asyncpg.Pool, query: str, *args: object) -> int:
     async with pool.acquire() as conn:
         return int(await conn.fetchval(query, *args))
@@ -186,18 +177,29 @@ async def wait_for_events(pool: asyncpg.Pool, expected: int, timeout_s: float = 
     async def done() -> bool:
         return await count(pool, "SELECT count(*) FROM events") >= expected
 
-    await eventually(done, timeout_s, f"{expected} stored events")
+    await eventually(done, within=timeout_s, what=f"{expected} stored events")
 
 
-def blindpost(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    """The ``blindpost`` command line, as an operator runs it."""
-    from tests.conftest import ROOT
+async def wait_for_position(pool: asyncpg.Pool, bootstrap: str, topic: str) -> None:
+    """Until the projector's stored positions reach where ``topic`` ends now: everything
+    published before was handled (stored or skipped), so what is absent stays absent."""
+    ends = await end_offsets(bootstrap, topic)
 
-    return subprocess.run(
-        [sys.executable, "-m", "services.cli", *args],
-        env={"PATH": "", "PYTHONPATH": str(ROOT), **env},
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    async def reached() -> bool:
+        async with pool.acquire() as conn:
+            rows = await conn.fetch(
+                "SELECT partition, next_offset FROM projector_positions WHERE topic = $1", topic
+            )
+        stored = {r["partition"]: r["next_offset"] for r in rows}
+        return all(stored.get(partition, 0) >= end for partition, end in ends.items())
+
+    await eventually(reached, within=30, what=f"stored positions at the end of {topic}")
+
+
+def projector_process(
+    env: dict[str, str], dsn: str, log_folder: Path, **settings: str
+) -> ServiceProcess:
+    """``blindpost run projector`` on a free port over ``dsn``, with extra ``settings``."""
+    port = free_port()
+    env = {**env, "DATABASE_URL": dsn, "BLINDPOST_PROJECTOR_PORT": str(port), **settings}
+    return ServiceProcess("projector", env, port, log_folder / "projector.log")

@@ -10,13 +10,12 @@ from services.eventstore.replay import compare, replay_from_store
 from services.eventstore.verify import verify
 from tests.eventstore.support import (
     count,
-    eventually,
     lifecycle,
     migrated_pool,
     produce,
+    projector_process,
 )
-from tests.support.ports import free_port
-from tests.support.processes import ServiceProcess
+from tests.support.polling import eventually
 
 
 async def _write_transaction_open(conn: asyncpg.Connection) -> bool:
@@ -36,15 +35,12 @@ async def test_projector_killed_mid_batch_loses_and_doubles_nothing(
     messages = [lifecycle(f"kill-{n}", ext_user_id=f"player-{n % 37}") for n in range(400)]
     events = [e for m in messages for e in m]
     await produce(kafka_bootstrap, topics.message_events, events)
-    port = free_port()
-    env = {
-        **base_env,
-        "DATABASE_URL": events_dsn,
-        "BLINDPOST_PROJECTOR_PORT": str(port),
+    # Small batches, so the kill lands inside one; a short session, so the restart rejoins fast.
+    small_batches = {
         "BLINDPOST_PROJECTOR_MAX_RECORDS": "40",
         "BLINDPOST_PROJECTOR_SESSION_TIMEOUT_MS": "6000",
     }
-    service = ServiceProcess("projector", env, port, tmp_path / "projector.log")
+    service = projector_process(base_env, events_dsn, tmp_path, **small_batches)
     pool = await migrated_pool(events_dsn)
     try:
         await service.start()
@@ -54,7 +50,7 @@ async def test_projector_killed_mid_batch_loses_and_doubles_nothing(
                 stored = await watcher.fetchval("SELECT count(*) FROM events")
                 return stored > 0 and await _write_transaction_open(watcher)
 
-            await eventually(mid_batch, 60, "a batch in flight")
+            await eventually(mid_batch, within=60, what="a batch in flight")
             service.kill()
         stored_at_kill = await count(pool, "SELECT count(*) FROM events")
         assert 0 < stored_at_kill < len(events), "the kill did not land mid-run"
@@ -64,7 +60,7 @@ async def test_projector_killed_mid_batch_loses_and_doubles_nothing(
         async def all_stored() -> bool:
             return await count(pool, "SELECT count(*) FROM events") >= len(events)
 
-        await eventually(all_stored, 90, "every event stored after the restart")
+        await eventually(all_stored, within=90, what="every event stored after the restart")
         service.stop()
 
         assert await count(pool, "SELECT count(*) FROM events") == len(events)

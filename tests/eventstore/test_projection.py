@@ -20,7 +20,7 @@ from services.eventstore.chain import (
     split_content,
     verify_stream,
 )
-from services.eventstore.projection import apply, count_deltas
+from services.eventstore.projection import MessageState, apply, count_deltas
 from services.eventstore.records import Unstorable, parse_audit_fact, parse_event
 from shared.domain import SmarticoStatus
 from tests.eventstore.support import lifecycle
@@ -93,16 +93,20 @@ def test_provider_time_is_the_status_time():
 
 def test_counts_move_with_each_status_change():
     events = lifecycle("u5")
-    states = [None]
+    before: MessageState | None = None
+    changes = []
     for event in events:
-        states.append(apply(states[-1], event))
-    deltas = count_deltas(zip(states[:-1], states[1:], strict=True))
+        after = apply(before, event)
+        changes.append((before, after))
+        before = after
+    deltas = count_deltas(changes)
     assert {k: v for k, v in deltas.items() if v} == {("opened", "email"): 1}
 
 
 def test_the_chain_covers_the_content_hash_not_the_content():
     event = parse_event(lifecycle("u6")[0].to_bytes()).written  # as stored: a plain dict
     stored, content = split_content(event.payload)
+    assert content is not None
     assert "content" not in stored and content["subject"] == "Your weekly bonus"
     assert join_content(stored, content) == event.payload
     fields = ChainedFields(

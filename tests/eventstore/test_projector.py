@@ -3,7 +3,6 @@ Kafka redelivers; positions from the store, not from Kafka; poison records dead-
 
 from __future__ import annotations
 
-import asyncio
 import json
 import secrets
 
@@ -14,7 +13,6 @@ from services.eventstore.replay import partitions_of
 from services.eventstore.verify import verify
 from tests.eventstore.support import (
     count,
-    eventually,
     lifecycle,
     produce,
     produce_facts,
@@ -22,8 +20,10 @@ from tests.eventstore.support import (
     running_projector,
     vault_read,
     wait_for_events,
+    wait_for_position,
 )
 from tests.support.kafka import read_topic
+from tests.support.polling import eventually
 
 
 async def test_redelivered_and_re_emitted_events_are_stored_once(
@@ -39,7 +39,7 @@ async def test_redelivered_and_re_emitted_events_are_stored_once(
     async with running_projector(kafka_bootstrap, topics, events_dsn) as pool:
         await wait_for_events(pool, len(events))
         await produce(kafka_bootstrap, topics.message_events, events[5:12])
-        await asyncio.sleep(2)  # give a duplicate the chance to be stored twice
+        await wait_for_position(pool, kafka_bootstrap, topics.message_events)
         assert await count(pool, "SELECT count(*) FROM events") == len(events)
         assert await count(pool, "SELECT count(DISTINCT event_id) FROM events") == len(events)
         assert await count(pool, "SELECT count(*) FROM vault_audit_facts") == len(facts)
@@ -68,7 +68,7 @@ async def test_a_rewound_kafka_offset_does_not_store_anything_twice(
     duplicates_before = DUPLICATES._value.get()
     async with running_projector(kafka_bootstrap, topics, events_dsn) as pool:
         await wait_for_events(pool, len(first) + len(second))
-        await asyncio.sleep(1)
+        await wait_for_position(pool, kafka_bootstrap, topics.message_events)
         assert await count(pool, "SELECT count(*) FROM events") == len(first) + len(second)
     # Not even read again: it sought to the stored positions, not to Kafka's offset 0.
     assert DUPLICATES._value.get() == duplicates_before
@@ -131,7 +131,7 @@ async def test_a_record_the_database_refuses_is_dead_lettered_alone(
         async def facts_stored() -> bool:
             return await count(pool, "SELECT count(*) FROM vault_audit_facts") == 2
 
-        await eventually(facts_stored, 30, "the two good audit facts")
+        await eventually(facts_stored, within=30, what="the two good audit facts")
     dead = await read_topic(kafka_bootstrap, topics.dead_letter, expect=1)
     assert len(dead) == 1
     assert dict(dead[0].headers)["blindpost.reason"].startswith(b"refused by the database")
@@ -157,17 +157,17 @@ async def test_two_replicas_through_rebalances_store_each_event_once(
             async def shared() -> bool:
                 return all(r.consumer.assignment() for r in replicas)
 
-            await eventually(shared, 30, "partitions shared by both replicas")
+            await eventually(shared, within=30, what="partitions shared by both replicas")
             await produce(kafka_bootstrap, topics.message_events, events[third : 2 * third])
 
             async def both_working() -> bool:
                 return all(r.stored_total for r in replicas)
 
-            await eventually(both_working, 30, "both replicas storing events")
+            await eventually(both_working, within=30, what="both replicas storing events")
         # The second replica left: its partitions come back to the first.
         await produce(kafka_bootstrap, topics.message_events, events[2 * third :])
         await wait_for_events(pool, len(events), timeout_s=60)
-        await asyncio.sleep(1)
+        await wait_for_position(pool, kafka_bootstrap, topics.message_events)
         assert await count(pool, "SELECT count(*) FROM events") == len(events)
         async with pool.acquire() as conn:
             assert await verify(conn) == (len(messages), len(events), [])

@@ -10,13 +10,13 @@ from datetime import UTC, datetime, timedelta
 from services.eventstore.replay import compare, replay_from_kafka, replay_from_store
 from shared.domain import Channel
 from tests.eventstore.support import (
-    blindpost,
     lifecycle,
     migrated_pool,
     produce,
     running_projector,
     wait_for_events,
 )
+from tests.support.processes import run_cli
 
 
 def _mixed_traffic() -> list:
@@ -71,7 +71,7 @@ async def test_replay_from_the_store_and_from_kafka_equals_the_live_projection(
         # The command does the same, and says so.
         env = {**base_env, "DATABASE_URL": events_dsn}
         for source in ("store", "kafka"):
-            ran = blindpost(env, "replay", "--from", source, "--check", "--format", "json")
+            ran = run_cli(env, "replay", "--from", source, "--check", "--format", "json")
             assert ran.returncode == 0, ran.stderr
             report = json.loads(ran.stdout)
             assert report["identical"] and report["events"] == distinct
@@ -84,7 +84,7 @@ async def test_replay_from_the_store_and_from_kafka_equals_the_live_projection(
                 "(SELECT ctid FROM message_state LIMIT 1)"
             )
         assert not (await compare(pool_, "replay_store"))["identical"]
-        changed = blindpost(env, "replay", "--check")
+        changed = run_cli(env, "replay", "--check")
         assert changed.returncode == 1 and "DIFFERENT" in changed.stdout
     finally:
         await pool_.close()

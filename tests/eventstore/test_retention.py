@@ -11,17 +11,16 @@ import pytest
 from services.eventstore.replay import compare, replay_from_kafka
 from services.eventstore.verify import verify
 from tests.eventstore.support import (
-    blindpost,
     count,
-    eventually,
     lifecycle,
     migrated_pool,
     produce,
+    projector_process,
     running_projector,
     wait_for_events,
 )
-from tests.support.ports import free_port
-from tests.support.processes import ServiceProcess
+from tests.support.polling import eventually
+from tests.support.processes import run_cli
 
 
 async def _bodies(pool, stream) -> int:
@@ -42,9 +41,9 @@ async def test_retention_command_removes_old_bodies_and_keeps_the_lifecycle(
     async with running_projector(kafka_bootstrap, topics, events_dsn) as pool:
         await wait_for_events(pool, len(old) + len(recent))
 
-        nothing = blindpost(env, "events", "retention", "--format", "json")
+        nothing = run_cli(env, "events", "retention", "--format", "json")
         assert json.loads(nothing.stdout)["redactions_published"] == 0, nothing.stderr
-        ran = blindpost(env, "events", "retention", "--days", "30", "--format", "json")
+        ran = run_cli(env, "events", "retention", "--days", "30", "--format", "json")
         assert json.loads(ran.stdout)["redactions_published"] == 1, ran.stderr
 
         old_id, recent_id = old[0].ext_message_id, recent[0].ext_message_id
@@ -52,17 +51,17 @@ async def test_retention_command_removes_old_bodies_and_keeps_the_lifecycle(
         async def removed() -> bool:
             return await _bodies(pool, old_id) == 0
 
-        await eventually(removed, 30, "the old body removed")
+        await eventually(removed, within=30, what="the old body removed")
         assert await _bodies(pool, recent_id) == 1
         # Running it again changes nothing (the redaction event is stored once).
-        again = blindpost(env, "events", "retention", "--days", "30", "--format", "json")
+        again = run_cli(env, "events", "retention", "--days", "30", "--format", "json")
         assert json.loads(again.stdout)["redactions_published"] == 0
         await wait_for_events(pool, len(old) + len(recent) + 1)
 
         async with pool.acquire() as conn:
             assert (await verify(conn))[2] == []
         shown = json.loads(
-            blindpost(env, "messages", "show", str(old_id), "--format", "json").stdout
+            run_cli(env, "messages", "show", str(old_id), "--format", "json").stdout
         )
         assert [e["type"] for e in shown["events"]][:-1] == [e.type.value for e in old]
         assert shown["events"][-1]["type"] == "message.body_redacted"
@@ -85,15 +84,13 @@ async def test_the_projector_removes_old_bodies_periodically(
 ):
     old = lifecycle("old-2", start=datetime.now(UTC) - timedelta(days=8))[:4]
     await produce(kafka_bootstrap, topics.message_events, old)
-    port = free_port()
-    env = {
-        **base_env,
-        "DATABASE_URL": events_dsn,
-        "BLINDPOST_PROJECTOR_PORT": str(port),
-        "BLINDPOST_BODY_RETENTION_DAYS": "7",
-        "BLINDPOST_RETENTION_INTERVAL_S": "1",
-    }
-    service = ServiceProcess("projector", env, port, tmp_path / "projector.log")
+    service = projector_process(
+        base_env,
+        events_dsn,
+        tmp_path,
+        BLINDPOST_BODY_RETENTION_DAYS="7",
+        BLINDPOST_RETENTION_INTERVAL_S="1",
+    )
     await service.start()
     pool = await migrated_pool(events_dsn)
     try:

@@ -10,17 +10,16 @@ import pytest
 
 from shared.domain import Channel
 from tests.eventstore.support import (
-    blindpost,
     count,
-    eventually,
     lifecycle,
     migrated_pool,
     produce,
     produce_facts,
+    projector_process,
     vault_read,
 )
-from tests.support.ports import free_port
-from tests.support.processes import ServiceProcess
+from tests.support.polling import eventually
+from tests.support.processes import run_cli
 
 
 @pytest.mark.slow
@@ -42,9 +41,8 @@ async def test_a_timeline_shows_every_stage_in_order_with_the_vault_reads(
     await produce_facts(kafka_bootstrap, topics, [vault_read(stranger[0]), read])
     await produce(kafka_bootstrap, topics.message_events, message + other + stranger)
 
-    port = free_port()
-    env = {**base_env, "DATABASE_URL": events_dsn, "BLINDPOST_PROJECTOR_PORT": str(port)}
-    service = ServiceProcess("projector", env, port, tmp_path / "projector.log")
+    service = projector_process(base_env, events_dsn, tmp_path)
+    env = service.env
     await service.start()
     pool = await migrated_pool(events_dsn)
     try:
@@ -56,13 +54,13 @@ async def test_a_timeline_shows_every_stage_in_order_with_the_vault_reads(
                 and await count(pool, "SELECT count(*) FROM vault_audit_facts") == 2
             )
 
-        await eventually(stored, 60, "every event and audit fact stored")
+        await eventually(stored, within=60, what="every event and audit fact stored")
     finally:
         service.stop()
         await pool.close()
 
     mid = str(message[0].ext_message_id)
-    shown = blindpost(env, "messages", "show", mid, "--format", "json")
+    shown = run_cli(env, "messages", "show", mid, "--format", "json")
     assert shown.returncode == 0, shown.stderr
     view = json.loads(shown.stdout)
     assert [e["event_id"] for e in view["events"]] == [str(e.event_id) for e in message]
@@ -106,7 +104,7 @@ async def test_a_timeline_shows_every_stage_in_order_with_the_vault_reads(
     assert (delivered_callback["attempts"], delivered_callback["outcome"]) == (2, "delivered")
     assert delivered_callback["at"] == view["events"][11]["occurred_at"]
 
-    text = blindpost(env, "messages", "show", mid)
+    text = run_cli(env, "messages", "show", mid)
     assert text.returncode == 0, text.stderr
     lines = text.stdout.splitlines()
     accepted = next(i for i, line in enumerate(lines) if "message.accepted" in line)
@@ -114,15 +112,15 @@ async def test_a_timeline_shows_every_stage_in_order_with_the_vault_reads(
     resolved = next(i for i, line in enumerate(lines) if "recipient.resolved" in line)
     assert accepted < vault < resolved  # the read sits where it happened
 
-    found = blindpost(env, "messages", "find", "--ext-user-id", "player-42", "--format", "json")
+    found = run_cli(env, "messages", "find", "--ext-user-id", "player-42", "--format", "json")
     assert [m["uid"] for m in json.loads(found.stdout)] == ["sms-7", "welcome-42"]
-    by_status = blindpost(
+    by_status = run_cli(
         env, "messages", "find", "--status", "opened", "--channel", "email", "--format", "json"
     )
     assert [m["uid"] for m in json.loads(by_status.stdout)] == ["welcome-42"]
-    by_uid = blindpost(env, "messages", "find", "--uid", "sms-7", "--format", "json")
+    by_uid = run_cli(env, "messages", "find", "--uid", "sms-7", "--format", "json")
     assert [m["stage"] for m in json.loads(by_uid.stdout)] == ["dispatched"]
-    in_window = blindpost(
+    in_window = run_cli(
         env,
         "messages",
         "find",
@@ -134,5 +132,5 @@ async def test_a_timeline_shows_every_stage_in_order_with_the_vault_reads(
         "json",
     )
     assert [m["uid"] for m in json.loads(in_window.stdout)] == ["sms-7"]
-    missing = blindpost(env, "messages", "show", "00000000-0000-0000-0000-000000000000")
+    missing = run_cli(env, "messages", "show", "00000000-0000-0000-0000-000000000000")
     assert missing.returncode == 1

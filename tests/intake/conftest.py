@@ -3,12 +3,12 @@ broker and a scratch event-store database; subject facts published to the real t
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from typing import Any
 
 import aiohttp
 import asyncpg
@@ -23,13 +23,15 @@ from shared.domain import Channel
 from shared.kafka import ensure_topics, start_producer
 from shared.subject_facts import SubjectFacts
 from shared.topics import Topics
+from tests.support.polling import eventually
 from tests.support.ports import free_port
+from tests.support.processes import is_ready
 
 SECRET = "local-smartico-secret"
 CALLBACK = "https://api.smartico.ai/callback?label=7"
 
 
-def email_body(user: str, uid: str | None = None, **extra: object) -> dict[str, object]:
+def email_body(user: str, uid: str | None = None, **extra: object) -> dict[str, Any]:
     return {
         "ext_user_id": user,
         "from_email_address": "Amazing <noreply@amazing.co>",
@@ -43,7 +45,7 @@ def email_body(user: str, uid: str | None = None, **extra: object) -> dict[str, 
     }
 
 
-def im_body(user: str, uid: str | None = None, **extra: object) -> dict[str, object]:
+def im_body(user: str, uid: str | None = None, **extra: object) -> dict[str, Any]:
     return {
         "ext_user_id": user,
         "from_number": "Amazing",
@@ -54,7 +56,7 @@ def im_body(user: str, uid: str | None = None, **extra: object) -> dict[str, obj
     }
 
 
-def body_for(channel: Channel, user: str, uid: str | None = None) -> dict[str, object]:
+def body_for(channel: Channel, user: str, uid: str | None = None) -> dict[str, Any]:
     if channel is Channel.EMAIL:
         return email_body(user, uid)
     if channel is Channel.CIM:
@@ -63,7 +65,10 @@ def body_for(channel: Channel, user: str, uid: str | None = None) -> dict[str, o
 
 
 def facts(
-    user: str, channels: set[Channel], opted_out: set[Channel] = frozenset(), version: int = 1
+    user: str,
+    channels: set[Channel],
+    opted_out: frozenset[Channel] | set[Channel] = frozenset(),
+    version: int = 1,
 ):
     return SubjectFacts(
         ext_user_id=user,
@@ -95,19 +100,21 @@ async def wait_for_directory(
     dsn: str, user: str, *, version: int | None = None, gone: bool = False
 ) -> None:
     conn = await asyncpg.connect(dsn)
+
+    async def shown() -> bool:
+        row = await conn.fetchrow(
+            "SELECT version FROM intake_directory WHERE ext_user_id = $1", user
+        )
+        if gone:
+            return row is None
+        return row is not None and (version is None or row["version"] == version)
+
     try:
-        for _ in range(150):
-            row = await conn.fetchrow(
-                "SELECT version FROM intake_directory WHERE ext_user_id = $1", user
-            )
-            if gone and row is None:
-                return
-            if not gone and row is not None and (version is None or row["version"] == version):
-                return
-            await asyncio.sleep(0.1)
+        await eventually(
+            shown, within=15, what=f"the directory to show {user} (gone={gone}, version={version})"
+        )
     finally:
         await conn.close()
-    raise AssertionError(f"directory never showed {user} (gone={gone}, version={version})")
 
 
 @pytest.fixture
@@ -156,7 +163,7 @@ class IntakeClient:
         secret: str | None = SECRET,
         raw: bytes | None = None,
         content_type: str | None = "application/json",
-    ) -> dict[str, object]:
+    ) -> dict[str, Any]:
         headers = {}
         if secret is not None:
             headers["Authorization"] = secret
@@ -172,16 +179,13 @@ class IntakeClient:
         return await self.session.get(self.base_url + path)
 
 
-async def wait_ready(session: aiohttp.ClientSession, base_url: str, timeout_s: float = 30) -> None:
-    for _ in range(int(timeout_s * 10)):
-        try:
-            async with session.get(base_url + "/readyz") as response:
-                if response.status == 200:
-                    return
-        except aiohttp.ClientError:
-            pass
-        await asyncio.sleep(0.1)
-    raise TimeoutError("intake not ready")
+async def wait_ready(session: aiohttp.ClientSession, base_url: str) -> None:
+    await eventually(
+        lambda: is_ready(session, base_url),
+        within=30,
+        what="intake ready",
+        ignoring=(aiohttp.ClientError,),
+    )
 
 
 @contextlib.asynccontextmanager

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import asyncpg
 
+from tests.support.polling import eventually
 from tests.support.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -114,29 +115,28 @@ class PrivateKafka:
         started_marks = (
             server_log.read_text().count("Kafka Server started") if server_log.exists() else 0
         )
-        for _ in range(int(timeout_s * 5)):
-            if self.process.poll() is not None:
+        process = self.process
+
+        def started() -> bool:
+            if process.poll() is not None:
                 raise RuntimeError(
                     f"private Kafka exited: {(self.home / 'stdout.log').read_text()[-2000:]}"
                 )
-            if (
+            return (
                 _port_open(self.port)
                 and server_log.exists()
                 and server_log.read_text().count("Kafka Server started") > started_marks
-            ):
-                return
-            await asyncio.sleep(0.2)
-        raise TimeoutError("private Kafka did not start")
+            )
+
+        await eventually(started, within=timeout_s, interval=0.2, what="private Kafka started")
 
     async def stop(self) -> None:
         """A clean shutdown (SIGTERM), as an operator's restart does."""
         if self.process and self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
-            for _ in range(300):
-                if self.process.poll() is not None:
-                    break
-                await asyncio.sleep(0.1)
-            else:
+            try:
+                await asyncio.to_thread(self.process.wait, 30)
+            except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
 

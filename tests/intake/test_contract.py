@@ -3,7 +3,6 @@ with a JSON body, and accepted messages on the event log."""
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 
 import pytest
@@ -24,6 +23,7 @@ from tests.intake.conftest import (
     wait_for_directory,
 )
 from tests.support.kafka import read_topic
+from tests.support.polling import eventually
 
 ALL = {Channel.EMAIL, Channel.SMS, Channel.VIBER, Channel.WHATSAPP, Channel.CIM}
 
@@ -293,10 +293,11 @@ async def test_a_bug_is_error_9_and_the_next_request_is_served(
 
     app = create_app(IntakeSettings.from_env(intake_env))
     async with TestClient(TestServer(app)) as client:
-        for _ in range(100):
-            if (await client.get("/readyz")).status == 200:
-                break
-            await asyncio.sleep(0.1)
+
+        async def ready() -> bool:
+            return (await client.get("/readyz")).status == 200
+
+        await eventually(ready, within=10, what="intake ready")
         intake = app[INTAKE]
         real_lookup = intake.lookup
 

@@ -29,6 +29,7 @@ from tests.intake.conftest import (
 )
 from tests.intake.private_infra import KAFKA_LIBS, PrivateKafka, PrivatePostgres
 from tests.support.kafka import read_topic
+from tests.support.polling import eventually
 
 # Far above the 2 s intake promises: only a hang would reach it.
 GUARD = aiohttp.ClientTimeout(total=10)
@@ -43,15 +44,15 @@ async def _post(base_url: str, channel: Channel, body: dict) -> dict:
             return await response.json()
 
 
-async def _until_accepted(base_url: str, channel: Channel, body: dict, attempts: int = 120) -> dict:
-    """Smartico's retries: the same request until it is accepted."""
-    for _ in range(attempts):
+async def _until_accepted(base_url: str, channel: Channel, body: dict) -> dict:
+    """Smartico's retries: the same request until it is accepted (6 until then)."""
+
+    async def accepted() -> dict | None:
         answer = await _post(base_url, channel, body)
-        if answer["error_code"] == 0:
-            return answer
-        assert answer["error_code"] == 6, answer
-        await asyncio.sleep(0.5)
-    raise AssertionError("intake did not recover")
+        assert answer["error_code"] in (0, 6), answer
+        return answer if answer["error_code"] == 0 else None
+
+    return await eventually(accepted, within=60, interval=0.5, what="intake to recover")
 
 
 @pytest.fixture
@@ -108,12 +109,14 @@ async def test_kafka_restart(
         assert after["error_code"] == 0
 
         # A broker that hangs instead of refusing (SIGSTOP): still an answer, 6, not a hang.
-        private_kafka.process.send_signal(signal.SIGSTOP)
+        broker = private_kafka.process
+        assert broker is not None
+        broker.send_signal(signal.SIGSTOP)
         try:
             hung = await _post(intake.base_url, Channel.SMS, body_for(Channel.SMS, user))
             assert hung["error_code"] == 6
         finally:
-            private_kafka.process.send_signal(signal.SIGCONT)
+            broker.send_signal(signal.SIGCONT)
 
     records = await read_topic(
         private_kafka.bootstrap, topics.message_events, expect=3, timeout_s=30

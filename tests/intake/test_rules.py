@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from services.intake.auth import SecretChecker
-from services.intake.requests import InvalidRequest, parse_request
+from services.intake.requests import EmailRequest, InvalidRequest, parse_request
 from services.intake.subjects import Subject, refusal
 from shared.domain import Channel, ErrorCode
 
@@ -53,6 +53,7 @@ def test_the_contract_examples_parse():
             "to_email_address": "test@amazing.co",
         },
     )
+    assert isinstance(email, EmailRequest)
     assert email.uid == "ksjhdf3428yqwr8fhjhfkdj" and email.is_preview
     assert "test@amazing.co" not in repr(email)
     cim = parse_request(

@@ -5,11 +5,12 @@ messages but never drops them."""
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
 import asyncpg
 from aiohttp.test_utils import TestServer
+from prometheus_client import REGISTRY
 
 from services.resolver.app import create_app
 from services.resolver.settings import ResolverSettings
@@ -19,6 +20,7 @@ from shared.kafka import start_producer
 from shared.sealing import SealingKeyring
 from shared.work import DispatchWork
 from tests.support.kafka import read_topic
+from tests.support.polling import eventually
 from tests.support.ports import free_port
 from tests.vault.support import accepted_event, running_vault
 
@@ -34,7 +36,9 @@ async def running_resolver(env: dict[str, str], vault_url: str) -> AsyncIterator
         await server.close()
 
 
-async def produce(bootstrap: str, topic: str, events: list[Event], raw: list[bytes] = ()) -> None:
+async def produce(
+    bootstrap: str, topic: str, events: list[Event], raw: Sequence[bytes] = ()
+) -> None:
     producer = await start_producer(bootstrap)
     try:
         for event in events:
@@ -43,6 +47,11 @@ async def produce(bootstrap: str, topic: str, events: list[Event], raw: list[byt
             await producer.send_and_wait(topic, value, key=b"poison")
     finally:
         await producer.stop()
+
+
+def _resolver_retries() -> float:
+    sample = REGISTRY.get_sample_value("blindpost_stage_batch_retries_total", {"stage": "resolver"})
+    return sample or 0.0
 
 
 def keyring(env: dict[str, str], family: ChannelFamily) -> SealingKeyring:
@@ -123,8 +132,14 @@ async def test_vault_outage_delays_messages_but_never_drops_them(
         await vault.put("u-late", {"phone": "+49 1512 3456789"})
     await produce(kafka_bootstrap, topics.message_events, [event])
 
+    retries_before = _resolver_retries()
     async with running_resolver(vault_env, vault_url):
-        # The vault is down: nothing is produced, nothing is committed.
+        # The vault is down: the batch is tried, rolled back, and nothing is committed.
+        await eventually(
+            lambda: _resolver_retries() > retries_before,
+            within=30,
+            what="the resolver to try the vault and roll its batch back",
+        )
         nothing = await read_topic(kafka_bootstrap, topics.dispatch(ChannelFamily.SMS), timeout_s=3)
         assert nothing == []
         async with running_vault(vault_env, port=port):

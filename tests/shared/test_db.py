@@ -9,7 +9,7 @@ import asyncpg
 import pytest
 
 from shared.db import MigrationError, migrate_database
-from tests.conftest import _dsn_for
+from tests.support.databases import dsn_for
 
 EXAMPLE = Path(__file__).parent / "migrations_example"
 
@@ -40,34 +40,33 @@ async def test_each_role_is_shut_out_of_the_other_database(events_dsn, vault_dsn
     events_db = events_dsn.rsplit("/", 1)[1]
     vault_db = vault_dsn.rsplit("/", 1)[1]
     with pytest.raises(asyncpg.InsufficientPrivilegeError):
-        await asyncpg.connect(_dsn_for("blindpost_vault", "blindpost_vault_local", events_db))
+        await asyncpg.connect(dsn_for("blindpost_vault", events_db))
     with pytest.raises(asyncpg.InsufficientPrivilegeError):
-        await asyncpg.connect(_dsn_for("blindpost_events", "blindpost_events_local", vault_db))
+        await asyncpg.connect(dsn_for("blindpost_events", vault_db))
 
 
 @pytest.mark.parametrize(
-    ("role", "password", "other_database"),
-    [
-        ("blindpost_vault", "blindpost_vault_local", "blindpost_events"),
-        ("blindpost_events", "blindpost_events_local", "blindpost_vault"),
-    ],
+    ("role", "other_database"),
+    [("blindpost_vault", "blindpost_events"), ("blindpost_events", "blindpost_vault")],
 )
-async def test_the_installed_databases_are_segregated_too(role, password, other_database):
+async def test_the_installed_databases_are_segregated_too(admin_dsn, role, other_database):
+    """On the server ``admin_dsn`` names (asking for it puts this test in the integration
+    tier: it uses no scratch database)."""
     with pytest.raises(asyncpg.InsufficientPrivilegeError):
-        await asyncpg.connect(_dsn_for(role, password, other_database))
+        await asyncpg.connect(dsn_for(role, other_database))
 
 
 async def test_even_with_connect_granted_tables_stay_unreadable(events_dsn):
     """Defence in depth: table privileges alone also keep the vault role out."""
     await migrate_database(events_dsn, EXAMPLE)
     events_db = events_dsn.rsplit("/", 1)[1]
-    admin = await asyncpg.connect(_dsn_for("blindpost_admin", "blindpost_admin_local", events_db))
+    admin = await asyncpg.connect(dsn_for("blindpost_admin", events_db))
     try:
         await admin.execute(f"GRANT CONNECT ON DATABASE {events_db} TO blindpost_vault")
         await admin.execute("GRANT USAGE ON SCHEMA public TO blindpost_vault")
     finally:
         await admin.close()
-    conn = await asyncpg.connect(_dsn_for("blindpost_vault", "blindpost_vault_local", events_db))
+    conn = await asyncpg.connect(dsn_for("blindpost_vault", events_db))
     try:
         with pytest.raises(asyncpg.InsufficientPrivilegeError):
             await conn.fetch("SELECT * FROM things")

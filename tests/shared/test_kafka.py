@@ -16,7 +16,7 @@ from shared.domain import Channel
 from shared.events import Event, RecipientResolutionFailed
 from shared.kafka import start_consumer, start_producer
 from shared.lag import CONSUMER_LAG, ConsumerLagMonitor
-from tests.support.kafka import read_topic
+from tests.support.kafka import publish, read_topic
 
 
 def make_event(n: int) -> Event:
@@ -37,44 +37,36 @@ async def create_topic(bootstrap: str, name: str, partitions: int = 1) -> None:
         await admin.close()
 
 
-async def produce(bootstrap: str, topic: str, events: list[Event]) -> None:
-    producer = await start_producer(bootstrap)
-    try:
-        for event in events:
-            await producer.send(topic, event.to_bytes(), key=event.key)
-        await producer.flush()
-    finally:
-        await producer.stop()
-
-
 async def test_envelope_round_trip_through_the_broker(kafka_bootstrap, topics):
     events = [make_event(n) for n in range(5)]
-    await produce(kafka_bootstrap, topics.message_events, events)
+    await publish(kafka_bootstrap, topics.message_events, events)
     records = await read_topic(kafka_bootstrap, topics.message_events, expect=5)
     received = [Event.from_bytes(r.value) for r in records]
     assert sorted(e.event_id for e in received) == sorted(e.event_id for e in events)
     assert all(r.key == Event.from_bytes(r.value).key for r in records)
 
 
+async def copy_stage(bootstrap: str, prefix: str) -> tuple[str, str, str, list[str]]:
+    """Source, target and dead-letter topics, and the command line of a copy stage between
+    them (``tests/support/copy_stage.py``, a real process)."""
+    source, target, dead = (f"{prefix}{n}" for n in ("in", "out", "dead"))
+    for name in (source, target, dead):
+        await create_topic(bootstrap, name)
+    module = "tests.support.copy_stage"
+    return (
+        source,
+        target,
+        dead,
+        [sys.executable, "-m", module, bootstrap, source, target, f"{prefix}copy", dead],
+    )
+
+
 async def test_transactional_stage_killed_half_way_leaves_no_duplicate_and_no_gap(
     kafka_bootstrap, topic_prefix
 ):
-    source, target, dead = (f"{topic_prefix}{n}" for n in ("in", "out", "dead"))
-    for name in (source, target, dead):
-        await create_topic(kafka_bootstrap, name)
+    source, target, _dead, command = await copy_stage(kafka_bootstrap, topic_prefix)
     events = [make_event(n) for n in range(100)]
-    await produce(kafka_bootstrap, source, events)
-    group = f"{topic_prefix}copy"
-    command = [
-        sys.executable,
-        "-m",
-        "tests.support.copy_stage",
-        kafka_bootstrap,
-        source,
-        target,
-        group,
-        dead,
-    ]
+    await publish(kafka_bootstrap, source, events)
 
     crashed = subprocess.run([*command, "--crash-on-batch", "3"], timeout=60, capture_output=True)
     assert crashed.returncode == -9, crashed.stderr.decode()[-2000:]
@@ -99,9 +91,7 @@ async def test_transactional_stage_killed_half_way_leaves_no_duplicate_and_no_ga
 async def test_a_poison_record_is_dead_lettered_and_does_not_block_the_partition(
     kafka_bootstrap, topic_prefix
 ):
-    source, target, dead = (f"{topic_prefix}{n}" for n in ("in", "out", "dead"))
-    for name in (source, target, dead):
-        await create_topic(kafka_bootstrap, name)
+    source, target, dead, command = await copy_stage(kafka_bootstrap, topic_prefix)
     good = [make_event(n) for n in range(3)]
     producer = await start_producer(kafka_bootstrap)
     try:
@@ -112,21 +102,7 @@ async def test_a_poison_record_is_dead_lettered_and_does_not_block_the_partition
         await producer.send_and_wait(source, good[2].to_bytes())
     finally:
         await producer.stop()
-    group = f"{topic_prefix}copy"
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "tests.support.copy_stage",
-            kafka_bootstrap,
-            source,
-            target,
-            group,
-            dead,
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         copied = await read_topic(kafka_bootstrap, target, expect=6, timeout_s=30)
         dead_lettered = await read_topic(kafka_bootstrap, dead, expect=2, timeout_s=10)
@@ -144,7 +120,7 @@ async def test_consumer_lag_gauge_matches_the_broker(kafka_bootstrap, topic_pref
     topic = f"{topic_prefix}lag"
     await create_topic(kafka_bootstrap, topic, partitions=2)
     events = [make_event(n) for n in range(30)]
-    await produce(kafka_bootstrap, topic, events)
+    await publish(kafka_bootstrap, topic, events)
     group = f"{topic_prefix}group"
     consumer = await start_consumer(kafka_bootstrap, group, [topic], max_poll_records=7)
     try:

@@ -36,7 +36,7 @@ async def main() -> None:
 
     original = producer.send_offsets_to_transaction
 
-    async def crash_before_commit(offsets, group_id):  # type: ignore[no-untyped-def]
+    async def crash_before_commit(offsets, group_id):
         nonlocal batches
         batches += 1
         if batches == args.crash_on_batch:
@@ -44,7 +44,7 @@ async def main() -> None:
             os.kill(os.getpid(), signal.SIGKILL)
         return await original(offsets, group_id)
 
-    producer.send_offsets_to_transaction = crash_before_commit  # type: ignore[method-assign]
+    producer.send_offsets_to_transaction = crash_before_commit
     stage = TransactionalStage(
         name="copy",
         consumer=consumer,

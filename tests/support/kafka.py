@@ -1,10 +1,17 @@
-"""Reading what is on a topic, the way an auditor would: from the beginning."""
+"""Putting events on a topic, reading them back the way an auditor would (from the
+beginning), and deleting a test's topics."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterable
+from typing import Any
 
-from aiokafka import AIOKafkaConsumer, ConsumerRecord
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+
+from shared.events import Event
+from shared.kafka import start_producer
 
 
 async def read_topic(
@@ -42,3 +49,55 @@ async def read_topic(
     finally:
         await consumer.stop()
     return records
+
+
+async def publish(
+    bootstrap: str,
+    topic: str,
+    events: Iterable[Event],
+    *,
+    partition: int | None = None,
+    **producer: Any,
+) -> None:
+    """Every event on ``topic`` (keyed by message, or all on ``partition``), acknowledged
+    before it returns."""
+    started = await start_producer(bootstrap, **producer)
+    try:
+        futures = [
+            await started.send(topic, e.to_bytes(), key=e.key, partition=partition) for e in events
+        ]
+        for future in futures:
+            await future
+    finally:
+        await started.stop()
+
+
+async def delete_topics_with_prefix(bootstrap: str, prefix: str) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        names = [name for name in await admin.list_topics() if name.startswith(prefix)]
+        if names:
+            await admin.delete_topics(names)
+    finally:
+        await admin.close()
+
+
+async def partitions_of(bootstrap: str, topic: str) -> list[int]:
+    producer = await start_producer(bootstrap)
+    try:
+        return sorted(await producer.partitions_for(topic))
+    finally:
+        await producer.stop()
+
+
+async def end_offsets(bootstrap: str, topic: str) -> dict[int, int]:
+    """Where each partition of ``topic`` ends now (the next offset to be written)."""
+    partitions = [TopicPartition(topic, p) for p in await partitions_of(bootstrap, topic)]
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
+    await consumer.start()
+    try:
+        ends = await consumer.end_offsets(partitions)
+        return {tp.partition: offset for tp, offset in ends.items()}
+    finally:
+        await consumer.stop()

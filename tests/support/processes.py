@@ -1,8 +1,8 @@
-"""Running a service as a real process (``blindpost run SERVICE``), for tests that kill it."""
+"""Running the ``blindpost`` command as a real process: a service (``blindpost run SERVICE``)
+for tests that kill it, or an operator's command."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 import signal
 import subprocess
@@ -11,7 +11,28 @@ from pathlib import Path
 
 import aiohttp
 
+from tests.support.polling import eventually
+
 ROOT = Path(__file__).resolve().parents[2]
+
+
+async def is_ready(session: aiohttp.ClientSession, base_url: str) -> bool:
+    async with session.get(base_url + "/readyz") as response:
+        return response.status == 200
+
+
+def run_cli(
+    env: dict[str, str], *args: str, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """``blindpost ARGS`` as an operator runs it, with ``env`` as its whole environment."""
+    return subprocess.run(
+        [sys.executable, "-m", "services.cli", *args],
+        env={"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(ROOT), **env},
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 class ServiceProcess:
@@ -37,23 +58,24 @@ class ServiceProcess:
         return self
 
     async def wait_ready(self, timeout_s: float = 30.0) -> None:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout_s
         async with aiohttp.ClientSession() as session:
-            while loop.time() < deadline:
+
+            async def ready() -> bool:
                 assert self.process is not None
                 if self.process.poll() is not None:
                     raise RuntimeError(
                         f"{self.service} exited with {self.process.returncode}:\n{self.log_tail()}"
                     )
-                try:
-                    async with session.get(f"http://127.0.0.1:{self.port}/readyz") as response:
-                        if response.status == 200:
-                            return
-                except aiohttp.ClientError:
-                    pass
-                await asyncio.sleep(0.2)
-        raise TimeoutError(f"{self.service} not ready in {timeout_s}s:\n{self.log_tail()}")
+                return await is_ready(session, f"http://127.0.0.1:{self.port}")
+
+            await eventually(
+                ready,
+                within=timeout_s,
+                interval=0.2,
+                what=f"{self.service} ready",
+                ignoring=(aiohttp.ClientError,),
+                details=self.log_tail,
+            )
 
     def kill(self) -> None:
         """SIGKILL: no cleanup, no flush, as a crash."""

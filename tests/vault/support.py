@@ -80,25 +80,3 @@ def accepted_event(
         recipient_source=source,
         producer="test-intake",
     )
-
-
-ROOT_DIR = __import__("pathlib").Path(__file__).resolve().parents[2]
-
-
-def run_cli(env: dict[str, str], *args: str, timeout: float = 120):  # type: ignore[no-untyped-def]
-    """``blindpost ARGS`` as an operator runs it, with ``env`` as its whole environment."""
-    import os
-    import subprocess
-    import sys
-    from pathlib import Path
-
-    root = Path(__file__).resolve().parents[2]
-    full_env = {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(root), **env}
-    return subprocess.run(
-        [sys.executable, "-m", "services.cli", *args],
-        env=full_env,
-        cwd=root,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )

@@ -11,7 +11,7 @@ import json
 import asyncpg
 import pytest
 
-from tests.vault.support import run_cli
+from tests.support.processes import run_cli
 
 # As the database owner (who can do anything) would, bypassing the append-only trigger.
 TAMPER = {

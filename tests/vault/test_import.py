@@ -14,7 +14,8 @@ import asyncpg
 
 from shared.subject_facts import SubjectFacts
 from tests.support.kafka import read_topic
-from tests.vault.support import ROOT_DIR, run_cli, running_vault
+from tests.support.processes import ROOT, run_cli
+from tests.vault.support import running_vault
 
 
 def subject_line(n: int) -> str:
@@ -124,11 +125,12 @@ async def test_an_import_killed_half_way_leaves_nothing(vault_env, vault_dsn, tm
         str(path),
         "--batch-size",
         "500",
-        env={"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(ROOT_DIR), **vault_env},
-        cwd=ROOT_DIR,
+        env={"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(ROOT), **vault_env},
+        cwd=ROOT,
         stderr=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.DEVNULL,
     )
+    assert process.stderr is not None
     seen = b""
     try:
         while not re.search(rb"\b([1-9]\d?)%\|", seen):  # some batches written, not all

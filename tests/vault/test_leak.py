@@ -17,8 +17,8 @@ from shared.work import DispatchWork
 from tests.support.kafka import read_topic
 from tests.support.leaks import VAULT_CIPHERTEXT_COLUMNS, all_table_text, all_topic_text, hits
 from tests.support.ports import free_port
-from tests.support.processes import ServiceProcess
-from tests.vault.support import accepted_event, run_cli
+from tests.support.processes import ServiceProcess, run_cli
+from tests.vault.support import accepted_event
 
 EMAIL = "zebulon.quixotic@leakcheck-7731.org"
 PHONE, PHONE_E164 = "+44 7400 987654", "+447400987654"

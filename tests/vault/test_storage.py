@@ -10,7 +10,8 @@ import asyncpg
 
 from shared.subject_facts import SubjectFacts
 from tests.support.kafka import read_topic
-from tests.vault.support import run_cli, running_vault
+from tests.support.processes import run_cli
+from tests.vault.support import running_vault
 
 EMAIL, PHONE = "grizelda.umbermoss@example.net", "+35799654321"
 

@@ -1,1 +1,0 @@
-"""The bundled SMTP sink for the local stack: mail sent to it lands as .eml files."""
