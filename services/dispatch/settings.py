@@ -110,7 +110,8 @@ class FamilySettings(DispatchSettings):
 
     def require(self, provider: str, *fields: str) -> None:
         """Refuses to start when a provider's credentials are missing (names, no values)."""
-        missing = [name for name in fields if not getattr(self, name)]
+        # A secret counts once set, even empty; other values must not be empty.
+        missing = [name for name in fields if getattr(self, name) in (None, "")]
         if missing:
             names = " and ".join(self.env_names(name)[0] for name in missing)
             verb = "is" if len(missing) == 1 else "are"
