@@ -108,14 +108,16 @@ class FamilySettings(DispatchSettings):
             getattr(self, f"{channel.value}_concurrency"),
         )
 
-    def require(self, provider: str, *fields: str) -> None:
-        """Refuses to start when a provider's credentials are missing (names, no values)."""
+    def credentials(self, provider: str, *fields: str) -> list[str]:
+        """A provider's credentials as text; refuses to start when one is missing (naming
+        the variable, never a value)."""
         # A secret counts once set, even empty; other values must not be empty.
         missing = [name for name in fields if getattr(self, name) in (None, "")]
         if missing:
             names = " and ".join(self.env_names(name)[0] for name in missing)
             verb = "is" if len(missing) == 1 else "are"
             raise SettingsError(f"{names} {verb} required for the {provider} provider")
+        return [self.secret(name) for name in fields]
 
 
 class EmailSettings(FamilySettings):

@@ -56,10 +56,10 @@ class MailgunProvider(HttpProvider):
 
 
 def build(settings: EmailSettings, channel: Channel) -> MailgunProvider:
-    settings.require("mailgun", "mailgun_api_key", "mailgun_domain")
+    key, domain = settings.credentials("mailgun", "mailgun_api_key", "mailgun_domain")
     return MailgunProvider(
-        api_key=settings.secret("mailgun_api_key"),
-        domain=str(settings.mailgun_domain),
+        api_key=key,
+        domain=domain,
         base_url=settings.mailgun_base_url,
         composer=settings.composer(),
         concurrency=settings.limits(channel).concurrency,

@@ -54,10 +54,10 @@ class MetaWhatsAppProvider(HttpProvider):
 
 
 def build(settings: SmsSettings, channel: Channel) -> MetaWhatsAppProvider:
-    settings.require("meta", "meta_access_token", "meta_phone_number_id")
+    token, number_id = settings.credentials("meta", "meta_access_token", "meta_phone_number_id")
     return MetaWhatsAppProvider(
-        access_token=settings.secret("meta_access_token"),
-        phone_number_id=str(settings.meta_phone_number_id),
+        access_token=token,
+        phone_number_id=number_id,
         api_version=settings.meta_api_version,
         base_url=settings.meta_base_url,
         concurrency=settings.limits(channel).concurrency,

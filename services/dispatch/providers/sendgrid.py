@@ -68,9 +68,9 @@ class SendGridProvider(HttpProvider):
 
 
 def build(settings: EmailSettings, channel: Channel) -> SendGridProvider:
-    settings.require("sendgrid", "sendgrid_api_key")
+    (key,) = settings.credentials("sendgrid", "sendgrid_api_key")
     return SendGridProvider(
-        api_key=settings.secret("sendgrid_api_key"),
+        api_key=key,
         base_url=settings.sendgrid_base_url,
         composer=settings.composer(),
         concurrency=settings.limits(channel).concurrency,

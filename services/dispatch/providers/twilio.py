@@ -82,10 +82,10 @@ def _whatsapp(number: str) -> str:
 
 
 def build(settings: SmsSettings, channel: Channel) -> TwilioProvider:
-    settings.require("twilio", "twilio_account_sid", "twilio_auth_token")
+    sid, token = settings.credentials("twilio", "twilio_account_sid", "twilio_auth_token")
     return TwilioProvider(
-        account_sid=str(settings.twilio_account_sid),
-        auth_token=settings.secret("twilio_auth_token"),
+        account_sid=sid,
+        auth_token=token,
         base_url=settings.twilio_base_url,
         public_base_url=settings.public_base_url,
         messaging_service_sid=settings.twilio_messaging_service_sid,

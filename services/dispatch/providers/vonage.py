@@ -68,10 +68,10 @@ class VonageProvider(HttpProvider):
 
 
 def build(settings: SmsSettings, channel: Channel) -> VonageProvider:
-    settings.require("vonage", "vonage_api_key", "vonage_api_secret")
+    key, secret = settings.credentials("vonage", "vonage_api_key", "vonage_api_secret")
     return VonageProvider(
-        api_key=str(settings.vonage_api_key),
-        api_secret=settings.secret("vonage_api_secret"),
+        api_key=key,
+        api_secret=secret,
         base_url=settings.vonage_base_url,
         default_from=settings.sms_default_from,
         concurrency=settings.limits(channel).concurrency,
