@@ -26,7 +26,8 @@ import aiosmtplib
 import asyncpg
 
 from bench.common import Row, closed_loop, drop_database, free_port, row_from_loop, scratch_database
-from services.dispatch.providers import Outbound
+from services.dispatch.email_message import EmailComposer
+from services.dispatch.providers import Outbound, Provider
 from services.dispatch.providers.generic import GenericHttpProvider
 from services.dispatch.providers.smtp import SmtpPool, SmtpProvider
 from shared.domain import Channel, ChannelFamily
@@ -78,9 +79,7 @@ async def _raw_smtp(port: int, total: int) -> tuple[float, list[float]]:
     )
     render = SmtpProvider(
         SmtpPool(host="127.0.0.1", port=port),
-        default_from="x@x",
-        message_id_domain="bench.local",
-        tokens=None,
+        composer=EmailComposer("x@x", "bench.local", tokens=None),
     )
     _sender, data, _mid = render.render(_outbound(Channel.EMAIL, "player@bench.example", content))
     clients = []
@@ -106,23 +105,28 @@ async def _raw_smtp(port: int, total: int) -> tuple[float, list[float]]:
             await client.quit()
 
 
-async def _our_smtp(port: int, total: int) -> tuple[float, list[float]]:
-    tokens = TrackingTokens(secret=b"bench", base_url="http://127.0.0.1:8082")
-    provider = SmtpProvider(
-        SmtpPool(host="127.0.0.1", port=port, size=CONNECTIONS),
-        default_from="Casino <news@casino.example>",
-        message_id_domain="bench.local",
-        tokens=tokens,
-    )
-    content = MessageContent(subject="Weekend offer", body=HTML, text_body=TEXT)
+async def _provider_loop(
+    provider: Provider, channel: Channel, recipient: str, content: MessageContent, total: int
+) -> tuple[float, list[float]]:
+    """``total`` sends through one of our adapters, ``CONCURRENCY`` at a time."""
     try:
         return await closed_loop(
-            lambda: provider.send(_outbound(Channel.EMAIL, "player@bench.example", content)),
+            lambda: provider.send(_outbound(channel, recipient, content)),
             total=total,
             concurrency=CONCURRENCY,
         )
     finally:
         await provider.close()
+
+
+async def _our_smtp(port: int, total: int) -> tuple[float, list[float]]:
+    tokens = TrackingTokens(secret=b"bench", base_url="http://127.0.0.1:8082")
+    provider = SmtpProvider(
+        SmtpPool(host="127.0.0.1", port=port, size=CONNECTIONS),
+        composer=EmailComposer("Casino <news@casino.example>", "bench.local", tokens),
+    )
+    content = MessageContent(subject="Weekend offer", body=HTML, text_body=TEXT)
+    return await _provider_loop(provider, Channel.EMAIL, "player@bench.example", content, total)
 
 
 async def _raw_http(url: str, total: int) -> tuple[float, list[float]]:
@@ -143,14 +147,7 @@ async def _raw_http(url: str, total: int) -> tuple[float, list[float]]:
 async def _our_http(url: str, total: int) -> tuple[float, list[float]]:
     provider = GenericHttpProvider(url, concurrency=CONCURRENCY)
     content = MessageContent(body="Best offer ever")
-    try:
-        return await closed_loop(
-            lambda: provider.send(_outbound(Channel.SMS, "+447700900000", content)),
-            total=total,
-            concurrency=CONCURRENCY,
-        )
-    finally:
-        await provider.close()
+    return await _provider_loop(provider, Channel.SMS, "+447700900000", content, total)
 
 
 async def _end_to_end(

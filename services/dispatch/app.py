@@ -1,6 +1,6 @@
 """Wiring one dispatcher process: ledger, event producer, providers, the consumer loop, the
 sweeper, the lag monitor and the ops endpoints.  Each ``*_main`` module says which family
-and providers; everything else is here, once."""
+and which registry of providers (``family.py``); everything else is here, once."""
 
 from __future__ import annotations
 
@@ -10,10 +10,13 @@ import asyncpg
 from aiohttp import web
 
 from services.dispatch import ledger as ledger_module
-from services.dispatch.core import Dispatcher, Route
+from services.dispatch.consumer import run_consumer
+from services.dispatch.delivery import Route
 from services.dispatch.guard import ProviderGuard
+from services.dispatch.pipeline import Dispatcher
 from services.dispatch.providers import Provider
 from services.dispatch.settings import DispatchSettings
+from services.dispatch.sweeper import run_sweeper
 from shared.db import create_pool
 from shared.domain import Channel, ChannelFamily
 from shared.http import add_readiness_check, create_service_app, run_background
@@ -98,10 +101,10 @@ def create_app(
             await pool.close()
 
     async def consume() -> None:
-        await app[DISPATCHER].run_consumer(state["consumer"])  # type: ignore[arg-type]
+        await run_consumer(app[DISPATCHER], state["consumer"])  # type: ignore[arg-type]
 
     async def sweep() -> None:
-        await app[DISPATCHER].run_sweeper()
+        await run_sweeper(app[DISPATCHER])
 
     async def lag() -> None:
         monitor = ConsumerLagMonitor(

@@ -54,6 +54,23 @@ def _bare_address(value: str) -> str:
     return parseaddr(value)[1] or value
 
 
+@dataclass(frozen=True)
+class EmailComposer:
+    """What every e-mail provider renders a message with (SMTP or HTTP alike)."""
+
+    default_from: str
+    message_id_domain: str
+    tokens: TrackingTokens | None  # None: no tracking links, pixel or unsubscribe headers
+
+    def parts(self, message: Outbound) -> EmailParts:
+        return email_parts(
+            message,
+            default_from=self.default_from,
+            message_id_domain=self.message_id_domain,
+            tokens=self.tokens,
+        )
+
+
 def message_id_for(ext_message_id: object, domain: str) -> str:
     return f"<{ext_message_id}@{domain}>"
 

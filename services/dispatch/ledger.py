@@ -98,11 +98,9 @@ class Ledger:
         return claimed, [LedgerRow.from_record(r) for r in existing]
 
     async def next_attempt(self, ext_message_id: uuid.UUID, attempt: int, lease_s: float) -> None:
-        await self.pool.execute(
-            """UPDATE dispatch_ledger SET attempt = $2, state = 'sending',
-                   due_at = now() + make_interval(secs => $3), updated_at = now()
-               WHERE ext_message_id = $1""",
+        await self._update(
             ext_message_id,
+            "state = 'sending', attempt = $2, due_at = now() + make_interval(secs => $3)",
             attempt,
             lease_s,
         )
@@ -126,11 +124,9 @@ class Ledger:
         )
 
     async def mark_failed(self, ext_message_id: uuid.UUID, attempt: int, reason: str) -> None:
-        await self.pool.execute(
-            """UPDATE dispatch_ledger SET state = 'failed', attempt = $2, reason = $3,
-                   work = NULL, due_at = NULL, updated_at = now()
-               WHERE ext_message_id = $1""",
+        await self._update(
             ext_message_id,
+            "state = 'failed', attempt = $2, reason = $3, work = NULL, due_at = NULL",
             attempt,
             reason,
         )
@@ -138,14 +134,22 @@ class Ledger:
     async def park(
         self, ext_message_id: uuid.UUID, attempt: int, delay_s: float, reason: str
     ) -> None:
-        await self.pool.execute(
-            """UPDATE dispatch_ledger SET state = 'parked', attempt = $2, reason = $3,
-                   due_at = now() + make_interval(secs => $4), updated_at = now()
-               WHERE ext_message_id = $1""",
+        await self._update(
             ext_message_id,
+            "state = 'parked', attempt = $2, reason = $3,"
+            " due_at = now() + make_interval(secs => $4)",
             attempt,
             reason,
             delay_s,
+        )
+
+    async def _update(self, ext_message_id: uuid.UUID, assignments: str, *args: object) -> None:
+        # ``assignments`` is always one of the constants above, never input.
+        await self.pool.execute(
+            f"UPDATE dispatch_ledger SET {assignments}, updated_at = now()"  # noqa: S608
+            " WHERE ext_message_id = $1",
+            ext_message_id,
+            *args,
         )
 
     async def take_due(self, limit: int, lease_s: float) -> list[LedgerRow]:

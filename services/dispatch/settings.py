@@ -1,12 +1,32 @@
-"""Settings of the three dispatchers: what they share, then one class per family."""
+"""Settings of the three dispatchers: what they share, then one class per family.
+
+Every channel has the same three settings, read by name: ``BLINDPOST_<CHANNEL>_PROVIDER``
+(which adapter, a key of the family's registry), ``_RATE_PER_S`` and ``_CONCURRENCY`` (the
+provider's limits).  A provider's own credentials sit in its family's class, one group per
+provider.
+"""
 
 from __future__ import annotations
 
-from typing import Literal
+from dataclasses import dataclass
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import Field, SecretStr
 
-from shared.settings import BlindpostSettings, CsvList, EventsDatabase
+from services.dispatch.delivery_steps import RetryPolicy
+from services.dispatch.email_message import EmailComposer
+from shared.domain import Channel, ChannelFamily
+from shared.settings import BlindpostSettings, CsvList, EventsDatabase, SettingsError
+from shared.tracking import TrackingTokens
+
+RatePerSecond = Annotated[float, Field(ge=0)]  # 0: no limit
+Concurrency = Annotated[int, Field(ge=1)]
+
+
+@dataclass(frozen=True)
+class ProviderLimits:
+    rate_per_s: float
+    concurrency: int
 
 
 class DispatchSettings(BlindpostSettings):
@@ -43,17 +63,70 @@ class DispatchSettings(BlindpostSettings):
             + self.dispatch_lease_slack_s
         )
 
+    def retry_policy(self) -> RetryPolicy:
+        return RetryPolicy(
+            max_attempts=self.dispatch_max_attempts,
+            max_age_s=self.dispatch_max_age_s,
+            inline_retries=self.dispatch_inline_retries,
+            inline_backoff_s=self.dispatch_inline_backoff_s,
+            park_initial_s=self.dispatch_park_initial_s,
+            park_max_s=self.dispatch_park_max_s,
+            unknown_outcome=self.dispatch_unknown_outcome,
+        )
 
-class EmailSettings(DispatchSettings):
+
+class FamilySettings(DispatchSettings):
+    """What a family's class names by convention: ``dispatch_<family>_port``,
+    ``seal_private_keys_<family>``, and per channel ``<channel>_provider``,
+    ``<channel>_rate_per_s`` and ``<channel>_concurrency``."""
+
+    family: ClassVar[ChannelFamily]
+
+    @property
+    def port(self) -> int:
+        return int(getattr(self, f"dispatch_{self.family.value}_port"))
+
+    @property
+    def private_keys(self) -> list[str]:
+        return list(getattr(self, f"seal_private_keys_{self.family.value}"))
+
+    @property
+    def channels(self) -> list[Channel]:
+        return [channel for channel in Channel if channel.family is self.family]
+
+    def provider_for(self, channel: Channel) -> str:
+        return str(getattr(self, f"{channel.value}_provider"))
+
+    def limits(self, channel: Channel) -> ProviderLimits:
+        return ProviderLimits(
+            getattr(self, f"{channel.value}_rate_per_s"),
+            getattr(self, f"{channel.value}_concurrency"),
+        )
+
+    def credentials(self, provider: str, *fields: str) -> list[str]:
+        """A provider's credentials as text; refuses to start when one is missing (naming
+        the variable, never a value)."""
+        # A secret counts once set, even empty; other values must not be empty.
+        missing = [name for name in fields if getattr(self, name) in (None, "")]
+        if missing:
+            names = " and ".join(self.env_names(name)[0] for name in missing)
+            verb = "is" if len(missing) == 1 else "are"
+            raise SettingsError(f"{names} {verb} required for the {provider} provider")
+        return [self.secret(name) for name in fields]
+
+
+class EmailSettings(FamilySettings):
+    family = ChannelFamily.EMAIL
     dispatch_email_port: int = 8084
     seal_private_keys_email: CsvList = Field(default_factory=list)
     email_provider: Literal["smtp", "sendgrid", "mailgun"] = "smtp"
-    email_rate_per_s: float = Field(0.0, ge=0)
-    email_concurrency: int = Field(64, ge=1)
+    email_rate_per_s: RatePerSecond = 0.0
+    email_concurrency: Concurrency = 64
     message_id_domain: str = "blindpost.local"
     default_from_email: str = "Blindpost <noreply@blindpost.local>"
     tracking_secret: SecretStr = SecretStr("local-tracking-secret")
     email_tracking: bool = True
+    # smtp
     smtp_host: str = "127.0.0.1"
     smtp_port: int = 2525
     smtp_tls: Literal["none", "starttls", "implicit"] = "none"
@@ -64,60 +137,78 @@ class EmailSettings(DispatchSettings):
     dkim_domain: str | None = None
     dkim_selector: str | None = None
     dkim_private_key: SecretStr | None = Field(None, description="PEM, or a path to a PEM file")
+    # sendgrid
     sendgrid_api_key: SecretStr | None = None
     sendgrid_base_url: str = "https://api.sendgrid.com"
+    # mailgun
     mailgun_api_key: SecretStr | None = None
     mailgun_domain: str | None = None
     mailgun_base_url: str = "https://api.mailgun.net"
 
-    @property
-    def port(self) -> int:
-        return self.dispatch_email_port
+    def composer(self) -> EmailComposer:
+        tokens = None
+        if self.email_tracking:
+            tokens = TrackingTokens(
+                secret=self.secret("tracking_secret").encode(), base_url=self.public_base_url
+            )
+        return EmailComposer(self.default_from_email, self.message_id_domain, tokens)
 
 
-class SmsSettings(DispatchSettings):
+class SmsSettings(FamilySettings):
+    family = ChannelFamily.SMS
     dispatch_sms_port: int = 8085
     seal_private_keys_sms: CsvList = Field(default_factory=list)
     sms_provider: Literal["generic", "twilio", "vonage"] = "generic"
     viber_provider: Literal["generic"] = "generic"
     whatsapp_provider: Literal["twilio", "meta", "generic"] = "twilio"
-    sms_rate_per_s: float = Field(0.0, ge=0)
-    sms_concurrency: int = Field(64, ge=1)
-    viber_rate_per_s: float = Field(0.0, ge=0)
-    viber_concurrency: int = Field(32, ge=1)
-    whatsapp_rate_per_s: float = Field(0.0, ge=0)
-    whatsapp_concurrency: int = Field(32, ge=1)
+    sms_rate_per_s: RatePerSecond = 0.0
+    sms_concurrency: Concurrency = 64
+    viber_rate_per_s: RatePerSecond = 0.0
+    viber_concurrency: Concurrency = 32
+    whatsapp_rate_per_s: RatePerSecond = 0.0
+    whatsapp_concurrency: Concurrency = 32
     sms_default_from: str | None = None
+    # generic
     sms_http_url: str = "http://127.0.0.1:9901/sms"
     sms_http_token: SecretStr | None = None
     viber_http_url: str | None = Field(None, description="defaults to BLINDPOST_SMS_HTTP_URL")
+    # twilio
     twilio_account_sid: str | None = None
     twilio_auth_token: SecretStr | None = None
     twilio_base_url: str = "https://api.twilio.com"
     twilio_messaging_service_sid: str | None = None
     twilio_whatsapp_from: str | None = None
+    # vonage
     vonage_api_key: str | None = None
     vonage_api_secret: SecretStr | None = None
     vonage_base_url: str = "https://rest.nexmo.com"
+    # meta
     meta_access_token: SecretStr | None = None
     meta_phone_number_id: str | None = None
     meta_api_version: str = "v21.0"
     meta_base_url: str = "https://graph.facebook.com"
 
-    @property
-    def port(self) -> int:
-        return self.dispatch_sms_port
+    def provider_for(self, channel: Channel) -> str:
+        chosen = super().provider_for(channel)
+        if channel is Channel.WHATSAPP and chosen == "twilio" and not self.twilio_account_sid:
+            # No WhatsApp account configured (the local stack): the generic provider stands in.
+            return "generic"
+        return chosen
+
+    def http_url(self, channel: Channel) -> str:
+        """The generic provider's URL for a channel: Viber may have its own."""
+        if channel is Channel.VIBER and self.viber_http_url:
+            return self.viber_http_url
+        return self.sms_http_url
 
 
-class CimSettings(DispatchSettings):
+class CimSettings(FamilySettings):
+    family = ChannelFamily.CIM
     dispatch_cim_port: int = 8086
     seal_private_keys_cim: CsvList = Field(default_factory=list)
+    cim_provider: Literal["cim"] = "cim"
+    cim_rate_per_s: RatePerSecond = 0.0
+    cim_concurrency: Concurrency = 32
     cim_url: str = "http://127.0.0.1:9902/cim"
     cim_signing_secret: SecretStr = SecretStr("local-cim-signing-secret")
     cim_template: str | None = Field(None, description="JSON: field -> {type, required, choices}")
-    cim_rate_per_s: float = Field(0.0, ge=0)
-    cim_concurrency: int = Field(32, ge=1)
-
-    @property
-    def port(self) -> int:
-        return self.dispatch_cim_port

@@ -15,8 +15,9 @@ from aiokafka import AIOKafkaProducer
 
 from services.dev.smtp_sink import start_smtp_server
 from shared.domain import Channel
-from shared.events import Event, MessageContent
+from shared.events import Event, EventType, MessageContent
 from shared.sealing import SealingPublicKey
+from shared.topics import Topics
 from shared.work import DispatchWork, sealing_context
 from tests.support.kafka import read_topic
 from tests.support.ports import free_port
@@ -97,6 +98,33 @@ def outcomes(events: list[Event]) -> dict[uuid.UUID, list[Event]]:
     for event in events:
         by_id.setdefault(event.ext_message_id, []).append(event)
     return by_id
+
+
+def settled(count: int) -> Callable[[list[Event]], bool]:
+    """Holds once ``count`` messages have a final outcome (sent, or failed for good)."""
+
+    def done(events: list[Event]) -> bool:
+        final = {EventType.DISPATCH_SUCCEEDED, EventType.DISPATCH_FAILED}
+        return (
+            sum(
+                1
+                for evs in outcomes(events).values()
+                if any(e.type in final and not getattr(e.payload, "retryable", False) for e in evs)
+            )
+            >= count
+        )
+
+    return done
+
+
+async def dispatch_until_settled(
+    app: web.Application, bootstrap: str, topics: Topics, works: list[DispatchWork]
+) -> list[Event]:
+    """Serves the dispatcher ``app``, produces ``works`` to their family's topic and reads
+    the event log until every one of them is settled."""
+    async with Served(app):
+        await produce_work(bootstrap, topics.dispatch(works[0].channel.family), works)
+        return await wait_for_events(bootstrap, topics.message_events, settled(len(works)))
 
 
 class Served:

@@ -12,17 +12,9 @@ from aiohttp import web
 
 from services.dispatch.cim_main import create_cim_app
 from services.dispatch.settings import CimSettings
-from shared.domain import Channel, ChannelFamily
+from shared.domain import Channel
 from shared.events import EventType
-from tests.dispatch.support import (
-    FakeProvider,
-    Served,
-    make_work,
-    outcomes,
-    produce_work,
-    wait_for_events,
-)
-from tests.dispatch.test_email_smtp import settled
+from tests.dispatch.support import FakeProvider, Served, dispatch_until_settled, make_work, outcomes
 
 SECRET = "operator-shared-secret"
 TEMPLATE = {
@@ -91,11 +83,12 @@ async def test_custom_im_is_signed_and_template_checked(
             body="x",
             extension={"action": "SELL"},
         )
-        async with Served(create_cim_app(CimSettings.from_env(env))):
-            await produce_work(
-                kafka_bootstrap, topics.dispatch(ChannelFamily.CIM), [good, bad_choice, missing]
-            )
-            events = await wait_for_events(kafka_bootstrap, topics.message_events, settled(3))
+        events = await dispatch_until_settled(
+            create_cim_app(CimSettings.from_env(env)),
+            kafka_bootstrap,
+            topics,
+            [good, bad_choice, missing],
+        )
 
     assert verified == [True]
     ((request, raw),) = receiver.requests

@@ -11,8 +11,10 @@ from collections import Counter
 import pytest
 from aiohttp import web
 
-from shared.domain import Channel, ChannelFamily
-from shared.events import EventType
+from shared.domain import Channel
+from shared.events import Event, EventType
+from shared.topics import Topics
+from shared.work import DispatchWork
 from tests.dispatch.support import (
     RecordingSmtpHandler,
     Served,
@@ -35,17 +37,28 @@ def phone(i: int) -> str:
     return f"+44770090{i:04d}"
 
 
-async def dispatched_before_restart(bootstrap: str, topic: str) -> set:
-    events = await events_of(bootstrap, topic, timeout_s=3.0)
+async def produce_until_killed(
+    process: ServiceProcess, bootstrap: str, topics: Topics, works: list[DispatchWork]
+) -> set:
+    """Produces the work and waits for the receiving server to kill the dispatcher; returns
+    the messages it had reported Dispatched."""
+    await produce_work(bootstrap, topics.dispatch(works[0].channel.family), works)
+    await wait_for(lambda: process.process.poll() is not None, timeout_s=60)
+    events = await events_of(bootstrap, topics.message_events, timeout_s=3.0)
     return {e.ext_message_id for e in events if e.type == EventType.DISPATCH_SUCCEEDED}
 
 
-def dispatched_all(ids):
-    def done(events):
+async def restart_until_all_dispatched(
+    process: ServiceProcess, bootstrap: str, topics: Topics, works: list[DispatchWork]
+) -> list[Event]:
+    ids = [w.ext_message_id for w in works]
+
+    def done(events: list[Event]) -> bool:
         by_id = outcomes(events)
         return all(any(e.type == EventType.DISPATCH_SUCCEEDED for e in by_id.get(i, [])) for i in ids)
 
-    return done
+    await process.start()
+    return await wait_for_events(bootstrap, topics.message_events, done, timeout_s=90)
 
 
 class IdempotentProvider:
@@ -102,16 +115,10 @@ async def test_sms_dispatcher_killed_mid_batch(
             make_work(Channel.SMS, phone(i), keypair[1], body=f"message {i}") for i in range(N)
         ]
         try:
-            await produce_work(kafka_bootstrap, topics.dispatch(ChannelFamily.SMS), works)
-            await wait_for(lambda: process.process.poll() is not None, timeout_s=60)
+            before = await produce_until_killed(process, kafka_bootstrap, topics, works)
             assert len(provider.delivered) < N  # it really died mid-way
-            before = await dispatched_before_restart(kafka_bootstrap, topics.message_events)
             assert before
-            await process.start()
-            ids = [w.ext_message_id for w in works]
-            events = await wait_for_events(
-                kafka_bootstrap, topics.message_events, dispatched_all(ids), timeout_s=90
-            )
+            events = await restart_until_all_dispatched(process, kafka_bootstrap, topics, works)
         finally:
             process.stop()
 
@@ -177,15 +184,9 @@ async def test_email_dispatcher_killed_mid_batch(
         for i in range(N)
     ]
     try:
-        await produce_work(kafka_bootstrap, topics.dispatch(ChannelFamily.EMAIL), works)
-        await wait_for(lambda: process.process.poll() is not None, timeout_s=60)
-        before = await dispatched_before_restart(kafka_bootstrap, topics.message_events)
+        before = await produce_until_killed(process, kafka_bootstrap, topics, works)
         assert 0 < len(before) < N  # it really died mid-way
-        await process.start()
-        ids = [w.ext_message_id for w in works]
-        events = await wait_for_events(
-            kafka_bootstrap, topics.message_events, dispatched_all(ids), timeout_s=90
-        )
+        events = await restart_until_all_dispatched(process, kafka_bootstrap, topics, works)
     finally:
         process.stop()
         server.close()

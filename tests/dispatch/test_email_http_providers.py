@@ -8,21 +8,14 @@ from urllib.parse import parse_qs
 from aiohttp import web
 
 from services.dispatch.email_main import create_email_app
+from services.dispatch.email_message import EmailComposer
 from services.dispatch.providers import Outbound
 from services.dispatch.providers.mailgun import MailgunProvider
 from services.dispatch.settings import EmailSettings
-from shared.domain import Channel, ChannelFamily
+from shared.domain import Channel
 from shared.events import EventType, MessageContent
 from shared.tracking import TrackingTokens
-from tests.dispatch.support import (
-    FakeProvider,
-    Served,
-    make_work,
-    outcomes,
-    produce_work,
-    wait_for_events,
-)
-from tests.dispatch.test_email_smtp import settled
+from tests.dispatch.support import FakeProvider, Served, dispatch_until_settled, make_work, outcomes
 
 ADDRESS = "ulysses.penhaligon@example-players.test"
 
@@ -41,19 +34,17 @@ async def test_sendgrid_v3_mail_send(dispatch_env, topics, keypair, kafka_bootst
             "BLINDPOST_SENDGRID_API_KEY": "SG.test-key",
             "BLINDPOST_SENDGRID_BASE_URL": sg.url,
         }
-        work = make_work(
-            Channel.EMAIL,
-            ADDRESS,
-            keypair[1],
-            subject="Hi",
-            body="<p>Hello</p>",
-            text_body="Hello",
-            from_email_address="Amazing <noreply@amazing.example>",
-            reply_to_email_address="help@amazing.example",
+        content = {
+            "subject": "Hi",
+            "body": "<p>Hello</p>",
+            "text_body": "Hello",
+            "from_email_address": "Amazing <noreply@amazing.example>",
+            "reply_to_email_address": "help@amazing.example",
+        }
+        work = make_work(Channel.EMAIL, ADDRESS, keypair[1], **content)
+        events = await dispatch_until_settled(
+            create_email_app(EmailSettings.from_env(env)), kafka_bootstrap, topics, [work]
         )
-        async with Served(create_email_app(EmailSettings.from_env(env))):
-            await produce_work(kafka_bootstrap, topics.dispatch(ChannelFamily.EMAIL), [work])
-            events = await wait_for_events(kafka_bootstrap, topics.message_events, settled(1))
 
     assert len(sendgrid.requests) == 2  # a 500, retried
     request, _raw = sendgrid.requests[-1]
@@ -83,9 +74,12 @@ async def test_mailgun_messages_api():
             api_key="key-1",
             domain="mg.example",
             base_url=mg.url,
-            default_from="Blindpost <noreply@mg.example>",
-            message_id_domain="mg.example",
-            tokens=TrackingTokens(b"s", "http://127.0.0.1:8082"),
+            composer=EmailComposer(
+                default_from="Blindpost <noreply@mg.example>",
+                message_id_domain="mg.example",
+                tokens=TrackingTokens(b"s", "http://127.0.0.1:8082"),
+            ),
+            concurrency=4,
         )
         mid = uuid.uuid4()
         try:

@@ -7,37 +7,18 @@ from email.policy import default as default_policy
 
 from services.dispatch.email_main import create_email_app
 from services.dispatch.settings import EmailSettings
-from shared.domain import Channel, ChannelFamily
+from shared.domain import Channel
 from shared.events import EventType
 from shared.tracking import TrackingTokens
 from tests.dispatch.support import (
     RecordingSmtpHandler,
-    Served,
+    dispatch_until_settled,
     make_work,
     outcomes,
-    produce_work,
     smtp_server,
-    wait_for,
-    wait_for_events,
 )
 
 ADDRESS = "zelda.quartermaine-7731@example-players.test"
-
-
-def settled(count: int):
-    def done(events):
-        final = {EventType.DISPATCH_SUCCEEDED, EventType.DISPATCH_FAILED}
-        by_id = outcomes(events)
-        return (
-            sum(
-                1
-                for evs in by_id.values()
-                if any(e.type in final and not getattr(e.payload, "retryable", False) for e in evs)
-            )
-            >= count
-        )
-
-    return done
 
 
 async def test_mail_arrives_with_headers_both_bodies_and_tracking(
@@ -61,10 +42,10 @@ async def test_mail_arrives_with_headers_both_bodies_and_tracking(
         reply_to_email_address="Support <help@amazing.example>",
     )
     try:
-        async with Served(create_email_app(EmailSettings.from_env(env))):
-            await produce_work(kafka_bootstrap, topics.dispatch(ChannelFamily.EMAIL), [work])
-            await wait_for(lambda: len(handler.received) == 1)
-            events = await wait_for_events(kafka_bootstrap, topics.message_events, settled(1))
+        # Settled means Dispatched, which comes only after the server's 250.
+        events = await dispatch_until_settled(
+            create_email_app(EmailSettings.from_env(env)), kafka_bootstrap, topics, [work]
+        )
     finally:
         server.close()
 

@@ -23,13 +23,21 @@ from tests.dispatch.support import (
     outcomes,
     produce,
     produce_work,
+    settled,
     smtp_server,
     wait_for_events,
 )
-from tests.dispatch.test_email_smtp import settled
 from tests.support.kafka import read_topic
 
 PHONE = "+447700900777"
+# An open breaker with a long cooldown and long parking: nothing is retried during the test.
+OPEN_BREAKER_SETTINGS = {
+    "BLINDPOST_DISPATCH_INLINE_RETRIES": "0",
+    "BLINDPOST_DISPATCH_BREAKER_THRESHOLD": "2",
+    "BLINDPOST_DISPATCH_BREAKER_COOLDOWN_S": "600",
+    "BLINDPOST_DISPATCH_PARK_INITIAL_S": "600",
+    "BLINDPOST_DISPATCH_PARK_MAX_S": "600",
+}
 
 
 def kinds(events) -> list[tuple[str, int, object]]:
@@ -175,15 +183,8 @@ async def test_circuit_breaker_parks_without_calling(
 ):
     fake = FakeProvider(lambda request, raw, n: web.Response(status=503))
     async with Served(fake.app("/sms")) as gen:
-        env = {
-            **dispatch_env,
-            "BLINDPOST_SMS_HTTP_URL": f"{gen.url}/sms",
-            "BLINDPOST_DISPATCH_INLINE_RETRIES": "0",
-            "BLINDPOST_DISPATCH_BREAKER_THRESHOLD": "2",
-            "BLINDPOST_DISPATCH_BREAKER_COOLDOWN_S": "600",
-            "BLINDPOST_DISPATCH_PARK_INITIAL_S": "600",
-            "BLINDPOST_DISPATCH_PARK_MAX_S": "600",
-        }
+        url = {"BLINDPOST_SMS_HTTP_URL": f"{gen.url}/sms"}
+        env = dispatch_env | OPEN_BREAKER_SETTINGS | url
         first = [make_work(Channel.SMS, PHONE, keypair[1], body=f"a{i}") for i in range(2)]
         later = [make_work(Channel.SMS, PHONE, keypair[1], body=f"b{i}") for i in range(3)]
         topic = topics.dispatch(ChannelFamily.SMS)

@@ -11,18 +11,9 @@ from aiohttp import web
 
 from services.dispatch.settings import SmsSettings
 from services.dispatch.sms_main import create_sms_app
-from shared.domain import Channel, ChannelFamily
+from shared.domain import Channel
 from shared.events import EventType
-from tests.dispatch.support import (
-    FakeProvider,
-    Served,
-    make_work,
-    outcomes,
-    produce_work,
-    wait_for,
-    wait_for_events,
-)
-from tests.dispatch.test_email_smtp import settled
+from tests.dispatch.support import FakeProvider, Served, dispatch_until_settled, make_work, outcomes
 
 PHONE = "+447700900123"
 WA_PHONE = "+4915123456789"
@@ -110,11 +101,9 @@ async def test_twilio_sms_meta_whatsapp_generic_viber(
         )
         wa = make_work(Channel.WHATSAPP, WA_PHONE, keypair[1], body="Your bonus is here")
         viber = make_work(Channel.VIBER, VIBER_PHONE, keypair[1], body="Viber hello")
-        async with Served(create_sms_app(SmsSettings.from_env(env))):
-            await produce_work(
-                kafka_bootstrap, topics.dispatch(ChannelFamily.SMS), [sms, wa, viber]
-            )
-            events = await wait_for_events(kafka_bootstrap, topics.message_events, settled(3))
+        events = await dispatch_until_settled(
+            create_sms_app(SmsSettings.from_env(env)), kafka_bootstrap, topics, [sms, wa, viber]
+        )
 
     ((request, raw),) = twilio.requests
     assert request.path == "/2010-04-01/Accounts/AC123/Messages.json"
@@ -169,9 +158,9 @@ async def test_vonage_sms_and_twilio_whatsapp(dispatch_env, topics, keypair, kaf
             Channel.SMS, PHONE, keypair[1], body="Привет, бонус!", from_number="Amazing"
         )
         wa = make_work(Channel.WHATSAPP, WA_PHONE, keypair[1], body="WA via Twilio")
-        async with Served(create_sms_app(SmsSettings.from_env(env))):
-            await produce_work(kafka_bootstrap, topics.dispatch(ChannelFamily.SMS), [sms, wa])
-            events = await wait_for_events(kafka_bootstrap, topics.message_events, settled(2))
+        events = await dispatch_until_settled(
+            create_sms_app(SmsSettings.from_env(env)), kafka_bootstrap, topics, [sms, wa]
+        )
 
     ((_request, raw),) = vonage.requests
     form = parse_qs(raw.decode())
@@ -202,10 +191,9 @@ async def test_generic_provider_gets_idempotency_key_and_long_unicode_counts_seg
         }
         body = "Ставка дня! " * 12  # 144 UCS-2 characters: 3 segments of 67
         sms = make_work(Channel.SMS, PHONE, keypair[1], body=body, from_number="+15550001111")
-        async with Served(create_sms_app(SmsSettings.from_env(env))):
-            await produce_work(kafka_bootstrap, topics.dispatch(ChannelFamily.SMS), [sms])
-            await wait_for(lambda: len(generic.requests) == 1)
-            events = await wait_for_events(kafka_bootstrap, topics.message_events, settled(1))
+        events = await dispatch_until_settled(
+            create_sms_app(SmsSettings.from_env(env)), kafka_bootstrap, topics, [sms]
+        )
     request, raw = generic.requests[0]
     assert request.headers["Idempotency-Key"] == str(sms.ext_message_id)
     assert request.headers["Authorization"] == "Bearer gen-token"

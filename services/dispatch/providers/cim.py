@@ -17,8 +17,11 @@ import time
 from services.dispatch.cim_template import CimTemplate, InvalidExtension
 from services.dispatch.outcomes import PermanentFailure, Sent
 from services.dispatch.providers import Outbound, Redelivery
-from services.dispatch.providers.http import json_answer, new_session
+from services.dispatch.providers.http import HttpProvider, json_answer
+from services.dispatch.settings import CimSettings
+from shared.domain import Channel
 from shared.logging import get_logger
+from shared.settings import SettingsError
 
 log = get_logger(__name__)
 
@@ -56,17 +59,17 @@ def verify_signature(
     )
 
 
-class CimProvider:
+class CimProvider(HttpProvider):
     name = "cim"
     redelivery: Redelivery = "idempotency_key"
 
     def __init__(
         self, *, url: str, secret: bytes, template: CimTemplate | None, concurrency: int = 100
     ) -> None:
+        super().__init__(concurrency)
         self.url = url
         self.secret = secret
         self.template = template
-        self.session = new_session(concurrency)
 
     def payload(self, message: Outbound) -> bytes:
         if self.template is not None:
@@ -104,5 +107,17 @@ class CimProvider:
         message_id = body.get("id") or body.get("message_id")
         return Sent(str(message_id) if message_id else None)
 
-    async def close(self) -> None:
-        await self.session.close()
+
+def build(settings: CimSettings, channel: Channel) -> CimProvider:
+    try:
+        template = CimTemplate.parse(settings.cim_template)
+    except ValueError:
+        raise SettingsError(
+            "BLINDPOST_CIM_TEMPLATE: not a valid template (docs/dispatch.md)"
+        ) from None
+    return CimProvider(
+        url=settings.cim_url,
+        secret=settings.secret("cim_signing_secret").encode(),
+        template=template,
+        concurrency=settings.limits(channel).concurrency,
+    )

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 from services.dispatch.outcomes import Sent
 from services.dispatch.providers import Outbound, Redelivery
-from services.dispatch.providers.http import json_answer, new_session
+from services.dispatch.providers.http import HttpProvider, json_answer
 from services.dispatch.segments import count_segments
+from services.dispatch.settings import SmsSettings
+from shared.domain import Channel
 
 
-class GenericHttpProvider:
+class GenericHttpProvider(HttpProvider):
     name = "generic"
     redelivery: Redelivery = "idempotency_key"
 
@@ -27,10 +29,10 @@ class GenericHttpProvider:
         default_from: str | None = None,
         concurrency: int = 100,
     ) -> None:
+        super().__init__(concurrency)
         self.url = url
         self.token = token
         self.default_from = default_from
-        self.session = new_session(concurrency)
 
     async def send(self, message: Outbound) -> Sent:
         payload = {
@@ -49,5 +51,11 @@ class GenericHttpProvider:
         _encoding, segments = count_segments(message.content.body or "")
         return Sent(str(message_id) if message_id else None, segments)
 
-    async def close(self) -> None:
-        await self.session.close()
+
+def build(settings: SmsSettings, channel: Channel) -> GenericHttpProvider:
+    return GenericHttpProvider(
+        settings.http_url(channel),
+        token=settings.secret("sms_http_token") if settings.sms_http_token else None,
+        default_from=settings.sms_default_from,
+        concurrency=settings.limits(channel).concurrency,
+    )

@@ -18,6 +18,17 @@ def new_session(limit: int = 100) -> aiohttp.ClientSession:
     )
 
 
+class HttpProvider:
+    """The base of every HTTP adapter: a session with ``concurrency`` connections, closed
+    with the adapter."""
+
+    def __init__(self, concurrency: int) -> None:
+        self.session = new_session(concurrency)
+
+    async def close(self) -> None:
+        await self.session.close()
+
+
 async def json_answer(response: aiohttp.ClientResponse) -> dict[str, Any]:
     """The JSON body of a 2xx answer, or the classed failure."""
     if response.status >= 300:

@@ -9,42 +9,28 @@ from __future__ import annotations
 
 import aiohttp
 
-from services.dispatch.email_message import email_parts
+from services.dispatch.email_message import EmailComposer
 from services.dispatch.outcomes import Sent
 from services.dispatch.providers import Outbound, Redelivery
-from services.dispatch.providers.http import json_answer, new_session
-from shared.tracking import TrackingTokens
+from services.dispatch.providers.http import HttpProvider, json_answer
+from services.dispatch.settings import EmailSettings
+from shared.domain import Channel
 
 
-class MailgunProvider:
+class MailgunProvider(HttpProvider):
     name = "mailgun"
     redelivery: Redelivery = "message_id"
 
     def __init__(
-        self,
-        *,
-        api_key: str,
-        domain: str,
-        base_url: str,
-        default_from: str,
-        message_id_domain: str,
-        tokens: TrackingTokens | None,
-        concurrency: int = 100,
+        self, *, api_key: str, domain: str, base_url: str, composer: EmailComposer, concurrency: int
     ) -> None:
+        super().__init__(concurrency)
         self.url = f"{base_url.rstrip('/')}/v3/{domain}/messages"
         self.auth = aiohttp.BasicAuth("api", api_key)
-        self.default_from = default_from
-        self.message_id_domain = message_id_domain
-        self.tokens = tokens
-        self.session = new_session(concurrency)
+        self.composer = composer
 
     def form(self, message: Outbound) -> dict[str, str]:
-        parts = email_parts(
-            message,
-            default_from=self.default_from,
-            message_id_domain=self.message_id_domain,
-            tokens=self.tokens,
-        )
+        parts = self.composer.parts(message)
         form = {
             "from": parts.sender,
             "to": message.recipient,
@@ -68,5 +54,13 @@ class MailgunProvider:
         message_id = body.get("id")
         return Sent(str(message_id).strip("<>") if message_id else None)
 
-    async def close(self) -> None:
-        await self.session.close()
+
+def build(settings: EmailSettings, channel: Channel) -> MailgunProvider:
+    key, domain = settings.credentials("mailgun", "mailgun_api_key", "mailgun_domain")
+    return MailgunProvider(
+        api_key=key,
+        domain=domain,
+        base_url=settings.mailgun_base_url,
+        composer=settings.composer(),
+        concurrency=settings.limits(channel).concurrency,
+    )

@@ -12,10 +12,12 @@ from __future__ import annotations
 
 from services.dispatch.outcomes import Sent
 from services.dispatch.providers import Outbound, Redelivery
-from services.dispatch.providers.http import json_answer, new_session
+from services.dispatch.providers.http import HttpProvider, json_answer
+from services.dispatch.settings import SmsSettings
+from shared.domain import Channel
 
 
-class MetaWhatsAppProvider:
+class MetaWhatsAppProvider(HttpProvider):
     name = "meta"
     redelivery: Redelivery = "none"
 
@@ -28,9 +30,9 @@ class MetaWhatsAppProvider:
         base_url: str,
         concurrency: int = 100,
     ) -> None:
+        super().__init__(concurrency)
         self.url = f"{base_url.rstrip('/')}/{api_version}/{phone_number_id}/messages"
         self.headers = {"Authorization": f"Bearer {access_token}"}
-        self.session = new_session(concurrency)
 
     def payload(self, message: Outbound) -> dict[str, object]:
         return {
@@ -50,5 +52,13 @@ class MetaWhatsAppProvider:
         messages = body.get("messages") or [{}]
         return Sent(messages[0].get("id"), None)
 
-    async def close(self) -> None:
-        await self.session.close()
+
+def build(settings: SmsSettings, channel: Channel) -> MetaWhatsAppProvider:
+    token, number_id = settings.credentials("meta", "meta_access_token", "meta_phone_number_id")
+    return MetaWhatsAppProvider(
+        access_token=token,
+        phone_number_id=number_id,
+        api_version=settings.meta_api_version,
+        base_url=settings.meta_base_url,
+        concurrency=settings.limits(channel).concurrency,
+    )

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from email.utils import parseaddr
 
-from services.dispatch.email_message import email_parts
+from services.dispatch.email_message import EmailComposer
 from services.dispatch.outcomes import Sent, http_failure
 from services.dispatch.providers import Outbound, Redelivery
-from services.dispatch.providers.http import new_session
-from shared.tracking import TrackingTokens
+from services.dispatch.providers.http import HttpProvider
+from services.dispatch.settings import EmailSettings
+from shared.domain import Channel
 
 
 def _address(value: str) -> dict[str, str]:
@@ -21,34 +22,20 @@ def _address(value: str) -> dict[str, str]:
     return {"email": address, "name": name} if name else {"email": address}
 
 
-class SendGridProvider:
+class SendGridProvider(HttpProvider):
     name = "sendgrid"
     redelivery: Redelivery = "none"
 
     def __init__(
-        self,
-        *,
-        api_key: str,
-        base_url: str,
-        default_from: str,
-        message_id_domain: str,
-        tokens: TrackingTokens | None,
-        concurrency: int = 100,
+        self, *, api_key: str, base_url: str, composer: EmailComposer, concurrency: int
     ) -> None:
+        super().__init__(concurrency)
         self.url = f"{base_url.rstrip('/')}/v3/mail/send"
         self.headers = {"Authorization": f"Bearer {api_key}"}
-        self.default_from = default_from
-        self.message_id_domain = message_id_domain
-        self.tokens = tokens
-        self.session = new_session(concurrency)
+        self.composer = composer
 
     def payload(self, message: Outbound) -> dict[str, object]:
-        parts = email_parts(
-            message,
-            default_from=self.default_from,
-            message_id_domain=self.message_id_domain,
-            tokens=self.tokens,
-        )
+        parts = self.composer.parts(message)
         content = []
         if parts.text is not None:
             content.append({"type": "text/plain", "value": parts.text})
@@ -79,5 +66,12 @@ class SendGridProvider:
                 raise http_failure(response.status)
             return Sent(response.headers.get("X-Message-Id"))
 
-    async def close(self) -> None:
-        await self.session.close()
+
+def build(settings: EmailSettings, channel: Channel) -> SendGridProvider:
+    (key,) = settings.credentials("sendgrid", "sendgrid_api_key")
+    return SendGridProvider(
+        api_key=key,
+        base_url=settings.sendgrid_base_url,
+        composer=settings.composer(),
+        concurrency=settings.limits(channel).concurrency,
+    )

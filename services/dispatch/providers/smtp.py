@@ -15,7 +15,7 @@ from pathlib import Path
 
 import aiosmtplib
 
-from services.dispatch.email_message import DkimSigner, email_parts, mime_bytes
+from services.dispatch.email_message import DkimSigner, EmailComposer, mime_bytes
 from services.dispatch.outcomes import (
     PermanentFailure,
     ProviderFailure,
@@ -23,7 +23,9 @@ from services.dispatch.outcomes import (
     TransientFailure,
 )
 from services.dispatch.providers import Outbound, Redelivery
-from shared.tracking import TrackingTokens
+from services.dispatch.settings import EmailSettings
+from shared.domain import Channel
+from shared.settings import SettingsError
 
 
 def smtp_failure(exc: Exception) -> ProviderFailure:
@@ -124,27 +126,14 @@ class SmtpProvider:
     redelivery: Redelivery = "message_id"
 
     def __init__(
-        self,
-        pool: SmtpPool,
-        *,
-        default_from: str,
-        message_id_domain: str,
-        tokens: TrackingTokens | None,
-        dkim: DkimSigner | None = None,
+        self, pool: SmtpPool, *, composer: EmailComposer, dkim: DkimSigner | None = None
     ) -> None:
         self.pool = pool
-        self.default_from = default_from
-        self.message_id_domain = message_id_domain
-        self.tokens = tokens
+        self.composer = composer
         self.dkim = dkim
 
     def render(self, message: Outbound) -> tuple[str, bytes, str]:
-        parts = email_parts(
-            message,
-            default_from=self.default_from,
-            message_id_domain=self.message_id_domain,
-            tokens=self.tokens,
-        )
+        parts = self.composer.parts(message)
         data = mime_bytes(parts, message.recipient)
         if self.dkim is not None:
             data = self.dkim.sign(data)
@@ -167,3 +156,29 @@ def load_pem(value: str) -> bytes:
     if "-----BEGIN" in value:
         return value.encode()
     return Path(value).read_bytes()
+
+
+def build(settings: EmailSettings, channel: Channel) -> SmtpProvider:
+    dkim = None
+    if settings.dkim_private_key is not None:
+        if not (settings.dkim_domain and settings.dkim_selector):
+            raise SettingsError(
+                "BLINDPOST_DKIM_DOMAIN and BLINDPOST_DKIM_SELECTOR go with "
+                "BLINDPOST_DKIM_PRIVATE_KEY"
+            )
+        dkim = DkimSigner(
+            settings.dkim_domain,
+            settings.dkim_selector,
+            load_pem(settings.secret("dkim_private_key")),
+        )
+    pool = SmtpPool(
+        host=settings.smtp_host,
+        port=settings.smtp_port,
+        tls=settings.smtp_tls,
+        username=settings.smtp_username,
+        password=settings.secret("smtp_password") if settings.smtp_password else None,
+        validate_certs=settings.smtp_validate_certs,
+        size=settings.smtp_pool_size,
+        timeout_s=settings.dispatch_send_timeout_s,
+    )
+    return SmtpProvider(pool, composer=settings.composer(), dkim=dkim)

@@ -15,12 +15,13 @@ import aiohttp
 
 from services.dispatch.outcomes import Sent
 from services.dispatch.providers import Outbound, Redelivery
-from services.dispatch.providers.http import json_answer, new_session
+from services.dispatch.providers.http import HttpProvider, json_answer
 from services.dispatch.segments import count_segments
+from services.dispatch.settings import SmsSettings
 from shared.domain import Channel
 
 
-class TwilioProvider:
+class TwilioProvider(HttpProvider):
     name = "twilio"
     redelivery: Redelivery = "none"
 
@@ -36,13 +37,13 @@ class TwilioProvider:
         whatsapp_from: str | None = None,
         concurrency: int = 100,
     ) -> None:
+        super().__init__(concurrency)
         self.url = f"{base_url.rstrip('/')}/2010-04-01/Accounts/{account_sid}/Messages.json"
         self.auth = aiohttp.BasicAuth(account_sid, auth_token)
         self.public_base_url = public_base_url.rstrip("/")
         self.messaging_service_sid = messaging_service_sid
         self.default_from = default_from
         self.whatsapp_from = whatsapp_from
-        self.session = new_session(concurrency)
 
     def form(self, message: Outbound) -> dict[str, str]:
         body = message.content.body or ""
@@ -75,9 +76,20 @@ class TwilioProvider:
         _encoding, segments = count_segments(form["Body"])
         return Sent(str(sid) if sid else None, segments)
 
-    async def close(self) -> None:
-        await self.session.close()
-
 
 def _whatsapp(number: str) -> str:
     return number if number.startswith("whatsapp:") else f"whatsapp:{number}"
+
+
+def build(settings: SmsSettings, channel: Channel) -> TwilioProvider:
+    sid, token = settings.credentials("twilio", "twilio_account_sid", "twilio_auth_token")
+    return TwilioProvider(
+        account_sid=sid,
+        auth_token=token,
+        base_url=settings.twilio_base_url,
+        public_base_url=settings.public_base_url,
+        messaging_service_sid=settings.twilio_messaging_service_sid,
+        default_from=settings.sms_default_from,
+        whatsapp_from=settings.twilio_whatsapp_from,
+        concurrency=settings.limits(channel).concurrency,
+    )

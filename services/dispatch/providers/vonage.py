@@ -11,13 +11,15 @@ from __future__ import annotations
 
 from services.dispatch.outcomes import PermanentFailure, Sent, TransientFailure
 from services.dispatch.providers import Outbound, Redelivery
-from services.dispatch.providers.http import json_answer, new_session
+from services.dispatch.providers.http import HttpProvider, json_answer
 from services.dispatch.segments import count_segments
+from services.dispatch.settings import SmsSettings
+from shared.domain import Channel
 
 TRANSIENT_STATUSES = {"1", "5"}
 
 
-class VonageProvider:
+class VonageProvider(HttpProvider):
     name = "vonage"
     redelivery: Redelivery = "none"
 
@@ -30,11 +32,11 @@ class VonageProvider:
         default_from: str | None = None,
         concurrency: int = 100,
     ) -> None:
+        super().__init__(concurrency)
         self.url = f"{base_url.rstrip('/')}/sms/json"
         self.api_key = api_key
         self.api_secret = api_secret
         self.default_from = default_from or "Blindpost"
-        self.session = new_session(concurrency)
 
     def form(self, message: Outbound) -> dict[str, str]:
         text = message.content.body or ""
@@ -64,5 +66,13 @@ class VonageProvider:
         _encoding, segments = count_segments(form["text"])
         return Sent(parts[0].get("message-id"), segments)
 
-    async def close(self) -> None:
-        await self.session.close()
+
+def build(settings: SmsSettings, channel: Channel) -> VonageProvider:
+    key, secret = settings.credentials("vonage", "vonage_api_key", "vonage_api_secret")
+    return VonageProvider(
+        api_key=key,
+        api_secret=secret,
+        base_url=settings.vonage_base_url,
+        default_from=settings.sms_default_from,
+        concurrency=settings.limits(channel).concurrency,
+    )

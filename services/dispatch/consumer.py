@@ -1,0 +1,85 @@
+"""The dispatcher's consume loop: batches from the family's topic through
+:meth:`Dispatcher.process`, offsets committed only once a batch's every event and ledger
+mark is acknowledged, strictly in batch order."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+
+import asyncpg
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka.errors import CommitFailedError, KafkaError
+
+from services.dispatch.pipeline import Dispatcher
+from shared.kafka import Backoff
+from shared.logging import get_logger
+
+log = get_logger(__name__)
+
+RETRYABLE_ERRORS = (
+    OSError,
+    TimeoutError,
+    KafkaError,
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+)
+
+PIPELINE_DEPTH = 2
+Batch = dict[TopicPartition, list[ConsumerRecord]]
+
+
+async def run_consumer(dispatcher: Dispatcher, consumer: AIOKafkaConsumer) -> None:
+    """Two batches in flight: the next one is parsed and claimed while the last calls of
+    the previous one finish, so the provider connections do not idle at each batch's
+    edge.  Offsets are committed strictly in batch order."""
+    backoff = Backoff(initial_s=0.5, maximum_s=30.0)
+    in_flight: deque[tuple[Batch, asyncio.Task[None]]] = deque()
+    while True:
+        if len(in_flight) < PIPELINE_DEPTH:
+            batch = await consumer.getmany(
+                timeout_ms=20 if in_flight else 500, max_records=dispatcher.batch_size
+            )
+            records = [r for rs in batch.values() for r in rs]
+            if records:
+                in_flight.append((batch, asyncio.create_task(dispatcher.process(records))))
+        if not in_flight:
+            continue
+        oldest, task = in_flight[0]
+        if not task.done() and len(in_flight) < PIPELINE_DEPTH:
+            continue
+        try:
+            await task
+        except RETRYABLE_ERRORS as exc:
+            # The ledger or the event log is unreachable: consume these batches again
+            # later; the ledger makes the second pass send only what the first did not.
+            await asyncio.gather(*(t for _b, t in in_flight), return_exceptions=True)
+            for tp, offset in _first_offsets(in_flight).items():
+                consumer.seek(tp, offset)
+            in_flight.clear()
+            delay = backoff.next_delay()
+            log.warning(
+                "dispatch batch failed, will retry",
+                stage=dispatcher.name,
+                error=type(exc).__name__,
+                retry_in_s=round(delay, 2),
+            )
+            await asyncio.sleep(delay)
+            continue
+        in_flight.popleft()
+        backoff.reset()
+        try:
+            await consumer.commit({tp: rs[-1].offset + 1 for tp, rs in oldest.items() if rs})
+        except CommitFailedError:
+            # Rebalanced away: the new owner redelivers and the ledger settles it.
+            log.warning("offsets not committed after a rebalance", stage=dispatcher.name)
+
+
+def _first_offsets(in_flight: deque[tuple[Batch, asyncio.Task[None]]]) -> dict[TopicPartition, int]:
+    """Where each partition's uncommitted batches start."""
+    first: dict[TopicPartition, int] = {}
+    for batch, _task in in_flight:
+        for tp, rs in batch.items():
+            if rs and tp not in first:
+                first[tp] = rs[0].offset
+    return first

@@ -1,0 +1,87 @@
+"""What a dispatcher appends to the event log (and to the dead-letter topic).
+
+Every event id is deterministic (message, type, attempt, reason), so an event produced
+again after a crash or a redelivery has the same ``event_id`` and is stored once.  Each
+method returns the producer's acknowledgement future: callers decide what waits for it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+from aiokafka import AIOKafkaProducer, ConsumerRecord
+
+from shared.domain import Channel
+from shared.events import AnyPayload, DispatchAttempted, DispatchFailed, DispatchSucceeded, Event
+from shared.kafka import dead_letter_output
+from shared.topics import Topics
+
+Ack = asyncio.Future[object]
+
+
+class EventLog:
+    def __init__(self, producer: AIOKafkaProducer, topics: Topics, source: str) -> None:
+        self.producer = producer
+        self.topics = topics
+        self.source = source
+
+    async def attempted(
+        self, ext_message_id: uuid.UUID, channel: Channel, provider: str, attempt: int
+    ) -> Ack:
+        payload = DispatchAttempted(channel=channel, provider=provider, attempt=attempt)
+        return await self._emit(ext_message_id, payload, (attempt,))
+
+    async def dispatched(
+        self,
+        ext_message_id: uuid.UUID,
+        channel: Channel,
+        provider: str,
+        attempt: int,
+        provider_message_id: str | None,
+        segments: int | None,
+    ) -> Ack:
+        payload = DispatchSucceeded(
+            channel=channel,
+            provider=provider,
+            attempt=attempt,
+            provider_message_id=provider_message_id,
+            segments=segments,
+        )
+        return await self._emit(ext_message_id, payload, (attempt,))
+
+    async def failed(
+        self,
+        ext_message_id: uuid.UUID,
+        channel: Channel,
+        provider: str,
+        attempt: int,
+        reason: str,
+        *,
+        retryable: bool,
+    ) -> Ack:
+        payload = DispatchFailed(
+            channel=channel, provider=provider, attempt=attempt, retryable=retryable, reason=reason
+        )
+        return await self._emit(ext_message_id, payload, (attempt, reason))
+
+    async def dead_letter(self, record: ConsumerRecord, exc: Exception) -> Ack:
+        out = dead_letter_output(self.topics.dead_letter, self.source, record, _reason(exc))
+        return await self.producer.send(
+            out.topic, out.value, key=out.key, headers=list(out.headers)
+        )
+
+    async def _emit(
+        self, ext_message_id: uuid.UUID, payload: AnyPayload, discriminator: tuple[object, ...]
+    ) -> Ack:
+        event = Event.create(ext_message_id, payload, self.source, discriminator=discriminator)
+        return await self.producer.send(self.topics.message_events, event.to_bytes(), key=event.key)
+
+
+def _reason(exc: Exception) -> str:
+    """A failure class for the dead-letter headers; pydantic names fields, never values."""
+    errors = getattr(exc, "errors", None)
+    if callable(errors):
+        fields = sorted({".".join(map(str, e["loc"])) for e in errors()})
+        return f"{type(exc).__name__}: invalid {', '.join(fields)}"
+    return type(exc).__name__

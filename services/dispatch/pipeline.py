@@ -1,0 +1,156 @@
+"""The path every dispatcher runs a batch of work along: parse, claim it in the ledger,
+deliver each claimed message through the channel's provider, and append every attempt and
+outcome to the event log.
+
+Ordering that makes crashes harmless:
+
+1. claim the batch in the ledger ('sending', with a lease) — only a first claim sends;
+2. per message: ``DispatchAttempted`` produced and acknowledged, then the provider call;
+3. the outcome: ledger updated (sent / failed / parked) and the outcome event produced;
+4. only when all of that is acknowledged, the consumed offsets are committed
+   (``consumer.py``: :meth:`Dispatcher.process` returns only then).
+
+A message found in the ledger is never sent by the consumer: if settled, its outcome event
+is produced again (same event id, so the log stores it once); if unsettled, the sweeper
+owns it.  The sweeper (``sweeper.py``) takes parked retries when due, and 'sending' rows
+whose lease ran out (a dispatcher died mid-call): the outcome is unknown, so it resends
+only where the provider recognises a resend (an idempotency key), unless configured to
+accept duplicates.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+from aiokafka import AIOKafkaProducer, ConsumerRecord
+
+from services.dispatch.delivery import Delivery, Route
+from services.dispatch.event_log import Ack, EventLog
+from services.dispatch.ledger import Claim, Ledger, LedgerRow
+from services.dispatch.metrics import DUPLICATES
+from services.dispatch.settings import DispatchSettings
+from shared.domain import Channel, ChannelFamily
+from shared.logging import get_logger
+from shared.sealing import SealingKeyring
+from shared.topics import Topics
+from shared.work import DispatchWork
+
+log = get_logger(__name__)
+
+
+class WrongFamily(ValueError):
+    """A work item for a channel this dispatcher does not send."""
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        *,
+        family: ChannelFamily,
+        settings: DispatchSettings,
+        keyring: SealingKeyring,
+        routes: dict[Channel, Route],
+        ledger: Ledger,
+        producer: AIOKafkaProducer,
+        topics: Topics,
+        batch_size: int | None = None,
+    ) -> None:
+        self.family = family
+        self.settings = settings
+        self.routes = routes
+        self.ledger = ledger
+        self.name = f"dispatch-{family.value}"
+        self.group_id = topics.group(f"dispatch-{family.value}")
+        self.batch_size = batch_size or settings.dispatch_max_batch
+        # A claimed batch may wait on a rate limit before its last call: the lease covers it.
+        rates = [r.guard.limiter.rate for r in routes.values() if r.guard.limiter.rate > 0]
+        self.lease_s = settings.lease_s + (self.batch_size / min(rates) if rates else 0.0)
+        self.policy = settings.retry_policy()
+        self.events = EventLog(producer, topics, self.name)
+        self.delivery = Delivery(
+            name=self.name,
+            family=family.value,
+            keyring=keyring,
+            routes=routes,
+            ledger=ledger,
+            events=self.events,
+            policy=self.policy,
+            send_timeout_s=settings.dispatch_send_timeout_s,
+            lease_s=self.lease_s,
+        )
+        # Messages being delivered by this process: the sweeper leaves them alone.
+        self.in_flight: set[uuid.UUID] = set()
+
+    def parse(self, record: ConsumerRecord) -> DispatchWork:
+        work = DispatchWork.from_bytes(record.value or b"")
+        if work.channel not in self.routes:
+            raise WrongFamily(f"channel {work.channel.value} on the {self.family.value} topic")
+        return work
+
+    async def process(self, records: list[ConsumerRecord]) -> None:
+        """Everything the batch causes, acknowledged, before its offsets may be committed."""
+        pending: list[Ack] = []
+        works: dict[uuid.UUID, DispatchWork] = {}
+        for record in records:
+            try:
+                work = self.parse(record)
+            except Exception as exc:  # noqa: BLE001 - any parse failure is a poison record
+                pending.append(await self.events.dead_letter(record, exc))
+                continue
+            if work.ext_message_id in works or work.ext_message_id in self.in_flight:
+                DUPLICATES.labels(self.family.value, "in_batch").inc()
+                continue
+            works[work.ext_message_id] = work
+        claims = [
+            Claim(
+                w.ext_message_id,
+                w.channel.value,
+                self.routes[w.channel].provider.name,
+                w.to_bytes(),
+            )
+            for w in works.values()
+        ]
+        claimed, known = await self.ledger.claim(claims, self.lease_s)
+        for row in known:
+            pending.extend(await self._settle_known(row))
+        tasks = [
+            asyncio.create_task(self.delivery.deliver(works[mid], attempt=1)) for mid in claimed
+        ]
+        self.in_flight.update(claimed)
+        try:
+            for result in await asyncio.gather(*tasks, return_exceptions=True):
+                if isinstance(result, BaseException):
+                    raise result
+                pending.extend(result)
+        finally:
+            self.in_flight.difference_update(claimed)
+        for future in pending:
+            await future
+
+    async def _settle_known(self, row: LedgerRow) -> list[Ack]:
+        DUPLICATES.labels(self.family.value, row.state).inc()
+        log.info(
+            "work item already in the ledger; not sent again",
+            stage=self.name,
+            ext_message_id=str(row.ext_message_id),
+            ledger_state=row.state,
+        )
+        channel = Channel(row.channel)
+        if row.state == "sent":
+            ack = await self.events.dispatched(
+                row.ext_message_id,
+                channel,
+                row.provider,
+                row.attempt,
+                row.provider_message_id,
+                row.segments,
+            )
+            return [ack]
+        if row.state == "failed":
+            reason = row.reason or "failed"
+            ack = await self.events.failed(
+                row.ext_message_id, channel, row.provider, row.attempt, reason, retryable=False
+            )
+            return [ack]
+        return []  # 'sending' or 'parked': the sweeper owns it

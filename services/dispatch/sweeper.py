@@ -1,0 +1,87 @@
+"""The sweeper in every dispatcher replica: it takes due rows from the ledger (``FOR UPDATE
+SKIP LOCKED``, leased, so one replica owns a row at a time) and continues their delivery.
+
+Two kinds of row are due: 'parked' retries whose time has come, and 'sending' rows whose
+lease ran out because a dispatcher died mid-call.  For the second the outcome is unknown;
+``delivery_steps.next_step`` decides between a resend and ``outcome_unknown`` from how the
+provider recognises a resend (docs/dispatch.md, "Crash safety").
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from services.dispatch.delivery_steps import Budget, Fail, OutcomeUnknown, next_step
+from services.dispatch.ledger import LedgerRow
+from services.dispatch.pipeline import Dispatcher
+from shared.logging import get_logger
+from shared.work import DispatchWork
+
+log = get_logger(__name__)
+
+
+async def run_sweeper(dispatcher: Dispatcher) -> None:
+    while True:
+        try:
+            done = await sweep_once(dispatcher)
+        except Exception as exc:  # noqa: BLE001 - the next round tries again
+            log.warning("ledger sweep failed", stage=dispatcher.name, error=type(exc).__name__)
+            done = 0
+        if not done:
+            await asyncio.sleep(dispatcher.settings.dispatch_sweep_interval_s)
+
+
+async def sweep_once(dispatcher: Dispatcher, limit: int = 100) -> int:
+    rows = [
+        r
+        for r in await dispatcher.ledger.take_due(limit, dispatcher.lease_s)
+        if r.ext_message_id not in dispatcher.in_flight
+    ]
+    results = await asyncio.gather(
+        *(_resume(dispatcher, row) for row in rows), return_exceptions=True
+    )
+    for row, result in zip(rows, results, strict=True):
+        if isinstance(result, BaseException):
+            log.warning(
+                "retry from the ledger failed; it stays due",
+                stage=dispatcher.name,
+                ext_message_id=str(row.ext_message_id),
+                error=type(result).__name__,
+            )
+    return len(rows)
+
+
+async def _resume(dispatcher: Dispatcher, row: LedgerRow) -> None:
+    if row.work is None:
+        return
+    work = DispatchWork.from_bytes(row.work)
+    route = dispatcher.routes.get(work.channel)
+    if route is None:
+        return
+    provider = route.provider
+    dispatcher.in_flight.add(row.ext_message_id)
+    try:
+        if row.state == "sending":
+            step = next_step(
+                OutcomeUnknown(provider.redelivery), row.attempt, Budget.fresh(dispatcher.policy)
+            )
+            log.warning(
+                "a send's outcome is unknown (the dispatcher stopped mid-call)",
+                stage=dispatcher.name,
+                ext_message_id=str(row.ext_message_id),
+                provider=provider.name,
+                resend=not isinstance(step, Fail),
+            )
+            if isinstance(step, Fail):
+                await (
+                    await dispatcher.delivery.fail(
+                        work, provider.name, max(row.attempt, 1), step.reason
+                    )
+                )
+                return
+        attempt = row.attempt + 1
+        await dispatcher.ledger.next_attempt(row.ext_message_id, attempt, dispatcher.lease_s)
+        for future in await dispatcher.delivery.deliver(work, attempt):
+            await future
+    finally:
+        dispatcher.in_flight.discard(row.ext_message_id)

@@ -1,0 +1,57 @@
+"""Every provider a setting may name is in its family's registry, and each channel gets the
+provider its setting names (built without a network call)."""
+
+from __future__ import annotations
+
+import typing
+
+import pytest
+
+from services.dispatch.cim_main import CIM
+from services.dispatch.email_main import EMAIL
+from services.dispatch.family import Family
+from services.dispatch.settings import SmsSettings
+from services.dispatch.sms_main import SMS
+from shared.domain import Channel
+from shared.settings import SettingsError
+
+
+@pytest.mark.parametrize("family", [EMAIL, SMS, CIM], ids=["email", "sms", "cim"])
+def test_every_choice_a_setting_allows_is_registered(family: Family):
+    settings = family.settings
+    for channel in settings.model_construct().channels:
+        annotation = settings.model_fields[f"{channel.value}_provider"].annotation
+        assert set(typing.get_args(annotation)) <= set(family.providers), channel
+
+
+async def test_channels_get_the_provider_their_setting_names():
+    env = {
+        "BLINDPOST_SMS_PROVIDER": "vonage",
+        "BLINDPOST_VONAGE_API_KEY": "k",
+        "BLINDPOST_VONAGE_API_SECRET": "s",
+        "BLINDPOST_VIBER_HTTP_URL": "http://127.0.0.1:1/viber",
+        "BLINDPOST_VIBER_RATE_PER_S": "5",
+        "BLINDPOST_WHATSAPP_CONCURRENCY": "3",
+    }
+    choices = SMS.choose_providers(SmsSettings.from_env(env))
+    try:
+        names = {channel: choice.provider.name for channel, choice in choices.items()}
+        # WhatsApp's default, Twilio, without a Twilio account: the generic provider stands in.
+        assert names == {
+            Channel.SMS: "vonage",
+            Channel.VIBER: "generic",
+            Channel.WHATSAPP: "generic",
+        }
+        assert choices[Channel.VIBER].provider.url == "http://127.0.0.1:1/viber"  # type: ignore[attr-defined]
+        assert (choices[Channel.VIBER].rate_per_s, choices[Channel.WHATSAPP].concurrency) == (5, 3)
+    finally:
+        for choice in choices.values():
+            await choice.provider.close()
+
+
+def test_missing_credentials_are_named_not_shown():
+    settings = SmsSettings.from_env({"BLINDPOST_SMS_PROVIDER": "twilio"})
+    with pytest.raises(
+        SettingsError, match="BLINDPOST_TWILIO_ACCOUNT_SID and BLINDPOST_TWILIO_AUTH_TOKEN"
+    ):
+        SMS.choose_providers(settings)
