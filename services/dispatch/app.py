@@ -5,42 +5,47 @@ and which registry of providers (``family.py``); everything else is here, once."
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 
 import asyncpg
 from aiohttp import web
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from services.dispatch import ledger as ledger_module
 from services.dispatch.consumer import run_consumer
 from services.dispatch.delivery import Route
 from services.dispatch.guard import ProviderGuard
+from services.dispatch.ledger import MIGRATIONS, MIGRATIONS_TABLE, Ledger
 from services.dispatch.pipeline import Dispatcher
 from services.dispatch.providers import Provider
 from services.dispatch.settings import DispatchSettings
 from services.dispatch.sweeper import run_sweeper
-from shared.db import create_pool
+from shared.db import postgres_pool
 from shared.domain import Channel, ChannelFamily
-from shared.http import add_readiness_check, create_service_app, run_background
-from shared.kafka import start_consumer, start_producer
-from shared.lag import ConsumerLagMonitor
-from shared.logging import get_logger
+from shared.http import add_readiness_check, create_service_app, provide, run_background
+from shared.kafka import kafka_consumer, kafka_producer, prepare_topics
+from shared.lag import monitor_lag
 from shared.sealing import SealingKeyring
-
-log = get_logger(__name__)
-
-DISPATCHER = web.AppKey("dispatcher", Dispatcher)
+from shared.topics import DEAD_LETTER, DISPATCH, MESSAGE_EVENTS
 
 
+@dataclass(frozen=True)
 class ProviderChoice:
     """A provider for one channel, with that provider's rate (per second, 0 = none) and
     concurrency limits."""
 
-    def __init__(self, provider: Provider, rate_per_s: float, concurrency: int) -> None:
-        self.provider = provider
-        self.rate_per_s = rate_per_s
-        self.concurrency = concurrency
+    provider: Provider
+    rate_per_s: float
+    concurrency: int
 
 
 BuildProviders = Callable[[], dict[Channel, ProviderChoice]]
+
+POOL = web.AppKey("pool", asyncpg.Pool)
+PRODUCER = web.AppKey("producer", AIOKafkaProducer)
+ROUTES = web.AppKey("routes", dict[Channel, Route])
+DISPATCHER = web.AppKey("dispatcher", Dispatcher)
+CONSUMER = web.AppKey("consumer", AIOKafkaConsumer)
 
 
 def create_app(
@@ -50,77 +55,69 @@ def create_app(
     build_providers: BuildProviders,
 ) -> web.Application:
     app = create_service_app(f"dispatch-{family.value}")
-    topics = settings.topics
+    kafka = settings.kafka
+    topics = kafka.topics
+    group = kafka.group(f"dispatch-{family.value}")
     keyring = SealingKeyring.parse(private_keys)  # fails at start-up, not per message
-    state: dict[str, object] = {}
 
-    async def resources(app: web.Application) -> AsyncIterator[None]:
-        dsn = settings.database.dsn()
-        await ledger_module.migrate(dsn)
-        pool: asyncpg.Pool = await create_pool(dsn, min_size=2, max_size=10)
-        producer = await start_producer(settings.kafka, linger_ms=1)
+    @asynccontextmanager
+    async def pool() -> AsyncIterator[asyncpg.Pool]:
+        await prepare_topics(kafka, (DISPATCH[family], MESSAGE_EVENTS, DEAD_LETTER))
+        async with postgres_pool(
+            settings.database,
+            migrations=MIGRATIONS,
+            migrations_table=MIGRATIONS_TABLE,
+            min_size=2,
+            max_size=10,
+        ) as pool:
+            yield pool
+
+    @asynccontextmanager
+    async def routes() -> AsyncIterator[dict[Channel, Route]]:
         choices = build_providers()
-        routes = {
-            channel: Route(
-                choice.provider,
-                ProviderGuard.create(
-                    f"{channel.value}:{choice.provider.name}",
-                    rate_per_s=choice.rate_per_s,
-                    concurrency=choice.concurrency,
-                    breaker_threshold=settings.dispatch_breaker_threshold,
-                    breaker_cooldown_s=settings.dispatch_breaker_cooldown_s,
-                ),
-            )
-            for channel, choice in choices.items()
-        }
-        dispatcher = Dispatcher(
+        try:
+            yield {
+                channel: Route(
+                    choice.provider,
+                    ProviderGuard.create(
+                        f"{channel.value}:{choice.provider.name}",
+                        rate_per_s=choice.rate_per_s,
+                        concurrency=choice.concurrency,
+                        breaker_threshold=settings.dispatch_breaker_threshold,
+                        breaker_cooldown_s=settings.dispatch_breaker_cooldown_s,
+                    ),
+                )
+                for channel, choice in choices.items()
+            }
+        finally:
+            for provider in {id(c.provider): c.provider for c in choices.values()}.values():
+                await provider.close()
+
+    @asynccontextmanager
+    async def dispatcher() -> AsyncIterator[Dispatcher]:
+        yield Dispatcher(
             family=family,
             settings=settings,
             keyring=keyring,
-            routes=routes,
-            ledger=ledger_module.Ledger(pool, family.value),
-            producer=producer,
+            routes=app[ROUTES],
+            ledger=Ledger(app[POOL], family.value),
+            producer=app[PRODUCER],
             topics=topics,
         )
-        app[DISPATCHER] = dispatcher
-        consumer = await start_consumer(
-            settings.kafka,
-            dispatcher.group_id,
-            [topics.dispatch(family)],
-            max_poll_records=dispatcher.batch_size,
-        )
-        state["consumer"] = consumer
-        add_readiness_check(app, "ledger", lambda: pool.fetchval("SELECT 1"))
-        try:
-            yield
-        finally:
-            await consumer.stop()
-            for provider in {id(c.provider): c.provider for c in choices.values()}.values():
-                await provider.close()
-            await producer.stop()
-            await pool.close()
 
-    async def consume() -> None:
-        await run_consumer(app[DISPATCHER], state["consumer"])  # type: ignore[arg-type]
-
-    async def sweep() -> None:
-        await run_sweeper(app[DISPATCHER])
-
-    async def lag() -> None:
-        monitor = ConsumerLagMonitor(
-            settings.kafka,
-            topics.group(f"dispatch-{family.value}"),
-            [topics.dispatch(family)],
-        )
-        await monitor.start()
-        try:
-            await monitor.run(settings.kafka.lag_interval_s)
-        finally:
-            await monitor.stop()
-
-    app.cleanup_ctx.append(resources)
-    # After ``resources`` so they stop first.
-    run_background(app, "consumer", consume)
-    run_background(app, "sweeper", sweep)
-    run_background(app, "lag", lag)
+    provide(app, POOL, pool)
+    provide(app, PRODUCER, lambda: kafka_producer(kafka, linger_ms=1))
+    provide(app, ROUTES, routes)
+    provide(app, DISPATCHER, dispatcher)
+    provide(
+        app,
+        CONSUMER,
+        lambda: kafka_consumer(
+            kafka, group, [topics.dispatch(family)], max_poll_records=app[DISPATCHER].batch_size
+        ),
+    )
+    run_background(app, "consumer", lambda: run_consumer(app[DISPATCHER], app[CONSUMER]))
+    run_background(app, "sweeper", lambda: run_sweeper(app[DISPATCHER]))
+    monitor_lag(app, kafka, group, [topics.dispatch(family)])
+    add_readiness_check(app, "ledger", lambda: app[POOL].fetchval("SELECT 1"))
     return app

@@ -61,7 +61,6 @@ class Dispatcher:
         self.routes = routes
         self.ledger = ledger
         self.name = f"dispatch-{family.value}"
-        self.group_id = topics.group(f"dispatch-{family.value}")
         self.batch_size = batch_size or settings.dispatch_max_batch
         # A claimed batch may wait on a rate limit before its last call: the lease covers it.
         rates = [r.guard.limiter.rate for r in routes.values() if r.guard.limiter.rate > 0]
