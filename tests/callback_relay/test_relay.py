@@ -9,7 +9,13 @@ import pytest
 from prometheus_client import REGISTRY
 
 from shared.domain import Channel, SmarticoStatus
-from shared.events import Event, EventType
+from shared.events import (
+    CallbackAttempted,
+    CallbackDeadLettered,
+    CallbackDelivered,
+    Event,
+    EventType,
+)
 from tests.callback_relay.support import (
     Smartico,
     lifecycle,
@@ -19,6 +25,7 @@ from tests.callback_relay.support import (
     running_relay,
     smartico,
 )
+from tests.support.events import payload_of
 from tests.support.kafka import read_topic
 from tests.support.polling import eventually
 
@@ -59,7 +66,7 @@ async def test_an_endpoint_down_for_a_while_then_back_gets_every_status_exactly_
             timeout_s=20,
         )
         retried = [e for e in _events(attempts) if e.type is EventType.CALLBACK_ATTEMPTED]
-        assert {e.payload.outcome for e in retried} == {"retry"}
+        assert {payload_of(e, CallbackAttempted).outcome for e in retried} == {"retry"}
         await endpoint.start()
         await eventually(
             lambda: sum(endpoint.delivered().values()) >= len(expected),
@@ -89,7 +96,7 @@ async def test_an_endpoint_down_for_a_while_then_back_gets_every_status_exactly_
         )
     )
     delivered = Counter(
-        (str(e.ext_message_id), e.payload.status)
+        (str(e.ext_message_id), payload_of(e, CallbackDelivered).status)
         for e in log
         if e.type is EventType.CALLBACK_DELIVERED and str(e.ext_message_id) in by_mid
     )
@@ -134,7 +141,8 @@ async def test_an_endpoint_answering_error_code_1_is_retried_then_dead_lettered(
     # The lifecycle (2 events), at least 4 attempts and 2 dead letters.
     log = _events(await read_topic(kafka_bootstrap, topics.message_events, expect=8, timeout_s=15))
     dead_events = [e for e in log if e.type is EventType.CALLBACK_DEAD_LETTERED]
-    assert sorted(e.payload.status for e in dead_events) == ["accepted", "delivered"]
+    dead_statuses = sorted(payload_of(e, CallbackDeadLettered).status for e in dead_events)
+    assert dead_statuses == ["accepted", "delivered"]
     attempts = [e for e in log if e.type is EventType.CALLBACK_ATTEMPTED]
-    assert all(e.payload.error_code == 1 for e in attempts)
+    assert all(payload_of(e, CallbackAttempted).error_code == 1 for e in attempts)
     assert not [e for e in log if e.type is EventType.CALLBACK_DELIVERED]

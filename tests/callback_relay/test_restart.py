@@ -9,7 +9,7 @@ import asyncpg
 import pytest
 
 from shared.domain import Channel, SmarticoStatus
-from shared.events import Event, EventType
+from shared.events import CallbackDelivered, Event, EventType
 from tests.callback_relay.support import (
     Smartico,
     lifecycle,
@@ -17,6 +17,7 @@ from tests.callback_relay.support import (
     relay_caught_up,
     relay_env,
 )
+from tests.support.events import payload_of
 from tests.support.kafka import read_topic
 from tests.support.polling import eventually
 from tests.support.ports import free_port
@@ -130,7 +131,7 @@ async def test_sigkill_and_rebalance_report_each_status_once(
     )
     log = [Event.from_bytes(r.value) for r in records]
     delivered = Counter(
-        (str(e.ext_message_id), e.payload.status)
+        (str(e.ext_message_id), payload_of(e, CallbackDelivered).status)
         for e in log
         if e.type is EventType.CALLBACK_DELIVERED and str(e.ext_message_id) not in sentinels
     )

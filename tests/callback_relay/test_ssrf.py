@@ -9,8 +9,9 @@ import pytest
 
 from services.callback_relay.ssrf import CallbackGuard, CallbackRefused
 from shared.domain import Channel, SmarticoStatus
-from shared.events import Event, EventType
+from shared.events import CallbackAttempted, Event, EventType
 from tests.callback_relay import support
+from tests.support.events import payload_of
 from tests.support.kafka import read_topic
 
 # A resolver for tests: the names a hostile DNS would answer with private addresses.
@@ -167,10 +168,14 @@ async def test_the_running_relay_never_calls_a_hostile_url_nor_follows_a_redirec
     refused_attempts = [
         e
         for e in log
-        if e.type is EventType.CALLBACK_ATTEMPTED and e.payload.outcome == "refused"
+        if e.type is EventType.CALLBACK_ATTEMPTED
+        and payload_of(e, CallbackAttempted).outcome == "refused"
     ]
     assert len(refused_attempts) == len(urls)
-    assert all(e.payload.status == SmarticoStatus.ACCEPTED for e in refused_attempts)
+    assert all(
+        payload_of(e, CallbackAttempted).status == SmarticoStatus.ACCEPTED
+        for e in refused_attempts
+    )
 
 
 async def test_a_name_that_turns_private_is_refused_and_unpinned() -> None:

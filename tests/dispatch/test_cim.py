@@ -13,8 +13,9 @@ from aiohttp import web
 from services.dispatch.cim_main import create_cim_app
 from services.dispatch.settings import CimSettings
 from shared.domain import Channel
-from shared.events import EventType
+from shared.events import DispatchFailed, DispatchSucceeded, EventType
 from tests.dispatch.support import FakeProvider, Served, dispatch_until_settled, make_work, outcomes
+from tests.support.events import payload_of
 
 SECRET = "operator-shared-secret"
 TEMPLATE = {
@@ -106,10 +107,10 @@ async def test_custom_im_is_signed_and_template_checked(
     }
     assert not operator_verifies(request.headers["X-Blindpost-Signature"], raw + b" ", SECRET)
     by_id = outcomes(events)
-    assert by_id[good.ext_message_id][-1].payload.provider_message_id == "inbox-1"
+    delivered = payload_of(by_id[good.ext_message_id][-1], DispatchSucceeded)
+    assert delivered.provider_message_id == "inbox-1"
     for work in (bad_choice, missing):
         final = by_id[work.ext_message_id][-1]
         assert final.type == EventType.DISPATCH_FAILED
-        assert (
-            final.payload.retryable is False and final.payload.reason == "invalid_extension"
-        )
+        failed = payload_of(final, DispatchFailed)
+        assert failed.retryable is False and failed.reason == "invalid_extension"

@@ -7,12 +7,13 @@ import asyncio
 import email
 import json
 from collections import Counter
+from collections.abc import Callable
 
 import pytest
 from aiohttp import web
 
 from shared.domain import Channel
-from shared.events import Event, EventType
+from shared.events import DispatchAttempted, DispatchFailed, DispatchSucceeded, Event, EventType
 from shared.topics import Topics
 from shared.work import DispatchWork
 from tests.dispatch.support import (
@@ -26,6 +27,7 @@ from tests.dispatch.support import (
     wait_for,
     wait_for_events,
 )
+from tests.support.events import payload_of
 from tests.support.ports import free_port
 from tests.support.processes import ServiceProcess
 
@@ -43,7 +45,9 @@ async def produce_until_killed(
     """Produces the work and waits for the receiving server to kill the dispatcher; returns
     the messages it had reported Dispatched."""
     await produce_work(bootstrap, topics.dispatch(works[0].channel.family), works)
-    await wait_for(lambda: process.process.poll() is not None, timeout_s=60)
+    popen = process.process
+    assert popen is not None
+    await wait_for(lambda: popen.poll() is not None, timeout_s=60)
     events = await events_of(bootstrap, topics.message_events, timeout_s=3.0)
     return {e.ext_message_id for e in events if e.type == EventType.DISPATCH_SUCCEEDED}
 
@@ -68,7 +72,7 @@ class IdempotentProvider:
     def __init__(self) -> None:
         self.delivered: dict[str, dict] = {}
         self.requests: Counter[str] = Counter()
-        self.kill = None
+        self.kill: Callable[[], None] | None = None
 
     def app(self) -> web.Application:
         app = web.Application()
@@ -135,7 +139,7 @@ async def test_sms_dispatcher_killed_mid_batch(
         final = [e for e in by_id[work.ext_message_id] if e.type == EventType.DISPATCH_SUCCEEDED]
         assert len({e.event_id for e in final}) == 1
         assert (
-            final[0].payload.provider_message_id
+            payload_of(final[0], DispatchSucceeded).provider_message_id
             == provider.delivered[str(work.ext_message_id)]["message_id"]
         )
     log_text = log_path.read_text()
@@ -256,12 +260,12 @@ async def test_unknown_outcome_is_resent_only_where_the_provider_recognises_it(
             EventType.DISPATCH_ATTEMPTED,
             EventType.DISPATCH_SUCCEEDED,
         ]
-        assert by_id[viber.ext_message_id][0].payload.attempt == 2
-        (failed,) = by_id[sms.ext_message_id]
-        assert (
-            failed.payload.reason == "outcome_unknown" and failed.payload.retryable is False
-        )
+        assert payload_of(by_id[viber.ext_message_id][0], DispatchAttempted).attempt == 2
+        (last,) = by_id[sms.ext_message_id]
+        failed = payload_of(last, DispatchFailed)
+        assert failed.reason == "outcome_unknown" and failed.retryable is False
         assert list(generic.delivered) == [str(viber.ext_message_id)] and not twilio.requests
-        assert (await ledger.get(sms.ext_message_id)).state == "failed"
+        row = await ledger.get(sms.ext_message_id)
+        assert row is not None and row.state == "failed"
     finally:
         await pool.close()

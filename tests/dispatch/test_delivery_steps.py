@@ -59,6 +59,7 @@ def test_after_an_attempt(outcome, attempt, budget, jitter, expected):
     step = next_step(outcome, attempt, budget, jitter)
     assert type(step) is type(expected)
     if isinstance(expected, RetryInline | Park):
+        assert isinstance(step, RetryInline | Park)  # as above, so the checker narrows
         assert step.delay_s == pytest.approx(expected.delay_s)
         assert replace(step, delay_s=expected.delay_s) == expected
     else:

@@ -13,9 +13,10 @@ from services.dispatch.providers import Outbound
 from services.dispatch.providers.mailgun import MailgunProvider
 from services.dispatch.settings import EmailSettings
 from shared.domain import Channel
-from shared.events import EventType, MessageContent
+from shared.events import DispatchSucceeded, EventType, MessageContent
 from shared.tracking import TrackingTokens
 from tests.dispatch.support import FakeProvider, Served, dispatch_until_settled, make_work, outcomes
+from tests.support.events import payload_of
 
 ADDRESS = "ulysses.penhaligon@example-players.test"
 
@@ -59,7 +60,8 @@ async def test_sendgrid_v3_mail_send(dispatch_env, topics, keypair, kafka_bootst
     assert body["headers"]["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     final = outcomes(events)[work.ext_message_id][-1]
     assert (
-        final.type == EventType.DISPATCH_SUCCEEDED and final.payload.provider_message_id == "sg-abc123"
+        final.type == EventType.DISPATCH_SUCCEEDED
+        and payload_of(final, DispatchSucceeded).provider_message_id == "sg-abc123"
     )
     assert all(ADDRESS not in e.model_dump_json() for e in events)
 

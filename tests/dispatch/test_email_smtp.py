@@ -8,7 +8,7 @@ from email.policy import default as default_policy
 from services.dispatch.email_main import create_email_app
 from services.dispatch.settings import EmailSettings
 from shared.domain import Channel
-from shared.events import EventType
+from shared.events import DispatchSucceeded, EventType
 from shared.tracking import TrackingTokens
 from tests.dispatch.support import (
     RecordingSmtpHandler,
@@ -17,6 +17,7 @@ from tests.dispatch.support import (
     outcomes,
     smtp_server,
 )
+from tests.support.events import payload_of
 
 ADDRESS = "zelda.quartermaine-7731@example-players.test"
 
@@ -70,8 +71,9 @@ async def test_mail_arrives_with_headers_both_bodies_and_tracking(
     claims = tokens.verify(unsubscribe.rsplit("/", 1)[1], "unsubscribe")
     assert claims["m"] == mid and claims["u"] == "player-42"
 
-    text = msg.get_body(("plain",)).get_content()
-    html = msg.get_body(("html",)).get_content()
+    plain, rich = msg.get_body(("plain",)), msg.get_body(("html",))
+    assert plain is not None and rich is not None
+    text, html = plain.get_content(), rich.get_content()
     assert text.strip() == "Get the offer: https://casino.example/offer"
     assert "<p>Hi</p>" in html
     assert "https://casino.example/offer" not in html  # the link goes through our redirect
@@ -87,7 +89,7 @@ async def test_mail_arrives_with_headers_both_bodies_and_tracking(
     mine = outcomes(events)[work.ext_message_id]
     types = [e.type for e in mine]
     assert types == [EventType.DISPATCH_ATTEMPTED, EventType.DISPATCH_SUCCEEDED]
-    dispatched = mine[1].payload
+    dispatched = payload_of(mine[1], DispatchSucceeded)
     assert dispatched.provider == "smtp"
     assert dispatched.provider_message_id == f"{mid}@mail.blindpost.test"
     for event in events:  # PII: the address is in no event

@@ -15,6 +15,7 @@ from services.dispatch.email_main import create_email_app
 from services.dispatch.settings import EmailSettings, SmsSettings
 from services.dispatch.sms_main import create_sms_app
 from shared.domain import Channel, ChannelFamily
+from shared.events import DispatchFailed
 from tests.dispatch.support import (
     FakeProvider,
     RecordingSmtpHandler,
@@ -27,6 +28,7 @@ from tests.dispatch.support import (
     smtp_server,
     wait_for_events,
 )
+from tests.support.events import payload_of
 from tests.support.kafka import read_topic
 
 PHONE = "+447700900777"
@@ -113,7 +115,7 @@ async def test_generic_provider_faults(dispatch_env, topics, keypair, kafka_boot
         (D, 3, None),
     ]
     assert kinds(by_id[works["400"].ext_message_id]) == [(A, 1, None), (F, 1, "http_400")]
-    assert by_id[works["400"].ext_message_id][-1].payload.retryable is False
+    assert payload_of(by_id[works["400"].ext_message_id][-1], DispatchFailed).retryable is False
     assert kinds(by_id[works["always-502"].ext_message_id])[-1] == (
         F,
         3,
@@ -172,7 +174,7 @@ async def test_smtp_421_is_retried_and_550_fails(dispatch_env, topics, keypair, 
         (D, 2, None),
     ]
     assert kinds(by_id[second.ext_message_id]) == [(A, 1, None), (F, 1, "smtp_550")]
-    assert by_id[second.ext_message_id][-1].payload.retryable is False
+    assert payload_of(by_id[second.ext_message_id][-1], DispatchFailed).retryable is False
     assert [rcpt for _f, rcpt, _d in handler.received] == [["first@example.test"]]
     for event in events:
         assert "nobody@example.test" not in event.model_dump_json()

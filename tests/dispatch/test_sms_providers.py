@@ -12,8 +12,9 @@ from aiohttp import web
 from services.dispatch.settings import SmsSettings
 from services.dispatch.sms_main import create_sms_app
 from shared.domain import Channel
-from shared.events import EventType
+from shared.events import DispatchSucceeded, EventType
 from tests.dispatch.support import FakeProvider, Served, dispatch_until_settled, make_work, outcomes
+from tests.support.events import payload_of
 
 PHONE = "+447700900123"
 WA_PHONE = "+4915123456789"
@@ -131,9 +132,13 @@ async def test_twilio_sms_meta_whatsapp_generic_viber(
     assert json.loads(raw)["to"] == VIBER_PHONE and json.loads(raw)["channel"] == "viber"
 
     by_id = outcomes(events)
-    assert by_id[sms.ext_message_id][-1].payload.provider_message_id == f"SM{1:032d}"
-    assert by_id[wa.ext_message_id][-1].payload.provider_message_id == "wamid.HBgL1"
-    assert by_id[viber.ext_message_id][-1].payload.provider_message_id == "gen-1"
+    sent = {
+        w.ext_message_id: payload_of(by_id[w.ext_message_id][-1], DispatchSucceeded)
+        for w in (sms, wa, viber)
+    }
+    assert sent[sms.ext_message_id].provider_message_id == f"SM{1:032d}"
+    assert sent[wa.ext_message_id].provider_message_id == "wamid.HBgL1"
+    assert sent[viber.ext_message_id].provider_message_id == "gen-1"
     for event in events:
         text = event.model_dump_json()
         assert PHONE not in text and WA_PHONE.lstrip("+") not in text and VIBER_PHONE not in text
@@ -173,7 +178,7 @@ async def test_vonage_sms_and_twilio_whatsapp(dispatch_env, topics, keypair, kaf
     assert form["To"] == [f"whatsapp:{WA_PHONE}"] and form["From"] == ["whatsapp:+14155238886"]
 
     by_id = outcomes(events)
-    dispatched = by_id[sms.ext_message_id][-1].payload
+    dispatched = payload_of(by_id[sms.ext_message_id][-1], DispatchSucceeded)
     assert dispatched.provider == "vonage" and dispatched.provider_message_id == "vonage-1"
     assert dispatched.segments == 1
     assert by_id[wa.ext_message_id][-1].type == EventType.DISPATCH_SUCCEEDED
@@ -204,5 +209,5 @@ async def test_generic_provider_gets_idempotency_key_and_long_unicode_counts_seg
         "channel": "sms",
         "ext_message_id": str(sms.ext_message_id),
     }
-    dispatched = outcomes(events)[sms.ext_message_id][-1].payload
+    dispatched = payload_of(outcomes(events)[sms.ext_message_id][-1], DispatchSucceeded)
     assert dispatched.segments == 3 and dispatched.provider_message_id == "gen-1"

@@ -9,7 +9,7 @@ import uuid
 import asyncpg
 
 from shared.domain import Channel, ChannelFamily, ext_message_id_for
-from shared.events import Event
+from shared.events import Event, MessageAccepted
 from shared.sealing import SealingKeyring
 from shared.topics import Topics
 from shared.work import DispatchWork
@@ -21,6 +21,7 @@ from tests.intake.conftest import (
     publish_facts,
     wait_for_directory,
 )
+from tests.support.events import payload_of
 from tests.support.kafka import read_topic
 
 ADDRESS = "Preview.Person+offers@example.org"
@@ -59,7 +60,7 @@ async def test_preview_is_sealed_for_the_email_dispatcher_and_never_in_clear(
         Event.from_bytes(r.value)
         for r in await read_topic(kafka_bootstrap, topics.message_events, expect=2)
     ]
-    accepted = {e.ext_message_id: e.payload for e in events}
+    accepted = {e.ext_message_id: payload_of(e, MessageAccepted) for e in events}
     assert accepted[mid].recipient_source == "request"
     assert accepted[mid].activity_type == "preview"
 

@@ -15,10 +15,11 @@ from prometheus_client import REGISTRY
 from services.resolver.app import create_app
 from services.resolver.settings import ResolverSettings
 from shared.domain import Channel, ChannelFamily, event_id_for
-from shared.events import Event, EventType
+from shared.events import Event, EventType, MessageAccepted, RecipientResolutionFailed
 from shared.kafka import start_producer
 from shared.sealing import SealingKeyring
 from shared.work import DispatchWork
+from tests.support.events import payload_of
 from tests.support.kafka import read_topic
 from tests.support.polling import eventually
 from tests.support.ports import free_port
@@ -105,7 +106,8 @@ async def test_each_accepted_message_is_resolved_or_fails_with_the_reason(
             item.sealed_recipient, item.sealing_context()
         )
         assert opened.decode() == address
-        assert item.uid == event.payload.uid and item.content.subject == "Hello"
+        accepted = payload_of(event, MessageAccepted)
+        assert item.uid == accepted.uid and item.content.subject == "Hello"
     assert by_message[events[("u-mail", Channel.EMAIL)].ext_message_id].locale == "pt-BR"
     assert preview.ext_message_id not in by_message
 
@@ -113,7 +115,7 @@ async def test_each_accepted_message_is_resolved_or_fails_with_the_reason(
     resolved = {e.ext_message_id: e for e in produced if e.type is EventType.RECIPIENT_RESOLVED}
     failed = {e.ext_message_id: e for e in produced if e.type is EventType.RECIPIENT_RESOLUTION_FAILED}
     assert set(resolved) == {events[key].ext_message_id for key in cases}
-    assert {m: e.payload.reason for m, e in failed.items()} == {
+    assert {m: payload_of(e, RecipientResolutionFailed).reason for m, e in failed.items()} == {
         events[key].ext_message_id: reason for key, reason in failures.items()
     }
     # Deterministic ids: a redo after a crash is recognised downstream and stored once.

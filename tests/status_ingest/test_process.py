@@ -8,9 +8,10 @@ import uuid
 import aiohttp
 import pytest
 
-from shared.events import Event, EventType
+from shared.events import Event, EventType, StatusReported
 from tests.status_ingest import payloads as p
 from tests.status_ingest.conftest import ingest_env
+from tests.support.events import payload_of
 from tests.support.kafka import read_topic
 from tests.support.ports import free_port
 from tests.support.processes import ServiceProcess
@@ -42,7 +43,10 @@ async def test_the_service_process_records_a_webhook(
         )
         records = await read_topic(kafka_bootstrap, topics.message_events, expect=1)
         events = [Event.from_bytes(r.value) for r in records]
-        assert [(str(e.ext_message_id), e.type, e.payload.status) for e in events] == [
+        assert [
+            (str(e.ext_message_id), e.type, payload_of(e, StatusReported).status)
+            for e in events
+        ] == [
             (mid, EventType.STATUS_REPORTED, "delivered")
         ]
     finally:

@@ -9,8 +9,10 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from shared.events import StatusReported
 from shared.tracking import TrackingTokens
 from tests.status_ingest.conftest import Ingest
+from tests.support.events import payload_of
 from tests.vault.support import VaultClient, running_vault
 
 USER = "player-77"
@@ -63,7 +65,7 @@ async def test_open_pixel_and_click_redirect(ingest: Ingest, base_env: dict[str,
             assert "Location" not in response.headers
 
     events = await ingest.statuses(expect=2)
-    assert sorted(e.payload.status for e in events) == ["clicked", "opened"]
+    assert sorted(payload_of(e, StatusReported).status for e in events) == ["clicked", "opened"]
     assert {str(e.ext_message_id) for e in events} == {mid}
 
 
@@ -94,4 +96,5 @@ async def test_one_click_unsubscribe_records_the_opt_out_in_the_vault(
         assert response.status == 404
 
     events = await ingest.statuses(expect=1)
-    assert [(str(e.ext_message_id), e.payload.status) for e in events] == [(mid, "unsubscribed")]
+    reported = [(str(e.ext_message_id), payload_of(e, StatusReported).status) for e in events]
+    assert reported == [(mid, "unsubscribed")]

@@ -12,10 +12,12 @@ from typing import Any
 import asyncpg
 import pytest
 
+from shared.events import StatusReported
 from shared.kafka import start_producer
 from tests.status_ingest import payloads as p
 from tests.status_ingest.conftest import Ingest
 from tests.support import events as build
+from tests.support.events import payload_of
 
 
 def _mid() -> str:
@@ -138,15 +140,17 @@ async def test_each_provider_s_signed_webhook_becomes_smartico_statuses_and_repl
     # A 200 means recorded: every status is on the log by the time the provider has its answer
     # (what lets the other tests prove an absence with statuses_so_far).
     answered = await ingest.statuses_so_far()
-    assert Counter((str(e.ext_message_id), e.payload.status) for e in answered) == expected
+    assert Counter(
+        (str(e.ext_message_id), payload_of(e, StatusReported).status) for e in answered
+    ) == expected
     for name, path, signed, _ in cases:  # the very same requests again
         status, _text = await ingest.send(path, signed)
         assert status == 409, name
 
     events = await ingest.statuses(expect=sum(expected.values()))
-    got = Counter((str(e.ext_message_id), e.payload.status) for e in events)
+    got = Counter((str(e.ext_message_id), payload_of(e, StatusReported).status) for e in events)
     assert got == expected
-    by_provider = Counter(e.payload.provider for e in events)
+    by_provider = Counter(payload_of(e, StatusReported).provider for e in events)
     assert set(by_provider) == {
         "sendgrid",
         "mailgun",
@@ -352,7 +356,7 @@ async def test_statuses_before_their_dispatch_are_parked_then_matched_and_no_pii
     finally:
         await producer.stop()
     events = await ingest.statuses(expect=8, timeout_s=20)
-    got = {(e.ext_message_id, e.payload.status) for e in events}
+    got = {(e.ext_message_id, payload_of(e, StatusReported).status) for e in events}
     assert got == {
         (mids[0], "delivered"),
         (mids[1], "opened"),
@@ -365,7 +369,9 @@ async def test_statuses_before_their_dispatch_are_parked_then_matched_and_no_pii
         await ingest.send("/webhooks/whatsapp", p.whatsapp([(None, "wamid.EARLY", "delivered")]))
     )[0] == 200
     events = await ingest.statuses(expect=9, timeout_s=10)
-    assert (mids[1], "delivered") in {(e.ext_message_id, e.payload.status) for e in events}
+    assert (mids[1], "delivered") in {
+        (e.ext_message_id, payload_of(e, StatusReported).status) for e in events
+    }
 
     # No address or number from the payloads is in the log or the tables.
     records = await p_read_all(ingest)

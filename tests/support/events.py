@@ -1,13 +1,14 @@
 """Small builders for lifecycle events, as the stages emit them (same producers, same
 event-id discriminators), so a test names only what it cares about.  ``written`` gives a
-record as another version of the code would have written it, for the tolerant reader."""
+record as another version of the code would have written it, for the tolerant reader.
+``payload_of`` reads an event's payload as the class a test expects, typed."""
 
 from __future__ import annotations
 
 import json
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from shared.domain import Channel, SmarticoStatus, ext_message_id_for
 from shared.events import (
@@ -22,12 +23,24 @@ from shared.events import (
     MessageAccepted,
     MessageBodyRedacted,
     MessageContent,
+    Payload,
     RecipientResolutionFailed,
     RecipientResolved,
     StatusReported,
 )
 
 CALLBACK_URL = "http://127.0.0.1:9900/callback"
+
+P = TypeVar("P", bound=Payload)
+
+
+def payload_of(event: Event, kind: type[P]) -> P:
+    """The payload of ``event`` as ``kind``; an event of another type fails the test here,
+    naming both, rather than as a missing attribute further on."""
+    payload = event.payload
+    if not isinstance(payload, kind):
+        raise AssertionError(f"expected a {kind.__name__} event, got {event.type.value}")
+    return payload
 
 
 def _event(
