@@ -15,7 +15,7 @@ from typing import Any
 from shared.domain import Channel, SmarticoStatus
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction) -> None:
     replay = sub.add_parser("replay", help="rebuild the projections into fresh tables and compare")
     replay.add_argument("--from", dest="source", choices=("store", "kafka"), default="store",
                         help="the event store (default) or the Kafka topic from its beginning")
@@ -93,7 +93,7 @@ def _log_to_stderr(level: str) -> None:
             handler.setStream(sys.stderr)
 
 
-async def _pool():  # type: ignore[no-untyped-def]
+async def _pool():
     from services.eventstore.app import MIGRATIONS, MIGRATIONS_TABLE
     from services.eventstore.settings import EventStoreSettings
     from shared.db import create_pool, migrate_database

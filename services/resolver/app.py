@@ -50,7 +50,7 @@ def create_app(settings: ResolverSettings) -> web.Application:
             yield session
 
     @asynccontextmanager
-    async def stage() -> AsyncIterator[TransactionalStage]:  # type: ignore[type-arg]
+    async def stage() -> AsyncIterator[TransactionalStage]:
         vault = VaultClient(
             app[SESSION],
             settings.vault_url,

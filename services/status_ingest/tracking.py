@@ -40,7 +40,7 @@ class Tracking:
             web.post("/u/{token}", self.unsubscribe),
         ]
 
-    def _claims(self, request: web.Request, kind: str) -> tuple[dict, uuid.UUID]:  # type: ignore[type-arg]
+    def _claims(self, request: web.Request, kind: str) -> tuple[dict, uuid.UUID]:
         try:
             claims = self.tokens.verify(request.match_info["token"], kind)  # type: ignore[arg-type]
             return claims, uuid.UUID(str(claims["m"]))

@@ -12,7 +12,7 @@ from datetime import datetime
 from pathlib import Path
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction) -> None:
     vault = sub.add_parser("vault", help="the PII vault")
     vault_sub = vault.add_subparsers(dest="vault_command", required=True)
     imp = vault_sub.add_parser("import", help="bulk import subjects from JSONL or CSV")
@@ -52,7 +52,7 @@ def _caller() -> str:
     return "cli:" + re.sub(r"[^A-Za-z0-9._-]", "", getpass.getuser())[:32]
 
 
-def _settings():  # type: ignore[no-untyped-def]
+def _settings():
     """The vault's settings, with its schema brought up to date (commands may run before
     the service ever started)."""
     from services.vault.app import MIGRATION_TABLE, MIGRATIONS
@@ -71,7 +71,7 @@ def _import(args: argparse.Namespace) -> int:
     settings = _settings()
     keyring, blind_index = keys_from(settings)
 
-    async def run():  # type: ignore[no-untyped-def]
+    async def run():
         async with _publisher(settings) as publisher:
             return await import_file(
                 args.file,
@@ -154,10 +154,10 @@ def _pii(args: argparse.Namespace) -> int:
 class _publisher:
     """A Kafka publisher for the length of one command."""
 
-    def __init__(self, settings) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, settings) -> None:
         self.settings = settings
 
-    async def __aenter__(self):  # type: ignore[no-untyped-def]
+    async def __aenter__(self):
         from services.vault.publisher import KafkaPublisher
         from shared.kafka import start_producer
 

@@ -42,7 +42,7 @@ class KafkaPublisher:
             for entry in entries
         )
 
-    async def _send_all(self, records) -> None:  # type: ignore[no-untyped-def]
+    async def _send_all(self, records) -> None:
         futures = [await self.producer.send(topic, value, key=key) for topic, key, value in records]
         if futures:
             await asyncio.gather(*futures)

@@ -19,7 +19,7 @@ class BrokenDependency(RuntimeError):
     pass
 
 
-def _tracked(name: str, journal: list[str], fail: bool = False):  # type: ignore[no-untyped-def]
+def _tracked(name: str, journal: list[str], fail: bool = False):
     @asynccontextmanager
     async def resource() -> AsyncIterator[str]:
         if fail:

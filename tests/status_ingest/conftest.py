@@ -150,7 +150,7 @@ def ingest_extra_env() -> dict[str, str]:
 @pytest.fixture
 async def ingest(
     base_env, events_dsn, topics, kafka_bootstrap, sns_stand_in, ingest_extra_env
-) -> AsyncIterator[Ingest]:  # type: ignore[no-untyped-def]
+) -> AsyncIterator[Ingest]:
     port = free_port()
     settings = StatusIngestSettings.from_env(
         ingest_env(base_env, events_dsn, port, **ingest_extra_env)

@@ -55,7 +55,7 @@ SENDGRID_PUBLIC_B64 = base64.b64encode(
 ).decode()
 
 
-def sendgrid_events(mid: str | None, sg_id: str, events: list[str]) -> list[dict]:  # type: ignore[type-arg]
+def sendgrid_events(mid: str | None, sg_id: str, events: list[str]) -> list[dict]:
     out = []
     for i, event in enumerate(events):
         item: dict[str, object] = {
@@ -83,7 +83,7 @@ def sendgrid_events(mid: str | None, sg_id: str, events: list[str]) -> list[dict
     return out
 
 
-def sendgrid(events: list[dict], *, timestamp: int | None = None, key=SENDGRID_KEY) -> Signed:  # type: ignore[no-untyped-def, type-arg]
+def sendgrid(events: list[dict], *, timestamp: int | None = None, key=SENDGRID_KEY) -> Signed:
     body = json.dumps(events).encode()
     ts = str(timestamp or int(time.time()))
     signature = key.sign(ts.encode() + body, ec.ECDSA(hashes.SHA256()))
@@ -163,7 +163,7 @@ SNS_CERT_PEM = (
 
 def ses_notification(
     mid: str | None, kind: str, *, ses_message_id: str, bounce_type: str = "Permanent"
-) -> dict:  # type: ignore[type-arg]
+) -> dict:
     mail: dict[str, object] = {
         "timestamp": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
         "source": "noreply@casino.example",
@@ -217,13 +217,13 @@ def sns(
     message: dict | str,
     *,
     kind: str = "Notification",
-    version: str = "1",  # type: ignore[type-arg]
+    version: str = "1",
     topic: str = TOPIC_ARN,
     cert_url: str = CERT_URL,
     timestamp: datetime | None = None,
     key=SNS_KEY,
     message_id: str | None = None,
-) -> Signed:  # type: ignore[no-untyped-def]
+) -> Signed:
     document: dict[str, object] = {
         "Type": kind,
         "MessageId": message_id or str(uuid.uuid4()),
@@ -401,7 +401,7 @@ def whatsapp(
 
 def generic(
     items: list[dict] | dict, *, secret: str = GENERIC_SECRET, timestamp: int | None = None
-) -> Signed:  # type: ignore[type-arg]
+) -> Signed:
     body = json.dumps(items).encode()
     return Signed(
         {

@@ -20,7 +20,7 @@ from tests.support.processes import ServiceProcess
 @pytest.mark.slow
 async def test_the_service_process_records_a_webhook(
     base_env, events_dsn, topics, kafka_bootstrap, tmp_path
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     port = free_port()
     process = ServiceProcess(
         "status-ingest", ingest_env(base_env, events_dsn, port), port, tmp_path / "ingest.log"

@@ -38,7 +38,7 @@ def inbound(signed: p.Signed, path: str = "/webhooks/x") -> Inbound:
     )
 
 
-def no_pii(reports) -> None:  # type: ignore[no-untyped-def]
+def no_pii(reports) -> None:
     text = repr(reports)
     for pii in (p.EMAIL, p.PHONE, p.PHONE_BARE):
         assert pii not in text

@@ -19,7 +19,7 @@ USER = "player-77"
 
 
 @pytest.fixture
-async def vault(base_env: dict[str, str], vault_dsn: str, topics) -> AsyncIterator[VaultClient]:  # type: ignore[no-untyped-def]
+async def vault(base_env: dict[str, str], vault_dsn: str, topics) -> AsyncIterator[VaultClient]:
     async with running_vault({**base_env, "BLINDPOST_VAULT_DATABASE_URL": vault_dsn}) as client:
         status, body = await client.put(USER, {"email": "jane.player@example.org"})
         assert status in (200, 201), body

@@ -16,8 +16,8 @@ from tests.support.ports import free_port
 
 
 @pytest.fixture
-async def vault_stand_in() -> AsyncIterator[tuple[str, list[tuple[str, dict]]]]:  # type: ignore[type-arg]
-    seen: list[tuple[str, dict]] = []  # type: ignore[type-arg]
+async def vault_stand_in() -> AsyncIterator[tuple[str, list[tuple[str, dict]]]]:
+    seen: list[tuple[str, dict]] = []
 
     async def opt_out(request: web.Request) -> web.Response:
         seen.append((request.headers.get("Authorization", ""), await request.json()))
@@ -34,13 +34,13 @@ async def vault_stand_in() -> AsyncIterator[tuple[str, list[tuple[str, dict]]]]:
 
 
 @pytest.fixture
-def ingest_extra_env(vault_stand_in) -> dict[str, str]:  # type: ignore[no-untyped-def]
+def ingest_extra_env(vault_stand_in) -> dict[str, str]:
     return {"BLINDPOST_VAULT_URL": vault_stand_in[0]}
 
 
 async def test_vault_down_means_503_and_nothing_reported(
     ingest: Ingest, base_env: dict[str, str], vault_stand_in
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     mid = str(uuid.uuid4())
     tokens = TrackingTokens(base_env["BLINDPOST_TRACKING_SECRET"].encode(), ingest.base_url)
     url = tokens.url("unsubscribe", mid, "player-9")

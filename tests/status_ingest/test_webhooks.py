@@ -253,7 +253,7 @@ def forged_webhooks(base_url: str) -> list[tuple[str, str, p.Signed]]:
 
 async def test_forged_webhooks_are_refused_before_anything_is_recorded(
     ingest: Ingest, sns_stand_in
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     for name, path, signed in forged_webhooks(ingest.base_url):
         status, _ = await ingest.send(path, signed)
         assert status == 401, name
@@ -295,7 +295,7 @@ async def test_signed_but_stale_webhooks_are_refused(ingest: Ingest) -> None:
     assert await ingest.statuses_so_far() == []
 
 
-async def test_sns_subscription_is_confirmed_only_when_signed(ingest: Ingest, sns_stand_in) -> None:  # type: ignore[no-untyped-def]
+async def test_sns_subscription_is_confirmed_only_when_signed(ingest: Ingest, sns_stand_in) -> None:
     forged = p.sns(
         "You have chosen to subscribe",
         kind="SubscriptionConfirmation",
