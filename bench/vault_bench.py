@@ -65,7 +65,7 @@ async def bench_import(settings: VaultSettings, dsn: str, path: Path) -> list[Ro
     keyring, blind_index = keys_from(settings)
     producer = await start_producer(settings.kafka)
     try:
-        publisher = KafkaPublisher(producer, Topics(settings.topic_prefix))
+        publisher = KafkaPublisher(producer, settings.topics)
         started = time.perf_counter()
         report = await import_file(
             path,

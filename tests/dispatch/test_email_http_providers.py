@@ -35,14 +35,16 @@ async def test_sendgrid_v3_mail_send(dispatch_env, topics, keypair, kafka_bootst
             "BLINDPOST_SENDGRID_API_KEY": "SG.test-key",
             "BLINDPOST_SENDGRID_BASE_URL": sg.url,
         }
-        content = {
-            "subject": "Hi",
-            "body": "<p>Hello</p>",
-            "text_body": "Hello",
-            "from_email_address": "Amazing <noreply@amazing.example>",
-            "reply_to_email_address": "help@amazing.example",
-        }
-        work = make_work(Channel.EMAIL, ADDRESS, keypair[1], **content)
+        work = make_work(
+            Channel.EMAIL,
+            ADDRESS,
+            keypair[1],
+            subject="Hi",
+            body="<p>Hello</p>",
+            text_body="Hello",
+            from_email_address="Amazing <noreply@amazing.example>",
+            reply_to_email_address="help@amazing.example",
+        )
         events = await dispatch_until_settled(
             create_email_app(EmailSettings.from_env(env)), kafka_bootstrap, topics, [work]
         )

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -50,7 +50,6 @@ def lifecycle(
         subject="Your weekly bonus", body="<p>Spin now</p>", text_body="Spin now"
     )
     s = SmarticoStatus
-    sent = {"channel": channel, "provider": provider}
     return [
         build.accepted(
             uid,
@@ -61,10 +60,14 @@ def lifecycle(
             at=at(0),
         ),
         build.resolved(mid, channel=channel, vault_request_id=f"req-{uid}", at=at(20)),
-        build.attempted(mid, 1, **sent, at=at(30)),
-        build.dispatch_failed(mid, 1, **sent, reason="connection_refused", at=at(40)),
-        build.attempted(mid, 2, **sent, at=at(1040)),
-        build.dispatched(mid, 2, **sent, provider_message_id=f"pm-{uid}", at=at(1100)),
+        build.attempted(mid, 1, channel=channel, provider=provider, at=at(30)),
+        build.dispatch_failed(
+            mid, 1, channel=channel, provider=provider, reason="connection_refused", at=at(40)
+        ),
+        build.attempted(mid, 2, channel=channel, provider=provider, at=at(1040)),
+        build.dispatched(
+            mid, 2, channel=channel, provider=provider, provider_message_id=f"pm-{uid}", at=at(1100)
+        ),
         build.callback_attempted(mid, s.ACCEPTED, 1, at=at(1200)),
         build.callback_delivered(mid, s.ACCEPTED, 1, at=at(1201)),
         build.status_reported(
@@ -104,7 +107,7 @@ async def produce(bootstrap: str, topic: str, events: list[Event]) -> None:
 
 
 async def produce_raw(
-    bootstrap: str, topic: str, records: list[tuple[bytes | None, bytes]]
+    bootstrap: str, topic: str, records: Sequence[tuple[bytes | None, bytes]]
 ) -> None:
     producer = await start_producer(bootstrap)
     try:
