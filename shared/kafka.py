@@ -10,12 +10,13 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 from prometheus_client import Counter
 
 from shared.logging import get_logger
+from shared.producer import RecoveringProducer, start_recovering_producer
 from shared.topics import ALL_TOPICS, Topics, TopicSpec
 
 log = get_logger(__name__)
@@ -71,12 +72,10 @@ def producer_config(bootstrap_servers: str, **overrides: Any) -> dict[str, Any]:
 
 async def start_producer(
     bootstrap_servers: str, *, transactional_id: str | None = None, **overrides: Any
-) -> AIOKafkaProducer:
+) -> RecoveringProducer:
     if transactional_id:
         overrides.setdefault("transactional_id", transactional_id)
-    producer = AIOKafkaProducer(**producer_config(bootstrap_servers, **overrides))
-    await producer.start()
-    return producer
+    return await start_recovering_producer(producer_config(bootstrap_servers, **overrides))
 
 
 async def start_consumer(
@@ -238,7 +237,7 @@ class TransactionalStage(Generic[T]):
         *,
         name: str,
         consumer: AIOKafkaConsumer,
-        producer: AIOKafkaProducer,
+        producer: RecoveringProducer,
         group_id: str,
         parse: Parse[T],
         handle: Handle[T],
