@@ -76,6 +76,7 @@ def create_app(settings: RelaySettings, resolve: Resolve = system_resolve) -> we
         app[_LAG] = lag
         add_readiness_check(app, "database", lambda: pool.fetchval("SELECT 1"))
         add_readiness_check(app, "kafka", lambda: _assigned(consumer))
+        add_readiness_check(app, "producer", producer.check)
         try:
             yield
         finally:

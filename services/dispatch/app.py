@@ -89,6 +89,7 @@ def create_app(
         )
         state["consumer"] = consumer
         add_readiness_check(app, "ledger", lambda: pool.fetchval("SELECT 1"))
+        add_readiness_check(app, "producer", producer.check)
         try:
             yield
         finally:

@@ -98,4 +98,5 @@ def create_app(settings: EventStoreSettings) -> web.Application:
             await conn.fetchval("SELECT 1")
 
     add_readiness_check(app, "database", database_ready)
+    add_readiness_check(app, "producer", lambda: app[PRODUCER].check())
     return app

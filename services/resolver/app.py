@@ -15,6 +15,7 @@ from shared.domain import ChannelFamily
 from shared.http import add_readiness_check, create_service_app, run_background
 from shared.kafka import TransactionalStage, start_consumer, start_producer
 from shared.lag import ConsumerLagMonitor
+from shared.producer import RecoveringProducer
 from shared.sealing import SealingPublicKey
 from shared.topics import Topics
 
@@ -28,7 +29,7 @@ class Running:
     session: aiohttp.ClientSession | None = None
     stage: TransactionalStage | None = None  # type: ignore[type-arg]
     lag: ConsumerLagMonitor | None = None
-    producer: object | None = None
+    producer: RecoveringProducer | None = None
 
 
 def sealers_from(settings: ResolverSettings) -> dict[ChannelFamily, SealingPublicKey]:
@@ -95,7 +96,8 @@ def create_app(settings: ResolverSettings) -> web.Application:
 
     async def kafka() -> None:
         assert running.producer is not None
-        await running.producer.client.fetch_all_metadata()  # type: ignore[attr-defined]
+        await running.producer.check()  # not ready while the producer cannot send
+        await running.producer.client.fetch_all_metadata()
 
     async def vault_health() -> None:
         assert running.session is not None

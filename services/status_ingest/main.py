@@ -116,6 +116,7 @@ def create_app(settings: StatusIngestSettings, sns_fetch: Fetch | None = None) -
         app[MATCHER] = DispatchedMatcher(consumer, producer, pool, topics)
         app[LAG] = lag
         add_readiness_check(app, "database", lambda: pool.fetchval("SELECT 1"))
+        add_readiness_check(app, "producer", producer.check)
         try:
             yield
         finally:

@@ -53,6 +53,7 @@ def create_app(settings: VaultSettings) -> web.Application:
                         await conn.fetchval("SELECT 1")
 
                 async def kafka() -> None:
+                    await producer.check()  # not ready while the producer cannot send
                     await producer.client.fetch_all_metadata()
 
                 add_readiness_check(app, "database", database)
