@@ -221,7 +221,8 @@ class RecoveringProducer:
         """Give what the broken producer holds a moment to be delivered, fail the rest to
         its senders, and close it."""
         with contextlib.suppress(Exception, TimeoutError):
-            await asyncio.wait_for(producer.flush(), RETIRE_GRACE_S)
+            async with asyncio.timeout(RETIRE_GRACE_S):
+                await producer.flush()
         producer._message_accumulator.fail_all(ProducerWedged("producer replaced"))
         with contextlib.suppress(Exception):
             await producer.stop()
