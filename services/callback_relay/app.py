@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 
 import asyncpg
 from aiohttp import web
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer
 
 from services.callback_relay.consumer import EventConsumer
 from services.callback_relay.deliver import Deliverer
@@ -18,14 +18,14 @@ from services.callback_relay.ssrf import CallbackGuard, Resolve, system_resolve
 from services.callback_relay.store import MIGRATION_TABLE, MIGRATIONS, CallbackStore
 from shared.db import postgres_pool
 from shared.http import add_readiness_check, create_service_app, provide, run_background
-from shared.kafka import kafka_consumer, kafka_producer, prepare_topics
+from shared.kafka import RecoveringProducer, kafka_consumer, kafka_producer, prepare_topics
 from shared.lag import monitor_lag
 from shared.topics import CALLBACKS_DEAD_LETTER, DEAD_LETTER, MESSAGE_EVENTS
 
 SERVICE = "callback-relay"
 RELAY_TOPICS = (MESSAGE_EVENTS, CALLBACKS_DEAD_LETTER, DEAD_LETTER)
 POOL = web.AppKey("pool", asyncpg.Pool)
-PRODUCER = web.AppKey("producer", AIOKafkaProducer)
+PRODUCER = web.AppKey("producer", RecoveringProducer)
 CONSUMER = web.AppKey("consumer", AIOKafkaConsumer)
 SENDER = web.AppKey("sender", CallbackSender)
 STORE = web.AppKey("store", CallbackStore)
@@ -104,6 +104,7 @@ def create_app(settings: RelaySettings, resolve: Resolve = system_resolve) -> we
     run_background(app, "report-pending", lambda: app[DELIVERER].report_pending(15.0))
     monitor_lag(app, kafka, group, [topics.message_events])
     add_readiness_check(app, "database", lambda: app[POOL].fetchval("SELECT 1"))
+    add_readiness_check(app, "producer", lambda: app[PRODUCER].check())
     add_readiness_check(app, "kafka", lambda: _assigned(app[CONSUMER]))
     return app
 

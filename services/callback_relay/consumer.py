@@ -7,7 +7,7 @@ from __future__ import annotations
 import uuid
 
 import asyncpg
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
+from aiokafka import AIOKafkaConsumer, ConsumerRecord
 from aiokafka.errors import KafkaError
 from prometheus_client import Counter
 
@@ -17,6 +17,7 @@ from shared.domain import Channel, SmarticoStatus
 from shared.events import SkipReason, count_skipped, read_event
 from shared.kafka import (
     Consumption,
+    RecoveringProducer,
     SeekToStoredPositions,
     dead_letter_output,
     failure_reason,
@@ -44,7 +45,7 @@ class EventConsumer:
     def __init__(
         self,
         consumer: AIOKafkaConsumer,
-        producer: AIOKafkaProducer,
+        producer: RecoveringProducer,
         store: CallbackStore,
         topic: str,
         dead_letter_topic: str,

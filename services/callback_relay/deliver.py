@@ -13,14 +13,13 @@ from datetime import UTC, datetime, timedelta
 from functools import partial
 
 import asyncpg
-from aiokafka import AIOKafkaProducer
 from prometheus_client import Counter, Gauge, Histogram
 
 from services.callback_relay.domain import RetryPolicy, callback_url
 from services.callback_relay.sender import Answer, CallbackSender
 from services.callback_relay.store import CallbackStore, DueCallback, Result
 from shared.events import CallbackAttempted, CallbackDeadLettered, CallbackDelivered, Event
-from shared.kafka import Output
+from shared.kafka import Output, RecoveringProducer
 from shared.logging import get_logger
 from shared.topics import Topics
 
@@ -56,7 +55,7 @@ class Deliverer:
         *,
         store: CallbackStore,
         sender: CallbackSender,
-        producer: AIOKafkaProducer,
+        producer: RecoveringProducer,
         topics: Topics,
         api_key: str,
         policy: RetryPolicy,

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import asyncpg
 from aiohttp import web
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer
 
 from services.dispatch.consumer import run_consumer
 from services.dispatch.delivery import Route
@@ -23,7 +23,7 @@ from services.dispatch.sweeper import run_sweeper
 from shared.db import postgres_pool
 from shared.domain import Channel, ChannelFamily
 from shared.http import add_readiness_check, create_service_app, provide, run_background
-from shared.kafka import kafka_consumer, kafka_producer, prepare_topics
+from shared.kafka import RecoveringProducer, kafka_consumer, kafka_producer, prepare_topics
 from shared.lag import monitor_lag
 from shared.sealing import SealingKeyring
 from shared.topics import DEAD_LETTER, DISPATCH, MESSAGE_EVENTS
@@ -42,7 +42,7 @@ class ProviderChoice:
 BuildProviders = Callable[[], dict[Channel, ProviderChoice]]
 
 POOL = web.AppKey("pool", asyncpg.Pool)
-PRODUCER = web.AppKey("producer", AIOKafkaProducer)
+PRODUCER = web.AppKey("producer", RecoveringProducer)
 ROUTES = web.AppKey("routes", dict[Channel, Route])
 DISPATCHER = web.AppKey("dispatcher", Dispatcher)
 CONSUMER = web.AppKey("consumer", AIOKafkaConsumer)
@@ -120,4 +120,5 @@ def create_app(
     run_background(app, "sweeper", lambda: run_sweeper(app[DISPATCHER]))
     monitor_lag(app, kafka, group, [topics.dispatch(family)])
     add_readiness_check(app, "ledger", lambda: app[POOL].fetchval("SELECT 1"))
+    add_readiness_check(app, "producer", lambda: app[PRODUCER].check())
     return app

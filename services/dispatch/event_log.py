@@ -10,18 +10,18 @@ from __future__ import annotations
 import asyncio
 import uuid
 
-from aiokafka import AIOKafkaProducer, ConsumerRecord
+from aiokafka import ConsumerRecord
 
 from shared.domain import Channel
 from shared.events import AnyPayload, DispatchAttempted, DispatchFailed, DispatchSucceeded, Event
-from shared.kafka import dead_letter_output
+from shared.kafka import RecoveringProducer, dead_letter_output
 from shared.topics import Topics
 
 Ack = asyncio.Future[object]
 
 
 class EventLog:
-    def __init__(self, producer: AIOKafkaProducer, topics: Topics, source: str) -> None:
+    def __init__(self, producer: RecoveringProducer, topics: Topics, source: str) -> None:
         self.producer = producer
         self.topics = topics
         self.source = source

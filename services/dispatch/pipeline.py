@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 
-from aiokafka import AIOKafkaProducer, ConsumerRecord
+from aiokafka import ConsumerRecord
 
 from services.dispatch.delivery import Delivery, Route
 from services.dispatch.event_log import Ack, EventLog
@@ -31,6 +31,7 @@ from services.dispatch.ledger import Claim, Ledger, LedgerRow
 from services.dispatch.metrics import DUPLICATES
 from services.dispatch.settings import DispatchSettings
 from shared.domain import Channel, ChannelFamily
+from shared.kafka import RecoveringProducer
 from shared.logging import get_logger
 from shared.sealing import SealingKeyring
 from shared.topics import Topics
@@ -52,7 +53,7 @@ class Dispatcher:
         keyring: SealingKeyring,
         routes: dict[Channel, Route],
         ledger: Ledger,
-        producer: AIOKafkaProducer,
+        producer: RecoveringProducer,
         topics: Topics,
         batch_size: int | None = None,
     ) -> None:

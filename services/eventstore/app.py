@@ -9,14 +9,14 @@ from pathlib import Path
 
 import asyncpg
 from aiohttp import web
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer
 
 from services.eventstore import retention
 from services.eventstore.consumer import Projector
 from services.eventstore.settings import EventStoreSettings
 from shared.db import postgres_pool
 from shared.http import add_readiness_check, create_service_app, provide, run_background
-from shared.kafka import kafka_consumer, kafka_producer, prepare_topics
+from shared.kafka import RecoveringProducer, kafka_consumer, kafka_producer, prepare_topics
 from shared.lag import monitor_lag
 from shared.topics import DEAD_LETTER, MESSAGE_EVENTS, VAULT_AUDIT
 
@@ -24,7 +24,7 @@ MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 MIGRATIONS_TABLE = "eventstore_schema_migrations"
 
 POOL = web.AppKey("pool", asyncpg.Pool)
-PRODUCER = web.AppKey("producer", AIOKafkaProducer)
+PRODUCER = web.AppKey("producer", RecoveringProducer)
 CONSUMER = web.AppKey("consumer", AIOKafkaConsumer)
 PROJECTOR = web.AppKey("projector", Projector)
 
@@ -94,4 +94,5 @@ def create_app(settings: EventStoreSettings) -> web.Application:
 
     run_background(app, "body-retention", remove_old_bodies)
     add_readiness_check(app, "database", lambda: app[POOL].fetchval("SELECT 1"))
+    add_readiness_check(app, "producer", lambda: app[PRODUCER].check())
     return app

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from functools import partial
 
 import asyncpg
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaError
 from prometheus_client import Counter, Histogram
 
@@ -32,6 +32,7 @@ from services.eventstore.tables import ProjectionTables
 from shared.kafka import (
     Backoff,
     Consumption,
+    RecoveringProducer,
     SeekToStoredPositions,
     dead_letter_output,
     failure_reason,
@@ -111,7 +112,7 @@ class Projector:
         *,
         pool: asyncpg.Pool,
         consumer: AIOKafkaConsumer,
-        producer: AIOKafkaProducer,
+        producer: RecoveringProducer,
         topics: Topics,
         max_records: int = 500,
     ) -> None:

@@ -14,10 +14,10 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
-from aiokafka import AIOKafkaProducer
 from prometheus_client import Counter
 
 from shared.events import Event, MessageBodyRedacted
+from shared.kafka import RecoveringProducer
 from shared.logging import get_logger
 
 log = get_logger(__name__)
@@ -49,7 +49,7 @@ def redaction_event(ext_message_id: uuid.UUID, days: int, now: datetime) -> Even
 
 async def publish_redactions(
     pool: asyncpg.Pool,
-    producer: AIOKafkaProducer,
+    producer: RecoveringProducer,
     topic: str,
     days: int,
     *,
@@ -73,7 +73,7 @@ async def publish_redactions(
 
 
 async def run_periodically(
-    pool: asyncpg.Pool, producer: AIOKafkaProducer, topic: str, days: int, interval_s: float,
+    pool: asyncpg.Pool, producer: RecoveringProducer, topic: str, days: int, interval_s: float,
     limit: int,
 ) -> None:
     while True:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import asyncpg
 from aiohttp import web
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer
 
 from services.intake.auth import SecretChecker
 from services.intake.consumer import DirectoryFeed
@@ -21,7 +21,7 @@ from services.intake.settings import IntakeSettings
 from shared.db import postgres_pool
 from shared.domain import ChannelFamily
 from shared.http import add_readiness_check, create_service_app, provide, run_background
-from shared.kafka import kafka_consumer, kafka_producer, prepare_topics
+from shared.kafka import RecoveringProducer, kafka_consumer, kafka_producer, prepare_topics
 from shared.lag import monitor_lag
 from shared.sealing import SealingPublicKey
 from shared.topics import DEAD_LETTER, DISPATCH, MESSAGE_EVENTS, SUBJECT_FACTS
@@ -34,7 +34,7 @@ OPENAPI = HERE / "openapi.json"
 INTAKE_TOPICS = (MESSAGE_EVENTS, SUBJECT_FACTS, DISPATCH[ChannelFamily.EMAIL], DEAD_LETTER)
 
 POOL = web.AppKey("pool", asyncpg.Pool)
-PRODUCER = web.AppKey("producer", AIOKafkaProducer)
+PRODUCER = web.AppKey("producer", RecoveringProducer)
 PUBLISHER = web.AppKey("publisher", Publisher)
 DIRECTORY_CONSUMER = web.AppKey("directory_consumer", AIOKafkaConsumer)
 FEED = web.AppKey("directory_feed", DirectoryFeed)

@@ -2,7 +2,8 @@
 
 The producer is idempotent with ``acks=all`` (``shared.kafka.producer_config``): a record
 whose delivery future resolved is on the broker for good, and the producer's own retries
-never write it twice.
+never write it twice.  A producer that aiokafka left unable to send (a broker restart can) is
+replaced (``shared.producer``): the requests it failed are answered 6, never 0.
 """
 
 from __future__ import annotations
@@ -10,15 +11,12 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 
-from aiokafka import AIOKafkaProducer
-from aiokafka.errors import KafkaConnectionError
-from aiokafka.protocol.metadata import MetadataRequest
-
 from shared.kafka import Output
+from shared.kafka.producer import RecoveringProducer
 
 
 class Publisher:
-    def __init__(self, producer: AIOKafkaProducer, probe_topic: str) -> None:
+    def __init__(self, producer: RecoveringProducer, probe_topic: str) -> None:
         self.producer = producer
         self.probe_topic = probe_topic
 
@@ -33,10 +31,7 @@ class Publisher:
             await asyncio.shield(delivery)
 
     async def check(self) -> None:
-        """Readiness: a broker answers a metadata request, for one topic only (the whole
-        cluster's metadata can be large, and readiness is probed every few seconds)."""
-        brokers = self.producer.client.cluster.brokers()
-        if not brokers:
-            raise KafkaConnectionError("no broker known")
-        node_id = min(broker.nodeId for broker in brokers)
-        await self.producer.client.send(node_id, MetadataRequest([self.probe_topic]))
+        """Readiness: the producer can send, and a broker answers a metadata request for one
+        topic only (the whole cluster's metadata can be large, and readiness is probed every
+        few seconds)."""
+        await self.producer.check(self.probe_topic)

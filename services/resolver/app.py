@@ -8,20 +8,26 @@ from contextlib import asynccontextmanager
 
 import aiohttp
 from aiohttp import web
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer
 
 from services.resolver.consumer import Resolver, parse
 from services.resolver.settings import ResolverSettings
 from services.resolver.vault_client import VaultClient
 from shared.domain import ChannelFamily
 from shared.http import add_readiness_check, create_service_app, provide, run_background
-from shared.kafka import TransactionalStage, kafka_consumer, kafka_producer, prepare_topics
+from shared.kafka import (
+    RecoveringProducer,
+    TransactionalStage,
+    kafka_consumer,
+    kafka_producer,
+    prepare_topics,
+)
 from shared.lag import monitor_lag
 from shared.sealing import SealingPublicKey
 from shared.topics import DEAD_LETTER, DISPATCH, MESSAGE_EVENTS
 
 SESSION = web.AppKey("vault_session", aiohttp.ClientSession)
-PRODUCER = web.AppKey("producer", AIOKafkaProducer)
+PRODUCER = web.AppKey("producer", RecoveringProducer)
 CONSUMER = web.AppKey("consumer", AIOKafkaConsumer)
 STAGE = web.AppKey("stage", TransactionalStage)
 RESOLVER_TOPICS = (MESSAGE_EVENTS, DEAD_LETTER, *DISPATCH.values())
@@ -85,13 +91,10 @@ def create_app(settings: ResolverSettings) -> web.Application:
     run_background(app, "resolver-stage", lambda: app[STAGE].run())
     monitor_lag(app, kafka, group, [topics.message_events])
 
-    async def kafka_ready() -> None:
-        await app[PRODUCER].client.fetch_all_metadata()
-
     async def vault_ready() -> None:
         async with app[SESSION].get(settings.vault_url.rstrip("/") + "/healthz") as response:
             response.raise_for_status()
 
-    add_readiness_check(app, "kafka", kafka_ready)
+    add_readiness_check(app, "kafka", lambda: app[PRODUCER].check(topics.message_events))
     add_readiness_check(app, "vault", vault_ready)
     return app

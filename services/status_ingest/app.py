@@ -10,7 +10,7 @@ from contextlib import asynccontextmanager
 import aiohttp
 import asyncpg
 from aiohttp import web
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer
 from yarl import URL
 
 from services.status_ingest.consumer import DispatchedMatcher
@@ -24,7 +24,7 @@ from services.status_ingest.vault_client import VaultOptOuts
 from services.status_ingest.webhooks import Webhooks
 from shared.db import postgres_pool
 from shared.http import add_readiness_check, create_service_app, provide, run_background
-from shared.kafka import kafka_consumer, kafka_producer, prepare_topics
+from shared.kafka import RecoveringProducer, kafka_consumer, kafka_producer, prepare_topics
 from shared.lag import monitor_lag
 from shared.logging import get_logger
 from shared.topics import DEAD_LETTER, MESSAGE_EVENTS
@@ -34,7 +34,7 @@ log = get_logger(__name__)
 SERVICE = "status-ingest"
 MATCHER = web.AppKey("matcher", DispatchedMatcher)
 POOL = web.AppKey("pool", asyncpg.Pool)
-PRODUCER = web.AppKey("producer", AIOKafkaProducer)
+PRODUCER = web.AppKey("producer", RecoveringProducer)
 CONSUMER = web.AppKey("consumer", AIOKafkaConsumer)
 SESSION = web.AppKey("session", aiohttp.ClientSession)
 STATUS_TOPICS = (MESSAGE_EVENTS, DEAD_LETTER)
@@ -104,6 +104,7 @@ def create_app(settings: StatusIngestSettings, sns_fetch: Fetch | None = None) -
     monitor_lag(app, kafka, group, [topics.message_events])
     run_background(app, "housekeeping", lambda: _housekeeping(app, ingest, settings))
     add_readiness_check(app, "database", lambda: app[POOL].fetchval("SELECT 1"))
+    add_readiness_check(app, "producer", lambda: app[PRODUCER].check())
     return app
 
 

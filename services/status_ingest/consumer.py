@@ -7,7 +7,7 @@ from __future__ import annotations
 import uuid
 
 import asyncpg
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
+from aiokafka import AIOKafkaConsumer, ConsumerRecord
 from aiokafka.errors import KafkaError
 from prometheus_client import Counter, Gauge
 
@@ -23,6 +23,7 @@ from shared.events import (
 )
 from shared.kafka import (
     Consumption,
+    RecoveringProducer,
     dead_letter_output,
     failure_reason,
     next_offsets,
@@ -52,7 +53,7 @@ class DispatchedMatcher:
     def __init__(
         self,
         consumer: AIOKafkaConsumer,
-        producer: AIOKafkaProducer,
+        producer: RecoveringProducer,
         pool: asyncpg.Pool,
         topics: Topics,
     ) -> None:

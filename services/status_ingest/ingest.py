@@ -13,13 +13,13 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import asyncpg
-from aiokafka import AIOKafkaProducer
 from prometheus_client import Counter
 
 from services.status_ingest.mapping import UnknownStatus, smartico_status
 from services.status_ingest.providers.base import StatusReport
 from shared.domain import SmarticoStatus
 from shared.events import Event, StatusReported
+from shared.kafka import RecoveringProducer
 from shared.logging import get_logger
 from shared.topics import Topics
 
@@ -75,7 +75,7 @@ async def lock_ids(conn: asyncpg.Connection, provider_message_ids: Sequence[str]
         await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 42))", pmid)
 
 
-async def publish(producer: AIOKafkaProducer, topic: str, events: Sequence[Event]) -> None:
+async def publish(producer: RecoveringProducer, topic: str, events: Sequence[Event]) -> None:
     futures = [await producer.send(topic, e.to_bytes(), key=e.key) for e in events]
     for future in futures:
         await future
@@ -85,12 +85,12 @@ class StatusIngest:
     """``pool`` and ``producer`` are attached when the app starts (handlers exist before)."""
 
     pool: asyncpg.Pool
-    producer: AIOKafkaProducer
+    producer: RecoveringProducer
 
     def __init__(self, topics: Topics) -> None:
         self.topics = topics
 
-    def attach(self, pool: asyncpg.Pool, producer: AIOKafkaProducer) -> None:
+    def attach(self, pool: asyncpg.Pool, producer: RecoveringProducer) -> None:
         self.pool = pool
         self.producer = producer
 

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import asyncpg
 from aiohttp import web
-from aiokafka import AIOKafkaProducer
 
 from services.vault.audit_relay import AuditRelay
 from services.vault.crypto import BlindIndex, Keyring
@@ -18,13 +17,13 @@ from services.vault.service import Scope, VaultService
 from services.vault.settings import VaultSettings
 from shared.db import postgres_pool
 from shared.http import add_readiness_check, create_service_app, provide, run_background
-from shared.kafka import kafka_producer, prepare_topics
+from shared.kafka import RecoveringProducer, kafka_producer, prepare_topics
 from shared.topics import SUBJECT_FACTS, VAULT_AUDIT
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 MIGRATION_TABLE = "vault_schema_migrations"
 POOL = web.AppKey("pool", asyncpg.Pool)
-PRODUCER = web.AppKey("producer", AIOKafkaProducer)
+PRODUCER = web.AppKey("producer", RecoveringProducer)
 RELAY = web.AppKey("vault_audit_relay", AuditRelay)
 
 
@@ -66,10 +65,7 @@ def create_app(settings: VaultSettings) -> web.Application:
     provide(app, RELAY, relay)
     run_background(app, "audit-relay", lambda: app[RELAY].run())
 
-    async def kafka_ready() -> None:
-        await app[PRODUCER].client.fetch_all_metadata()
-
     add_readiness_check(app, "database", lambda: app[POOL].fetchval("SELECT 1"))
-    add_readiness_check(app, "kafka", kafka_ready)
+    add_readiness_check(app, "kafka", lambda: app[PRODUCER].check(kafka.topics.vault_audit))
     add_routes(app)
     return app

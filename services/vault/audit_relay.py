@@ -58,8 +58,12 @@ class AuditRelay:
     async def run(self, idle_s: float = 1.0) -> None:
         backoff = Backoff(initial_s=0.5, maximum_s=30.0)
         while True:
+            # Not asyncio.wait_for: on Python 3.11 it swallows a cancellation that arrives as
+            # the wake-up does (a request audited just before shutdown), and the relay then
+            # runs on while the app waits for it to stop.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), idle_s)
+                async with asyncio.timeout(idle_s):
+                    await self._wake.wait()
             self._wake.clear()
             try:
                 await self.publish_pending()

@@ -8,9 +8,8 @@ import json
 from collections.abc import Sequence
 from typing import Protocol
 
-from aiokafka import AIOKafkaProducer
-
 from services.vault.audit import AuditEntry
+from shared.kafka import RecoveringProducer
 from shared.subject_facts import SubjectFacts
 from shared.topics import Topics
 
@@ -24,7 +23,7 @@ class Publisher(Protocol):
 class KafkaPublisher:
     """Each call returns once the broker acknowledged every record (acks=all)."""
 
-    def __init__(self, producer: AIOKafkaProducer, topics: Topics) -> None:
+    def __init__(self, producer: RecoveringProducer, topics: Topics) -> None:
         self.producer = producer
         self.topics = topics
 

@@ -15,6 +15,7 @@ from shared.kafka.clients import (
     start_producer,
 )
 from shared.kafka.consume import STAGE_RECORDS, Consumption, SeekToStoredPositions
+from shared.kafka.producer import ProducerWedged, RecoveringProducer
 from shared.kafka.records import (
     DEAD_LETTERED,
     Output,
@@ -35,6 +36,8 @@ __all__ = [
     "Consumption",
     "Kafka",
     "Output",
+    "ProducerWedged",
+    "RecoveringProducer",
     "SeekToStoredPositions",
     "TopicsMissing",
     "TransactionalStage",

@@ -7,8 +7,9 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer
 
+from shared.kafka.producer import RecoveringProducer, start_recovering_producer
 from shared.settings import KafkaSettings
 
 Kafka = KafkaSettings | str
@@ -54,12 +55,11 @@ def consumer_config(kafka: Kafka, group_id: str | None, **overrides: Any) -> dic
 
 async def start_producer(
     kafka: Kafka, *, transactional_id: str | None = None, **overrides: Any
-) -> AIOKafkaProducer:
+) -> RecoveringProducer:
+    """A started producer that replaces itself after a fatal producer error."""
     if transactional_id:
         overrides.setdefault("transactional_id", transactional_id)
-    producer = AIOKafkaProducer(**producer_config(kafka, **overrides))
-    await producer.start()
-    return producer
+    return await start_recovering_producer(producer_config(kafka, **overrides))
 
 
 async def start_consumer(
@@ -71,7 +71,7 @@ async def start_consumer(
 
 
 @asynccontextmanager
-async def kafka_producer(kafka: Kafka, **overrides: Any) -> AsyncIterator[AIOKafkaProducer]:
+async def kafka_producer(kafka: Kafka, **overrides: Any) -> AsyncIterator[RecoveringProducer]:
     producer = await start_producer(kafka, **overrides)
     try:
         yield producer

@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from aiokafka import AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka import ConsumerRecord, TopicPartition
 from prometheus_client import Counter
 
+from shared.kafka.producer import RecoveringProducer
 from shared.logging import get_logger
 
 log = get_logger(__name__)
@@ -73,7 +74,7 @@ def dead_letter_output(
     )
 
 
-async def send_outputs(producer: AIOKafkaProducer, outputs: Iterable[Output]) -> None:
+async def send_outputs(producer: RecoveringProducer, outputs: Iterable[Output]) -> None:
     """Produce every output and return once the broker acknowledged each (in order per
     partition: all are sent before the first acknowledgement is awaited)."""
     futures = [

@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Generic, TypeVar
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
+from aiokafka import AIOKafkaConsumer, ConsumerRecord
 from aiokafka.errors import KafkaError
 
 from shared.kafka.consume import Consumption
+from shared.kafka.producer import RecoveringProducer
 from shared.kafka.records import (
     Output,
     TransientError,
@@ -36,7 +37,7 @@ class TransactionalStage(Generic[T]):
         *,
         name: str,
         consumer: AIOKafkaConsumer,
-        producer: AIOKafkaProducer,
+        producer: RecoveringProducer,
         group_id: str,
         parse: Parse[T | None],
         handle: HandleParsed[T],

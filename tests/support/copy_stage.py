@@ -44,7 +44,7 @@ async def main() -> None:
             os.kill(os.getpid(), signal.SIGKILL)
         return await original(offsets, group_id)
 
-    producer.send_offsets_to_transaction = crash_before_commit
+    setattr(producer, "send_offsets_to_transaction", crash_before_commit)  # noqa: B010
     stage = TransactionalStage(
         name="copy",
         consumer=consumer,

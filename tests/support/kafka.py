@@ -11,7 +11,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from shared.events import Event
-from shared.kafka import start_producer
+from shared.kafka import admin_client, start_producer
 
 
 async def read_topic(
@@ -84,11 +84,13 @@ async def delete_topics_with_prefix(bootstrap: str, prefix: str) -> None:
 
 
 async def partitions_of(bootstrap: str, topic: str) -> list[int]:
-    producer = await start_producer(bootstrap)
+    admin = admin_client(bootstrap)
+    await admin.start()
     try:
-        return sorted(await producer.partitions_for(topic))
+        described = await admin.describe_topics([topic])
     finally:
-        await producer.stop()
+        await admin.close()
+    return sorted(p["partition"] for p in described[0]["partitions"])
 
 
 async def end_offsets(bootstrap: str, topic: str) -> dict[int, int]:
