@@ -10,6 +10,7 @@ offset commit) is the stage's own crash-ordering contract, stated where it is wr
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from functools import partial
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
@@ -29,26 +30,17 @@ Handle = Callable[[list[ConsumerRecord]], Awaitable[object]]
 LoadPositions = Callable[[list[TopicPartition]], Awaitable[dict[TopicPartition, int]]]
 
 
+@dataclass
 class Consumption:
-    """One stage's consume loop: ``run()`` forever, or ``once()`` for a single fetch."""
+    """One stage's consume loop: ``run()`` until stopped, or ``once()`` for a single fetch."""
 
-    def __init__(
-        self,
-        consumer: AIOKafkaConsumer,
-        handle: Handle,
-        *,
-        stage: str,
-        retry_on: tuple[type[BaseException], ...],
-        max_records: int = 500,
-        per_partition: bool = True,
-    ) -> None:
-        self.consumer = consumer
-        self.handle = handle
-        self.stage = stage
-        self.retry_on = retry_on
-        self.max_records = max_records
-        self.per_partition = per_partition
-        self.backoff = Backoff()
+    consumer: AIOKafkaConsumer
+    handle: Handle
+    stage: str
+    retry_on: tuple[type[BaseException], ...]
+    max_records: int = 500
+    per_partition: bool = True
+    backoff: Backoff = field(default_factory=Backoff)
 
     async def run(self) -> None:
         while True:
