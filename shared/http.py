@@ -1,22 +1,20 @@
-"""What every service's aiohttp app has: ``/healthz``, ``/readyz``, ``/metrics``, background
-tasks that are cancelled and awaited on shutdown, and graceful shutdown on SIGTERM.
+"""What every service's aiohttp app has: ``/healthz``, ``/readyz``, ``/metrics``, and
+graceful shutdown on SIGTERM (:mod:`shared.lifecycle`).
 """
 
 from __future__ import annotations
 
 import asyncio
-import signal
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
-from contextlib import AbstractAsyncContextManager
-from typing import Any, TypeVar
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from shared.lifecycle import SHUTDOWN, Shutdown, install_shutdown
 from shared.logging import get_logger
 
 log = get_logger(__name__)
-T = TypeVar("T")
 
 ReadinessCheck = Callable[[], Awaitable[Any]]
 READINESS_CHECKS = web.AppKey("readiness_checks", dict[str, ReadinessCheck])
@@ -24,14 +22,27 @@ SERVICE_NAME = web.AppKey("service_name", str)
 CHECK_TIMEOUT_S = 2.0
 
 
-def create_service_app(service: str, **app_kwargs: Any) -> web.Application:
+def create_service_app(
+    service: str, *, shutdown_timeout_s: float = 20.0, **app_kwargs: Any
+) -> web.Application:
     app = web.Application(**app_kwargs)
     app[SERVICE_NAME] = service
     app[READINESS_CHECKS] = {}
     app.router.add_get("/healthz", _healthz)
     app.router.add_get("/readyz", _readyz)
     app.router.add_get("/metrics", _metrics)
+    install_shutdown(app, shutdown_timeout_s)
+    add_readiness_check(app, "running", _not_stopping(app[SHUTDOWN]))
     return app
+
+
+def _not_stopping(shutdown: Shutdown) -> ReadinessCheck:
+    async def check() -> None:
+        # From SIGTERM on, the orchestrator should send no more work here.
+        if shutdown.requested.is_set():
+            raise RuntimeError("shutting down")
+
+    return check
 
 
 def add_readiness_check(app: web.Application, name: str, check: ReadinessCheck) -> None:
@@ -56,7 +67,8 @@ async def _readyz(request: web.Request) -> web.Response:
 
 async def _run_check(check: ReadinessCheck) -> str:
     try:
-        await asyncio.wait_for(check(), CHECK_TIMEOUT_S)
+        async with asyncio.timeout(CHECK_TIMEOUT_S):
+            await check()
         return "ok"
     except TimeoutError:
         return "timeout"
@@ -68,63 +80,19 @@ async def _metrics(_request: web.Request) -> web.Response:
     return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
-def provide(
-    app: web.Application,
-    key: web.AppKey[T],
-    open_resource: Callable[[], AbstractAsyncContextManager[T]],
-) -> None:
-    """One resource per cleanup context, stored under its typed key for the app's
-    lifetime.  ``open_resource`` runs at start-up, after the resources provided before it
-    (so it may use them); if it fails, only those already started are closed, in reverse."""
-
-    async def ctx(app: web.Application) -> AsyncIterator[None]:
-        async with open_resource() as resource:
-            app[key] = resource
-            yield
-
-    app.cleanup_ctx.append(ctx)
-
-
-def run_background(
-    app: web.Application, name: str, work: Callable[[], Coroutine[Any, Any, None]]
-) -> None:
-    """Run ``work`` for the app's lifetime.  If it dies, the process shuts down (so that the
-    orchestrator restarts it) instead of serving as if healthy."""
-
-    async def ctx(_app: web.Application) -> AsyncIterator[None]:
-        task: asyncio.Task[None] = asyncio.create_task(work(), name=name)
-        task.add_done_callback(_stop_process_if_crashed)
-        yield
-        task.remove_done_callback(_stop_process_if_crashed)
-        task.cancel()
-        try:
-            await task
-        except asyncio.CancelledError:
-            pass
-        except Exception as exc:  # noqa: BLE001
-            log.error("background task failed while stopping", task=name, error=type(exc).__name__)
-
-    app.cleanup_ctx.append(ctx)
-
-
-def _stop_process_if_crashed(task: asyncio.Task[None]) -> None:
-    if task.cancelled() or task.exception() is None:
-        return
-    exc = task.exception()
-    log.critical(
-        "background task crashed; shutting down",
-        task=task.get_name(),
-        error=repr(exc)[:300],
-        exc_info=exc,
-    )
-    signal.raise_signal(signal.SIGTERM)
-
-
 def serve(app: web.Application, host: str, port: int) -> None:
-    """Serve until SIGTERM/SIGINT, then finish in-flight requests and run the cleanups.
-    Every service is socket-bound (HTTP, Kafka, PostgreSQL): uvloop where installed."""
+    """Serve until SIGTERM/SIGINT, then finish in-flight requests and drain the background
+    work, both within the app's shutdown timeout, and run the cleanups.  Every service is
+    socket-bound (HTTP, Kafka, PostgreSQL): uvloop where installed."""
     _use_uvloop()
-    web.run_app(app, host=host, port=port, access_log=None, print=None, shutdown_timeout=10)
+    web.run_app(
+        app,
+        host=host,
+        port=port,
+        access_log=None,
+        print=None,
+        shutdown_timeout=app[SHUTDOWN].timeout_s,
+    )
 
 
 def _use_uvloop() -> None:

@@ -12,8 +12,8 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from prometheus_client import Gauge
 
-from shared.http import provide, run_background
 from shared.kafka.clients import Kafka, client_config
+from shared.lifecycle import provide, run_background
 from shared.logging import get_logger
 from shared.settings import KafkaSettings
 

@@ -184,6 +184,12 @@ class BlindpostSettings(EnvSettings):
     log_level: str = "INFO"
     log_format: str = Field("json", pattern="^(json|console)$")
     http_host: str = "127.0.0.1"
+    shutdown_timeout_s: float = Field(
+        20.0,
+        gt=0,
+        description="on SIGTERM, how long in-flight work may take to finish (keep it under "
+        "the orchestrator's grace period)",
+    )
 
     @property
     def topics(self) -> Topics:

@@ -17,9 +17,10 @@ from services.callback_relay.settings import RelaySettings
 from services.callback_relay.ssrf import CallbackGuard, Resolve, system_resolve
 from services.callback_relay.store import MIGRATION_TABLE, MIGRATIONS, CallbackStore
 from shared.db import postgres_pool
-from shared.http import add_readiness_check, create_service_app, provide, run_background
+from shared.http import add_readiness_check, create_service_app
 from shared.kafka import RecoveringProducer, kafka_consumer, kafka_producer, prepare_topics
 from shared.lag import monitor_lag
+from shared.lifecycle import provide, run_background, stopping
 from shared.topics import CALLBACKS_DEAD_LETTER, DEAD_LETTER, MESSAGE_EVENTS
 
 SERVICE = "callback-relay"
@@ -34,7 +35,7 @@ DELIVERER = web.AppKey("deliverer", Deliverer)
 
 
 def create_app(settings: RelaySettings, resolve: Resolve = system_resolve) -> web.Application:
-    app = create_service_app(SERVICE)
+    app = create_service_app(SERVICE, shutdown_timeout_s=settings.shutdown_timeout_s)
     kafka = settings.kafka
     topics = kafka.topics
     group = kafka.group("callback-relay")
@@ -99,8 +100,10 @@ def create_app(settings: RelaySettings, resolve: Resolve = system_resolve) -> we
     provide(app, STORE, store)
     provide(app, EVENTS, events)
     provide(app, DELIVERER, deliverer)
-    run_background(app, "consume-events", lambda: app[EVENTS].run())
-    run_background(app, "deliver-callbacks", lambda: app[DELIVERER].run())
+    run_background(app, "consume-events", lambda: app[EVENTS].run(stopping(app)), drains=True)
+    run_background(
+        app, "deliver-callbacks", lambda: app[DELIVERER].run(stopping(app)), drains=True
+    )
     run_background(app, "report-pending", lambda: app[DELIVERER].report_pending(15.0))
     monitor_lag(app, kafka, group, [topics.message_events])
     add_readiness_check(app, "database", lambda: app[POOL].fetchval("SELECT 1"))

@@ -4,6 +4,7 @@ to it, so a restart or a rebalance resumes exactly where the store left off."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 import asyncpg
@@ -62,8 +63,8 @@ class EventConsumer:
         )
         self.consumer.subscribe([self.topic], listener=listener)
 
-    async def run(self) -> None:
-        await Consumption(self.consumer, self._record, stage=STAGE, retry_on=RETRY_ON).run()
+    async def run(self, stop: asyncio.Event | None = None) -> None:
+        await Consumption(self.consumer, self._record, stage=STAGE, retry_on=RETRY_ON).run(stop)
 
     async def _record(self, records: list[ConsumerRecord]) -> None:
         messages: list[tuple[uuid.UUID, Channel, str]] = []

@@ -6,11 +6,14 @@ event log first."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
+from collections.abc import Coroutine
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import partial
+from typing import Any
 
 import asyncpg
 from prometheus_client import Counter, Gauge, Histogram
@@ -78,25 +81,31 @@ class Deliverer:
         self._in_flight = 0
         self._slots_freed = asyncio.Event()
 
-    async def run(self) -> None:
+    async def run(self, stop: asyncio.Event | None = None) -> None:
+        """Until ``stop`` is set; then no callback is claimed, and the calls in flight are
+        finished and their results recorded before it returns (none is called twice)."""
+        stop = stop or asyncio.Event()
         # Several flushers, so one batch's broker and database round trips overlap the next.
         flushers = [
             asyncio.create_task(self._flush_forever(), name=f"callback-flush-{i}")
             for i in range(FLUSHERS)
         ]
         try:
-            await self._claim_forever()
+            await self._claim_until(stop)
+            while self._in_flight:
+                self._slots_freed.clear()
+                await self._slots_freed.wait()
         finally:
             for flusher in flushers:
                 flusher.cancel()
 
-    async def _claim_forever(self) -> None:
-        while True:
+    async def _claim_until(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
             free = self.concurrency - self._in_flight
             if free <= 0:
                 # Every slot is busy: wait for the flusher to free some, not for a timer.
                 self._slots_freed.clear()
-                await self._slots_freed.wait()
+                await _first_of(self._slots_freed.wait(), stop.wait())
                 continue
             wanted = min(self.batch_size, free)
             try:
@@ -110,7 +119,10 @@ class Deliverer:
                 asyncio.create_task(self._attempt(callback))
             IN_FLIGHT.set(self._in_flight)
             if len(due) < wanted:
-                await asyncio.sleep(self.poll_interval_s)  # nothing more is due right now
+                # Nothing more is due right now.
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(self.poll_interval_s):
+                        await stop.wait()
 
     async def _attempt(self, callback: DueCallback) -> None:
         started = time.perf_counter()
@@ -233,3 +245,12 @@ class Deliverer:
             except Exception as exc:  # noqa: BLE001 - metrics only
                 log.debug("pending callbacks not counted", error=type(exc).__name__)
             await asyncio.sleep(interval_s)
+
+
+async def _first_of(*waits: Coroutine[Any, Any, object]) -> None:
+    tasks = [asyncio.ensure_future(wait) for wait in waits]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()

@@ -22,9 +22,10 @@ from services.dispatch.settings import DispatchSettings
 from services.dispatch.sweeper import run_sweeper
 from shared.db import postgres_pool
 from shared.domain import Channel, ChannelFamily
-from shared.http import add_readiness_check, create_service_app, provide, run_background
+from shared.http import add_readiness_check, create_service_app
 from shared.kafka import RecoveringProducer, kafka_consumer, kafka_producer, prepare_topics
 from shared.lag import monitor_lag
+from shared.lifecycle import provide, run_background, stopping
 from shared.sealing import SealingKeyring
 from shared.topics import DEAD_LETTER, DISPATCH, MESSAGE_EVENTS
 
@@ -54,7 +55,9 @@ def create_app(
     private_keys: list[str],
     build_providers: BuildProviders,
 ) -> web.Application:
-    app = create_service_app(f"dispatch-{family.value}")
+    app = create_service_app(
+        f"dispatch-{family.value}", shutdown_timeout_s=settings.shutdown_timeout_s
+    )
     kafka = settings.kafka
     topics = kafka.topics
     group = kafka.group(f"dispatch-{family.value}")
@@ -116,8 +119,15 @@ def create_app(
             kafka, group, [topics.dispatch(family)], max_poll_records=app[DISPATCHER].batch_size
         ),
     )
-    run_background(app, "consumer", lambda: run_consumer(app[DISPATCHER], app[CONSUMER]))
-    run_background(app, "sweeper", lambda: run_sweeper(app[DISPATCHER]))
+    run_background(
+        app,
+        "consumer",
+        lambda: run_consumer(app[DISPATCHER], app[CONSUMER], stopping(app)),
+        drains=True,
+    )
+    run_background(
+        app, "sweeper", lambda: run_sweeper(app[DISPATCHER], stopping(app)), drains=True
+    )
     monitor_lag(app, kafka, group, [topics.dispatch(family)])
     add_readiness_check(app, "ledger", lambda: app[POOL].fetchval("SELECT 1"))
     add_readiness_check(app, "producer", lambda: app[PRODUCER].check())

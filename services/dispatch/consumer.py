@@ -29,14 +29,20 @@ PIPELINE_DEPTH = 2
 Batch = dict[TopicPartition, list[ConsumerRecord]]
 
 
-async def run_consumer(dispatcher: Dispatcher, consumer: AIOKafkaConsumer) -> None:
+async def run_consumer(
+    dispatcher: Dispatcher, consumer: AIOKafkaConsumer, stop: asyncio.Event | None = None
+) -> None:
     """Two batches in flight: the next one is parsed and claimed while the last calls of
     the previous one finish, so the provider connections do not idle at each batch's
-    edge.  Offsets are committed strictly in batch order."""
+    edge.  Offsets are committed strictly in batch order.  Once ``stop`` is set no batch
+    is taken; those in flight are finished and committed, then it returns."""
     backoff = Backoff(initial_s=0.5, maximum_s=30.0)
     in_flight: deque[tuple[Batch, asyncio.Task[None]]] = deque()
     while True:
-        if len(in_flight) < PIPELINE_DEPTH:
+        stopping = stop is not None and stop.is_set()
+        if stopping and not in_flight:
+            return
+        if len(in_flight) < PIPELINE_DEPTH and not stopping:
             batch = await consumer.getmany(
                 timeout_ms=20 if in_flight else 500, max_records=dispatcher.batch_size
             )
@@ -46,7 +52,7 @@ async def run_consumer(dispatcher: Dispatcher, consumer: AIOKafkaConsumer) -> No
         if not in_flight:
             continue
         oldest, task = in_flight[0]
-        if not task.done() and len(in_flight) < PIPELINE_DEPTH:
+        if not task.done() and len(in_flight) < PIPELINE_DEPTH and not stopping:
             continue
         try:
             await task

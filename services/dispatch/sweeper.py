@@ -10,6 +10,7 @@ provider recognises a resend (docs/dispatch.md, "Crash safety").
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 from services.dispatch.delivery_steps import Budget, Fail, OutcomeUnknown, next_step
 from services.dispatch.ledger import LedgerRow
@@ -20,15 +21,20 @@ from shared.work import DispatchWork
 log = get_logger(__name__)
 
 
-async def run_sweeper(dispatcher: Dispatcher) -> None:
-    while True:
+async def run_sweeper(dispatcher: Dispatcher, stop: asyncio.Event | None = None) -> None:
+    """Until ``stop`` is set; a sweep in progress finishes its calls first."""
+    stop = stop or asyncio.Event()
+    while not stop.is_set():
         try:
             done = await sweep_once(dispatcher)
         except Exception as exc:  # noqa: BLE001 - the next round tries again
             log.warning("ledger sweep failed", stage=dispatcher.name, error=type(exc).__name__)
             done = 0
         if not done:
-            await asyncio.sleep(dispatcher.settings.dispatch_sweep_interval_s)
+            # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(dispatcher.settings.dispatch_sweep_interval_s):
+                    await stop.wait()
 
 
 async def sweep_once(dispatcher: Dispatcher, limit: int = 100) -> int:

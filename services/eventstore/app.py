@@ -15,9 +15,10 @@ from services.eventstore import retention
 from services.eventstore.consumer import Projector
 from services.eventstore.settings import EventStoreSettings
 from shared.db import postgres_pool
-from shared.http import add_readiness_check, create_service_app, provide, run_background
+from shared.http import add_readiness_check, create_service_app
 from shared.kafka import RecoveringProducer, kafka_consumer, kafka_producer, prepare_topics
 from shared.lag import monitor_lag
+from shared.lifecycle import provide, run_background, stopping
 from shared.topics import DEAD_LETTER, MESSAGE_EVENTS, VAULT_AUDIT
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -43,7 +44,7 @@ def event_store_pool(
 
 
 def create_app(settings: EventStoreSettings) -> web.Application:
-    app = create_service_app("projector")
+    app = create_service_app("projector", shutdown_timeout_s=settings.shutdown_timeout_s)
     kafka = settings.kafka
     topics = kafka.topics
     group = kafka.group("projector")
@@ -79,7 +80,7 @@ def create_app(settings: EventStoreSettings) -> web.Application:
         ),
     )
     provide(app, PROJECTOR, projector)
-    run_background(app, "projector", lambda: app[PROJECTOR].run())
+    run_background(app, "projector", lambda: app[PROJECTOR].run(stopping(app)), drains=True)
     monitor_lag(app, kafka, group, [topics.message_events, topics.vault_audit])
 
     async def remove_old_bodies() -> None:

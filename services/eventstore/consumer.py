@@ -10,6 +10,7 @@ so that the lag dashboard sees progress.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -142,8 +143,8 @@ class Projector:
             ),
         )
 
-    async def run(self) -> None:
-        await self.consumption.run()
+    async def run(self, stop: asyncio.Event | None = None) -> None:
+        await self.consumption.run(stop)
 
     async def run_once(self, timeout_ms: int = 500) -> int:
         return await self.consumption.once(timeout_ms)

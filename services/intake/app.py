@@ -20,9 +20,10 @@ from services.intake.service import Intake
 from services.intake.settings import IntakeSettings
 from shared.db import postgres_pool
 from shared.domain import ChannelFamily
-from shared.http import add_readiness_check, create_service_app, provide, run_background
+from shared.http import add_readiness_check, create_service_app
 from shared.kafka import RecoveringProducer, kafka_consumer, kafka_producer, prepare_topics
 from shared.lag import monitor_lag
+from shared.lifecycle import provide, run_background, stopping
 from shared.sealing import SealingPublicKey
 from shared.topics import DEAD_LETTER, DISPATCH, MESSAGE_EVENTS, SUBJECT_FACTS
 
@@ -44,7 +45,11 @@ def create_app(settings: IntakeSettings) -> web.Application:
     kafka = settings.kafka
     topics = kafka.topics
     group = kafka.group("intake-directory")
-    app = create_service_app("intake", client_max_size=settings.intake_max_body_bytes)
+    app = create_service_app(
+        "intake",
+        shutdown_timeout_s=settings.shutdown_timeout_s,
+        client_max_size=settings.intake_max_body_bytes,
+    )
     secrets = SecretChecker(settings.secret_values())
     email_key = SealingPublicKey.parse(settings.seal_public_key_email)
     openapi = OPENAPI.read_bytes()
@@ -98,7 +103,7 @@ def create_app(settings: IntakeSettings) -> web.Application:
     provide(app, INTAKE, intake)
     provide(app, DIRECTORY_CONSUMER, lambda: kafka_consumer(kafka, group, [topics.subject_facts]))
     provide(app, FEED, feed)
-    run_background(app, "directory-feed", lambda: app[FEED].run())
+    run_background(app, "directory-feed", lambda: app[FEED].run(stopping(app)), drains=True)
     monitor_lag(app, kafka, group, [topics.subject_facts])
     add_readiness_check(app, "kafka", lambda: app[PUBLISHER].check())
     add_readiness_check(app, "database", lambda: app[POOL].fetchval("SELECT 1"))

@@ -88,8 +88,8 @@ class DirectoryFeed:
         )
         self._startup_ends: dict[TopicPartition, int] | None = None
 
-    async def run(self) -> None:
-        while True:
+    async def run(self, stop: asyncio.Event | None = None) -> None:
+        while not (stop and stop.is_set()):
             await self.run_once()
 
     async def run_once(self, timeout_ms: int = 500) -> int:

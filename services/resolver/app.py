@@ -14,7 +14,7 @@ from services.resolver.consumer import Resolver, parse
 from services.resolver.settings import ResolverSettings
 from services.resolver.vault_client import VaultClient
 from shared.domain import ChannelFamily
-from shared.http import add_readiness_check, create_service_app, provide, run_background
+from shared.http import add_readiness_check, create_service_app
 from shared.kafka import (
     RecoveringProducer,
     TransactionalStage,
@@ -23,6 +23,7 @@ from shared.kafka import (
     prepare_topics,
 )
 from shared.lag import monitor_lag
+from shared.lifecycle import provide, run_background, stopping
 from shared.sealing import SealingPublicKey
 from shared.topics import DEAD_LETTER, DISPATCH, MESSAGE_EVENTS
 
@@ -46,7 +47,7 @@ def create_app(settings: ResolverSettings) -> web.Application:
     kafka = settings.kafka
     topics = kafka.topics
     group = kafka.group("resolver")
-    app = create_service_app("resolver")
+    app = create_service_app("resolver", shutdown_timeout_s=settings.shutdown_timeout_s)
 
     @asynccontextmanager
     async def vault_session() -> AsyncIterator[aiohttp.ClientSession]:
@@ -88,7 +89,7 @@ def create_app(settings: ResolverSettings) -> web.Application:
         ),
     )
     provide(app, STAGE, stage)
-    run_background(app, "resolver-stage", lambda: app[STAGE].run())
+    run_background(app, "resolver-stage", lambda: app[STAGE].run(stopping(app)), drains=True)
     monitor_lag(app, kafka, group, [topics.message_events])
 
     async def vault_ready() -> None:

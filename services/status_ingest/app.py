@@ -23,9 +23,10 @@ from services.status_ingest.tracking import Tracking
 from services.status_ingest.vault_client import VaultOptOuts
 from services.status_ingest.webhooks import Webhooks
 from shared.db import postgres_pool
-from shared.http import add_readiness_check, create_service_app, provide, run_background
+from shared.http import add_readiness_check, create_service_app
 from shared.kafka import RecoveringProducer, kafka_consumer, kafka_producer, prepare_topics
 from shared.lag import monitor_lag
+from shared.lifecycle import provide, run_background, stopping
 from shared.logging import get_logger
 from shared.topics import DEAD_LETTER, MESSAGE_EVENTS
 from shared.tracking import TrackingTokens
@@ -54,7 +55,11 @@ class _SnsFetch:
 
 
 def create_app(settings: StatusIngestSettings, sns_fetch: Fetch | None = None) -> web.Application:
-    app = create_service_app(SERVICE, client_max_size=2 * 1024 * 1024)
+    app = create_service_app(
+        SERVICE,
+        shutdown_timeout_s=settings.shutdown_timeout_s,
+        client_max_size=2 * 1024 * 1024,
+    )
     kafka = settings.kafka
     topics = kafka.topics
     group = kafka.group("status-ingest")
@@ -100,7 +105,9 @@ def create_app(settings: StatusIngestSettings, sns_fetch: Fetch | None = None) -
     provide(app, SESSION, session)
     provide(app, CONSUMER, lambda: kafka_consumer(kafka, group, [topics.message_events]))
     provide(app, MATCHER, matcher)
-    run_background(app, "match-dispatched", lambda: app[MATCHER].run())
+    run_background(
+        app, "match-dispatched", lambda: app[MATCHER].run(stopping(app)), drains=True
+    )
     monitor_lag(app, kafka, group, [topics.message_events])
     run_background(app, "housekeeping", lambda: _housekeeping(app, ingest, settings))
     add_readiness_check(app, "database", lambda: app[POOL].fetchval("SELECT 1"))

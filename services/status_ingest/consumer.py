@@ -4,6 +4,7 @@ broker before its transaction commits, so a crash only repeats work (same event 
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 import asyncpg
@@ -62,13 +63,13 @@ class DispatchedMatcher:
         self.pool = pool
         self.topics = topics
 
-    async def run(self) -> None:
+    async def run(self, stop: asyncio.Event | None = None) -> None:
         await Consumption(
             self.consumer,
             self._handle,
             stage="status-matcher",
             retry_on=(asyncpg.PostgresError, OSError, KafkaError),
-        ).run()
+        ).run(stop)
 
     async def _handle(self, records: list[ConsumerRecord]) -> None:
         found: dict[str, tuple[uuid.UUID, str]] = {}

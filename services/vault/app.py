@@ -16,8 +16,9 @@ from services.vault.publisher import KafkaPublisher
 from services.vault.service import Scope, VaultService
 from services.vault.settings import VaultSettings
 from shared.db import postgres_pool
-from shared.http import add_readiness_check, create_service_app, provide, run_background
+from shared.http import add_readiness_check, create_service_app
 from shared.kafka import RecoveringProducer, kafka_producer, prepare_topics
+from shared.lifecycle import provide, run_background
 from shared.topics import SUBJECT_FACTS, VAULT_AUDIT
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -38,7 +39,11 @@ def create_app(settings: VaultSettings) -> web.Application:
     # Keys are parsed before anything starts: a bad key stops the process at once.
     keyring, blind_index = keys_from(settings)
     kafka = settings.kafka
-    app = create_service_app("vault", client_max_size=4 * 1024 * 1024)
+    app = create_service_app(
+        "vault",
+        shutdown_timeout_s=settings.shutdown_timeout_s,
+        client_max_size=4 * 1024 * 1024,
+    )
     app[TOKENS] = {Scope(name): token for name, token in settings.require_tokens().items()}
     app[DEFAULT_REGION] = settings.vault_default_region or ""
 

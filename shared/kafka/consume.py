@@ -9,6 +9,7 @@ offset commit) is the stage's own crash-ordering contract, stated where it is wr
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from functools import partial
@@ -42,8 +43,9 @@ class Consumption:
     per_partition: bool = True
     backoff: Backoff = field(default_factory=Backoff)
 
-    async def run(self) -> None:
-        while True:
+    async def run(self, stop: asyncio.Event | None = None) -> None:
+        """Until ``stop`` is set: the batch in hand is finished and committed first."""
+        while not (stop and stop.is_set()):
             await self.once()
 
     async def once(self, timeout_ms: int = 500) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Generic, TypeVar
 
@@ -58,8 +59,8 @@ class TransactionalStage(Generic[T]):
             max_records=max_records,
         )
 
-    async def run(self) -> None:
-        await self.consumption.run()
+    async def run(self, stop: asyncio.Event | None = None) -> None:
+        await self.consumption.run(stop)
 
     async def run_once(self, timeout_ms: int = 500) -> int:
         return await self.consumption.once(timeout_ms)

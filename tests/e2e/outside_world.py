@@ -17,6 +17,7 @@ class OutsideWorld:
         self.callback_api_key = callback_api_key
         self.callbacks: list[dict[str, str]] = []
         self.sms: list[dict[str, Any]] = []
+        self.sms_keys: list[str] = []  # the Idempotency-Key of every POST, repeats included
         self.cim: list[tuple[bytes, str]] = []
         self._sms_ids: dict[str, str] = {}
         self.port = free_port()
@@ -44,6 +45,7 @@ class OutsideWorld:
 
     async def _sms(self, request: web.Request) -> web.Response:
         key = request.headers["Idempotency-Key"]
+        self.sms_keys.append(key)
         if key not in self._sms_ids:
             self._sms_ids[key] = f"sms-{len(self._sms_ids) + 1}"
             self.sms.append(await request.json())

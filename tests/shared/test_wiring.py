@@ -11,7 +11,8 @@ import pytest
 from aiohttp import web
 
 from shared.db import postgres_pool
-from shared.http import create_service_app, provide
+from shared.http import create_service_app
+from shared.lifecycle import provide
 from tests.conftest import ADMIN_DSN
 
 

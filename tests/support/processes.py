@@ -3,6 +3,7 @@ for tests that kill it, or an operator's command."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
@@ -82,6 +83,18 @@ class ServiceProcess:
         if self.process and self.process.poll() is None:
             self.process.send_signal(signal.SIGKILL)
             self.process.wait(10)
+
+    async def terminate(self, timeout_s: float) -> int | None:
+        """SIGTERM, as an orchestrator stops a pod; the exit code, or None if it did not
+        exit within ``timeout_s`` (then it is killed)."""
+        assert self.process is not None
+        process = self.process
+        process.send_signal(signal.SIGTERM)
+        try:
+            return await asyncio.to_thread(process.wait, timeout_s)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            return None
 
     def stop(self) -> None:
         if self.process and self.process.poll() is None:

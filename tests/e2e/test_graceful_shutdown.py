@@ -1,0 +1,239 @@
+"""Graceful shutdown, service by service, under a steady stream of messages.
+
+Every service of the gateway runs as a real process while Smartico's stand-in posts e-mails
+and SMS without pause (retrying a uid on 6, 9 or a refused connection, as a careful client
+does).  One after another, each service gets SIGTERM while work flows through it: it must
+exit 0 within its shutdown timeout, and it is started again.  At the end every accepted
+message was handed to the SMTP server or the SMS provider exactly once, and Smartico heard
+``accepted`` for it exactly once: nothing lost, nothing sent twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email
+import email.policy
+import time
+from collections import Counter
+from collections.abc import Callable
+
+import aiohttp
+import pytest
+
+from shared.domain import ErrorCode
+from tests.dispatch.support import RecordingSmtpHandler, smtp_server
+from tests.e2e.outside_world import OutsideWorld
+from tests.support.polling import eventually
+from tests.support.ports import free_port
+from tests.support.processes import ServiceProcess
+
+SHUTDOWN_TIMEOUT_S = 8.0
+# Interpreter exit and the last log lines, beyond the drain itself.
+EXIT_SLACK_S = 4.0
+PLAYERS = 20
+SENDERS, PAUSE_S = 2, 0.1  # a steady stream of about 20 messages a second
+# In the order a message meets them; intake last, so the stream's retries are exercised.
+SERVICES = [
+    "vault",
+    "projector",
+    "resolver",
+    "dispatch-email",
+    "dispatch-sms",
+    "status-ingest",
+    "callback-relay",
+    "intake",
+]
+RETRY_ON = {ErrorCode.TEMPORARILY_UNAVAILABLE, ErrorCode.INTERNAL_ERROR}
+
+
+def port_variable(service: str) -> str:
+    return "BLINDPOST_" + service.upper().replace("-", "_") + "_PORT"
+
+
+class Stream:
+    """Posts as Smartico does, each sender one message at a time, until told to stop."""
+
+    def __init__(self, intake: str, secret: str, callback_url: str) -> None:
+        self.intake = intake
+        self.secret = secret
+        self.callback_url = callback_url
+        self.accepted: dict[str, str] = {}  # ext_message_id -> channel family
+        self.stopped = asyncio.Event()
+
+    def flowing(self, more: int) -> Callable[[], bool]:
+        """True once ``more`` messages beyond those accepted by now are accepted."""
+        target = len(self.accepted) + more
+        return lambda: len(self.accepted) >= target
+
+    async def run(self, sender: int) -> None:
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as http:
+            n = 0
+            while not self.stopped.is_set():
+                n += 1
+                player = f"graceful-{(sender * 7 + n) % PLAYERS}"
+                if n % 2:
+                    path, family = "/v1/email", "email"
+                    body = {
+                        "ext_user_id": player,
+                        "from_email_address": "Casino <noreply@casino.example>",
+                        "subject": "Hello",
+                        "body": "<p>Hi</p>",
+                        "text_body": "Hi",
+                        "email_uid": f"graceful-{sender}-{n}",
+                        "callback_url": self.callback_url,
+                    }
+                else:
+                    path, family = "/v1/sms", "sms"
+                    body = {
+                        "ext_user_id": player,
+                        "body": "Hi",
+                        "im_uid": f"graceful-{sender}-{n}",
+                        "callback_url": self.callback_url,
+                    }
+                mid = await self._post_until_answered(http, path, body)
+                self.accepted[mid] = family
+                await asyncio.sleep(PAUSE_S)
+
+    async def _post_until_answered(
+        self, http: aiohttp.ClientSession, path: str, body: dict[str, str]
+    ) -> str:
+        while True:
+            try:
+                async with http.post(
+                    self.intake + path, json=body, headers={"Authorization": self.secret}
+                ) as response:
+                    answer = await response.json()
+            except (aiohttp.ClientError, TimeoutError):
+                answer = {"error_code": ErrorCode.TEMPORARILY_UNAVAILABLE}
+            if answer["error_code"] == ErrorCode.ACCEPTED:
+                return str(answer["ext_message_id"])
+            assert answer["error_code"] in RETRY_ON, answer
+            await asyncio.sleep(0.2)
+
+
+def mail_ids(mails: RecordingSmtpHandler) -> Counter[str]:
+    """Mails received per ext_message_id (their Message-ID is derived from it)."""
+    ids: Counter[str] = Counter()
+    for _from, _to, data in mails.received:
+        message = email.message_from_bytes(data, policy=email.policy.default)
+        ids[str(message["Message-ID"]).strip("<>").split("@")[0]] += 1
+    return ids
+
+
+@pytest.mark.slow
+# Eight processes are stopped and started again one after another (about 8 s each): the
+# suite's default timeout is sized for tests of one service.
+@pytest.mark.timeout(300)
+async def test_every_service_stops_gracefully_on_sigterm_under_load(
+    base_env, events_dsn, vault_dsn, tmp_path
+):
+    mails = RecordingSmtpHandler()
+    smtp, smtp_port = await smtp_server(mails)
+    world = OutsideWorld(callback_api_key=base_env["BLINDPOST_CALLBACK_API_KEY"])
+    await world.start()
+    ports = {service: free_port() for service in SERVICES}
+    env = {
+        **base_env,
+        **{port_variable(service): str(port) for service, port in ports.items()},
+        "DATABASE_URL": events_dsn,
+        "BLINDPOST_VAULT_DATABASE_URL": vault_dsn,
+        "BLINDPOST_SHUTDOWN_TIMEOUT_S": str(SHUTDOWN_TIMEOUT_S),
+        "BLINDPOST_VAULT_URL": f"http://127.0.0.1:{ports['vault']}",
+        "BLINDPOST_PUBLIC_BASE_URL": f"http://127.0.0.1:{ports['status-ingest']}",
+        "BLINDPOST_SMTP_PORT": str(smtp_port),
+        "BLINDPOST_SMS_PROVIDER": "generic",
+        "BLINDPOST_SMS_HTTP_URL": world.url("/sms"),
+        "BLINDPOST_CALLBACK_ALLOWED_HOSTS": f"127.0.0.1:{world.port}",
+        "BLINDPOST_CALLBACK_RETRY_INITIAL_S": "0.5",
+    }
+    processes = {
+        service: ServiceProcess(service, env, ports[service], tmp_path / f"{service}.log")
+        for service in SERVICES
+    }
+    senders: list[asyncio.Task[None]] = []
+    exit_codes: dict[str, int | None] = {}
+    stop_seconds: dict[str, float] = {}
+    began = time.monotonic()
+    try:
+        await asyncio.gather(*(p.start(timeout_s=60) for p in processes.values()))
+        async with aiohttp.ClientSession() as http:
+            for i in range(PLAYERS):
+                async with http.put(
+                    f"http://127.0.0.1:{ports['vault']}/v1/subjects/graceful-{i}",
+                    json={"email": f"graceful.{i}@example.com", "phone": f"+35699{i:06d}"},
+                    headers={"Authorization": f"Bearer {env['BLINDPOST_VAULT_ADMIN_TOKEN']}"},
+                ) as response:
+                    assert response.status == 200, await response.text()
+        stream = Stream(
+            f"http://127.0.0.1:{ports['intake']}",
+            env["BLINDPOST_INTAKE_SECRETS"].split(",")[0],
+            world.url("/smartico/callback"),
+        )
+        print(f"stack up in {time.monotonic() - began:.1f} s")
+        senders = [asyncio.create_task(stream.run(sender)) for sender in range(SENDERS)]
+        await eventually(lambda: len(stream.accepted) >= 20, within=60, what="the stream flowing")
+
+        for service in SERVICES:
+            await eventually(
+                stream.flowing(more=10),
+                within=60,
+                what=f"messages flowing before {service} is stopped",
+            )
+            started = time.monotonic()
+            exit_codes[service] = await processes[service].terminate(SHUTDOWN_TIMEOUT_S + 10)
+            stop_seconds[service] = time.monotonic() - started
+            await processes[service].start(timeout_s=60)
+            print(f"{service}: stopped in {stop_seconds[service]:.1f} s, exit "
+                  f"{exit_codes[service]}, back after {time.monotonic() - started:.1f} s; "
+                  f"{len(stream.accepted)} accepted so far")
+
+        stream.stopped.set()
+        await asyncio.gather(*senders)
+        accepted = dict(stream.accepted)
+
+        by_family = {
+            family: {mid for mid, f in accepted.items() if f == family} for family in ("email", "sms")
+        }
+        await eventually(
+            lambda: set(mail_ids(mails)) >= by_family["email"],
+            within=120,
+            what="every accepted e-mail at the SMTP server",
+        )
+        await eventually(
+            lambda: set(world.sms_keys) >= by_family["sms"],
+            within=120,
+            what="every accepted SMS at the provider",
+        )
+        def called_back() -> set[str]:
+            return {c["ext_message_id"] for c in world.callbacks if c["status"] == "accepted"}
+
+        await eventually(
+            lambda: called_back() >= set(accepted),
+            within=120,
+            what="an accepted callback for every message",
+            details=lambda: f"missing {sorted(set(accepted) - called_back())[:5]} of "
+            f"{len(set(accepted) - called_back())}\n"
+            + processes["callback-relay"].log_tail(60),
+        )
+    finally:
+        for task in senders:
+            task.cancel()
+        for process in processes.values():
+            process.kill()
+        await world.stop()
+        smtp.close()
+
+    for service in SERVICES:
+        log = processes[service].log_tail()
+        assert exit_codes[service] == 0, f"{service} exited with {exit_codes[service]}:\n{log}"
+        seconds = stop_seconds[service]
+        assert seconds < SHUTDOWN_TIMEOUT_S + EXIT_SLACK_S, f"{service} took {seconds:.1f} s"
+    sent_twice = {mid: n for mid, n in mail_ids(mails).items() if n > 1}
+    assert not sent_twice, f"mails sent twice: {sent_twice}"
+    sms_sends = Counter(world.sms_keys)
+    assert not {key: n for key, n in sms_sends.items() if n > 1}, "an SMS was posted twice"
+    accepted_callbacks = Counter(
+        c["ext_message_id"] for c in world.callbacks if c["status"] == "accepted"
+    )
+    assert set(accepted_callbacks) == set(accepted)
+    assert not {mid: n for mid, n in accepted_callbacks.items() if n > 1}, "a callback twice"
