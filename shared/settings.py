@@ -74,7 +74,7 @@ class EnvSettings(BaseSettings):
             return [str(choice) for choice in alias.choices]
         if isinstance(alias, str):
             return [alias]
-        return [PREFIX + field_name.upper()]
+        return [str(cls.model_config.get("env_prefix") or PREFIX) + field_name.upper()]
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Self:

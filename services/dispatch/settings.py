@@ -15,8 +15,15 @@ from pydantic import Field, SecretStr
 
 from services.dispatch.delivery_steps import RetryPolicy
 from services.dispatch.email_message import EmailComposer
+from shared.credentials import (
+    MailgunAccount,
+    MetaWhatsAppAccount,
+    SendGridAccount,
+    TwilioAccount,
+    VonageAccount,
+)
 from shared.domain import Channel, ChannelFamily
-from shared.settings import BlindpostSettings, CsvList, EventsDatabase, SettingsError
+from shared.settings import BlindpostSettings, CsvList, EventsDatabase
 from shared.tracking import TrackingTokens
 
 RatePerSecond = Annotated[float, Field(ge=0)]  # 0: no limit
@@ -103,17 +110,6 @@ class FamilySettings(DispatchSettings):
             getattr(self, f"{channel.value}_concurrency"),
         )
 
-    def credentials(self, provider: str, *fields: str) -> list[str]:
-        """A provider's credentials as text; refuses to start when one is missing (naming
-        the variable, never a value)."""
-        # A secret counts once set, even empty; other values must not be empty.
-        missing = [name for name in fields if getattr(self, name) in (None, "")]
-        if missing:
-            names = " and ".join(self.env_names(name)[0] for name in missing)
-            verb = "is" if len(missing) == 1 else "are"
-            raise SettingsError(f"{names} {verb} required for the {provider} provider")
-        return [self.secret(name) for name in fields]
-
 
 class EmailSettings(FamilySettings):
     family = ChannelFamily.EMAIL
@@ -137,13 +133,8 @@ class EmailSettings(FamilySettings):
     dkim_domain: str | None = None
     dkim_selector: str | None = None
     dkim_private_key: SecretStr | None = Field(None, description="PEM, or a path to a PEM file")
-    # sendgrid
-    sendgrid_api_key: SecretStr | None = None
-    sendgrid_base_url: str = "https://api.sendgrid.com"
-    # mailgun
-    mailgun_api_key: SecretStr | None = None
-    mailgun_domain: str | None = None
-    mailgun_base_url: str = "https://api.mailgun.net"
+    sendgrid: SendGridAccount
+    mailgun: MailgunAccount
 
     def composer(self) -> EmailComposer:
         tokens = None
@@ -172,25 +163,13 @@ class SmsSettings(FamilySettings):
     sms_http_url: str = "http://127.0.0.1:9901/sms"
     sms_http_token: SecretStr | None = None
     viber_http_url: str | None = Field(None, description="defaults to BLINDPOST_SMS_HTTP_URL")
-    # twilio
-    twilio_account_sid: str | None = None
-    twilio_auth_token: SecretStr | None = None
-    twilio_base_url: str = "https://api.twilio.com"
-    twilio_messaging_service_sid: str | None = None
-    twilio_whatsapp_from: str | None = None
-    # vonage
-    vonage_api_key: str | None = None
-    vonage_api_secret: SecretStr | None = None
-    vonage_base_url: str = "https://rest.nexmo.com"
-    # meta
-    meta_access_token: SecretStr | None = None
-    meta_phone_number_id: str | None = None
-    meta_api_version: str = "v21.0"
-    meta_base_url: str = "https://graph.facebook.com"
+    twilio: TwilioAccount
+    vonage: VonageAccount
+    meta: MetaWhatsAppAccount
 
     def provider_for(self, channel: Channel) -> str:
         chosen = super().provider_for(channel)
-        if channel is Channel.WHATSAPP and chosen == "twilio" and not self.twilio_account_sid:
+        if channel is Channel.WHATSAPP and chosen == "twilio" and not self.twilio.account_sid:
             # No WhatsApp account configured (the local stack): the generic provider stands in.
             return "generic"
         return chosen

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from pydantic import Field, SecretStr
 
+from shared.credentials import TwilioAccount
 from shared.settings import BlindpostSettings, CsvList, EventsDatabase
 
 
@@ -19,7 +20,7 @@ class StatusIngestSettings(BlindpostSettings):
     sendgrid_webhook_public_key: str | None = None
     mailgun_webhook_signing_key: SecretStr | None = None
     ses_sns_topic_arns: CsvList = Field(default_factory=list)
-    twilio_auth_token: SecretStr | None = None
+    twilio: TwilioAccount  # verifies the account's webhooks with its auth token
     vonage_signature_secret: SecretStr | None = None
     vonage_signature_method: str = Field("sha256", pattern="^(md5|sha1|sha256|sha512)$")
     whatsapp_app_secret: SecretStr | None = None

@@ -44,3 +44,20 @@ def test_an_invalid_value_is_named_by_its_variable_and_never_echoed():
 def test_a_missing_required_variable_is_named():
     with pytest.raises(SettingsError, match="BLINDPOST_VAULT_ADMIN_TOKEN"):
         ExampleSettings.from_env({"BLINDPOST_INTAKE_SECRETS": "x"})
+
+
+def test_a_provider_account_is_one_group_every_service_reads_the_same_way():
+    from services.dispatch.settings import SmsSettings
+    from services.status_ingest.settings import StatusIngestSettings
+    from shared.credentials import TwilioAccount
+
+    env = {
+        "DATABASE_URL": "postgresql://u@db.invalid/events",
+        "BLINDPOST_TRACKING_SECRET": "tracking",
+        "BLINDPOST_TWILIO_ACCOUNT_SID": "AC123",
+        "BLINDPOST_TWILIO_AUTH_TOKEN": "tw-token-that-signs-webhooks",
+    }
+    sender, verifier = SmsSettings.from_env(env).twilio, StatusIngestSettings.from_env(env).twilio
+    assert isinstance(sender, TwilioAccount) and sender == verifier
+    assert sender.require() == ["AC123", "tw-token-that-signs-webhooks"]
+    assert "tw-token" not in repr(sender)

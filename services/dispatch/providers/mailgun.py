@@ -56,11 +56,11 @@ class MailgunProvider(HttpProvider):
 
 
 def build(settings: EmailSettings, channel: Channel) -> MailgunProvider:
-    key, domain = settings.credentials("mailgun", "mailgun_api_key", "mailgun_domain")
+    key, domain = settings.mailgun.require()
     return MailgunProvider(
         api_key=key,
         domain=domain,
-        base_url=settings.mailgun_base_url,
+        base_url=settings.mailgun.base_url,
         composer=settings.composer(),
         concurrency=settings.limits(channel).concurrency,
     )

@@ -54,11 +54,11 @@ class MetaWhatsAppProvider(HttpProvider):
 
 
 def build(settings: SmsSettings, channel: Channel) -> MetaWhatsAppProvider:
-    token, number_id = settings.credentials("meta", "meta_access_token", "meta_phone_number_id")
+    token, number_id = settings.meta.require()
     return MetaWhatsAppProvider(
         access_token=token,
         phone_number_id=number_id,
-        api_version=settings.meta_api_version,
-        base_url=settings.meta_base_url,
+        api_version=settings.meta.api_version,
+        base_url=settings.meta.base_url,
         concurrency=settings.limits(channel).concurrency,
     )

@@ -68,10 +68,10 @@ class SendGridProvider(HttpProvider):
 
 
 def build(settings: EmailSettings, channel: Channel) -> SendGridProvider:
-    (key,) = settings.credentials("sendgrid", "sendgrid_api_key")
+    (key,) = settings.sendgrid.require()
     return SendGridProvider(
         api_key=key,
-        base_url=settings.sendgrid_base_url,
+        base_url=settings.sendgrid.base_url,
         composer=settings.composer(),
         concurrency=settings.limits(channel).concurrency,
     )

@@ -82,14 +82,14 @@ def _whatsapp(number: str) -> str:
 
 
 def build(settings: SmsSettings, channel: Channel) -> TwilioProvider:
-    sid, token = settings.credentials("twilio", "twilio_account_sid", "twilio_auth_token")
+    sid, token = settings.twilio.require()
     return TwilioProvider(
         account_sid=sid,
         auth_token=token,
-        base_url=settings.twilio_base_url,
+        base_url=settings.twilio.base_url,
         public_base_url=settings.public_base_url,
-        messaging_service_sid=settings.twilio_messaging_service_sid,
+        messaging_service_sid=settings.twilio.messaging_service_sid,
         default_from=settings.sms_default_from,
-        whatsapp_from=settings.twilio_whatsapp_from,
+        whatsapp_from=settings.twilio.whatsapp_from,
         concurrency=settings.limits(channel).concurrency,
     )

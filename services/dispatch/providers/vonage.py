@@ -68,11 +68,11 @@ class VonageProvider(HttpProvider):
 
 
 def build(settings: SmsSettings, channel: Channel) -> VonageProvider:
-    key, secret = settings.credentials("vonage", "vonage_api_key", "vonage_api_secret")
+    key, secret = settings.vonage.require()
     return VonageProvider(
         api_key=key,
         api_secret=secret,
-        base_url=settings.vonage_base_url,
+        base_url=settings.vonage.base_url,
         default_from=settings.sms_default_from,
         concurrency=settings.limits(channel).concurrency,
     )

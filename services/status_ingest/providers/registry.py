@@ -16,31 +16,46 @@ from services.status_ingest.providers.whatsapp import WhatsApp
 from services.status_ingest.settings import StatusIngestSettings
 
 Build = Callable[[StatusIngestSettings, Fetch], Provider]
+Enabled = Callable[[StatusIngestSettings], object]
 
-PROVIDERS: dict[str, tuple[str, Build]] = {
+
+def _set(name: str) -> Enabled:
+    return lambda settings: getattr(settings, name)
+
+
+PROVIDERS: dict[str, tuple[Enabled, Build]] = {
     "sendgrid": (
-        "sendgrid_webhook_public_key",
+        _set("sendgrid_webhook_public_key"),
         lambda s, _: SendGrid(s.secret("sendgrid_webhook_public_key")),
     ),
     "mailgun": (
-        "mailgun_webhook_signing_key",
+        _set("mailgun_webhook_signing_key"),
         lambda s, _: Mailgun(s.secret("mailgun_webhook_signing_key")),
     ),
-    "ses": ("ses_sns_topic_arns", lambda s, fetch: Ses(s.ses_sns_topic_arns, fetch)),
-    "twilio": ("twilio_auth_token", lambda s, _: Twilio(s.secret("twilio_auth_token"))),
+    "ses": (_set("ses_sns_topic_arns"), lambda s, fetch: Ses(s.ses_sns_topic_arns, fetch)),
+    "twilio": (
+        lambda s: s.twilio.auth_token,
+        lambda s, _: Twilio(s.twilio.secret("auth_token")),
+    ),
     "vonage": (
-        "vonage_signature_secret",
+        _set("vonage_signature_secret"),
         lambda s, _: Vonage(s.secret("vonage_signature_secret"), s.vonage_signature_method),
     ),
-    "whatsapp": ("whatsapp_app_secret", lambda s, _: WhatsApp(s.secret("whatsapp_app_secret"))),
-    "generic": ("generic_webhook_secret", lambda s, _: Generic(list(s.generic_webhook_secret))),
+    "whatsapp": (
+        _set("whatsapp_app_secret"),
+        lambda s, _: WhatsApp(s.secret("whatsapp_app_secret")),
+    ),
+    "generic": (
+        _set("generic_webhook_secret"),
+        lambda s, _: Generic(list(s.generic_webhook_secret)),
+    ),
 }
-"""name -> (the setting that enables it, how it is built)."""
+"""name -> (whether its setting is given, how it is built)."""
 
 
 def build_providers(settings: StatusIngestSettings, sns_fetch: Fetch) -> dict[str, Provider]:
     return {
         name: build(settings, sns_fetch)
-        for name, (setting, build) in PROVIDERS.items()
-        if getattr(settings, setting)
+        for name, (enabled, build) in PROVIDERS.items()
+        if enabled(settings)
     }
