@@ -14,7 +14,7 @@ from aiokafka import ConsumerRecord
 
 from shared.domain import Channel
 from shared.events import AnyPayload, DispatchAttempted, DispatchFailed, DispatchSucceeded, Event
-from shared.kafka import RecoveringProducer, dead_letter_output
+from shared.kafka import RecoveringProducer, dead_letter_output, failure_reason
 from shared.topics import Topics
 
 Ack = asyncio.Future[object]
@@ -66,7 +66,7 @@ class EventLog:
         return await self._emit(ext_message_id, payload, (attempt, reason))
 
     async def dead_letter(self, record: ConsumerRecord, exc: Exception) -> Ack:
-        out = dead_letter_output(self.topics.dead_letter, self.source, record, _reason(exc))
+        out = dead_letter_output(self.topics.dead_letter, self.source, record, failure_reason(exc))
         return await self.producer.send(
             out.topic, out.value, key=out.key, headers=list(out.headers)
         )
@@ -76,12 +76,3 @@ class EventLog:
     ) -> Ack:
         event = Event.create(ext_message_id, payload, self.source, discriminator=discriminator)
         return await self.producer.send(self.topics.message_events, event.to_bytes(), key=event.key)
-
-
-def _reason(exc: Exception) -> str:
-    """A failure class for the dead-letter headers; pydantic names fields, never values."""
-    errors = getattr(exc, "errors", None)
-    if callable(errors):
-        fields = sorted({".".join(map(str, e["loc"])) for e in errors()})
-        return f"{type(exc).__name__}: invalid {', '.join(fields)}"
-    return type(exc).__name__

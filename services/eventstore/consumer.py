@@ -37,6 +37,7 @@ from shared.kafka import (
     SeekToStoredPositions,
     dead_letter_output,
     failure_reason,
+    refused_by_database,
     retry_until_done,
 )
 from shared.logging import get_logger
@@ -202,7 +203,7 @@ class Projector:
             if record.offset < stored_at[key]:
                 result.already_stored = 1
                 return result
-            reason = f"refused by the database: {type(exc).__name__}"
+            reason = refused_by_database(exc)
             out = dead_letter_output(self.topics.dead_letter, STAGE, record, reason)
             await self.producer.send_and_wait(
                 out.topic, out.value, key=out.key, headers=list(out.headers)

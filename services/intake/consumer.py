@@ -14,7 +14,15 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaError
 from prometheus_client import Counter
 
-from shared.kafka import Backoff, Consumption, Output, dead_letter_output, retry_until_done
+from shared.kafka import (
+    Backoff,
+    Consumption,
+    Output,
+    dead_letter_output,
+    failure_reason,
+    refused_by_database,
+    retry_until_done,
+)
 from shared.logging import get_logger
 from shared.subject_facts import SubjectFacts
 
@@ -140,7 +148,7 @@ class DirectoryFeed:
                 FACTS_APPLIED.labels("applied").inc()
             except asyncpg.DataError as exc:
                 record = next(r for r in reversed(records) if r.key == key.encode())
-                await self._dead_letter(record, f"{type(exc).__name__}: refused by the database")
+                await self._dead_letter(record, refused_by_database(exc))
             except Exception:  # noqa: BLE001 - not this record's fault: retry it with the batch
                 kept[key] = change
         return kept
@@ -158,7 +166,7 @@ class DirectoryFeed:
         try:
             facts = SubjectFacts.from_bytes(record.value)
         except ValueError as exc:
-            await self._dead_letter(record, f"{type(exc).__name__}: not SubjectFacts")
+            await self._dead_letter(record, failure_reason(exc))
             return None
         if facts.ext_user_id != key:
             await self._dead_letter(record, "subject facts whose key is not their ext_user_id")

@@ -23,6 +23,7 @@ from shared.kafka.records import (
     dead_letter_output,
     failure_reason,
     next_offsets,
+    refused_by_database,
     send_outputs,
 )
 from shared.kafka.retry import STAGE_RETRIES, Backoff, retry_until_done
@@ -52,6 +53,7 @@ __all__ = [
     "kafka_producer",
     "next_offsets",
     "prepare_topics",
+    "refused_by_database",
     "producer_config",
     "retry_until_done",
     "send_outputs",

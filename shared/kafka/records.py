@@ -41,11 +41,19 @@ def failure_reason(exc: BaseException) -> str:
     errors = getattr(exc, "errors", None)
     if callable(errors):
         try:
-            fields = sorted({".".join(map(str, e["loc"])) for e in errors()})
+            fields = sorted({".".join(map(str, e["loc"])) for e in errors()} - {""})
+            if not fields:  # not even an object with fields (broken JSON, a bare value)
+                return f"{type(exc).__name__}: malformed record"
             return f"{type(exc).__name__}: invalid {', '.join(fields)}"
         except Exception:  # noqa: BLE001, S110 - fall back to the class name below
             pass
     return type(exc).__name__
+
+
+def refused_by_database(exc: BaseException) -> str:
+    """The reason for a record whose values the database refuses (too long, out of range):
+    it would fail the same way for ever."""
+    return f"refused by the database: {type(exc).__name__}"
 
 
 def dead_letter_output(
