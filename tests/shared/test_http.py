@@ -34,7 +34,7 @@ async def test_healthz_readyz_and_metrics():
         assert ready.status == 200
         assert await ready.json() == {
             "status": "ready",
-            "checks": {"kafka": "ok", "database": "ok"},
+            "checks": {"running": "ok", "kafka": "ok", "database": "ok"},
         }
 
         state["kafka_up"] = False

@@ -3,6 +3,7 @@ had opened, in reverse, and leaves nothing behind (a pool's connections included
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -12,7 +13,7 @@ from aiohttp import web
 
 from shared.db import postgres_pool
 from shared.http import create_service_app
-from shared.lifecycle import provide
+from shared.lifecycle import SHUTDOWN, provide
 from tests.conftest import ADMIN_DSN
 
 
@@ -75,3 +76,26 @@ async def test_a_later_resource_failing_leaves_no_database_connection_open(event
     finally:
         await admin.close()
     assert open_connections == 0
+
+
+async def test_once_shutdown_begins_readiness_fails_and_draining_work_finishes_its_unit():
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from shared.lifecycle import run_background, stopping
+
+    app = create_service_app("example", shutdown_timeout_s=5)
+    finished: list[str] = []
+
+    async def drain_loop() -> None:
+        await stopping(app).wait()
+        await asyncio.sleep(0.05)  # the unit of work in hand
+        finished.append("committed")
+
+    run_background(app, "loop", drain_loop, drains=True)
+    async with TestClient(TestServer(app)) as client:
+        assert (await client.get("/readyz")).status == 200
+        app[SHUTDOWN].begin()
+        not_ready = await client.get("/readyz")
+        assert not_ready.status == 503
+        assert (await not_ready.json())["checks"]["running"] == "RuntimeError"
+    assert finished == ["committed"]

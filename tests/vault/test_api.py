@@ -201,4 +201,5 @@ async def test_the_auditor_reads_the_trail_of_one_subject(vault):
     status, body = await vault.call("GET", "/v1/audit?ext_user_id=u1", "auditor")
     assert status == 200
     assert [e["decision"] for e in body["entries"]] == ["written", "read"]
-    assert "ada" not in json.dumps(body)
+    # The whole address: a short needle ("ada") can turn up in a random id or a hash.
+    assert "ada@example.org" not in json.dumps(body)
