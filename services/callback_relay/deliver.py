@@ -38,6 +38,8 @@ DEAD_LETTERED = Counter(
     "Callbacks given up on (retry period over, or refused by the SSRF guard)",
     ["reason"],
 )
+for _reason in ("refused", "retries_exhausted"):  # 0, not "no data", before the first
+    DEAD_LETTERED.labels(_reason)
 ATTEMPT_SECONDS = Histogram(
     "blindpost_callback_attempt_duration_seconds",
     "Duration of one callback HTTP attempt",

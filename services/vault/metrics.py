@@ -26,6 +26,9 @@ INTEGRITY_FAILURES = Counter(
     "Stored data that failed its integrity check (tampered, moved, or a KEK missing)",
     ["operation"],
 )
+# Known before the first failure, so a dashboard shows 0 rather than "no data".
+for _operation in ("resolve contacts", "read subjects", "write subjects"):
+    INTEGRITY_FAILURES.labels(_operation)
 
 
 def count_reads(caller: Caller, purpose: str, results: Iterable[Mapping[str, object]]) -> None:
