@@ -25,7 +25,7 @@ PARKED = Counter(
     ["family", "reason"],
 )
 PARKED_NOW = Gauge(
-    "blindpost_dispatch_parked",
+    "blindpost_dispatch_parked_messages",
     "Messages parked on the ledger right now (every replica of a family reports the same count)",
     ["family"],
 )
