@@ -143,11 +143,14 @@ class UnavailableVault:
 async def start_unavailable_vault() -> UnavailableVault:
     """Healthy to the resolver's readiness check, 503 to every lookup."""
 
+    async def healthy(request: web.Request) -> web.Response:
+        return web.json_response({"status": "ok"})
+
     async def unavailable(request: web.Request) -> web.Response:
         return web.json_response({"error": "temporarily unavailable"}, status=503)
 
     app = web.Application()
-    app.router.add_get("/healthz", lambda request: web.json_response({"status": "ok"}))
+    app.router.add_get("/healthz", healthy)
     app.router.add_route("*", "/v1/{tail:.*}", unavailable)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
