@@ -20,6 +20,7 @@ infra:
 
 tools:
 	@bash deploy/tools/install-helm.sh
+	@bash deploy/tools/install-prometheus.sh
 
 ## Start Kafka, PostgreSQL and every Blindpost service in the background; ready when it returns.
 up: install infra

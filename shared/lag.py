@@ -1,9 +1,16 @@
-"""Consumer lag per partition as a Prometheus gauge, measured the way the broker sees it:
-the group's committed offset against the partition's end offset."""
+"""Consumer lag per partition as Prometheus gauges, measured the way the broker sees it:
+the group's committed offset against the partition's end offset, and the age of the oldest
+record the group has not committed yet (the timestamp of the record at the committed offset).
+
+Every replica of a group measures every partition of the group, so Prometheus holds one
+series per replica for each partition; the recording rules in deploy/alerts/ take the max
+across replicas (``blindpost:kafka_consumer_lag_messages:max``) and dashboards and alerts
+read those, never a sum of the raw series (docs/observability.md)."""
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
@@ -29,6 +36,11 @@ COMMITTED_OFFSET = Gauge(
     "The consumer group's committed offset",
     ["group", "topic", "partition"],
 )
+OLDEST_AGE = Gauge(
+    "blindpost_kafka_consumer_oldest_unprocessed_age_seconds",
+    "Age of the oldest record the group has not committed (0 when it is caught up)",
+    ["group", "topic", "partition"],
+)
 
 
 class ConsumerLagMonitor:
@@ -43,6 +55,7 @@ class ConsumerLagMonitor:
         self.interval_s = interval_s
         self._admin: AIOKafkaAdminClient | None = None
         self._offsets: AIOKafkaConsumer | None = None
+        self._reader: AIOKafkaConsumer | None = None
 
     async def start(self) -> None:
         self._admin = AIOKafkaAdminClient(**client_config(self.kafka))
@@ -50,8 +63,18 @@ class ConsumerLagMonitor:
         # No group: only used to ask for end offsets.
         self._offsets = AIOKafkaConsumer(**client_config(self.kafka), enable_auto_commit=False)
         await self._offsets.start()
+        # No group either: reads the one record at each lagging partition's committed offset.
+        self._reader = AIOKafkaConsumer(
+            **client_config(self.kafka),
+            enable_auto_commit=False,
+            isolation_level="read_committed",
+            max_partition_fetch_bytes=64 * 1024,
+        )
+        await self._reader.start()
 
     async def stop(self) -> None:
+        if self._reader:
+            await self._reader.stop()
         if self._offsets:
             await self._offsets.stop()
         if self._admin:
@@ -70,15 +93,44 @@ class ConsumerLagMonitor:
             return {}
         committed = await self._admin.list_consumer_group_offsets(self.group_id)
         ends = await self._offsets.end_offsets(partitions)
-        lag = {}
+        lag, positions = {}, {}
         for tp in partitions:
             meta = committed.get(tp)
-            position = meta.offset if meta is not None and meta.offset >= 0 else 0
-            lag[tp] = max(0, ends[tp] - position)
+            positions[tp] = meta.offset if meta is not None and meta.offset >= 0 else 0
+            lag[tp] = max(0, ends[tp] - positions[tp])
             labels = (self.group_id, tp.topic, str(tp.partition))
             CONSUMER_LAG.labels(*labels).set(lag[tp])
-            COMMITTED_OFFSET.labels(*labels).set(position)
+            COMMITTED_OFFSET.labels(*labels).set(positions[tp])
+        oldest = await self._oldest_timestamps({tp: positions[tp] for tp in lag if lag[tp]})
+        now = time.time()
+        for tp in partitions:
+            # A lagging partition whose record could not be read keeps its last age.
+            if not lag[tp] or tp in oldest:
+                age = max(0.0, now - oldest[tp]) if lag[tp] else 0.0
+                OLDEST_AGE.labels(self.group_id, tp.topic, str(tp.partition)).set(age)
         return lag
+
+    async def _oldest_timestamps(
+        self, positions: dict[TopicPartition, int], within_s: float = 2.0
+    ) -> dict[TopicPartition, float]:
+        """The timestamp (seconds) of the first record at or after each position; a
+        partition is paused once its record is in, so nothing more is fetched from it."""
+        reader = self._reader
+        assert reader
+        if not positions:
+            return {}
+        reader.assign(list(positions))
+        for tp, offset in positions.items():
+            reader.seek(tp, offset)
+        found: dict[TopicPartition, float] = {}
+        deadline = time.monotonic() + within_s
+        while len(found) < len(positions) and time.monotonic() < deadline:
+            fetched = await reader.getmany(timeout_ms=200, max_records=len(positions) * 8)
+            for tp, records in fetched.items():
+                if records and tp not in found:
+                    found[tp] = records[0].timestamp / 1000
+                    reader.pause(tp)
+        return found
 
     async def _partitions(self, topic: str) -> set[int]:
         assert self._offsets

@@ -23,6 +23,7 @@ from services.callback_relay.sender import Answer, CallbackSender
 from services.callback_relay.store import CallbackStore, DueCallback, Result
 from shared.events import CallbackAttempted, CallbackDeadLettered, CallbackDelivered, Event
 from shared.kafka import Output, RecoveringProducer
+from shared.latency import CALLBACK_DELIVERED, observe_step
 from shared.logging import get_logger
 from shared.topics import Topics
 
@@ -37,6 +38,8 @@ DEAD_LETTERED = Counter(
     "Callbacks given up on (retry period over, or refused by the SSRF guard)",
     ["reason"],
 )
+for _reason in ("refused", "retries_exhausted"):  # 0, not "no data", before the first
+    DEAD_LETTERED.labels(_reason)
 ATTEMPT_SECONDS = Histogram(
     "blindpost_callback_attempt_duration_seconds",
     "Duration of one callback HTTP attempt",
@@ -162,6 +165,8 @@ class Deliverer:
         outputs = [self._event(attempted)]
         if answer.outcome == "delivered":
             DELIVERED.inc()
+            family = callback.channel.family.value
+            observe_step(CALLBACK_DELIVERED, family, "delivered", callback.first_seen_at)
             delivered = CallbackDelivered(status=status, attempts=callback.attempt)
             outputs.append(
                 self._event(Event.create(mid, delivered, PRODUCER, discriminator=(status.value,)))

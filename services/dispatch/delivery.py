@@ -29,6 +29,7 @@ from services.dispatch.outcomes import ProviderFailure, Sent, TransientFailure, 
 from services.dispatch.providers import Outbound, Provider
 from services.dispatch.segments import encoding_of
 from shared.domain import Channel
+from shared.latency import DISPATCHED, PROVIDER_ACCEPTED, observe_step
 from shared.logging import get_logger
 from shared.sealing import SealingError, SealingKeyring
 from shared.work import DispatchWork
@@ -120,6 +121,8 @@ class Delivery:
                 )
             )
             metrics.attempts(self.family, work.channel.value, provider.name).inc()
+            if outbound.attempt == 1:
+                observe_step(DISPATCHED, self.family, "attempted", work.accepted_at)
             started = time.perf_counter()
             try:
                 async with asyncio.timeout(self.send_timeout_s):
@@ -145,6 +148,7 @@ class Delivery:
 
     async def _sent(self, work: DispatchWork, provider: str, attempt: int, sent: Sent) -> Ack:
         metrics.sent(self.family, work.channel.value, provider).inc()
+        observe_step(PROVIDER_ACCEPTED, self.family, "sent", work.accepted_at)
         if sent.segments:
             SMS_SEGMENTS.labels(work.channel.value, encoding_of(work.content.body or "")).inc(
                 sent.segments
@@ -184,6 +188,7 @@ class Delivery:
 
     async def fail(self, work: DispatchWork, provider: str, attempt: int, reason: str) -> Ack:
         await self.ledger.mark_failed(work.ext_message_id, attempt, reason)
+        observe_step(PROVIDER_ACCEPTED, self.family, "failed", work.accepted_at)
         OUTCOMES.labels(
             self.family, work.channel.value, provider, "failed", reason.split(":")[0]
         ).inc()

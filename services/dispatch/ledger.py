@@ -175,6 +175,15 @@ class Ledger:
         )
         return [LedgerRow.from_record(r) for r in rows]
 
+    async def count_parked(self) -> int:
+        """The family's backlog outside Kafka: messages waiting for a later retry."""
+        return int(
+            await self.pool.fetchval(
+                "SELECT count(*) FROM dispatch_ledger WHERE family = $1 AND state = 'parked'",
+                self.family,
+            )
+        )
+
     async def get(self, ext_message_id: uuid.UUID) -> LedgerRow | None:
         record = await self.pool.fetchrow(
             f"SELECT {_COLUMNS} FROM dispatch_ledger WHERE ext_message_id = $1",  # noqa: S608

@@ -3,7 +3,7 @@
 import functools
 from typing import Any
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 ATTEMPTS = Counter(
     "blindpost_dispatch_attempts_total", "Provider calls made", ["family", "channel", "provider"]
@@ -23,6 +23,11 @@ PARKED = Counter(
     "blindpost_dispatch_parked_total",
     "Messages parked on the ledger for a later retry",
     ["family", "reason"],
+)
+PARKED_NOW = Gauge(
+    "blindpost_dispatch_parked_messages",
+    "Messages parked on the ledger right now (every replica of a family reports the same count)",
+    ["family"],
 )
 DUPLICATES = Counter(
     "blindpost_dispatch_duplicate_work_total",

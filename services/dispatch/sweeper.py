@@ -14,6 +14,7 @@ import contextlib
 
 from services.dispatch.delivery_steps import Budget, Fail, OutcomeUnknown, next_step
 from services.dispatch.ledger import LedgerRow
+from services.dispatch.metrics import PARKED_NOW
 from services.dispatch.pipeline import Dispatcher
 from shared.logging import get_logger
 from shared.work import DispatchWork
@@ -27,6 +28,7 @@ async def run_sweeper(dispatcher: Dispatcher, stop: asyncio.Event | None = None)
     while not stop.is_set():
         try:
             done = await sweep_once(dispatcher)
+            PARKED_NOW.labels(dispatcher.family.value).set(await dispatcher.ledger.count_parked())
         except Exception as exc:  # noqa: BLE001 - the next round tries again
             log.warning("ledger sweep failed", stage=dispatcher.name, error=type(exc).__name__)
             done = 0

@@ -21,6 +21,7 @@ from shared.events import (
     read_event,
 )
 from shared.kafka import Output, dead_letter_output
+from shared.latency import RESOLVED, observe_step
 from shared.sealing import SealingPublicKey
 from shared.topics import Topics
 from shared.work import DispatchWork, sealing_context
@@ -76,6 +77,7 @@ class Resolver:
         mid = event.ext_message_id
         if contact.status in FAILURE_STATUSES:
             RESOLUTIONS.labels(contact.status).inc()
+            observe_step(RESOLVED, accepted.channel.family.value, "failed", event.occurred_at)
             failed = Event.create(
                 mid,
                 RecipientResolutionFailed(channel=accepted.channel, reason=contact.status),  # type: ignore[arg-type]
@@ -92,6 +94,7 @@ class Resolver:
                 )
             ]
         RESOLUTIONS.labels("resolved").inc()
+        observe_step(RESOLVED, accepted.channel.family.value, "resolved", event.occurred_at)
         work = DispatchWork(
             ext_message_id=mid,
             channel=accepted.channel,

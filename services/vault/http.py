@@ -20,6 +20,7 @@ from services.vault.access import Caller, NotFound, Scope
 from services.vault.audit import Decision
 from services.vault.crypto import IntegrityError
 from services.vault.domain import ContactField, InvalidContact, parse_change, validate_ext_user_id
+from services.vault.metrics import INTEGRITY_FAILURES, count_reads
 from services.vault.resolve import RESOLVE_PURPOSES, ContactRequest
 from services.vault.service import VaultService
 from shared.domain import Channel
@@ -35,9 +36,6 @@ REQUESTS = Counter(
     "blindpost_vault_requests_total",
     "Vault API requests by operation and decision",
     ["operation", "decision"],
-)
-CONTACT_READS = Counter(
-    "blindpost_vault_contact_reads_total", "Contacts resolved, by status", ["status"]
 )
 LATENCY = Histogram("blindpost_vault_request_duration_seconds", "Vault API latency", ["operation"])
 MAX_BATCH = 1000
@@ -152,6 +150,7 @@ async def put_subject(request: web.Request, caller: Caller) -> web.Response:
     try:
         facts = await request.app[SERVICE].write(caller, change)
     except IntegrityError:
+        INTEGRITY_FAILURES.labels("write subjects").inc()
         return _json(500, {"error": "stored data failed its integrity check"})
     return _json(200, {"status": "stored", "facts": facts.model_dump(mode="json")})
 
@@ -172,6 +171,7 @@ async def get_subject(request: web.Request, caller: Caller) -> web.Response:
     except NotFound:
         return _json(404, {"error": "subject not found"})
     except IntegrityError:
+        INTEGRITY_FAILURES.labels("read subjects").inc()
         return _json(500, {"error": "stored data failed its integrity check"})
     return _json(200, masked)
 
@@ -235,8 +235,7 @@ async def resolve(request: web.Request, caller: Caller) -> web.Response:
         await request.app[SERVICE].refuse(caller, decision, fields=(exc.field,), detail=exc.reason)
         return _json(400, {"error": "invalid request", "field": exc.field, "reason": exc.reason})
     results = await request.app[SERVICE].resolve(caller, purpose, items)
-    for result in results:
-        CONTACT_READS.labels(str(result["status"])).inc()
+    count_reads(caller, purpose, results)
     return _json(200, {"results": results})
 
 

@@ -16,6 +16,7 @@ from services.vault.audit import AuditEntry, Decision
 from services.vault.crypto import IntegrityError, Keyring, SubjectCipher
 from services.vault.domain import field_for
 from services.vault.group_commit import GroupCommit
+from services.vault.metrics import INTEGRITY_FAILURES
 from services.vault.writes import subject_cipher
 from shared.domain import Channel
 from shared.logging import get_logger
@@ -114,6 +115,7 @@ class ContactResolver:
                         error=str(exc),
                     )
                     status, decision = "integrity_failure", Decision.INTEGRITY_FAILURE
+                    INTEGRITY_FAILURES.labels("resolve contacts").inc()
         entry = audit_entry(
             caller,
             decision,

@@ -22,6 +22,7 @@ from services.vault.domain import (
     normalise_email,
     normalise_phone,
 )
+from services.vault.metrics import REFUSALS
 from services.vault.publisher import Publisher
 from services.vault.resolve import ContactRequest, ContactResolver
 from services.vault.writes import apply_change, facts_of, subject_cipher
@@ -54,6 +55,7 @@ class VaultService:
     async def refuse(self, caller: Caller, decision: Decision, **kwargs: object) -> AuditEntry:
         """Record a refused request.  Refusals are audited like any access."""
         entry = audit_entry(caller, decision, **kwargs)
+        REFUSALS.labels(caller.scope.value, decision.value).inc()
         async with self.pool.acquire() as conn, conn.transaction():
             await repo.append_audit(conn, [entry])
         self.audit_committed()

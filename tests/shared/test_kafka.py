@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
+import time
 import uuid
 from collections import Counter
 
@@ -15,7 +16,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from shared.domain import Channel
 from shared.events import Event, RecipientResolutionFailed
 from shared.kafka import start_consumer, start_producer
-from shared.lag import CONSUMER_LAG, ConsumerLagMonitor
+from shared.lag import CONSUMER_LAG, OLDEST_AGE, ConsumerLagMonitor
 from tests.support.kafka import publish, read_topic
 
 
@@ -120,6 +121,7 @@ async def test_consumer_lag_gauge_matches_the_broker(kafka_bootstrap, topic_pref
     topic = f"{topic_prefix}lag"
     await create_topic(kafka_bootstrap, topic, partitions=2)
     events = [make_event(n) for n in range(30)]
+    published_from = time.time()
     await publish(kafka_bootstrap, topic, events)
     group = f"{topic_prefix}group"
     consumer = await start_consumer(kafka_bootstrap, group, [topic], max_poll_records=7)
@@ -155,5 +157,8 @@ async def test_consumer_lag_gauge_matches_the_broker(kafka_bootstrap, topic_pref
         position = committed[tp].offset if tp in committed else 0
         assert lag[tp] == ends[tp] - position
         assert CONSUMER_LAG.labels(group, topic, str(tp.partition))._value.get() == lag[tp]
+        # The oldest unprocessed record was published by this test, so it is no older.
+        age = OLDEST_AGE.labels(group, topic, str(tp.partition))._value.get()
+        assert (0 < age <= time.time() - published_from) if lag[tp] else age == 0
     assert sum(lag.values()) == 30 - consumed
     await asyncio.sleep(0)
