@@ -59,8 +59,11 @@ def test_each_service_reaches_only_dns_kafka_its_database_and_its_own_endpoints(
     egress = {name: egress_ports(policies_for(docs, pod_labels(w))[0]) for name, w in found.items()}
     for name, ports in egress.items():
         assert {53, 9092} <= ports, name
-        assert all(rule.get("to") for p in policies_for(docs, pod_labels(found[name]))
-                   for rule in p["spec"]["egress"]), f"{name} has an egress rule to anywhere"
+        assert all(
+            rule.get("to")
+            for p in policies_for(docs, pod_labels(found[name]))
+            for rule in p["spec"]["egress"]
+        ), f"{name} has an egress rule to anywhere"
     assert egress["vault"] == {53, 9092, 9093, 5432}
     assert egress["projector"] == {53, 9092, 9093, 5432}
     assert egress["resolver"] == {53, 9092, 9093, 8081}  # no database, the vault

@@ -17,7 +17,6 @@ from tests.helm.chart import (
     CHART,
     CI_VALUES,
     HELM,
-    SECRETS,
     by_kind,
     container,
     helm_template,
@@ -103,7 +102,7 @@ def test_default_values_refuse_to_render_and_name_the_missing_secrets():
 
 
 def test_a_service_with_an_existing_secret_needs_no_values():
-    docs = render(values=None, *_existing_secrets())
+    docs = render(*_existing_secrets(), values=None)
     assert not by_kind(docs, "Secret")
     vault = workloads(docs)["vault"]
     refs = [s["secretRef"]["name"] for s in container(vault)["envFrom"] if "secretRef" in s]
@@ -112,9 +111,7 @@ def test_a_service_with_an_existing_secret_needs_no_values():
 
 def _existing_secrets() -> list[str]:
     values = yaml.safe_load((CHART / "values.yaml").read_text())
-    return [
-        f"secrets.{name}.existingSecret=my-{name}-secret" for name in values["secrets"]
-    ]
+    return [f"secrets.{name}.existingSecret=my-{name}-secret" for name in values["secrets"]]
 
 
 @pytest.mark.parametrize(
@@ -165,9 +162,7 @@ def test_each_service_gets_only_its_own_secrets():
 
 
 def test_alert_rules_name_metrics_the_code_exports():
-    rule = by_kind(render("metrics.prometheusRule.enabled=true"), "PrometheusRule")[
-        "bp-blindpost"
-    ]
+    rule = by_kind(render("metrics.prometheusRule.enabled=true"), "PrometheusRule")["bp-blindpost"]
     source = "\n".join(
         p.read_text() for d in ("shared", "services") for p in (CHART.parents[1] / d).rglob("*.py")
     )
@@ -182,12 +177,22 @@ def test_alert_rules_name_metrics_the_code_exports():
 
 def _leaves(tree: object, path: str = "") -> list[str]:
     if isinstance(tree, dict) and tree and path not in MAPS:
-        return [leaf for key, sub in tree.items() for leaf in _leaves(sub, f"{path}.{key}".lstrip("."))]
+        return [
+            leaf for key, sub in tree.items() for leaf in _leaves(sub, f"{path}.{key}".lstrip("."))
+        ]
     return [path]
 
 
 # Values that are maps of free-form entries: the README documents the map, not each entry.
-MAPS = {"config", "kafka.topics", "networkPolicy.external", "podSecurityContext", "securityContext"}
+MAPS = {
+    "config",
+    "kafka.topics",
+    "networkPolicy.external",
+    "podSecurityContext",
+    "securityContext",
+    "admin.resources",
+    "topicsJob.resources",
+}
 
 
 def test_the_readme_documents_every_value():
@@ -199,5 +204,9 @@ def test_the_readme_documents_every_value():
         if not leaf.startswith(("secrets.", "services.")) and f"`{leaf}`" not in readme
     ]
     assert not undocumented
-    for section in ("secrets.<service>.existingSecret", "secrets.<service>.values", "services.<service>.replicas"):
+    for section in (
+        "secrets.<service>.existingSecret",
+        "secrets.<service>.values",
+        "services.<service>.replicas",
+    ):
         assert f"`{section}`" in readme

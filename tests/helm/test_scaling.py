@@ -56,12 +56,11 @@ def test_each_consumer_scales_on_the_lag_of_the_group_and_topics_the_code_uses(d
 
 
 def test_the_cap_follows_the_partition_count(docs):
-    smaller = render(
-        "kafka.topics.blindpost\\.dispatch\\.sms.partitions=3", values=ALL_FEATURES
+    smaller = render("kafka.topics.blindpost\\.dispatch\\.sms.partitions=3", values=ALL_FEATURES)
+    assert (
+        by_kind(smaller, "ScaledObject")["bp-blindpost-dispatch-sms"]["spec"]["maxReplicaCount"]
+        == 3
     )
-    assert by_kind(smaller, "ScaledObject")["bp-blindpost-dispatch-sms"]["spec"][
-        "maxReplicaCount"
-    ] == 3
 
 
 def test_no_workload_has_two_autoscalers_and_autoscaled_ones_leave_replicas_alone(docs):
@@ -91,9 +90,9 @@ def test_hpa_alone_scales_on_cpu():
 
 def acls(docs: list[Doc]) -> dict[str, list[Doc]]:
     return {
-        user["metadata"]["name"].removeprefix("bp-blindpost-kafka-"): user["spec"][
-            "authorization"
-        ]["acls"]
+        user["metadata"]["name"].removeprefix("bp-blindpost-kafka-"): user["spec"]["authorization"][
+            "acls"
+        ]
         for user in by_kind(docs, "KafkaUser").values()
     }
 
@@ -125,8 +124,14 @@ def test_kafka_users_may_do_only_what_their_service_does(docs):
         if acl["resource"]["type"] == "transactionalId"
     ]
     assert transactional == [
-        ("resolver", {"type": "transactionalId", "name": topics.group("resolver") + "-",
-                      "patternType": "prefix"})
+        (
+            "resolver",
+            {
+                "type": "transactionalId",
+                "name": topics.group("resolver") + "-",
+                "patternType": "prefix",
+            },
+        )
     ]
 
 

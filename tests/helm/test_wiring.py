@@ -138,8 +138,10 @@ def test_rollouts_drain_before_the_kill():
         spread = pod["topologySpreadConstraints"][0]
         assert spread["topologyKey"] == "kubernetes.io/hostname"
         assert spread["labelSelector"]["matchLabels"] == workload["spec"]["selector"]["matchLabels"]
-    budgets = {d["spec"]["selector"]["matchLabels"]["app.kubernetes.io/component"]
-               for d in by_kind(docs, "PodDisruptionBudget").values()}
+    budgets = {
+        d["spec"]["selector"]["matchLabels"]["app.kubernetes.io/component"]
+        for d in by_kind(docs, "PodDisruptionBudget").values()
+    }
     assert {"intake", "vault", "resolver", "status-ingest"} <= budgets
 
 
@@ -157,7 +159,7 @@ def test_metrics_have_their_own_port_and_the_environment_is_not_local():
     docs = render()
     config = by_kind(docs, "ConfigMap")["bp-blindpost-config"]["data"]
     assert config["BLINDPOST_ENV"] != "local"
-    for name, workload in workloads(docs).items():
+    for workload in workloads(docs).values():
         ports = {p["name"]: p["containerPort"] for p in container(workload)["ports"]}
         assert ports["metrics"] == int(config["BLINDPOST_METRICS_PORT"]) != ports["http"]
     assert config["BLINDPOST_SMTP_TLS"] == "starttls"
