@@ -7,6 +7,7 @@ import re
 import subprocess
 from pathlib import Path
 
+import jsonschema
 import kubernetes_validate
 import pytest
 import yaml
@@ -60,6 +61,39 @@ def test_every_object_validates_against_the_kubernetes_schema(values: Path):
         if doc["kind"] in CRDS:
             continue
         kubernetes_validate.validate(doc, KUBERNETES_VERSION, strict=True)
+
+
+def operator_schemas() -> dict[tuple[str, str], dict]:
+    """(apiVersion, kind) -> the OpenAPI schema of KEDA's and prometheus-operator's CRDs."""
+    fetched = subprocess.run(
+        ["bash", str(CHART.parents[1] / "deploy" / "tools" / "fetch-crds.sh")],
+        capture_output=True,
+        text=True,
+    )
+    if fetched.returncode != 0:
+        pytest.skip(f"the operators' CRDs could not be fetched: {fetched.stderr.strip()}")
+    schemas = {}
+    for path in (CHART.parents[1] / "var" / "tools" / "crds").glob("*.yaml"):
+        crd = yaml.safe_load(path.read_text())
+        for version in crd["spec"]["versions"]:
+            api_version = f"{crd['spec']['group']}/{version['name']}"
+            schemas[api_version, crd["spec"]["names"]["kind"]] = version["schema"][
+                "openAPIV3Schema"
+            ]
+    return schemas
+
+
+def test_keda_and_prometheus_operator_objects_match_their_crds():
+    schemas = operator_schemas()
+    checked = set()
+    for doc in render(values=ALL_FEATURES):
+        schema = schemas.get((doc["apiVersion"], doc["kind"]))
+        if schema is None:
+            continue
+        # No meta-schema check: the CRDs use Go regex syntax Python's re rejects.
+        jsonschema.Draft7Validator(schema).validate(doc)
+        checked.add(doc["kind"])
+    assert checked == {"ScaledObject", "ServiceMonitor", "PrometheusRule"}
 
 
 def test_custom_resources_are_well_formed():
