@@ -177,7 +177,10 @@ def test_admin_jobs_run_vault_commands_with_the_vaults_secret():
     for job in jobs.values():
         if container(job)["args"][0] != "vault":
             continue
-        assert container(job)["envFrom"] == [{"secretRef": {"name": "bp-blindpost-vault"}}]
+        assert container(job)["envFrom"] == [
+            {"configMapRef": {"name": "bp-blindpost-config"}},
+            {"secretRef": {"name": "bp-blindpost-vault"}},
+        ]
         assert job["spec"]["activeDeadlineSeconds"] > 0
 
 
