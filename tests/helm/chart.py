@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,13 @@ def install_helm() -> Path:
 
 def helm_template(
     *sets: str, values: Path | None = SECRETS, release: str = "bp"
+) -> subprocess.CompletedProcess[str]:
+    return _template(sets, values, release)
+
+
+@functools.cache  # the same render is asked for by many tests; helm takes a second each
+def _template(
+    sets: tuple[str, ...], values: Path | None, release: str
 ) -> subprocess.CompletedProcess[str]:
     args = [str(HELM), "template", release, str(CHART)]
     if values is not None:
