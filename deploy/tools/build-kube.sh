@@ -6,10 +6,8 @@
 # module that repeats them. A cold build takes minutes; the test skips without the binaries.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-DEST="$ROOT/var/tools/kube/bin"
-WORK="$ROOT/var/tools/kube/build"
-VERSION="v1.31.14"
-STAGING="0.31.14"
+DEST="$ROOT/var/tools/kube/bin" WORK="$ROOT/var/tools/kube/build"
+VERSION="v1.31.14" STAGING="0.31.14"
 # Staging modules the proxy lacks at $STAGING (measured 2026-11).
 declare -A OLDER=([kube-controller-manager]=0.31.13 [kube-scheduler]=0.31.13 [endpointslice]=0.31.13 [kube-proxy]=0.31.11)
 if [ -x "$DEST/kube-apiserver" ] && [ -x "$DEST/kube-controller-manager" ]; then exit 0; fi
