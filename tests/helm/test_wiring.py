@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from shared.topics import ALL_TOPICS
+from shared.topics import ALL_TOPICS, MESSAGE_EVENTS
 from tests.helm.chart import (
     ALL_FEATURES,
     by_kind,
@@ -62,8 +62,10 @@ def test_only_the_topics_job_creates_topics_with_the_configured_shape():
     assert env["BLINDPOST_KAFKA_CREATE_TOPICS"] == "true"
     assert env["BLINDPOST_KAFKA_REPLICATION_FACTOR"] == "3"
     assert env["BLINDPOST_KAFKA_MIN_INSYNC_REPLICAS"] == "2"
-    topics = json.loads(env["BLINDPOST_KAFKA_TOPIC_SETTINGS"])
-    assert topics["blindpost.dispatch.sms"]["partitions"] == 16
+    # The code's per-topic overrides (BLINDPOST_TOPIC_<NAME>_PARTITIONS / _RETENTION_MS).
+    assert env["BLINDPOST_TOPIC_DISPATCH_SMS_PARTITIONS"] == "16"
+    assert env["BLINDPOST_TOPIC_MESSAGE_EVENTS_RETENTION_MS"] == str(MESSAGE_EVENTS.retention_ms)
+    assert "BLINDPOST_TOPIC_VAULT_SUBJECT_FACTS_RETENTION_MS" not in env  # compacted
     spec = job["spec"]
     assert spec["activeDeadlineSeconds"] > 0
     assert container(job)["resources"]["requests"]

@@ -230,6 +230,13 @@ BLINDPOST_KAFKA_SSL_CA_FILE: /etc/blindpost/kafka/ca/ca.crt
 BLINDPOST_KAFKA_SSL_CERT_FILE: /etc/blindpost/kafka/client/client.crt
 BLINDPOST_KAFKA_SSL_KEY_FILE: /etc/blindpost/kafka/client/client.key
 {{- end }}
+{{- range $topic, $spec := .Values.kafka.topics }}
+{{- $name := regexReplaceAll "[^A-Z0-9]+" (upper (trimPrefix "blindpost." $topic)) "_" }}
+BLINDPOST_TOPIC_{{ $name }}_PARTITIONS: {{ $spec.partitions | quote }}
+{{- if not $spec.compacted }}
+BLINDPOST_TOPIC_{{ $name }}_RETENTION_MS: {{ int64 $spec.retentionMs | quote }}
+{{- end }}
+{{- end }}
 BLINDPOST_ENV: {{ .Values.environment | quote }}
 BLINDPOST_SHUTDOWN_TIMEOUT_S: {{ .Values.shutdown.timeoutSeconds | quote }}
 {{- end -}}
