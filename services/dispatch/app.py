@@ -55,9 +55,7 @@ def create_app(
     private_keys: list[str],
     build_providers: BuildProviders,
 ) -> web.Application:
-    app = create_service_app(
-        f"dispatch-{family.value}", shutdown_timeout_s=settings.shutdown_timeout_s
-    )
+    app = create_service_app(f"dispatch-{family.value}", **settings.app_options())
     kafka = settings.kafka
     topics = kafka.topics
     group = kafka.group(f"dispatch-{family.value}")
@@ -125,9 +123,7 @@ def create_app(
         lambda: run_consumer(app[DISPATCHER], app[CONSUMER], stopping(app)),
         drains=True,
     )
-    run_background(
-        app, "sweeper", lambda: run_sweeper(app[DISPATCHER], stopping(app)), drains=True
-    )
+    run_background(app, "sweeper", lambda: run_sweeper(app[DISPATCHER], stopping(app)), drains=True)
     monitor_lag(app, kafka, group, [topics.dispatch(family)])
     add_readiness_check(app, "ledger", lambda: app[POOL].fetchval("SELECT 1"))
     add_readiness_check(app, "producer", lambda: app[PRODUCER].check())
