@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from shared.kafka import client_config
+from shared.kafka import client_config, prepare_topics
+from shared.kafka.admin import TopicsMissing
 from shared.settings import KafkaSettings, SettingsError
 from shared.topics import MESSAGE_EVENTS, SUBJECT_FACTS
 
@@ -65,3 +66,16 @@ def test_a_misspelt_topic_override_is_refused() -> None:
 def test_min_isr_above_replication_is_refused() -> None:
     with pytest.raises(SettingsError, match="BLINDPOST_KAFKA_MIN_INSYNC_REPLICAS exceeds"):
         KafkaSettings.from_env({"BLINDPOST_KAFKA_REPLICATION_FACTOR": "1"})
+
+
+async def test_a_service_only_checks_its_topics_and_names_what_to_run(
+    kafka_bootstrap: str, topic_prefix: str
+) -> None:
+    kafka = KafkaSettings.from_env(
+        {"KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap, "BLINDPOST_TOPIC_PREFIX": topic_prefix}
+    )
+    with pytest.raises(TopicsMissing) as caught:
+        await prepare_topics(kafka, [MESSAGE_EVENTS])
+    message = str(caught.value)
+    assert f"topic {topic_prefix}blindpost.message-events missing" in message
+    assert "`blindpost topics create`" in message
