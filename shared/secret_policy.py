@@ -79,19 +79,27 @@ def shipped_digests(values: Iterable[str]) -> frozenset[str]:
 def weak_secrets(settings: BaseModel, env_names: Callable[[str], list[str]]) -> list[str]:
     """Each secret field of ``settings`` (not its groups: they check themselves) that is too
     short or shipped.  Fields in the class's ``issued_elsewhere`` (a provider's credential, a
-    DSN) are only checked against the shipped values: their length is not ours to choose."""
-    issued_elsewhere: frozenset[str] = getattr(type(settings), "issued_elsewhere", frozenset())
+    DSN) are only checked against the shipped values: their length is not ours to choose; so
+    are those in ``key_material`` (plain-text key lists whose parsers check their length)."""
+    cls = type(settings)
+    issued_elsewhere: frozenset[str] = getattr(cls, "issued_elsewhere", frozenset())
+    key_material: frozenset[str] = getattr(cls, "key_material", frozenset())
     problems = []
-    for name in type(settings).model_fields:
+    for name in cls.model_fields:
+        value = getattr(settings, name)
+        if name in key_material:
+            secrets = [str(item) for item in value or ()]
+        else:
+            secrets = list(_secrets(value))
         # Unset (empty) is not weak: the feature it guards is off.
-        secrets = [secret for secret in _secrets(getattr(settings, name)) if secret]
+        secrets = [secret for secret in secrets if secret]
         var = env_names(name)[0]
         if any(digest(part) in SHIPPED_DIGESTS for s in secrets for part in shipped_values(s)):
             problems.append(
                 f"{var}: is a public value shipped in deploy/local/blindpost.env "
                 "(accepted only with BLINDPOST_ENV=local)"
             )
-        elif name not in issued_elsewhere and any(
+        elif name not in issued_elsewhere | key_material and any(
             len(secret.encode()) < MIN_SECRET_BYTES for secret in secrets
         ):
             problems.append(f"{var}: a secret must be at least {MIN_SECRET_BYTES} bytes")

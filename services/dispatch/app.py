@@ -123,7 +123,9 @@ def create_app(
         lambda: run_consumer(app[DISPATCHER], app[CONSUMER], stopping(app)),
         drains=True,
     )
-    run_background(app, "sweeper", lambda: run_sweeper(app[DISPATCHER], stopping(app)), drains=True)
+    run_background(
+        app, "sweeper", lambda: run_sweeper(app[DISPATCHER], stopping(app)), drains=True
+    )
     monitor_lag(app, kafka, group, [topics.dispatch(family)])
     add_readiness_check(app, "ledger", lambda: app[POOL].fetchval("SELECT 1"))
     add_readiness_check(app, "producer", lambda: app[PRODUCER].check())

@@ -81,6 +81,11 @@ class FamilySettings(DispatchSettings):
     ``seal_private_keys_<family>``, and per channel ``<channel>_provider``,
     ``<channel>_rate_per_s`` and ``<channel>_concurrency``."""
 
+    # Refused when copied from the local env file (shared.secret_policy).
+    key_material: ClassVar[frozenset[str]] = frozenset(
+        {"seal_private_keys_email", "seal_private_keys_sms", "seal_private_keys_cim"}
+    )
+
     family: ClassVar[ChannelFamily]
 
     @property

@@ -38,6 +38,8 @@ def test_a_shipped_secret_is_refused_outside_local_naming_the_variable() -> None
     assert "BLINDPOST_VAULT_ADMIN_TOKEN: is a public value shipped" in message
     # The database DSN with the shipped password is refused too.
     assert "BLINDPOST_VAULT_DATABASE_URL: is a public value shipped" in message
+    # And the key-encryption keys, though they are a plain key list.
+    assert "BLINDPOST_VAULT_KEKS: is a public value shipped" in message
     assert shipped not in message and "blindpost_vault_local" not in message
 
 
@@ -49,6 +51,8 @@ def test_a_short_secret_is_refused_and_a_long_one_accepted() -> None:
         BLINDPOST_VAULT_AUDITOR_TOKEN="",  # unset: that scope is off, not weak
         BLINDPOST_VAULT_UNSUBSCRIBE_TOKEN=STRONG + "u",
         BLINDPOST_VAULT_BLIND_INDEX_KEY="QmxpbmQtaW5kZXgta2V5LWZvci10aGUtcG9saWN5LXRlc3Q",
+        BLINDPOST_VAULT_KEKS="kek-test-1:" + "A" * 43,
+        BLINDPOST_VAULT_ACTIVE_KEK="kek-test-1",
     )
     with pytest.raises(SettingsError) as caught:
         VaultSettings.from_env(env)
