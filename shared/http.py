@@ -1,11 +1,16 @@
 """What every service's aiohttp app has: ``/healthz``, ``/readyz``, ``/metrics``, and
 graceful shutdown on SIGTERM (:mod:`shared.lifecycle`).
+
+With a metrics port (``BLINDPOST_METRICS_PORT``) ``/metrics`` moves to a listener of its
+own and leaves the main port, so a network policy can admit Prometheus to that port alone
+(the vault's main port takes only its callers).  Without one (the local stack and tests run
+many processes on one host) it stays on the main port.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
@@ -23,14 +28,22 @@ CHECK_TIMEOUT_S = 2.0
 
 
 def create_service_app(
-    service: str, *, shutdown_timeout_s: float = 20.0, **app_kwargs: Any
+    service: str,
+    *,
+    shutdown_timeout_s: float = 20.0,
+    metrics_port: int | None = None,
+    metrics_host: str = "127.0.0.1",
+    **app_kwargs: Any,
 ) -> web.Application:
     app = web.Application(**app_kwargs)
     app[SERVICE_NAME] = service
     app[READINESS_CHECKS] = {}
     app.router.add_get("/healthz", _healthz)
     app.router.add_get("/readyz", _readyz)
-    app.router.add_get("/metrics", _metrics)
+    if metrics_port is None:
+        app.router.add_get("/metrics", _metrics)
+    else:
+        app.cleanup_ctx.append(_metrics_listener(metrics_host, metrics_port))
     install_shutdown(app, shutdown_timeout_s)
     add_readiness_check(app, "running", _not_stopping(app[SHUTDOWN]))
     return app
@@ -78,6 +91,25 @@ async def _run_check(check: ReadinessCheck) -> str:
 
 async def _metrics(_request: web.Request) -> web.Response:
     return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+def _metrics_listener(host: str, port: int) -> Callable[[web.Application], AsyncIterator[None]]:
+    """A second listener serving only ``/metrics``, for the app's whole life (first up,
+    last down, so a scrape during shutdown still answers)."""
+
+    async def ctx(_app: web.Application) -> AsyncIterator[None]:
+        metrics_app = web.Application()
+        metrics_app.router.add_get("/metrics", _metrics)
+        runner = web.AppRunner(metrics_app, access_log=None)
+        await runner.setup()
+        await web.TCPSite(runner, host, port).start()
+        log.info("metrics listening", port=port)
+        try:
+            yield
+        finally:
+            await runner.cleanup()
+
+    return ctx
 
 
 def serve(app: web.Application, host: str, port: int) -> None:

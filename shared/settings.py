@@ -7,159 +7,37 @@ Each group reads its variables from the same flat environment, so operators set
 
 Settings are built from a mapping passed in (``Settings.from_env(env)``), so tests never
 mutate ``os.environ``; an invalid value is reported by variable name and never echoed,
-because it may be a secret.
+because it may be a secret.  Outside ``BLINDPOST_ENV=local`` a weak or shipped secret is
+refused (:mod:`shared.secret_policy`).
 """
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping
-from typing import Annotated, Any, Self
+from typing import Any, ClassVar
 
-from pydantic import AliasChoices, BeforeValidator, Field, SecretStr, ValidationError
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic import Field, SecretStr
 
+from shared.env_settings import PREFIX, CsvList, EnvSettings, SettingsError, _env
+from shared.kafka_settings import KafkaSettings
 from shared.topics import Topics
 
-PREFIX = "BLINDPOST_"
-
-
-def _split_csv(value: Any) -> Any:
-    if isinstance(value, str):
-        return [item.strip() for item in value.split(",") if item.strip()]
-    return value
-
-
-CsvList = Annotated[list[str], BeforeValidator(_split_csv)]
-"""A list given as one comma-separated variable, e.g. ``a,b,c``."""
-
-
-class SettingsError(ValueError):
-    """A setting is missing or invalid.  The message names variables, never values."""
-
-    def __init__(self, message: str, problems: list[str] | None = None) -> None:
-        super().__init__(message)
-        self.problems = problems or [message]
-
-
-def _env(*names: str) -> Any:
-    return AliasChoices(*names)
-
-
-class EnvSettings(BaseSettings):
-    """Read from one explicit mapping; fields typed as another ``EnvSettings`` are groups,
-    read from the same mapping by their own rules."""
-
-    model_config = SettingsConfigDict(
-        env_prefix=PREFIX, extra="ignore", frozen=True, populate_by_name=True
-    )
-
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        # Only what from_env() passes in counts: one explicit source, easy to reason about.
-        return (init_settings,)
-
-    @classmethod
-    def env_names(cls, field_name: str) -> list[str]:
-        """The environment variables a field is read from, first match wins."""
-        alias = cls.model_fields[field_name].validation_alias
-        if isinstance(alias, AliasChoices):
-            return [str(choice) for choice in alias.choices]
-        if isinstance(alias, str):
-            return [alias]
-        return [str(cls.model_config.get("env_prefix") or PREFIX) + field_name.upper()]
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Self:
-        env = os.environ if env is None else env
-        problems: list[str] = []
-        values: dict[str, Any] = {}
-        for name, field in cls.model_fields.items():
-            if name in overrides:
-                continue
-            group = field.annotation
-            if isinstance(group, type) and issubclass(group, EnvSettings):
-                try:
-                    values[name] = group.from_env(env)
-                except SettingsError as exc:
-                    problems.extend(exc.problems)
-                    # A stand-in, so the other fields' problems are reported with these.
-                    values[name] = group.model_construct()
-                continue
-            for var in cls.env_names(name):
-                if var in env:
-                    values[name] = env[var]
-                    break
-        values.update(overrides)
-        try:
-            settings = cls.model_validate(values)
-        except ValidationError as exc:
-            problems.extend(_describe(cls, exc))
-        else:
-            if not problems:
-                return settings
-        # Raised outside the except block so no traceback can chain the original (which
-        # holds the rejected value).
-        raise SettingsError(
-            "invalid settings: "
-            + "; ".join(problems)
-            + " (values are not shown; fix the variables named)",
-            problems,
-        )
-
-    def secret(self, name: str) -> str:
-        value = getattr(self, name)
-        return value.get_secret_value() if isinstance(value, SecretStr) else str(value)
-
-
-def _describe(cls: type[EnvSettings], exc: ValidationError) -> list[str]:
-    problems = []
-    for error in exc.errors(include_input=False, include_url=False):
-        field = str(error["loc"][0]) if error["loc"] else "?"
-        var = cls.env_names(field)[0] if field in cls.model_fields else field
-        problems.append(f"{var}: {error['msg']}")
-    return problems
-
-
-class KafkaSettings(EnvSettings):
-    """How every service reaches Kafka and names what it uses there."""
-
-    bootstrap_servers: str = Field(
-        "127.0.0.1:9092",
-        validation_alias=_env("KAFKA_BOOTSTRAP_SERVERS", "BLINDPOST_KAFKA_BOOTSTRAP_SERVERS"),
-    )
-    topic_prefix: str = Field(
-        "",
-        validation_alias=_env("BLINDPOST_TOPIC_PREFIX"),
-        description="prepended to every topic and consumer-group name (installations and "
-        "tests keep apart by it)",
-    )
-    create_topics: bool = Field(
-        True,
-        validation_alias=_env("BLINDPOST_KAFKA_CREATE_TOPICS"),
-        description="create missing topics at start; when false they are only checked",
-    )
-    lag_interval_s: float = Field(
-        5.0, gt=0, validation_alias=_env("BLINDPOST_METRICS_LAG_INTERVAL_S")
-    )
-
-    @property
-    def topics(self) -> Topics:
-        return Topics(self.topic_prefix)
-
-    def group(self, stage: str) -> str:
-        return self.topics.group(stage)
+__all__ = [
+    "PREFIX",
+    "BlindpostSettings",
+    "CsvList",
+    "EnvSettings",
+    "EventsDatabase",
+    "KafkaSettings",
+    "PostgresSettings",
+    "SettingsError",
+    "VaultDatabase",
+]
 
 
 class PostgresSettings(EnvSettings):
     url: SecretStr
+    # Its password is the database's to set: refused only when it is the shipped one.
+    issued_elsewhere: ClassVar[frozenset[str]] = frozenset({"url"})
 
     def dsn(self) -> str:
         return self.url.get_secret_value()
@@ -191,6 +69,31 @@ class BlindpostSettings(EnvSettings):
         "the orchestrator's grace period)",
     )
 
+    env: str = Field(
+        "production",
+        description="`local` (deploy/local/blindpost.env) accepts the shipped secrets and "
+        "plain SMTP to any host",
+    )
+    metrics_port: int | None = Field(
+        None,
+        ge=0,
+        le=65535,
+        description="serve /metrics on this port only (a second listener, so a network "
+        "policy can admit Prometheus there alone); unset, /metrics is on the main port",
+    )
+
     @property
     def topics(self) -> Topics:
         return self.kafka.topics
+
+    @property
+    def is_local(self) -> bool:
+        return self.env == "local"
+
+    def app_options(self) -> dict[str, Any]:
+        """What ``create_service_app`` takes from the settings every service has."""
+        return {
+            "shutdown_timeout_s": self.shutdown_timeout_s,
+            "metrics_port": self.metrics_port,
+            "metrics_host": self.http_host,
+        }

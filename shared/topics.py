@@ -6,7 +6,7 @@ isolate one installation from another.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 from shared.domain import ChannelFamily
 
@@ -22,8 +22,8 @@ class TopicSpec:
     retention_ms: int = 30 * DAY_MS
     compacted: bool = False
 
-    def config(self) -> dict[str, str]:
-        config = {"min.insync.replicas": "1"}
+    def config(self, min_insync_replicas: int) -> dict[str, str]:
+        config = {"min.insync.replicas": str(min_insync_replicas)}
         if self.compacted:
             config["cleanup.policy"] = "compact"
         else:
@@ -75,6 +75,29 @@ ALL_TOPICS: tuple[TopicSpec, ...] = (
     CALLBACKS_DEAD_LETTER,
     DEAD_LETTER,
 )
+
+
+@dataclass(frozen=True)
+class TopicPolicy:
+    """How topics are made: replication, min ISR, and per-topic partitions / retention
+    (``KafkaSettings.topic_policy()``; the code defaults suit a cluster of three brokers)."""
+
+    replication_factor: int = 3
+    min_insync_replicas: int = 2
+    overrides: dict[str, dict[str, int]] = field(default_factory=dict)
+
+    @classmethod
+    def single_broker(cls) -> TopicPolicy:
+        """The local broker (tests and benchmarks that name a bootstrap list)."""
+        return cls(replication_factor=1, min_insync_replicas=1)
+
+    def apply(self, spec: TopicSpec) -> TopicSpec:
+        override = self.overrides.get(spec.name, {})
+        return replace(
+            spec,
+            partitions=override.get("partitions", spec.partitions),
+            retention_ms=override.get("retention_ms", spec.retention_ms),
+        )
 
 
 @dataclass(frozen=True)

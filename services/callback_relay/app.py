@@ -35,7 +35,7 @@ DELIVERER = web.AppKey("deliverer", Deliverer)
 
 
 def create_app(settings: RelaySettings, resolve: Resolve = system_resolve) -> web.Application:
-    app = create_service_app(SERVICE, shutdown_timeout_s=settings.shutdown_timeout_s)
+    app = create_service_app(SERVICE, **settings.app_options())
     kafka = settings.kafka
     topics = kafka.topics
     group = kafka.group("callback-relay")

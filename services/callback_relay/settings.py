@@ -1,11 +1,15 @@
 from __future__ import annotations
 
+from typing import ClassVar
+
 from pydantic import Field, SecretStr
 
 from shared.settings import BlindpostSettings, CsvList, EventsDatabase
 
 
 class RelaySettings(BlindpostSettings):
+    # Smartico issues the API key: its length is not ours to choose (shared.secret_policy).
+    issued_elsewhere: ClassVar[frozenset[str]] = frozenset({"callback_api_key"})
     callback_relay_port: int = 8087
     database: EventsDatabase
     callback_api_key: SecretStr

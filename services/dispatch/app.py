@@ -55,9 +55,7 @@ def create_app(
     private_keys: list[str],
     build_providers: BuildProviders,
 ) -> web.Application:
-    app = create_service_app(
-        f"dispatch-{family.value}", shutdown_timeout_s=settings.shutdown_timeout_s
-    )
+    app = create_service_app(f"dispatch-{family.value}", **settings.app_options())
     kafka = settings.kafka
     topics = kafka.topics
     group = kafka.group(f"dispatch-{family.value}")

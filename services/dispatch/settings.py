@@ -8,10 +8,11 @@ provider.
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass
-from typing import Annotated, ClassVar, Literal
+from typing import Annotated, ClassVar, Literal, Self
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 
 from services.dispatch.delivery_steps import RetryPolicy
 from services.dispatch.email_message import EmailComposer
@@ -87,6 +88,11 @@ class FamilySettings(DispatchSettings):
     ``seal_private_keys_<family>``, and per channel ``<channel>_provider``,
     ``<channel>_rate_per_s`` and ``<channel>_concurrency``."""
 
+    # Refused when copied from the local env file (shared.secret_policy).
+    key_material: ClassVar[frozenset[str]] = frozenset(
+        {"seal_private_keys_email", "seal_private_keys_sms", "seal_private_keys_cim"}
+    )
+
     family: ClassVar[ChannelFamily]
 
     @property
@@ -111,7 +117,20 @@ class FamilySettings(DispatchSettings):
         )
 
 
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 class EmailSettings(FamilySettings):
+    # A provider issues these: their length is not ours to choose (shared.secret_policy).
+    issued_elsewhere: ClassVar[frozenset[str]] = frozenset(
+        {"smtp_password", "sendgrid_api_key", "mailgun_api_key", "dkim_private_key"}
+    )
     family = ChannelFamily.EMAIL
     dispatch_email_port: int = 8084
     seal_private_keys_email: CsvList = Field(default_factory=list)
@@ -125,7 +144,9 @@ class EmailSettings(FamilySettings):
     # smtp
     smtp_host: str = "127.0.0.1"
     smtp_port: int = 2525
-    smtp_tls: Literal["none", "starttls", "implicit"] = "none"
+    smtp_tls: Literal["none", "starttls", "implicit"] = Field(
+        "starttls", description="`none` (plain) only to a loopback relay or in a local run"
+    )
     smtp_username: str | None = None
     smtp_password: SecretStr | None = None
     smtp_validate_certs: bool = True
@@ -135,6 +156,15 @@ class EmailSettings(FamilySettings):
     dkim_private_key: SecretStr | None = Field(None, description="PEM, or a path to a PEM file")
     sendgrid: SendGridAccount
     mailgun: MailgunAccount
+
+    @model_validator(mode="after")
+    def _plain_smtp_only_to_loopback(self) -> Self:
+        if self.smtp_tls == "none" and not (self.is_local or _is_loopback(self.smtp_host)):
+            raise ValueError(
+                "BLINDPOST_SMTP_TLS=none sends mail in clear text: allowed only when "
+                "BLINDPOST_SMTP_HOST is loopback (or BLINDPOST_ENV=local); use starttls or implicit"
+            )
+        return self
 
     def composer(self) -> EmailComposer:
         tokens = None
@@ -146,6 +176,10 @@ class EmailSettings(FamilySettings):
 
 
 class SmsSettings(FamilySettings):
+    # A provider issues these: their length is not ours to choose (shared.secret_policy).
+    issued_elsewhere: ClassVar[frozenset[str]] = frozenset(
+        {"sms_http_token", "twilio_auth_token", "vonage_api_secret", "meta_access_token"}
+    )
     family = ChannelFamily.SMS
     dispatch_sms_port: int = 8085
     seal_private_keys_sms: CsvList = Field(default_factory=list)

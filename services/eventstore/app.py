@@ -44,7 +44,7 @@ def event_store_pool(
 
 
 def create_app(settings: EventStoreSettings) -> web.Application:
-    app = create_service_app("projector", shutdown_timeout_s=settings.shutdown_timeout_s)
+    app = create_service_app("projector", **settings.app_options())
     kafka = settings.kafka
     topics = kafka.topics
     group = kafka.group("projector")

@@ -47,7 +47,7 @@ def create_app(settings: IntakeSettings) -> web.Application:
     group = kafka.group("intake-directory")
     app = create_service_app(
         "intake",
-        shutdown_timeout_s=settings.shutdown_timeout_s,
+        **settings.app_options(),
         client_max_size=settings.intake_max_body_bytes,
     )
     secrets = SecretChecker(settings.secret_values())

@@ -24,8 +24,11 @@ from shared.kafka import (
 )
 from shared.lag import monitor_lag
 from shared.lifecycle import provide, run_background, stopping
+from shared.logging import get_logger
 from shared.sealing import SealingPublicKey
 from shared.topics import DEAD_LETTER, DISPATCH, MESSAGE_EVENTS
+
+log = get_logger(__name__)
 
 SESSION = web.AppKey("vault_session", aiohttp.ClientSession)
 PRODUCER = web.AppKey("producer", RecoveringProducer)
@@ -47,7 +50,12 @@ def create_app(settings: ResolverSettings) -> web.Application:
     kafka = settings.kafka
     topics = kafka.topics
     group = kafka.group("resolver")
-    app = create_service_app("resolver", shutdown_timeout_s=settings.shutdown_timeout_s)
+    app = create_service_app("resolver", **settings.app_options())
+    if "resolver_instance" not in settings.model_fields_set and not settings.is_local:
+        log.warning(
+            "BLINDPOST_INSTANCE_ID is not set: the transactional id follows the hostname, so "
+            "a replacement pod cannot fence its predecessor (see docs/decisions.md)"
+        )
 
     @asynccontextmanager
     async def vault_session() -> AsyncIterator[aiohttp.ClientSession]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import socket
 
-from pydantic import Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr
 
 from shared.settings import BlindpostSettings
 
@@ -20,6 +20,9 @@ class ResolverSettings(BlindpostSettings):
     seal_public_key_cim: str
     resolver_instance: str = Field(
         default_factory=socket.gethostname,
-        description="stable per replica: names its Kafka transactional id (fencing zombies)",
+        validation_alias=AliasChoices("BLINDPOST_INSTANCE_ID", "BLINDPOST_RESOLVER_INSTANCE"),
+        description="stable per slot (a StatefulSet ordinal, not a pod name): names the "
+        "Kafka transactional id, so a replacement fences its predecessor; the hostname "
+        "default suits only a local run (docs/decisions.md)",
     )
     resolver_max_records: int = Field(500, ge=1)

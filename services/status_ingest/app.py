@@ -57,7 +57,7 @@ class _SnsFetch:
 def create_app(settings: StatusIngestSettings, sns_fetch: Fetch | None = None) -> web.Application:
     app = create_service_app(
         SERVICE,
-        shutdown_timeout_s=settings.shutdown_timeout_s,
+        **settings.app_options(),
         client_max_size=2 * 1024 * 1024,
     )
     kafka = settings.kafka

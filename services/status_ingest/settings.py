@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import ClassVar
+
 from pydantic import Field, SecretStr
 
 from shared.credentials import TwilioAccount
@@ -7,6 +9,15 @@ from shared.settings import BlindpostSettings, CsvList, EventsDatabase
 
 
 class StatusIngestSettings(BlindpostSettings):
+    # A provider issues these: their length is not ours to choose (shared.secret_policy).
+    issued_elsewhere: ClassVar[frozenset[str]] = frozenset(
+        {
+            "mailgun_webhook_signing_key",
+            "twilio_auth_token",
+            "vonage_signature_secret",
+            "whatsapp_app_secret",
+        }
+    )
     status_ingest_port: int = 8082
     database: EventsDatabase
     public_base_url: str = "http://127.0.0.1:8082"

@@ -41,7 +41,7 @@ def create_app(settings: VaultSettings) -> web.Application:
     kafka = settings.kafka
     app = create_service_app(
         "vault",
-        shutdown_timeout_s=settings.shutdown_timeout_s,
+        **settings.app_options(),
         client_max_size=4 * 1024 * 1024,
     )
     app[TOKENS] = {Scope(name): token for name, token in settings.require_tokens().items()}

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from pydantic import Field, SecretStr
 
 from shared.settings import BlindpostSettings, CsvList, SettingsError, VaultDatabase
 
 
 class VaultSettings(BlindpostSettings):
+    # Refused when copied from the local env file (shared.secret_policy).
+    key_material: ClassVar[frozenset[str]] = frozenset({"vault_keks"})
     vault_port: int = 8081
     database: VaultDatabase
     # Optional so that operator commands run without them; the server refuses to start

@@ -11,7 +11,7 @@ from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
 from shared.kafka.clients import Kafka, client_config
 from shared.settings import KafkaSettings
-from shared.topics import ALL_TOPICS, Topics, TopicSpec
+from shared.topics import ALL_TOPICS, TopicPolicy, Topics, TopicSpec
 
 
 class TopicsMissing(RuntimeError):
@@ -37,8 +37,9 @@ async def prepare_topics(kafka: KafkaSettings, specs: Iterable[TopicSpec]) -> No
     missing = [kafka.topics.name(spec) for spec in specs if kafka.topics.name(spec) not in existing]
     if missing:
         raise TopicsMissing(
-            f"topics {missing} do not exist: run `blindpost topics create` (or create them "
-            "as docs/operations describe), or set BLINDPOST_KAFKA_CREATE_TOPICS=true"
+            f"topic{'s' if len(missing) > 1 else ''} {', '.join(missing)} missing: run "
+            "`blindpost topics create` with this installation's settings (services only "
+            "check their topics unless BLINDPOST_KAFKA_CREATE_TOPICS=true)"
         )
 
 
@@ -48,14 +49,23 @@ async def ensure_topics(
     specs: Iterable[TopicSpec] = ALL_TOPICS,
     ready_timeout_s: float = 30.0,
 ) -> None:
-    """Create the suite's topics if missing (idempotent; an operator may pre-create them)."""
-    specs = list(specs)
+    """Create the suite's topics if missing (idempotent; an operator may pre-create them),
+    with the settings' :class:`TopicPolicy` (a bare bootstrap list: the single local broker)."""
+    policy = (
+        kafka.topic_policy() if isinstance(kafka, KafkaSettings) else TopicPolicy.single_broker()
+    )
+    specs = [policy.apply(spec) for spec in specs]
     admin = admin_client(kafka)
     await admin.start()
     try:
         existing = set(await admin.list_topics())
         missing = [
-            NewTopic(topics.name(spec), spec.partitions, 1, topic_configs=spec.config())
+            NewTopic(
+                topics.name(spec),
+                spec.partitions,
+                policy.replication_factor,
+                topic_configs=spec.config(policy.min_insync_replicas),
+            )
             for spec in specs
             if topics.name(spec) not in existing
         ]

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer
+from aiokafka.helpers import create_ssl_context
 
 from shared.kafka.producer import RecoveringProducer, start_recovering_producer
 from shared.settings import KafkaSettings
@@ -17,10 +19,29 @@ Kafka = KafkaSettings | str
 
 
 def client_config(kafka: Kafka) -> dict[str, Any]:
-    """What every client (producer, consumer, admin) needs to reach the cluster."""
+    """What every client (producer, consumer, admin) needs to reach the cluster: the one
+    place transport security (TLS, SASL) is configured."""
     if isinstance(kafka, str):
         return {"bootstrap_servers": kafka}
-    return {"bootstrap_servers": kafka.bootstrap_servers}
+    config: dict[str, Any] = {
+        "bootstrap_servers": kafka.bootstrap_servers,
+        "security_protocol": kafka.security_protocol,
+    }
+    if kafka.uses_tls:
+        config["ssl_context"] = create_ssl_context(
+            cafile=_path(kafka.ssl_ca_file),
+            certfile=_path(kafka.ssl_cert_file),
+            keyfile=_path(kafka.ssl_key_file),
+        )
+    if kafka.security_protocol.startswith("SASL_") and kafka.sasl_password:
+        config["sasl_mechanism"] = kafka.sasl_mechanism
+        config["sasl_plain_username"] = kafka.sasl_username
+        config["sasl_plain_password"] = kafka.sasl_password.get_secret_value()
+    return config
+
+
+def _path(path: Path | None) -> str | None:
+    return None if path is None else str(path)
 
 
 def producer_config(kafka: Kafka, **overrides: Any) -> dict[str, Any]:

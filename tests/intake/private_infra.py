@@ -10,10 +10,12 @@ the ``postgres`` user), with the event store's role and one database.
 from __future__ import annotations
 
 import asyncio
+import base64
 import shutil
 import signal
 import subprocess
 import tempfile
+import uuid
 from pathlib import Path
 
 import asyncpg
@@ -32,6 +34,15 @@ def _port_open(port: int) -> bool:
     with socket.socket() as sock:
         sock.settimeout(0.2)
         return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _random_cluster_id() -> str:
+    """What ``StorageTool random-uuid`` prints (a URL-safe base64 UUID), without starting a
+    JVM for it: a test's whole broker start-up is a few JVM launches on a busy machine."""
+    while True:
+        text = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not text.startswith("-"):  # Kafka never hands those out (they read as options)
+            return text
 
 
 class PrivateKafka:
@@ -60,6 +71,19 @@ class PrivateKafka:
             *args,
         ]
 
+    def listener_properties(self) -> list[str]:
+        """How clients reach the broker (a subclass secures it)."""
+        return [
+            f"listeners=PLAINTEXT://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{self.controller_port}",
+            f"advertised.listeners=PLAINTEXT://127.0.0.1:{self.port}",
+            "inter.broker.listener.name=PLAINTEXT",
+            "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+        ]
+
+    def format_arguments(self) -> list[str]:
+        """More ``StorageTool format`` arguments (e.g. SCRAM users)."""
+        return []
+
     def format(self) -> None:
         self.home.mkdir(parents=True, exist_ok=True)
         config = self.home / "server.properties"
@@ -69,11 +93,8 @@ class PrivateKafka:
                     "process.roles=broker,controller",
                     "node.id=1",
                     f"controller.quorum.voters=1@127.0.0.1:{self.controller_port}",
-                    f"listeners=PLAINTEXT://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{self.controller_port}",
-                    f"advertised.listeners=PLAINTEXT://127.0.0.1:{self.port}",
                     "controller.listener.names=CONTROLLER",
-                    "inter.broker.listener.name=PLAINTEXT",
-                    "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+                    *self.listener_properties(),
                     f"log.dirs={self.home / 'data'}",
                     "offsets.topic.replication.factor=1",
                     "offsets.topic.num.partitions=2",
@@ -87,18 +108,17 @@ class PrivateKafka:
                 ]
             )
         )
-        cluster_id = (
-            subprocess.run(
-                self._java("kafka.tools.StorageTool", "random-uuid"),
-                check=True,
-                capture_output=True,
-                text=True,
-            )
-            .stdout.strip()
-            .splitlines()[-1]
-        )
+        cluster_id = _random_cluster_id()
         subprocess.run(
-            self._java("kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(config)),
+            self._java(
+                "kafka.tools.StorageTool",
+                "format",
+                "-t",
+                cluster_id,
+                "-c",
+                str(config),
+                *self.format_arguments(),
+            ),
             check=True,
             capture_output=True,
         )

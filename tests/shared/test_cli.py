@@ -40,6 +40,9 @@ async def test_env_file_supplies_settings_and_the_environment_wins(
     env_file = tmp_path / "settings.env"
     env_file.write_text(
         f"# a comment\nBLINDPOST_TOPIC_PREFIX={topic_prefix}\nKAFKA_BOOTSTRAP_SERVERS=127.0.0.1:1\n"
+        # One broker here; a topic's partitions overridden by name.
+        "BLINDPOST_KAFKA_REPLICATION_FACTOR=1\nBLINDPOST_KAFKA_MIN_INSYNC_REPLICAS=1\n"
+        "BLINDPOST_TOPIC_DEAD_LETTER_PARTITIONS=3\n"
     )
     done = blindpost(
         "--env-file",
@@ -53,10 +56,12 @@ async def test_env_file_supplies_settings_and_the_environment_wins(
     await admin.start()
     try:
         created = {t for t in await admin.list_topics() if t.startswith(topic_prefix)}
+        (dead_letter,) = await admin.describe_topics([Topics(topic_prefix).dead_letter])
     finally:
         await admin.close()
     # The prefix came from the file; the broker from the environment (the file's is unreachable).
     assert created == {Topics(topic_prefix).name(spec) for spec in ALL_TOPICS}
+    assert len(dead_letter["partitions"]) == 3
 
     missing = blindpost("--env-file", str(tmp_path / "nope.env"), "topics", "create")
     assert missing.returncode == 2 and "cannot read the settings file" in missing.stderr

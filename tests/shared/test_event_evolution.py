@@ -78,12 +78,19 @@ def test_a_record_written_before_versions_existed_still_reads() -> None:
 def test_a_new_event_is_written_at_its_current_version_in_the_old_shape() -> None:
     record = json.loads(build.resolved(MID, vault_request_id="req-2").to_bytes())
     assert list(record) == [
-        "event_id", "type", "ext_message_id", "occurred_at", "producer", "schema_version",
+        "event_id",
+        "type",
+        "ext_message_id",
+        "occurred_at",
+        "producer",
+        "schema_version",
         "payload",
     ]
     assert record["schema_version"] == 2
     assert record["payload"] == {
-        "channel": "email", "recipient_source": "vault", "vault_request_id": "req-2"
+        "channel": "email",
+        "recipient_source": "vault",
+        "vault_request_id": "req-2",
     }
 
 

@@ -13,6 +13,7 @@ class ExampleSettings(BlindpostSettings):
 def test_reads_prefixed_variables_and_aliases_from_the_mapping_given():
     settings = ExampleSettings.from_env(
         {
+            "BLINDPOST_ENV": "local",  # short test secrets
             "KAFKA_BOOTSTRAP_SERVERS": "kafka-0:9092",
             "BLINDPOST_INTAKE_SECRETS": "old-secret, new-secret",
             "BLINDPOST_VAULT_ADMIN_TOKEN": "t0ken",

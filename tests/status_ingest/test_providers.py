@@ -253,6 +253,7 @@ async def test_generic_accepts_either_secret_during_rotation() -> None:
 
 def test_only_providers_whose_secret_is_configured_get_an_endpoint() -> None:
     env = {
+        "BLINDPOST_ENV": "local",  # short test secrets
         "DATABASE_URL": "postgresql://status@db.invalid/events",
         "BLINDPOST_TRACKING_SECRET": "t",
         "BLINDPOST_TWILIO_AUTH_TOKEN": p.TWILIO_TOKEN,
