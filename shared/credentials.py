@@ -15,6 +15,11 @@ from shared.settings import EnvSettings, SettingsError
 class ProviderAccount(EnvSettings):
     provider: ClassVar[str]
     required: ClassVar[tuple[str, ...]]
+    # The provider issues every credential: its length is not ours to choose
+    # (shared.secret_policy still refuses one copied from the local settings).
+    issued_elsewhere: ClassVar[frozenset[str]] = frozenset(
+        {"auth_token", "api_key", "api_secret", "access_token"}
+    )
 
     @property
     def configured(self) -> bool:

@@ -129,7 +129,7 @@ def _is_loopback(host: str) -> bool:
 class EmailSettings(FamilySettings):
     # A provider issues these: their length is not ours to choose (shared.secret_policy).
     issued_elsewhere: ClassVar[frozenset[str]] = frozenset(
-        {"smtp_password", "sendgrid_api_key", "mailgun_api_key", "dkim_private_key"}
+        {"smtp_password", "dkim_private_key"}
     )
     family = ChannelFamily.EMAIL
     dispatch_email_port: int = 8084
@@ -178,7 +178,7 @@ class EmailSettings(FamilySettings):
 class SmsSettings(FamilySettings):
     # A provider issues these: their length is not ours to choose (shared.secret_policy).
     issued_elsewhere: ClassVar[frozenset[str]] = frozenset(
-        {"sms_http_token", "twilio_auth_token", "vonage_api_secret", "meta_access_token"}
+        {"sms_http_token"}
     )
     family = ChannelFamily.SMS
     dispatch_sms_port: int = 8085

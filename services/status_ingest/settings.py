@@ -13,7 +13,6 @@ class StatusIngestSettings(BlindpostSettings):
     issued_elsewhere: ClassVar[frozenset[str]] = frozenset(
         {
             "mailgun_webhook_signing_key",
-            "twilio_auth_token",
             "vonage_signature_secret",
             "whatsapp_app_secret",
         }

@@ -54,7 +54,7 @@ def test_a_provider_account_is_one_group_every_service_reads_the_same_way():
 
     env = {
         "DATABASE_URL": "postgresql://u@db.invalid/events",
-        "BLINDPOST_TRACKING_SECRET": "tracking",
+        "BLINDPOST_TRACKING_SECRET": "a-tracking-secret-of-thirty-two-bytes!",
         "BLINDPOST_TWILIO_ACCOUNT_SID": "AC123",
         "BLINDPOST_TWILIO_AUTH_TOKEN": "tw-token-that-signs-webhooks",
     }
