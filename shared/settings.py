@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from typing import Annotated, Any, Self
+from pathlib import Path
+from typing import Annotated, Any, Self, get_args
 
 from pydantic import AliasChoices, BeforeValidator, Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
@@ -97,6 +98,14 @@ class EnvSettings(BaseSettings):
                 if var in env:
                     values[name] = env[var]
                     break
+            if _is_secret(field.annotation):
+                try:
+                    from_file = secret_from_file(cls.env_names(name), env)
+                except SettingsError as exc:
+                    problems.extend(exc.problems)
+                else:
+                    if from_file is not None:
+                        values[name] = from_file
         values.update(overrides)
         try:
             settings = cls.model_validate(values)
@@ -117,6 +126,34 @@ class EnvSettings(BaseSettings):
     def secret(self, name: str) -> str:
         value = getattr(self, name)
         return value.get_secret_value() if isinstance(value, SecretStr) else str(value)
+
+
+def _is_secret(annotation: Any) -> bool:
+    """``SecretStr``, ``SecretStr | None``, ``list[SecretStr]`` and the like."""
+    return annotation is SecretStr or any(_is_secret(arg) for arg in get_args(annotation))
+
+
+def secret_from_file(names: list[str], env: Mapping[str, str]) -> str | None:
+    """A secret setting may come from a mounted file (a Kubernetes or Docker secret) named
+    by ``<VARIABLE>_FILE``, so it need not sit in the process environment, where any
+    ``/proc/<pid>/environ`` reader or crash dump sees it.  The file's trailing line break is
+    not part of the secret.  Raises :class:`SettingsError` naming the variable."""
+    for var in names:
+        path = env.get(f"{var}_FILE")
+        if path is None:
+            continue
+        if any(name in env for name in names):
+            raise SettingsError(f"{var}_FILE: set either {var} or {var}_FILE, not both")
+        try:
+            return Path(path).read_text(encoding="utf-8").rstrip("\r\n")
+        except FileNotFoundError:
+            # A path is no secret, and it is what the operator needs to see.
+            raise SettingsError(f"{var}_FILE: no file at {path!r} (is it mounted?)") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise SettingsError(
+                f"{var}_FILE: the file at {path!r} cannot be read as text ({type(exc).__name__})"
+            ) from None
+    return None
 
 
 def _describe(cls: type[EnvSettings], exc: ValidationError) -> list[str]:
