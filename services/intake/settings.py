@@ -52,6 +52,9 @@ class IntakeSettings(BlindpostSettings):
         5, ge=0, description="how long the producer gathers records into one request"
     )
     intake_db_pool_size: int = Field(10, ge=1)
+    cim_template: str | None = Field(
+        None, description="the custom IM dispatcher's template, checked at intake too"
+    )
 
     @field_validator("intake_secrets")
     @classmethod
