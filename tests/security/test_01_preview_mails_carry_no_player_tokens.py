@@ -49,9 +49,7 @@ async def test_staff_and_preview_mails_have_no_tracking_and_no_unsubscribe(
 
     mails: dict[str, list[EmailMessage]] = {PLAYER: [], STAFF: []}
     for _sender, recipients, data in handler.received:
-        mails[recipients[0]].append(
-            email.message_from_bytes(data, policy=default_policy)  # type: ignore[arg-type]
-        )
+        mails[recipients[0]].append(email.message_from_bytes(data, policy=default_policy))
     assert len(mails[PLAYER]) == 1 and len(mails[STAFF]) == 3
     base = env["BLINDPOST_PUBLIC_BASE_URL"]
 
