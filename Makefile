@@ -44,9 +44,12 @@ test: install infra tools
 unit: install
 	$(BIN)/pytest -q -p no:cacheprovider -m "not integration" $(PYTEST_ARGS)
 
+## Ruff (its S rules are the security lint), mypy, and pip-audit of the installed
+## dependencies (deploy/tools/audit_dependencies.py says what it needs to reach).
 lint: install
-	$(BIN)/ruff check shared services tests bench
+	$(BIN)/ruff check shared services tests bench deploy/tools
 	$(BIN)/mypy
+	$(BIN)/python deploy/tools/audit_dependencies.py
 
 bench: install infra
 	$(BIN)/python -m bench $(BENCH_ARGS)

@@ -111,7 +111,7 @@ async def _relay(port: int, session: aiohttp.ClientSession) -> Row:
         "BLINDPOST_TOPIC_PREFIX": prefix,
         "DATABASE_URL": dsn,
         "BLINDPOST_CALLBACK_API_KEY": "bench-key",
-        "BLINDPOST_CALLBACK_ALLOWED_HOSTS": f"127.0.0.1:{port}",
+        "BLINDPOST_CALLBACK_ALLOWED_HOSTS": f"http://127.0.0.1:{port}",
         "BLINDPOST_CALLBACK_RELAY_PORT": str(relay_port),
         "BLINDPOST_CALLBACK_CONSUMER_GROUP": f"bench-{prefix}",
         "BLINDPOST_LOG_LEVEL": "WARNING",

@@ -12,6 +12,7 @@ from typing import Annotated, Any, Self
 from pydantic import AliasChoices, BeforeValidator, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from shared.secret_files import SecretFileError, is_secret, secret_from_file
 from shared.secret_policy import weak_secrets
 
 PREFIX = "BLINDPOST_"
@@ -92,6 +93,14 @@ class EnvSettings(BaseSettings):
                 if var in env:
                     values[name] = env[var]
                     break
+            if is_secret(field.annotation):
+                try:
+                    from_file = secret_from_file(cls.env_names(name), env)
+                except SecretFileError as exc:
+                    problems.append(str(exc))
+                else:
+                    if from_file is not None:
+                        values[name] = from_file
         values.update(overrides)
         try:
             settings = cls.model_validate(values)

@@ -19,10 +19,13 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 VERSION = "v1"
+NONCE_BYTES = 12
 
 
 class SealingError(ValueError):
-    """A token that cannot be opened: wrong key, wrong message, or tampered."""
+    """A token or key that cannot be used: malformed (base64, lengths), wrong key, wrong
+    message, or tampered.  Every decoding error is one of these, so a dispatcher fails the one
+    message instead of dying on a bare ``ValueError``."""
 
 
 def _b64e(raw: bytes) -> str:
@@ -30,13 +33,23 @@ def _b64e(raw: bytes) -> str:
 
 
 def _b64d(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    try:
+        return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    except (ValueError, TypeError):  # binascii.Error is a ValueError
+        raise SealingError("sealed token or key is not URL-safe base64") from None
 
 
 def _derive(shared_secret: bytes, ephemeral: bytes, recipient: bytes) -> bytes:
     return HKDF(
         algorithm=hashes.SHA256(), length=32, salt=ephemeral + recipient, info=b"blindpost-seal-v1"
     ).derive(shared_secret)
+
+
+def _public_key(raw: bytes) -> X25519PublicKey:
+    try:
+        return X25519PublicKey.from_public_bytes(raw)
+    except ValueError:
+        raise SealingError("an X25519 public key is 32 bytes") from None
 
 
 def _raw_public(key: X25519PublicKey) -> bytes:
@@ -54,13 +67,13 @@ class SealingPublicKey:
         key_id, _, encoded = spec.partition(":")
         if not key_id or not encoded:
             raise SealingError("a sealing public key is '<key id>:<base64 key>'")
-        return cls(key_id, X25519PublicKey.from_public_bytes(_b64d(encoded)))
+        return cls(key_id, _public_key(_b64d(encoded)))
 
     def seal(self, plaintext: bytes, context: bytes) -> str:
         ephemeral = X25519PrivateKey.generate()
         ephemeral_raw = _raw_public(ephemeral.public_key())
         key = _derive(ephemeral.exchange(self.key), ephemeral_raw, _raw_public(self.key))
-        nonce = os.urandom(12)
+        nonce = os.urandom(NONCE_BYTES)
         ciphertext = AESGCM(key).encrypt(nonce, plaintext, context + self.key_id.encode())
         return ".".join(
             (VERSION, self.key_id, _b64e(ephemeral_raw), _b64e(nonce), _b64e(ciphertext))
@@ -80,7 +93,10 @@ class SealingKeyring:
             key_id, _, encoded = spec.partition(":")
             if not key_id or not encoded:
                 raise SealingError("a sealing private key is '<key id>:<base64 key>'")
-            keys[key_id] = X25519PrivateKey.from_private_bytes(_b64d(encoded))
+            try:
+                keys[key_id] = X25519PrivateKey.from_private_bytes(_b64d(encoded))
+            except ValueError:
+                raise SealingError(f"sealing private key {key_id!r} is not 32 bytes") from None
         return cls(keys)
 
     def open(self, token: str, context: bytes) -> bytes:
@@ -93,17 +109,23 @@ class SealingKeyring:
         private = self.keys.get(key_id)
         if private is None:
             raise SealingError(f"no private key with id {key_id!r} (was the key rotated out?)")
-        ephemeral_raw = _b64d(ephemeral_b64)
-        shared = private.exchange(X25519PublicKey.from_public_bytes(ephemeral_raw))
-        key = _derive(shared, ephemeral_raw, _raw_public(private.public_key()))
+        ephemeral_raw, nonce, ciphertext = (
+            _b64d(ephemeral_b64),
+            _b64d(nonce_b64),
+            _b64d(ciphertext_b64),
+        )
+        if len(nonce) != NONCE_BYTES:
+            raise SealingError("sealed token has a nonce of the wrong length")
         try:
-            return AESGCM(key).decrypt(
-                _b64d(nonce_b64), _b64d(ciphertext_b64), context + key_id.encode()
-            )
+            shared = private.exchange(_public_key(ephemeral_raw))
+            key = _derive(shared, ephemeral_raw, _raw_public(private.public_key()))
+            return AESGCM(key).decrypt(nonce, ciphertext, context + key_id.encode())
         except InvalidTag:
             raise SealingError(
                 "sealed token does not open: tampered, or for another message"
             ) from None
+        except ValueError:  # a low-order ephemeral key: the exchange yields all zeroes
+            raise SealingError("sealed token carries an unusable ephemeral key") from None
 
 
 def generate_keypair(key_id: str) -> tuple[str, str]:

@@ -1,6 +1,7 @@
 """Which callback URLs may be called, and at which address (OWASP SSRF cheat sheet).
 
-A URL is callable only when its host (and port) is on the allow-list, it is written in a
+A URL is callable only when its scheme, host and port are on the allow-list (https unless an
+entry names ``http://``; an entry without a port means the scheme's default), it is written in a
 plain form (no user info, no decimal/octal/hex IP spellings), and every address it resolves
 to is public — or is itself, in canonical form, on the allow-list.  The validated addresses
 are then *pinned*: :class:`PinnedResolver` is the only resolver the HTTP client has, and it
@@ -38,11 +39,16 @@ class CallbackRefused(Exception):
 
 @dataclass(frozen=True)
 class AllowEntry:
-    host: str
-    port: int | None
+    """``host``, ``host:port`` or ``[v6]:port``: https only, on 443 unless a port is named.
+    Plain http only where the entry says so, ``http://host:port`` (a local stand-in): over
+    http the ``api_key`` would cross the network in clear."""
 
-    def admits(self, host: str, port: int) -> bool:
-        return self.host == host and (self.port is None or self.port == port)
+    scheme: str
+    host: str
+    port: int
+
+    def admits(self, scheme: str, host: str, port: int) -> bool:
+        return (self.scheme, self.host, self.port) == (scheme, host, port)
 
 
 def _canonical_host(host: str) -> str:
@@ -56,19 +62,29 @@ def _canonical_host(host: str) -> str:
 
 
 def parse_allow_list(entries: Iterable[str]) -> tuple[AllowEntry, ...]:
+    """Raises ``ValueError`` naming the entry's position (never the entry) when one is not
+    ``[http://|https://]host[:port]``."""
     parsed = []
-    for raw in entries:
+    for index, raw in enumerate(entries):
         entry = raw.strip()
         if not entry:
             continue
-        host, port = entry, None
-        if entry.startswith("["):  # [v6]:port or [v6]
-            host, _, rest = entry[1:].partition("]")
-            port = int(rest[1:]) if rest.startswith(":") else None
-        elif entry.count(":") == 1:
-            host, _, port_text = entry.partition(":")
-            port = int(port_text)
-        parsed.append(AllowEntry(_canonical_host(host), port))
+        scheme, separator, rest = entry.partition("://")
+        if not separator:
+            scheme, rest = "https", entry
+        if scheme.lower() not in DEFAULT_PORTS or not rest or "/" in rest:
+            raise ValueError(f"callback allow-list entry {index + 1} is not [http://]host[:port]")
+        scheme = scheme.lower()
+        host, port_text = rest, ""
+        if rest.startswith("["):  # [v6]:port or [v6]
+            host, _, after = rest[1:].partition("]")
+            port_text = after[1:] if after.startswith(":") else ""
+        elif rest.count(":") == 1:
+            host, _, port_text = rest.partition(":")
+        if port_text and not port_text.isdigit():
+            raise ValueError(f"callback allow-list entry {index + 1} has an invalid port")
+        port = int(port_text) if port_text else DEFAULT_PORTS[scheme]
+        parsed.append(AllowEntry(scheme, _canonical_host(host), port))
     return tuple(parsed)
 
 
@@ -113,17 +129,17 @@ class CallbackGuard:
         self._cache: dict[tuple[str, int], tuple[float, tuple[str, ...]]] = {}
         self._checked: dict[str, tuple[float, Target]] = {}
 
-    def host_allowed(self, host: str, port: int) -> bool:
-        return any(entry.admits(host, port) for entry in self.allow)
+    def host_allowed(self, scheme: str, host: str, port: int) -> bool:
+        return any(entry.admits(scheme, host, port) for entry in self.allow)
 
-    def address_allowed(self, address: str, port: int) -> bool:
+    def address_allowed(self, scheme: str, address: str, port: int) -> bool:
         ip = _effective(address)
         if ip.is_link_local or ip.is_multicast or ip.is_unspecified or ip.is_reserved:
             return False  # cloud metadata and friends: never, even if listed
         if ip.is_global:
             return True
         # A non-public address only when the operator listed that very address.
-        return self.host_allowed(str(ip), port)
+        return self.host_allowed(scheme, str(ip), port)
 
     async def check(self, raw_url: str) -> Target:
         """Validates ``raw_url``; a URL validated in the last ``cache_ttl_s`` is not parsed
@@ -150,10 +166,11 @@ class CallbackGuard:
         raw_host = url.raw_host or ""
         host = _plain_host(raw_host)
         port = url.port or DEFAULT_PORTS[url.scheme]
-        if not self.host_allowed(host, port):
-            raise CallbackRefused(f"host {host[:80]}:{port} is not on the allow-list")
+        if not self.host_allowed(url.scheme, host, port):
+            # Plain http is refused here too unless an entry names http:// for this host.
+            raise CallbackRefused(f"{url.scheme}://{host[:80]}:{port} is not on the allow-list")
         addresses = await self._addresses(host, port)
-        refused = [a for a in addresses if not self.address_allowed(a, port)]
+        refused = [a for a in addresses if not self.address_allowed(url.scheme, a, port)]
         if refused or not addresses:
             self._cache.pop((host, port), None)  # the pinned resolver refuses it too
             raise CallbackRefused(f"host {host[:80]} resolves to a non-public address")

@@ -230,4 +230,5 @@ def _outbound(work: DispatchWork, recipient: str, attempt: int) -> Outbound:
         recipient,
         work.content,
         attempt,
+        work.activity_type,
     )

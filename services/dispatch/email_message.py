@@ -5,6 +5,11 @@ from the request; a ``Message-ID`` derived from the ``ext_message_id`` (so a res
 crash carries the same id, and receivers that deduplicate on it show one mail); RFC 8058
 one-click unsubscribe; our own open pixel and click redirects (signed, each for the one
 URL that was in the mail); DKIM when a key is configured.
+
+A preview or a staff mail (one with an ``activity_type``) goes to the request's
+``to_email_address``, not to the player: it gets no pixel, no rewritten links and no
+List-Unsubscribe, since every token names the player, and a staff member's click on
+unsubscribe (or their mail client's one-click request) would opt the player out.
 """
 
 from __future__ import annotations
@@ -104,7 +109,7 @@ def email_parts(
     sender = content.from_email_address or default_from
     body = content.body
     unsubscribe = None
-    if tokens is not None:
+    if tokens is not None and message.activity_type is None:
         unsubscribe = tokens.url("unsubscribe", mid, user)
         if body:
             body = add_open_pixel(

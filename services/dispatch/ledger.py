@@ -146,7 +146,7 @@ class Ledger:
     async def _update(self, ext_message_id: uuid.UUID, assignments: str, *args: object) -> None:
         # ``assignments`` is always one of the constants above, never input.
         await self.pool.execute(
-            f"UPDATE dispatch_ledger SET {assignments}, updated_at = now()"  # noqa: S608
+            f"UPDATE dispatch_ledger SET {assignments}, updated_at = now()"  # noqa: S608 - see above
             " WHERE ext_message_id = $1",
             ext_message_id,
             *args,
@@ -168,7 +168,7 @@ class Ledger:
             FROM due WHERE l.ext_message_id = due.ext_message_id
             RETURNING {_RETURNING},
                       due.previous_state AS state
-            """,  # noqa: S608
+            """,  # noqa: S608 - _RETURNING is a constant column list
             self.family,
             limit,
             lease_s,
@@ -186,7 +186,7 @@ class Ledger:
 
     async def get(self, ext_message_id: uuid.UUID) -> LedgerRow | None:
         record = await self.pool.fetchrow(
-            f"SELECT {_COLUMNS} FROM dispatch_ledger WHERE ext_message_id = $1",  # noqa: S608
+            f"SELECT {_COLUMNS} FROM dispatch_ledger WHERE ext_message_id = $1",  # noqa: S608 - constant
             ext_message_id,
         )
         return LedgerRow.from_record(record) if record else None

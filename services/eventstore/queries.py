@@ -97,7 +97,7 @@ async def find(conn: asyncpg.Connection, query: Filter) -> list[dict[str, Any]]:
     where = f"WHERE {' AND '.join(conditions)} " if conditions else ""
     rows = await conn.fetch(
         # Only fixed column names and placeholders are spliced in; values are parameters.
-        f"SELECT * FROM message_state {where}"  # noqa: S608
+        f"SELECT * FROM message_state {where}"  # noqa: S608 - see the line above
         f"ORDER BY accepted_at DESC NULLS LAST, ext_message_id LIMIT ${len(args)}",
         *args,
     )

@@ -18,6 +18,7 @@ from services.intake.http_api import INTAKE, add_routes
 from services.intake.publisher import Publisher
 from services.intake.service import Intake
 from services.intake.settings import IntakeSettings
+from shared.cim_template import CimTemplate
 from shared.db import postgres_pool
 from shared.domain import ChannelFamily
 from shared.http import add_readiness_check, create_service_app
@@ -52,6 +53,7 @@ def create_app(settings: IntakeSettings) -> web.Application:
     )
     secrets = SecretChecker(settings.secret_values())
     email_key = SealingPublicKey.parse(settings.seal_public_key_email)
+    cim_template = CimTemplate.from_setting(settings.cim_template)
     openapi = OPENAPI.read_bytes()
     json.loads(openapi)  # a broken document fails start-up, not the first reader
 
@@ -108,7 +110,7 @@ def create_app(settings: IntakeSettings) -> web.Application:
     add_readiness_check(app, "kafka", lambda: app[PUBLISHER].check())
     add_readiness_check(app, "database", lambda: app[POOL].fetchval("SELECT 1"))
     add_readiness_check(app, "directory", _caught_up(app))
-    add_routes(app, secrets, settings.intake_max_body_bytes)
+    add_routes(app, secrets, settings.intake_max_body_bytes, cim_template)
 
     async def openapi_document(_request: web.Request) -> web.Response:
         return web.Response(body=openapi, content_type="application/json")

@@ -13,6 +13,7 @@ from services.intake.auth import SecretChecker
 from services.intake.requests import InvalidRequest, parse_request
 from services.intake.service import Answer, Intake
 from services.intake.throttle import LogThrottle
+from shared.cim_template import CimTemplate
 from shared.domain import Channel, ErrorCode
 from shared.logging import get_logger
 
@@ -46,7 +47,10 @@ INTAKE = web.AppKey("intake", Intake)
 
 
 def make_handler(
-    channel: Channel, secrets: SecretChecker, max_body_bytes: int
+    channel: Channel,
+    secrets: SecretChecker,
+    max_body_bytes: int,
+    cim_template: CimTemplate | None = None,
 ) -> Callable[[web.Request], Awaitable[web.Response]]:
     requests_by_code = {code: REQUESTS.labels(channel.value, str(int(code))) for code in ErrorCode}
     latency = LATENCY.labels(channel.value)
@@ -89,7 +93,7 @@ def make_handler(
         except (ValueError, RecursionError):
             return _refuse(ErrorCode.INVALID_REQUEST, "invalid request: the body is not valid JSON")
         try:
-            parsed = parse_request(channel, data)
+            parsed = parse_request(channel, data, cim_template)
         except InvalidRequest as exc:
             return _refuse(ErrorCode.INVALID_REQUEST, str(exc))
         return await request.app[INTAKE].submit(channel, parsed)
@@ -107,7 +111,13 @@ def _is_json(content_type: str) -> bool:
     return content_type in JSON_TYPES or content_type.endswith("+json")
 
 
-def add_routes(app: web.Application, secrets: SecretChecker, max_body_bytes: int) -> None:
+def add_routes(
+    app: web.Application,
+    secrets: SecretChecker,
+    max_body_bytes: int,
+    cim_template: CimTemplate | None = None,
+) -> None:
     """The handlers find the :class:`Intake` in ``app[INTAKE]``, set once the app started."""
     for channel in Channel:
-        app.router.add_post(f"/v1/{channel.value}", make_handler(channel, secrets, max_body_bytes))
+        handler = make_handler(channel, secrets, max_body_bytes, cim_template)
+        app.router.add_post(f"/v1/{channel.value}", handler)

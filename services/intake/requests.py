@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 from email_validator import EmailNotValidError, validate_email
 from pydantic import BaseModel, ConfigDict, Field, StrictStr, ValidationError, field_validator
 
+from shared.cim_template import CimTemplate, InvalidExtension, check_bounds
 from shared.domain import Channel
 from shared.events import MessageContent
 
@@ -121,8 +122,10 @@ MODELS: dict[Channel, type[EmailRequest] | type[ImRequest] | type[CimRequest]] =
 }
 
 
-def parse_request(channel: Channel, data: Any) -> Request:
-    """Validate a decoded JSON body; raises :class:`InvalidRequest`."""
+def parse_request(channel: Channel, data: Any, cim_template: CimTemplate | None = None) -> Request:
+    """Validate a decoded JSON body; raises :class:`InvalidRequest`.  A custom IM's
+    ``extension`` is checked here, against its bounds and the configured template, so that
+    one no later stage could read or send is refused now (error 2) rather than lost."""
     if not isinstance(data, dict):
         raise InvalidRequest("the request body must be a JSON object")
     try:
@@ -131,6 +134,13 @@ def parse_request(channel: Channel, data: Any) -> Request:
         raise InvalidRequest(describe(exc)) from None
     if isinstance(request, EmailRequest) and request.is_preview:
         preview_address(request)  # validates it
+    if isinstance(request, CimRequest) and request.extension is not None:
+        try:
+            check_bounds(request.extension)
+            if cim_template is not None:
+                cim_template.validate_extension(request.extension)
+        except InvalidExtension as problem:
+            raise InvalidRequest(f"invalid request: {problem}") from None
     return request
 
 

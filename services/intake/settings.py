@@ -4,9 +4,18 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator, Field, SecretStr
+from pydantic import (
+    AliasChoices,
+    BeforeValidator,
+    Field,
+    SecretStr,
+    ValidationInfo,
+    field_validator,
+)
 
 from shared.settings import BlindpostSettings, EventsDatabase
+
+MIN_SECRET_BYTES = 32
 
 
 def _split_secrets(value: Any) -> Any:
@@ -20,6 +29,11 @@ SecretList = Annotated[list[SecretStr], BeforeValidator(_split_secrets)]
 
 class IntakeSettings(BlindpostSettings):
     intake_port: int = Field(8080, ge=0, le=65535)
+    deployment: str = Field(
+        "production",
+        validation_alias=AliasChoices("BLINDPOST_ENV"),
+        description="'local' accepts the short secrets of deploy/local/blindpost.env",
+    )  # before intake_secrets, whose check reads it
     intake_secrets: SecretList = Field(
         min_length=1,
         description="Authorization values Smartico may send (several during a rotation)",
@@ -38,6 +52,22 @@ class IntakeSettings(BlindpostSettings):
         5, ge=0, description="how long the producer gathers records into one request"
     )
     intake_db_pool_size: int = Field(10, ge=1)
+    cim_template: str | None = Field(
+        None, description="the custom IM dispatcher's template, checked at intake too"
+    )
+
+    @field_validator("intake_secrets")
+    @classmethod
+    def _long_enough(cls, secrets: list[SecretStr], info: ValidationInfo) -> list[SecretStr]:
+        # The Authorization value is the whole credential: a short one can be guessed.
+        if info.data.get("deployment") != "local" and any(
+            len(secret.get_secret_value().encode()) < MIN_SECRET_BYTES for secret in secrets
+        ):
+            raise ValueError(
+                f"each secret must be at least {MIN_SECRET_BYTES} bytes "
+                "(shorter ones only with BLINDPOST_ENV=local)"
+            )
+        return secrets
 
     def secret_values(self) -> list[bytes]:
         return [secret.get_secret_value().encode() for secret in self.intake_secrets]

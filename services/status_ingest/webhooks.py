@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 import time
 from collections.abc import Mapping
 
@@ -108,7 +109,7 @@ class Webhooks:
         if (
             request.query.get("hub.mode") != "subscribe"
             or not self.whatsapp_verify_token
-            or token != self.whatsapp_verify_token
+            or not hmac.compare_digest(token.encode(), self.whatsapp_verify_token.encode())
         ):
             raise web.HTTPForbidden(text="verification failed")
         return web.Response(text=request.query.get("hub.challenge", ""))

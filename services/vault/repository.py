@@ -58,6 +58,7 @@ async def load_subject(
 ) -> StoredSubject | None:
     lock = " FOR UPDATE OF s" if for_update else ""
     row = await conn.fetchrow(
+        # Only constant column lists and lock clauses are spliced in; values are parameters.
         f"SELECT {_SUBJECT_COLUMNS} FROM subjects s LEFT JOIN data_keys d USING (ext_user_id) "  # noqa: S608
         f"WHERE s.ext_user_id = $1{lock}",
         ext_user_id,
@@ -70,6 +71,7 @@ async def load_subjects(
 ) -> dict[str, StoredSubject]:
     lock = " FOR UPDATE OF s" if for_update else ""
     rows = await conn.fetch(
+        # Only constant column lists and lock clauses are spliced in; values are parameters.
         f"SELECT {_SUBJECT_COLUMNS} FROM subjects s LEFT JOIN data_keys d USING (ext_user_id) "  # noqa: S608
         f"WHERE s.ext_user_id = ANY($1::text[]){lock}",
         list(ext_user_ids),

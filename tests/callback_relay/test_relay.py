@@ -55,7 +55,7 @@ async def test_an_endpoint_down_for_a_while_then_back_gets_every_status_exactly_
             expected[(str(mid), status.value)] = 1
     witness = Smartico()
     await witness.start()
-    env = relay_env(base_env, events_dsn, f"127.0.0.1:{endpoint.port},127.0.0.1:{witness.port}")
+    env = relay_env(base_env, events_dsn, f"http://127.0.0.1:{endpoint.port},http://127.0.0.1:{witness.port}")
     async with running_relay(env):
         await publish(kafka_bootstrap, topics, events)
         # Down long enough for several retries of every callback.
@@ -112,7 +112,7 @@ async def test_an_endpoint_answering_error_code_1_is_retried_then_dead_lettered(
         env = relay_env(
             base_env,
             events_dsn,
-            f"127.0.0.1:{endpoint.port}",
+            f"http://127.0.0.1:{endpoint.port}",
             BLINDPOST_CALLBACK_RETRY_PERIOD_S="4",
         )
         before = (

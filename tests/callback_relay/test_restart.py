@@ -57,7 +57,7 @@ async def test_sigkill_and_rebalance_report_each_status_once(
     env = relay_env(
         base_env,
         events_dsn,
-        f"127.0.0.1:{endpoint.port},127.0.0.1:{witness.port}",
+        f"http://127.0.0.1:{endpoint.port},http://127.0.0.1:{witness.port}",
         BLINDPOST_CALLBACK_TIMEOUT_S="2",
         BLINDPOST_CALLBACK_LEASE_S="6",
     )

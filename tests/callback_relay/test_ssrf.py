@@ -67,9 +67,10 @@ def hostile_urls(port: int) -> list[str]:
 def listed(port: int) -> list[str]:
     """Hostile hosts are on the allow-list themselves, so the address check must stop them
     (plain private IPs are left off: an exactly listed private address is callable, which
-    is how 127.0.0.1:9900 works locally)."""
+    is how http://127.0.0.1:9900 works locally).  Listed for plain http, the scheme of the
+    hostile URLs, so that only the address check stands between them and a call."""
     return [
-        f"{host}:{port}"
+        f"http://{host}:{port}"
         for host in [
             "2130706433",
             "0177.0.0.1",
@@ -97,7 +98,9 @@ async def test_guard_refuses(url: str) -> None:
 
 
 async def test_guard_admits_listed_public_names_and_exactly_listed_private_addresses() -> None:
-    guard = CallbackGuard(["public.example", "127.0.0.1:9900", "localhost:9900"], fake_resolve)
+    guard = CallbackGuard(
+        ["public.example", "http://127.0.0.1:9900", "http://localhost:9900"], fake_resolve
+    )
     target = await guard.check("https://public.example/cb?x=1")
     assert target.addresses == ("93.184.216.34",) and target.port == 443
     assert (await guard.check("http://127.0.0.1:9900/cb")).addresses == ("127.0.0.1",)
@@ -140,7 +143,11 @@ async def test_the_running_relay_never_calls_a_hostile_url_nor_follows_a_redirec
             events += support.lifecycle(Channel.EMAIL, url, [])[1]
         redirect_mid, redirect_events = support.lifecycle(Channel.EMAIL, redirector.url, [])
         allow = ",".join(
-            [*listed(victim.port), f"127.0.0.1:{redirector.port}", f"127.0.0.1:{witness.port}"]
+            [
+                *listed(victim.port),
+                f"http://127.0.0.1:{redirector.port}",
+                f"http://127.0.0.1:{witness.port}",
+            ]
         )
         env = support.relay_env(base_env, events_dsn, allow, BLINDPOST_CALLBACK_RETRY_PERIOD_S="3")
         async with support.running_relay(env, fake_resolve):

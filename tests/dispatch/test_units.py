@@ -14,12 +14,12 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from services.dispatch.cim_template import CimTemplate, InvalidExtension
 from services.dispatch.email_message import DkimSigner, email_parts, mime_bytes
 from services.dispatch.guard import CircuitBreaker, TokenBucket
 from services.dispatch.providers import Outbound
 from services.dispatch.providers.cim import sign, verify_signature
 from services.dispatch.segments import count_segments
+from shared.cim_template import CimTemplate, InvalidExtension
 from shared.domain import Channel
 from shared.events import MessageContent
 

@@ -90,7 +90,7 @@ async def test_a_campaign_goes_out_statuses_come_back_and_no_address_leaks(
         "BLINDPOST_WHATSAPP_PROVIDER": "generic",
         "BLINDPOST_SMS_HTTP_URL": world.url("/sms"),
         "BLINDPOST_CIM_URL": world.url("/cim"),
-        "BLINDPOST_CALLBACK_ALLOWED_HOSTS": f"127.0.0.1:{world.port}",
+        "BLINDPOST_CALLBACK_ALLOWED_HOSTS": f"http://127.0.0.1:{world.port}",
         "BLINDPOST_CALLBACK_RETRY_INITIAL_S": "0.5",
     }
     logs = tmp_path / "logs"

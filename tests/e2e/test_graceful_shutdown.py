@@ -143,7 +143,7 @@ async def test_every_service_stops_gracefully_on_sigterm_under_load(
         "BLINDPOST_SMTP_PORT": str(smtp_port),
         "BLINDPOST_SMS_PROVIDER": "generic",
         "BLINDPOST_SMS_HTTP_URL": world.url("/sms"),
-        "BLINDPOST_CALLBACK_ALLOWED_HOSTS": f"127.0.0.1:{world.port}",
+        "BLINDPOST_CALLBACK_ALLOWED_HOSTS": f"http://127.0.0.1:{world.port}",
         "BLINDPOST_CALLBACK_RETRY_INITIAL_S": "0.5",
     }
     processes = {

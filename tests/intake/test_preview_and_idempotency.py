@@ -84,6 +84,7 @@ async def test_preview_is_sealed_for_the_email_dispatcher_and_never_in_clear(
         for table in await conn.fetch(
             "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"
         ):
+            # Table names from pg_tables of the test's scratch database, quoted.
             rows = await conn.fetch(f'SELECT t::text AS row FROM "{table[0]}" t')  # noqa: S608
             assert not any("example.org" in r["row"] for r in rows), table[0]
     finally:

@@ -53,6 +53,7 @@ async def all_table_text(dsn: str, skip_columns: frozenset[str] = frozenset()) -
             if column["column_name"] in skip_columns:
                 continue
             rows = await conn.fetch(
+                # Names read from the catalogue of a scratch database, quoted; no input.
                 f'SELECT "{column["column_name"]}"::text AS v FROM "{column["table_name"]}"'  # noqa: S608
             )
             text[f"{column['table_name']}.{column['column_name']}"] = "\n".join(

@@ -26,6 +26,9 @@ class Outbound:
     recipient: str
     content: MessageContent
     attempt: int
+    # Set for a preview or a staff mail (docs/contract.md): sent to ``to_email_address``,
+    # not to the player, so it carries none of the player's tracking or unsubscribe tokens.
+    activity_type: str | None = None
 
     def __repr__(self) -> str:  # never print the address, even in a traceback
         return f"Outbound({self.ext_message_id}, {self.channel.value}, attempt={self.attempt})"

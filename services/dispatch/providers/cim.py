@@ -14,14 +14,13 @@ import hmac
 import json
 import time
 
-from services.dispatch.cim_template import CimTemplate, InvalidExtension
 from services.dispatch.outcomes import PermanentFailure, Sent
 from services.dispatch.providers import Outbound, Redelivery
 from services.dispatch.providers.http import HttpProvider, json_answer
 from services.dispatch.settings import CimSettings
+from shared.cim_template import CimTemplate, InvalidExtension
 from shared.domain import Channel
 from shared.logging import get_logger
-from shared.settings import SettingsError
 
 log = get_logger(__name__)
 
@@ -109,15 +108,9 @@ class CimProvider(HttpProvider):
 
 
 def build(settings: CimSettings, channel: Channel) -> CimProvider:
-    try:
-        template = CimTemplate.parse(settings.cim_template)
-    except ValueError:
-        raise SettingsError(
-            "BLINDPOST_CIM_TEMPLATE: not a valid template (docs/dispatch.md)"
-        ) from None
     return CimProvider(
         url=settings.cim_url,
         secret=settings.secret("cim_signing_secret").encode(),
-        template=template,
+        template=CimTemplate.from_setting(settings.cim_template),
         concurrency=settings.limits(channel).concurrency,
     )

@@ -1,5 +1,8 @@
-"""The custom IM template: which ``extension`` fields the operator's notification centre
-accepts (``BLINDPOST_CIM_TEMPLATE``), and the check of one extension against it.
+"""The custom IM ``extension``: the bounds every extension keeps, which ``extension`` fields
+the operator's notification centre accepts (``BLINDPOST_CIM_TEMPLATE``), and the check of one
+extension against them.  Intake checks both before it answers (error 2), so a message it
+accepts is one every later stage can read and the dispatcher can send; the dispatcher checks
+the template again when it sends (the template may have changed in between).
 
 The template is JSON: ``{"title": {"type": "string", "required": true},
 "action": {"type": "choice", "choices": ["BUY", "SELL"]}, "urgent": {"type": "boolean"},
@@ -13,6 +16,15 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from shared.settings import SettingsError
+
+# Far beyond any template (whose fields are flat), far below the nesting at which the JSON
+# parsers of the later stages give up (about 200 levels): an extension intake accepts is
+# one they can read.
+MAX_DEPTH = 8
+MAX_KEYS = 256
+MAX_BYTES = 64 * 1024
 
 
 class FieldSpec(BaseModel):
@@ -30,7 +42,27 @@ class FieldSpec(BaseModel):
 
 
 class InvalidExtension(ValueError):
-    pass
+    """``str()`` names the field, never its value."""
+
+
+def check_bounds(extension: dict[str, Any]) -> None:
+    """Depth, key count and encoded size; iterative, so no depth can exhaust the stack."""
+    keys = 0
+    pending: list[tuple[Any, int]] = [(extension, 1)]
+    while pending:
+        value, depth = pending.pop()
+        if not isinstance(value, dict | list):
+            continue
+        if depth > MAX_DEPTH:
+            raise InvalidExtension(f"extension is nested deeper than {MAX_DEPTH} levels")
+        if isinstance(value, dict):
+            keys += len(value)
+            if keys > MAX_KEYS:
+                raise InvalidExtension(f"extension has more than {MAX_KEYS} keys")
+            value = list(value.values())
+        pending.extend((item, depth + 1) for item in value)
+    if len(json.dumps(extension, ensure_ascii=False).encode()) > MAX_BYTES:
+        raise InvalidExtension(f"extension is larger than {MAX_BYTES} bytes")
 
 
 class CimTemplate(BaseModel):
@@ -44,6 +76,16 @@ class CimTemplate(BaseModel):
         if not text:
             return None
         return cls(fields=json.loads(text))
+
+    @classmethod
+    def from_setting(cls, text: str | None) -> CimTemplate | None:
+        """:meth:`parse` for a service's start: a bad template stops it, named, not shown."""
+        try:
+            return cls.parse(text)
+        except ValueError:
+            raise SettingsError(
+                "BLINDPOST_CIM_TEMPLATE: not a valid template (docs/dispatch.md)"
+            ) from None
 
     def validate_extension(self, extension: dict[str, Any] | None) -> None:
         extension = extension or {}
