@@ -94,6 +94,7 @@ def validate_locale(value: object) -> str:
 
 
 UNSET = object()
+BODY_FIELDS = frozenset({*(f.value for f in CONTACT_FIELDS), "locale", "opted_out", "ext_user_id"})
 
 
 @dataclass(frozen=True)
@@ -123,9 +124,12 @@ def parse_change(
     ext_user_id = validate_ext_user_id(ext_user_id)
     if not isinstance(body, dict):
         raise InvalidContact("body", "must be a JSON object")
-    unknown = set(body) - {f.value for f in CONTACT_FIELDS} - {"locale", "opted_out", "ext_user_id"}
-    if unknown:
-        raise InvalidContact(sorted(unknown)[0], "unknown field")
+    if not set(body) <= BODY_FIELDS:
+        # The client's key is never repeated: it may be anything, PII included, and what we
+        # say here is audited in an append-only table.
+        raise InvalidContact(
+            "body", f"unknown field; the fields are {', '.join(sorted(BODY_FIELDS))}"
+        )
     contacts: dict[ContactField, str | None] = {}
     normalisers = {
         ContactField.EMAIL: normalise_email,

@@ -3,6 +3,7 @@ transaction where it matters; the service layer decides the transaction boundari
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
@@ -173,9 +174,9 @@ _AUDIT_APPEND = """
 WITH appended AS (
     INSERT INTO audit_log (seq, audit_id, at, caller, scope, purpose, ext_user_id, fields,
                            decision, ext_message_id, request_id, detail, prev_hash, row_hash)
-    SELECT s, a, t, c, sc, p, u, string_to_array(f, E'\\x1f'), d, m, r, dt, ph, rh
+    SELECT s, a, t, c, sc, p, u, ARRAY(SELECT jsonb_array_elements_text(f)), d, m, r, dt, ph, rh
     FROM unnest($1::bigint[], $2::uuid[], $3::timestamptz[], $4::text[], $5::text[],
-                $6::text[], $7::text[], $8::text[], $9::text[], $10::uuid[], $11::text[],
+                $6::text[], $7::text[], $8::jsonb[], $9::text[], $10::uuid[], $11::text[],
                 $12::text[], $13::bytea[], $14::bytea[])
          AS x(s, a, t, c, sc, p, u, f, d, m, r, dt, ph, rh)
     RETURNING 1
@@ -205,7 +206,7 @@ async def append_audit(conn: asyncpg.Connection, entries: Sequence[AuditEntry]) 
             entry.scope,
             entry.purpose,
             entry.ext_user_id,
-            "\x1f".join(entry.fields),
+            json.dumps(list(entry.fields)),
             entry.decision.value,
             entry.ext_message_id,
             entry.request_id,
