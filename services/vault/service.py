@@ -59,6 +59,12 @@ class VaultService:
         self.audit_committed()
         return entry
 
+    async def refuse_anonymous(self, counts: dict[str, int]) -> None:
+        """One row for every request refused for want of a token since the last one."""
+        detail = ", ".join(f"{operation}={n}" for operation, n in sorted(counts.items()))
+        caller = Caller("anonymous", Scope.NONE, "aggregate")
+        await self.refuse(caller, Decision.REFUSED_UNAUTHENTICATED, detail=detail[:1000])
+
     # --- admin ---------------------------------------------------------------------------
 
     async def write(self, caller: Caller, change: SubjectChange) -> SubjectFacts:

@@ -24,6 +24,12 @@ class VaultSettings(BlindpostSettings):
         None, description="ISO region for phone numbers written without a country code"
     )
     vault_db_pool_size: int = Field(10, ge=1)
+    vault_anonymous_audit_interval_s: float = Field(
+        60.0, gt=0, description="Requests without a valid token are audited as one row per interval"
+    )
+    vault_anonymous_rate_per_s: float = Field(
+        50.0, gt=0, description="Beyond this rate, requests without a valid token get a 429"
+    )
 
     def require_tokens(self) -> dict[str, str]:
         """Scope name -> token; every scope needs a distinct token of at least 16 characters."""
