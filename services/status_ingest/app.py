@@ -67,7 +67,12 @@ def create_app(settings: StatusIngestSettings, sns_fetch: Fetch | None = None) -
     ingest = StatusIngest(topics)
     vault = VaultOptOuts(settings.vault_url, settings.secret("vault_unsubscribe_token"))
     tracking = Tracking(
-        TrackingTokens(settings.secret("tracking_secret").encode(), settings.public_base_url),
+        TrackingTokens(
+            settings.secret("tracking_secret").encode(),
+            settings.public_base_url,
+            previous=tuple(s.encode() for s in settings.tracking_previous_secrets if s),
+            ttl_s=settings.tracking_link_ttl_days * 24 * 3600,
+        ),
         ingest,
         vault,
     )
