@@ -7,12 +7,12 @@ append-only log and queue every real access behind the chain head's lock."""
 from __future__ import annotations
 
 import asyncio
-import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
 
 from prometheus_client import Counter as Metric
 
+from services.vault.throttle import TokenBucket
 from shared.logging import get_logger
 
 log = get_logger(__name__)
@@ -28,23 +28,16 @@ Flush = Callable[[dict[str, int]], Awaitable[None]]
 
 class AnonymousRefusals:
     def __init__(self, rate_per_s: float, burst: int, interval_s: float) -> None:
-        self.rate_per_s = rate_per_s
-        self.burst = burst
+        self.bucket = TokenBucket(rate_per_s, burst)
         self.interval_s = interval_s
-        self._tokens = float(burst)
-        self._refilled = time.monotonic()
         self._pending: Counter[str] = Counter()
 
     def admit(self, operation: str) -> bool:
         """Count one refusal; False when over the rate (answer 429, count nothing more)."""
-        now = time.monotonic()
-        self._tokens = min(self.burst, self._tokens + (now - self._refilled) * self.rate_per_s)
-        self._refilled = now
-        if self._tokens < 1:
+        if not self.bucket.take():
             ANONYMOUS.labels("rate_limited").inc()
             self._pending["rate_limited"] += 1
             return False
-        self._tokens -= 1
         ANONYMOUS.labels("refused").inc()
         self._pending[operation] += 1
         return True

@@ -33,7 +33,11 @@ RELAY = web.AppKey("vault_audit_relay", AuditRelay)
 def keys_from(settings: VaultSettings) -> tuple[Keyring, BlindIndex]:
     return (
         Keyring.parse(settings.vault_keks, settings.vault_active_kek),
-        BlindIndex.from_setting(settings.secret("vault_blind_index_key")),
+        BlindIndex.from_setting(
+            settings.secret("vault_blind_index_key"),
+            settings.vault_blind_index_key_version,
+            settings.vault_blind_index_previous_keys,
+        ),
     )
 
 
@@ -69,7 +73,14 @@ def create_app(settings: VaultSettings) -> web.Application:
     async def relay() -> AsyncIterator[AuditRelay]:
         publisher = KafkaPublisher(app[PRODUCER], kafka.topics)
         relay = AuditRelay(app[POOL], publisher)
-        app[SERVICE] = VaultService(app[POOL], keyring, blind_index, publisher, relay.notify)
+        app[SERVICE] = VaultService(
+            app[POOL],
+            keyring,
+            blind_index,
+            publisher,
+            relay.notify,
+            lookups_per_minute=settings.vault_lookups_per_minute,
+        )
         yield relay
 
     provide(app, POOL, pool)

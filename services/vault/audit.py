@@ -34,6 +34,7 @@ class Decision(StrEnum):
     REFUSED_SCOPE = "refused_scope"
     REFUSED_NO_PURPOSE = "refused_no_purpose"
     REFUSED_INVALID = "refused_invalid"
+    REFUSED_THROTTLED = "refused_throttled"
 
 
 @dataclass(frozen=True)

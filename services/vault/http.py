@@ -14,7 +14,7 @@ from aiohttp import web
 from aiokafka.errors import KafkaError
 from prometheus_client import Counter, Histogram
 
-from services.vault.access import Caller, NotFound, Scope
+from services.vault.access import Caller, NotFound, Scope, Throttled
 from services.vault.anonymous import AnonymousRefusals
 from services.vault.audit import Decision
 from services.vault.crypto import IntegrityError
@@ -163,6 +163,8 @@ async def lookup(request: web.Request, caller: Caller) -> web.Response:
         found = await request.app[SERVICE].lookup(caller, field, body[field.value])
     except InvalidContact as exc:
         return await _invalid(request, caller, exc)
+    except Throttled:
+        return _json(429, {"error": "too many lookups, try again later"})
     return _json(200, {"ext_user_ids": found})
 
 

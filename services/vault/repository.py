@@ -123,7 +123,10 @@ async def save_subject(
 
 
 async def replace_blind_index(
-    conn: asyncpg.Connection, ext_user_id: str, digests: dict[ContactField, bytes | None]
+    conn: asyncpg.Connection,
+    ext_user_id: str,
+    digests: dict[ContactField, bytes | None],
+    key_version: int,
 ) -> None:
     """For each field given, drop its old digest and store the new one (if any)."""
     if not digests:
@@ -133,11 +136,11 @@ async def replace_blind_index(
         ext_user_id,
         [f.value for f in digests],
     )
-    rows = [(f.value, d, ext_user_id) for f, d in digests.items() if d is not None]
+    rows = [(f.value, d, ext_user_id, key_version) for f, d in digests.items() if d is not None]
     if rows:
         await conn.executemany(
-            "INSERT INTO blind_index (field, digest, ext_user_id) VALUES ($1, $2, $3) "
-            "ON CONFLICT DO NOTHING",
+            "INSERT INTO blind_index (field, digest, ext_user_id, key_version)"
+            " VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
             rows,
         )
 
@@ -157,11 +160,17 @@ async def erase_subject(conn: asyncpg.Connection, ext_user_id: str, facts_versio
     )
 
 
-async def lookup_digest(conn: asyncpg.Connection, field: ContactField, digest: bytes) -> list[str]:
+async def lookup_buckets(
+    conn: asyncpg.Connection, field: ContactField, buckets: list[tuple[int, bytes]]
+) -> list[str]:
+    """The subjects in any of the (key version, bucket)s: candidates, not yet matches."""
     rows = await conn.fetch(
-        "SELECT ext_user_id FROM blind_index WHERE field = $1 AND digest = $2 ORDER BY ext_user_id",
+        "SELECT DISTINCT b.ext_user_id FROM blind_index b"
+        " JOIN unnest($2::integer[], $3::bytea[]) AS k(v, d)"
+        " ON b.key_version = k.v AND b.digest = k.d WHERE b.field = $1 ORDER BY 1",
         field.value,
-        digest,
+        [version for version, _ in buckets],
+        [bucket for _, bucket in buckets],
     )
     return [row["ext_user_id"] for row in rows]
 

@@ -20,6 +20,12 @@ class VaultSettings(BlindpostSettings):
     vault_keks: CsvList = Field(repr=False)
     vault_active_kek: str
     vault_blind_index_key: SecretStr
+    vault_blind_index_key_version: int = Field(1, ge=1)
+    # Earlier blind-index keys, '<version>:<base64url key>', searched until re-indexed.
+    vault_blind_index_previous_keys: CsvList = Field(default_factory=list, repr=False)
+    vault_lookups_per_minute: float = Field(
+        60.0, gt=0, description="Admin lookups by address (an address oracle) allowed per minute"
+    )
     vault_default_region: str | None = Field(
         None, description="ISO region for phone numbers written without a country code"
     )
