@@ -14,6 +14,7 @@ import asyncpg
 
 from services.vault.crypto import BUCKET_BYTES, BlindIndex
 from services.vault.domain import ContactField, blind_index_input
+from tests.support.processes import run_cli
 from tests.vault.support import running_vault
 
 EMAIL = "ada@example.org"
@@ -88,3 +89,14 @@ async def test_the_key_rotates_and_earlier_rows_are_still_found(vault_env, vault
         assert (status, body) == (200, {"ext_user_ids": ["ada", "bob"]})
     rows = await _fetch(vault_dsn, "SELECT ext_user_id, key_version FROM blind_index ORDER BY 1")
     assert [(r["ext_user_id"], r["key_version"]) for r in rows] == [("ada", 1), ("bob", 2)]
+
+    # Re-indexed under the new key, the old one is no longer needed.
+    done = run_cli(rotated, "vault", "reindex")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "re-indexed 1 subjects" in done.stdout
+    only_new = {k: v for k, v in rotated.items() if "PREVIOUS_KEYS" not in k}
+    async with running_vault(only_new) as vault:
+        status, body = await vault.call("POST", "/v1/lookups", "admin", json={"email": EMAIL})
+        assert (status, body) == (200, {"ext_user_ids": ["ada", "bob"]})
+    rows = await _fetch(vault_dsn, "SELECT DISTINCT key_version FROM blind_index")
+    assert [r["key_version"] for r in rows] == [2]
