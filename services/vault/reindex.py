@@ -8,10 +8,10 @@ from __future__ import annotations
 import asyncpg
 
 from services.vault import repository as repo
-from services.vault.access import Caller, Scope, audit_entry
-from services.vault.audit import Decision
+from services.vault.access import Caller, Scope
 from services.vault.crypto import BlindIndex, Keyring
 from services.vault.domain import ContactField, blind_index_input
+from services.vault.operations import audit_operation
 from services.vault.writes import subject_cipher
 
 
@@ -52,14 +52,12 @@ async def reindex_blind_index(
                         conn, subject.ext_user_id, digests, blind_index.version
                     )
             moved += len(ids)
-        async with conn.transaction():
-            entry = audit_entry(
-                Caller(caller, Scope.ADMIN, "reindex"),
-                Decision.KEYS_ROTATED,
-                purpose="blind-index-rotation",
-                detail=f"reindexed={moved} version={blind_index.version}",
-            )
-            await repo.append_audit(conn, [entry])
+        await audit_operation(
+            conn,
+            Caller(caller, Scope.ADMIN, "reindex"),
+            purpose="blind-index-rotation",
+            detail=f"reindexed={moved} version={blind_index.version}",
+        )
     finally:
         await conn.close()
     return moved
