@@ -207,7 +207,9 @@ async def resolve(request: web.Request, caller: Caller) -> web.Response:
             if exc.field == "purpose" or exc.field.endswith("ext_message_id")
             else Decision.REFUSED_INVALID
         )
-        await request.app[SERVICE].refuse(caller, decision, fields=(exc.audited_field,), detail=exc.reason)
+        await request.app[SERVICE].refuse(
+            caller, decision, fields=(exc.audited_field,), detail=exc.reason
+        )
         return _json(400, {"error": "invalid request", "field": exc.field, "reason": exc.reason})
     results = await request.app[SERVICE].resolve(caller, purpose, items)
     for result in results:
