@@ -67,7 +67,12 @@ def create_app(settings: StatusIngestSettings, sns_fetch: Fetch | None = None) -
     ingest = StatusIngest(topics)
     vault = VaultOptOuts(settings.vault_url, settings.secret("vault_unsubscribe_token"))
     tracking = Tracking(
-        TrackingTokens(settings.secret("tracking_secret").encode(), settings.public_base_url),
+        TrackingTokens(
+            settings.secret("tracking_secret").encode(),
+            settings.public_base_url,
+            previous=tuple(s.encode() for s in settings.tracking_previous_secrets if s),
+            ttl_s=settings.tracking_link_ttl_days * 24 * 3600,
+        ),
         ingest,
         vault,
     )
@@ -85,8 +90,9 @@ def create_app(settings: StatusIngestSettings, sns_fetch: Fetch | None = None) -
     @asynccontextmanager
     async def pool() -> AsyncIterator[asyncpg.Pool]:
         await prepare_topics(kafka, STATUS_TOPICS)
-        async with postgres_pool(settings.database, migrations=MIGRATIONS,
-                                 migrations_table=MIGRATIONS_TABLE, max_size=10) as pool:
+        async with postgres_pool(
+            settings.database, migrations=MIGRATIONS, migrations_table=MIGRATIONS_TABLE, max_size=10
+        ) as pool:
             yield pool
 
     @asynccontextmanager
@@ -105,9 +111,7 @@ def create_app(settings: StatusIngestSettings, sns_fetch: Fetch | None = None) -
     provide(app, SESSION, session)
     provide(app, CONSUMER, lambda: kafka_consumer(kafka, group, [topics.message_events]))
     provide(app, MATCHER, matcher)
-    run_background(
-        app, "match-dispatched", lambda: app[MATCHER].run(stopping(app)), drains=True
-    )
+    run_background(app, "match-dispatched", lambda: app[MATCHER].run(stopping(app)), drains=True)
     monitor_lag(app, kafka, group, [topics.message_events])
     run_background(app, "housekeeping", lambda: _housekeeping(app, ingest, settings))
     add_readiness_check(app, "database", lambda: app[POOL].fetchval("SELECT 1"))

@@ -13,6 +13,7 @@ from aiokafka.errors import KafkaError
 from prometheus_client import Counter, Gauge
 
 from services.status_ingest.ingest import lock_ids, publish, status_event
+from services.status_ingest.senders import webhooks_reporting_on
 from shared.domain import SmarticoStatus
 from shared.events import (
     DispatchSucceeded,
@@ -72,7 +73,7 @@ class DispatchedMatcher:
         ).run(stop)
 
     async def _handle(self, records: list[ConsumerRecord]) -> None:
-        found: dict[str, tuple[uuid.UUID, str]] = {}
+        found: dict[tuple[str, str], uuid.UUID] = {}
         poison = []
         for record in records:
             try:
@@ -86,28 +87,35 @@ class DispatchedMatcher:
             if event.type is not EventType.DISPATCH_SUCCEEDED:
                 count_skipped(STAGE, SkipReason.NOT_HANDLED)
             elif ids := dispatched_ids(event):
-                found[ids[0]] = (ids[1], ids[2])
+                found[(ids[2], ids[0])] = ids[1]
         await send_outputs(self.producer, poison)
         if found:
             await self._match(found)
         await self.consumer.commit(next_offsets(records))
 
-    async def _match(self, found: dict[str, tuple[uuid.UUID, str]]) -> None:
+    async def _match(self, found: dict[tuple[str, str], uuid.UUID]) -> None:
+        # Parked statuses are released only by a message of a provider they may report on.
+        reporters = {
+            (webhook, pmid): mid
+            for (provider, pmid), mid in found.items()
+            for webhook in webhooks_reporting_on(provider)
+        }
         async with self.pool.acquire() as conn, conn.transaction():
-            await lock_ids(conn, list(found))
+            await lock_ids(conn, [pmid for _, pmid in found])
             await conn.executemany(
                 "INSERT INTO provider_messages (provider_message_id, ext_message_id, provider)"
                 " VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
-                [(pmid, mid, provider) for pmid, (mid, provider) in found.items()],
+                [(pmid, mid, provider) for (provider, pmid), mid in found.items()],
             )
             parked = await conn.fetch(
-                "DELETE FROM parked_statuses"
-                " WHERE provider_message_id = ANY($1::text[]) RETURNING *",
-                list(found),
+                "DELETE FROM parked_statuses p USING unnest($1::text[], $2::text[]) AS k(pr, id)"
+                " WHERE p.provider = k.pr AND p.provider_message_id = k.id RETURNING p.*",
+                [webhook for webhook, _ in reporters],
+                [pmid for _, pmid in reporters],
             )
             events = [
                 status_event(
-                    found[row["provider_message_id"]][0],
+                    reporters[(row["provider"], row["provider_message_id"])],
                     row["provider"],
                     row["provider_status"],
                     SmarticoStatus(row["status"]),

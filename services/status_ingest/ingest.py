@@ -17,6 +17,7 @@ from prometheus_client import Counter
 
 from services.status_ingest.mapping import UnknownStatus, smartico_status
 from services.status_ingest.providers.base import StatusReport
+from services.status_ingest.senders import dispatchers_reported_by
 from shared.domain import SmarticoStatus
 from shared.events import Event, StatusReported
 from shared.kafka import RecoveringProducer
@@ -81,6 +82,16 @@ async def publish(producer: RecoveringProducer, topic: str, events: Sequence[Eve
         await future
 
 
+def _known_id(known: dict[tuple[str, str], uuid.UUID], report: StatusReport) -> uuid.UUID | None:
+    """Only a message this provider (or one it reports for) sent: ids are not global."""
+    if not report.provider_message_id:
+        return None
+    for sender in dispatchers_reported_by(report.provider):
+        if found := known.get((sender, report.provider_message_id)):
+            return found
+    return None
+
+
 class StatusIngest:
     """``pool`` and ``producer`` are attached when the app starts (handlers exist before)."""
 
@@ -136,17 +147,17 @@ class StatusIngest:
             if not _uuid(r.ext_message_id) and r.provider_message_id
         ]
         await lock_ids(conn, [pmid for pmid in to_match if pmid])
-        known: dict[str, uuid.UUID] = {}
+        known: dict[tuple[str, str], uuid.UUID] = {}
         if to_match:
             rows = await conn.fetch(
-                "SELECT provider_message_id, ext_message_id FROM provider_messages"
+                "SELECT provider, provider_message_id, ext_message_id FROM provider_messages"
                 " WHERE provider_message_id = ANY($1::text[])",
                 to_match,
             )
-            known = {r["provider_message_id"]: r["ext_message_id"] for r in rows}
+            known = {(r["provider"], r["provider_message_id"]): r["ext_message_id"] for r in rows}
         events = []
         for report, status in wanted:
-            mid = _uuid(report.ext_message_id) or known.get(report.provider_message_id or "")
+            mid = _uuid(report.ext_message_id) or _known_id(known, report)
             if mid is None and report.provider_message_id:
                 await conn.execute(
                     "INSERT INTO parked_statuses (provider, event_key, provider_message_id,"

@@ -21,6 +21,11 @@ class StatusIngestSettings(BlindpostSettings):
     database: EventsDatabase
     public_base_url: str = "http://127.0.0.1:8082"
     tracking_secret: SecretStr
+    # Rotation: links minted with these earlier secrets are still honoured.
+    tracking_previous_secrets: CsvList = Field(default_factory=list, repr=False)
+    tracking_link_ttl_days: float = Field(
+        90.0, gt=0, description="How long open and click links work (unsubscribe links always do)"
+    )
     vault_url: str = "http://127.0.0.1:8081"
     vault_unsubscribe_token: SecretStr = SecretStr("")
     webhook_replay_window_s: float = Field(300.0, gt=0)

@@ -1,6 +1,6 @@
 """Our own e-mail tracking: open pixel, click redirects, RFC 8058 one-click unsubscribe.
 
-Tokens are signed by the e-mail dispatcher (``shared.tracking``); a click token carries the
+Tokens are sealed by the e-mail dispatcher (``shared.tracking``); a click token carries the
 one URL it may lead to, so there is no open redirect.  A one-click unsubscribe is a POST
 (mail clients send ``List-Unsubscribe=One-Click``) answered 200 with no redirect; a GET only
 shows a page with the same POST as a button, because link scanners follow GETs.

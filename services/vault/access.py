@@ -29,6 +29,10 @@ class NotFound(Exception):
     pass
 
 
+class Throttled(Exception):
+    """Over the rate allowed for this operation: refused, audited, safe to retry later."""
+
+
 def now() -> datetime:
     return datetime.now(UTC)
 

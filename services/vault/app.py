@@ -9,16 +9,18 @@ from pathlib import Path
 import asyncpg
 from aiohttp import web
 
+from services.vault.anonymous import AnonymousRefusals
 from services.vault.audit_relay import AuditRelay
 from services.vault.crypto import BlindIndex, Keyring
-from services.vault.http import DEFAULT_REGION, SERVICE, TOKENS, add_routes
+from services.vault.gate import TOKENS
+from services.vault.http import ANONYMOUS, DEFAULT_REGION, SERVICE, add_routes
 from services.vault.publisher import KafkaPublisher
 from services.vault.service import Scope, VaultService
 from services.vault.settings import VaultSettings
 from shared.db import postgres_pool
 from shared.http import add_readiness_check, create_service_app
 from shared.kafka import RecoveringProducer, kafka_producer, prepare_topics
-from shared.lifecycle import provide, run_background
+from shared.lifecycle import provide, run_background, stopping
 from shared.topics import SUBJECT_FACTS, VAULT_AUDIT
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -31,7 +33,11 @@ RELAY = web.AppKey("vault_audit_relay", AuditRelay)
 def keys_from(settings: VaultSettings) -> tuple[Keyring, BlindIndex]:
     return (
         Keyring.parse(settings.vault_keks, settings.vault_active_kek),
-        BlindIndex.from_setting(settings.secret("vault_blind_index_key")),
+        BlindIndex.from_setting(
+            settings.secret("vault_blind_index_key"),
+            settings.vault_blind_index_key_version,
+            settings.vault_blind_index_previous_keys,
+        ),
     )
 
 
@@ -46,6 +52,11 @@ def create_app(settings: VaultSettings) -> web.Application:
     )
     app[TOKENS] = {Scope(name): token for name, token in settings.require_tokens().items()}
     app[DEFAULT_REGION] = settings.vault_default_region or ""
+    app[ANONYMOUS] = AnonymousRefusals(
+        settings.vault_anonymous_rate_per_s,
+        burst=int(settings.vault_anonymous_rate_per_s * 2) + 1,
+        interval_s=settings.vault_anonymous_audit_interval_s,
+    )
 
     @asynccontextmanager
     async def pool() -> AsyncIterator[asyncpg.Pool]:
@@ -62,13 +73,26 @@ def create_app(settings: VaultSettings) -> web.Application:
     async def relay() -> AsyncIterator[AuditRelay]:
         publisher = KafkaPublisher(app[PRODUCER], kafka.topics)
         relay = AuditRelay(app[POOL], publisher)
-        app[SERVICE] = VaultService(app[POOL], keyring, blind_index, publisher, relay.notify)
+        app[SERVICE] = VaultService(
+            app[POOL],
+            keyring,
+            blind_index,
+            publisher,
+            relay.notify,
+            lookups_per_minute=settings.vault_lookups_per_minute,
+        )
         yield relay
 
     provide(app, POOL, pool)
     provide(app, PRODUCER, lambda: kafka_producer(kafka))
     provide(app, RELAY, relay)
     run_background(app, "audit-relay", lambda: app[RELAY].run())
+    run_background(
+        app,
+        "anonymous-refusals",
+        lambda: app[ANONYMOUS].run(app[SERVICE].refuse_anonymous, stopping(app)),
+        drains=True,
+    )
 
     add_readiness_check(app, "database", lambda: app[POOL].fetchval("SELECT 1"))
     add_readiness_check(app, "kafka", lambda: app[PRODUCER].check(kafka.topics.vault_audit))

@@ -34,6 +34,7 @@ class Decision(StrEnum):
     REFUSED_SCOPE = "refused_scope"
     REFUSED_NO_PURPOSE = "refused_no_purpose"
     REFUSED_INVALID = "refused_invalid"
+    REFUSED_THROTTLED = "refused_throttled"
 
 
 @dataclass(frozen=True)
@@ -88,77 +89,95 @@ class StoredRow:
 
 
 @dataclass(frozen=True)
+class Break:
+    """One place where the chain does not hold: a row (``seq``) or the head (``seq`` None)."""
+
+    seq: int | None
+    audit_id: uuid.UUID | None
+    reason: str
+
+    def describe(self) -> str:
+        where = f"row seq={self.seq}" if self.seq is not None else "chain head"
+        ident = f" (audit_id {self.audit_id})" if self.audit_id else ""
+        return f"{where}{ident}: {self.reason}"
+
+
+@dataclass(frozen=True)
 class Verdict:
-    ok: bool
     rows: int
-    first_bad_seq: int | None = None
-    first_bad_audit_id: uuid.UUID | None = None
-    reason: str = ""
+    breaks: tuple[Break, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return not self.breaks
+
+    @property
+    def first_bad_seq(self) -> int | None:
+        return self.breaks[0].seq if self.breaks else None
 
     def describe(self) -> str:
         if self.ok:
             return f"audit chain intact: {self.rows} rows verified"
-        where = f"row seq={self.first_bad_seq}" if self.first_bad_seq is not None else "chain head"
-        ident = f" (audit_id {self.first_bad_audit_id})" if self.first_bad_audit_id else ""
-        return f"audit chain BROKEN at {where}{ident}: {self.reason}"
+        lines = [f"audit chain BROKEN at {self.breaks[0].describe()}"]
+        lines += [f"also BROKEN at {b.describe()}" for b in self.breaks[1:]]
+        lines.append(f"{len(self.breaks)} breaks in {self.rows} rows")
+        return "\n".join(lines)
 
 
 class ChainVerifier:
-    """Walks rows in ``seq`` order; the first row that does not follow from its predecessor
-    is the first bad one.  Fed row by row, so a log of any size verifies in flat memory."""
+    """Walks rows in ``seq`` order and reports every row that does not follow from its
+    predecessor.  After a break it carries on from the bad row's stored hash, so one edit
+    (or one unreadable row) cannot hide tampering further on.  Fed row by row, so a log of
+    any size verifies in flat memory (only the breaks are kept)."""
 
     def __init__(self) -> None:
         self.previous = GENESIS
         self.count = 0
+        self.expected_seq = 1
+        self.breaks: list[Break] = []
 
-    def feed(self, row: StoredRow) -> Verdict | None:
+    def feed(self, row: StoredRow) -> None:
         self.count += 1
         # Sequence numbers are given out under the head lock, without gaps: a gap is a
         # deleted row, and naming it is more useful than naming the row after it.
-        if row.seq != self.count:
-            return Verdict(
-                False,
-                self.count,
-                self.count,
-                None,
-                f"row is missing (deleted); the chain continues at seq={row.seq}",
+        if row.seq != self.expected_seq:
+            self.breaks.append(
+                Break(
+                    self.expected_seq,
+                    None,
+                    f"row is missing (deleted); the chain continues at seq={row.seq}",
+                )
             )
-        if row.prev_hash != self.previous:
-            return Verdict(
-                False,
-                self.count,
-                row.seq,
-                row.entry.audit_id,
-                "does not follow the row before it (a row was deleted or reordered here)",
+        elif row.prev_hash != self.previous:
+            self.breaks.append(
+                Break(
+                    row.seq,
+                    row.entry.audit_id,
+                    "does not follow the row before it (a row was deleted or reordered here)",
+                )
             )
-        if chain_hash(self.previous, row.seq, row.entry) != row.row_hash:
-            return Verdict(
-                False,
-                self.count,
-                row.seq,
-                row.entry.audit_id,
-                "content does not match its hash (edited)",
+        elif chain_hash(self.previous, row.seq, row.entry) != row.row_hash:
+            self.breaks.append(
+                Break(row.seq, row.entry.audit_id, "content does not match its hash (edited)")
             )
+        self.expected_seq = row.seq + 1
         self.previous = row.row_hash
-        return None
 
     def finish(self, head_hash: bytes, head_count: int) -> Verdict:
         if self.count != head_count or self.previous != head_hash:
-            return Verdict(
-                False,
-                self.count,
-                None,
-                None,
-                f"the log ends after {self.count} rows but its head records {head_count} "
-                "(rows at the end were deleted)",
+            self.breaks.append(
+                Break(
+                    None,
+                    None,
+                    f"the log ends after {self.count} rows but its head records {head_count} "
+                    "(rows at the end were deleted)",
+                )
             )
-        return Verdict(True, self.count)
+        return Verdict(self.count, tuple(self.breaks))
 
 
 def verify(rows: Iterable[StoredRow], head_hash: bytes, head_count: int) -> Verdict:
     verifier = ChainVerifier()
     for row in rows:
-        bad = verifier.feed(row)
-        if bad:
-            return bad
+        verifier.feed(row)
     return verifier.finish(head_hash, head_count)

@@ -31,6 +31,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         "publish-facts", help="publish every subject's facts again (e.g. for a new intake)"
     )
     republish.set_defaults(handler=_publish_facts)
+    reindex = vault_sub.add_parser(
+        "reindex", help="move the blind index to the active key (after a blind-index key rotation)"
+    )
+    reindex.set_defaults(handler=_reindex)
 
     audit = sub.add_parser("audit", help="the vault's audit log")
     audit_sub = audit.add_subparsers(dest="audit_command", required=True)
@@ -108,6 +112,19 @@ def _rotate(args: argparse.Namespace) -> int:
         rotate_kek(settings.database_url(), keyring, _caller(), progress=not args.no_progress)
     )
     print(f"re-wrapped {count} data keys with KEK {keyring.active_id}")
+    return 0
+
+
+def _reindex(_args: argparse.Namespace) -> int:
+    from services.vault.app import keys_from
+    from services.vault.reindex import reindex_blind_index
+
+    settings = _settings()
+    keyring, blind_index = keys_from(settings)
+    count = asyncio.run(
+        reindex_blind_index(settings.database_url(), keyring, blind_index, _caller())
+    )
+    print(f"re-indexed {count} subjects under blind-index key {blind_index.version}")
     return 0
 
 

@@ -140,21 +140,48 @@ def _dek_aad(ext_user_id: str, dek_version: int, kek_id: str) -> bytes:
     return f"blindpost-vault-dek:v1:{ext_user_id}:{dek_version}:{kek_id}".encode()
 
 
-class BlindIndex:
-    """Keyed HMAC of a normalised address: equal addresses give equal digests, and without
-    the key a digest says nothing (no dictionary attack on phone numbers)."""
+BUCKET_BYTES = 2
+"""A blind-index entry keeps this much of the HMAC: a bucket that many addresses share (about
+one in 65536), not a fingerprint.  Whoever reads the table can no longer tell which subjects
+share an address; a lookup finds the bucket's subjects and keeps those whose stored address,
+decrypted, is equal."""
 
-    def __init__(self, key: bytes) -> None:
-        if len(key) < 32:
-            raise KeyMaterialError("the blind-index key must be at least 32 bytes")
-        self._key = key
+
+class BlindIndex:
+    """Keyed HMAC of a normalised address, truncated to a bucket, under a numbered key: the
+    active version indexes new writes, earlier versions (until a re-index has moved every row)
+    are still searched, so the key can change without a flag day."""
+
+    def __init__(self, key: bytes, version: int = 1, previous: dict[int, bytes] | None = None):
+        keys = {version: key, **(previous or {})}
+        if any(len(k) < 32 for k in keys.values()):
+            raise KeyMaterialError("each blind-index key must be at least 32 bytes")
+        self.version = version
+        self._keys = keys
 
     @classmethod
-    def from_setting(cls, encoded: str) -> BlindIndex:
+    def from_setting(
+        cls, encoded: str, version: int = 1, previous: list[str] | None = None
+    ) -> BlindIndex:
         try:
-            return cls(_b64d(encoded.strip()))
+            older = {}
+            for spec in previous or []:
+                number, _, key = spec.partition(":")
+                older[int(number)] = _b64d(key.strip())
+            return cls(_b64d(encoded.strip()), version, older)
         except (ValueError, TypeError):
-            raise KeyMaterialError("the blind-index key is base64url of 32 bytes") from None
+            raise KeyMaterialError(
+                "the blind-index key is base64url of 32 bytes; earlier ones '<version>:<key>'"
+            ) from None
 
     def digest(self, normalised: str) -> bytes:
-        return hmac.new(self._key, normalised.encode(), hashlib.sha256).digest()
+        """The bucket under the active key (what a write stores)."""
+        return self.bucket(self.version, normalised)
+
+    def buckets(self, normalised: str) -> list[tuple[int, bytes]]:
+        """(version, bucket) under every configured key (what a lookup searches)."""
+        return [(version, self.bucket(version, normalised)) for version in sorted(self._keys)]
+
+    def bucket(self, version: int, normalised: str) -> bytes:
+        mac = hmac.new(self._keys[version], normalised.encode(), hashlib.sha256)
+        return mac.digest()[:BUCKET_BYTES]

@@ -29,10 +29,12 @@ MAX_CHANNEL_ID_LENGTH = 128
 class InvalidContact(ValueError):
     """A value that cannot be stored.  ``field`` and ``reason`` never contain the value."""
 
-    def __init__(self, field: str, reason: str) -> None:
+    def __init__(self, field: str, reason: str, *, audited_as: str | None = None) -> None:
         super().__init__(f"{field}: {reason}")
         self.field = field
         self.reason = reason
+        self.audited_field = audited_as or field
+        """What the audit log records: ``field`` when it is one of our names."""
 
 
 def normalise_email(value: object) -> str:
@@ -94,6 +96,7 @@ def validate_locale(value: object) -> str:
 
 
 UNSET = object()
+BODY_FIELDS = frozenset({*(f.value for f in CONTACT_FIELDS), "locale", "opted_out", "ext_user_id"})
 
 
 @dataclass(frozen=True)
@@ -123,9 +126,11 @@ def parse_change(
     ext_user_id = validate_ext_user_id(ext_user_id)
     if not isinstance(body, dict):
         raise InvalidContact("body", "must be a JSON object")
-    unknown = set(body) - {f.value for f in CONTACT_FIELDS} - {"locale", "opted_out", "ext_user_id"}
+    unknown = set(body) - BODY_FIELDS
     if unknown:
-        raise InvalidContact(sorted(unknown)[0], "unknown field")
+        # The client hears which of its keys we do not know; the audit log never does: the
+        # key may be anything, PII included, and that table is append-only.
+        raise InvalidContact(sorted(unknown)[0], "unknown field", audited_as="body")
     contacts: dict[ContactField, str | None] = {}
     normalisers = {
         ContactField.EMAIL: normalise_email,

@@ -1,14 +1,12 @@
 """The vault's HTTP API.  Every request names a scope through its bearer token; a request
-outside its scope, without a token, or without a purpose is refused, and the refusal is
-audited like any other access."""
+outside its scope or without a purpose is refused, and the refusal is audited like any other
+access.  A request without a valid token is refused before any I/O and audited in aggregate
+(``anonymous``)."""
 
 from __future__ import annotations
 
-import hmac
-import re
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from datetime import datetime
 
 import asyncpg
@@ -16,10 +14,12 @@ from aiohttp import web
 from aiokafka.errors import KafkaError
 from prometheus_client import Counter, Histogram
 
-from services.vault.access import Caller, NotFound, Scope
+from services.vault.access import Caller, NotFound, Scope, Throttled
+from services.vault.anonymous import AnonymousRefusals
 from services.vault.audit import Decision
 from services.vault.crypto import IntegrityError
 from services.vault.domain import ContactField, InvalidContact, parse_change, validate_ext_user_id
+from services.vault.gate import SAFE_NAME, authenticate, path_subject, refusal_of
 from services.vault.metrics import INTEGRITY_FAILURES, count_reads
 from services.vault.resolve import RESOLVE_PURPOSES, ContactRequest
 from services.vault.service import VaultService
@@ -29,7 +29,7 @@ from shared.logging import get_logger
 log = get_logger(__name__)
 
 SERVICE = web.AppKey("vault_service", VaultService)
-TOKENS = web.AppKey("vault_tokens", dict)
+ANONYMOUS = web.AppKey("vault_anonymous_refusals", AnonymousRefusals)
 DEFAULT_REGION = web.AppKey("vault_default_region", str)
 
 REQUESTS = Counter(
@@ -39,7 +39,6 @@ REQUESTS = Counter(
 )
 LATENCY = Histogram("blindpost_vault_request_duration_seconds", "Vault API latency", ["operation"])
 MAX_BATCH = 1000
-_SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]")
 
 Handler = Callable[[web.Request, Caller], Awaitable[web.StreamResponse]]
 
@@ -48,46 +47,13 @@ def _json(status: int, body: dict[str, object]) -> web.Response:
     return web.json_response(body, status=status)
 
 
-def _request_id(request: web.Request) -> str:
-    given = _SAFE_NAME.sub("", request.headers.get("X-Request-Id", ""))[:64]
-    return given or str(uuid.uuid4())
-
-
-def authenticate(request: web.Request) -> Caller:
-    """Compare against every token, in constant time each, whatever matches first."""
-    header = request.headers.get("Authorization", "")
-    presented = header[7:].strip() if header[:7].lower() == "bearer " else ""
-    scope = Scope.NONE
-    for candidate, token in request.app[TOKENS].items():
-        if hmac.compare_digest(presented.encode(), token.encode()) and presented:
-            scope = candidate
-    label = _SAFE_NAME.sub("", request.headers.get("X-Blindpost-Caller", ""))[:64]
-    name = scope.value if scope is not Scope.NONE else "anonymous"
-    return Caller(f"{name}:{label}" if label else name, scope, _request_id(request))
-
-
-@dataclass(frozen=True)
-class _Refusal:
-    decision: Decision
-    outcome: str  # the metric label
-    status: int
-    error: str
-
-
-def _refusal(caller: Caller, scope: Scope, operation: str) -> _Refusal | None:
-    """Why ``caller`` may not perform ``operation``, or None when it may."""
-    if caller.scope is Scope.NONE:
-        return _Refusal(
-            Decision.REFUSED_UNAUTHENTICATED,
-            "unauthenticated",
-            401,
-            "missing or unknown bearer token",
-        )
-    if caller.scope is not scope:
-        return _Refusal(
-            Decision.REFUSED_SCOPE, "wrong_scope", 403, f"this token's scope may not {operation}"
-        )
-    return None
+def _anonymous(request: web.Request, operation: str) -> web.Response:
+    """No database, no Kafka: counted, audited in aggregate, rate-limited."""
+    if not request.app[ANONYMOUS].admit(operation):
+        REQUESTS.labels(operation, "rate_limited").inc()
+        return _json(429, {"error": "too many requests without a valid token"})
+    REQUESTS.labels(operation, "unauthenticated").inc()
+    return _json(401, {"error": "missing or unknown bearer token"})
 
 
 def scoped(
@@ -96,14 +62,21 @@ def scoped(
     def wrap(handler: Handler) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
         async def endpoint(request: web.Request) -> web.StreamResponse:
             caller = authenticate(request)
+            if caller.scope is Scope.NONE:
+                return _anonymous(request, operation)
             service = request.app[SERVICE]
-            ext_user_id = request.match_info.get("ext_user_id")
+            ext_user_id, path_ok = path_subject(request)
             with LATENCY.labels(operation).time():
                 try:
-                    refusal = _refusal(caller, scope, operation)
+                    refusal = refusal_of(caller, scope, operation, path_ok)
                     if refusal is not None:
+                        fields = () if path_ok else ("ext_user_id",)
                         await service.refuse(
-                            caller, refusal.decision, ext_user_id=ext_user_id, detail=operation
+                            caller,
+                            refusal.decision,
+                            ext_user_id=ext_user_id,
+                            fields=fields,
+                            detail=operation,
                         )
                         REQUESTS.labels(operation, refusal.outcome).inc()
                         return _json(refusal.status, {"error": refusal.error})
@@ -135,7 +108,7 @@ async def _invalid(
     request: web.Request, caller: Caller, exc: InvalidContact, **kw: object
 ) -> web.Response:
     await request.app[SERVICE].refuse(
-        caller, Decision.REFUSED_INVALID, fields=(exc.field,), detail=exc.reason, **kw
+        caller, Decision.REFUSED_INVALID, fields=(exc.audited_field,), detail=exc.reason, **kw
     )
     return _json(400, {"error": "invalid request", "field": exc.field, "reason": exc.reason})
 
@@ -190,6 +163,8 @@ async def lookup(request: web.Request, caller: Caller) -> web.Response:
         found = await request.app[SERVICE].lookup(caller, field, body[field.value])
     except InvalidContact as exc:
         return await _invalid(request, caller, exc)
+    except Throttled:
+        return _json(429, {"error": "too many lookups, try again later"})
     return _json(200, {"ext_user_ids": found})
 
 
@@ -232,7 +207,9 @@ async def resolve(request: web.Request, caller: Caller) -> web.Response:
             if exc.field == "purpose" or exc.field.endswith("ext_message_id")
             else Decision.REFUSED_INVALID
         )
-        await request.app[SERVICE].refuse(caller, decision, fields=(exc.field,), detail=exc.reason)
+        await request.app[SERVICE].refuse(
+            caller, decision, fields=(exc.audited_field,), detail=exc.reason
+        )
         return _json(400, {"error": "invalid request", "field": exc.field, "reason": exc.reason})
     results = await request.app[SERVICE].resolve(caller, purpose, items)
     count_reads(caller, purpose, results)
@@ -256,7 +233,7 @@ async def opt_out(request: web.Request, caller: Caller) -> web.Response:
                 message_id = uuid.UUID(str(body["ext_message_id"]))
             except ValueError:
                 raise InvalidContact("ext_message_id", "must be a UUID") from None
-        source = _SAFE_NAME.sub("", str(body.get("source") or "unsubscribe"))[:64] or "unsubscribe"
+        source = SAFE_NAME.sub("", str(body.get("source") or "unsubscribe"))[:64] or "unsubscribe"
     except InvalidContact as exc:
         return await _invalid(request, caller, exc, ext_user_id=ext_user_id[:256])
     try:

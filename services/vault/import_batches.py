@@ -23,7 +23,7 @@ CREATE TEMP TABLE import_subjects ON COMMIT DROP AS
 CREATE TEMP TABLE import_keys ON COMMIT DROP AS
     SELECT ext_user_id, key_version, kek_id, wrapped_key FROM data_keys WITH NO DATA;
 CREATE TEMP TABLE import_index ON COMMIT DROP AS
-    SELECT field, digest, ext_user_id FROM blind_index WITH NO DATA;
+    SELECT field, digest, ext_user_id, key_version FROM blind_index WITH NO DATA;
 CREATE TEMP TABLE import_reindexed (ext_user_id text, field text) ON COMMIT DROP;
 """
 
@@ -54,7 +54,7 @@ async def apply_batch(
             if change.ext_user_id in current:
                 reindexed.append((s.ext_user_id, f.value))
             if digest is not None:
-                index_rows.append((f.value, digest, s.ext_user_id))
+                index_rows.append((f.value, digest, s.ext_user_id, blind_index.version))
     # COPY into session-local staging tables, then one set-based upsert per table: an order
     # of magnitude faster than row-by-row INSERTs for a million subjects.
     await conn.execute("TRUNCATE import_subjects, import_keys, import_index, import_reindexed")
@@ -85,7 +85,10 @@ async def apply_batch(
             """DELETE FROM blind_index b USING import_reindexed r
                WHERE b.ext_user_id = r.ext_user_id AND b.field = r.field"""
         )
-    await conn.execute("INSERT INTO blind_index SELECT * FROM import_index ON CONFLICT DO NOTHING")
+    await conn.execute(
+        "INSERT INTO blind_index (field, digest, ext_user_id, key_version)"
+        " SELECT field, digest, ext_user_id, key_version FROM import_index ON CONFLICT DO NOTHING"
+    )
 
 
 async def cooperative(

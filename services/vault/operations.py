@@ -57,17 +57,21 @@ async def rotate_kek(
                     )
                 rotated += len(rows)
                 bar.update(len(rows))
-        async with conn.transaction():
-            entry = audit_entry(
-                Caller(caller, Scope.ADMIN, "rotate-kek"),
-                Decision.KEYS_ROTATED,
-                purpose="kek-rotation",
-                detail=f"rewrapped={rotated} active={keyring.active_id}",
-            )
-            await repo.append_audit(conn, [entry])
+        await audit_operation(
+            conn,
+            Caller(caller, Scope.ADMIN, "rotate-kek"),
+            purpose="kek-rotation",
+            detail=f"rewrapped={rotated} active={keyring.active_id}",
+        )
     finally:
         await conn.close()
     return rotated
+
+
+async def audit_operation(conn: asyncpg.Connection, caller: Caller, **recorded: object) -> None:
+    """The one audit row a key operation leaves when it is done."""
+    async with conn.transaction():
+        await repo.append_audit(conn, [audit_entry(caller, Decision.KEYS_ROTATED, **recorded)])
 
 
 async def verify_chain(dsn: str) -> Verdict:
@@ -78,9 +82,7 @@ async def verify_chain(dsn: str) -> Verdict:
             head_hash, head_count = await repo.audit_head(conn)
             verifier = ChainVerifier()
             async for row in repo.iter_audit_rows(conn):
-                bad = verifier.feed(row)
-                if bad:
-                    return bad
+                verifier.feed(row)
             return verifier.finish(head_hash, head_count)
     finally:
         await conn.close()

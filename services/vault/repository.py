@@ -3,6 +3,7 @@ transaction where it matters; the service layer decides the transaction boundari
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
@@ -124,7 +125,10 @@ async def save_subject(
 
 
 async def replace_blind_index(
-    conn: asyncpg.Connection, ext_user_id: str, digests: dict[ContactField, bytes | None]
+    conn: asyncpg.Connection,
+    ext_user_id: str,
+    digests: dict[ContactField, bytes | None],
+    key_version: int,
 ) -> None:
     """For each field given, drop its old digest and store the new one (if any)."""
     if not digests:
@@ -134,11 +138,11 @@ async def replace_blind_index(
         ext_user_id,
         [f.value for f in digests],
     )
-    rows = [(f.value, d, ext_user_id) for f, d in digests.items() if d is not None]
+    rows = [(f.value, d, ext_user_id, key_version) for f, d in digests.items() if d is not None]
     if rows:
         await conn.executemany(
-            "INSERT INTO blind_index (field, digest, ext_user_id) VALUES ($1, $2, $3) "
-            "ON CONFLICT DO NOTHING",
+            "INSERT INTO blind_index (field, digest, ext_user_id, key_version)"
+            " VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
             rows,
         )
 
@@ -158,11 +162,17 @@ async def erase_subject(conn: asyncpg.Connection, ext_user_id: str, facts_versio
     )
 
 
-async def lookup_digest(conn: asyncpg.Connection, field: ContactField, digest: bytes) -> list[str]:
+async def lookup_buckets(
+    conn: asyncpg.Connection, field: ContactField, buckets: list[tuple[int, bytes]]
+) -> list[str]:
+    """The subjects in any of the (key version, bucket)s: candidates, not yet matches."""
     rows = await conn.fetch(
-        "SELECT ext_user_id FROM blind_index WHERE field = $1 AND digest = $2 ORDER BY ext_user_id",
+        "SELECT DISTINCT b.ext_user_id FROM blind_index b"
+        " JOIN unnest($2::integer[], $3::bytea[]) AS k(v, d)"
+        " ON b.key_version = k.v AND b.digest = k.d WHERE b.field = $1 ORDER BY 1",
         field.value,
-        digest,
+        [version for version, _ in buckets],
+        [bucket for _, bucket in buckets],
     )
     return [row["ext_user_id"] for row in rows]
 
@@ -175,9 +185,9 @@ _AUDIT_APPEND = """
 WITH appended AS (
     INSERT INTO audit_log (seq, audit_id, at, caller, scope, purpose, ext_user_id, fields,
                            decision, ext_message_id, request_id, detail, prev_hash, row_hash)
-    SELECT s, a, t, c, sc, p, u, string_to_array(f, E'\\x1f'), d, m, r, dt, ph, rh
+    SELECT s, a, t, c, sc, p, u, ARRAY(SELECT jsonb_array_elements_text(f)), d, m, r, dt, ph, rh
     FROM unnest($1::bigint[], $2::uuid[], $3::timestamptz[], $4::text[], $5::text[],
-                $6::text[], $7::text[], $8::text[], $9::text[], $10::uuid[], $11::text[],
+                $6::text[], $7::text[], $8::jsonb[], $9::text[], $10::uuid[], $11::text[],
                 $12::text[], $13::bytea[], $14::bytea[])
          AS x(s, a, t, c, sc, p, u, f, d, m, r, dt, ph, rh)
     RETURNING 1
@@ -207,7 +217,7 @@ async def append_audit(conn: asyncpg.Connection, entries: Sequence[AuditEntry]) 
             entry.scope,
             entry.purpose,
             entry.ext_user_id,
-            "\x1f".join(entry.fields),
+            json.dumps(list(entry.fields)),
             entry.decision.value,
             entry.ext_message_id,
             entry.request_id,

@@ -11,7 +11,7 @@ from datetime import datetime
 import asyncpg
 
 from services.vault import repository as repo
-from services.vault.access import Caller, NotFound, Scope, audit_entry
+from services.vault.access import Caller, NotFound, Scope, Throttled, audit_entry
 from services.vault.audit import AuditEntry, Decision
 from services.vault.crypto import BlindIndex, Keyring
 from services.vault.domain import (
@@ -25,6 +25,7 @@ from services.vault.domain import (
 from services.vault.metrics import REFUSALS
 from services.vault.publisher import Publisher
 from services.vault.resolve import ContactRequest, ContactResolver
+from services.vault.throttle import TokenBucket
 from services.vault.writes import apply_change, facts_of, subject_cipher
 from shared.domain import Channel
 from shared.subject_facts import SubjectFacts
@@ -42,6 +43,7 @@ class VaultService:
         blind_index: BlindIndex,
         publisher: Publisher,
         audit_committed: Callable[[], None] = lambda: None,
+        lookups_per_minute: float = 60.0,
     ) -> None:
         self.pool = pool
         self.keyring = keyring
@@ -51,6 +53,7 @@ class VaultService:
         # that there is something new; subject facts are published inline, acknowledged.
         self.audit_committed = audit_committed
         self._resolver = ContactResolver(pool, keyring, audit_committed)
+        self.lookups = TokenBucket(lookups_per_minute / 60, burst=max(1, int(lookups_per_minute)))
 
     async def refuse(self, caller: Caller, decision: Decision, **kwargs: object) -> AuditEntry:
         """Record a refused request.  Refusals are audited like any access."""
@@ -61,6 +64,12 @@ class VaultService:
         self.audit_committed()
         return entry
 
+    async def refuse_anonymous(self, counts: dict[str, int]) -> None:
+        """One row for every request refused for want of a token since the last one."""
+        detail = ", ".join(f"{operation}={n}" for operation, n in sorted(counts.items()))
+        caller = Caller("anonymous", Scope.NONE, "aggregate")
+        await self.refuse(caller, Decision.REFUSED_UNAUTHENTICATED, detail=detail[:1000])
+
     # --- admin ---------------------------------------------------------------------------
 
     async def write(self, caller: Caller, change: SubjectChange) -> SubjectFacts:
@@ -69,7 +78,9 @@ class VaultService:
             applied = apply_change(current, change, self.keyring, self.blind_index)
             subject = applied.subject
             await repo.save_subject(conn, subject, new_key=applied.new_key)
-            await repo.replace_blind_index(conn, subject.ext_user_id, applied.digests)
+            await repo.replace_blind_index(
+                conn, subject.ext_user_id, applied.digests, self.blind_index.version
+            )
             entry = audit_entry(
                 caller,
                 Decision.WRITTEN,
@@ -143,22 +154,36 @@ class VaultService:
         return answer
 
     async def lookup(self, caller: Caller, field: ContactField, value: str) -> list[str]:
+        """Who has this address.  An address oracle, so throttled, and every subject found
+        has the lookup in its own audit trail."""
         normalised = (
             normalise_email(value) if field is ContactField.EMAIL else normalise_phone(value)
         )
-        digest = self.blind_index.digest(blind_index_input(field, normalised))
-        async with self.pool.acquire() as conn, conn.transaction():
-            found = await repo.lookup_digest(conn, field, digest)
-            entry = audit_entry(
-                caller,
-                Decision.LOOKED_UP,
-                fields=(field.value,),
-                purpose="admin-lookup",
-                detail=f"{len(found)} subjects",
+        if not self.lookups.take():
+            await self.refuse(
+                caller, Decision.REFUSED_THROTTLED, fields=(field.value,), purpose="admin-lookup"
             )
-            await repo.append_audit(conn, [entry])
+            raise Throttled
+        wanted = blind_index_input(field, normalised)
+        async with self.pool.acquire() as conn, conn.transaction():
+            bucket = await repo.lookup_buckets(conn, field, self.blind_index.buckets(wanted))
+            candidates = await repo.load_subjects(conn, bucket)
+            found = [u for u in bucket if self._holds(candidates[u], field, wanted)]
+            recorded = {"fields": (field.value,), "purpose": "admin-lookup"}
+            entries = [
+                audit_entry(caller, Decision.LOOKED_UP, ext_user_id=u, **recorded) for u in found
+            ] or [audit_entry(caller, Decision.LOOKED_UP, detail="0 subjects", **recorded)]
+            await repo.append_audit(conn, entries)
         self.audit_committed()
         return found
+
+    def _holds(self, subject: repo.StoredSubject, field: ContactField, wanted: str) -> bool:
+        """A bucket holds many addresses: the stored one decides."""
+        ciphertext = subject.ciphertexts.get(field)
+        if subject.erased or ciphertext is None:
+            return False
+        value = subject_cipher(self.keyring, subject).decrypt(field.value, ciphertext)
+        return blind_index_input(field, value) == wanted
 
     # --- resolver ------------------------------------------------------------------------
 

@@ -24,10 +24,22 @@ class VaultSettings(BlindpostSettings):
     vault_keks: CsvList = Field(repr=False)
     vault_active_kek: str
     vault_blind_index_key: SecretStr
+    vault_blind_index_key_version: int = Field(1, ge=1)
+    # Earlier blind-index keys, '<version>:<base64url key>', searched until re-indexed.
+    vault_blind_index_previous_keys: CsvList = Field(default_factory=list, repr=False)
+    vault_lookups_per_minute: float = Field(
+        60.0, gt=0, description="Admin lookups by address (an address oracle) allowed per minute"
+    )
     vault_default_region: str | None = Field(
         None, description="ISO region for phone numbers written without a country code"
     )
     vault_db_pool_size: int = Field(10, ge=1)
+    vault_anonymous_audit_interval_s: float = Field(
+        60.0, gt=0, description="Requests without a valid token are audited as one row per interval"
+    )
+    vault_anonymous_rate_per_s: float = Field(
+        50.0, gt=0, description="Beyond this rate, requests without a valid token get a 429"
+    )
 
     def require_tokens(self) -> dict[str, str]:
         """Scope name -> token; every scope needs a distinct token of at least 16 characters."""

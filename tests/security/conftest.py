@@ -1,4 +1,8 @@
-# The dispatcher and intake fixtures, shared rather than copied: the security tests drive the
-# real services.
-from tests.dispatch.conftest import dispatch_env, keypair  # noqa: F401 - pytest fixtures
-from tests.intake.conftest import intake_env  # noqa: F401 - a pytest fixture
+"""The security tests drive the real services: each area's fixtures, shared rather than
+copied."""
+
+from tests.dispatch.conftest import dispatch_env, keypair
+from tests.intake.conftest import intake_env
+from tests.status_ingest.conftest import ingest, ingest_extra_env, sns_stand_in
+
+__all__ = ["dispatch_env", "ingest", "ingest_extra_env", "intake_env", "keypair", "sns_stand_in"]

@@ -44,11 +44,8 @@ async def test_the_service_process_records_a_webhook(
         records = await read_topic(kafka_bootstrap, topics.message_events, expect=1)
         events = [Event.from_bytes(r.value) for r in records]
         assert [
-            (str(e.ext_message_id), e.type, payload_of(e, StatusReported).status)
-            for e in events
-        ] == [
-            (mid, EventType.STATUS_REPORTED, "delivered")
-        ]
+            (str(e.ext_message_id), e.type, payload_of(e, StatusReported).status) for e in events
+        ] == [(mid, EventType.STATUS_REPORTED, "delivered")]
     finally:
         process.stop()
     assert p.GENERIC_SECRET not in process.log_path.read_text()

@@ -140,9 +140,10 @@ async def test_each_provider_s_signed_webhook_becomes_smartico_statuses_and_repl
     # A 200 means recorded: every status is on the log by the time the provider has its answer
     # (what lets the other tests prove an absence with statuses_so_far).
     answered = await ingest.statuses_so_far()
-    assert Counter(
-        (str(e.ext_message_id), payload_of(e, StatusReported).status) for e in answered
-    ) == expected
+    assert (
+        Counter((str(e.ext_message_id), payload_of(e, StatusReported).status) for e in answered)
+        == expected
+    )
     for name, path, signed, _ in cases:  # the very same requests again
         status, _text = await ingest.send(path, signed)
         assert status == 409, name

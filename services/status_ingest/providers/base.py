@@ -47,8 +47,10 @@ class Inbound:
 class Proof:
     """What a valid signature proves."""
 
-    token: tuple[str, ...]
-    """Unique to this request (a signature, a token, an id): remembered against replays."""
+    signed: tuple[str | bytes, ...]
+    """The canonical bytes the signature covers (never the signature itself: a signature
+    can often be re-encoded, or an ECDSA one re-signed as (r, n-s), and still verify).  Their
+    hash, with the provider's name, is remembered against replays."""
     signed_at: float | None
     """Unix seconds the provider signed (None when its scheme signs no time)."""
 
@@ -99,7 +101,7 @@ class Provider(ABC, Generic[Record]):
 
     async def verify(self, inbound: Inbound) -> Verified:
         proof = await self.signature(inbound)
-        return Verified(digest_nonce(self.name, *proof.token), proof.signed_at, self.window_s)
+        return Verified(digest_nonce(self.name, *proof.signed), proof.signed_at, self.window_s)
 
     async def handshake(self, inbound: Inbound) -> Reply | None:
         """A verified request that is answered instead of recorded; None for a status."""

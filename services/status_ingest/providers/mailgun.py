@@ -28,7 +28,7 @@ class Mailgun(base.Provider[dict[str, Any]]):
             raise base.InvalidSignature("Mailgun signature incomplete")
         if not base.same(base.hmac_hex(self.key, (timestamp + token).encode()), signature.lower()):
             raise base.InvalidSignature("Mailgun signature does not verify")
-        return base.Proof((token,), float(timestamp))
+        return base.Proof((timestamp, token), float(timestamp))
 
     def records(self, inbound: base.Inbound) -> list[dict[str, Any]]:
         data = base.json_body(inbound, "Mailgun").get("event-data")

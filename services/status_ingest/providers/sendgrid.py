@@ -42,7 +42,7 @@ class SendGrid(base.Provider[dict[str, Any]]):
             )
         except (CryptoInvalidSignature, binascii.Error, ValueError):
             raise base.InvalidSignature("SendGrid signature does not verify") from None
-        return base.Proof((signature,), float(timestamp))
+        return base.Proof((timestamp, inbound.body), float(timestamp))
 
     def records(self, inbound: base.Inbound) -> list[dict[str, Any]]:
         events = base.json_body(inbound, "SendGrid")

@@ -14,14 +14,17 @@ import binascii
 import json
 import re
 import uuid
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
+import aiohttp
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature as CryptoInvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from prometheus_client import Counter
 from yarl import URL
 
 from services.status_ingest.providers import base
@@ -30,6 +33,18 @@ from shared.logging import get_logger
 log = get_logger(__name__)
 
 SNS_HOST = re.compile(r"^sns\.[a-z0-9-]+\.amazonaws\.com(\.cn)?$")
+CERTIFICATE_PATH = re.compile(r"^/SimpleNotificationService-[0-9a-f]{16,64}\.pem$")
+CERTIFICATES_KEPT = 16  # SNS rotates its certificate rarely; a handful covers every region
+CERTIFICATE_FAILURES = Counter(
+    "blindpost_status_sns_certificate_failures_total",
+    "SNS signing certificates that could not be fetched or read (the webhook got a 4xx)",
+    ["reason"],
+)
+SUBSCRIPTION_FAILURES = Counter(
+    "blindpost_status_sns_subscription_failures_total",
+    "SNS subscription confirmations whose SubscribeURL could not be fetched (answered 400)",
+)
+FETCH_ERRORS = (aiohttp.ClientError, OSError, TimeoutError)
 NOTIFICATION_FIELDS = ("Message", "MessageId", "Subject", "Timestamp", "TopicArn", "Type")
 SUBSCRIPTION_FIELDS = (
     "Message",
@@ -61,6 +76,15 @@ def sns_url(raw: object) -> URL:
     return url
 
 
+def certificate_url(raw: object) -> URL:
+    """Only Amazon's certificate path, with no query or fragment: a URL that varies in
+    anything else is not fetched (and cannot grow the certificate cache)."""
+    url = sns_url(raw)
+    if url.raw_query_string or url.raw_fragment or not CERTIFICATE_PATH.match(url.raw_path):
+        raise base.InvalidSignature("SigningCertURL is not an SNS signing certificate")
+    return url
+
+
 def string_to_sign(message: dict[str, Any]) -> bytes:
     kind = message.get("Type")
     fields = NOTIFICATION_FIELDS if kind == "Notification" else SUBSCRIPTION_FIELDS
@@ -80,7 +104,7 @@ class Ses(base.Provider[tuple[dict[str, Any], dict[str, Any]]]):
     def __init__(self, topic_arns: list[str], fetch: Fetch) -> None:
         self.topic_arns = set(topic_arns)
         self.fetch = fetch
-        self._certificates: dict[str, rsa.RSAPublicKey] = {}
+        self._certificates: OrderedDict[str, rsa.RSAPublicKey] = OrderedDict()
 
     async def signature(self, inbound: base.Inbound) -> base.Proof:
         # SNS's signature covers fields of the JSON document; reading the document is the
@@ -100,7 +124,7 @@ class Ses(base.Provider[tuple[dict[str, Any], dict[str, Any]]]):
         )
         if version not in ("1", "2"):
             raise base.InvalidSignature("unsupported SNS SignatureVersion")
-        key = await self._key(sns_url(message.get("SigningCertURL")))
+        key = await self._key(certificate_url(message.get("SigningCertURL")))
         try:
             signature = base64.b64decode(str(message.get("Signature", "")), validate=True)
             key.verify(signature, string_to_sign(message), padding.PKCS1v15(), algorithm)
@@ -110,20 +134,28 @@ class Ses(base.Provider[tuple[dict[str, Any], dict[str, Any]]]):
             signed_at = datetime.fromisoformat(str(message["Timestamp"]).replace("Z", "+00:00"))
         except (KeyError, ValueError):
             raise base.InvalidSignature("SNS Timestamp missing") from None
-        return base.Proof((str(message.get("MessageId")),), signed_at.timestamp())
+        return base.Proof((string_to_sign(message),), signed_at.timestamp())
 
     async def _key(self, url: URL) -> rsa.RSAPublicKey:
         cached = self._certificates.get(str(url))
         if cached:
+            self._certificates.move_to_end(str(url))
             return cached
         try:
-            certificate = x509.load_pem_x509_certificate(await self.fetch(url))
+            pem = await self.fetch(url)
+        except FETCH_ERRORS:
+            CERTIFICATE_FAILURES.labels("fetch").inc()
+            raise base.InvalidSignature("SNS signing certificate unavailable") from None
+        try:
+            key = x509.load_pem_x509_certificate(pem).public_key()
         except ValueError:
-            raise base.InvalidSignature("SNS signing certificate unreadable") from None
-        key = certificate.public_key()
+            key = None
         if not isinstance(key, rsa.RSAPublicKey):
-            raise base.InvalidSignature("SNS signing certificate has no RSA key")
+            CERTIFICATE_FAILURES.labels("unreadable").inc()
+            raise base.InvalidSignature("SNS signing certificate unreadable")
         self._certificates[str(url)] = key
+        if len(self._certificates) > CERTIFICATES_KEPT:
+            self._certificates.popitem(last=False)
         return key
 
     async def handshake(self, inbound: base.Inbound) -> base.Reply | None:
@@ -131,7 +163,11 @@ class Ses(base.Provider[tuple[dict[str, Any], dict[str, Any]]]):
         message = json.loads(inbound.body)
         if message.get("Type") != "SubscriptionConfirmation":
             return None
-        await self.fetch(sns_url(message.get("SubscribeURL")))
+        try:
+            await self.fetch(sns_url(message.get("SubscribeURL")))
+        except FETCH_ERRORS:
+            SUBSCRIPTION_FAILURES.inc()
+            raise base.Unusable("SNS SubscribeURL could not be fetched") from None
         log.info("SNS subscription confirmed", provider=self.name)
         return base.Reply("subscribed")
 

@@ -1,7 +1,7 @@
 """Twilio status callbacks: form POST with ``MessageSid`` and ``MessageStatus``;
 ``X-Twilio-Signature`` is base64 HMAC-SHA1(auth token, full URL + each POST parameter name
 and value, sorted by name).  The dispatcher's StatusCallback URL carries ``?bp_mid=<id>``.
-Twilio signs no timestamp: the signature itself is remembered against replays."""
+Twilio signs no timestamp: the signed URL and parameters are remembered against replays."""
 
 from __future__ import annotations
 
@@ -13,9 +13,12 @@ from urllib.parse import parse_qsl
 from services.status_ingest.providers import base
 
 
+def signed_text(url: str, params: list[tuple[str, str]]) -> str:
+    return url + "".join(name + value for name, value in sorted(params))
+
+
 def twilio_signature(auth_token: str, url: str, params: list[tuple[str, str]]) -> str:
-    data = url + "".join(name + value for name, value in sorted(params))
-    mac = hmac.new(auth_token.encode(), data.encode(), hashlib.sha1)
+    mac = hmac.new(auth_token.encode(), signed_text(url, params).encode(), hashlib.sha1)
     return base64.b64encode(mac.digest()).decode()
 
 
@@ -35,7 +38,7 @@ class Twilio(base.Provider[tuple[dict[str, str], str | None]]):
         expected = twilio_signature(self.auth_token, inbound.url, params)
         if not base.same(expected, signature):
             raise base.InvalidSignature("Twilio signature does not verify")
-        return base.Proof((signature,), None)
+        return base.Proof((signed_text(inbound.url, params),), None)
 
     def records(self, inbound: base.Inbound) -> list[tuple[dict[str, str], str | None]]:
         return [(inbound.form(), inbound.query.get("bp_mid"))]

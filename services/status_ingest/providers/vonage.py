@@ -28,13 +28,16 @@ HASHES = {
 }
 
 
-def vonage_sig(params: Mapping[str, str], secret: str, method: str = "sha256") -> str:
-    text = "".join(
+def signed_text(params: Mapping[str, str]) -> str:
+    return "".join(
         f"&{name}={str(value).replace('&', '_').replace('=', '_')}"
         for name, value in sorted(params.items())
         if name != "sig"
     )
-    return hmac.new(secret.encode(), text.encode(), HASHES[method]).hexdigest()
+
+
+def vonage_sig(params: Mapping[str, str], secret: str, method: str = "sha256") -> str:
+    return hmac.new(secret.encode(), signed_text(params).encode(), HASHES[method]).hexdigest()
 
 
 def _b64url(data: str) -> bytes:
@@ -61,6 +64,10 @@ class Vonage(base.Provider[dict[str, str]]):
     async def signature(self, inbound: base.Inbound) -> base.Proof:
         authorization = inbound.headers.get("Authorization", "")
         if authorization.startswith("Bearer "):
+            if inbound.method != "POST" or inbound.query:
+                # The JWT covers the body (payload_hash), not the URL: a status read from an
+                # unsigned query could be anything.
+                raise base.InvalidSignature("Vonage JWT webhooks are a POST without a query")
             return self._verify_jwt(authorization.removeprefix("Bearer ").strip(), inbound.body)
         params = self.params(inbound)
         sig = params.get("sig", "")
@@ -69,7 +76,7 @@ class Vonage(base.Provider[dict[str, str]]):
             raise base.InvalidSignature("Vonage receipt is not signed")
         if not base.same(vonage_sig(params, self.secret, self.method), sig.lower()):
             raise base.InvalidSignature("Vonage sig does not verify")
-        return base.Proof((params.get("nonce") or sig,), float(timestamp))
+        return base.Proof((signed_text(params),), float(timestamp))
 
     def _verify_jwt(self, token: str, body: bytes) -> base.Proof:
         try:
@@ -86,13 +93,13 @@ class Vonage(base.Provider[dict[str, str]]):
             raise base.InvalidSignature("Vonage JWT malformed") from None
         if not isinstance(claims, dict):
             raise base.InvalidSignature("Vonage JWT does not verify")
-        if claims.get("payload_hash") and not base.same(
-            str(claims["payload_hash"]).lower(), hashlib.sha256(body).hexdigest()
-        ):
+        if not base.same(str(claims.get("payload_hash", "")), hashlib.sha256(body).hexdigest()):
             raise base.InvalidSignature("Vonage JWT payload_hash does not match the body")
         if not isinstance(claims.get("iat"), int | float):
             raise base.InvalidSignature("Vonage JWT without iat")
-        return base.Proof((str(claims.get("jti") or signature_b64),), float(claims["iat"]))
+        # The signed header and claims (jti and payload_hash among them), not the signature:
+        # base64url has more than one spelling of the same signature bytes.
+        return base.Proof((f"{header_b64}.{claims_b64}",), float(claims["iat"]))
 
     def records(self, inbound: base.Inbound) -> list[dict[str, str]]:
         return [self.params(inbound)]

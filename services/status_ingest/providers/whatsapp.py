@@ -24,13 +24,11 @@ class WhatsApp(base.Provider[dict[str, Any]]):
         header = inbound.headers.get("X-Hub-Signature-256", "")
         if not header.startswith("sha256="):
             raise base.InvalidSignature("missing X-Hub-Signature-256")
-        if not base.same(
-            base.hmac_hex(self.secret, inbound.body), header.removeprefix("sha256=").lower()
-        ):
+        if not base.same(base.hmac_hex(self.secret, inbound.body), header.removeprefix("sha256=")):
             raise base.InvalidSignature("WhatsApp signature does not verify")
         # Meta signs no time of its own: the newest status in the signed body stands for it.
         times = [r.reported_at for r in self.parse(inbound) if r.reported_at]
-        return base.Proof((header,), max(t.timestamp() for t in times) if times else None)
+        return base.Proof((inbound.body,), max(t.timestamp() for t in times) if times else None)
 
     def records(self, inbound: base.Inbound) -> Iterator[dict[str, Any]]:
         document = base.json_body(inbound, "WhatsApp")
