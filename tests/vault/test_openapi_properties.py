@@ -6,6 +6,7 @@ up), a JSON body, and a status and body the document declares."""
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 
 import pytest
@@ -24,6 +25,12 @@ from schemathesis.specs.openapi.checks import (
 from tests.vault.support import VaultClient
 
 OPENAPI = Path(__file__).parents[2] / "services" / "vault" / "openapi.json"
+OPERATIONS = [
+    (path, method.upper())
+    for path, item in json.loads(OPENAPI.read_text())["paths"].items()
+    for method in item
+    if method != "parameters"
+]
 SCOPES = ("admin", "resolver", "auditor", "unsubscribe", "bogus", None)
 
 
@@ -32,8 +39,8 @@ async def test_any_generated_request_gets_a_declared_answer(vault: VaultClient) 
     schema = schemathesis.openapi.from_path(str(OPENAPI))
     cases = st.one_of(
         *(
-            operation.ok().as_strategy(generation_mode=mode)
-            for operation in schema.get_all_operations()
+            schema[path][method].as_strategy(generation_mode=mode)
+            for path, method in OPERATIONS
             for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE)
         )
     )
