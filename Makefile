@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: up down test unit lint bench infra tools install clean status fuzz
+.PHONY: up down test unit lint bench infra tools install clean status fuzz chaos
 
 install: $(STAMP)
 
@@ -56,6 +56,12 @@ fuzz: install
 			var/fuzz/corpus/$$target tests/fuzz/corpus/$$target 2>&1 | grep -E "DONE|Uncaught|Error|crash-" ; \
 		test $${PIPESTATUS[0]} -eq 0; \
 	done
+
+## Kill each service under a stream of messages and count what was lost or doubled; the
+## table lands in var/chaos/report.md.  CHAOS_FLOW: messages accepted between two faults.
+CHAOS_FLOW ?= 100
+chaos: install infra
+	CHAOS_FLOW=$(CHAOS_FLOW) $(BIN)/pytest -q -s -p no:cacheprovider tests/chaos
 
 lint: install
 	$(BIN)/ruff check shared services tests bench
