@@ -119,9 +119,17 @@ async def test_nothing_is_lost_or_doubled_when_each_service_is_killed(
         def called_back() -> set[str]:
             return {c["ext_message_id"] for c in world.callbacks if c["status"] == "accepted"}
 
-        await eventually(lambda: set(message_ids(mails)) >= emails, within=180, what="mails")
-        await eventually(lambda: len(set(world.sms_keys)) >= len(sms), within=180, what="SMS")
-        await eventually(lambda: called_back() >= set(accepted), within=180, what="callbacks")
+        # Wait for everything to arrive; what never does is counted as lost below.
+        unsettled = []
+        for what, arrived in (
+            ("mails", lambda: set(message_ids(mails)) >= emails),
+            ("SMS", lambda: len(set(world.sms_keys)) >= len(sms)),
+            ("callbacks", lambda: called_back() >= set(accepted)),
+        ):
+            try:
+                await eventually(arrived, within=180, what=what)
+            except AssertionError:
+                unsettled.append(what)
     finally:
         for task in senders:
             task.cancel()
@@ -158,6 +166,8 @@ async def test_nothing_is_lost_or_doubled_when_each_service_is_killed(
     )
     doubled = Counter(status for (_mid, status), n in callbacks.items() if n > 1)
     report += f"\ncalled back more than once, by status: {dict(doubled) or 'none'}\n"
+    report += f"still missing after 180 s: {', '.join(unsettled) or 'nothing'}\n"
+    report += f"service logs: {tmp_path}\n"
     REPORT.parent.mkdir(parents=True, exist_ok=True)
     REPORT.write_text(report)
     print(report)
