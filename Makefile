@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: up down test unit lint bench infra tools install clean status
+.PHONY: up down test unit lint bench infra tools install clean status fuzz chaos
 
 install: $(STAMP)
 
@@ -43,6 +43,26 @@ test: install infra tools
 ## tests/conftest.py): seconds, with nothing started.
 unit: install
 	$(BIN)/pytest -q -p no:cacheprovider -m "not integration" $(PYTEST_ARGS)
+
+## Fuzz every outside-input parser for FUZZ_SECONDS each (tests/fuzz/targets.py); what the
+## fuzzer learns stays in var/fuzz/corpus, a crash's input in var/fuzz/crashes.
+FUZZ_SECONDS ?= 60
+fuzz: install
+	@mkdir -p var/fuzz/crashes
+	@set -e; for target in $$(ls tests/fuzz/corpus); do \
+		mkdir -p var/fuzz/corpus/$$target; \
+		echo "fuzzing $$target for $(FUZZ_SECONDS) s"; \
+		PYTHONPATH=$$PWD $(BIN)/python -m tests.fuzz.run $$target -max_total_time=$(FUZZ_SECONDS) \
+			-print_final_stats=1 -artifact_prefix=var/fuzz/crashes/$$target- \
+			var/fuzz/corpus/$$target tests/fuzz/corpus/$$target 2>&1 | grep -E "DONE|Uncaught|Error|crash-" ; \
+		test $${PIPESTATUS[0]} -eq 0; \
+	done
+
+## Kill each service under a stream of messages and count what was lost or doubled; the
+## table lands in var/chaos/report.md.  CHAOS_FLOW: messages accepted between two faults.
+CHAOS_FLOW ?= 100
+chaos: install infra
+	CHAOS_FLOW=$(CHAOS_FLOW) $(BIN)/pytest -q -s -p no:cacheprovider tests/chaos
 
 ## Ruff (its S rules are the security lint), mypy, and pip-audit of the installed
 ## dependencies (deploy/tools/audit_dependencies.py says what it needs to reach).

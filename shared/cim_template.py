@@ -114,6 +114,9 @@ def _check(name: str, spec: FieldSpec, value: Any) -> None:
     if spec.type == "choice" and value not in spec.choices:
         raise InvalidExtension(f"extension.{name} is not one of the template's choices")
     if spec.type == "media_url":
-        parts = urlsplit(value)
+        try:
+            parts = urlsplit(value)
+        except ValueError:  # e.g. an unclosed IPv6 bracket
+            raise InvalidExtension(f"extension.{name} must be an https URL") from None
         if parts.scheme != "https" or not parts.netloc:
             raise InvalidExtension(f"extension.{name} must be an https URL")

@@ -85,8 +85,10 @@ class Vonage(base.Provider[dict[str, str]]):
             expected = hmac.new(
                 self.secret.encode(), f"{header_b64}.{claims_b64}".encode(), hashlib.sha256
             ).digest()
-            valid = header.get("alg") == "HS256" and hmac.compare_digest(
-                expected, _b64url(signature_b64)
+            valid = (
+                isinstance(header, dict)
+                and header.get("alg") == "HS256"
+                and hmac.compare_digest(expected, _b64url(signature_b64))
             )
             claims = json.loads(_b64url(claims_b64)) if valid else None
         except ValueError:

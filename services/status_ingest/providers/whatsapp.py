@@ -31,10 +31,12 @@ class WhatsApp(base.Provider[dict[str, Any]]):
         return base.Proof((inbound.body,), max(t.timestamp() for t in times) if times else None)
 
     def records(self, inbound: base.Inbound) -> Iterator[dict[str, Any]]:
+        # Meta's shape is nested objects and arrays; any other shape at any level carries no
+        # status (it is skipped, not an error: the request was signed by Meta).
         document = base.json_body(inbound, "WhatsApp")
-        for entry in document.get("entry") or []:
-            for change in entry.get("changes") or []:
-                yield from (change.get("value") or {}).get("statuses") or []
+        for entry in _objects(_field(document, "entry")):
+            for change in _objects(_field(entry, "changes")):
+                yield from _objects(_field(_field(change, "value"), "statuses"))
 
     def to_report(self, record: dict[str, Any]) -> base.StatusReport | None:
         wamid = base.clean_id(record.get("id"), limit=300)
@@ -42,7 +44,8 @@ class WhatsApp(base.Provider[dict[str, Any]]):
         if not wamid or not isinstance(kind, str):
             return None
         errors = record.get("errors") or []
-        code = errors[0].get("code") if errors and isinstance(errors[0], dict) else None
+        first = errors[0] if isinstance(errors, list) and errors else None
+        code = first.get("code") if isinstance(first, dict) else None
         return self.message_status(
             wamid,
             kind,
@@ -50,3 +53,11 @@ class WhatsApp(base.Provider[dict[str, Any]]):
             reported_at=base.unix_time(record.get("timestamp")),
             detail=f"whatsapp error {code}" if isinstance(code, int) else None,
         )
+
+
+def _field(value: object, name: str) -> object:
+    return value.get(name) if isinstance(value, dict) else None
+
+
+def _objects(value: object) -> list[dict[str, Any]]:
+    return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []
