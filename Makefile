@@ -5,7 +5,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: up down test unit lint bench infra tools install clean status
+.PHONY: up down test unit lint bench infra tools install clean status image lock \
+	compose-up compose-down compose-test
 
 install: $(STAMP)
 
@@ -34,8 +35,17 @@ status:
 	@bash deploy/local/infra.sh status
 	@bash deploy/local/stack.sh status
 
-## Install what is needed, start Kafka and PostgreSQL, run every test.
-test: install infra tools
+## The production image blindpost:dev from deploy/docker/Dockerfile (and blindpost-local:dev,
+## the same plus the local stand-ins, for compose); starts the Docker engine when none runs.
+image:
+	@bash deploy/docker/build.sh runtime local
+
+## Refresh the image's hash-pinned dependency locks (deploy/docker/requirements*.lock).
+lock:
+	@bash deploy/docker/lock.sh
+
+## Install what is needed, start Kafka and PostgreSQL, build the image, run every test.
+test: install infra tools image
 	$(BIN)/pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 
 ## Only the tests that need no Kafka and no PostgreSQL (not marked `integration` by
