@@ -1,6 +1,7 @@
 #!/bin/bash
 # One-node KRaft broker: the same settings as deploy/local/infra.sh, except that clients reach
-# it as $KAFKA_ADVERTISED_HOST (the compose service name) on every interface.
+# it as $KAFKA_ADVERTISED_HOST (the compose service name) on every interface, on $KAFKA_PORT
+# (and the controller on $KAFKA_CONTROLLER_PORT: the tests run it on the host network).
 set -euo pipefail
 DATA=/var/lib/kafka/data
 CONFIG=/var/lib/kafka/server.properties
@@ -8,8 +9,8 @@ ADVERTISED="${KAFKA_ADVERTISED_HOST:-kafka}:${KAFKA_PORT:-9092}"
 cat >"$CONFIG" <<PROPERTIES
 process.roles=broker,controller
 node.id=1
-controller.quorum.voters=1@127.0.0.1:9093
-listeners=PLAINTEXT://0.0.0.0:${KAFKA_PORT:-9092},CONTROLLER://127.0.0.1:9093
+controller.quorum.voters=1@127.0.0.1:${KAFKA_CONTROLLER_PORT:-9093}
+listeners=PLAINTEXT://0.0.0.0:${KAFKA_PORT:-9092},CONTROLLER://127.0.0.1:${KAFKA_CONTROLLER_PORT:-9093}
 advertised.listeners=PLAINTEXT://$ADVERTISED
 controller.listener.names=CONTROLLER
 inter.broker.listener.name=PLAINTEXT
