@@ -5,7 +5,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: up down test unit lint bench infra tools install clean status fuzz chaos
+.PHONY: up down test unit lint bench infra tools install clean status fuzz chaos image lock \
+	test-images compose-images compose-up compose-down compose-test
 
 install: $(STAMP)
 
@@ -35,8 +36,38 @@ status:
 	@bash deploy/local/infra.sh status
 	@bash deploy/local/stack.sh status
 
-## Install what is needed, start Kafka and PostgreSQL, run every test.
-test: install infra tools
+## The production image blindpost:dev from deploy/docker/Dockerfile (and blindpost-local:dev,
+## the same plus the local stand-ins, for compose); starts the Docker engine when none runs.
+image:
+	@bash deploy/docker/build.sh runtime local
+
+## The images compose runs (the production one, the stand-ins', Kafka's, PostgreSQL's).
+compose-images:
+	@bash deploy/docker/build.sh runtime local kafka postgres
+
+## `docker compose up` (Debian's docker-compose): the whole gateway in containers.
+compose-up: compose-images
+	@command -v docker-compose >/dev/null || apt-get install -y -qq --no-install-recommends docker-compose >/dev/null
+	docker-compose -f deploy/compose/compose.yaml up -d
+
+compose-down:
+	docker-compose -f deploy/compose/compose.yaml down
+
+## The README's walkthrough against `docker compose up` (a few minutes: not in `make test`).
+compose-test: install compose-images
+	@bash deploy/compose/test.sh $(PYTEST_ARGS)
+
+## Refresh the image's hash-pinned dependency locks (deploy/docker/requirements*.lock).
+lock:
+	@bash deploy/docker/lock.sh
+
+## For `make test`: the images, or (outside CI) a note that the container tests will skip.
+test-images:
+	@bash deploy/docker/build.sh runtime local \
+	  || { [ "$${CI:-}" != true ] && echo "[image] no image: tests/containers will be skipped"; }
+
+## Install what is needed, start Kafka and PostgreSQL, build the image, run every test.
+test: install infra tools test-images
 	$(BIN)/pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 
 ## Only the tests that need no Kafka and no PostgreSQL (not marked `integration` by

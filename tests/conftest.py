@@ -1,6 +1,7 @@
 """Fixtures every test shares: the real Kafka broker and PostgreSQL server that
 ``deploy/local/infra.sh`` started (or the ones ``KAFKA_BOOTSTRAP_SERVERS`` /
-``BLINDPOST_ADMIN_DATABASE_URL`` name), isolated per test by a topic prefix and a scratch
+``BLINDPOST_ADMIN_DATABASE_URL`` name, or containers with ``BLINDPOST_TEST_INFRA=containers``),
+isolated per test by a topic prefix and a scratch
 database of its own.
 
 Two tiers: a test that (even transitively) asks for one of ``INFRASTRUCTURE_FIXTURES`` is
@@ -18,6 +19,9 @@ from pathlib import Path
 
 import pytest
 
+# First: with BLINDPOST_TEST_INFRA=containers it starts Kafka and PostgreSQL containers and
+# sets the environment that the modules below read.
+import tests.containers.infra  # noqa: F401
 from shared.kafka import ensure_topics
 from shared.topics import ALL_TOPICS, Topics
 from tests.support.databases import ADMIN_DSN, create_database, drop_database
