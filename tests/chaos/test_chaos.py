@@ -25,15 +25,12 @@ from collections import Counter, defaultdict
 from datetime import UTC, datetime
 from pathlib import Path
 
-import aiohttp
 import pytest
 
 from tests.dispatch.support import RecordingSmtpHandler, smtp_server
-from tests.e2e.outside_world import OutsideWorld
-from tests.e2e.test_graceful_shutdown import PLAYERS, SENDERS, SERVICES, Stream, port_variable
+from tests.e2e.test_graceful_shutdown import SENDERS, SERVICES, players_and_stream
+from tests.support.gateway import plan_gateway, service_processes, start_outside_world
 from tests.support.polling import eventually
-from tests.support.ports import free_port
-from tests.support.processes import ServiceProcess
 
 FLOW = int(os.environ.get("CHAOS_FLOW", "10"))
 REPORT = Path(__file__).parents[2] / "var" / "chaos" / "report.md"
@@ -65,43 +62,14 @@ async def test_nothing_is_lost_or_doubled_when_each_service_is_killed(
 ):
     mails = RecordingSmtpHandler()
     smtp, smtp_port = await smtp_server(mails)
-    world = OutsideWorld(callback_api_key=base_env["BLINDPOST_CALLBACK_API_KEY"])
-    await world.start()
-    ports = {service: free_port() for service in SERVICES}
-    env = {
-        **base_env,
-        **{port_variable(service): str(port) for service, port in ports.items()},
-        "DATABASE_URL": events_dsn,
-        "BLINDPOST_VAULT_DATABASE_URL": vault_dsn,
-        "BLINDPOST_VAULT_URL": f"http://127.0.0.1:{ports['vault']}",
-        "BLINDPOST_PUBLIC_BASE_URL": f"http://127.0.0.1:{ports['status-ingest']}",
-        "BLINDPOST_SMTP_PORT": str(smtp_port),
-        "BLINDPOST_SMS_PROVIDER": "generic",
-        "BLINDPOST_SMS_HTTP_URL": world.url("/sms"),
-        "BLINDPOST_CALLBACK_ALLOWED_HOSTS": f"127.0.0.1:{world.port}",
-        "BLINDPOST_CALLBACK_RETRY_INITIAL_S": "0.5",
-    }
-    processes = {
-        service: ServiceProcess(service, env, ports[service], tmp_path / f"{service}.log")
-        for service in SERVICES
-    }
+    world = await start_outside_world(base_env)
+    ports, env = plan_gateway(base_env, SERVICES, events_dsn, vault_dsn, world, smtp_port)
+    processes = service_processes(SERVICES, env, ports, tmp_path)
     senders: list[asyncio.Task[None]] = []
     began = time.monotonic()
     try:
         await asyncio.gather(*(p.start(timeout_s=60) for p in processes.values()))
-        async with aiohttp.ClientSession() as http:
-            for i in range(PLAYERS):
-                async with http.put(
-                    f"http://127.0.0.1:{ports['vault']}/v1/subjects/graceful-{i}",
-                    json={"email": f"graceful.{i}@example.com", "phone": f"+35699{i:06d}"},
-                    headers={"Authorization": f"Bearer {env['BLINDPOST_VAULT_ADMIN_TOKEN']}"},
-                ) as response:
-                    assert response.status == 200, await response.text()
-        stream = Stream(
-            f"http://127.0.0.1:{ports['intake']}",
-            env["BLINDPOST_INTAKE_SECRETS"].split(",")[0],
-            world.url("/smartico/callback"),
-        )
+        stream = await players_and_stream(ports, env, world)
         senders = [asyncio.create_task(stream.run(sender)) for sender in range(SENDERS)]
         for service in SERVICES:
             await eventually(

@@ -14,11 +14,10 @@ import pytest
 from tests.containers.engine import PRODUCTION_IMAGE, UID, docker_client, require_image
 from tests.containers.gateway import ServiceContainer
 from tests.dispatch.support import RecordingSmtpHandler, smtp_server
-from tests.e2e.outside_world import OutsideWorld
-from tests.e2e.test_end_to_end import SERVICES as E2E_SERVICES
-from tests.e2e.test_end_to_end import port_variable, post
+from tests.e2e.test_end_to_end import post
+from tests.support.gateway import SERVICES as E2E_SERVICES
+from tests.support.gateway import plan_gateway, start_outside_world
 from tests.support.polling import eventually
-from tests.support.ports import free_port
 
 # Every service of the gateway: the end-to-end test's list without the SMTP sink (a stand-in).
 SERVICES = [service for service in E2E_SERVICES if service != "smtp-sink"]
@@ -67,22 +66,9 @@ async def test_every_service_runs_from_the_image_and_an_email_goes_out(
 ):
     smtp = RecordingSmtpHandler()
     server, smtp_port = await smtp_server(smtp)
-    world = OutsideWorld(callback_api_key=base_env["BLINDPOST_CALLBACK_API_KEY"])
-    await world.start()
-    ports = {service: free_port() for service in SERVICES}
-    env = {
-        **{k: v for k, v in base_env.items() if k != "BLINDPOST_VAR_DIR"},
-        **{port_variable(service): str(port) for service, port in ports.items()},
-        "DATABASE_URL": events_dsn,
-        "BLINDPOST_VAULT_DATABASE_URL": vault_dsn,
-        "BLINDPOST_VAULT_URL": f"http://127.0.0.1:{ports['vault']}",
-        "BLINDPOST_PUBLIC_BASE_URL": f"http://127.0.0.1:{ports['status-ingest']}",
-        "BLINDPOST_SMTP_HOST": "127.0.0.1",
-        "BLINDPOST_SMTP_PORT": str(smtp_port),
-        "BLINDPOST_SMS_HTTP_URL": world.url("/sms"),
-        "BLINDPOST_CIM_URL": world.url("/cim"),
-        "BLINDPOST_CALLBACK_ALLOWED_HOSTS": f"127.0.0.1:{world.port}",
-    }
+    world = await start_outside_world(base_env)
+    ports, env = plan_gateway(base_env, SERVICES, events_dsn, vault_dsn, world, smtp_port)
+    env.pop("BLINDPOST_VAR_DIR")  # the container has its own filesystem
     containers = [
         ServiceContainer(PRODUCTION_IMAGE, service, env, ports[service]) for service in SERVICES
     ]

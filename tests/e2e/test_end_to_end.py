@@ -22,10 +22,9 @@ import aiohttp
 import pytest
 
 from services.dispatch.providers.cim import verify_signature
-from tests.e2e.outside_world import OutsideWorld
+from tests.support.gateway import SERVICES, plan_gateway, start_outside_world
 from tests.support.leaks import VAULT_CIPHERTEXT_COLUMNS, all_table_text, all_topic_text, hits
 from tests.support.polling import eventually
-from tests.support.ports import free_port
 from tests.support.processes import ServiceProcess, run_cli
 
 EMAIL = "octavia.brightwater@e2e-needle-4417.com"
@@ -33,22 +32,6 @@ PHONE, PHONE_E164 = "+44 7911 123417", "+447911123417"
 PREVIEW_EMAIL = "reviewer.quillfeather@e2e-needle-4417.com"
 NEEDLES = ["brightwater", "quillfeather", "e2e-needle", "7911123417", "7911 123417"]
 PLAYER = "e2e-player-1"
-SERVICES = [
-    "smtp-sink",
-    "vault",
-    "projector",
-    "intake",
-    "resolver",
-    "dispatch-email",
-    "dispatch-sms",
-    "dispatch-cim",
-    "status-ingest",
-    "callback-relay",
-]
-
-
-def port_variable(service: str) -> str:
-    return "BLINDPOST_" + service.upper().replace("-", "_") + "_PORT"
 
 
 async def post(http: aiohttp.ClientSession, url: str, secret: str, body: dict) -> dict:
@@ -74,25 +57,10 @@ def blindpost(env: dict[str, str], *args: str) -> str:
 async def test_a_campaign_goes_out_statuses_come_back_and_no_address_leaks(
     base_env, events_dsn, vault_dsn, kafka_bootstrap, topics, tmp_path
 ):
-    world = OutsideWorld(callback_api_key=base_env["BLINDPOST_CALLBACK_API_KEY"])
-    await world.start()
-    ports = {service: free_port() for service in SERVICES}
-    env = {
-        **base_env,
-        **{port_variable(service): str(port) for service, port in ports.items()},
-        "DATABASE_URL": events_dsn,
-        "BLINDPOST_VAULT_DATABASE_URL": vault_dsn,
-        "BLINDPOST_LOG_LEVEL": "DEBUG",
-        "BLINDPOST_VAULT_URL": f"http://127.0.0.1:{ports['vault']}",
-        "BLINDPOST_PUBLIC_BASE_URL": f"http://127.0.0.1:{ports['status-ingest']}",
-        "BLINDPOST_SMTP_PORT": str(free_port()),
-        "BLINDPOST_SMS_PROVIDER": "generic",
-        "BLINDPOST_WHATSAPP_PROVIDER": "generic",
-        "BLINDPOST_SMS_HTTP_URL": world.url("/sms"),
-        "BLINDPOST_CIM_URL": world.url("/cim"),
-        "BLINDPOST_CALLBACK_ALLOWED_HOSTS": f"http://127.0.0.1:{world.port}",
-        "BLINDPOST_CALLBACK_RETRY_INITIAL_S": "0.5",
-    }
+    world = await start_outside_world(base_env)
+    ports, env = plan_gateway(
+        base_env, SERVICES, events_dsn, vault_dsn, world, BLINDPOST_LOG_LEVEL="DEBUG"
+    )
     logs = tmp_path / "logs"
     processes = [
         ServiceProcess(service, env, ports[service], logs / f"{service}.log")

@@ -23,9 +23,8 @@ import pytest
 from shared.domain import ErrorCode
 from tests.dispatch.support import RecordingSmtpHandler, smtp_server
 from tests.e2e.outside_world import OutsideWorld
+from tests.support.gateway import plan_gateway, service_processes, start_outside_world
 from tests.support.polling import eventually
-from tests.support.ports import free_port
-from tests.support.processes import ServiceProcess
 
 SHUTDOWN_TIMEOUT_S = 8.0
 # Interpreter exit and the last log lines, beyond the drain itself.
@@ -44,10 +43,6 @@ SERVICES = [
     "intake",
 ]
 RETRY_ON = {ErrorCode.TEMPORARILY_UNAVAILABLE, ErrorCode.INTERNAL_ERROR}
-
-
-def port_variable(service: str) -> str:
-    return "BLINDPOST_" + service.upper().replace("-", "_") + "_PORT"
 
 
 class Stream:
@@ -111,6 +106,25 @@ class Stream:
             await asyncio.sleep(0.2)
 
 
+async def players_and_stream(
+    ports: dict[str, int], env: dict[str, str], world: OutsideWorld
+) -> Stream:
+    """Puts the players in the vault and returns a stream (not started) posting for them."""
+    async with aiohttp.ClientSession() as http:
+        for i in range(PLAYERS):
+            async with http.put(
+                f"http://127.0.0.1:{ports['vault']}/v1/subjects/graceful-{i}",
+                json={"email": f"graceful.{i}@example.com", "phone": f"+35699{i:06d}"},
+                headers={"Authorization": f"Bearer {env['BLINDPOST_VAULT_ADMIN_TOKEN']}"},
+            ) as response:
+                assert response.status == 200, await response.text()
+    return Stream(
+        f"http://127.0.0.1:{ports['intake']}",
+        env["BLINDPOST_INTAKE_SECRETS"].split(",")[0],
+        world.url("/smartico/callback"),
+    )
+
+
 def mail_ids(mails: RecordingSmtpHandler) -> Counter[str]:
     """Mails received per ext_message_id (their Message-ID is derived from it)."""
     ids: Counter[str] = Counter()
@@ -129,46 +143,24 @@ async def test_every_service_stops_gracefully_on_sigterm_under_load(
 ):
     mails = RecordingSmtpHandler()
     smtp, smtp_port = await smtp_server(mails)
-    world = OutsideWorld(callback_api_key=base_env["BLINDPOST_CALLBACK_API_KEY"])
-    await world.start()
-    ports = {service: free_port() for service in SERVICES}
-    env = {
-        **base_env,
-        **{port_variable(service): str(port) for service, port in ports.items()},
-        "DATABASE_URL": events_dsn,
-        "BLINDPOST_VAULT_DATABASE_URL": vault_dsn,
-        "BLINDPOST_SHUTDOWN_TIMEOUT_S": str(SHUTDOWN_TIMEOUT_S),
-        "BLINDPOST_VAULT_URL": f"http://127.0.0.1:{ports['vault']}",
-        "BLINDPOST_PUBLIC_BASE_URL": f"http://127.0.0.1:{ports['status-ingest']}",
-        "BLINDPOST_SMTP_PORT": str(smtp_port),
-        "BLINDPOST_SMS_PROVIDER": "generic",
-        "BLINDPOST_SMS_HTTP_URL": world.url("/sms"),
-        "BLINDPOST_CALLBACK_ALLOWED_HOSTS": f"http://127.0.0.1:{world.port}",
-        "BLINDPOST_CALLBACK_RETRY_INITIAL_S": "0.5",
-    }
-    processes = {
-        service: ServiceProcess(service, env, ports[service], tmp_path / f"{service}.log")
-        for service in SERVICES
-    }
+    world = await start_outside_world(base_env)
+    ports, env = plan_gateway(
+        base_env,
+        SERVICES,
+        events_dsn,
+        vault_dsn,
+        world,
+        smtp_port,
+        BLINDPOST_SHUTDOWN_TIMEOUT_S=str(SHUTDOWN_TIMEOUT_S),
+    )
+    processes = service_processes(SERVICES, env, ports, tmp_path)
     senders: list[asyncio.Task[None]] = []
     exit_codes: dict[str, int | None] = {}
     stop_seconds: dict[str, float] = {}
     began = time.monotonic()
     try:
         await asyncio.gather(*(p.start(timeout_s=60) for p in processes.values()))
-        async with aiohttp.ClientSession() as http:
-            for i in range(PLAYERS):
-                async with http.put(
-                    f"http://127.0.0.1:{ports['vault']}/v1/subjects/graceful-{i}",
-                    json={"email": f"graceful.{i}@example.com", "phone": f"+35699{i:06d}"},
-                    headers={"Authorization": f"Bearer {env['BLINDPOST_VAULT_ADMIN_TOKEN']}"},
-                ) as response:
-                    assert response.status == 200, await response.text()
-        stream = Stream(
-            f"http://127.0.0.1:{ports['intake']}",
-            env["BLINDPOST_INTAKE_SECRETS"].split(",")[0],
-            world.url("/smartico/callback"),
-        )
+        stream = await players_and_stream(ports, env, world)
         print(f"stack up in {time.monotonic() - began:.1f} s")
         senders = [asyncio.create_task(stream.run(sender)) for sender in range(SENDERS)]
         await eventually(lambda: len(stream.accepted) >= 20, within=60, what="the stream flowing")
@@ -183,16 +175,19 @@ async def test_every_service_stops_gracefully_on_sigterm_under_load(
             exit_codes[service] = await processes[service].terminate(SHUTDOWN_TIMEOUT_S + 10)
             stop_seconds[service] = time.monotonic() - started
             await processes[service].start(timeout_s=60)
-            print(f"{service}: stopped in {stop_seconds[service]:.1f} s, exit "
-                  f"{exit_codes[service]}, back after {time.monotonic() - started:.1f} s; "
-                  f"{len(stream.accepted)} accepted so far")
+            print(
+                f"{service}: stopped in {stop_seconds[service]:.1f} s, exit "
+                f"{exit_codes[service]}, back after {time.monotonic() - started:.1f} s; "
+                f"{len(stream.accepted)} accepted so far"
+            )
 
         stream.stopped.set()
         await asyncio.gather(*senders)
         accepted = dict(stream.accepted)
 
         by_family = {
-            family: {mid for mid, f in accepted.items() if f == family} for family in ("email", "sms")
+            family: {mid for mid, f in accepted.items() if f == family}
+            for family in ("email", "sms")
         }
         await eventually(
             lambda: set(mail_ids(mails)) >= by_family["email"],
@@ -204,6 +199,7 @@ async def test_every_service_stops_gracefully_on_sigterm_under_load(
             within=120,
             what="every accepted SMS at the provider",
         )
+
         def called_back() -> set[str]:
             return {c["ext_message_id"] for c in world.callbacks if c["status"] == "accepted"}
 
@@ -211,9 +207,10 @@ async def test_every_service_stops_gracefully_on_sigterm_under_load(
             lambda: called_back() >= set(accepted),
             within=120,
             what="an accepted callback for every message",
-            details=lambda: f"missing {sorted(set(accepted) - called_back())[:5]} of "
-            f"{len(set(accepted) - called_back())}\n"
-            + processes["callback-relay"].log_tail(60),
+            details=lambda: (
+                f"missing {sorted(set(accepted) - called_back())[:5]} of "
+                f"{len(set(accepted) - called_back())}\n" + processes["callback-relay"].log_tail(60)
+            ),
         )
     finally:
         for task in senders:

@@ -20,9 +20,10 @@ from shared.kafka.admin import ensure_topics
 from shared.topics import ALL_TOPICS, Topics
 from tests.conftest import TEST_PARTITIONS
 from tests.e2e.outside_world import OutsideWorld
-from tests.e2e.test_end_to_end import port_variable, post
+from tests.e2e.test_end_to_end import post
 from tests.observability.prometheus import RULES, Prometheus
 from tests.support.events import accepted
+from tests.support.gateway import plan_gateway, port_variable, start_outside_world
 from tests.support.kafka import end_offsets, publish
 from tests.support.polling import eventually
 from tests.support.ports import free_port
@@ -62,20 +63,15 @@ def recorded_series() -> list[str]:
 async def test_every_panel_and_recording_rule_has_data_and_lag_is_not_doubled(
     base_env, events_dsn, vault_dsn, kafka_bootstrap, topics, tmp_path
 ):
-    world = OutsideWorld(callback_api_key=base_env["BLINDPOST_CALLBACK_API_KEY"])
-    await world.start()
-    ports = {service: free_port() for service in [*SCRAPED, "smtp-sink"]}
-    env = {
-        **base_env,
-        **{port_variable(service): str(port) for service, port in ports.items()},
-        "DATABASE_URL": events_dsn,
-        "BLINDPOST_VAULT_DATABASE_URL": vault_dsn,
-        "BLINDPOST_VAULT_URL": f"http://127.0.0.1:{ports['vault']}",
-        "BLINDPOST_PUBLIC_BASE_URL": f"http://127.0.0.1:{ports['status-ingest']}",
-        "BLINDPOST_SMTP_PORT": str(free_port()),
-        "BLINDPOST_CALLBACK_ALLOWED_HOSTS": f"127.0.0.1:{world.port}",
-        "BLINDPOST_METRICS_LAG_INTERVAL_S": "1",
-    }
+    world = await start_outside_world(base_env)
+    ports, env = plan_gateway(
+        base_env,
+        [*SCRAPED, "smtp-sink"],
+        events_dsn,
+        vault_dsn,
+        world,
+        BLINDPOST_METRICS_LAG_INTERVAL_S="1",
+    )
     logs = tmp_path / "logs"
     processes = [
         ServiceProcess(service, env, port, logs / f"{service}.log")

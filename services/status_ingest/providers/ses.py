@@ -119,6 +119,8 @@ class Ses(base.Provider[tuple[dict[str, Any], dict[str, Any]]]):
         if message.get("TopicArn") not in self.topic_arns:
             raise base.InvalidSignature("SNS topic is not one we subscribed to")
         version = str(message.get("SignatureVersion"))
+        # SHA-1 only because SNS still signs SignatureVersion 1 with it (we cannot choose the
+        # sender's algorithm); subscribe with SignatureVersion 2 to get SHA-256.
         algorithm: hashes.HashAlgorithm = {"1": hashes.SHA1(), "2": hashes.SHA256()}.get(  # noqa: S303
             version, hashes.SHA256()
         )
