@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+from collections.abc import Awaitable
 from pathlib import Path
 
 import aiohttp
@@ -171,7 +172,12 @@ async def send_traffic(
     ) as response:
         assert response.status == 200, await response.text()
     async with http.get(f"{vault}/v1/subjects/{PLAYER}") as response:
-        assert response.status == 401  # no token: refused, and counted
+        assert response.status == 401  # no token: refused before any I/O, counted apart
+    auditor = {"Authorization": f"Bearer {env['BLINDPOST_VAULT_AUDITOR_TOKEN']}"}
+    async with http.put(
+        f"{vault}/v1/subjects/{PLAYER}", json={"email": "x@example.com"}, headers=auditor
+    ) as response:
+        assert response.status == 403  # a token outside its scope: refused, audited, counted
     intake = f"http://127.0.0.1:{ports['intake']}"
     secret = env["BLINDPOST_INTAKE_SECRETS"].split(",")[0]
     callback_url = world.url("/smartico/callback")
@@ -218,6 +224,10 @@ async def send_traffic(
     )
 
 
+async def _equal(shown: Awaitable[dict[int, float]], expected: dict[int, int]) -> bool:
+    return await shown == expected
+
+
 async def lag_is_the_brokers(
     http: aiohttp.ClientSession, prometheus: Prometheus, kafka_bootstrap: str, stalled: Topics
 ) -> None:
@@ -233,10 +243,18 @@ async def lag_is_the_brokers(
         return len(raw) == 2 * len(broker) and all(float(s["value"][1]) > 0 for s in raw)
 
     await eventually(both_replicas_report_it, within=30, interval=0.5, what="both replicas' lag")
-    shown = await prometheus.query(
-        http, f'blindpost:kafka_consumer_lag_messages:max{{group="{group}"}}'
+
+    async def recorded() -> dict[int, float]:
+        shown = await prometheus.query(
+            http, f'blindpost:kafka_consumer_lag_messages:max{{group="{group}"}}'
+        )
+        return {int(s["metric"]["partition"]): float(s["value"][1]) for s in shown}
+
+    # Rules are evaluated on their own interval, after the scrape that fed them: the
+    # recorded series shows the backlog once a later evaluation ran, never twice it.
+    await eventually(
+        lambda: _equal(recorded(), broker), within=30, interval=0.5, what="the recorded lag"
     )
-    assert {int(s["metric"]["partition"]): float(s["value"][1]) for s in shown} == broker
     total = await prometheus.query(
         http, f'blindpost:kafka_consumer_lag_messages:sum{{group="{group}"}}'
     )
