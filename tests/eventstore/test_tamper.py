@@ -116,7 +116,8 @@ async def test_reordered_rows_are_named(store):
 
 async def test_verify_command_exits_non_zero_and_names_the_row(store, events_dsn):
     pool, stream = store
-    env = {"DATABASE_URL": events_dsn}
+    # The scratch database has the local role's password: accepted only in a local run.
+    env = {"DATABASE_URL": events_dsn, "BLINDPOST_ENV": "local"}
     ok = run_cli(env, "events", "verify")
     assert ok.returncode == 0, ok.stderr
     assert "every chain intact" in ok.stdout
