@@ -6,12 +6,10 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 
-import aiohttp
 from testcontainers.core.container import DockerContainer
 
 from tests.containers.engine import require_image
-from tests.support.polling import eventually
-from tests.support.processes import is_ready
+from tests.support.processes import wait_until_ready
 
 
 @dataclass
@@ -35,23 +33,19 @@ class ServiceContainer:
 
     async def start(self, timeout_s: float) -> None:
         await asyncio.to_thread(self.container.start)
-        async with aiohttp.ClientSession() as session:
+        def exited() -> str | None:
+            wrapped = self.container.get_wrapped_container()
+            wrapped.reload()
+            return f"{self.service} exited:\n{self.logs()}" if wrapped.status == "exited" else None
 
-            async def ready() -> bool:
-                wrapped = self.container.get_wrapped_container()
-                wrapped.reload()
-                if wrapped.status == "exited":
-                    raise RuntimeError(f"{self.service} exited:\n{self.logs()}")
-                return await is_ready(session, f"http://127.0.0.1:{self.port}")
-
-            await eventually(
-                ready,
-                within=timeout_s,
-                interval=0.3,
-                what=f"{self.service} ready in its container",
-                ignoring=(aiohttp.ClientError,),
-                details=self.logs,
-            )
+        await wait_until_ready(
+            self.port,
+            exited,
+            within=timeout_s,
+            interval=0.3,
+            what=f"{self.service} ready in its container",
+            details=self.logs,
+        )
 
     def run(self, *command: str) -> tuple[int, str]:
         """``command`` inside the running container: (exit code, output)."""

@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import aiohttp
@@ -20,6 +21,34 @@ ROOT = Path(__file__).resolve().parents[2]
 async def is_ready(session: aiohttp.ClientSession, base_url: str) -> bool:
     async with session.get(base_url + "/readyz") as response:
         return response.status == 200
+
+
+async def wait_until_ready(
+    port: int,
+    exited: Callable[[], str | None],
+    *,
+    within: float,
+    what: str,
+    details: Callable[[], str],
+    interval: float = 0.2,
+) -> None:
+    """Polls ``/readyz`` on ``port`` until it answers 200; fails at once, with what
+    ``exited`` says, when the service (a process, a container) has stopped."""
+    async with aiohttp.ClientSession() as session:
+
+        async def ready() -> bool:
+            if (why := exited()) is not None:
+                raise RuntimeError(why)
+            return await is_ready(session, f"http://127.0.0.1:{port}")
+
+        await eventually(
+            ready,
+            within=within,
+            interval=interval,
+            what=what,
+            ignoring=(aiohttp.ClientError,),
+            details=details,
+        )
 
 
 def run_cli(
@@ -59,24 +88,15 @@ class ServiceProcess:
         return self
 
     async def wait_ready(self, timeout_s: float = 30.0) -> None:
-        async with aiohttp.ClientSession() as session:
+        def exited() -> str | None:
+            assert self.process is not None
+            if self.process.poll() is None:
+                return None
+            return f"{self.service} exited with {self.process.returncode}:\n{self.log_tail()}"
 
-            async def ready() -> bool:
-                assert self.process is not None
-                if self.process.poll() is not None:
-                    raise RuntimeError(
-                        f"{self.service} exited with {self.process.returncode}:\n{self.log_tail()}"
-                    )
-                return await is_ready(session, f"http://127.0.0.1:{self.port}")
-
-            await eventually(
-                ready,
-                within=timeout_s,
-                interval=0.2,
-                what=f"{self.service} ready",
-                ignoring=(aiohttp.ClientError,),
-                details=self.log_tail,
-            )
+        await wait_until_ready(
+            self.port, exited, within=timeout_s, what=f"{self.service} ready", details=self.log_tail
+        )
 
     def kill(self) -> None:
         """SIGKILL: no cleanup, no flush, as a crash."""
