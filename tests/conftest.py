@@ -52,6 +52,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if INFRASTRUCTURE_FIXTURES.intersection(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.integration)
+    # Last: it needs kube-apiserver, which `make test` builds in the background meanwhile.
+    items.sort(key=lambda item: item.get_closest_marker("needs_kube_build") is not None)
 
 
 @pytest.fixture(scope="session")

@@ -22,11 +22,30 @@ KUBE_BIN = ROOT / "var" / "tools" / "kube" / "bin"
 TOKEN = "blindpost-chart-test-admin-token"
 
 
+def _build_running() -> bool:
+    """Whether `build-kube.sh --background` (started by `make test`) is still compiling."""
+    pid_file = KUBE_BIN.parent / "build.pid"
+    if not pid_file.exists():
+        return False
+    cmdline = Path(f"/proc/{pid_file.read_text().strip()}/cmdline")
+    return cmdline.exists() and b"build-kube" in cmdline.read_bytes()
+
+
+def await_binaries(within: float = 1200.0) -> None:
+    """Waits for a background build; it runs at the lowest priority beside the suite, and
+    this test is ordered last (tests/conftest.py) so that it seldom has to wait."""
+    deadline = time.monotonic() + within
+    while _build_running() and time.monotonic() < deadline:
+        time.sleep(2)
+
+
 def missing_binaries() -> str | None:
     """Why the control plane cannot start here, or None."""
     for binary in ("kube-apiserver", "kube-controller-manager"):
         if not (KUBE_BIN / binary).exists():
-            return f"{KUBE_BIN / binary} is missing: run deploy/tools/build-kube.sh (minutes)"
+            log = KUBE_BIN.parent / "build.log"
+            tail = log.read_text()[-2000:] if log.exists() else ""
+            return f"{KUBE_BIN / binary} is missing: run deploy/tools/build-kube.sh\n{tail}"
     if not shutil.which("etcd"):
         return "etcd is missing: apt-get install -y etcd-server"
     if not shutil.which("openssl"):
