@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import subprocess
-import sys
 import tempfile
 import time
 import uuid
@@ -26,6 +24,7 @@ import aiosmtplib
 import asyncpg
 
 from bench.common import Row, closed_loop, drop_database, free_port, row_from_loop, scratch_database
+from bench.script_server import start_script, stop_script
 from services.dispatch.email_message import EmailComposer
 from services.dispatch.providers import Outbound, Provider
 from services.dispatch.providers.generic import GenericHttpProvider
@@ -40,7 +39,6 @@ from shared.work import DispatchWork, sealing_context
 from tests.support.env import local_env
 from tests.support.processes import ServiceProcess
 
-ROOT = Path(__file__).resolve().parent.parent
 EMAILS = int(os.environ.get("BENCH_DISPATCH_EMAILS", "6000"))
 SMS = int(os.environ.get("BENCH_DISPATCH_SMS", "6000"))
 ROUNDS = 3
@@ -251,9 +249,7 @@ async def run() -> list[Row]:
         }
     )
     sink = ServiceProcess("smtp-sink", env, sink_ops_port, logs / "smtp-sink.log")
-    sms_server = subprocess.Popen(  # noqa: ASYNC220 - started once, before the measurement
-        [sys.executable, "-c", SMS_SERVER, str(sms_port)], cwd=ROOT
-    )
+    sms_server = start_script(SMS_SERVER, sms_port)
     rows: list[Row] = []
     try:
         await sink.start()
@@ -319,8 +315,7 @@ async def run() -> list[Row]:
         )
     finally:
         sink.stop()
-        sms_server.terminate()
-        sms_server.wait(10)
+        stop_script(sms_server)
         await drop_database(db_name)
     return rows
 

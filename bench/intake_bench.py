@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import os
 import random
-import subprocess
-import sys
 import tempfile
 import uuid
 from datetime import UTC, datetime
@@ -34,6 +32,7 @@ from bench.common import (
     row_from_loop,
     scratch_database,
 )
+from bench.script_server import start_script, stop_script
 from services.intake.app import INTAKE_TOPICS
 from shared.domain import Channel
 from shared.kafka import ensure_topics, start_producer
@@ -41,7 +40,6 @@ from shared.subject_facts import SubjectFacts
 from shared.topics import Topics
 from tests.support.processes import ServiceProcess
 
-ROOT = Path(__file__).resolve().parent.parent
 REQUESTS = int(os.environ.get("BENCH_INTAKE_REQUESTS", "20000"))
 CONCURRENCY = int(os.environ.get("BENCH_INTAKE_CONCURRENCY", "64"))
 WARM_UP = 1000
@@ -147,9 +145,7 @@ async def run() -> list[Row]:
     )
     logs = Path(tempfile.mkdtemp(prefix="bench-intake-"))
     intake = ServiceProcess("intake", env, intake_port, logs / "intake.log")
-    bare = subprocess.Popen(  # noqa: ASYNC220 - started once, before the measurement
-        [sys.executable, "-c", BARE_SERVER, str(bare_port)], cwd=ROOT
-    )
+    bare = start_script(BARE_SERVER, bare_port)
     rows: list[Row] = []
     try:
         await intake.start()
@@ -187,8 +183,7 @@ async def run() -> list[Row]:
         )
     finally:
         intake.stop()
-        bare.terminate()
-        bare.wait(10)
+        stop_script(bare)
         await drop_database(db_name)
         await delete_topics_with_prefix(bootstrap, topics.prefix)
     return rows

@@ -4,22 +4,32 @@ the same account's webhooks read the same variables (``BLINDPOST_TWILIO_AUTH_TOK
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from pydantic import SecretStr
-from pydantic_settings import SettingsConfigDict
 
+from shared.env_settings import PREFIX
 from shared.settings import EnvSettings, SettingsError
 
 
 class ProviderAccount(EnvSettings):
     provider: ClassVar[str]
+    """Also names the account's variables: ``BLINDPOST_<PROVIDER>_<FIELD>``."""
     required: ClassVar[tuple[str, ...]]
     # The provider issues every credential: its length is not ours to choose
     # (shared.secret_policy still refuses one copied from the local settings).
     issued_elsewhere: ClassVar[frozenset[str]] = frozenset(
         {"auth_token", "api_key", "api_secret", "access_token"}
     )
+
+    def __init_subclass__(cls, *, provider: str, required: tuple[str, ...], **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.provider = provider
+        cls.required = required
+
+    @classmethod
+    def env_names(cls, field_name: str) -> list[str]:
+        return [f"{PREFIX}{cls.provider.upper()}_{field_name.upper()}"]
 
     @property
     def configured(self) -> bool:
@@ -37,10 +47,7 @@ class ProviderAccount(EnvSettings):
         return [self.secret(name) for name in self.required]
 
 
-class TwilioAccount(ProviderAccount):
-    model_config = SettingsConfigDict(env_prefix="BLINDPOST_TWILIO_")
-    provider = "twilio"
-    required = ("account_sid", "auth_token")
+class TwilioAccount(ProviderAccount, provider="twilio", required=("account_sid", "auth_token")):
     account_sid: str | None = None
     auth_token: SecretStr | None = None  # also signs the account's status webhooks
     base_url: str = "https://api.twilio.com"
@@ -48,37 +55,27 @@ class TwilioAccount(ProviderAccount):
     whatsapp_from: str | None = None
 
 
-class VonageAccount(ProviderAccount):
-    model_config = SettingsConfigDict(env_prefix="BLINDPOST_VONAGE_")
-    provider = "vonage"
-    required = ("api_key", "api_secret")
+class VonageAccount(ProviderAccount, provider="vonage", required=("api_key", "api_secret")):
     api_key: str | None = None
     api_secret: SecretStr | None = None
     base_url: str = "https://rest.nexmo.com"
 
 
-class MetaWhatsAppAccount(ProviderAccount):
-    model_config = SettingsConfigDict(env_prefix="BLINDPOST_META_")
-    provider = "meta"
-    required = ("access_token", "phone_number_id")
+class MetaWhatsAppAccount(
+    ProviderAccount, provider="meta", required=("access_token", "phone_number_id")
+):
     access_token: SecretStr | None = None
     phone_number_id: str | None = None
     api_version: str = "v21.0"
     base_url: str = "https://graph.facebook.com"
 
 
-class SendGridAccount(ProviderAccount):
-    model_config = SettingsConfigDict(env_prefix="BLINDPOST_SENDGRID_")
-    provider = "sendgrid"
-    required = ("api_key",)
+class SendGridAccount(ProviderAccount, provider="sendgrid", required=("api_key",)):
     api_key: SecretStr | None = None
     base_url: str = "https://api.sendgrid.com"
 
 
-class MailgunAccount(ProviderAccount):
-    model_config = SettingsConfigDict(env_prefix="BLINDPOST_MAILGUN_")
-    provider = "mailgun"
-    required = ("api_key", "domain")
+class MailgunAccount(ProviderAccount, provider="mailgun", required=("api_key", "domain")):
     api_key: SecretStr | None = None
     domain: str | None = None
     base_url: str = "https://api.mailgun.net"

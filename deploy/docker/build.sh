@@ -31,8 +31,8 @@ kafka_context() {
   rm -rf "$context"
   mkdir -p "$context/libs"
   cp "$libs"/*.jar "$context/libs/"
-  cp "$ROOT/deploy/local/kafka/log4j2.properties" "$ROOT/deploy/docker/kafka/entrypoint.sh" \
-    "$ROOT/deploy/docker/kafka/Dockerfile" "$context/"
+  cp "$ROOT/deploy/local/kafka/log4j2.properties" "$ROOT/deploy/local/kafka/server-properties.sh" \
+    "$ROOT/deploy/docker/kafka/entrypoint.sh" "$ROOT/deploy/docker/kafka/Dockerfile" "$context/"
   echo "$context"
 }
 

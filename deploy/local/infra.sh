@@ -45,28 +45,8 @@ kafka_fetch() {
 }
 
 kafka_config() {
-  cat >"$KAFKA_HOME/server.properties" <<EOF
-process.roles=broker,controller
-node.id=1
-controller.quorum.voters=1@127.0.0.1:$CONTROLLER_PORT
-listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,CONTROLLER://127.0.0.1:$CONTROLLER_PORT
-advertised.listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT
-controller.listener.names=CONTROLLER
-inter.broker.listener.name=PLAINTEXT
-listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
-log.dirs=$KAFKA_DATA
-num.partitions=4
-offsets.topic.replication.factor=1
-offsets.topic.num.partitions=8
-transaction.state.log.replication.factor=1
-transaction.state.log.min.isr=1
-transaction.state.log.num.partitions=8
-share.coordinator.state.topic.replication.factor=1
-share.coordinator.state.topic.min.isr=1
-group.initial.rebalance.delay.ms=0
-auto.create.topics.enable=true
-log.retention.hours=168
-EOF
+  bash "$ROOT/deploy/local/kafka/server-properties.sh" 127.0.0.1 "$KAFKA_PORT" "$CONTROLLER_PORT" \
+    127.0.0.1 "$KAFKA_DATA" >"$KAFKA_HOME/server.properties"
 }
 
 # Always called in a subshell: it execs, so a background call leaves the broker's own pid in $!.

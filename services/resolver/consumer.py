@@ -9,7 +9,8 @@ from dataclasses import dataclass
 from aiokafka import ConsumerRecord
 from prometheus_client import Counter
 
-from services.resolver.vault_client import Contact, Lookup, VaultClient
+from services.resolver.vault_client import Contact, VaultClient
+from shared.contacts import ContactRequest
 from shared.domain import ChannelFamily
 from shared.events import (
     Event,
@@ -60,7 +61,7 @@ class Resolver:
             return []
         # One lookup per message: a message redelivered in the same batch is asked once.
         lookups = {
-            event.ext_message_id: Lookup(
+            event.ext_message_id: ContactRequest(
                 accepted.ext_user_id, accepted.channel, event.ext_message_id
             )
             for _record, event, accepted in wanted

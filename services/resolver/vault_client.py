@@ -8,17 +8,10 @@ from dataclasses import dataclass
 
 import aiohttp
 
-from shared.domain import Channel
+from shared.contacts import ContactRequest
 from shared.kafka import TransientError
 
 PURPOSE = "dispatch"
-
-
-@dataclass(frozen=True)
-class Lookup:
-    ext_user_id: str
-    channel: Channel
-    ext_message_id: uuid.UUID
 
 
 @dataclass(frozen=True)
@@ -39,23 +32,16 @@ class VaultClient:
         self.headers = {"Authorization": f"Bearer {token}", "X-Blindpost-Caller": "resolver"}
         self.batch_size = batch_size
 
-    async def resolve(self, lookups: list[Lookup]) -> dict[uuid.UUID, Contact]:
+    async def resolve(self, lookups: list[ContactRequest]) -> dict[uuid.UUID, Contact]:
         answers: dict[uuid.UUID, Contact] = {}
         for start in range(0, len(lookups), self.batch_size):
             answers.update(await self._call(lookups[start : start + self.batch_size]))
         return answers
 
-    async def _call(self, lookups: list[Lookup]) -> dict[uuid.UUID, Contact]:
+    async def _call(self, lookups: list[ContactRequest]) -> dict[uuid.UUID, Contact]:
         body = {
             "purpose": PURPOSE,
-            "requests": [
-                {
-                    "ext_user_id": lookup.ext_user_id,
-                    "channel": lookup.channel.value,
-                    "ext_message_id": str(lookup.ext_message_id),
-                }
-                for lookup in lookups
-            ],
+            "requests": [lookup.to_json() for lookup in lookups],
         }
         try:
             async with self.session.post(self.url, json=body, headers=self.headers) as response:

@@ -4,7 +4,6 @@ audit rows are committed (no audit row, no data)."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -18,19 +17,13 @@ from services.vault.domain import field_for
 from services.vault.group_commit import GroupCommit
 from services.vault.metrics import INTEGRITY_FAILURES
 from services.vault.writes import subject_cipher
+from shared.contacts import ContactRequest
 from shared.domain import Channel
 from shared.logging import get_logger
 
 log = get_logger(__name__)
 
 RESOLVE_PURPOSES = frozenset({"dispatch"})
-
-
-@dataclass(frozen=True)
-class ContactRequest:
-    ext_user_id: str
-    channel: Channel
-    ext_message_id: uuid.UUID
 
 
 @dataclass(frozen=True)

@@ -6,12 +6,14 @@ import uuid
 from urllib.parse import parse_qs
 
 from aiohttp import web
+from pydantic import SecretStr
 
 from services.dispatch.email_main import create_email_app
 from services.dispatch.email_message import EmailComposer
 from services.dispatch.providers import Outbound
 from services.dispatch.providers.mailgun import MailgunProvider
 from services.dispatch.settings import EmailSettings
+from shared.credentials import MailgunAccount
 from shared.domain import Channel
 from shared.events import DispatchSucceeded, EventType, MessageContent
 from shared.tracking import TrackingTokens
@@ -75,9 +77,7 @@ async def test_mailgun_messages_api():
     mailgun = FakeProvider(answer)
     async with Served(mailgun.app("/v3/{domain}/messages")) as mg:
         provider = MailgunProvider(
-            api_key="key-1",
-            domain="mg.example",
-            base_url=mg.url,
+            MailgunAccount(api_key=SecretStr("key-1"), domain="mg.example", base_url=mg.url),
             composer=EmailComposer(
                 default_from="Blindpost <noreply@mg.example>",
                 message_id_domain="mg.example",

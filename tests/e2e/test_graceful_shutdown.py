@@ -21,9 +21,9 @@ import aiohttp
 import pytest
 
 from shared.domain import ErrorCode
-from tests.dispatch.support import RecordingSmtpHandler, smtp_server
+from tests.dispatch.support import RecordingSmtpHandler
 from tests.e2e.outside_world import OutsideWorld
-from tests.support.gateway import plan_gateway, service_processes, start_outside_world
+from tests.support.gateway import outside_the_gateway, plan_gateway, service_processes
 from tests.support.polling import eventually
 
 SHUTDOWN_TIMEOUT_S = 8.0
@@ -141,84 +141,84 @@ def mail_ids(mails: RecordingSmtpHandler) -> Counter[str]:
 async def test_every_service_stops_gracefully_on_sigterm_under_load(
     base_env, events_dsn, vault_dsn, tmp_path
 ):
-    mails = RecordingSmtpHandler()
-    smtp, smtp_port = await smtp_server(mails)
-    world = await start_outside_world(base_env)
-    ports, env = plan_gateway(
-        base_env,
-        SERVICES,
-        events_dsn,
-        vault_dsn,
-        world,
-        smtp_port,
-        BLINDPOST_SHUTDOWN_TIMEOUT_S=str(SHUTDOWN_TIMEOUT_S),
-    )
-    processes = service_processes(SERVICES, env, ports, tmp_path)
-    senders: list[asyncio.Task[None]] = []
-    exit_codes: dict[str, int | None] = {}
-    stop_seconds: dict[str, float] = {}
-    began = time.monotonic()
-    try:
-        await asyncio.gather(*(p.start(timeout_s=60) for p in processes.values()))
-        stream = await players_and_stream(ports, env, world)
-        print(f"stack up in {time.monotonic() - began:.1f} s")
-        senders = [asyncio.create_task(stream.run(sender)) for sender in range(SENDERS)]
-        await eventually(lambda: len(stream.accepted) >= 20, within=60, what="the stream flowing")
-
-        for service in SERVICES:
+    async with outside_the_gateway(base_env) as outside:
+        mails, world = outside.mails, outside.world
+        ports, env = plan_gateway(
+            base_env,
+            SERVICES,
+            events_dsn,
+            vault_dsn,
+            world,
+            outside.smtp_port,
+            BLINDPOST_SHUTDOWN_TIMEOUT_S=str(SHUTDOWN_TIMEOUT_S),
+        )
+        processes = service_processes(SERVICES, env, ports, tmp_path)
+        senders: list[asyncio.Task[None]] = []
+        exit_codes: dict[str, int | None] = {}
+        stop_seconds: dict[str, float] = {}
+        began = time.monotonic()
+        try:
+            await asyncio.gather(*(p.start(timeout_s=60) for p in processes.values()))
+            stream = await players_and_stream(ports, env, world)
+            print(f"stack up in {time.monotonic() - began:.1f} s")
+            senders = [asyncio.create_task(stream.run(sender)) for sender in range(SENDERS)]
             await eventually(
-                stream.flowing(more=10),
-                within=60,
-                what=f"messages flowing before {service} is stopped",
-            )
-            started = time.monotonic()
-            exit_codes[service] = await processes[service].terminate(SHUTDOWN_TIMEOUT_S + 10)
-            stop_seconds[service] = time.monotonic() - started
-            await processes[service].start(timeout_s=60)
-            print(
-                f"{service}: stopped in {stop_seconds[service]:.1f} s, exit "
-                f"{exit_codes[service]}, back after {time.monotonic() - started:.1f} s; "
-                f"{len(stream.accepted)} accepted so far"
+                lambda: len(stream.accepted) >= 20, within=60, what="the stream flowing"
             )
 
-        stream.stopped.set()
-        await asyncio.gather(*senders)
-        accepted = dict(stream.accepted)
+            for service in SERVICES:
+                await eventually(
+                    stream.flowing(more=10),
+                    within=60,
+                    what=f"messages flowing before {service} is stopped",
+                )
+                started = time.monotonic()
+                exit_codes[service] = await processes[service].terminate(SHUTDOWN_TIMEOUT_S + 10)
+                stop_seconds[service] = time.monotonic() - started
+                await processes[service].start(timeout_s=60)
+                print(
+                    f"{service}: stopped in {stop_seconds[service]:.1f} s, exit "
+                    f"{exit_codes[service]}, back after {time.monotonic() - started:.1f} s; "
+                    f"{len(stream.accepted)} accepted so far"
+                )
 
-        by_family = {
-            family: {mid for mid, f in accepted.items() if f == family}
-            for family in ("email", "sms")
-        }
-        await eventually(
-            lambda: set(mail_ids(mails)) >= by_family["email"],
-            within=120,
-            what="every accepted e-mail at the SMTP server",
-        )
-        await eventually(
-            lambda: set(world.sms_keys) >= by_family["sms"],
-            within=120,
-            what="every accepted SMS at the provider",
-        )
+            stream.stopped.set()
+            await asyncio.gather(*senders)
+            accepted = dict(stream.accepted)
 
-        def called_back() -> set[str]:
-            return {c["ext_message_id"] for c in world.callbacks if c["status"] == "accepted"}
+            by_family = {
+                family: {mid for mid, f in accepted.items() if f == family}
+                for family in ("email", "sms")
+            }
+            await eventually(
+                lambda: set(mail_ids(mails)) >= by_family["email"],
+                within=120,
+                what="every accepted e-mail at the SMTP server",
+            )
+            await eventually(
+                lambda: set(world.sms_keys) >= by_family["sms"],
+                within=120,
+                what="every accepted SMS at the provider",
+            )
 
-        await eventually(
-            lambda: called_back() >= set(accepted),
-            within=120,
-            what="an accepted callback for every message",
-            details=lambda: (
-                f"missing {sorted(set(accepted) - called_back())[:5]} of "
-                f"{len(set(accepted) - called_back())}\n" + processes["callback-relay"].log_tail(60)
-            ),
-        )
-    finally:
-        for task in senders:
-            task.cancel()
-        for process in processes.values():
-            process.kill()
-        await world.stop()
-        smtp.close()
+            def called_back() -> set[str]:
+                return {c["ext_message_id"] for c in world.callbacks if c["status"] == "accepted"}
+
+            await eventually(
+                lambda: called_back() >= set(accepted),
+                within=120,
+                what="an accepted callback for every message",
+                details=lambda: (
+                    f"missing {sorted(set(accepted) - called_back())[:5]} of "
+                    f"{len(set(accepted) - called_back())}\n"
+                    + processes["callback-relay"].log_tail(60)
+                ),
+            )
+        finally:
+            for task in senders:
+                task.cancel()
+            for process in processes.values():
+                process.kill()
 
     for service in SERVICES:
         log = processes[service].log_tail()

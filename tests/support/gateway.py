@@ -4,8 +4,12 @@ each other, to the test's databases and to the stand-ins for the outside world."
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
+from tests.dispatch.support import RecordingSmtpHandler, smtp_server
 from tests.e2e.outside_world import OutsideWorld
 from tests.support.ports import free_port
 from tests.support.processes import ServiceProcess
@@ -62,6 +66,32 @@ async def start_outside_world(base_env: dict[str, str]) -> OutsideWorld:
     world = OutsideWorld(callback_api_key=base_env["BLINDPOST_CALLBACK_API_KEY"])
     await world.start()
     return world
+
+
+@dataclass(frozen=True)
+class Outside:
+    """What the gateway reaches outside itself: an SMTP server that records every mail, and
+    the stand-ins for Smartico and the providers."""
+
+    mails: RecordingSmtpHandler
+    smtp_port: int
+    world: OutsideWorld
+
+
+@asynccontextmanager
+async def outside_the_gateway(base_env: dict[str, str]) -> AsyncIterator[Outside]:
+    """The SMTP server and the outside world, both stopped on the way out (what they
+    recorded stays readable after)."""
+    mails = RecordingSmtpHandler()
+    smtp, smtp_port = await smtp_server(mails)
+    try:
+        world = await start_outside_world(base_env)
+        try:
+            yield Outside(mails, smtp_port, world)
+        finally:
+            await world.stop()
+    finally:
+        smtp.close()
 
 
 def plan_gateway(

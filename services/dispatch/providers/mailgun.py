@@ -14,6 +14,7 @@ from services.dispatch.outcomes import Sent
 from services.dispatch.providers import Outbound, Redelivery
 from services.dispatch.providers.http import HttpProvider, json_answer
 from services.dispatch.settings import EmailSettings
+from shared.credentials import MailgunAccount
 from shared.domain import Channel
 
 
@@ -22,10 +23,11 @@ class MailgunProvider(HttpProvider):
     redelivery: Redelivery = "message_id"
 
     def __init__(
-        self, *, api_key: str, domain: str, base_url: str, composer: EmailComposer, concurrency: int
+        self, account: MailgunAccount, *, composer: EmailComposer, concurrency: int
     ) -> None:
+        api_key, domain = account.require()
         super().__init__(concurrency)
-        self.url = f"{base_url.rstrip('/')}/v3/{domain}/messages"
+        self.url = f"{account.base_url.rstrip('/')}/v3/{domain}/messages"
         self.auth = aiohttp.BasicAuth("api", api_key)
         self.composer = composer
 
@@ -56,11 +58,8 @@ class MailgunProvider(HttpProvider):
 
 
 def build(settings: EmailSettings, channel: Channel) -> MailgunProvider:
-    key, domain = settings.mailgun.require()
     return MailgunProvider(
-        api_key=key,
-        domain=domain,
-        base_url=settings.mailgun.base_url,
+        settings.mailgun,
         composer=settings.composer(),
         concurrency=settings.limits(channel).concurrency,
     )

@@ -14,6 +14,7 @@ from services.dispatch.outcomes import Sent
 from services.dispatch.providers import Outbound, Redelivery
 from services.dispatch.providers.http import HttpProvider, json_answer
 from services.dispatch.settings import SmsSettings
+from shared.credentials import MetaWhatsAppAccount
 from shared.domain import Channel
 
 
@@ -21,17 +22,11 @@ class MetaWhatsAppProvider(HttpProvider):
     name = "meta"
     redelivery: Redelivery = "none"
 
-    def __init__(
-        self,
-        *,
-        access_token: str,
-        phone_number_id: str,
-        api_version: str,
-        base_url: str,
-        concurrency: int = 100,
-    ) -> None:
+    def __init__(self, account: MetaWhatsAppAccount, *, concurrency: int = 100) -> None:
+        access_token, phone_number_id = account.require()
         super().__init__(concurrency)
-        self.url = f"{base_url.rstrip('/')}/{api_version}/{phone_number_id}/messages"
+        base_url = account.base_url.rstrip("/")
+        self.url = f"{base_url}/{account.api_version}/{phone_number_id}/messages"
         self.headers = {"Authorization": f"Bearer {access_token}"}
 
     def payload(self, message: Outbound) -> dict[str, object]:
@@ -54,11 +49,4 @@ class MetaWhatsAppProvider(HttpProvider):
 
 
 def build(settings: SmsSettings, channel: Channel) -> MetaWhatsAppProvider:
-    token, number_id = settings.meta.require()
-    return MetaWhatsAppProvider(
-        access_token=token,
-        phone_number_id=number_id,
-        api_version=settings.meta.api_version,
-        base_url=settings.meta.base_url,
-        concurrency=settings.limits(channel).concurrency,
-    )
+    return MetaWhatsAppProvider(settings.meta, concurrency=settings.limits(channel).concurrency)

@@ -14,6 +14,7 @@ from services.dispatch.outcomes import Sent, http_failure
 from services.dispatch.providers import Outbound, Redelivery
 from services.dispatch.providers.http import HttpProvider
 from services.dispatch.settings import EmailSettings
+from shared.credentials import SendGridAccount
 from shared.domain import Channel
 
 
@@ -27,10 +28,11 @@ class SendGridProvider(HttpProvider):
     redelivery: Redelivery = "none"
 
     def __init__(
-        self, *, api_key: str, base_url: str, composer: EmailComposer, concurrency: int
+        self, account: SendGridAccount, *, composer: EmailComposer, concurrency: int
     ) -> None:
+        (api_key,) = account.require()
         super().__init__(concurrency)
-        self.url = f"{base_url.rstrip('/')}/v3/mail/send"
+        self.url = f"{account.base_url.rstrip('/')}/v3/mail/send"
         self.headers = {"Authorization": f"Bearer {api_key}"}
         self.composer = composer
 
@@ -68,10 +70,8 @@ class SendGridProvider(HttpProvider):
 
 
 def build(settings: EmailSettings, channel: Channel) -> SendGridProvider:
-    (key,) = settings.sendgrid.require()
     return SendGridProvider(
-        api_key=key,
-        base_url=settings.sendgrid.base_url,
+        settings.sendgrid,
         composer=settings.composer(),
         concurrency=settings.limits(channel).concurrency,
     )

@@ -18,6 +18,7 @@ from services.dispatch.providers import Outbound, Redelivery
 from services.dispatch.providers.http import HttpProvider, json_answer
 from services.dispatch.segments import count_segments
 from services.dispatch.settings import SmsSettings
+from shared.credentials import TwilioAccount
 from shared.domain import Channel
 
 
@@ -27,23 +28,21 @@ class TwilioProvider(HttpProvider):
 
     def __init__(
         self,
+        account: TwilioAccount,
         *,
-        account_sid: str,
-        auth_token: str,
-        base_url: str,
         public_base_url: str,
-        messaging_service_sid: str | None = None,
         default_from: str | None = None,
-        whatsapp_from: str | None = None,
         concurrency: int = 100,
     ) -> None:
+        account_sid, auth_token = account.require()
         super().__init__(concurrency)
-        self.url = f"{base_url.rstrip('/')}/2010-04-01/Accounts/{account_sid}/Messages.json"
+        base_url = account.base_url.rstrip("/")
+        self.url = f"{base_url}/2010-04-01/Accounts/{account_sid}/Messages.json"
         self.auth = aiohttp.BasicAuth(account_sid, auth_token)
         self.public_base_url = public_base_url.rstrip("/")
-        self.messaging_service_sid = messaging_service_sid
+        self.messaging_service_sid = account.messaging_service_sid
         self.default_from = default_from
-        self.whatsapp_from = whatsapp_from
+        self.whatsapp_from = account.whatsapp_from
 
     def form(self, message: Outbound) -> dict[str, str]:
         body = message.content.body or ""
@@ -82,14 +81,9 @@ def _whatsapp(number: str) -> str:
 
 
 def build(settings: SmsSettings, channel: Channel) -> TwilioProvider:
-    sid, token = settings.twilio.require()
     return TwilioProvider(
-        account_sid=sid,
-        auth_token=token,
-        base_url=settings.twilio.base_url,
+        settings.twilio,
         public_base_url=settings.public_base_url,
-        messaging_service_sid=settings.twilio.messaging_service_sid,
         default_from=settings.sms_default_from,
-        whatsapp_from=settings.twilio.whatsapp_from,
         concurrency=settings.limits(channel).concurrency,
     )

@@ -14,6 +14,7 @@ from services.dispatch.providers import Outbound, Redelivery
 from services.dispatch.providers.http import HttpProvider, json_answer
 from services.dispatch.segments import count_segments
 from services.dispatch.settings import SmsSettings
+from shared.credentials import VonageAccount
 from shared.domain import Channel
 
 TRANSIENT_STATUSES = {"1", "5"}
@@ -24,18 +25,11 @@ class VonageProvider(HttpProvider):
     redelivery: Redelivery = "none"
 
     def __init__(
-        self,
-        *,
-        api_key: str,
-        api_secret: str,
-        base_url: str,
-        default_from: str | None = None,
-        concurrency: int = 100,
+        self, account: VonageAccount, *, default_from: str | None = None, concurrency: int = 100
     ) -> None:
+        self.api_key, self.api_secret = account.require()
         super().__init__(concurrency)
-        self.url = f"{base_url.rstrip('/')}/sms/json"
-        self.api_key = api_key
-        self.api_secret = api_secret
+        self.url = f"{account.base_url.rstrip('/')}/sms/json"
         self.default_from = default_from or "Blindpost"
 
     def form(self, message: Outbound) -> dict[str, str]:
@@ -68,11 +62,8 @@ class VonageProvider(HttpProvider):
 
 
 def build(settings: SmsSettings, channel: Channel) -> VonageProvider:
-    key, secret = settings.vonage.require()
     return VonageProvider(
-        api_key=key,
-        api_secret=secret,
-        base_url=settings.vonage.base_url,
+        settings.vonage,
         default_from=settings.sms_default_from,
         concurrency=settings.limits(channel).concurrency,
     )
