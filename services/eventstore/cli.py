@@ -1,5 +1,5 @@
-"""Operator commands: ``blindpost replay``, ``blindpost messages show|find`` and
-``blindpost events verify|retention``."""
+"""Operator commands: ``blindpost replay`` (``replay_cli.py``), ``blindpost messages
+show|find`` and ``blindpost events verify|retention``."""
 
 from __future__ import annotations
 
@@ -16,14 +16,9 @@ from shared.domain import Channel, SmarticoStatus
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    replay = sub.add_parser("replay", help="rebuild the projections into fresh tables and compare")
-    replay.add_argument("--from", dest="source", choices=("store", "kafka"), default="store",
-                        help="the event store (default) or the Kafka topic from its beginning")
-    replay.add_argument("--into", default="replay", help="schema for the rebuilt tables")
-    replay.add_argument("--check", action="store_true",
-                        help="exit 1 unless the rebuilt projections equal the live ones")
-    _format(replay)
-    replay.set_defaults(handler=_sync(_replay))
+    from services.eventstore import replay_cli
+
+    replay_cli.register(sub)
 
     messages = sub.add_parser("messages", help="message timelines and search")
     messages_sub = messages.add_subparsers(dest="messages_command", required=True)
@@ -102,38 +97,6 @@ async def _pool():
     _log_to_stderr("WARNING")
     await migrate_database(settings.database.dsn(), MIGRATIONS, MIGRATIONS_TABLE)
     return settings, await create_pool(settings.database.dsn(), max_size=4)
-
-
-async def _replay(args: argparse.Namespace) -> int:
-    from services.eventstore import replay
-
-    settings, pool = await _pool()
-    try:
-        if args.source == "kafka":
-            events = await replay.replay_from_kafka(
-                pool, settings.kafka, settings.topics.message_events, args.into,
-            )
-        else:
-            events = await replay.replay_from_store(pool, args.into)
-        report = {"source": args.source, "into": args.into, "events": events,
-                  **await replay.compare(pool, args.into)}
-    except replay.ReplayError as exc:
-        print(f"replay failed: {exc}", file=sys.stderr)
-        return 2
-    finally:
-        await pool.close()
-    text = "\n".join([
-        f"replayed {events} events from the {args.source} into schema {args.into}",
-        *(
-            f"{name + ':':<8} {report[name]['messages']} messages  state "
-            f"{report[name]['state_sha256']}  counts {report[name]['counts_sha256']}"
-            for name in ("live", "rebuilt")
-        ),
-        "identical" if report["identical"] else
-        "DIFFERENT (expected while the projector is catching up; replay again when idle)",
-    ])
-    _emit(args, report, text)
-    return 1 if args.check and not report["identical"] else 0
 
 
 async def _show(args: argparse.Namespace) -> int:

@@ -21,6 +21,7 @@ from shared.events import (
     CallbackAttempted,
     CallbackDeadLettered,
     CallbackDelivered,
+    DeadLetterRedriven,
     DispatchAttempted,
     DispatchFailed,
     DispatchSucceeded,
@@ -219,6 +220,11 @@ def _body_redacted(state: MessageState, p: MessageBodyRedacted, event: Event) ->
     return {"body_redacted": True}
 
 
+def _redriven(state: MessageState, p: DeadLetterRedriven, event: Event) -> Changes:
+    """A re-driven callback's next attempts and outcome arrive as their own events."""
+    return {}
+
+
 Handler = Callable[[MessageState, Any, Event], Changes]
 HANDLERS: dict[EventType, Handler] = {
     EventType.MESSAGE_ACCEPTED: _accepted,
@@ -232,6 +238,7 @@ HANDLERS: dict[EventType, Handler] = {
     EventType.CALLBACK_DELIVERED: _callback_delivered,
     EventType.CALLBACK_DEAD_LETTERED: _callback_dead,
     EventType.MESSAGE_BODY_REDACTED: _body_redacted,
+    EventType.DEAD_LETTER_REDRIVEN: _redriven,
 }
 
 

@@ -34,6 +34,7 @@ class EventType(StrEnum):
     CALLBACK_DELIVERED = "callback.delivered"
     CALLBACK_DEAD_LETTERED = "callback.dead_lettered"
     MESSAGE_BODY_REDACTED = "message.body_redacted"
+    DEAD_LETTER_REDRIVEN = "dead_letter.redriven"
 
 
 # "allow": a field added by a newer producer is kept (and written again if the event is),
@@ -163,6 +164,21 @@ class MessageBodyRedacted(Payload):
     retention_days: int
 
 
+class DeadLetterRedriven(Payload):
+    """An operator re-drove a dead-lettered record (``blindpost dlq redrive``): a callback
+    back to the relay's retries (``status`` set), or a record back to its source topic
+    (``redriven_to``).  ``dead_letter`` is where it lay (topic/partition/offset); ``reason``
+    why it was set aside, in our words.  Keyed by the message, or by the dead-letter topic's
+    own stream for a record that names none."""
+
+    event_type: ClassVar[EventType] = EventType.DEAD_LETTER_REDRIVEN
+    dead_letter: str
+    stage: str
+    reason: str
+    status: SmarticoStatus | None = None
+    redriven_to: str | None = None
+
+
 # The typed payload of an ``Event``, discriminated by ``Event.type``: narrow it with
 # ``isinstance`` or ``match``.
 AnyPayload = (
@@ -177,6 +193,7 @@ AnyPayload = (
     | CallbackDelivered
     | CallbackDeadLettered
     | MessageBodyRedacted
+    | DeadLetterRedriven
 )
 
 PAYLOAD_TYPES: dict[EventType, type[AnyPayload]] = {
@@ -193,6 +210,7 @@ PAYLOAD_TYPES: dict[EventType, type[AnyPayload]] = {
         CallbackDelivered,
         CallbackDeadLettered,
         MessageBodyRedacted,
+        DeadLetterRedriven,
     )
 }
 # By wire string too: a plain ``str`` lookup, no enum conversion on the hot path.
