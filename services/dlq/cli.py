@@ -73,10 +73,10 @@ async def _opened() -> AsyncIterator[tuple[EventStoreSettings, asyncpg.Pool]]:
 
 async def _redriven(pool: asyncpg.Pool, letters: list[DeadLetter]) -> set[str]:
     rows = await pool.fetch(
-        "SELECT dead_letter FROM dlq_redrives WHERE dead_letter = ANY($1::text[])",
-        [letter.coordinates for letter in letters],
+        "SELECT failure FROM dlq_redrives WHERE failure = ANY($1::text[])",
+        [letter.identity for letter in letters],
     )
-    return {row["dead_letter"] for row in rows}
+    return {row["failure"] for row in rows}
 
 
 async def _found(args: argparse.Namespace) -> tuple[list[dict[str, Any]], list[DeadLetter]]:
@@ -89,7 +89,7 @@ async def _found(args: argparse.Namespace) -> tuple[list[dict[str, Any]], list[D
             )
         ]
         done = await _redriven(pool, letters)
-    rows = [{**letter.summary(), "redriven": letter.coordinates in done} for letter in letters]
+    rows = [{**letter.summary(), "redriven": letter.identity in done} for letter in letters]
     return rows, letters
 
 

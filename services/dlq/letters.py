@@ -45,6 +45,16 @@ class DeadLetter:
     source: str | None = None  # records: topic/partition/offset it was read from
     key: bytes | None = None
     value: bytes = b""
+    attempts: int | None = None  # callbacks
+
+    @property
+    def identity(self) -> str:
+        """One failure, however many copies of it lie in the topic (a stage that dies
+        before committing dead-letters a record again): a record by where it was read, a
+        callback by its message, status and attempts."""
+        if self.kind == "callbacks" and self.ext_message_id and self.status:
+            return f"callback/{self.ext_message_id}/{self.status.value}/{self.attempts}"
+        return self.source or self.coordinates
 
     @property
     def kind(self) -> str:
@@ -81,8 +91,8 @@ class DeadLetter:
                 parsed = None
             if isinstance(parsed, dict):
                 shape.update({k: parsed[k] for k in ("type", "event_id") if k in parsed})
-        elif self.reason_class != "unreadable":
-            shape["attempts"] = json.loads(self.value).get("attempts")
+        else:
+            shape["attempts"] = self.attempts
         return {**self.summary(), "dead_letter": self.coordinates, "record": shape}
 
 
@@ -124,7 +134,7 @@ def _callback(kind: str, record: ConsumerRecord) -> DeadLetter:
         reason_class="refused" if reason.startswith("refused") else "retries_exhausted",
         ext_message_id=_uuid(body.get("ext_message_id")),
         status=SmarticoStatus(body["status"]) if body.get("status") else None,
-        key=record.key, value=record.value or b"",
+        key=record.key, value=record.value or b"", attempts=body.get("attempts"),
     )
 
 

@@ -6,8 +6,9 @@
 - A dead record goes back to the topic it was read from, key and value as they were, with
   a header naming the dead letter: the stage reads it again (once fixed to read it).
 
-Per chunk, in one transaction: the dead letters are recorded in ``dlq_redrives`` (one
-already there is skipped: a record re-driven twice is re-driven once), the re-drive and
+Per chunk, in one transaction: the failures are recorded in ``dlq_redrives`` by identity
+(one already there is skipped: a record re-driven twice, or dead-lettered twice, is
+re-driven once), the re-drive and
 its ``dead_letter.redriven`` event are produced and acknowledged, the callbacks reopened,
 then the transaction commits.  A crash before the commit leaves nothing recorded, so the
 next run re-drives again: at least once, never lost; the event has the same id.
@@ -46,7 +47,9 @@ class Outcome:
 async def dead_letters(
     kafka: Kafka, topics: Topics, selection: Selection, progress: Progress | None = None
 ) -> AsyncIterator[DeadLetter]:
-    """The selected dead letters of every dead-letter topic, oldest first per partition."""
+    """The selected dead letters of every dead-letter topic, oldest first per partition;
+    of several copies of one failure, the first."""
+    seen: set[str] = set()
     for kind in selection.kinds:
         topic = topics.name(KINDS[kind])
         read = 0
@@ -54,7 +57,8 @@ async def dead_letters(
             async for records in read_to_end(kafka, topic):
                 for record in records:
                     letter = read_letter(kind, record)
-                    if letter in selection:
+                    if letter.identity not in seen and letter in selection:
+                        seen.add(letter.identity)
                         yield letter
                 read += len(records)
                 if progress and read >= 10_000:
@@ -77,7 +81,7 @@ def redrive_event(letter: DeadLetter) -> Event:
         status=letter.status,
         redriven_to=letter.source_topic,
     )
-    return Event.create(stream_of(letter), payload, PRODUCER, discriminator=(letter.coordinates,))
+    return Event.create(stream_of(letter), payload, PRODUCER, discriminator=(letter.identity,))
 
 
 def outputs(letter: DeadLetter, event: Event, topics: Topics) -> list[Output]:
@@ -119,20 +123,20 @@ async def _chunk(
     outcome.selected += len(letters)
     if not letters:
         return
-    events = {letter.coordinates: redrive_event(letter) for letter in letters}
+    events = {letter.identity: redrive_event(letter) for letter in letters}
     async with pool.acquire() as conn, conn.transaction():
         rows = await conn.fetch(
-            "INSERT INTO dlq_redrives (dead_letter, event_id) "
+            "INSERT INTO dlq_redrives (failure, event_id) "
             "SELECT * FROM unnest($1::text[], $2::uuid[]) ON CONFLICT DO NOTHING "
-            "RETURNING dead_letter",
+            "RETURNING failure",
             list(events),
             [e.event_id for e in events.values()],
         )
-        new = {row["dead_letter"] for row in rows}
-        chosen = [letter for letter in letters if letter.coordinates in new]
+        new = {row["failure"] for row in rows}
+        chosen = [letter for letter in letters if letter.identity in new]
         await send_outputs(
             producer,
-            [o for letter in chosen for o in outputs(letter, events[letter.coordinates], topics)],
+            [o for letter in chosen for o in outputs(letter, events[letter.identity], topics)],
         )
         await reopen_dead(conn, [
             (letter.ext_message_id, letter.status)
