@@ -8,8 +8,6 @@ import asyncio
 import json
 from collections import Counter
 
-import asyncpg
-
 from shared.domain import Channel, SmarticoStatus
 from tests.callback_relay.support import (
     lifecycle,
@@ -21,19 +19,12 @@ from tests.callback_relay.support import (
 )
 from tests.eventstore.support import lifecycle as full_lifecycle
 from tests.eventstore.support import produce, running_projector, wait_for_events
+from tests.support.databases import fetch
 from tests.support.kafka import read_topic
 from tests.support.polling import eventually
 from tests.support.processes import run_cli
 
 S = SmarticoStatus
-
-
-async def _sql(dsn: str, query: str, *args: object) -> list[asyncpg.Record]:
-    conn = await asyncpg.connect(dsn)
-    try:
-        return await conn.fetch(query, *args)
-    finally:
-        await conn.close()
 
 
 async def _cli(env: dict[str, str], *args: str) -> tuple[int, dict, str]:
@@ -64,7 +55,7 @@ async def test_the_callback_store_dropped_and_rebuilt_calls_smartico_no_more(
                              expect=len(events) + 2 * len(expected), timeout_s=20)
 
         # The store is lost.
-        await _sql(events_dsn, "TRUNCATE callback_messages, callback_outbox, callback_offsets")
+        await fetch(events_dsn, "TRUNCATE callback_messages, callback_outbox, callback_offsets")
         code, report, stderr = await _cli(
             {**env}, "replay", "--from", "kafka", "--model", "callbacks", "--promote",
             "--accept", "callback_messages", "--accept", "callback_outbox",
@@ -72,7 +63,7 @@ async def test_the_callback_store_dropped_and_rebuilt_calls_smartico_no_more(
         assert code == 0, stderr
         assert report["promoted"]["accepted"] == ["callback_messages", "callback_outbox"]
         assert report["tables"]["callback_outbox"]["rebuilt"]["rows"] == len(expected)
-        states = await _sql(events_dsn, "SELECT state, count(*) FROM callback_outbox GROUP BY 1")
+        states = await fetch(events_dsn, "SELECT state, count(*) FROM callback_outbox GROUP BY 1")
         assert {r["state"]: r["count"] for r in states} == {"delivered": len(expected)}
 
         async with running_relay(env):
@@ -119,9 +110,9 @@ async def test_promote_swaps_an_equal_rebuild_and_refuses_a_different_one(
     )
     assert code == 0, stderr
     assert report["promoted"]["accepted"] == ["message_state"]
-    live = await _sql(events_dsn, "SELECT attempts FROM message_state WHERE ext_message_id = $1",
+    live = await fetch(events_dsn, "SELECT attempts FROM message_state WHERE ext_message_id = $1",
                       mid)
-    previous = await _sql(
+    previous = await fetch(
         events_dsn, "SELECT attempts FROM replay_previous.message_state WHERE ext_message_id = $1",
         mid,
     )
