@@ -14,14 +14,7 @@ from typing import Any
 from services.dlq.letters import REDRIVEN_FROM
 from shared.domain import Channel, SmarticoStatus
 from shared.events import DeadLetterRedriven, Event, EventType
-from tests.callback_relay.support import (
-    lifecycle,
-    publish,
-    relay_caught_up,
-    relay_env,
-    running_relay,
-    smartico,
-)
+from tests.callback_relay import support as relay
 from tests.eventstore.support import produce_raw
 from tests.support.events import payload_of
 from tests.support.kafka import read_topic
@@ -40,15 +33,15 @@ async def dlq(env: dict[str, str], *args: str) -> Any:
 async def test_a_dead_lettered_callback_is_redriven_and_delivered_once(
     kafka_bootstrap, topics, base_env, events_dsn
 ) -> None:
-    async with smartico("error") as endpoint, smartico() as witness:
-        env = relay_env(
+    async with relay.smartico("error") as endpoint, relay.smartico() as witness:
+        env = relay.relay_env(
             base_env, events_dsn,
             f"http://127.0.0.1:{endpoint.port},http://127.0.0.1:{witness.port}",
             BLINDPOST_CALLBACK_RETRY_PERIOD_S="3",
         )
-        mid, events = lifecycle(Channel.SMS, endpoint.url, [S.DELIVERED])
-        async with running_relay(env):
-            await publish(kafka_bootstrap, topics, events)
+        mid, events = relay.lifecycle(Channel.SMS, endpoint.url, [S.DELIVERED])
+        async with relay.running_relay(env):
+            await relay.publish(kafka_bootstrap, topics, events)
             await read_topic(kafka_bootstrap, topics.callbacks_dead_letter, expect=2,
                              timeout_s=20)
             listed = await dlq(env, "list")
@@ -66,7 +59,7 @@ async def test_a_dead_lettered_callback_is_redriven_and_delivered_once(
             again = await dlq(env, "redrive", "--reason", "retries_exhausted")
             assert again == {"selected": 2, "redriven": 0, "already_redriven": 2}
             assert all(d["redriven"] for d in await dlq(env, "list", "--kind", "callbacks"))
-            await relay_caught_up(kafka_bootstrap, topics, witness)
+            await relay.relay_caught_up(kafka_bootstrap, topics, witness)
 
     assert endpoint.delivered() == Counter({(str(mid), "accepted"): 1, (str(mid), "delivered"): 1})
     log = [Event.from_bytes(r.value) for r in
@@ -83,13 +76,13 @@ async def test_a_dead_lettered_callback_is_redriven_and_delivered_once(
 async def test_an_unreadable_record_is_listed_shown_and_put_back_on_its_source_topic(
     kafka_bootstrap, topics, base_env, events_dsn
 ) -> None:
-    async with smartico() as witness:
-        env = relay_env(base_env, events_dsn, f"http://127.0.0.1:{witness.port}")
+    async with relay.smartico() as witness:
+        env = relay.relay_env(base_env, events_dsn, f"http://127.0.0.1:{witness.port}")
         key = str(uuid.uuid4()).encode()
         secret = b'{"subject": "private words"'  # not JSON: poison for every stage
         await produce_raw(kafka_bootstrap, topics.message_events, [(key, secret)])
-        async with running_relay(env):
-            await relay_caught_up(kafka_bootstrap, topics, witness)
+        async with relay.running_relay(env):
+            await relay.relay_caught_up(kafka_bootstrap, topics, witness)
         (letter,) = await dlq(env, "list", "--kind", "records")
         assert letter["stage"] == "callback-relay"
         assert letter["reason"] == "ValidationError: malformed record"

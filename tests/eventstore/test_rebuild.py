@@ -9,16 +9,8 @@ import json
 from collections import Counter
 
 from shared.domain import Channel, SmarticoStatus
-from tests.callback_relay.support import (
-    lifecycle,
-    publish,
-    relay_caught_up,
-    relay_env,
-    running_relay,
-    smartico,
-)
-from tests.eventstore.support import lifecycle as full_lifecycle
-from tests.eventstore.support import produce, running_projector, wait_for_events
+from tests.callback_relay import support as relay
+from tests.eventstore.support import lifecycle, produce, running_projector, wait_for_events
 from tests.support.databases import fetch
 from tests.support.kafka import read_topic
 from tests.support.polling import eventually
@@ -36,18 +28,18 @@ async def _cli(env: dict[str, str], *args: str) -> tuple[int, dict, str]:
 async def test_the_callback_store_dropped_and_rebuilt_calls_smartico_no_more(
     kafka_bootstrap, topics, base_env, events_dsn
 ) -> None:
-    async with smartico() as endpoint, smartico() as witness:
-        env = relay_env(
+    async with relay.smartico() as endpoint, relay.smartico() as witness:
+        env = relay.relay_env(
             base_env, events_dsn, f"http://127.0.0.1:{endpoint.port},http://127.0.0.1:{witness.port}"
         )
         events = []
         expected: Counter[tuple[str, str]] = Counter()
         for channel in (Channel.EMAIL, Channel.SMS, Channel.CIM) * 2:
-            mid, lifecycle_events = lifecycle(channel, endpoint.url, [S.DELIVERED, S.OPENED])
+            mid, lifecycle_events = relay.lifecycle(channel, endpoint.url, [S.DELIVERED, S.OPENED])
             events += lifecycle_events
             expected.update((str(mid), s.value) for s in (S.ACCEPTED, S.DELIVERED, S.OPENED))
-        async with running_relay(env):
-            await publish(kafka_bootstrap, topics, events)
+        async with relay.running_relay(env):
+            await relay.publish(kafka_bootstrap, topics, events)
             await eventually(lambda: endpoint.delivered() == expected, within=30,
                              what="every status called back")
             # Each call's attempted and delivered events are on the log too.
@@ -66,9 +58,9 @@ async def test_the_callback_store_dropped_and_rebuilt_calls_smartico_no_more(
         states = await fetch(events_dsn, "SELECT state, count(*) FROM callback_outbox GROUP BY 1")
         assert {r["state"]: r["count"] for r in states} == {"delivered": len(expected)}
 
-        async with running_relay(env):
+        async with relay.running_relay(env):
             # New messages are called back, so the relay has read the log past the old ones.
-            await relay_caught_up(kafka_bootstrap, topics, witness)
+            await relay.relay_caught_up(kafka_bootstrap, topics, witness)
     assert endpoint.delivered() == expected
     assert len(endpoint.requests) == len(expected)  # zero extra calls
 
@@ -76,7 +68,7 @@ async def test_the_callback_store_dropped_and_rebuilt_calls_smartico_no_more(
 async def test_promote_swaps_an_equal_rebuild_and_refuses_a_different_one(
     kafka_bootstrap, topics, base_env, events_dsn
 ) -> None:
-    events = [e for n in range(5) for e in full_lifecycle(f"promote-{n}")]
+    events = [e for n in range(5) for e in lifecycle(f"promote-{n}")]
     await produce(kafka_bootstrap, topics.message_events, events)
     env = {**base_env, "DATABASE_URL": events_dsn}
     async with running_projector(kafka_bootstrap, topics, events_dsn) as pool:
