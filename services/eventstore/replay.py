@@ -86,9 +86,11 @@ class _Rebuild:
                 await create_shadow(conn, self.schema, tables_of(ALL_MODELS))
             except ValueError as exc:
                 raise ReplayError(str(exc)) from None
+            # Where the event store stood when the rebuild began (promote.py).
             await conn.execute(
-                f"CREATE TABLE {self.schema}.replay_meta (source text, events bigint, "
-                "store_position bigint, tables text[], skipped jsonb)"
+                f"CREATE TABLE {self.schema}.replay_meta AS SELECT ''::text AS source, "  # noqa: S608 - checked
+                "0::bigint AS events, coalesce(max(position), 0) AS store_position, "
+                "'{}'::text[] AS tables, '{}'::jsonb AS skipped FROM public.events"
             )
 
     def read(self, topic: str, partition: int, offset: int) -> None:
@@ -119,8 +121,8 @@ class _Rebuild:
                 except TopicReadError as exc:
                     raise ReplayError(str(exc)) from None
             await conn.execute(
-                f"INSERT INTO {self.schema}.replay_meta SELECT $1, $2, "  # noqa: S608 - checked
-                "(SELECT coalesce(max(position), 0) FROM public.events), $3, $4",
+                f"UPDATE {self.schema}.replay_meta SET source = $1, events = $2, "  # noqa: S608 - checked
+                "tables = $3, skipped = $4",
                 self.source,
                 self.events,
                 [t.name for t in tables_of(self.models)],
