@@ -60,9 +60,9 @@ async def dead_letters(
                     if letter.identity not in seen and letter in selection:
                         seen.add(letter.identity)
                         yield letter
+                if progress and (read + len(records)) // 10_000 > read // 10_000:
+                    progress(f"{topic}: {read + len(records)} dead letters read")
                 read += len(records)
-                if progress and read >= 10_000:
-                    progress(f"{topic}: {read} dead letters read")
         except TopicReadError:
             continue  # a dead-letter topic not made yet holds nothing
 
