@@ -22,7 +22,7 @@ from typing import Any
 import asyncpg
 
 from services.eventstore.read_models import ALL_MODELS, tables_of
-from services.eventstore.shadow import LIVE_SCHEMA, ShadowTable, checked, compare_tables
+from services.eventstore.shadow import LIVE_SCHEMA, checked, compare_tables
 
 SWAP_TIMEOUT_S = 600.0
 
@@ -41,8 +41,7 @@ class Promotion:
     comparison: dict[str, Any]
 
 
-def _refusal(shadow: str, differing: dict[str, Any], tables: list[ShadowTable]) -> str:
-    by_name = {t.name: t for t in tables}
+def _refusal(shadow: str, differing: dict[str, Any]) -> str:
     lines = [f"refused: the rebuild in schema {shadow} differs from the live tables; "
              "nothing was changed"]
     for name, report in differing.items():
@@ -50,7 +49,7 @@ def _refusal(shadow: str, differing: dict[str, Any], tables: list[ShadowTable]) 
         lines += [
             f"  {name}: live {live['rows']} rows ({live['sha256'][:12]}), "
             f"rebuilt {rebuilt['rows']} rows ({rebuilt['sha256'][:12]})",
-            f"    look: psql \"$DATABASE_URL\" -c \"{by_name[name].difference(shadow)}\"",
+            f"    look: psql \"$DATABASE_URL\" -c \"{report['look']}\"",
         ]
     lines.append(
         "If the rebuild is right (the live table was lost, or this version reads more of the "
@@ -79,7 +78,9 @@ async def promote(
             differing = {n: r for n, r in comparison.items() if not r["identical"]}
             refused = {n: r for n, r in differing.items() if n not in accept}
             if refused:
-                raise PromotionRefused(_refusal(shadow, refused, tables), refused)
+                for name, report in refused.items():
+                    report["look"] = next(t for t in tables if t.name == name).difference(shadow)
+                raise PromotionRefused(_refusal(shadow, refused), refused)
             grown = await conn.fetchval(
                 "SELECT count(*) FROM public.events WHERE position > $1", meta["store_position"]
             )

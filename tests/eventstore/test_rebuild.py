@@ -91,6 +91,11 @@ async def test_promote_swaps_an_equal_rebuild_and_refuses_a_different_one(
         assert "message_state: live 5 rows" in stderr and "look: psql" in stderr
         assert "--accept message_state" in stderr and "message_counts" not in stderr
         assert "promoted" not in report and list(report["refused"]) == ["message_state"]
+        async with pool.acquire() as conn:  # the query it gives shows the row both ways
+            look = await conn.fetch(report["refused"]["message_state"]["look"])
+        assert sorted((r["side"], r["ext_message_id"], r["attempts"]) for r in look) == [
+            ("only live", mid, 99), ("only rebuilt", mid, 2),
+        ]
         async with pool.acquire() as conn:  # nothing was changed
             assert await conn.fetchval(
                 "SELECT attempts FROM message_state WHERE ext_message_id = $1", mid
