@@ -11,7 +11,7 @@ from typing import Any
 import asyncpg
 
 from services.dlq.letters import KINDS, DeadLetter, Selection
-from services.eventstore.cli import _emit, _format, _instant, _log_to_stderr, _sync
+from services.eventstore.cli import add_format, emit, instant, log_to_stderr, run_async
 from services.eventstore.settings import EventStoreSettings
 
 
@@ -20,27 +20,27 @@ def register(sub: argparse._SubParsersAction) -> None:
     dlq_sub = dlq.add_subparsers(dest="dlq_command", required=True)
     listing = dlq_sub.add_parser("list", help="what failed, why and when, oldest first")
     _select(listing)
-    _format(listing)
-    listing.set_defaults(handler=_sync(_list))
+    add_format(listing)
+    listing.set_defaults(handler=run_async(_list))
     show = dlq_sub.add_parser("show", help="one dead letter (never its content)")
     show.add_argument("id", help="as listed, e.g. callbacks/0/12")
-    _format(show)
-    show.set_defaults(handler=_sync(_show))
+    add_format(show)
+    show.set_defaults(handler=run_async(_show))
     redrive = dlq_sub.add_parser(
         "redrive", help="re-drive dead letters, each once, each an event on the log"
     )
     _select(redrive)
     redrive.add_argument("--all", action="store_true", help="every dead letter")
-    _format(redrive)
-    redrive.set_defaults(handler=_sync(_redrive))
+    add_format(redrive)
+    redrive.set_defaults(handler=run_async(_redrive))
 
 
 def _select(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("ids", nargs="*", metavar="ID", help="dead letters by id")
     parser.add_argument("--kind", choices=list(KINDS), help="only this dead-letter topic")
     parser.add_argument("--reason", help="a reason class (as listed) or the start of a reason")
-    parser.add_argument("--since", type=_instant, help="set aside at or after (ISO 8601)")
-    parser.add_argument("--until", type=_instant, help="set aside before (ISO 8601)")
+    parser.add_argument("--since", type=instant, help="set aside at or after (ISO 8601)")
+    parser.add_argument("--until", type=instant, help="set aside before (ISO 8601)")
 
 
 def _selection(args: argparse.Namespace) -> Selection:
@@ -60,7 +60,7 @@ async def _opened() -> AsyncIterator[tuple[EventStoreSettings, asyncpg.Pool]]:
     from shared.db import create_pool, migrate_database
 
     settings = EventStoreSettings.from_env()
-    _log_to_stderr("WARNING")
+    log_to_stderr("WARNING")
     dsn = settings.database.dsn()
     await migrate_database(dsn, redrive.MIGRATIONS, redrive.MIGRATIONS_TABLE)
     await migrate_database(dsn, MIGRATIONS, MIGRATION_TABLE)
@@ -104,7 +104,7 @@ async def _list(args: argparse.Namespace) -> int:
             for r in rows
         ]
     )
-    _emit(args, rows, text)
+    emit(args, rows, text)
     return 0
 
 
@@ -114,7 +114,7 @@ async def _show(args: argparse.Namespace) -> int:
         print(f"dead letter {args.id} not found", file=sys.stderr)
         return 1
     details = {**letters[0].details(), "redriven": rows[0]["redriven"]}
-    _emit(args, details, "\n".join(f"{k:<15} {v}" for k, v in details.items()))
+    emit(args, details, "\n".join(f"{k:<15} {v}" for k, v in details.items()))
     return 0
 
 
@@ -136,6 +136,6 @@ async def _redrive(args: argparse.Namespace) -> int:
             await producer.stop()
     document = {"selected": outcome.selected, "redriven": outcome.redriven,
                 "already_redriven": outcome.already}
-    _emit(args, document, f"{outcome.redriven} dead letters re-driven "
+    emit(args, document, f"{outcome.redriven} dead letters re-driven "
                           f"({outcome.already} of the {outcome.selected} selected were already)")
     return 0

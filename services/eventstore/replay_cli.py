@@ -7,7 +7,7 @@ import argparse
 import sys
 from typing import Any
 
-from services.eventstore.cli import _emit, _format, _pool, _sync
+from services.eventstore.cli import add_format, emit, open_pool, run_async
 from services.eventstore.read_models import ALL_MODELS, MODELS, tables_of
 
 
@@ -25,16 +25,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     replay.add_argument("--promote", action="store_true",
                         help="swap the rebuild in if every table equals the live one")
     replay.add_argument("--accept", action="append", default=[],
-                        choices=[t.name for t in tables_of(ALL_MODELS)],
+                        choices=[t.name for t in tables_of(ALL_MODELS) if t.compared],
                         help="with --promote: swap this table in although it differs")
-    _format(replay)
-    replay.set_defaults(handler=_sync(_replay))
+    add_format(replay)
+    replay.set_defaults(handler=run_async(_replay))
 
 
 async def _replay(args: argparse.Namespace) -> int:
     from services.eventstore import promote, replay
 
-    settings, pool = await _pool()
+    settings, pool = await open_pool()
     topics = settings.topics
     try:
         kafka = settings.kafka
@@ -57,12 +57,12 @@ async def _replay(args: argparse.Namespace) -> int:
         print(f"replay failed: {exc}", file=sys.stderr)
         return 2
     except promote.PromotionRefused as exc:
-        _emit(args, {**report, "refused": exc.differences}, _text(args, report))
+        emit(args, {**report, "refused": exc.differences}, _text(args, report))
         print(str(exc), file=sys.stderr)
         return 1
     finally:
         await pool.close()
-    _emit(args, report, _text(args, report))
+    emit(args, report, _text(args, report))
     return 1 if args.check and not report["identical"] else 0
 
 
