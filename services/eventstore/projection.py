@@ -216,13 +216,13 @@ def _callback_dead(state: MessageState, p: CallbackDeadLettered, event: Event) -
     )
 
 
-def _body_redacted(state: MessageState, p: MessageBodyRedacted, event: Event) -> Changes:
-    return {"body_redacted": True}
-
-
 def _redriven(state: MessageState, p: DeadLetterRedriven, event: Event) -> Changes:
     """A re-driven callback's next attempts and outcome arrive as their own events."""
     return {}
+
+
+def _body_redacted(state: MessageState, p: MessageBodyRedacted, event: Event) -> Changes:
+    return {"body_redacted": True}
 
 
 Handler = Callable[[MessageState, Any, Event], Changes]
@@ -237,8 +237,8 @@ HANDLERS: dict[EventType, Handler] = {
     EventType.CALLBACK_ATTEMPTED: _callback_attempted,
     EventType.CALLBACK_DELIVERED: _callback_delivered,
     EventType.CALLBACK_DEAD_LETTERED: _callback_dead,
-    EventType.MESSAGE_BODY_REDACTED: _body_redacted,
     EventType.DEAD_LETTER_REDRIVEN: _redriven,
+    EventType.MESSAGE_BODY_REDACTED: _body_redacted,
 }
 
 

@@ -33,8 +33,8 @@ class EventType(StrEnum):
     CALLBACK_ATTEMPTED = "callback.attempted"
     CALLBACK_DELIVERED = "callback.delivered"
     CALLBACK_DEAD_LETTERED = "callback.dead_lettered"
-    MESSAGE_BODY_REDACTED = "message.body_redacted"
     DEAD_LETTER_REDRIVEN = "dead_letter.redriven"
+    MESSAGE_BODY_REDACTED = "message.body_redacted"
 
 
 # "allow": a field added by a newer producer is kept (and written again if the event is),
@@ -159,11 +159,6 @@ class CallbackDeadLettered(Payload):
     reason: str
 
 
-class MessageBodyRedacted(Payload):
-    event_type: ClassVar[EventType] = EventType.MESSAGE_BODY_REDACTED
-    retention_days: int
-
-
 class DeadLetterRedriven(Payload):
     """An operator re-drove a dead-lettered record (``blindpost dlq redrive``): a callback
     back to the relay's retries (``status`` set), or a record back to its source topic
@@ -179,6 +174,11 @@ class DeadLetterRedriven(Payload):
     redriven_to: str | None = None
 
 
+class MessageBodyRedacted(Payload):
+    event_type: ClassVar[EventType] = EventType.MESSAGE_BODY_REDACTED
+    retention_days: int
+
+
 # The typed payload of an ``Event``, discriminated by ``Event.type``: narrow it with
 # ``isinstance`` or ``match``.
 AnyPayload = (
@@ -192,8 +192,8 @@ AnyPayload = (
     | CallbackAttempted
     | CallbackDelivered
     | CallbackDeadLettered
-    | MessageBodyRedacted
     | DeadLetterRedriven
+    | MessageBodyRedacted
 )
 
 PAYLOAD_TYPES: dict[EventType, type[AnyPayload]] = {
@@ -209,8 +209,8 @@ PAYLOAD_TYPES: dict[EventType, type[AnyPayload]] = {
         CallbackAttempted,
         CallbackDelivered,
         CallbackDeadLettered,
-        MessageBodyRedacted,
         DeadLetterRedriven,
+        MessageBodyRedacted,
     )
 }
 # By wire string too: a plain ``str`` lookup, no enum conversion on the hot path.

@@ -185,8 +185,8 @@ def test_every_type_round_trips_typed() -> None:
         build.callback_attempted(MID, s.CLICKED),
         build.callback_delivered(MID, s.CLICKED),
         build.callback_dead_lettered(MID, s.CLICKED),
-        build.body_redacted(MID),
         build.redriven(MID, s.CLICKED),
+        build.body_redacted(MID),
     ]
     assert {e.type for e in events} == set(EventType)
     for event in events:

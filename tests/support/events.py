@@ -195,10 +195,6 @@ def callback_dead_lettered(
     return _event(mid, payload, "callback-relay", (status.value,))
 
 
-def body_redacted(mid: uuid.UUID, retention_days: int = 30) -> Event:
-    return _event(mid, MessageBodyRedacted(retention_days=retention_days), "blindpost-projector")
-
-
 def redriven(
     mid: uuid.UUID,
     status: SmarticoStatus | None = None,
@@ -212,6 +208,10 @@ def redriven(
         dead_letter=dead_letter, stage="callback-relay", reason=reason, status=status
     )
     return _event(mid, payload, "blindpost-dlq", (dead_letter,), at)
+
+
+def body_redacted(mid: uuid.UUID, retention_days: int = 30) -> Event:
+    return _event(mid, MessageBodyRedacted(retention_days=retention_days), "blindpost-projector")
 
 
 def written(
