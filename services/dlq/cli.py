@@ -11,7 +11,14 @@ from typing import Any
 import asyncpg
 
 from services.dlq.letters import KINDS, DeadLetter, Selection
-from services.eventstore.cli import add_format, emit, instant, log_to_stderr, run_async
+from services.eventstore.cli import (
+    add_format,
+    emit,
+    instant,
+    log_to_stderr,
+    progress_to_stderr,
+    run_async,
+)
 from services.eventstore.settings import EventStoreSettings
 
 
@@ -49,10 +56,6 @@ def _selection(args: argparse.Namespace) -> Selection:
     return Selection(args.ids, args.reason, args.since, args.until, args.kind)
 
 
-def _progress(text: str) -> None:
-    print(text, file=sys.stderr, flush=True)
-
-
 @asynccontextmanager
 async def _opened() -> AsyncIterator[tuple[EventStoreSettings, asyncpg.Pool]]:
     from services.callback_relay.store import MIGRATION_TABLE, MIGRATIONS
@@ -85,7 +88,7 @@ async def _found(args: argparse.Namespace) -> tuple[list[dict[str, Any]], list[D
     async with _opened() as (settings, pool):
         letters = [
             letter async for letter in dead_letters(
-                settings.kafka, settings.topics, _selection(args), _progress
+                settings.kafka, settings.topics, _selection(args), progress_to_stderr
             )
         ]
         done = await _redriven(pool, letters)
@@ -130,8 +133,8 @@ async def _redrive(args: argparse.Namespace) -> int:
     async with _opened() as (settings, pool):
         producer = await start_producer(settings.kafka)
         try:
-            letters = dead_letters(settings.kafka, settings.topics, selection, _progress)
-            outcome = await redrive(pool, producer, settings.topics, letters, _progress)
+            letters = dead_letters(settings.kafka, settings.topics, selection, progress_to_stderr)
+            outcome = await redrive(pool, producer, settings.topics, letters, progress_to_stderr)
         finally:
             await producer.stop()
     document = {"selected": outcome.selected, "redriven": outcome.redriven,

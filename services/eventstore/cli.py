@@ -72,6 +72,11 @@ def emit(args: argparse.Namespace, document: Any, text: str) -> None:
     print(json.dumps(document, indent=2) if args.format == "json" else text)
 
 
+def progress_to_stderr(text: str) -> None:
+    """How far a long command is, on stderr: stdout stays the answer."""
+    print(text, file=sys.stderr, flush=True)
+
+
 def log_to_stderr(level: str) -> None:
     """Redacted logs as every service has them, but on stderr: stdout is the answer
     (``--format json`` pipes into ``jq``)."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import asyncpg
@@ -38,6 +38,8 @@ LIVE = ProjectionTables("public")
 KNOWN_TYPES = {t.value for t in PAYLOAD_TYPES}
 # Where the vault's audit facts are read from: (Kafka, topic).
 AuditSource = tuple[Kafka, str]
+Progress = Callable[[str], None]
+PROGRESS_EVERY = 100_000
 
 
 class ReplayError(RuntimeError):
@@ -63,7 +65,8 @@ class _Rebuild:
     """One rebuild into ``schema``: its batches, the positions read, what was skipped."""
 
     def __init__(
-        self, schema: str, source: str, models: Sequence[str] | None, audit: AuditSource | None
+        self, schema: str, source: str, models: Sequence[str] | None, audit: AuditSource | None,
+        progress: Progress | None = None,
     ) -> None:
         names = list(models or [n for n in MODELS if audit or MODELS[n] is not VAULT_FACTS])
         if unknown := set(names) - set(MODELS):
@@ -78,6 +81,7 @@ class _Rebuild:
         self.positions: Positions = {}
         self.skipped: Counter[str] = Counter()
         self.events = 0
+        self.progress = progress
 
     async def start(self, pool: asyncpg.Pool) -> None:
         async with pool.acquire() as conn:
@@ -109,6 +113,10 @@ class _Rebuild:
         async with conn.transaction():
             for model in self.event_models:
                 await model.apply_read(conn, self.schema, events)
+        if self.progress and (self.events + len(events)) // PROGRESS_EVERY > (
+            self.events // PROGRESS_EVERY
+        ):
+            self.progress(f"{self.events + len(events)} events replayed")
         self.events += len(events)
 
     async def finish(self, pool: asyncpg.Pool) -> int:
@@ -136,10 +144,12 @@ class _Rebuild:
 async def replay_from_store(
     pool: asyncpg.Pool, into: str = "replay", batch: int = 2000, *,
     models: Sequence[str] | None = None, audit: AuditSource | None = None,
+    progress: Progress | None = None,
 ) -> int:
     """Rebuilds ``models`` (by name; default: every one, the vault-read facts when their
-    ``audit`` source is given).  Returns the number of events replayed."""
-    rebuild = _Rebuild(into, "store", models, audit)
+    ``audit`` source is given), telling ``progress`` every 100,000 events.  Returns the
+    number of events replayed."""
+    rebuild = _Rebuild(into, "store", models, audit, progress)
     await rebuild.start(pool)
     async with pool.acquire() as reader, pool.acquire() as writer:
         async with reader.transaction(isolation="repeatable_read", readonly=True):
@@ -159,10 +169,11 @@ async def replay_from_store(
 async def replay_from_kafka(
     pool: asyncpg.Pool, kafka: Kafka, topic: str, into: str = "replay", batch: int = 2000, *,
     models: Sequence[str] | None = None, audit: AuditSource | None = None,
+    progress: Progress | None = None,
 ) -> int:
     """Reads ``topic`` from its beginning to its end as of now; duplicates (same event id)
     and records the projector dead-lettered are skipped, as the projector skips them."""
-    rebuild = _Rebuild(into, "kafka", models, audit)
+    rebuild = _Rebuild(into, "kafka", models, audit, progress)
     await rebuild.start(pool)
     async with pool.acquire() as conn:
         await conn.execute(f"CREATE TABLE {into}.seen_events (event_id uuid PRIMARY KEY)")

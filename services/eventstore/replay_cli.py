@@ -7,7 +7,7 @@ import argparse
 import sys
 from typing import Any
 
-from services.eventstore.cli import add_format, emit, open_pool, run_async
+from services.eventstore.cli import add_format, emit, open_pool, progress_to_stderr, run_async
 from services.eventstore.read_models import ALL_MODELS, MODELS, tables_of
 
 
@@ -41,11 +41,12 @@ async def _replay(args: argparse.Namespace) -> int:
         audit = (kafka, topics.vault_audit)
         if args.source == "kafka":
             events = await replay.replay_from_kafka(
-                pool, kafka, topics.message_events, args.into, models=args.model, audit=audit
+                pool, kafka, topics.message_events, args.into, models=args.model, audit=audit,
+                progress=progress_to_stderr,
             )
         else:
             events = await replay.replay_from_store(
-                pool, args.into, models=args.model, audit=audit
+                pool, args.into, models=args.model, audit=audit, progress=progress_to_stderr
             )
         report = {"source": args.source, "into": args.into, "events": events,
                   **await replay.compare(pool, args.into)}
