@@ -7,8 +7,8 @@ one agrees — or the operator accepted its difference by name — the live rows
 
 The swap copies rows into the live tables rather than renaming tables, so each keeps its
 name, indexes, grants and migration history.  A table whose difference is accepted must
-not be written meanwhile: stop the stage that writes it first (``promoting`` below refuses
-an accepted projection when the event store has grown since the rebuild).
+not be written meanwhile: stop the stage that writes it first (:func:`promote` refuses an
+accepted projection when the event store has grown since the rebuild began).
 """
 
 # ruff: noqa: S608 - every query splices in a checked schema name or a constant table name
