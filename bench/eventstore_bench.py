@@ -56,7 +56,7 @@ async def run() -> list[Row]:
         pool = await create_pool(dsn)
         try:
             started = time.perf_counter()
-            replayed = await replay_from_store(pool, "replay")
+            replayed = await replay_from_store(pool, "replay", models=["projection"])
             rows.append(
                 Row(
                     NAME,

@@ -36,6 +36,7 @@ COMMAND_MODULES = (
     "services.admin_cli",
     "services.vault.cli",
     "services.eventstore.cli",
+    "services.dlq.cli",
 )
 
 

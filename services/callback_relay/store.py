@@ -144,3 +144,22 @@ class CallbackStore:
         return int(
             await self.pool.fetchval("SELECT count(*) FROM callback_outbox WHERE state = 'pending'")
         )
+
+
+async def reopen_dead(
+    conn: asyncpg.Connection, callbacks: Sequence[tuple[uuid.UUID, SmarticoStatus]]
+) -> int:
+    """Dead callbacks an operator re-drove (``blindpost dlq redrive``): pending again, due
+    now, with a fresh retry period.  Attempts go on counting, so each attempt's event keeps
+    an id of its own; one delivered or pending meanwhile is left as it is."""
+    if not callbacks:
+        return 0
+    result = await conn.execute(
+        "UPDATE callback_outbox SET state = 'pending', first_seen_at = now(),"
+        " next_attempt_at = now(), finished_at = NULL"
+        " WHERE (ext_message_id, status) IN (SELECT * FROM unnest($1::uuid[], $2::text[]))"
+        " AND state = 'dead'",
+        [m for m, _ in callbacks],
+        [s.value for _, s in callbacks],
+    )
+    return int(result.split()[-1])

@@ -1,5 +1,5 @@
-"""Operator commands: ``blindpost replay``, ``blindpost messages show|find`` and
-``blindpost events verify|retention``."""
+"""Operator commands: ``blindpost replay`` (``replay_cli.py``), ``blindpost messages
+show|find`` and ``blindpost events verify|retention``."""
 
 from __future__ import annotations
 
@@ -16,68 +16,68 @@ from shared.domain import Channel, SmarticoStatus
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    replay = sub.add_parser("replay", help="rebuild the projections into fresh tables and compare")
-    replay.add_argument("--from", dest="source", choices=("store", "kafka"), default="store",
-                        help="the event store (default) or the Kafka topic from its beginning")
-    replay.add_argument("--into", default="replay", help="schema for the rebuilt tables")
-    replay.add_argument("--check", action="store_true",
-                        help="exit 1 unless the rebuilt projections equal the live ones")
-    _format(replay)
-    replay.set_defaults(handler=_sync(_replay))
+    from services.eventstore import replay_cli
+
+    replay_cli.register(sub)
 
     messages = sub.add_parser("messages", help="message timelines and search")
     messages_sub = messages.add_subparsers(dest="messages_command", required=True)
     show = messages_sub.add_parser("show", help="a message's timeline and the vault reads for it")
     show.add_argument("ext_message_id", type=uuid.UUID)
-    _format(show)
-    show.set_defaults(handler=_sync(_show))
+    add_format(show)
+    show.set_defaults(handler=run_async(_show))
     find = messages_sub.add_parser("find", help="messages by user, uid, status, channel, time")
     find.add_argument("--ext-user-id")
     find.add_argument("--uid")
     find.add_argument("--status", choices=[s.value for s in SmarticoStatus])
     find.add_argument("--channel", choices=[c.value for c in Channel])
-    find.add_argument("--since", type=_instant,
+    find.add_argument("--since", type=instant,
                       help="accepted at or after (ISO 8601)")
-    find.add_argument("--until", type=_instant, help="accepted before (ISO 8601)")
+    find.add_argument("--until", type=instant, help="accepted before (ISO 8601)")
     find.add_argument("--limit", type=int, default=100)
-    _format(find)
-    find.set_defaults(handler=_sync(_find))
+    add_format(find)
+    find.set_defaults(handler=run_async(_find))
 
     events = sub.add_parser("events", help="the event store")
     events_sub = events.add_subparsers(dest="events_command", required=True)
     verify = events_sub.add_parser("verify", help="check every stream's hash chain")
     verify.add_argument("--stream", type=uuid.UUID, help="only this ext_message_id")
-    _format(verify)
-    verify.set_defaults(handler=_sync(_verify))
+    add_format(verify)
+    verify.set_defaults(handler=run_async(_verify))
     retention = events_sub.add_parser(
         "retention", help="remove message bodies older than the retention period"
     )
     retention.add_argument("--days", type=int, help="default: BLINDPOST_BODY_RETENTION_DAYS")
-    _format(retention)
-    retention.set_defaults(handler=_sync(_retention))
+    add_format(retention)
+    retention.set_defaults(handler=run_async(_retention))
 
 
-def _instant(text: str) -> datetime:
+def instant(text: str) -> datetime:
     """ISO 8601; without an offset, UTC."""
     moment = datetime.fromisoformat(text)
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-def _format(parser: argparse.ArgumentParser) -> None:
+def add_format(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--format", choices=("text", "json"), default="text")
 
 
-def _sync(
+def run_async(
     handler: Callable[[argparse.Namespace], Coroutine[Any, Any, int]],
 ) -> Callable[[argparse.Namespace], int]:
     return lambda args: asyncio.run(handler(args))
 
 
-def _emit(args: argparse.Namespace, document: Any, text: str) -> None:
+def emit(args: argparse.Namespace, document: Any, text: str) -> None:
     print(json.dumps(document, indent=2) if args.format == "json" else text)
 
 
-def _log_to_stderr(level: str) -> None:
+def progress_to_stderr(text: str) -> None:
+    """How far a long command is, on stderr: stdout stays the answer."""
+    print(text, file=sys.stderr, flush=True)
+
+
+def log_to_stderr(level: str) -> None:
     """Redacted logs as every service has them, but on stderr: stdout is the answer
     (``--format json`` pipes into ``jq``)."""
     import logging
@@ -93,54 +93,22 @@ def _log_to_stderr(level: str) -> None:
             handler.setStream(sys.stderr)
 
 
-async def _pool():
+async def open_pool():
     from services.eventstore.app import MIGRATIONS, MIGRATIONS_TABLE
     from services.eventstore.settings import EventStoreSettings
     from shared.db import create_pool, migrate_database
 
     settings = EventStoreSettings.from_env()
-    _log_to_stderr("WARNING")
+    log_to_stderr("WARNING")
     await migrate_database(settings.database.dsn(), MIGRATIONS, MIGRATIONS_TABLE)
     return settings, await create_pool(settings.database.dsn(), max_size=4)
-
-
-async def _replay(args: argparse.Namespace) -> int:
-    from services.eventstore import replay
-
-    settings, pool = await _pool()
-    try:
-        if args.source == "kafka":
-            events = await replay.replay_from_kafka(
-                pool, settings.kafka, settings.topics.message_events, args.into,
-            )
-        else:
-            events = await replay.replay_from_store(pool, args.into)
-        report = {"source": args.source, "into": args.into, "events": events,
-                  **await replay.compare(pool, args.into)}
-    except replay.ReplayError as exc:
-        print(f"replay failed: {exc}", file=sys.stderr)
-        return 2
-    finally:
-        await pool.close()
-    text = "\n".join([
-        f"replayed {events} events from the {args.source} into schema {args.into}",
-        *(
-            f"{name + ':':<8} {report[name]['messages']} messages  state "
-            f"{report[name]['state_sha256']}  counts {report[name]['counts_sha256']}"
-            for name in ("live", "rebuilt")
-        ),
-        "identical" if report["identical"] else
-        "DIFFERENT (expected while the projector is catching up; replay again when idle)",
-    ])
-    _emit(args, report, text)
-    return 1 if args.check and not report["identical"] else 0
 
 
 async def _show(args: argparse.Namespace) -> int:
     from services.eventstore.queries import timeline
     from services.eventstore.render import timeline_text
 
-    _settings, pool = await _pool()
+    _settings, pool = await open_pool()
     try:
         async with pool.acquire() as conn:
             view = await timeline(conn, args.ext_message_id)
@@ -149,7 +117,7 @@ async def _show(args: argparse.Namespace) -> int:
     if view is None:
         print(f"message {args.ext_message_id} not found", file=sys.stderr)
         return 1
-    _emit(args, view, timeline_text(view))
+    emit(args, view, timeline_text(view))
     return 0
 
 
@@ -157,7 +125,7 @@ async def _find(args: argparse.Namespace) -> int:
     from services.eventstore.queries import Filter, find
     from services.eventstore.render import messages_text
 
-    _settings, pool = await _pool()
+    _settings, pool = await open_pool()
     query = Filter(args.ext_user_id, args.uid, args.status, args.channel, args.since,
                    args.until, args.limit)
     try:
@@ -165,7 +133,7 @@ async def _find(args: argparse.Namespace) -> int:
             found = await find(conn, query)
     finally:
         await pool.close()
-    _emit(args, found, messages_text(found))
+    emit(args, found, messages_text(found))
     return 0
 
 
@@ -173,7 +141,7 @@ async def _verify(args: argparse.Namespace) -> int:
     from services.eventstore.render import verification_text
     from services.eventstore.verify import verify
 
-    _settings, pool = await _pool()
+    _settings, pool = await open_pool()
     try:
         async with pool.acquire() as conn:
             streams, rows, problems = await verify(conn, args.stream)
@@ -186,7 +154,7 @@ async def _verify(args: argparse.Namespace) -> int:
         "first_bad_row": _problem(problems[0]) if problems else None,
         "problems": [_problem(p) for p in problems],
     }
-    _emit(args, document, verification_text(streams, rows, problems))
+    emit(args, document, verification_text(streams, rows, problems))
     return 0 if not problems else 1
 
 
@@ -204,7 +172,7 @@ async def _retention(args: argparse.Namespace) -> int:
     from services.eventstore.retention import publish_redactions
     from shared.kafka import start_producer
 
-    settings, pool = await _pool()
+    settings, pool = await open_pool()
     days = args.days or settings.body_retention_days
     producer = await start_producer(settings.kafka)
     try:
@@ -215,7 +183,7 @@ async def _retention(args: argparse.Namespace) -> int:
     finally:
         await producer.stop()
         await pool.close()
-    _emit(
+    emit(
         args,
         {"retention_days": days, "redactions_published": published},
         f"{published} message bodies older than {days} days scheduled for removal "

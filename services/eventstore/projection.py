@@ -21,6 +21,7 @@ from shared.events import (
     CallbackAttempted,
     CallbackDeadLettered,
     CallbackDelivered,
+    DeadLetterRedriven,
     DispatchAttempted,
     DispatchFailed,
     DispatchSucceeded,
@@ -215,6 +216,11 @@ def _callback_dead(state: MessageState, p: CallbackDeadLettered, event: Event) -
     )
 
 
+def _redriven(state: MessageState, p: DeadLetterRedriven, event: Event) -> Changes:
+    """A re-driven callback's next attempts and outcome arrive as their own events."""
+    return {}
+
+
 def _body_redacted(state: MessageState, p: MessageBodyRedacted, event: Event) -> Changes:
     return {"body_redacted": True}
 
@@ -231,6 +237,7 @@ HANDLERS: dict[EventType, Handler] = {
     EventType.CALLBACK_ATTEMPTED: _callback_attempted,
     EventType.CALLBACK_DELIVERED: _callback_delivered,
     EventType.CALLBACK_DEAD_LETTERED: _callback_dead,
+    EventType.DEAD_LETTER_REDRIVEN: _redriven,
     EventType.MESSAGE_BODY_REDACTED: _body_redacted,
 }
 

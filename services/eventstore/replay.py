@@ -1,26 +1,45 @@
-"""``blindpost replay``: rebuilds the projections into fresh tables, from the event store or
-from the Kafka topic from its beginning, with the same pure functions the projector uses,
-and compares the result with the live projection by checksum."""
+"""``blindpost replay``: rebuilds every read model into a shadow schema, from the event
+store or from the Kafka topic from its beginning, with the same code the stages use, and
+compares each table with the live one by checksum (``promote.py`` swaps a rebuild in).
+
+Events are applied in batches (one transaction each) against the shadow tables, never held
+in memory.  An event this version cannot read is passed by and counted (the projection
+still counts it in its message's version); one a read model has nothing to do with changes
+nothing there.
+"""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import asyncpg
-from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from services.eventstore.chain import join_content
+from services.eventstore.read_models import (
+    ALL_MODELS,
+    MODELS,
+    VAULT_FACTS,
+    migrate_all,
+    tables_of,
+)
 from services.eventstore.records import Projectable, parse_event, projectable
+from services.eventstore.shadow import Positions, compare_tables, create_shadow
 from services.eventstore.tables import ProjectionTables
-from shared.events import Envelope
-from shared.kafka import Kafka, client_config
+from services.eventstore.topic_reader import TopicReadError, read_to_end
+from shared.events import PAYLOAD_TYPES, Envelope, SkipReason
+from shared.kafka import Kafka
 from shared.logging import get_logger
 
 log = get_logger(__name__)
 LIVE = ProjectionTables("public")
-QUIET_POLLS_LIMIT = 60
+KNOWN_TYPES = {t.value for t in PAYLOAD_TYPES}
+# Where the vault's audit facts are read from: (Kafka, topic).
+AuditSource = tuple[Kafka, str]
+Progress = Callable[[str], None]
+PROGRESS_EVERY = 100_000
 
 
 class ReplayError(RuntimeError):
@@ -42,19 +61,96 @@ def event_from_row(record: asyncpg.Record) -> Projectable:
     return projectable(envelope, "replay")
 
 
-async def _fresh(pool: asyncpg.Pool, into: str) -> ProjectionTables:
-    if into == LIVE.schema:
-        raise ReplayError("replay builds fresh tables; it never writes into the live schema")
-    target = ProjectionTables(into)
-    async with pool.acquire() as conn:
-        await target.create_fresh(conn, like=LIVE)
-    return target
+class _Rebuild:
+    """One rebuild into ``schema``: its batches, the positions read, what was skipped."""
+
+    def __init__(
+        self, schema: str, source: str, models: Sequence[str] | None, audit: AuditSource | None,
+        progress: Progress | None = None,
+    ) -> None:
+        names = list(models or [n for n in MODELS if audit or MODELS[n] is not VAULT_FACTS])
+        if unknown := set(names) - set(MODELS):
+            raise ReplayError(f"no read model named {', '.join(sorted(unknown))}")
+        self.models = [MODELS[n] for n in names]
+        if VAULT_FACTS in self.models and not audit:
+            raise ReplayError("the vault-read facts are rebuilt from the audit topic: name it")
+        self.event_models = [m for m in self.models if m is not VAULT_FACTS]
+        self.schema = schema
+        self.source = source
+        self.audit = audit if VAULT_FACTS in self.models else None
+        self.positions: Positions = {}
+        self.skipped: Counter[str] = Counter()
+        self.events = 0
+        self.progress = progress
+
+    async def start(self, pool: asyncpg.Pool) -> None:
+        async with pool.acquire() as conn:
+            await migrate_all(conn)
+            try:
+                await create_shadow(conn, self.schema, tables_of(ALL_MODELS))
+            except ValueError as exc:
+                raise ReplayError(str(exc)) from None
+            # Where the event store stood when the rebuild began (promote.py).
+            await conn.execute(
+                f"CREATE TABLE {self.schema}.replay_meta AS SELECT ''::text AS source, "  # noqa: S608 - checked
+                "0::bigint AS events, coalesce(max(position), 0) AS store_position, "
+                "'{}'::text[] AS tables, '{}'::jsonb AS skipped FROM public.events"
+            )
+
+    def read(self, topic: str, partition: int, offset: int) -> None:
+        key = (topic, partition)
+        self.positions[key] = max(self.positions.get(key, 0), offset + 1)
+
+    async def write(self, conn: asyncpg.Connection, events: Sequence[Projectable]) -> None:
+        if not events:
+            return
+        for event in events:
+            if isinstance(event, Envelope):
+                self.skipped[
+                    SkipReason.NEWER_VERSION if event.type in KNOWN_TYPES
+                    else SkipReason.UNKNOWN_TYPE
+                ] += 1
+        async with conn.transaction():
+            for model in self.event_models:
+                await model.apply_read(conn, self.schema, events)
+        if self.progress and (self.events + len(events)) // PROGRESS_EVERY > (
+            self.events // PROGRESS_EVERY
+        ):
+            self.progress(f"{self.events + len(events)} events replayed")
+        self.events += len(events)
+
+    async def finish(self, pool: asyncpg.Pool) -> int:
+        async with pool.acquire() as conn:
+            for model in self.event_models:
+                await model.finish(conn, self.schema, self.positions)
+            if self.audit:
+                try:
+                    await VAULT_FACTS.rebuild(conn, self.schema, *self.audit)
+                except TopicReadError as exc:
+                    raise ReplayError(str(exc)) from None
+            await conn.execute(
+                f"UPDATE {self.schema}.replay_meta SET source = $1, events = $2, "  # noqa: S608 - checked
+                "tables = $3, skipped = $4",
+                self.source,
+                self.events,
+                [t.name for t in tables_of(self.models)],
+                json.dumps(dict(self.skipped)),
+            )
+        if self.skipped:
+            log.warning("events this version cannot read were passed by", **self.skipped)
+        return self.events
 
 
-async def replay_from_store(pool: asyncpg.Pool, into: str = "replay", batch: int = 2000) -> int:
-    """Returns the number of events replayed."""
-    target = await _fresh(pool, into)
-    replayed = 0
+async def replay_from_store(
+    pool: asyncpg.Pool, into: str = "replay", batch: int = 2000, *,
+    models: Sequence[str] | None = None, audit: AuditSource | None = None,
+    progress: Progress | None = None,
+) -> int:
+    """Rebuilds ``models`` (by name; default: every one, the vault-read facts when their
+    ``audit`` source is given), telling ``progress`` every 100,000 events.  Returns the
+    number of events replayed."""
+    rebuild = _Rebuild(into, "store", models, audit, progress)
+    await rebuild.start(pool)
     async with pool.acquire() as reader, pool.acquire() as writer:
         async with reader.transaction(isolation="repeatable_read", readonly=True):
             pending: list[Projectable] = []
@@ -62,67 +158,35 @@ async def replay_from_store(pool: asyncpg.Pool, into: str = "replay", batch: int
                 "SELECT * FROM events ORDER BY stream_id, version", prefetch=batch
             ):
                 pending.append(event_from_row(row))
+                rebuild.read(row["source_topic"], row["source_partition"], row["source_offset"])
                 if len(pending) >= batch:
-                    replayed += await _write(writer, target, pending)
+                    await rebuild.write(writer, pending)
                     pending = []
-            replayed += await _write(writer, target, pending)
-    return replayed
-
-
-async def _write(
-    conn: asyncpg.Connection, target: ProjectionTables, events: Sequence[Projectable]
-) -> int:
-    if events:
-        async with conn.transaction():
-            await target.project(conn, events)
-    return len(events)
+            await rebuild.write(writer, pending)
+    return await rebuild.finish(pool)
 
 
 async def replay_from_kafka(
-    pool: asyncpg.Pool, kafka: Kafka, topic: str, into: str = "replay", batch: int = 2000
+    pool: asyncpg.Pool, kafka: Kafka, topic: str, into: str = "replay", batch: int = 2000, *,
+    models: Sequence[str] | None = None, audit: AuditSource | None = None,
+    progress: Progress | None = None,
 ) -> int:
     """Reads ``topic`` from its beginning to its end as of now; duplicates (same event id)
     and records the projector dead-lettered are skipped, as the projector skips them."""
-    target = await _fresh(pool, into)
+    rebuild = _Rebuild(into, "kafka", models, audit, progress)
+    await rebuild.start(pool)
     async with pool.acquire() as conn:
         await conn.execute(f"CREATE TABLE {into}.seen_events (event_id uuid PRIMARY KEY)")
-    consumer = AIOKafkaConsumer(
-        **client_config(kafka),
-        group_id=None,
-        enable_auto_commit=False,
-        isolation_level="read_committed",
-        auto_offset_reset="earliest",
-    )
-    await consumer.start()
-    replayed = 0
     try:
-        partitions = await _partitions(consumer, topic)
-        consumer.assign(partitions)
-        await consumer.seek_to_beginning(*partitions)
-        ends = await consumer.end_offsets(partitions)
-        remaining = {tp for tp in partitions if ends[tp] > 0}
-        quiet = 0
         async with pool.acquire() as writer:
-            while remaining:
-                fetched = await consumer.getmany(*remaining, timeout_ms=1000, max_records=batch)
-                quiet = 0 if fetched else quiet + 1
-                if quiet >= QUIET_POLLS_LIMIT:
-                    # A transaction left open on the topic holds read_committed readers
-                    # back until it ends; do not wait for it forever.
-                    raise ReplayError(
-                        f"no progress for {QUIET_POLLS_LIMIT} s below the end of the topic "
-                        "(an open producer transaction?); replay again later"
-                    )
-                events: list[Projectable | None] = []
-                for tp, records in fetched.items():
-                    events.extend(_parse(r) for r in records if r.offset < ends[tp])
-                replayed += await _write_new(writer, target, [e for e in events if e])
-                for tp in list(remaining):
-                    if await consumer.position(tp) >= ends[tp]:
-                        remaining.discard(tp)
-    finally:
-        await consumer.stop()
-    return replayed
+            async for records in read_to_end(kafka, topic, batch):
+                for record in records:
+                    rebuild.read(record.topic, record.partition, record.offset)
+                events = [e for e in (_parse(r) for r in records) if e]
+                await _write_new(writer, rebuild, events)
+    except TopicReadError as exc:
+        raise ReplayError(str(exc)) from None
+    return await rebuild.finish(pool)
 
 
 def _parse(record: Any) -> Projectable | None:
@@ -133,47 +197,39 @@ def _parse(record: Any) -> Projectable | None:
 
 
 async def _write_new(
-    conn: asyncpg.Connection, target: ProjectionTables, events: list[Projectable]
-) -> int:
-    if not events:
-        return 0
+    conn: asyncpg.Connection, rebuild: _Rebuild, events: list[Projectable]
+) -> None:
     seen: set[object] = set()
-    unique = []
+    first = []
     for event in events:  # the first of several copies wins, as in the event store
         if event.event_id not in seen:
             seen.add(event.event_id)
-            unique.append(event)
+            first.append(event)
     async with conn.transaction():
         rows = await conn.fetch(
-            f"INSERT INTO {target.schema}.seen_events SELECT unnest($1::uuid[]) "
+            f"INSERT INTO {rebuild.schema}.seen_events SELECT unnest($1::uuid[]) "
             "ON CONFLICT DO NOTHING RETURNING event_id",
-            [e.event_id for e in unique],
+            [e.event_id for e in first],
         )
         new = {row["event_id"] for row in rows}
-        fresh = [e for e in unique if e.event_id in new]
-        if fresh:
-            await target.project(conn, fresh)
-    return len(fresh)
-
-
-async def partitions_of(consumer: AIOKafkaConsumer, topic: str) -> set[int]:
-    for _ in range(3):
-        await consumer._client.force_metadata_update()  # noqa: SLF001 - no public call
-        if found := consumer.partitions_for_topic(topic):
-            return found
-    return set()
-
-
-async def _partitions(consumer: AIOKafkaConsumer, topic: str) -> list[TopicPartition]:
-    found = await partitions_of(consumer, topic)
-    if not found:
-        raise ReplayError(f"topic {topic} not found")
-    return [TopicPartition(topic, p) for p in sorted(found)]
+        await rebuild.write(conn, [e for e in first if e.event_id in new])
 
 
 async def compare(pool: asyncpg.Pool, into: str) -> dict[str, Any]:
+    """The projection's checksums (live and rebuilt) and every rebuilt table's."""
     async with pool.acquire() as conn:
         live = await LIVE.checksum(conn)
         rebuilt = await ProjectionTables(into).checksum(conn)
         counts = await ProjectionTables(into).counts_by_status_and_channel(conn)
-    return {"live": live, "rebuilt": rebuilt, "identical": live == rebuilt, "counts": counts}
+        meta = await conn.fetchrow(f"SELECT * FROM {into}.replay_meta")  # noqa: S608 - checked
+        rebuilt_tables = [t for t in tables_of(ALL_MODELS) if t.name in meta["tables"]]
+        async with conn.transaction(isolation="repeatable_read", readonly=True):
+            tables = await compare_tables(conn, into, rebuilt_tables)
+    return {
+        "live": live,
+        "rebuilt": rebuilt,
+        "identical": all(t["identical"] for t in tables.values()),
+        "counts": counts,
+        "tables": tables,
+        "skipped": json.loads(meta["skipped"]),
+    }

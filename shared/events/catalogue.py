@@ -33,6 +33,7 @@ class EventType(StrEnum):
     CALLBACK_ATTEMPTED = "callback.attempted"
     CALLBACK_DELIVERED = "callback.delivered"
     CALLBACK_DEAD_LETTERED = "callback.dead_lettered"
+    DEAD_LETTER_REDRIVEN = "dead_letter.redriven"
     MESSAGE_BODY_REDACTED = "message.body_redacted"
 
 
@@ -158,6 +159,21 @@ class CallbackDeadLettered(Payload):
     reason: str
 
 
+class DeadLetterRedriven(Payload):
+    """An operator re-drove a dead-lettered record (``blindpost dlq redrive``): a callback
+    back to the relay's retries (``status`` set), or a record back to its source topic
+    (``redriven_to``).  ``dead_letter`` is where it lay (topic/partition/offset); ``reason``
+    why it was set aside, in our words.  Keyed by the message, or by the dead-letter topic's
+    own stream for a record that names none."""
+
+    event_type: ClassVar[EventType] = EventType.DEAD_LETTER_REDRIVEN
+    dead_letter: str
+    stage: str
+    reason: str
+    status: SmarticoStatus | None = None
+    redriven_to: str | None = None
+
+
 class MessageBodyRedacted(Payload):
     event_type: ClassVar[EventType] = EventType.MESSAGE_BODY_REDACTED
     retention_days: int
@@ -176,6 +192,7 @@ AnyPayload = (
     | CallbackAttempted
     | CallbackDelivered
     | CallbackDeadLettered
+    | DeadLetterRedriven
     | MessageBodyRedacted
 )
 
@@ -192,6 +209,7 @@ PAYLOAD_TYPES: dict[EventType, type[AnyPayload]] = {
         CallbackAttempted,
         CallbackDelivered,
         CallbackDeadLettered,
+        DeadLetterRedriven,
         MessageBodyRedacted,
     )
 }

@@ -79,7 +79,7 @@ async def test_projector_killed_mid_batch_loses_and_doubles_nothing(
         assert [(c["status"], c["channel"], c["messages"]) for c in counts] == [
             ("opened", "email", len(messages))
         ]
-        await replay_from_store(pool, "replay_after_kill")
+        await replay_from_store(pool, "replay_after_kill", models=["projection"])
         assert (await compare(pool, "replay_after_kill"))["identical"]
     finally:
         service.kill()

@@ -9,7 +9,7 @@ import secrets
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from services.eventstore.consumer import DUPLICATES
-from services.eventstore.replay import partitions_of
+from services.eventstore.topic_reader import partitions_of
 from services.eventstore.verify import verify
 from tests.eventstore.support import (
     count,

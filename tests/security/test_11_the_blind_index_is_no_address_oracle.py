@@ -10,10 +10,9 @@ import base64
 import itertools
 import os
 
-import asyncpg
-
 from services.vault.crypto import BUCKET_BYTES, BlindIndex
 from services.vault.domain import ContactField, blind_index_input
+from tests.support.databases import fetch
 from tests.support.processes import run_cli
 from tests.vault.support import running_vault
 
@@ -35,24 +34,16 @@ def blind_index_input_email(value: str) -> str:
     return blind_index_input(ContactField.EMAIL, value)
 
 
-async def _fetch(dsn: str, sql: str, *args: object) -> list[asyncpg.Record]:
-    conn = await asyncpg.connect(dsn)
-    try:
-        return await conn.fetch(sql, *args)
-    finally:
-        await conn.close()
-
-
 async def test_a_lookup_confirms_its_bucket_and_audits_each_subject(vault, vault_env, vault_dsn):
     other = _colliding_email(vault_env["BLINDPOST_VAULT_BLIND_INDEX_KEY"])
     await vault.put("ada", {"email": EMAIL})
     await vault.put("bob", {"email": other})
-    rows = await _fetch(vault_dsn, "SELECT * FROM blind_index ORDER BY ext_user_id")
+    rows = await fetch(vault_dsn, "SELECT * FROM blind_index ORDER BY ext_user_id")
     assert [len(bytes(r["digest"])) for r in rows] == [BUCKET_BYTES] * 2
     assert {r["key_version"] for r in rows} == {1}
     status, body = await vault.call("POST", "/v1/lookups", "admin", json={"email": EMAIL})
     assert (status, body) == (200, {"ext_user_ids": ["ada"]})
-    trail = await _fetch(
+    trail = await fetch(
         vault_dsn, "SELECT ext_user_id FROM audit_log WHERE decision = 'looked_up'"
     )
     assert [r["ext_user_id"] for r in trail] == ["ada"]
@@ -66,7 +57,7 @@ async def test_lookups_are_throttled(vault_env, vault_dsn, topics):
         )
     statuses = [status for status, _ in answers]
     assert statuses.count(200) == 5 and statuses.count(429) == 7
-    refused = await _fetch(
+    refused = await fetch(
         vault_dsn, "SELECT count(*) AS n FROM audit_log WHERE decision = 'refused_throttled'"
     )
     assert refused[0]["n"] == 7
@@ -87,7 +78,7 @@ async def test_the_key_rotates_and_earlier_rows_are_still_found(vault_env, vault
         assert (await vault.put("bob", {"email": EMAIL}))[0] == 200
         status, body = await vault.call("POST", "/v1/lookups", "admin", json={"email": EMAIL})
         assert (status, body) == (200, {"ext_user_ids": ["ada", "bob"]})
-    rows = await _fetch(vault_dsn, "SELECT ext_user_id, key_version FROM blind_index ORDER BY 1")
+    rows = await fetch(vault_dsn, "SELECT ext_user_id, key_version FROM blind_index ORDER BY 1")
     assert [(r["ext_user_id"], r["key_version"]) for r in rows] == [("ada", 1), ("bob", 2)]
 
     # Re-indexed under the new key, the old one is no longer needed.
@@ -98,5 +89,5 @@ async def test_the_key_rotates_and_earlier_rows_are_still_found(vault_env, vault
     async with running_vault(only_new) as vault:
         status, body = await vault.call("POST", "/v1/lookups", "admin", json={"email": EMAIL})
         assert (status, body) == (200, {"ext_user_ids": ["ada", "bob"]})
-    rows = await _fetch(vault_dsn, "SELECT DISTINCT key_version FROM blind_index")
+    rows = await fetch(vault_dsn, "SELECT DISTINCT key_version FROM blind_index")
     assert [r["key_version"] for r in rows] == [2]

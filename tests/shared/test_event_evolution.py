@@ -185,6 +185,7 @@ def test_every_type_round_trips_typed() -> None:
         build.callback_attempted(MID, s.CLICKED),
         build.callback_delivered(MID, s.CLICKED),
         build.callback_dead_lettered(MID, s.CLICKED),
+        build.redriven(MID, s.CLICKED),
         build.body_redacted(MID),
     ]
     assert {e.type for e in events} == set(EventType)

@@ -16,6 +16,7 @@ from shared.events import (
     CallbackAttempted,
     CallbackDeadLettered,
     CallbackDelivered,
+    DeadLetterRedriven,
     DispatchAttempted,
     DispatchFailed,
     DispatchSucceeded,
@@ -192,6 +193,21 @@ def callback_dead_lettered(
 ) -> Event:
     payload = CallbackDeadLettered(status=status, attempts=attempts, reason=reason)
     return _event(mid, payload, "callback-relay", (status.value,))
+
+
+def redriven(
+    mid: uuid.UUID,
+    status: SmarticoStatus | None = None,
+    *,
+    dead_letter: str = "blindpost.callbacks.dead-letter/0/0",
+    reason: str = "retries_exhausted",
+    at: datetime | None = None,
+) -> Event:
+    """``dead_letter.redriven``, as ``blindpost dlq redrive`` writes it."""
+    payload = DeadLetterRedriven(
+        dead_letter=dead_letter, stage="callback-relay", reason=reason, status=status
+    )
+    return _event(mid, payload, "blindpost-dlq", (dead_letter,), at)
 
 
 def body_redacted(mid: uuid.UUID, retention_days: int = 30) -> Event:

@@ -1,0 +1,1 @@
+"""Dead letters: what every stage set aside, listed, shown and re-driven (``blindpost dlq``)."""
