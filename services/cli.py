@@ -26,6 +26,7 @@ SERVICES = {
     "status-ingest": "services.status_ingest.main",
     "callback-relay": "services.callback_relay.main",
     "projector": "services.eventstore.main",
+    "bounce-receiver": "services.bounce.main",
     # Local stand-ins for the outside world (`make up`), never deployed.
     "smtp-sink": "services.dev.smtp_sink",
     "dev-sinks": "services.dev.sinks",

@@ -11,6 +11,7 @@ from datetime import datetime
 import asyncpg
 
 from services.vault import repository as repo
+from services.vault import suppressions
 from services.vault.access import Caller, NotFound, Scope, Throttled, audit_entry
 from services.vault.audit import AuditEntry, Decision
 from services.vault.crypto import BlindIndex, Keyring
@@ -104,6 +105,7 @@ class VaultService:
                 await repo.append_audit(conn, [entry])
             else:
                 await repo.erase_subject(conn, ext_user_id, subject.facts_version + 1)
+                await suppressions.clear(conn, ext_user_id)
                 entry = audit_entry(
                     caller,
                     Decision.ERASED,
