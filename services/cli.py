@@ -36,6 +36,7 @@ SERVICES = {
 COMMAND_MODULES = (
     "services.admin_cli",
     "services.vault.cli",
+    "services.vault.suppression_cli",
     "services.eventstore.cli",
 )
 

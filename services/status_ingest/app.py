@@ -107,7 +107,7 @@ def create_app(settings: StatusIngestSettings, sns_fetch: Fetch | None = None) -
     @asynccontextmanager
     async def matcher() -> AsyncIterator[DispatchedMatcher]:
         ingest.attach(app[POOL], app[PRODUCER])
-        yield DispatchedMatcher(app[CONSUMER], app[PRODUCER], app[POOL], topics, suppressions)
+        yield DispatchedMatcher(app[CONSUMER], app[PRODUCER], app[POOL], topics)
 
     provide(app, POOL, pool)
     provide(app, PRODUCER, lambda: kafka_producer(kafka))
