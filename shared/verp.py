@@ -58,7 +58,8 @@ class Verp:
         if not at or domain.lower() != self.domain.lower():
             return None
         local = local.lower()
-        if not local.startswith(PREFIX) or len(local) != 45:
+        # ASCII only (an SMTPUTF8 client may send anything; compare_digest refuses non-ASCII).
+        if not local.isascii() or not local.startswith(PREFIX) or len(local) != 45:
             return None
         encoded, dash, tag = local[len(PREFIX) :].partition("-")
         if not dash or len(encoded) != 26 or len(tag) != 16:
