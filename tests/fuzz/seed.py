@@ -14,8 +14,8 @@ from pathlib import Path
 from shared.domain import Channel, SmarticoStatus
 from shared.sealing import SealingPublicKey
 from shared.work import sealing_context
-from tests.fuzz import targets
 from tests.bounce import samples as bounce_samples
+from tests.fuzz import targets
 from tests.intake.conftest import body_for
 from tests.status_ingest import payloads as p
 from tests.status_ingest.test_webhooks import forged_webhooks, valid_webhooks
