@@ -7,16 +7,14 @@ vault gave no address out for that message (or the player is unknown or erased).
 
 from __future__ import annotations
 
-import uuid
-
 from aiohttp import web
 
 from services.vault.access import Caller, NotFound, Scope
 from services.vault.domain import InvalidContact, validate_ext_user_id
 from services.vault.gate import SAFE_NAME
 from services.vault.http import SERVICE, _body, _invalid, _json, scoped
+from services.vault.request_fields import channel_of, message_id_of
 from services.vault.suppressions import Reason, Suppression, SuppressionList
-from shared.domain import Channel
 
 DETAIL = 32
 
@@ -24,20 +22,11 @@ DETAIL = 32
 def parse_suppression(body: object) -> tuple[Suppression, str | None]:
     if not isinstance(body, dict):
         raise InvalidContact("body", "must be a JSON object")
-    try:
-        channel = Channel(str(body.get("channel")))
-    except ValueError:
-        raise InvalidContact("channel", "unknown channel") from None
+    channel, message_id = channel_of(body), message_id_of(body)
     try:
         reason = Reason(str(body.get("reason")))
     except ValueError:
         raise InvalidContact("reason", f"one of {sorted(r.value for r in Reason)}") from None
-    message_id = None
-    if body.get("ext_message_id") is not None:
-        try:
-            message_id = uuid.UUID(str(body["ext_message_id"]))
-        except ValueError:
-            raise InvalidContact("ext_message_id", "must be a UUID") from None
     user = body.get("ext_user_id")
     user = validate_ext_user_id(user) if user is not None else None
     if user is None and message_id is None:
