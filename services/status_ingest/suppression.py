@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import aiohttp
 from aiokafka import AIOKafkaConsumer, ConsumerRecord
@@ -49,27 +49,32 @@ SUPPRESSING: dict[tuple[str, str], tuple[Channel, str]] = {
 
 SUPPRESSIONS = Counter(
     "blindpost_status_suppressions_total",
-    "Suppressions asked of the vault, by outcome (recorded, unknown_recipient)",
+    "Suppressions asked of the vault, by outcome (recorded, unknown_recipient, refused)",
     ["outcome"],
 )
 
 
 @dataclass(frozen=True)
 class SuppressionRequest:
-    ext_message_id: str
+    """Names a message (the vault finds its recipient) or, for a STOP, a phone number."""
+
+    ext_message_id: str | None
     channel: Channel
     reason: str
     source: str
     detail: str | None
+    phone: str | None = field(default=None, repr=False)  # never in a log line
 
     def body(self) -> dict[str, object]:
-        return {
+        body = {
             "ext_message_id": self.ext_message_id,
+            "phone": self.phone,
             "channel": self.channel.value,
             "reason": self.reason,
             "source": self.source,
             "detail": self.detail,
         }
+        return {name: value for name, value in body.items() if value is not None}
 
 
 def suppression_for(event: Event) -> SuppressionRequest | None:
@@ -108,8 +113,13 @@ class VaultSuppressions:
                 raise VaultUnreachable(type(exc).__name__) from None
             if status == 404:
                 # No address was given out for it (a preview, a message from before the
-                # vault's audit log): nothing to suppress, and retrying would not change it.
+                # vault's audit log), or no player has that number: nothing to suppress, and
+                # retrying would not change it.
                 SUPPRESSIONS.labels("unknown_recipient").inc()
+            elif status == 400:
+                # Refused as it is (a number that is no phone number): never better on retry,
+                # and it must not hold the feed.
+                SUPPRESSIONS.labels("refused").inc()
             elif status >= 300:
                 raise VaultUnreachable(f"vault answered {status}")
             else:

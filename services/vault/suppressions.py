@@ -20,6 +20,7 @@ import asyncpg
 from services.vault import repository as repo
 from services.vault.access import Caller, NotFound, audit_entry
 from services.vault.audit import Decision
+from services.vault.domain import ContactField, blind_index_input
 from services.vault.writes import facts_of
 from shared.domain import Channel
 
@@ -111,6 +112,34 @@ class SuppressionList:
         if not found:
             raise NotFound(user or str(suppression.ext_message_id))
         return str(user)
+
+    async def record_for_phone(self, caller: Caller, suppression: Suppression, phone: str) -> None:
+        """A STOP names a number, not a message: every player holding it (found through the
+        blind index, confirmed against the stored number) is suppressed, each audited."""
+        wanted = blind_index_input(ContactField.PHONE, phone)
+        async with self.vault.pool.acquire() as conn, conn.transaction():
+            buckets = self.vault.blind_index.buckets(wanted)
+            bucket = await repo.lookup_buckets(conn, ContactField.PHONE, buckets)
+            candidates = await repo.load_subjects(conn, bucket, for_update=True)
+            holders = [
+                u for u in bucket if self.vault.holds(candidates[u], ContactField.PHONE, wanted)
+            ]
+            added = [u for u in holders if await self._insert(conn, u, suppression)]
+            recorded = {
+                "purpose": f"suppression:{suppression.reason.value}",
+                "fields": ("suppressed", "phone"),
+                "detail": f"{suppression.channel.value} {suppression.source}"[:200],
+            }
+            entries = [
+                audit_entry(caller, Decision.WRITTEN, ext_user_id=u, **recorded) for u in holders
+            ] or [audit_entry(caller, Decision.NOT_FOUND, **recorded)]
+            await repo.append_audit(conn, entries)
+            stored = await repo.load_subjects(conn, added) if added else {}
+        if stored:
+            await self.vault.publisher.subject_facts([facts_of(s) for s in stored.values()])
+        self.vault.audit_committed()
+        if not holders:
+            raise NotFound("phone")
 
     async def _insert(self, conn: asyncpg.Connection, user: str, s: Suppression) -> bool:
         added = await conn.fetchval(

@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
+from urllib.parse import urlencode
 
 import pytest
 
 from services.bounce.outcomes import PROVIDER, PROVIDER_STATUSES, STATUSES
 from services.status_ingest.mapping import smartico_status
+from services.status_ingest.providers.twilio import twilio_signature
 from services.status_ingest.suppression import SUPPRESSING
 from shared.domain import Channel, SmarticoStatus
 from tests.status_ingest import payloads
@@ -24,6 +26,7 @@ REASON_OF_STATUS = {
     SmarticoStatus.UNSUBSCRIBED: "unsubscribe",
 }
 ANGRY, CALM = "player-spam-1", "player-calm-1"
+PHONES = {ANGRY: "+447911123456", CALM: "+447911123457"}
 
 
 @pytest.mark.parametrize(("provider", "provider_status"), sorted(SUPPRESSING))
@@ -42,7 +45,8 @@ def test_every_row_suppresses_for_the_status_it_reports(provider: str, provider_
 async def vault(base_env: dict[str, str], vault_dsn: str, topics) -> AsyncIterator[VaultClient]:
     async with running_vault({**base_env, "BLINDPOST_VAULT_DATABASE_URL": vault_dsn}) as client:
         for player in (ANGRY, CALM):
-            assert (await client.put(player, {"email": f"{player}@example.org"}))[0] == 200
+            contacts = {"email": f"{player}@example.org", "phone": PHONES[player]}
+            assert (await client.put(player, contacts))[0] == 200
         yield client
 
 
@@ -74,4 +78,37 @@ async def test_a_spam_report_puts_the_player_on_the_suppression_list(
 
     await eventually(suppressed, within=30, what="the complaining player suppressed")
     assert (await vault.resolve_one(CALM, "email"))["status"] == "ok"
-    assert (await vault.resolve_one(ANGRY, "sms"))["status"] != "opted_out"
+    assert (await vault.resolve_one(ANGRY, "sms"))["status"] == "ok"
+
+
+def inbound_sms(ingest: Ingest, number: str, body: str, token: str = payloads.TWILIO_TOKEN):
+    params = {
+        "MessageSid": "SM" + uuid.uuid4().hex,
+        "SmsStatus": "received",
+        "From": number,
+        "To": "+15017122661",
+        "Body": body,
+        "AccountSid": "AC1234",
+    }
+    url = ingest.base_url + "/webhooks/twilio/inbound"
+    signature = twilio_signature(token, url, list(params.items()))
+    headers = {"Content-Type": "application/x-www-form-urlencoded", "X-Twilio-Signature": signature}
+    return payloads.Signed(headers, urlencode(params).encode())
+
+
+async def test_an_sms_stop_suppresses_the_number_s_holder_on_sms(
+    ingest: Ingest, vault: VaultClient
+) -> None:
+    forged = inbound_sms(ingest, PHONES[CALM], "STOP", token="not-the-account-token")
+    assert (await ingest.send("/webhooks/twilio/inbound", forged))[0] == 401
+    chat = inbound_sms(ingest, PHONES[CALM], "stop sending me offers? no, keep them")
+    assert (await ingest.send("/webhooks/twilio/inbound", chat))[0] == 200
+    stop = inbound_sms(ingest, PHONES[ANGRY], " Stop ")
+    status, reply = await ingest.send("/webhooks/twilio/inbound", stop)
+    assert status == 200 and "<Response>" in reply
+    assert (await vault.resolve_one(ANGRY, "sms"))["status"] == "opted_out"
+    assert (await vault.resolve_one(ANGRY, "email"))["status"] == "ok"
+    assert (await vault.resolve_one(CALM, "sms"))["status"] == "ok"
+    # A STOP from a number no player has is answered (Twilio must not retry it) and ignored.
+    stranger = inbound_sms(ingest, "+447700900999", "STOP")
+    assert (await ingest.send("/webhooks/twilio/inbound", stranger))[0] == 200
