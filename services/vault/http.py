@@ -173,7 +173,7 @@ def _contact_requests(body: object) -> tuple[str, list[ContactRequest]]:
     if not isinstance(body, dict):
         raise InvalidContact("body", "must be a JSON object")
     purpose = body.get("purpose")
-    if purpose not in RESOLVE_PURPOSES:
+    if not isinstance(purpose, str) or purpose not in RESOLVE_PURPOSES:  # a dict is unhashable
         raise InvalidContact("purpose", f"required, one of {sorted(RESOLVE_PURPOSES)}")
     items = body.get("requests")
     if not isinstance(items, list) or not 1 <= len(items) <= MAX_BATCH:
