@@ -14,8 +14,9 @@ from __future__ import annotations
 from aiohttp import web
 from prometheus_client import Counter
 
-from services.status_ingest.providers.base import Inbound, InvalidSignature, Provider
+from services.status_ingest.providers.base import InvalidSignature, Provider
 from services.status_ingest.suppression import SuppressionRequest, VaultSuppressions
+from services.status_ingest.webhooks import inbound_of
 from shared.domain import Channel
 from shared.logging import get_logger
 
@@ -50,14 +51,7 @@ class InboundMessages:
     async def twilio_inbound(self, request: web.Request) -> web.Response:
         if self.twilio is None:
             raise web.HTTPNotFound(text="no such provider configured")
-        inbound = Inbound(
-            method=request.method,
-            url=self.public_base_url + str(request.rel_url),
-            headers=request.headers,
-            query=request.query,
-            body=await request.read(),
-            content_type=request.content_type,
-        )
+        inbound = await inbound_of(request, self.public_base_url)
         try:
             await self.twilio.signature(inbound)
         except InvalidSignature:
