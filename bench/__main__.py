@@ -20,6 +20,7 @@ MODULES = {
     "dispatch": "bench.dispatch_bench",
     "callbacks": "bench.callback_bench",
     "eventstore": "bench.eventstore_bench",
+    "bounce": "bench.bounce_bench",
 }
 
 

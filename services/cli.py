@@ -26,6 +26,7 @@ SERVICES = {
     "status-ingest": "services.status_ingest.main",
     "callback-relay": "services.callback_relay.main",
     "projector": "services.eventstore.main",
+    "bounce-receiver": "services.bounce.main",
     # Local stand-ins for the outside world (`make up`), never deployed.
     "smtp-sink": "services.dev.smtp_sink",
     "dev-sinks": "services.dev.sinks",
@@ -35,6 +36,7 @@ SERVICES = {
 COMMAND_MODULES = (
     "services.admin_cli",
     "services.vault.cli",
+    "services.vault.suppression_cli",
     "services.eventstore.cli",
     "services.dlq.cli",
 )

@@ -1,6 +1,10 @@
 """Non-PII facts about a subject that the vault publishes on a compacted topic (key
 ``ext_user_id``), so that intake can answer errors 1, 4 and 5 at once without holding PII.
-A tombstone (null value) means the subject was erased."""
+A tombstone (null value) means the subject was erased.
+
+Adding a field is not a rolling-upgrade-safe change for a reader that forbids extras: an
+intake older than the vault would dead-letter facts carrying ``suppressed``.  Upgrade intake
+first."""
 
 from __future__ import annotations
 
@@ -18,6 +22,9 @@ class SubjectFacts(BaseModel):
     """Channels for which the vault holds an address (e-mail; phone gives sms, and viber /
     whatsapp unless a per-channel id says otherwise; cim needs no address)."""
     opted_out: frozenset[Channel] = frozenset()
+    suppressed: frozenset[Channel] = frozenset()
+    """Channels on the suppression list (a hard bounce, a complaint, a provider's unsubscribe,
+    an SMS STOP): intake answers 5 for them as for an opt-out."""
     updated_at: datetime
     version: int = 1
     """Monotonic per subject; a consumer keeps the highest it has seen."""

@@ -10,7 +10,7 @@ BIN="$ROOT/.venv/bin"
 # The local stand-ins for the outside world (services/dev/) first, then the gateway.  Order
 # matters only for readiness: the vault before the resolver, the SMTP sink before e-mail.
 STAND_INS=(dev-sinks smtp-sink)
-GATEWAY=(vault projector intake resolver dispatch-email dispatch-sms dispatch-cim status-ingest callback-relay)
+GATEWAY=(vault projector intake resolver dispatch-email dispatch-sms dispatch-cim status-ingest callback-relay bounce-receiver)
 SERVICES=("${STAND_INS[@]}" "${GATEWAY[@]}")
 
 say() { printf '[stack] %s\n' "$*" >&2; }
@@ -63,6 +63,7 @@ Blindpost is running (logs: var/log/, mail: var/mail/).
   intake         http://127.0.0.1:${BLINDPOST_INTAKE_PORT}   POST /v1/email /v1/sms /v1/viber /v1/whatsapp /v1/cim
   vault          http://127.0.0.1:${BLINDPOST_VAULT_PORT}   PUT /v1/subjects/{ext_user_id}
   status ingest  http://127.0.0.1:${BLINDPOST_STATUS_INGEST_PORT}   provider webhooks, tracking, unsubscribe
+  bounces        smtp://127.0.0.1:${BLINDPOST_BOUNCE_SMTP_PORT}   DSNs and feedback reports to the mails' VERP senders
   every service  /healthz /readyz /metrics on its port (deploy/local/blindpost.env)
 Stop with: make down
 INFO

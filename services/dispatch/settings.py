@@ -26,6 +26,7 @@ from shared.credentials import (
 from shared.domain import Channel, ChannelFamily
 from shared.settings import BlindpostSettings, CsvList, EventsDatabase
 from shared.tracking import TrackingTokens
+from shared.verp import BounceAddresses
 
 RatePerSecond = Annotated[float, Field(ge=0)]  # 0: no limit
 Concurrency = Annotated[int, Field(ge=1)]
@@ -156,6 +157,7 @@ class EmailSettings(FamilySettings):
     dkim_private_key: SecretStr | None = Field(None, description="PEM, or a path to a PEM file")
     sendgrid: SendGridAccount
     mailgun: MailgunAccount
+    bounce: BounceAddresses  # the SMTP envelope sender (VERP), when configured
 
     @model_validator(mode="after")
     def _plain_smtp_only_to_loopback(self) -> Self:

@@ -66,7 +66,8 @@ async def apply_facts(pool: asyncpg.Pool, changes: dict[str, _Change]) -> None:
                 _UPSERT,
                 [f.ext_user_id for f in upserts],
                 [",".join(sorted(f.channels)) for f in upserts],
-                [",".join(sorted(f.opted_out)) for f in upserts],
+                # Suppressed channels are answered as opt-outs are (error 5): one column.
+                [",".join(sorted(f.opted_out | f.suppressed)) for f in upserts],
                 [f.version for f in upserts],
                 [f.updated_at for f in upserts],
             )

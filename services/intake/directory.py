@@ -2,6 +2,9 @@
 read by primary key per request (through a small bounded TTL cache) and kept current by
 :mod:`services.intake.consumer`, which reads the vault's compacted subject-facts topic.
 
+``opted_out`` holds every channel intake answers 5 for: the player's opt-outs and the
+channels the vault's suppression list names (a hard bounce, a complaint, a STOP).
+
 Nothing here holds all subjects in memory: the table is the directory, the cache only
 remembers the most recently asked-for few, for a couple of seconds.
 """

@@ -14,11 +14,13 @@ from aiokafka import AIOKafkaConsumer
 from yarl import URL
 
 from services.status_ingest.consumer import DispatchedMatcher
+from services.status_ingest.inbound import InboundMessages
 from services.status_ingest.ingest import MIGRATIONS, MIGRATIONS_TABLE, StatusIngest
 from services.status_ingest.providers.registry import build_providers
 from services.status_ingest.providers.ses import Fetch
 from services.status_ingest.providers.whatsapp import WHATSAPP_WINDOW_S
 from services.status_ingest.settings import StatusIngestSettings
+from services.status_ingest.suppression import SuppressionFeed, VaultSuppressions
 from services.status_ingest.tracking import Tracking
 from services.status_ingest.vault_client import VaultOptOuts
 from services.status_ingest.webhooks import Webhooks
@@ -38,6 +40,7 @@ POOL = web.AppKey("pool", asyncpg.Pool)
 PRODUCER = web.AppKey("producer", RecoveringProducer)
 CONSUMER = web.AppKey("consumer", AIOKafkaConsumer)
 SESSION = web.AppKey("session", aiohttp.ClientSession)
+SUPPRESSION_CONSUMER = web.AppKey("suppression_consumer", AIOKafkaConsumer)
 STATUS_TOPICS = (MESSAGE_EVENTS, DEAD_LETTER)
 MAX_CERT_BYTES = 64 * 1024
 
@@ -66,6 +69,7 @@ def create_app(settings: StatusIngestSettings, sns_fetch: Fetch | None = None) -
     default_fetch = _SnsFetch()
     ingest = StatusIngest(topics)
     vault = VaultOptOuts(settings.vault_url, settings.secret("vault_unsubscribe_token"))
+    suppressions = VaultSuppressions(settings.vault_url, settings.secret("vault_unsubscribe_token"))
     tracking = Tracking(
         TrackingTokens(
             settings.secret("tracking_secret").encode(),
@@ -85,7 +89,9 @@ def create_app(settings: StatusIngestSettings, sns_fetch: Fetch | None = None) -
             settings.secret("whatsapp_verify_token") if settings.whatsapp_verify_token else None
         ),
     )
-    app.add_routes([*webhooks.routes(), *tracking.routes()])
+    twilio = webhooks.providers.get("twilio")
+    inbound = InboundMessages(twilio, suppressions, settings.public_base_url)
+    app.add_routes([*webhooks.routes(), *tracking.routes(), *inbound.routes()])
 
     @asynccontextmanager
     async def pool() -> AsyncIterator[asyncpg.Pool]:
@@ -98,7 +104,7 @@ def create_app(settings: StatusIngestSettings, sns_fetch: Fetch | None = None) -
     @asynccontextmanager
     async def session() -> AsyncIterator[aiohttp.ClientSession]:
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session:
-            default_fetch.session = vault.session = session
+            default_fetch.session = vault.session = suppressions.session = session
             yield session
 
     @asynccontextmanager
@@ -113,6 +119,20 @@ def create_app(settings: StatusIngestSettings, sns_fetch: Fetch | None = None) -
     provide(app, MATCHER, matcher)
     run_background(app, "match-dispatched", lambda: app[MATCHER].run(stopping(app)), drains=True)
     monitor_lag(app, kafka, group, [topics.message_events])
+    if settings.vault_unsubscribe_token.get_secret_value():
+        # Not drained: a batch waiting for the vault is cancelled and redone after a restart.
+        suppression_group = kafka.group("status-suppressions")
+        provide(
+            app,
+            SUPPRESSION_CONSUMER,
+            lambda: kafka_consumer(kafka, suppression_group, [topics.message_events]),
+        )
+        run_background(
+            app,
+            "suppressions",
+            lambda: SuppressionFeed(app[SUPPRESSION_CONSUMER], suppressions).run(stopping(app)),
+        )
+        monitor_lag(app, kafka, suppression_group, [topics.message_events])
     run_background(app, "housekeeping", lambda: _housekeeping(app, ingest, settings))
     add_readiness_check(app, "database", lambda: app[POOL].fetchval("SELECT 1"))
     add_readiness_check(app, "producer", lambda: app[PRODUCER].check())

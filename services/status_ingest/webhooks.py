@@ -25,6 +25,18 @@ WEBHOOKS = Counter(
 )
 
 
+async def inbound_of(request: web.Request, public_base_url: str) -> Inbound:
+    return Inbound(
+        method=request.method,
+        # The URL the provider called (Twilio signs it), behind any proxy.
+        url=public_base_url + str(request.rel_url),
+        headers=request.headers,
+        query=request.query,
+        body=await request.read(),
+        content_type=request.content_type,
+    )
+
+
 class Webhooks:
     def __init__(
         self,
@@ -58,15 +70,7 @@ class Webhooks:
         provider = self.providers.get(name)
         if provider is None:
             raise web.HTTPNotFound(text="no such provider configured")
-        inbound = Inbound(
-            method=request.method,
-            # The URL the provider called (Twilio signs it), behind any proxy.
-            url=self.public_base_url + str(request.rel_url),
-            headers=request.headers,
-            query=request.query,
-            body=await request.read(),
-            content_type=request.content_type,
-        )
+        inbound = await inbound_of(request, self.public_base_url)
         try:
             verified = await provider.verify(inbound)
         except InvalidSignature as exc:

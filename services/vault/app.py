@@ -17,6 +17,7 @@ from services.vault.http import ANONYMOUS, DEFAULT_REGION, SERVICE, add_routes
 from services.vault.publisher import KafkaPublisher
 from services.vault.service import Scope, VaultService
 from services.vault.settings import VaultSettings
+from services.vault.suppression_http import add_suppression_routes
 from shared.db import postgres_pool
 from shared.http import add_readiness_check, create_service_app
 from shared.kafka import RecoveringProducer, kafka_producer, prepare_topics
@@ -97,4 +98,5 @@ def create_app(settings: VaultSettings) -> web.Application:
     add_readiness_check(app, "database", lambda: app[POOL].fetchval("SELECT 1"))
     add_readiness_check(app, "kafka", lambda: app[PRODUCER].check(kafka.topics.vault_audit))
     add_routes(app)
+    add_suppression_routes(app)
     return app

@@ -21,6 +21,7 @@ from services.vault.crypto import IntegrityError
 from services.vault.domain import ContactField, InvalidContact, parse_change, validate_ext_user_id
 from services.vault.gate import SAFE_NAME, authenticate, path_subject, refusal_of
 from services.vault.metrics import INTEGRITY_FAILURES, count_reads
+from services.vault.request_fields import channel_of, message_id_of
 from services.vault.resolve import RESOLVE_PURPOSES, ContactRequest
 from services.vault.service import VaultService
 from shared.domain import Channel
@@ -172,7 +173,7 @@ def _contact_requests(body: object) -> tuple[str, list[ContactRequest]]:
     if not isinstance(body, dict):
         raise InvalidContact("body", "must be a JSON object")
     purpose = body.get("purpose")
-    if purpose not in RESOLVE_PURPOSES:
+    if not isinstance(purpose, str) or purpose not in RESOLVE_PURPOSES:  # a dict is unhashable
         raise InvalidContact("purpose", f"required, one of {sorted(RESOLVE_PURPOSES)}")
     items = body.get("requests")
     if not isinstance(items, list) or not 1 <= len(items) <= MAX_BATCH:
@@ -223,16 +224,7 @@ async def opt_out(request: web.Request, caller: Caller) -> web.Response:
         body = await _body(request)
         if not isinstance(body, dict):
             raise InvalidContact("body", "must be a JSON object")
-        try:
-            channel = Channel(str(body.get("channel")))
-        except ValueError:
-            raise InvalidContact("channel", "unknown channel") from None
-        message_id = None
-        if body.get("ext_message_id") is not None:
-            try:
-                message_id = uuid.UUID(str(body["ext_message_id"]))
-            except ValueError:
-                raise InvalidContact("ext_message_id", "must be a UUID") from None
+        channel, message_id = channel_of(body), message_id_of(body)
         source = SAFE_NAME.sub("", str(body.get("source") or "unsubscribe"))[:64] or "unsubscribe"
     except InvalidContact as exc:
         return await _invalid(request, caller, exc, ext_user_id=ext_user_id[:256])

@@ -107,8 +107,9 @@ async def publish_facts(
     published = 0
     async with conn.transaction(readonly=True):
         cursor = conn.cursor(
-            "SELECT ext_user_id, key_version, locale, opted_out, channels, facts_version, "
-            "erased_at FROM subjects WHERE ($1::timestamptz IS NULL OR updated_at >= $1)",
+            "SELECT ext_user_id, key_version, locale, opted_out, channels, facts_version,"
+            " erased_at, suppressed FROM subjects"
+            " WHERE ($1::timestamptz IS NULL OR updated_at >= $1)",
             since,
             prefetch=chunk,
         )
@@ -126,6 +127,7 @@ async def publish_facts(
                 row["facts_version"],
                 None,
                 None,
+                set(row["suppressed"]),
             )
             pending.append(facts_of(subject))
             if len(pending) >= chunk:

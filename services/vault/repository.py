@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 import asyncpg
@@ -17,7 +17,8 @@ from services.vault.domain import CONTACT_FIELDS, ContactField
 CIPHERTEXT_COLUMNS = {f: f"{f.value}_ct" for f in CONTACT_FIELDS}
 _SUBJECT_COLUMNS = (
     "s.ext_user_id, s.key_version, s.email_ct, s.phone_ct, s.viber_id_ct, s.whatsapp_id_ct, "
-    "s.locale, s.opted_out, s.channels, s.facts_version, s.erased_at, d.wrapped_key"
+    "s.locale, s.opted_out, s.channels, s.facts_version, s.erased_at, d.wrapped_key, "
+    "s.suppressed"
 )
 
 
@@ -32,6 +33,8 @@ class StoredSubject:
     facts_version: int
     erased_at: datetime | None
     wrapped_key: bytes | None
+    # Channels on the suppression list (services/vault/suppressions.py keeps the column).
+    suppressed: set[str] = field(default_factory=set)
 
     @property
     def erased(self) -> bool:
@@ -51,6 +54,7 @@ def _subject(row: asyncpg.Record) -> StoredSubject:
         facts_version=row["facts_version"],
         erased_at=row["erased_at"],
         wrapped_key=row["wrapped_key"],
+        suppressed=set(row["suppressed"]),
     )
 
 

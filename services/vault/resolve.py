@@ -84,7 +84,7 @@ class ContactResolver:
             status, decision = "user_not_found", Decision.NOT_FOUND
         elif subject.erased:
             status, decision = "erased", Decision.ERASED_SUBJECT
-        elif request.channel.value in subject.opted_out:
+        elif request.channel.value in subject.opted_out | subject.suppressed:
             status, decision = "opted_out", Decision.OPTED_OUT
         elif request.channel is Channel.CIM:
             address = subject.ext_user_id

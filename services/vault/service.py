@@ -11,6 +11,7 @@ from datetime import datetime
 import asyncpg
 
 from services.vault import repository as repo
+from services.vault import suppressions
 from services.vault.access import Caller, NotFound, Scope, Throttled, audit_entry
 from services.vault.audit import AuditEntry, Decision
 from services.vault.crypto import BlindIndex, Keyring
@@ -104,6 +105,7 @@ class VaultService:
                 await repo.append_audit(conn, [entry])
             else:
                 await repo.erase_subject(conn, ext_user_id, subject.facts_version + 1)
+                await suppressions.clear(conn, ext_user_id)
                 entry = audit_entry(
                     caller,
                     Decision.ERASED,
@@ -168,7 +170,7 @@ class VaultService:
         async with self.pool.acquire() as conn, conn.transaction():
             bucket = await repo.lookup_buckets(conn, field, self.blind_index.buckets(wanted))
             candidates = await repo.load_subjects(conn, bucket)
-            found = [u for u in bucket if self._holds(candidates[u], field, wanted)]
+            found = [u for u in bucket if self.holds(candidates[u], field, wanted)]
             recorded = {"fields": (field.value,), "purpose": "admin-lookup"}
             entries = [
                 audit_entry(caller, Decision.LOOKED_UP, ext_user_id=u, **recorded) for u in found
@@ -177,7 +179,7 @@ class VaultService:
         self.audit_committed()
         return found
 
-    def _holds(self, subject: repo.StoredSubject, field: ContactField, wanted: str) -> bool:
+    def holds(self, subject: repo.StoredSubject, field: ContactField, wanted: str) -> bool:
         """A bucket holds many addresses: the stored one decides."""
         ciphertext = subject.ciphertexts.get(field)
         if subject.erased or ciphertext is None:

@@ -85,6 +85,7 @@ def facts_of(subject: StoredSubject) -> SubjectFacts:
         ext_user_id=subject.ext_user_id,
         channels=frozenset(Channel(c) for c in subject.channels),
         opted_out=frozenset(Channel(c) for c in subject.opted_out),
+        suppressed=frozenset(Channel(c) for c in subject.suppressed),
         updated_at=now(),
         version=subject.facts_version,
     )

@@ -10,6 +10,7 @@ from services.dispatch.settings import EmailSettings
 from shared.domain import Channel
 from shared.events import DispatchSucceeded, EventType
 from shared.tracking import TrackingTokens
+from shared.verp import BounceAddresses
 from tests.dispatch.support import (
     RecordingSmtpHandler,
     dispatch_until_settled,
@@ -51,7 +52,13 @@ async def test_mail_arrives_with_headers_both_bodies_and_tracking(
         server.close()
 
     mail_from, rcpt_tos, data = handler.received[0]
-    assert mail_from == "noreply@amazing.example"
+    # The envelope sender is the message's VERP address (bounces come back to it), naming
+    # neither the player nor the address; without BLINDPOST_BOUNCE_* it is the From address
+    # (tests/bounce/test_verp.py).
+    verp = BounceAddresses.from_env(env).require()
+    assert mail_from == verp.address(work.ext_message_id)
+    assert verp.message_of(mail_from) == work.ext_message_id
+    assert "zelda" not in mail_from and work.ext_user_id not in mail_from
     assert rcpt_tos == [ADDRESS]
     msg = email.message_from_bytes(data, policy=default_policy)
     mid = str(work.ext_message_id)

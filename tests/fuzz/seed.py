@@ -14,6 +14,7 @@ from pathlib import Path
 from shared.domain import Channel, SmarticoStatus
 from shared.sealing import SealingPublicKey
 from shared.work import sealing_context
+from tests.bounce import samples as bounce_samples
 from tests.fuzz import targets
 from tests.intake.conftest import body_for
 from tests.status_ingest import payloads as p
@@ -77,6 +78,16 @@ def _tracking() -> Iterator[bytes]:
     yield _json({"k": "click", "m": str(MID), "u": "player-1", "url": "https://x.example"})
 
 
+def _bounces() -> Iterator[bytes]:
+    to = targets.VERP.address(MID)
+    yield bounce_samples.dsn(to, p.EMAIL)
+    yield bounce_samples.dsn(to, p.EMAIL, action="delayed", status="4.4.7")
+    yield bounce_samples.dsn(to, p.EMAIL, action="delivered", status="2.0.0")
+    yield bounce_samples.arf(to, p.EMAIL)
+    yield bounce_samples.arf(to, p.EMAIL, feedback_type="not-spam")
+    yield to.encode()
+
+
 EXTENSION = {"title": "Hi", "action": "SELL", "image": "https://i.example/a.png"}
 TEMPLATE = {"t": {"type": "choice", "choices": ["A"], "required": True}}
 SEEDS: dict[str, Callable[[], Iterable[bytes]]] = {
@@ -86,6 +97,7 @@ SEEDS: dict[str, Callable[[], Iterable[bytes]]] = {
     "sealed_address": _sealed,
     "tracking_token": _tracking,
     "event_envelope": _events,
+    "bounce_report": _bounces,
     **{f"webhook_{name}": partial(_webhook_bodies, name) for name in targets.PROVIDERS},
 }
 

@@ -24,6 +24,8 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding
 from pydantic import ValidationError
 from yarl import URL
 
+from services.bounce.outcomes import events_for
+from services.bounce.reports import read_report
 from services.intake.requests import InvalidRequest, parse_request
 from services.status_ingest.providers import base
 from services.status_ingest.providers.generic import Generic, generic_signature
@@ -40,6 +42,7 @@ from shared.sealing import SealingError, SealingKeyring, generate_keypair
 from shared.tracking import NONCE_BYTES as TOKEN_NONCE_BYTES
 from shared.tracking import VERSION as TOKEN_VERSION
 from shared.tracking import InvalidToken, Kind, TrackingTokens
+from shared.verp import Verp
 from shared.work import sealing_context
 from tests.status_ingest import payloads as p
 
@@ -152,6 +155,18 @@ def _legacy_token(secret: bytes, claims: bytes) -> str:
 
 
 # --- events -------------------------------------------------------------------------------
+
+
+VERP = Verp("bounces.casino.example", b"fuzz-verp-key-0123456789abcdef-00")
+
+
+def _bounce_report(data: bytes) -> None:
+    """What the bounce receiver does with a mail: the report's kind and class, the event it
+    becomes; and the recipient check at RCPT, on the same bytes as an address."""
+    report = read_report(data)
+    if report is not None:
+        events_for(uuid.UUID(int=1), report)
+    VERP.message_of(data.decode("utf-8", "replace"))
 
 
 def _event(data: bytes) -> None:
@@ -308,6 +323,8 @@ TARGETS: dict[str, Target] = {
     "sealed_address": Target(_open_sealed, (SealingError,)),
     "tracking_token": Target(_tracking, (InvalidToken,)),
     "event_envelope": Target(_event, (ValidationError,)),
+    # Never raises: a report it cannot read is no report.
+    "bounce_report": Target(_bounce_report, ()),
     **{
         f"webhook_{name}": Target(_webhook(provider, sign), WEBHOOK_ERRORS)
         for name, (provider, sign) in PROVIDERS.items()

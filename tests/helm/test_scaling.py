@@ -78,13 +78,18 @@ def test_no_workload_has_two_autoscalers_and_autoscaled_ones_leave_replicas_alon
         if s["kind"] in ("ScaledObject", "HorizontalPodAutoscaler")
         and "cpu" in str(s["spec"].get("triggers", s["spec"].get("metrics")))
     }
-    assert cpu == {"intake", "vault", "status-ingest"}
+    assert cpu == {"intake", "vault", "status-ingest", "bounce-receiver"}
 
 
 def test_hpa_alone_scales_on_cpu():
     docs = render("autoscaling.hpa.enabled=true")
     hpas = by_kind(docs, "HorizontalPodAutoscaler")
-    assert set(hpas) == {"bp-blindpost-intake", "bp-blindpost-vault", "bp-blindpost-status-ingest"}
+    assert set(hpas) == {
+        "bp-blindpost-intake",
+        "bp-blindpost-vault",
+        "bp-blindpost-status-ingest",
+        "bp-blindpost-bounce-receiver",
+    }
     assert not by_kind(docs, "ScaledObject")
 
 

@@ -25,6 +25,7 @@ SERVICES = [
     "dispatch-cim",
     "status-ingest",
     "callback-relay",
+    "bounce-receiver",
 ]
 
 
@@ -40,6 +41,7 @@ def gateway_env(
     vault_dsn: str,
     world: OutsideWorld,
     smtp_port: int,
+    bounce_smtp_port: int,
 ) -> dict[str, str]:
     """Every service's port, both databases, the vault and tracking URLs, the SMTP server
     and the outside world's stand-ins (SMS and WhatsApp through the generic provider)."""
@@ -52,6 +54,8 @@ def gateway_env(
         "BLINDPOST_PUBLIC_BASE_URL": f"http://127.0.0.1:{ports['status-ingest']}",
         "BLINDPOST_SMTP_HOST": "127.0.0.1",
         "BLINDPOST_SMTP_PORT": str(smtp_port),
+        # Where remote MTAs return bounces and feedback reports (the mails' VERP senders).
+        "BLINDPOST_BOUNCE_SMTP_PORT": str(bounce_smtp_port),
         "BLINDPOST_SMS_PROVIDER": "generic",
         "BLINDPOST_WHATSAPP_PROVIDER": "generic",
         "BLINDPOST_SMS_HTTP_URL": world.url("/sms"),
@@ -112,6 +116,7 @@ def plan_gateway(
         vault_dsn=vault_dsn,
         world=world,
         smtp_port=smtp_port or free_port(),
+        bounce_smtp_port=free_port(),
     )
     return ports, {**env, **overrides}
 

@@ -70,6 +70,8 @@ dispatch-cim:
   writes: [blindpost.message-events, blindpost.dead-letter]
 status-ingest:
   stage: status-ingest
+  # A second consumer group: suppressions wait for the vault without holding the matcher.
+  groups: [status-suppressions]
   reads: [blindpost.message-events]
   writes: [blindpost.message-events, blindpost.dead-letter]
 callback-relay:
@@ -80,6 +82,8 @@ projector:
   stage: projector
   reads: [blindpost.message-events, blindpost.vault.audit]
   writes: [blindpost.dead-letter]
+bounce-receiver:
+  writes: [blindpost.message-events]
 {{- end -}}
 
 {{/* Kafka identity of a service or job: user name, Secret and password key. */}}
@@ -156,7 +160,8 @@ required:
   status-ingest: [DATABASE_URL, BLINDPOST_TRACKING_SECRET, BLINDPOST_VAULT_UNSUBSCRIBE_TOKEN]
   callback-relay: [DATABASE_URL, BLINDPOST_CALLBACK_API_KEY]
   projector: [DATABASE_URL]
-strong: [BLINDPOST_INTAKE_SECRETS, BLINDPOST_VAULT_ADMIN_TOKEN, BLINDPOST_VAULT_RESOLVER_TOKEN, BLINDPOST_VAULT_AUDITOR_TOKEN, BLINDPOST_VAULT_UNSUBSCRIBE_TOKEN, BLINDPOST_VAULT_BLIND_INDEX_KEY, BLINDPOST_TRACKING_SECRET, BLINDPOST_CIM_SIGNING_SECRET, BLINDPOST_GENERIC_WEBHOOK_SECRET]
+  bounce-receiver: [BLINDPOST_BOUNCE_KEY]
+strong: [BLINDPOST_BOUNCE_KEY, BLINDPOST_INTAKE_SECRETS, BLINDPOST_VAULT_ADMIN_TOKEN, BLINDPOST_VAULT_RESOLVER_TOKEN, BLINDPOST_VAULT_AUDITOR_TOKEN, BLINDPOST_VAULT_UNSUBSCRIBE_TOKEN, BLINDPOST_VAULT_BLIND_INDEX_KEY, BLINDPOST_TRACKING_SECRET, BLINDPOST_CIM_SIGNING_SECRET, BLINDPOST_GENERIC_WEBHOOK_SECRET]
 {{- end -}}
 
 {{/* Fails the render naming every missing or short secret (never showing a value). */}}
@@ -269,6 +274,9 @@ commands in NOTES.txt are both printed from this. */}}
 {{- end -}}
 {{- if $use.stage -}}
 {{- $acls = append $acls (dict "type" "group" "name" (printf "%sblindpost-%s" $prefix $use.stage) "patternType" "literal" "operations" (list "Read" "Describe")) -}}
+{{- end -}}
+{{- range $group := $use.groups | default list -}}
+{{- $acls = append $acls (dict "type" "group" "name" (printf "%sblindpost-%s" $prefix $group) "patternType" "literal" "operations" (list "Read" "Describe")) -}}
 {{- end -}}
 {{- if $use.transactional -}}
 {{- $acls = append $acls (dict "type" "transactionalId" "name" (printf "%sblindpost-%s-" $prefix $use.stage) "patternType" "prefix" "operations" (list "Write" "Describe")) -}}

@@ -4,7 +4,8 @@ authentication.  Replies 4xx (and a dropped connection) are transient, 5xx perma
 SMTP has no idempotency key; the ``Message-ID`` is derived from the ``ext_message_id``, so a
 resend after a crash (the default, unless ``BLINDPOST_DISPATCH_UNKNOWN_OUTCOME=fail``) carries the
 same id and receivers that deduplicate on it (the bundled sink, many mailbox providers)
-keep one copy.
+keep one copy.  With ``BLINDPOST_BOUNCE_DOMAIN`` and ``BLINDPOST_BOUNCE_KEY`` set, the envelope
+sender is the message's VERP address (``shared.verp``), where the bounce receiver listens.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from services.dispatch.providers import Outbound, Redelivery
 from services.dispatch.settings import EmailSettings
 from shared.domain import Channel
 from shared.settings import SettingsError
+from shared.verp import Verp
 
 
 def smtp_failure(exc: Exception) -> ProviderFailure:
@@ -126,18 +128,29 @@ class SmtpProvider:
     redelivery: Redelivery = "message_id"
 
     def __init__(
-        self, pool: SmtpPool, *, composer: EmailComposer, dkim: DkimSigner | None = None
+        self,
+        pool: SmtpPool,
+        *,
+        composer: EmailComposer,
+        dkim: DkimSigner | None = None,
+        verp: Verp | None = None,
     ) -> None:
         self.pool = pool
         self.composer = composer
         self.dkim = dkim
+        self.verp = verp
 
     def render(self, message: Outbound) -> tuple[str, bytes, str]:
         parts = self.composer.parts(message)
         data = mime_bytes(parts, message.recipient)
         if self.dkim is not None:
             data = self.dkim.sign(data)
-        return parts.envelope_from, data, parts.message_id
+        # Bounces and feedback reports come back to the envelope sender: a VERP address
+        # naming this message (and no one's address) lets the bounce receiver match them.
+        envelope_from = (
+            self.verp.address(message.ext_message_id) if self.verp else parts.envelope_from
+        )
+        return envelope_from, data, parts.message_id
 
     async def send(self, message: Outbound) -> Sent:
         envelope_from, data, message_id = self.render(message)
@@ -181,4 +194,6 @@ def build(settings: EmailSettings, channel: Channel) -> SmtpProvider:
         size=settings.smtp_pool_size,
         timeout_s=settings.dispatch_send_timeout_s,
     )
-    return SmtpProvider(pool, composer=settings.composer(), dkim=dkim)
+    return SmtpProvider(
+        pool, composer=settings.composer(), dkim=dkim, verp=settings.bounce.verp()
+    )
