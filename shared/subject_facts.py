@@ -2,9 +2,9 @@
 ``ext_user_id``), so that intake can answer errors 1, 4 and 5 at once without holding PII.
 A tombstone (null value) means the subject was erased.
 
-Adding a field is not a rolling-upgrade-safe change for a reader that forbids extras: an
-intake older than the vault would dead-letter facts carrying ``suppressed``.  Upgrade intake
-first."""
+Read tolerantly, as every event (docs/event-log.md): a field a newer vault adds (as
+``suppressed`` was) is ignored by an older intake during a rolling upgrade, never dead-lettered;
+a new field gets a default, so facts of an older vault still read."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from shared.domain import Channel
 
 
 class SubjectFacts(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="ignore")
     ext_user_id: str
     channels: frozenset[Channel]
     """Channels for which the vault holds an address (e-mail; phone gives sms, and viber /
