@@ -7,6 +7,7 @@ on e-mail.  A mail for any other address at the bounce port is refused at RCPT."
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 from collections import Counter
 from functools import partial
@@ -157,8 +158,12 @@ async def test_bounces_and_complaints_reach_smartico_once_and_suppress_the_playe
             async def code(player: str, uid: str) -> int:
                 return int((await answer(http, intake, secret, mail(player, uid)))["error_code"])
 
+            # A fresh uid each time: intake answers a repeated uid with its first answer, so
+            # an attempt made before the suppression reached intake would stay 0 for ever.
+            attempts = itertools.count()
+
             async def suppressed(player: str) -> bool:
-                return await code(player, f"next-{player}") == 5
+                return await code(player, f"next-{player}-{next(attempts)}") == 5
 
             for player in (DEAD, ANGRY):
                 await eventually(
