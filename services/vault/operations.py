@@ -1,5 +1,5 @@
-"""Operator tasks run against the vault database directly: KEK rotation, audit-chain
-verification and the auditor's report.  Each is audited like an API call."""
+"""Operator tasks run against the vault database directly: KEK rotation and the auditor's
+report.  Each is audited like an API call."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ from datetime import datetime
 import asyncpg
 from tqdm import tqdm
 
-from services.vault import repository as repo
+from services.vault import audit_store
 from services.vault.access import Caller, Scope, audit_entry
-from services.vault.audit import ChainVerifier, Decision, Verdict
+from services.vault.audit import Decision
 from services.vault.crypto import Keyring
 
 
@@ -71,21 +71,9 @@ async def rotate_kek(
 async def audit_operation(conn: asyncpg.Connection, caller: Caller, **recorded: object) -> None:
     """The one audit row a key operation leaves when it is done."""
     async with conn.transaction():
-        await repo.append_audit(conn, [audit_entry(caller, Decision.KEYS_ROTATED, **recorded)])
-
-
-async def verify_chain(dsn: str) -> Verdict:
-    conn = await asyncpg.connect(dsn)
-    try:
-        # One snapshot for the head and the rows, while appends carry on.
-        async with conn.transaction(isolation="repeatable_read", readonly=True):
-            head_hash, head_count = await repo.audit_head(conn)
-            verifier = ChainVerifier()
-            async for row in repo.iter_audit_rows(conn):
-                verifier.feed(row)
-            return verifier.finish(head_hash, head_count)
-    finally:
-        await conn.close()
+        await audit_store.append_audit(
+            conn, [audit_entry(caller, Decision.KEYS_ROTATED, **recorded)]
+        )
 
 
 async def pii_report(
@@ -95,14 +83,14 @@ async def pii_report(
     conn = await asyncpg.connect(dsn)
     try:
         async with conn.transaction():
-            rows = await repo.audit_for_subject(conn, ext_user_id, since, limit=1_000_000)
+            rows = await audit_store.audit_for_subject(conn, ext_user_id, since, limit=1_000_000)
             entry = audit_entry(
                 Caller(caller, Scope.AUDITOR, "audit-pii"),
                 Decision.AUDIT_READ,
                 purpose="audit",
                 ext_user_id=ext_user_id,
             )
-            await repo.append_audit(conn, [entry])
+            await audit_store.append_audit(conn, [entry])
     finally:
         await conn.close()
     records = [{"seq": seq, **entry.facts()} for seq, entry in rows]
