@@ -30,6 +30,10 @@ ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT USAGE, SELECT ON SEQUENCES TO {r
 REVOKE UPDATE, DELETE, TRUNCATE ON audit_log, audit_checkpoints FROM {role};
 REVOKE INSERT, DELETE, TRUNCATE ON audit_head FROM {role};
 REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON audit_anchor, {migrations} FROM {role};
+DO $$ BEGIN
+    -- Bulk imports stage their lines in a temporary table.
+    EXECUTE format('GRANT TEMPORARY ON DATABASE %I TO {role}', current_database());
+END $$;
 """
 
 
