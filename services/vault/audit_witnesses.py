@@ -9,10 +9,10 @@ from collections.abc import AsyncIterator
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from services.eventstore.replay import partitions_of
 from services.vault.audit import fact_digest
 from services.vault.audit_anchors import Witnesses
 from services.vault.checkpoints import Checkpoint
-from services.eventstore.replay import partitions_of
 from shared.kafka.clients import client_config
 from shared.kafka_settings import KafkaSettings
 from shared.subject_facts import SubjectFacts

@@ -14,7 +14,9 @@ import asyncpg
 import pytest
 
 from services.vault.audit import GENESIS, chain_hash
+from services.vault.audit_ops import prune_audit
 from services.vault.audit_store import entry_of
+from services.vault.checkpoints import CheckpointKeys
 from tests.support.leaks import hits
 from tests.support.polling import eventually
 from tests.support.processes import run_cli
@@ -219,3 +221,24 @@ async def test_the_auditor_report_says_who_read_what_when_and_why(vault, vault_e
     assert json.loads(later.stdout) == []
     # The report itself is audited, and the chain still verifies.
     assert "intact" in run_cli(vault_env, "audit", "verify").stdout
+
+
+async def test_pruning_keeps_the_chain_verifiable_from_a_checkpoint(
+    vault, vault_env, vault_dsn, vault_owner_dsn, vault_superuser_dsn
+):
+    await make_history(vault)
+    await published_and_checkpointed(vault_superuser_dsn)
+    keys = CheckpointKeys.parse(vault_env["BLINDPOST_VAULT_AUDIT_PUBLIC_KEYS"].split(","))
+    with pytest.raises(asyncpg.InsufficientPrivilegeError):
+        await prune_audit(vault_dsn, keys, 0, "runtime")
+    pruned = await prune_audit(vault_owner_dsn, keys, 0, "test")
+    assert (pruned.rows, pruned.through_seq) == (8, 8)
+    await vault.resolve_one("p1", "email")
+    done = run_cli(vault_env, "audit", "verify")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "intact: 2 rows" in done.stdout  # the prune's own row, and the read after it
+    # A starting point no checkpoint signed is a break.
+    await tamper(vault_superuser_dsn, "UPDATE audit_anchor SET hash = sha256('forged')")
+    done = run_cli(vault_env, "audit", "verify", "--no-kafka")
+    assert done.returncode == 1
+    assert "matches no signed checkpoint" in done.stdout, done.stdout

@@ -27,7 +27,10 @@ class KafkaIsDown:
     async def tombstone(self, ext_user_id) -> None:
         pass
 
-    async def audit(self, entries) -> None:
+    async def audit(self, rows) -> None:
+        raise ConnectionError("broker unreachable")
+
+    async def checkpoint(self, checkpoint) -> None:
         raise ConnectionError("broker unreachable")
 
 
