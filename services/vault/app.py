@@ -15,12 +15,19 @@ from services.vault.checkpointer import Checkpointer
 from services.vault.checkpoints import CheckpointSigner
 from services.vault.crypto import BlindIndex, Keyring
 from services.vault.gate import PRINCIPALS
-from services.vault.http import ANONYMOUS, DEFAULT_REGION, SERVICE, add_routes
+from services.vault.http import (
+    ANONYMOUS,
+    DEFAULT_REGION,
+    RESOLUTIONS,
+    SERVICE,
+    add_routes,
+)
 from services.vault.principals import Principals
 from services.vault.publisher import KafkaPublisher
 from services.vault.roles import MIGRATION_TABLE, MIGRATIONS, prepare_schema
 from services.vault.service import VaultService
 from services.vault.settings import VaultSettings
+from services.vault.throttle import PerPrincipal
 from shared.db import postgres_pool
 from shared.http import add_readiness_check, create_service_app
 from shared.kafka import RecoveringProducer, kafka_producer, prepare_topics
@@ -59,6 +66,9 @@ def create_app(settings: VaultSettings) -> web.Application:
     )
     app[PRINCIPALS] = Principals.from_settings(settings)
     app[DEFAULT_REGION] = settings.vault_default_region or ""
+    per_minute = settings.vault_resolutions_per_minute
+    # A minute's allowance at once: a principal may use its minute as it likes.
+    app[RESOLUTIONS] = PerPrincipal(per_minute / 60, burst=max(1, int(per_minute)))
     app[ANONYMOUS] = AnonymousRefusals(
         settings.vault_anonymous_rate_per_s,
         burst=int(settings.vault_anonymous_rate_per_s * 2) + 1,

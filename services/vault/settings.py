@@ -60,6 +60,12 @@ class VaultSettings(BlindpostSettings):
     vault_lookups_per_minute: float = Field(
         60.0, gt=0, description="Admin lookups by address (an address oracle) allowed per minute"
     )
+    vault_resolutions_per_minute: float = Field(
+        120_000.0,
+        gt=0,
+        description="Contacts one principal may resolve per minute (per vault replica); "
+        "beyond it a batch is refused with 429, audited and alerted on",
+    )
     vault_default_region: str | None = Field(
         None, description="ISO region for phone numbers written without a country code"
     )

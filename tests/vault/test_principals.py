@@ -5,6 +5,7 @@ tokens while one is rotated, and a token taken out of the configuration is refus
 from __future__ import annotations
 
 import hashlib
+import uuid
 
 import aiohttp
 import asyncpg
@@ -134,3 +135,39 @@ def test_a_malformed_entry_is_refused_without_showing_it() -> None:
         parse_entries(f"crm-sync:admin:{OLD},{NEW}")
     assert "entry 2 is not <principal>:<scope>:<token>" in str(caught.value)
     assert NEW not in str(caught.value)
+
+
+async def test_resolutions_over_a_principal_s_rate_are_refused_audited_and_counted(
+    vault_env, vault_dsn, topics
+):
+    other = "a-second-resolver-token-0003"
+    env = {
+        **vault_env,
+        "BLINDPOST_VAULT_RESOLUTIONS_PER_MINUTE": "5",
+        "BLINDPOST_VAULT_PRINCIPALS": f"resolver-b:resolver:{other}",
+    }
+    batch = [
+        {"ext_user_id": f"p{i}", "channel": "email", "ext_message_id": str(uuid.uuid4())}
+        for i in range(3)
+    ]
+    async with running_vault(env) as vault:
+        assert (await vault.resolve(batch))[0] == 200
+        status, body = await vault.resolve(batch)
+        assert status == 429, body
+        # Another principal has its own allowance.
+        vault.env = {**env, "BLINDPOST_VAULT_RESOLVER_TOKEN": other}
+        assert (await vault.resolve(batch))[0] == 200
+        async with vault.session.get(vault.base_url + "/metrics") as response:
+            metrics = await response.text()
+    assert (
+        'blindpost_vault_throttled_total{operation="resolve contacts",principal="resolver"} 3.0'
+        in metrics
+    )
+    conn = await asyncpg.connect(vault_dsn)
+    try:
+        refused = await conn.fetch(
+            "SELECT caller, purpose, detail FROM audit_log WHERE decision = 'refused_throttled'"
+        )
+    finally:
+        await conn.close()
+    assert [tuple(r) for r in refused] == [("resolver", "dispatch", "3 contacts")]
