@@ -8,6 +8,7 @@ import asyncio
 import sys
 from datetime import datetime
 
+from services.vault.audit import Decision
 from services.vault.cli import operator_caller, vault_settings
 
 
@@ -33,10 +34,19 @@ def register(sub: argparse._SubParsersAction) -> None:
         "keygen", help="print a new checkpoint signing key and its public key"
     )
     keygen.set_defaults(handler=_keygen)
-    pii = audit_sub.add_parser("pii", help="who read this player's data, when, and why")
-    pii.add_argument("--user", required=True, help="ext_user_id")
-    pii.add_argument("--since", type=_time, help="ISO 8601 date or time")
+    pii = audit_sub.add_parser(
+        "pii",
+        help="who read whose data, when, and why: the audit rows matching every filter given, "
+        "streamed",
+    )
+    pii.add_argument("--user", help="ext_user_id")
+    pii.add_argument("--principal", help="the principal (or operator command) that asked")
+    pii.add_argument("--purpose", help="e.g. dispatch, admin-read, audit")
+    pii.add_argument("--decision", choices=[d.value for d in Decision])
+    pii.add_argument("--since", type=_time, help="from this ISO 8601 date or time")
+    pii.add_argument("--until", type=_time, help="before this ISO 8601 date or time")
     pii.add_argument("--format", choices=("csv", "json"), default="csv")
+    pii.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     pii.set_defaults(handler=_pii)
 
 
@@ -115,15 +125,19 @@ def _keygen(_args: argparse.Namespace) -> int:
 
 
 def _pii(args: argparse.Namespace) -> int:
-    from services.vault.operations import pii_report
+    from services.vault.audit_report import ReportFilter, write_report
 
     settings = vault_settings()
-    print(
-        asyncio.run(
-            pii_report(
-                settings.database_url(), args.user, args.since, args.format, operator_caller()
-            )
-        ),
-        end="",
+    report = ReportFilter(
+        args.user, args.principal, args.purpose, args.decision, args.since, args.until
+    )
+    asyncio.run(
+        write_report(
+            settings.database_url(),
+            report,
+            args.format,
+            operator_caller(),
+            progress=not args.no_progress,
+        )
     )
     return 0

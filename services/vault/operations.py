@@ -3,11 +3,6 @@ report.  Each is audited like an API call."""
 
 from __future__ import annotations
 
-import csv
-import io
-import json
-from datetime import datetime
-
 import asyncpg
 from tqdm import tqdm
 
@@ -74,45 +69,3 @@ async def audit_operation(conn: asyncpg.Connection, caller: Caller, **recorded: 
         await audit_store.append_audit(
             conn, [audit_entry(caller, Decision.KEYS_ROTATED, **recorded)]
         )
-
-
-async def pii_report(
-    dsn: str, ext_user_id: str, since: datetime | None, fmt: str, caller: str
-) -> str:
-    """Who read this player's data, when and why: as CSV or JSON.  The query is audited."""
-    conn = await asyncpg.connect(dsn)
-    try:
-        async with conn.transaction():
-            rows = await audit_store.audit_for_subject(conn, ext_user_id, since, limit=1_000_000)
-            entry = audit_entry(
-                Caller(caller, Scope.AUDITOR, "audit-pii"),
-                Decision.AUDIT_READ,
-                purpose="audit",
-                ext_user_id=ext_user_id,
-            )
-            await audit_store.append_audit(conn, [entry])
-    finally:
-        await conn.close()
-    records = [{"seq": seq, **entry.facts()} for seq, entry in rows]
-    if fmt == "json":
-        return json.dumps(records, indent=2)
-    out = io.StringIO()
-    columns = [
-        "seq",
-        "at",
-        "caller",
-        "scope",
-        "purpose",
-        "decision",
-        "fields",
-        "ext_message_id",
-        "request_id",
-        "audit_id",
-        "detail",
-        "ext_user_id",
-    ]
-    writer = csv.DictWriter(out, columns, extrasaction="ignore", lineterminator="\n")
-    writer.writeheader()
-    for record in records:
-        writer.writerow({**record, "fields": ";".join(record["fields"])})  # type: ignore[arg-type]
-    return out.getvalue()

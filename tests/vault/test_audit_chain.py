@@ -242,3 +242,35 @@ async def test_pruning_keeps_the_chain_verifiable_from_a_checkpoint(
     done = run_cli(vault_env, "audit", "verify", "--no-kafka")
     assert done.returncode == 1
     assert "matches no signed checkpoint" in done.stdout, done.stdout
+
+
+async def test_the_report_filters_across_players_and_streams_with_progress(vault, vault_env):
+    await make_history(vault)
+    await vault.put("someone-else", {"email": "other@example.org"})
+    await vault.resolve_one("someone-else", "email")
+    done = run_cli(
+        vault_env,
+        "audit", "pii", "--principal", "resolver", "--purpose", "dispatch",
+        "--decision", "read", "--since", "2000-01-01T00:00+00:00",
+        "--until", "2999-01-01T00:00+00:00", "--format", "json",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    rows = json.loads(done.stdout)
+    assert len(rows) == 7 and {r["ext_user_id"] for r in rows} == {"p1", "someone-else"}
+    assert {(r["caller"], r["purpose"], r["decision"]) for r in rows} == {
+        ("resolver", "dispatch", "read")
+    }
+    assert "audit pii" in done.stderr and "7/7" in done.stderr  # the progress bar
+    # The report itself is audited, with the filters it used.
+    audited = json.loads(
+        run_cli(
+            vault_env, "audit", "pii", "--decision", "audit_read", "--format", "json",
+            "--no-progress",
+        ).stdout
+    )  # fmt: skip
+    assert [r["detail"] for r in audited] == [
+        "principal=resolver purpose=dispatch decision=read since=2000-01-01T00:00:00+00:00 "
+        "until=2999-01-01T00:00:00+00:00"
+    ]
+    nothing = run_cli(vault_env, "audit", "pii", "--until", "2000-01-01", "--no-progress")
+    assert nothing.stdout.splitlines()[1:] == [] and "seq,at,caller" in nothing.stdout

@@ -5,6 +5,8 @@
 
 -- The caller's network address, from the connection (never a header).
 ALTER TABLE audit_log ADD COLUMN peer text;
+-- `audit pii --principal` (the subject and message indexes serve the other reports).
+CREATE INDEX audit_log_caller ON audit_log (caller, at);
 
 -- Signed (seq, head hash) pairs; the signing key lives outside the database, and each one
 -- is also published to the audit topic, so a rewritten chain no longer matches them.
