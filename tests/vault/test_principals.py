@@ -8,12 +8,11 @@ import hashlib
 import uuid
 
 import aiohttp
-import asyncpg
 import pytest
 
 from services.vault.principals import Principals, parse_entries
 from shared.settings import SettingsError
-from tests.vault.support import running_vault
+from tests.vault.support import audit_rows, running_vault
 
 OLD = "crm-sync-token-of-last-month-0001"
 NEW = "crm-sync-token-of-this-month-0002"
@@ -39,15 +38,8 @@ async def put_as(base_url: str, token: str, ext_user_id: str, label: str = "") -
 
 
 async def writers(dsn: str) -> list[tuple[str, str, str | None]]:
-    conn = await asyncpg.connect(dsn)
-    try:
-        rows = await conn.fetch(
-            "SELECT ext_user_id, caller, peer FROM audit_log WHERE decision = 'written' "
-            "ORDER BY seq"
-        )
-    finally:
-        await conn.close()
-    return [(r["ext_user_id"], r["caller"], r["peer"]) for r in rows]
+    rows = await audit_rows(dsn)
+    return [(r["ext_user_id"], r["caller"], r["peer"]) for r in rows if r["decision"] == "written"]
 
 
 async def test_the_audit_names_the_token_s_principal_whatever_the_client_claims(
@@ -163,11 +155,7 @@ async def test_resolutions_over_a_principal_s_rate_are_refused_audited_and_count
         'blindpost_vault_throttled_total{operation="resolve contacts",principal="resolver"} 3.0'
         in metrics
     )
-    conn = await asyncpg.connect(vault_dsn)
-    try:
-        refused = await conn.fetch(
-            "SELECT caller, purpose, detail FROM audit_log WHERE decision = 'refused_throttled'"
-        )
-    finally:
-        await conn.close()
-    assert [tuple(r) for r in refused] == [("resolver", "dispatch", "3 contacts")]
+    refused = [r for r in await audit_rows(vault_dsn) if r["decision"] == "refused_throttled"]
+    assert [(r["caller"], r["purpose"], r["detail"]) for r in refused] == [
+        ("resolver", "dispatch", "3 contacts")
+    ]
