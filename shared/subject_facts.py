@@ -28,6 +28,10 @@ class SubjectFacts(BaseModel):
     updated_at: datetime
     version: int = 1
     """Monotonic per subject; a consumer keeps the highest it has seen."""
+    audit_seq: int | None = None
+    audit_hash: str | None = None
+    """The vault's audit row that recorded this change (its seq and hex row hash): a copy of
+    the chain outside the vault's database, which `blindpost audit verify` holds it against."""
 
     def to_bytes(self) -> bytes:
         return self.model_dump_json().encode()

@@ -41,6 +41,9 @@ SUBJECT_FACTS = TopicSpec(
     "non-PII facts per subject (exists, channels with an address, opt-outs), key ext_user_id",
     compacted=True,
 )
+# The key of a signed checkpoint of the vault's audit chain on the audit topic (the other
+# records there are audit facts, keyed by message, subject or audit id).
+AUDIT_CHECKPOINT_KEY = b"audit-checkpoint"
 VAULT_AUDIT = TopicSpec(
     "blindpost.vault.audit",
     "audit facts of every vault access (no values), for the SIEM and the audit join",

@@ -114,6 +114,8 @@ def base_env(kafka_bootstrap: str, topic_prefix: str, tmp_path: Path) -> Iterato
     """The local settings (deploy/local/blindpost.env) pointed at this test's topics and
     folders.  Tests add their databases and ports to it."""
     env = local_env()
+    # The local owner's DSN names the local database: a test gives its own, or none.
+    env.pop("BLINDPOST_VAULT_OWNER_DATABASE_URL")
     env.update(
         {
             "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,

@@ -24,6 +24,10 @@ EVENTS_ROLE=blindpost_events
 EVENTS_PASSWORD=blindpost_events_local
 VAULT_ROLE=blindpost_vault
 VAULT_PASSWORD=blindpost_vault_local
+# Owns the vault's schema and runs its migrations; the runtime role above may only append to
+# the audit log (services/vault/roles.py grants it).
+VAULT_OWNER_ROLE=blindpost_vault_owner
+VAULT_OWNER_PASSWORD=blindpost_vault_owner_local
 ADMIN_ROLE=blindpost_admin
 ADMIN_PASSWORD=blindpost_admin_local
 
@@ -130,11 +134,13 @@ DO \$\$ BEGIN
     CREATE ROLE $EVENTS_ROLE LOGIN PASSWORD '$EVENTS_PASSWORD'; END IF;
   IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '$VAULT_ROLE') THEN
     CREATE ROLE $VAULT_ROLE LOGIN PASSWORD '$VAULT_PASSWORD'; END IF;
+  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '$VAULT_OWNER_ROLE') THEN
+    CREATE ROLE $VAULT_OWNER_ROLE LOGIN PASSWORD '$VAULT_OWNER_PASSWORD'; END IF;
   IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '$ADMIN_ROLE') THEN
     CREATE ROLE $ADMIN_ROLE LOGIN SUPERUSER PASSWORD '$ADMIN_PASSWORD'; END IF;
 END \$\$;
 SQL
-  for pair in "blindpost_events:$EVENTS_ROLE" "blindpost_vault:$VAULT_ROLE"; do
+  for pair in "blindpost_events:$EVENTS_ROLE" "blindpost_vault:$VAULT_OWNER_ROLE"; do
     local db="${pair%%:*}" owner="${pair##*:}"
     if [ -z "$(psql_admin -c "SELECT 1 FROM pg_database WHERE datname = '$db'")" ]; then
       psql_admin -c "CREATE DATABASE $db OWNER $owner"
@@ -143,6 +149,23 @@ SQL
     psql_admin -d "$db" -c "REVOKE ALL ON SCHEMA public FROM PUBLIC"
     psql_admin -d "$db" -c "ALTER SCHEMA public OWNER TO $owner"
   done
+  # The vault's runtime role connects but owns nothing (tables it created before the owner
+  # role existed move to the owner; the next migration grants it its share back).
+  psql_admin -c "ALTER DATABASE blindpost_vault OWNER TO $VAULT_OWNER_ROLE"
+  psql_admin -c "GRANT CONNECT ON DATABASE blindpost_vault TO $VAULT_ROLE"
+  # Not REASSIGN OWNED: that would also move the scratch databases tests own.
+  psql_admin -d blindpost_vault <<SQL
+DO \$\$ DECLARE r record; BEGIN
+  FOR r IN SELECT tablename FROM pg_tables
+           WHERE schemaname = 'public' AND tableowner = '$VAULT_ROLE' LOOP
+    EXECUTE format('ALTER TABLE public.%I OWNER TO $VAULT_OWNER_ROLE', r.tablename);
+  END LOOP;
+  FOR r IN SELECT p.oid::regprocedure AS fn FROM pg_proc p
+           WHERE p.pronamespace = 'public'::regnamespace AND p.proowner = '$VAULT_ROLE'::regrole LOOP
+    EXECUTE format('ALTER FUNCTION %s OWNER TO $VAULT_OWNER_ROLE', r.fn);
+  END LOOP;
+END \$\$;
+SQL
   say "PostgreSQL is ready (databases blindpost_events, blindpost_vault)"
 }
 

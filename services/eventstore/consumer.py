@@ -41,7 +41,7 @@ from shared.kafka import (
     retry_until_done,
 )
 from shared.logging import get_logger
-from shared.topics import Topics
+from shared.topics import AUDIT_CHECKPOINT_KEY, Topics
 
 log = get_logger(__name__)
 STAGE = "projector"
@@ -249,6 +249,8 @@ class Projector:
         facts: list[tuple[AuditFact, Position]] = []
         for record in records:
             position = Position(record.topic, record.partition, record.offset)
+            if record.topic == self.topics.vault_audit and record.key == AUDIT_CHECKPOINT_KEY:
+                continue  # the vault's signed checkpoint, no fact to store
             try:
                 if record.topic == self.topics.vault_audit:
                     facts.append((parse_audit_fact(record.value), position))

@@ -21,8 +21,11 @@ class Scope(StrEnum):
 @dataclass(frozen=True)
 class Caller:
     name: str
+    """The principal its token belongs to (or the operator's command): never client-given."""
     scope: Scope
     request_id: str
+    peer: str | None = None
+    """The network address the request came from."""
 
 
 class NotFound(Exception):
@@ -44,6 +47,7 @@ def audit_entry(caller: Caller, decision: Decision, **recorded: object) -> Audit
         scope=caller.scope.value,
         decision=decision,
         request_id=caller.request_id,
+        peer=caller.peer,
         at=now(),
         **recorded,  # type: ignore[arg-type]
     )

@@ -1,34 +1,47 @@
-"""Wiring the vault process: migrations, the pool, the Kafka producer, the keys."""
+"""Wiring the vault process: the schema, the pool, the Kafka producer, the keys, the
+principals, the audit relay and checkpointer."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from pathlib import Path
 
 import asyncpg
 from aiohttp import web
 
 from services.vault.anonymous import AnonymousRefusals
 from services.vault.audit_relay import AuditRelay
+from services.vault.checkpointer import Checkpointer
+from services.vault.checkpoints import CheckpointSigner
 from services.vault.crypto import BlindIndex, Keyring
-from services.vault.gate import TOKENS
-from services.vault.http import ANONYMOUS, DEFAULT_REGION, SERVICE, add_routes
+from services.vault.gate import PRINCIPALS
+from services.vault.http import (
+    ANONYMOUS,
+    DEFAULT_REGION,
+    RESOLUTIONS,
+    SERVICE,
+    add_routes,
+)
+from services.vault.principals import Principals
 from services.vault.publisher import KafkaPublisher
-from services.vault.service import Scope, VaultService
+from services.vault.roles import MIGRATION_TABLE, MIGRATIONS, prepare_schema
+from services.vault.service import VaultService
 from services.vault.settings import VaultSettings
 from services.vault.suppression_http import add_suppression_routes
+from services.vault.throttle import PerPrincipal
 from shared.db import postgres_pool
 from shared.http import add_readiness_check, create_service_app
 from shared.kafka import RecoveringProducer, kafka_producer, prepare_topics
 from shared.lifecycle import provide, run_background, stopping
 from shared.topics import SUBJECT_FACTS, VAULT_AUDIT
 
-MIGRATIONS = Path(__file__).parent / "migrations"
-MIGRATION_TABLE = "vault_schema_migrations"
+# Where the vault's migrations are, for tests and tools that migrate a scratch database.
+__all__ = ["MIGRATIONS", "MIGRATION_TABLE", "create_app", "keys_from"]
+
 POOL = web.AppKey("pool", asyncpg.Pool)
 PRODUCER = web.AppKey("producer", RecoveringProducer)
 RELAY = web.AppKey("vault_audit_relay", AuditRelay)
+CHECKPOINTER = web.AppKey("vault_audit_checkpointer", Checkpointer)
 
 
 def keys_from(settings: VaultSettings) -> tuple[Keyring, BlindIndex]:
@@ -45,14 +58,18 @@ def keys_from(settings: VaultSettings) -> tuple[Keyring, BlindIndex]:
 def create_app(settings: VaultSettings) -> web.Application:
     # Keys are parsed before anything starts: a bad key stops the process at once.
     keyring, blind_index = keys_from(settings)
+    signer = CheckpointSigner.from_setting(settings.secret("vault_audit_signing_key"))
     kafka = settings.kafka
     app = create_service_app(
         "vault",
         **settings.app_options(),
         client_max_size=4 * 1024 * 1024,
     )
-    app[TOKENS] = {Scope(name): token for name, token in settings.require_tokens().items()}
+    app[PRINCIPALS] = Principals.from_settings(settings)
     app[DEFAULT_REGION] = settings.vault_default_region or ""
+    per_minute = settings.vault_resolutions_per_minute
+    # A minute's allowance at once: a principal may use its minute as it likes.
+    app[RESOLUTIONS] = PerPrincipal(per_minute / 60, burst=max(1, int(per_minute)))
     app[ANONYMOUS] = AnonymousRefusals(
         settings.vault_anonymous_rate_per_s,
         burst=int(settings.vault_anonymous_rate_per_s * 2) + 1,
@@ -62,12 +79,8 @@ def create_app(settings: VaultSettings) -> web.Application:
     @asynccontextmanager
     async def pool() -> AsyncIterator[asyncpg.Pool]:
         await prepare_topics(kafka, (SUBJECT_FACTS, VAULT_AUDIT))
-        async with postgres_pool(
-            settings.database,
-            migrations=MIGRATIONS,
-            migrations_table=MIGRATION_TABLE,
-            max_size=settings.vault_db_pool_size,
-        ) as pool:
+        await prepare_schema(settings.database_url(), settings.owner_database_url())
+        async with postgres_pool(settings.database, max_size=settings.vault_db_pool_size) as pool:
             yield pool
 
     @asynccontextmanager
@@ -84,10 +97,20 @@ def create_app(settings: VaultSettings) -> web.Application:
         )
         yield relay
 
+    @asynccontextmanager
+    async def checkpointer() -> AsyncIterator[Checkpointer]:
+        publisher = KafkaPublisher(app[PRODUCER], kafka.topics)
+        interval_s = settings.vault_audit_checkpoint_interval_s
+        yield Checkpointer(app[POOL], signer, publisher, interval_s)
+
     provide(app, POOL, pool)
     provide(app, PRODUCER, lambda: kafka_producer(kafka))
     provide(app, RELAY, relay)
+    provide(app, CHECKPOINTER, checkpointer)
     run_background(app, "audit-relay", lambda: app[RELAY].run())
+    run_background(
+        app, "audit-checkpoints", lambda: app[CHECKPOINTER].run(stopping(app)), drains=True
+    )
     run_background(
         app,
         "anonymous-refusals",

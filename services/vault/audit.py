@@ -25,6 +25,7 @@ class Decision(StrEnum):
     LOOKED_UP = "looked_up"
     KEYS_ROTATED = "keys_rotated"
     AUDIT_READ = "audit_read"
+    PRUNED = "pruned"
     NOT_FOUND = "not_found"
     NO_ADDRESS = "no_address"
     OPTED_OUT = "opted_out"
@@ -51,11 +52,12 @@ class AuditEntry:
     fields: tuple[str, ...] = ()
     ext_message_id: uuid.UUID | None = None
     detail: str | None = None
+    peer: str | None = None
     audit_id: uuid.UUID = field(default_factory=uuid.uuid4)
 
     def facts(self) -> dict[str, object]:
         """The JSON published for the SIEM and the audit join (no values)."""
-        return {
+        facts: dict[str, object] = {
             "audit_id": str(self.audit_id),
             "ext_message_id": str(self.ext_message_id) if self.ext_message_id else None,
             "ext_user_id": self.ext_user_id,
@@ -68,6 +70,10 @@ class AuditEntry:
             "detail": self.detail,
             "at": self.at.isoformat(),
         }
+        # Only when known, so that rows written before it existed keep their hashes.
+        if self.peer is not None:
+            facts["peer"] = self.peer
+        return facts
 
 
 def canonical(seq: int, entry: AuditEntry) -> bytes:
@@ -86,6 +92,20 @@ class StoredRow:
     entry: AuditEntry
     prev_hash: bytes
     row_hash: bytes
+
+    def facts(self) -> dict[str, object]:
+        """As published: the entry's facts with the row's place and hash in the chain, so
+        that `audit verify` can hold the table against what was published."""
+        return {"seq": self.seq, **self.entry.facts(), "row_hash": self.row_hash.hex()}
+
+
+def fact_digest(published: dict[str, object]) -> bytes:
+    """The digest of a published fact's content: for a fact as published, equal to that of
+    the row's :func:`canonical` bytes."""
+    body = {key: value for key, value in published.items() if key != "row_hash"}
+    return hashlib.sha256(
+        json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
+    ).digest()
 
 
 @dataclass(frozen=True)
@@ -130,10 +150,12 @@ class ChainVerifier:
     (or one unreadable row) cannot hide tampering further on.  Fed row by row, so a log of
     any size verifies in flat memory (only the breaks are kept)."""
 
-    def __init__(self) -> None:
-        self.previous = GENESIS
+    def __init__(self, start_seq: int = 0, start_hash: bytes = GENESIS) -> None:
+        # A pruned log starts after a checkpointed row, not at genesis.
+        self.start_seq = start_seq
+        self.previous = start_hash
         self.count = 0
-        self.expected_seq = 1
+        self.expected_seq = start_seq + 1
         self.breaks: list[Break] = []
 
     def feed(self, row: StoredRow) -> None:
@@ -163,21 +185,22 @@ class ChainVerifier:
         self.expected_seq = row.seq + 1
         self.previous = row.row_hash
 
-    def finish(self, head_hash: bytes, head_count: int) -> Verdict:
-        if self.count != head_count or self.previous != head_hash:
+    def finish(self, head_seq: int, head_hash: bytes) -> Verdict:
+        last_seq = self.expected_seq - 1
+        if last_seq != head_seq or self.previous != head_hash:
             self.breaks.append(
                 Break(
                     None,
                     None,
-                    f"the log ends after {self.count} rows but its head records {head_count} "
-                    "(rows at the end were deleted)",
+                    f"the log ends after {self.count} rows but its head records "
+                    f"{head_seq - self.start_seq} (rows at the end were deleted)",
                 )
             )
         return Verdict(self.count, tuple(self.breaks))
 
 
-def verify(rows: Iterable[StoredRow], head_hash: bytes, head_count: int) -> Verdict:
+def verify(rows: Iterable[StoredRow], head_seq: int, head_hash: bytes) -> Verdict:
     verifier = ChainVerifier()
     for row in rows:
         verifier.feed(row)
-    return verifier.finish(head_hash, head_count)
+    return verifier.finish(head_seq, head_hash)

@@ -11,7 +11,7 @@ import contextlib
 import asyncpg
 from prometheus_client import Gauge
 
-from services.vault import repository as repo
+from services.vault import audit_store
 from services.vault.publisher import Publisher
 from shared.kafka import Backoff
 from shared.logging import get_logger
@@ -43,14 +43,14 @@ class AuditRelay:
                 cursor = await conn.fetchval(
                     "SELECT published_seq FROM audit_relay WHERE id FOR UPDATE"
                 )
-                rows = await repo.audit_after(conn, cursor, self.chunk)
+                rows = await audit_store.audit_after(conn, cursor, self.chunk)
                 if rows:
-                    await self.publisher.audit([entry for _seq, entry in rows])
+                    await self.publisher.audit(rows)
                     await conn.execute(
-                        "UPDATE audit_relay SET published_seq = $1 WHERE id", rows[-1][0]
+                        "UPDATE audit_relay SET published_seq = $1 WHERE id", rows[-1].seq
                     )
                 head = await conn.fetchval("SELECT last_seq FROM audit_head WHERE id")
-                RELAY_LAG.set(head - (rows[-1][0] if rows else cursor))
+                RELAY_LAG.set(head - (rows[-1].seq if rows else cursor))
             published += len(rows)
             if len(rows) < self.chunk:
                 return published

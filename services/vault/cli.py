@@ -8,7 +8,6 @@ import asyncio
 import getpass
 import re
 import sys
-from datetime import datetime
 from pathlib import Path
 
 
@@ -35,44 +34,46 @@ def register(sub: argparse._SubParsersAction) -> None:
         "reindex", help="move the blind index to the active key (after a blind-index key rotation)"
     )
     reindex.set_defaults(handler=_reindex)
+    migrate = vault_sub.add_parser(
+        "migrate",
+        help="apply the vault's migrations as the owner (BLINDPOST_VAULT_OWNER_DATABASE_URL) "
+        "and grant the runtime role its share",
+    )
+    migrate.set_defaults(handler=_migrate)
+    from services.vault import audit_cli  # it uses this module's helpers
 
-    audit = sub.add_parser("audit", help="the vault's audit log")
-    audit_sub = audit.add_subparsers(dest="audit_command", required=True)
-    check = audit_sub.add_parser("verify", help="check the hash chain; names the first bad row")
-    check.set_defaults(handler=_verify)
-    pii = audit_sub.add_parser("pii", help="who read this player's data, when, and why")
-    pii.add_argument("--user", required=True, help="ext_user_id")
-    pii.add_argument("--since", type=_time, help="ISO 8601 date or time")
-    pii.add_argument("--format", choices=("csv", "json"), default="csv")
-    pii.set_defaults(handler=_pii)
-
-
-def _time(text: str) -> datetime:
-    value = datetime.fromisoformat(text)
-    return value if value.tzinfo else value.astimezone()
+    audit_cli.register(sub)
 
 
-def _caller() -> str:
+def operator_caller() -> str:
     return "cli:" + re.sub(r"[^A-Za-z0-9._-]", "", getpass.getuser())[:32]
 
 
-def _settings():
+def vault_settings():
     """The vault's settings, with its schema brought up to date (commands may run before
     the service ever started)."""
-    from services.vault.app import MIGRATION_TABLE, MIGRATIONS
+    from services.vault.roles import prepare_schema
     from services.vault.settings import VaultSettings
-    from shared.db import migrate_database
 
     settings = VaultSettings.from_env()
-    asyncio.run(migrate_database(settings.database_url(), MIGRATIONS, MIGRATION_TABLE))
+    asyncio.run(prepare_schema(settings.database_url(), settings.owner_database_url()))
     return settings
+
+
+def _migrate(_args: argparse.Namespace) -> int:
+    settings = vault_settings()
+    if not settings.owner_database_url():
+        print("BLINDPOST_VAULT_OWNER_DATABASE_URL is not set: nothing migrated", file=sys.stderr)
+        return 2
+    print("vault schema up to date; runtime role granted")
+    return 0
 
 
 def _import(args: argparse.Namespace) -> int:
     from services.vault.app import keys_from
     from services.vault.importer import ImportAborted, import_file
 
-    settings = _settings()
+    settings = vault_settings()
     keyring, blind_index = keys_from(settings)
 
     async def run():
@@ -83,7 +84,7 @@ def _import(args: argparse.Namespace) -> int:
                 keyring=keyring,
                 blind_index=blind_index,
                 publisher=publisher,
-                caller=_caller(),
+                caller=operator_caller(),
                 fmt=args.format,
                 default_region=settings.vault_default_region,
                 strict=args.strict,
@@ -106,10 +107,12 @@ def _rotate(args: argparse.Namespace) -> int:
     from services.vault.app import keys_from
     from services.vault.operations import rotate_kek
 
-    settings = _settings()
+    settings = vault_settings()
     keyring, _ = keys_from(settings)
     count = asyncio.run(
-        rotate_kek(settings.database_url(), keyring, _caller(), progress=not args.no_progress)
+        rotate_kek(
+            settings.database_url(), keyring, operator_caller(), progress=not args.no_progress
+        )
     )
     print(f"re-wrapped {count} data keys with KEK {keyring.active_id}")
     return 0
@@ -119,10 +122,10 @@ def _reindex(_args: argparse.Namespace) -> int:
     from services.vault.app import keys_from
     from services.vault.reindex import reindex_blind_index
 
-    settings = _settings()
+    settings = vault_settings()
     keyring, blind_index = keys_from(settings)
     count = asyncio.run(
-        reindex_blind_index(settings.database_url(), keyring, blind_index, _caller())
+        reindex_blind_index(settings.database_url(), keyring, blind_index, operator_caller())
     )
     print(f"re-indexed {count} subjects under blind-index key {blind_index.version}")
     return 0
@@ -133,7 +136,7 @@ def _publish_facts(_args: argparse.Namespace) -> int:
 
     from services.vault.importer import publish_facts
 
-    settings = _settings()
+    settings = vault_settings()
 
     async def run() -> int:
         async with _publisher(settings) as publisher:
@@ -144,27 +147,6 @@ def _publish_facts(_args: argparse.Namespace) -> int:
                 await conn.close()
 
     print(f"published facts for {asyncio.run(run())} subjects")
-    return 0
-
-
-def _verify(_args: argparse.Namespace) -> int:
-    from services.vault.operations import verify_chain
-
-    verdict = asyncio.run(verify_chain(_settings().database_url()))
-    print(verdict.describe())
-    return 0 if verdict.ok else 1
-
-
-def _pii(args: argparse.Namespace) -> int:
-    from services.vault.operations import pii_report
-
-    settings = _settings()
-    print(
-        asyncio.run(
-            pii_report(settings.database_url(), args.user, args.since, args.format, _caller())
-        ),
-        end="",
-    )
     return 0
 
 

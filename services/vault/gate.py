@@ -1,9 +1,9 @@
-"""Who is asking, and whether they may: the bearer token names a scope (compared in constant
-time against every token), and a path's ext_user_id is validated before anything records it."""
+"""Who is asking, and whether they may: the bearer token names a principal and its scope
+(compared in constant time against every token's digest), and a path's ext_user_id is
+validated before anything records it.  A label the client sends is ignored."""
 
 from __future__ import annotations
 
-import hmac
 import re
 import uuid
 from dataclasses import dataclass
@@ -13,8 +13,9 @@ from aiohttp import web
 from services.vault.access import Caller, Scope
 from services.vault.audit import Decision
 from services.vault.domain import InvalidContact, validate_ext_user_id
+from services.vault.principals import Principals
 
-TOKENS = web.AppKey("vault_tokens", dict)
+PRINCIPALS = web.AppKey("vault_principals", Principals)
 SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]")
 
 
@@ -24,16 +25,14 @@ def _request_id(request: web.Request) -> str:
 
 
 def authenticate(request: web.Request) -> Caller:
-    """Compare against every token, in constant time each, whatever matches first."""
+    """The principal the bearer token belongs to, and the address the request came from."""
     header = request.headers.get("Authorization", "")
     presented = header[7:].strip() if header[:7].lower() == "bearer " else ""
-    scope = Scope.NONE
-    for candidate, token in request.app[TOKENS].items():
-        if hmac.compare_digest(presented.encode(), token.encode()) and presented:
-            scope = candidate
-    label = SAFE_NAME.sub("", request.headers.get("X-Blindpost-Caller", ""))[:64]
-    name = scope.value if scope is not Scope.NONE else "anonymous"
-    return Caller(f"{name}:{label}" if label else name, scope, _request_id(request))
+    principal = request.app[PRINCIPALS].identify(presented)
+    peer = request.remote
+    if principal is None:
+        return Caller("anonymous", Scope.NONE, _request_id(request), peer)
+    return Caller(principal.name, principal.scope, _request_id(request), peer)
 
 
 @dataclass(frozen=True)

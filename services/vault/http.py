@@ -20,10 +20,11 @@ from services.vault.audit import Decision
 from services.vault.crypto import IntegrityError
 from services.vault.domain import ContactField, InvalidContact, parse_change, validate_ext_user_id
 from services.vault.gate import SAFE_NAME, authenticate, path_subject, refusal_of
-from services.vault.metrics import INTEGRITY_FAILURES, count_reads
+from services.vault.metrics import INTEGRITY_FAILURES, THROTTLED, count_reads
 from services.vault.request_fields import channel_of, message_id_of
 from services.vault.resolve import RESOLVE_PURPOSES, ContactRequest
 from services.vault.service import VaultService
+from services.vault.throttle import PerPrincipal
 from shared.domain import Channel
 from shared.logging import get_logger
 
@@ -32,6 +33,7 @@ log = get_logger(__name__)
 SERVICE = web.AppKey("vault_service", VaultService)
 ANONYMOUS = web.AppKey("vault_anonymous_refusals", AnonymousRefusals)
 DEFAULT_REGION = web.AppKey("vault_default_region", str)
+RESOLUTIONS = web.AppKey("vault_resolution_limits", PerPrincipal)
 
 REQUESTS = Counter(
     "blindpost_vault_requests_total",
@@ -212,6 +214,12 @@ async def resolve(request: web.Request, caller: Caller) -> web.Response:
             caller, decision, fields=(exc.audited_field,), detail=exc.reason
         )
         return _json(400, {"error": "invalid request", "field": exc.field, "reason": exc.reason})
+    if not request.app[RESOLUTIONS].take(caller.name, len(items)):
+        THROTTLED.labels(caller.name, "resolve contacts").inc(len(items))
+        await request.app[SERVICE].refuse(
+            caller, Decision.REFUSED_THROTTLED, purpose=purpose, detail=f"{len(items)} contacts"
+        )
+        return _json(429, {"error": "over this principal's resolution rate, try again later"})
     results = await request.app[SERVICE].resolve(caller, purpose, items)
     count_reads(caller, purpose, results)
     return _json(200, {"results": results})

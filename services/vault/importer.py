@@ -10,6 +10,7 @@ from pathlib import Path
 import asyncpg
 from tqdm import tqdm
 
+from services.vault import audit_store
 from services.vault import repository as repo
 from services.vault.access import Caller, Scope, audit_entry
 from services.vault.audit import Decision
@@ -91,7 +92,7 @@ async def import_file(
                 fields=("email", "phone", "viber_id", "whatsapp_id", "locale", "opted_out"),
                 detail=f"imported={report.imported} rejected={len(report.rejected)}",
             )
-            await repo.append_audit(conn, [entry])
+            await audit_store.append_audit(conn, [entry])
         report.committed = True
         report.facts_published = await publish_facts(conn, publisher, since=started)
     finally:

@@ -21,6 +21,11 @@ REFUSALS = Counter(
     "Requests the vault refused (and audited), by the caller's scope and the decision",
     ["caller", "decision"],
 )
+THROTTLED = Counter(
+    "blindpost_vault_throttled_total",
+    "Items refused (and audited) for being over a principal's rate, by principal and operation",
+    ["principal", "operation"],
+)
 INTEGRITY_FAILURES = Counter(
     "blindpost_vault_integrity_failures_total",
     "Stored data that failed its integrity check (tampered, moved, or a KEK missing)",

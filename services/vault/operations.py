@@ -1,19 +1,14 @@
-"""Operator tasks run against the vault database directly: KEK rotation, audit-chain
-verification and the auditor's report.  Each is audited like an API call."""
+"""Operator tasks run against the vault database directly: KEK rotation and the auditor's
+report.  Each is audited like an API call."""
 
 from __future__ import annotations
-
-import csv
-import io
-import json
-from datetime import datetime
 
 import asyncpg
 from tqdm import tqdm
 
-from services.vault import repository as repo
+from services.vault import audit_store
 from services.vault.access import Caller, Scope, audit_entry
-from services.vault.audit import ChainVerifier, Decision, Verdict
+from services.vault.audit import Decision
 from services.vault.crypto import Keyring
 
 
@@ -71,60 +66,6 @@ async def rotate_kek(
 async def audit_operation(conn: asyncpg.Connection, caller: Caller, **recorded: object) -> None:
     """The one audit row a key operation leaves when it is done."""
     async with conn.transaction():
-        await repo.append_audit(conn, [audit_entry(caller, Decision.KEYS_ROTATED, **recorded)])
-
-
-async def verify_chain(dsn: str) -> Verdict:
-    conn = await asyncpg.connect(dsn)
-    try:
-        # One snapshot for the head and the rows, while appends carry on.
-        async with conn.transaction(isolation="repeatable_read", readonly=True):
-            head_hash, head_count = await repo.audit_head(conn)
-            verifier = ChainVerifier()
-            async for row in repo.iter_audit_rows(conn):
-                verifier.feed(row)
-            return verifier.finish(head_hash, head_count)
-    finally:
-        await conn.close()
-
-
-async def pii_report(
-    dsn: str, ext_user_id: str, since: datetime | None, fmt: str, caller: str
-) -> str:
-    """Who read this player's data, when and why: as CSV or JSON.  The query is audited."""
-    conn = await asyncpg.connect(dsn)
-    try:
-        async with conn.transaction():
-            rows = await repo.audit_for_subject(conn, ext_user_id, since, limit=1_000_000)
-            entry = audit_entry(
-                Caller(caller, Scope.AUDITOR, "audit-pii"),
-                Decision.AUDIT_READ,
-                purpose="audit",
-                ext_user_id=ext_user_id,
-            )
-            await repo.append_audit(conn, [entry])
-    finally:
-        await conn.close()
-    records = [{"seq": seq, **entry.facts()} for seq, entry in rows]
-    if fmt == "json":
-        return json.dumps(records, indent=2)
-    out = io.StringIO()
-    columns = [
-        "seq",
-        "at",
-        "caller",
-        "scope",
-        "purpose",
-        "decision",
-        "fields",
-        "ext_message_id",
-        "request_id",
-        "audit_id",
-        "detail",
-        "ext_user_id",
-    ]
-    writer = csv.DictWriter(out, columns, extrasaction="ignore", lineterminator="\n")
-    writer.writeheader()
-    for record in records:
-        writer.writerow({**record, "fields": ";".join(record["fields"])})  # type: ignore[arg-type]
-    return out.getvalue()
+        await audit_store.append_audit(
+            conn, [audit_entry(caller, Decision.KEYS_ROTATED, **recorded)]
+        )

@@ -1,5 +1,6 @@
 """What the vault tells the rest of the system over Kafka: non-PII subject facts (compacted,
-key ext_user_id, a tombstone on erasure) and audit facts (no values) for the SIEM."""
+key ext_user_id, a tombstone on erasure), and on the audit topic the audit facts (no values;
+each with its seq and row hash) and the chain's signed checkpoints."""
 
 from __future__ import annotations
 
@@ -8,16 +9,18 @@ import json
 from collections.abc import Sequence
 from typing import Protocol
 
-from services.vault.audit import AuditEntry
+from services.vault.audit import AuditEntry, StoredRow
+from services.vault.checkpoints import Checkpoint
 from shared.kafka import RecoveringProducer
 from shared.subject_facts import SubjectFacts
-from shared.topics import Topics
+from shared.topics import AUDIT_CHECKPOINT_KEY, Topics
 
 
 class Publisher(Protocol):
     async def subject_facts(self, facts: Sequence[SubjectFacts]) -> None: ...
     async def tombstone(self, ext_user_id: str) -> None: ...
-    async def audit(self, entries: Sequence[AuditEntry]) -> None: ...
+    async def audit(self, rows: Sequence[StoredRow]) -> None: ...
+    async def checkpoint(self, checkpoint: Checkpoint) -> None: ...
 
 
 class KafkaPublisher:
@@ -35,11 +38,15 @@ class KafkaPublisher:
     async def tombstone(self, ext_user_id: str) -> None:
         await self._send_all([(self.topics.subject_facts, ext_user_id.encode(), None)])
 
-    async def audit(self, entries: Sequence[AuditEntry]) -> None:
+    async def audit(self, rows: Sequence[StoredRow]) -> None:
         await self._send_all(
-            (self.topics.vault_audit, _audit_key(entry), json.dumps(entry.facts()).encode())
-            for entry in entries
+            (self.topics.vault_audit, _audit_key(row.entry), json.dumps(row.facts()).encode())
+            for row in rows
         )
+
+    async def checkpoint(self, checkpoint: Checkpoint) -> None:
+        value = json.dumps(checkpoint.facts()).encode()
+        await self._send_all([(self.topics.vault_audit, AUDIT_CHECKPOINT_KEY, value)])
 
     async def _send_all(self, records) -> None:
         futures = [await self.producer.send(topic, value, key=key) for topic, key, value in records]

@@ -3,15 +3,12 @@ transaction where it matters; the service layer decides the transaction boundari
 
 from __future__ import annotations
 
-import json
-import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
 import asyncpg
 
-from services.vault.audit import AuditEntry, Decision, StoredRow, chain_hash
 from services.vault.domain import CONTACT_FIELDS, ContactField
 
 CIPHERTEXT_COLUMNS = {f: f"{f.value}_ct" for f in CONTACT_FIELDS}
@@ -179,106 +176,3 @@ async def lookup_buckets(
         [bucket for _, bucket in buckets],
     )
     return [row["ext_user_id"] for row in rows]
-
-
-# --- the audit log ---------------------------------------------------------------------
-
-# One statement for the rows and the head: the head's lock is held for as few round trips
-# as possible, because every audited access in the system queues on it.
-_AUDIT_APPEND = """
-WITH appended AS (
-    INSERT INTO audit_log (seq, audit_id, at, caller, scope, purpose, ext_user_id, fields,
-                           decision, ext_message_id, request_id, detail, prev_hash, row_hash)
-    SELECT s, a, t, c, sc, p, u, ARRAY(SELECT jsonb_array_elements_text(f)), d, m, r, dt, ph, rh
-    FROM unnest($1::bigint[], $2::uuid[], $3::timestamptz[], $4::text[], $5::text[],
-                $6::text[], $7::text[], $8::jsonb[], $9::text[], $10::uuid[], $11::text[],
-                $12::text[], $13::bytea[], $14::bytea[])
-         AS x(s, a, t, c, sc, p, u, f, d, m, r, dt, ph, rh)
-    RETURNING 1
-)
-UPDATE audit_head SET last_seq = $15, last_hash = $16,
-       row_count = row_count + (SELECT count(*) FROM appended)
-WHERE id"""
-
-
-async def append_audit(conn: asyncpg.Connection, entries: Sequence[AuditEntry]) -> None:
-    """Append to the chain inside the caller's transaction: if the transaction rolls back,
-    so does the access it records, and vice versa.  Locking the head row orders appends;
-    callers take it last so it is held only until commit."""
-    if not entries:
-        return
-    head = await conn.fetchrow("SELECT last_seq, last_hash FROM audit_head WHERE id FOR UPDATE")
-    seq, previous = head["last_seq"], bytes(head["last_hash"])
-    columns: list[list[object]] = [[] for _ in range(14)]
-    for entry in entries:
-        seq += 1
-        row_hash = chain_hash(previous, seq, entry)
-        values = (
-            seq,
-            entry.audit_id,
-            entry.at,
-            entry.caller,
-            entry.scope,
-            entry.purpose,
-            entry.ext_user_id,
-            json.dumps(list(entry.fields)),
-            entry.decision.value,
-            entry.ext_message_id,
-            entry.request_id,
-            entry.detail,
-            previous,
-            row_hash,
-        )
-        for column, value in zip(columns, values, strict=True):
-            column.append(value)
-        previous = row_hash
-    await conn.execute(_AUDIT_APPEND, *columns, seq, previous)
-
-
-def _entry(row: asyncpg.Record) -> AuditEntry:
-    return AuditEntry(
-        caller=row["caller"],
-        scope=row["scope"],
-        decision=Decision(row["decision"]),
-        request_id=row["request_id"],
-        at=row["at"],
-        purpose=row["purpose"],
-        ext_user_id=row["ext_user_id"],
-        fields=tuple(row["fields"]),
-        ext_message_id=uuid.UUID(str(row["ext_message_id"])) if row["ext_message_id"] else None,
-        detail=row["detail"],
-        audit_id=uuid.UUID(str(row["audit_id"])),
-    )
-
-
-async def audit_head(conn: asyncpg.Connection) -> tuple[bytes, int]:
-    head = await conn.fetchrow("SELECT row_count, last_hash FROM audit_head WHERE id")
-    return bytes(head["last_hash"]), head["row_count"]
-
-
-async def iter_audit_rows(conn: asyncpg.Connection) -> AsyncIterator[StoredRow]:
-    """Every row in chain order, streamed (the log outgrows memory); needs a transaction."""
-    async for row in conn.cursor("SELECT * FROM audit_log ORDER BY seq", prefetch=2000):
-        yield StoredRow(row["seq"], _entry(row), bytes(row["prev_hash"]), bytes(row["row_hash"]))
-
-
-async def audit_for_subject(
-    conn: asyncpg.Connection, ext_user_id: str, since: datetime | None, limit: int = 10_000
-) -> list[tuple[int, AuditEntry]]:
-    rows = await conn.fetch(
-        "SELECT * FROM audit_log WHERE ext_user_id = $1 AND ($2::timestamptz IS NULL OR at >= $2) "
-        "ORDER BY seq LIMIT $3",
-        ext_user_id,
-        since,
-        limit,
-    )
-    return [(row["seq"], _entry(row)) for row in rows]
-
-
-async def audit_after(
-    conn: asyncpg.Connection, seq: int, limit: int
-) -> list[tuple[int, AuditEntry]]:
-    rows = await conn.fetch(
-        "SELECT * FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2", seq, limit
-    )
-    return [(row["seq"], _entry(row)) for row in rows]

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 import asyncpg
 
+from services.vault import audit_store
 from services.vault import repository as repo
 from services.vault.access import Caller, audit_entry
 from services.vault.audit import AuditEntry, Decision
@@ -65,7 +66,7 @@ class ContactResolver:
                     results.append(result)
                     entries.append(entry)
                 answers.append(results)
-            await repo.append_audit(conn, entries)
+            await audit_store.append_audit(conn, entries)
         self.audit_committed()
         return answers
 

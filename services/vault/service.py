@@ -10,8 +10,8 @@ from datetime import datetime
 
 import asyncpg
 
+from services.vault import audit_store, suppressions
 from services.vault import repository as repo
-from services.vault import suppressions
 from services.vault.access import Caller, NotFound, Scope, Throttled, audit_entry
 from services.vault.audit import AuditEntry, Decision
 from services.vault.crypto import BlindIndex, Keyring
@@ -61,7 +61,7 @@ class VaultService:
         entry = audit_entry(caller, decision, **kwargs)
         REFUSALS.labels(caller.scope.value, decision.value).inc()
         async with self.pool.acquire() as conn, conn.transaction():
-            await repo.append_audit(conn, [entry])
+            await audit_store.append_audit(conn, [entry])
         self.audit_committed()
         return entry
 
@@ -89,8 +89,8 @@ class VaultService:
                 fields=tuple(change.changed_fields),
                 purpose="admin-write",
             )
-            await repo.append_audit(conn, [entry])
-        facts = facts_of(subject)
+            recorded = await audit_store.append_audit(conn, [entry])
+        facts = facts_of(subject, recorded)
         await self.publisher.subject_facts([facts])
         self.audit_committed()
         return facts
@@ -102,7 +102,7 @@ class VaultService:
                 entry = audit_entry(
                     caller, Decision.NOT_FOUND, ext_user_id=ext_user_id, purpose="erasure"
                 )
-                await repo.append_audit(conn, [entry])
+                await audit_store.append_audit(conn, [entry])
             else:
                 await repo.erase_subject(conn, ext_user_id, subject.facts_version + 1)
                 await suppressions.clear(conn, ext_user_id)
@@ -113,7 +113,7 @@ class VaultService:
                     purpose="erasure",
                     fields=tuple(sorted(f.value for f in subject.ciphertexts)),
                 )
-                await repo.append_audit(conn, [entry])
+                await audit_store.append_audit(conn, [entry])
         if entry.decision is Decision.NOT_FOUND:
             self.audit_committed()
             raise NotFound(ext_user_id)
@@ -149,7 +149,7 @@ class VaultService:
                     purpose="admin-read",
                     fields=tuple(sorted(masked)),
                 )
-            await repo.append_audit(conn, [entry])
+            await audit_store.append_audit(conn, [entry])
         self.audit_committed()
         if answer is None:
             raise NotFound(ext_user_id)
@@ -175,7 +175,7 @@ class VaultService:
             entries = [
                 audit_entry(caller, Decision.LOOKED_UP, ext_user_id=u, **recorded) for u in found
             ] or [audit_entry(caller, Decision.LOOKED_UP, detail="0 subjects", **recorded)]
-            await repo.append_audit(conn, entries)
+            await audit_store.append_audit(conn, entries)
         self.audit_committed()
         return found
 
@@ -223,10 +223,10 @@ class VaultService:
                 ext_message_id=ext_message_id,
                 detail=channel.value,
             )
-            await repo.append_audit(conn, [entry])
+            recorded = await audit_store.append_audit(conn, [entry])
         if found:
             assert subject is not None
-            await self.publisher.subject_facts([facts_of(subject)])
+            await self.publisher.subject_facts([facts_of(subject, recorded)])
         self.audit_committed()
         if not found:
             raise NotFound(ext_user_id)
@@ -237,13 +237,13 @@ class VaultService:
         self, caller: Caller, ext_user_id: str, since: datetime | None
     ) -> list[dict[str, object]]:
         async with self.pool.acquire() as conn, conn.transaction():
-            rows = await repo.audit_for_subject(conn, ext_user_id, since)
+            rows = await audit_store.audit_for_subject(conn, ext_user_id, since)
             entry = audit_entry(
                 caller,
                 Decision.AUDIT_READ,
                 ext_user_id=ext_user_id,
                 purpose="audit",
             )
-            await repo.append_audit(conn, [entry])
+            await audit_store.append_audit(conn, [entry])
         self.audit_committed()
         return [{"seq": seq, **e.facts()} for seq, e in rows]

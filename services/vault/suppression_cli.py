@@ -39,12 +39,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _with_list(work: Callable[[Any], Awaitable[Any]]) -> Any:
     """Runs ``work(SuppressionList)`` against the vault's database and Kafka."""
     from services.vault.app import keys_from
-    from services.vault.cli import _publisher, _settings
+    from services.vault.cli import _publisher, vault_settings
     from services.vault.service import VaultService
     from services.vault.suppressions import SuppressionList
     from shared.db import create_pool
 
-    settings = _settings()
+    settings = vault_settings()
     keyring, blind_index = keys_from(settings)
 
     async def run() -> Any:
@@ -77,13 +77,13 @@ def _list(args: argparse.Namespace) -> int:
 
 def _remove(args: argparse.Namespace) -> int:
     from services.vault.access import Caller, NotFound, Scope
-    from services.vault.cli import _caller
+    from services.vault.cli import operator_caller
 
     reason = " ".join(args.reason.split())
     if not reason:
         print("a reason is required")
         return 2
-    caller = Caller(_caller(), Scope.ADMIN, "cli")
+    caller = Caller(operator_caller(), Scope.ADMIN, "cli")
     try:
         _with_list(lambda s: s.remove(caller, args.ext_user_id, Channel(args.channel), reason))
     except NotFound:

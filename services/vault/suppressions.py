@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 import asyncpg
 
+from services.vault import audit_store
 from services.vault import repository as repo
 from services.vault.access import Caller, NotFound, audit_entry
 from services.vault.audit import Decision
@@ -91,7 +92,7 @@ class SuppressionList:
             added = False
             if found:
                 added = await self._insert(conn, str(user), suppression)
-            await repo.append_audit(
+            recorded_by = await audit_store.append_audit(
                 conn,
                 [
                     audit_entry(
@@ -107,7 +108,7 @@ class SuppressionList:
             )
             stored = await repo.load_subject(conn, str(user)) if added else None
         if stored is not None:
-            await self.vault.publisher.subject_facts([facts_of(stored)])
+            await self.vault.publisher.subject_facts([facts_of(stored, recorded_by)])
         self.vault.audit_committed()
         if not found:
             raise NotFound(user or str(suppression.ext_message_id))
@@ -133,10 +134,12 @@ class SuppressionList:
             entries = [
                 audit_entry(caller, Decision.WRITTEN, ext_user_id=u, **recorded) for u in holders
             ] or [audit_entry(caller, Decision.NOT_FOUND, **recorded)]
-            await repo.append_audit(conn, entries)
+            recorded_by = await audit_store.append_audit(conn, entries)
             stored = await repo.load_subjects(conn, added) if added else {}
         if stored:
-            await self.vault.publisher.subject_facts([facts_of(s) for s in stored.values()])
+            await self.vault.publisher.subject_facts(
+                [facts_of(s, recorded_by) for s in stored.values()]
+            )
         self.vault.audit_committed()
         if not holders:
             raise NotFound("phone")
@@ -166,7 +169,7 @@ class SuppressionList:
             )
             if removed:
                 await _refresh(conn, ext_user_id)
-            await repo.append_audit(
+            recorded_by = await audit_store.append_audit(
                 conn,
                 [
                     audit_entry(
@@ -181,7 +184,7 @@ class SuppressionList:
             )
             stored = await repo.load_subject(conn, ext_user_id) if removed else None
         if stored is not None:
-            await self.vault.publisher.subject_facts([facts_of(stored)])
+            await self.vault.publisher.subject_facts([facts_of(stored, recorded_by)])
         self.vault.audit_committed()
         if not removed:
             raise NotFound(ext_user_id)

@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from services.vault.access import now
+from services.vault.audit_store import ChainPoint
 from services.vault.crypto import BlindIndex, IntegrityError, Keyring, SubjectCipher, new_dek
 from services.vault.domain import (
     UNSET,
@@ -80,7 +81,8 @@ def subject_cipher(keyring: Keyring, subject: StoredSubject) -> SubjectCipher:
     return SubjectCipher(dek, subject.ext_user_id, subject.key_version)
 
 
-def facts_of(subject: StoredSubject) -> SubjectFacts:
+def facts_of(subject: StoredSubject, recorded_by: ChainPoint | None = None) -> SubjectFacts:
+    """``recorded_by``: the audit row that recorded the change, carried along."""
     return SubjectFacts(
         ext_user_id=subject.ext_user_id,
         channels=frozenset(Channel(c) for c in subject.channels),
@@ -88,4 +90,6 @@ def facts_of(subject: StoredSubject) -> SubjectFacts:
         suppressed=frozenset(Channel(c) for c in subject.suppressed),
         updated_at=now(),
         version=subject.facts_version,
+        audit_seq=recorded_by.seq if recorded_by else None,
+        audit_hash=recorded_by.hash.hex() if recorded_by else None,
     )

@@ -186,6 +186,25 @@ def test_admin_jobs_run_vault_commands_with_the_vaults_secret():
         assert job["spec"]["activeDeadlineSeconds"] > 0
 
 
+def test_only_the_vault_s_migration_step_gets_the_schema_owner_s_dsn():
+    docs = render(values=ALL_FEATURES)
+    found = workloads(docs)
+    [migrate] = found["vault"]["spec"]["template"]["spec"]["initContainers"]
+    assert migrate["args"] == ["vault", "migrate"]
+    assert {"secretRef": {"name": "bp-blindpost-vault-migrations"}} in migrate["envFrom"]
+    for name, workload in found.items():
+        refs = [s.get("secretRef", {}).get("name") for s in container(workload)["envFrom"]]
+        assert "bp-blindpost-vault-migrations" not in refs, name
+    holders = [
+        name
+        for name, secret in by_kind(docs, "Secret").items()
+        if "BLINDPOST_VAULT_OWNER_DATABASE_URL" in secret.get("stringData", {})
+    ]
+    assert holders == ["bp-blindpost-vault-migrations"]
+    # Without an owner DSN there is no migration step (the vault's role migrates).
+    assert "initContainers" not in workloads(render())["vault"]["spec"]["template"]["spec"]
+
+
 def test_notes_never_send_operators_into_a_pod_without_the_keys():
     from tests.helm.chart import CHART
 

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import asyncpg
 
-from services.vault import repository as repo
+from services.vault import audit_store
 from services.vault.access import Caller, Scope, audit_entry
 from services.vault.audit import Decision
-from services.vault.operations import verify_chain
+from services.vault.audit_ops import verify_chain
 from tests.support.processes import run_cli
 from tests.vault.test_audit_chain import make_history, tamper
 
@@ -42,7 +42,7 @@ async def test_any_field_name_round_trips_through_the_audit_table(vault, vault_d
             entry = audit_entry(
                 Caller("test", Scope.ADMIN, "r1"), Decision.READ, fields=("", "a\x1fb", "c")
             )
-            await repo.append_audit(conn, [entry])
+            await audit_store.append_audit(conn, [entry])
         stored = await conn.fetchval(
             "SELECT fields FROM audit_log WHERE audit_id = $1", entry.audit_id
         )

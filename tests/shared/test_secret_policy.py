@@ -40,12 +40,22 @@ def test_a_shipped_secret_is_refused_outside_local_naming_the_variable() -> None
     assert "BLINDPOST_VAULT_DATABASE_URL: is a public value shipped" in message
     # And the key-encryption keys, though they are a plain key list.
     assert "BLINDPOST_VAULT_KEKS: is a public value shipped" in message
+    # The checkpoint signing key, the owner's DSN and the operator tools' tokens as well.
+    for var in (
+        "BLINDPOST_VAULT_AUDIT_SIGNING_KEY",
+        "BLINDPOST_VAULT_OWNER_DATABASE_URL",
+        "BLINDPOST_VAULT_PRINCIPALS",
+    ):
+        assert f"{var}: is a public value shipped" in message
     assert shipped not in message and "blindpost_vault_local" not in message
 
 
 def test_a_short_secret_is_refused_and_a_long_one_accepted() -> None:
     env = production(
         BLINDPOST_VAULT_DATABASE_URL="postgresql://vault:a-real-password@db/vault",
+        BLINDPOST_VAULT_OWNER_DATABASE_URL="postgresql://owner:another-password@db/vault",
+        BLINDPOST_VAULT_PRINCIPALS="",
+        BLINDPOST_VAULT_AUDIT_SIGNING_KEY="",
         BLINDPOST_VAULT_ADMIN_TOKEN="short-but-not-shipped",
         BLINDPOST_VAULT_RESOLVER_TOKEN=STRONG + "r",
         BLINDPOST_VAULT_AUDITOR_TOKEN="",  # unset: that scope is off, not weak

@@ -17,6 +17,7 @@ ROLE_PASSWORDS = {
     "blindpost_admin": "blindpost_admin_local",
     "blindpost_events": "blindpost_events_local",
     "blindpost_vault": "blindpost_vault_local",
+    "blindpost_vault_owner": "blindpost_vault_owner_local",
 }
 
 
@@ -26,14 +27,19 @@ def dsn_for(role: str, database: str) -> str:
     return f"postgresql://{role}:{ROLE_PASSWORDS[role]}@{server}/{database}"
 
 
-async def create_database(label: str, role: str) -> tuple[str, str]:
-    """A fresh, empty database owned by ``role`` that only ``role`` may connect to:
-    (its name, a DSN as ``role``)."""
+async def create_database(
+    label: str, role: str, *, runtime: str | None = None
+) -> tuple[str, str]:
+    """A fresh, empty database owned by ``role`` that only ``role`` (and ``runtime``, a role
+    that connects but owns nothing) may connect to: (its name, a DSN as ``runtime`` if
+    given, else as ``role``)."""
     name = f"bp_{label}_{role.removeprefix('blindpost_')}_{uuid.uuid4().hex[:10]}"
     admin = await asyncpg.connect(ADMIN_DSN)
     try:
         await admin.execute(f"CREATE DATABASE {name} OWNER {role}")
         await admin.execute(f"REVOKE ALL ON DATABASE {name} FROM PUBLIC")
+        if runtime:
+            await admin.execute(f"GRANT CONNECT ON DATABASE {name} TO {runtime}")
     finally:
         await admin.close()
     owner = await asyncpg.connect(dsn_for("blindpost_admin", name))
@@ -42,7 +48,7 @@ async def create_database(label: str, role: str) -> tuple[str, str]:
         await owner.execute(f"ALTER SCHEMA public OWNER TO {role}")
     finally:
         await owner.close()
-    return name, dsn_for(role, name)
+    return name, dsn_for(runtime or role, name)
 
 
 async def drop_database(name: str) -> None:

@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import aiohttp
+import asyncpg
 from aiohttp.test_utils import TestServer
 
 from services.vault.app import create_app
@@ -67,6 +68,14 @@ async def running_vault(env: dict[str, str], port: int | None = None) -> AsyncIt
             yield VaultClient(session, str(server.make_url("")).rstrip("/"), env)
     finally:
         await server.close()
+
+
+async def audit_rows(dsn: str) -> list[asyncpg.Record]:
+    conn = await asyncpg.connect(dsn)
+    try:
+        return await conn.fetch("SELECT * FROM audit_log ORDER BY seq")
+    finally:
+        await conn.close()
 
 
 def accepted_event(

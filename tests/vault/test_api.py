@@ -11,6 +11,7 @@ import pytest
 
 from shared.subject_facts import SubjectFacts
 from tests.support.kafka import read_topic
+from tests.vault.support import audit_rows
 
 MID = str(uuid.uuid4())
 RESOLVE_BODY = {
@@ -34,14 +35,6 @@ ENDPOINTS = [
     ("audit", "GET", "/v1/audit?ext_user_id=u1", None, "auditor"),
 ]
 SCOPES = ["admin", "resolver", "auditor", "unsubscribe"]
-
-
-async def audit_rows(dsn: str) -> list[asyncpg.Record]:
-    conn = await asyncpg.connect(dsn)
-    try:
-        return await conn.fetch("SELECT * FROM audit_log ORDER BY seq")
-    finally:
-        await conn.close()
 
 
 @pytest.mark.parametrize("endpoint", ENDPOINTS, ids=[e[0] for e in ENDPOINTS])

@@ -8,12 +8,13 @@ import json
 import asyncpg
 import pytest
 
-from services.vault.app import MIGRATION_TABLE, MIGRATIONS, keys_from
+from services.vault.app import keys_from
 from services.vault.audit_relay import AuditRelay
 from services.vault.publisher import KafkaPublisher
+from services.vault.roles import prepare_schema
 from services.vault.service import Caller, ContactRequest, Scope, VaultService
 from services.vault.settings import VaultSettings
-from shared.db import create_pool, migrate_database
+from shared.db import create_pool
 from shared.domain import Channel
 from shared.kafka import start_producer
 from tests.support.kafka import read_topic
@@ -26,16 +27,19 @@ class KafkaIsDown:
     async def tombstone(self, ext_user_id) -> None:
         pass
 
-    async def audit(self, entries) -> None:
+    async def audit(self, rows) -> None:
+        raise ConnectionError("broker unreachable")
+
+    async def checkpoint(self, checkpoint) -> None:
         raise ConnectionError("broker unreachable")
 
 
 async def test_rows_written_while_kafka_is_down_are_published_later(
-    vault_env, vault_dsn, kafka_bootstrap, topics
+    vault_env, vault_dsn, vault_owner_dsn, kafka_bootstrap, topics
 ):
     import uuid
 
-    await migrate_database(vault_dsn, MIGRATIONS, MIGRATION_TABLE)
+    await prepare_schema(vault_dsn, vault_owner_dsn)
     settings = VaultSettings.from_env(vault_env)
     keyring, blind_index = keys_from(settings)
     pool = await create_pool(vault_dsn)

@@ -4,6 +4,7 @@
 set -euo pipefail
 EVENTS_PASSWORD="${BLINDPOST_EVENTS_PASSWORD:-blindpost_events_local}"
 VAULT_PASSWORD="${BLINDPOST_VAULT_PASSWORD:-blindpost_vault_local}"
+VAULT_OWNER_PASSWORD="${BLINDPOST_VAULT_OWNER_PASSWORD:-blindpost_vault_owner_local}"
 ADMIN_PASSWORD="${BLINDPOST_ADMIN_PASSWORD:-blindpost_admin_local}"
 if [ ! -s "$PGDATA/PG_VERSION" ]; then
   initdb -D "$PGDATA" --auth-local=peer --auth-host=scram-sha-256 -U postgres >/dev/null 2>&1
@@ -12,9 +13,11 @@ if [ ! -s "$PGDATA/PG_VERSION" ]; then
   psql -q -v ON_ERROR_STOP=1 -d postgres <<SQL
 CREATE ROLE blindpost_events LOGIN PASSWORD '$EVENTS_PASSWORD';
 CREATE ROLE blindpost_vault LOGIN PASSWORD '$VAULT_PASSWORD';
+CREATE ROLE blindpost_vault_owner LOGIN PASSWORD '$VAULT_OWNER_PASSWORD';
 CREATE ROLE blindpost_admin LOGIN SUPERUSER PASSWORD '$ADMIN_PASSWORD';
 CREATE DATABASE blindpost_events OWNER blindpost_events;
-CREATE DATABASE blindpost_vault OWNER blindpost_vault;
+CREATE DATABASE blindpost_vault OWNER blindpost_vault_owner;
+GRANT CONNECT ON DATABASE blindpost_vault TO blindpost_vault;
 REVOKE ALL ON DATABASE blindpost_events FROM PUBLIC;
 REVOKE ALL ON DATABASE blindpost_vault FROM PUBLIC;
 \c blindpost_events
@@ -22,7 +25,7 @@ REVOKE ALL ON SCHEMA public FROM PUBLIC;
 ALTER SCHEMA public OWNER TO blindpost_events;
 \c blindpost_vault
 REVOKE ALL ON SCHEMA public FROM PUBLIC;
-ALTER SCHEMA public OWNER TO blindpost_vault;
+ALTER SCHEMA public OWNER TO blindpost_vault_owner;
 SQL
   pg_ctl -s -D "$PGDATA" -m fast -w stop
 fi

@@ -25,6 +25,12 @@ app.kubernetes.io/component: {{ .name }}
 {{- if $spec.existingSecret -}}{{ $spec.existingSecret }}{{- else -}}{{ include "blindpost.fullname" .root }}-{{ .name }}{{- end -}}
 {{- end -}}
 
+{{/* Whether the vault pod migrates as the schema owner first (secrets.vault-migrations). */}}
+{{- define "blindpost.vaultMigrates" -}}
+{{- $spec := index .Values.secrets "vault-migrations" -}}
+{{- if or $spec.existingSecret $spec.values.BLINDPOST_VAULT_OWNER_DATABASE_URL -}}true{{- end -}}
+{{- end -}}
+
 {{/* The vault's address as its clients must use it: the Service this release renders. */}}
 {{- define "blindpost.vaultUrl" -}}
 http://{{ include "blindpost.fullname" . }}-vault:{{ .Values.services.vault.port }}
@@ -152,7 +158,7 @@ passwordKey: {{ $user.passwordKey | default "password" }}
 {{- define "blindpost.secretRules" -}}
 required:
   intake: [DATABASE_URL, BLINDPOST_INTAKE_SECRETS, BLINDPOST_SEAL_PUBLIC_KEY_EMAIL]
-  vault: [BLINDPOST_VAULT_DATABASE_URL, BLINDPOST_VAULT_ADMIN_TOKEN, BLINDPOST_VAULT_RESOLVER_TOKEN, BLINDPOST_VAULT_AUDITOR_TOKEN, BLINDPOST_VAULT_UNSUBSCRIBE_TOKEN, BLINDPOST_VAULT_KEKS, BLINDPOST_VAULT_ACTIVE_KEK, BLINDPOST_VAULT_BLIND_INDEX_KEY]
+  vault: [BLINDPOST_VAULT_DATABASE_URL, BLINDPOST_VAULT_ADMIN_TOKEN, BLINDPOST_VAULT_RESOLVER_TOKEN, BLINDPOST_VAULT_AUDITOR_TOKEN, BLINDPOST_VAULT_UNSUBSCRIBE_TOKEN, BLINDPOST_VAULT_KEKS, BLINDPOST_VAULT_ACTIVE_KEK, BLINDPOST_VAULT_BLIND_INDEX_KEY, BLINDPOST_VAULT_AUDIT_SIGNING_KEY]
   resolver: [BLINDPOST_VAULT_RESOLVER_TOKEN, BLINDPOST_SEAL_PUBLIC_KEY_EMAIL, BLINDPOST_SEAL_PUBLIC_KEY_SMS, BLINDPOST_SEAL_PUBLIC_KEY_CIM]
   dispatch-email: [DATABASE_URL, BLINDPOST_SEAL_PRIVATE_KEYS_EMAIL, BLINDPOST_TRACKING_SECRET]
   dispatch-sms: [DATABASE_URL, BLINDPOST_SEAL_PRIVATE_KEYS_SMS]
@@ -161,7 +167,7 @@ required:
   callback-relay: [DATABASE_URL, BLINDPOST_CALLBACK_API_KEY]
   projector: [DATABASE_URL]
   bounce-receiver: [BLINDPOST_BOUNCE_KEY]
-strong: [BLINDPOST_BOUNCE_KEY, BLINDPOST_INTAKE_SECRETS, BLINDPOST_VAULT_ADMIN_TOKEN, BLINDPOST_VAULT_RESOLVER_TOKEN, BLINDPOST_VAULT_AUDITOR_TOKEN, BLINDPOST_VAULT_UNSUBSCRIBE_TOKEN, BLINDPOST_VAULT_BLIND_INDEX_KEY, BLINDPOST_TRACKING_SECRET, BLINDPOST_CIM_SIGNING_SECRET, BLINDPOST_GENERIC_WEBHOOK_SECRET]
+strong: [BLINDPOST_BOUNCE_KEY, BLINDPOST_INTAKE_SECRETS, BLINDPOST_VAULT_AUDIT_SIGNING_KEY, BLINDPOST_VAULT_ADMIN_TOKEN, BLINDPOST_VAULT_RESOLVER_TOKEN, BLINDPOST_VAULT_AUDITOR_TOKEN, BLINDPOST_VAULT_UNSUBSCRIBE_TOKEN, BLINDPOST_VAULT_BLIND_INDEX_KEY, BLINDPOST_TRACKING_SECRET, BLINDPOST_CIM_SIGNING_SECRET, BLINDPOST_GENERIC_WEBHOOK_SECRET]
 {{- end -}}
 
 {{/* Fails the render naming every missing or short secret (never showing a value). */}}
