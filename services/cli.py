@@ -13,6 +13,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from shared.logging import configure_logging
 from shared.settings import SettingsError
 
 # Service name -> module with ``main(env) -> None`` that serves until SIGTERM.
@@ -82,6 +83,9 @@ def load_env_file(path: str) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command != "run":
+        # An operator command's stdout is its report (JSON, CSV): its log lines go apart.
+        configure_logging("cli", os.environ.get("BLINDPOST_LOG_LEVEL", "INFO"), stream="stderr")
     try:
         if args.env_file:
             load_env_file(args.env_file)

@@ -16,7 +16,7 @@ import sys
 import traceback
 from collections.abc import Mapping, MutableMapping
 from types import TracebackType
-from typing import Any
+from typing import Any, TextIO, cast
 
 import structlog
 
@@ -117,7 +117,11 @@ def _exception_of(exc_info: Any) -> BaseException | None:
     return None
 
 
-def configure_logging(service: str, level: str = "INFO", fmt: str = "json") -> None:
+def configure_logging(
+    service: str, level: str = "INFO", fmt: str = "json", stream: str = "stdout"
+) -> None:
+    """``stream``: ``stdout`` for services (their logs are their output); ``stderr`` for
+    operator commands, whose stdout is a report another program may parse."""
     renderer: Any = (
         structlog.processors.JSONRenderer()
         if fmt == "json"
@@ -136,10 +140,10 @@ def configure_logging(service: str, level: str = "INFO", fmt: str = "json") -> N
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
         # No file bound: each line goes to whatever sys.stdout is when it is written (test
         # runners swap it, and a stream bound at configuration time may be closed later).
-        logger_factory=structlog.PrintLoggerFactory(),
+        logger_factory=structlog.PrintLoggerFactory(file=cast(TextIO, _CurrentStream(stream))),
         cache_logger_on_first_use=False,
     )
-    handler = _CurrentStdoutHandler()
+    handler = _CurrentStreamHandler(stream)
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
             foreign_pre_chain=shared,
@@ -155,12 +159,30 @@ def configure_logging(service: str, level: str = "INFO", fmt: str = "json") -> N
     root.setLevel(logging.WARNING if level.upper() == "INFO" else level.upper())
 
 
-class _CurrentStdoutHandler(logging.StreamHandler):
-    """A stream handler that writes to the current ``sys.stdout``, for the same reason."""
+class _CurrentStream:
+    """Writes to whatever ``sys.<name>`` is at the moment of writing."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def write(self, text: str) -> int:
+        return int(getattr(sys, self.name).write(text))
+
+    def flush(self) -> None:
+        getattr(sys, self.name).flush()
+
+
+class _CurrentStreamHandler(logging.StreamHandler):
+    """A stream handler that writes to the current ``sys.stdout`` (or stderr), for the same
+    reason."""
+
+    def __init__(self, name: str) -> None:
+        self._stream_name = name
+        super().__init__()
 
     @property
     def stream(self) -> Any:
-        return sys.stdout
+        return getattr(sys, self._stream_name)
 
     @stream.setter
     def stream(self, _value: Any) -> None:

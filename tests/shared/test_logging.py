@@ -48,3 +48,16 @@ def test_standard_library_loggers_are_redacted_too(capsys):
     logging.getLogger("aiokafka").warning("failed for carol@example.net")
     out = capsys.readouterr().out
     assert "carol@example.net" not in out and "[email redacted]" in out
+
+
+def test_an_operator_command_logs_to_stderr_and_keeps_stdout_for_its_report(capsys):
+    """`blindpost suppressions list --format json | jq` must read JSON, not a warning."""
+    import logging
+
+    configure_logging("cli", stream="stderr")
+    structlog.get_logger().warning("schema owned by the runtime role")
+    logging.getLogger("asyncpg").warning("a library's warning")
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert "schema owned by the runtime role" in err and "a library's warning" in err
+    configure_logging("tests")
