@@ -7,7 +7,6 @@ these same functions, in stream order, so they reach the same result.
 
 from __future__ import annotations
 
-import hashlib
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
@@ -15,7 +14,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from services.eventstore.chain import canonical_json, iso
+from services.eventstore.chain import iso
 from shared.domain import SmarticoStatus
 from shared.events import (
     CallbackAttempted,
@@ -29,8 +28,10 @@ from shared.events import (
     EventType,
     MessageAccepted,
     MessageBodyRedacted,
+    MessageRefused,
     RecipientResolutionFailed,
     RecipientResolved,
+    StatusNotApplied,
     StatusReported,
 )
 
@@ -58,6 +59,9 @@ class Stage:
     RETRYING = "retrying"
     DISPATCHED = "dispatched"
     DISPATCH_FAILED = "dispatch_failed"
+    # Streams that are not a message's (their own ids: shared.events.streams).
+    REFUSED = "refused"
+    STATUS_UNMATCHED = "status_unmatched"
 
 
 @dataclass(frozen=True)
@@ -219,6 +223,28 @@ def _body_redacted(state: MessageState, p: MessageBodyRedacted, event: Event) ->
     return {"body_redacted": True}
 
 
+def _refused(state: MessageState, p: MessageRefused, event: Event) -> Changes:
+    """A refusal's own stream: no status, so it never counts among messages."""
+    return {
+        "channel": p.channel.value,
+        "uid": p.uid,
+        "ext_user_id": p.ext_user_id,
+        "stage": Stage.REFUSED,
+    }
+
+
+def _status_not_applied(state: MessageState, p: StatusNotApplied, event: Event) -> Changes:
+    """On a message's stream it changes nothing but the timeline; on a report's own
+    stream (no message known) it says so."""
+    if state.channel is not None:
+        return {}
+    return {
+        "stage": Stage.STATUS_UNMATCHED,
+        "provider": p.provider,
+        "provider_message_id": p.provider_message_id,
+    }
+
+
 Handler = Callable[[MessageState, Any, Event], Changes]
 HANDLERS: dict[EventType, Handler] = {
     EventType.MESSAGE_ACCEPTED: _accepted,
@@ -232,6 +258,8 @@ HANDLERS: dict[EventType, Handler] = {
     EventType.CALLBACK_DELIVERED: _callback_delivered,
     EventType.CALLBACK_DEAD_LETTERED: _callback_dead,
     EventType.MESSAGE_BODY_REDACTED: _body_redacted,
+    EventType.MESSAGE_REFUSED: _refused,
+    EventType.STATUS_NOT_APPLIED: _status_not_applied,
 }
 
 
@@ -265,18 +293,3 @@ def count_deltas(
         if new:
             deltas[new] += 1
     return deltas
-
-
-class Checksum:
-    """A digest of a projection, fed rows in key order; equal digests, equal projections."""
-
-    def __init__(self) -> None:
-        self._hash = hashlib.sha256()
-        self.rows = 0
-
-    def add(self, row: Mapping[str, Any]) -> None:
-        self._hash.update(canonical_json(row) + b"\n")
-        self.rows += 1
-
-    def hexdigest(self) -> str:
-        return self._hash.hexdigest()

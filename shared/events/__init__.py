@@ -15,10 +15,14 @@ from shared.events.catalogue import (
     MessageAccepted,
     MessageBodyRedacted,
     MessageContent,
+    MessageRefused,
     Payload,
     RecipientResolutionFailed,
     RecipientResolved,
     RecipientSource,
+    ResolutionFailure,
+    StatusNotApplied,
+    StatusNotAppliedOutcome,
     StatusReported,
 )
 from shared.events.envelope import (
@@ -30,6 +34,7 @@ from shared.events.envelope import (
     count_skipped,
     read_event,
 )
+from shared.events.streams import refusal_id_for, report_id_for
 from shared.events.upcasting import UPCASTERS, upcast
 
 __all__ = [
@@ -49,14 +54,20 @@ __all__ = [
     "MessageAccepted",
     "MessageBodyRedacted",
     "MessageContent",
+    "MessageRefused",
     "Payload",
     "RecipientResolutionFailed",
     "RecipientResolved",
     "RecipientSource",
+    "ResolutionFailure",
     "SkipReason",
+    "StatusNotApplied",
+    "StatusNotAppliedOutcome",
     "StatusReported",
     "Unreadable",
     "count_skipped",
     "read_event",
+    "refusal_id_for",
+    "report_id_for",
     "upcast",
 ]

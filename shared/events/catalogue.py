@@ -34,6 +34,8 @@ class EventType(StrEnum):
     CALLBACK_DELIVERED = "callback.delivered"
     CALLBACK_DEAD_LETTERED = "callback.dead_lettered"
     MESSAGE_BODY_REDACTED = "message.body_redacted"
+    MESSAGE_REFUSED = "message.refused"
+    STATUS_NOT_APPLIED = "status.not_applied"
 
 
 # "allow": a field added by a newer producer is kept (and written again if the event is),
@@ -92,10 +94,26 @@ class RecipientResolved(Payload):
     vault_request_id: str | None = None
 
 
+ResolutionFailure = Literal[
+    "user_not_found",
+    "no_address",
+    "opted_out",
+    "erased",
+    # Version 2: the vault's stored address failed its integrity check, or the vault gave
+    # an answer this resolver does not know.  Both end the message as ``failed``.
+    "integrity_failure",
+    "unknown_answer",
+]
+
+
 class RecipientResolutionFailed(Payload):
+    """Version 2 added two reasons: an older reader skips those events (a newer version
+    it cannot validate) instead of dead-lettering them; v1 records read unchanged."""
+
     event_type: ClassVar[EventType] = EventType.RECIPIENT_RESOLUTION_FAILED
+    class_version: ClassVar[int] = 2
     channel: Channel
-    reason: Literal["user_not_found", "no_address", "opted_out", "erased"]
+    reason: ResolutionFailure
 
 
 class DispatchAttempted(Payload):
@@ -163,6 +181,35 @@ class MessageBodyRedacted(Payload):
     retention_days: int
 
 
+class MessageRefused(Payload):
+    """Intake answered a request with an error code.  Its stream is the refusal's own
+    (``refusal_id_for``), never a message's: a refused request is not a message, and a
+    retry accepted later keeps a timeline of its own.  Only our words: no body value."""
+
+    event_type: ClassVar[EventType] = EventType.MESSAGE_REFUSED
+    channel: Channel
+    error_code: int
+    reason: str = Field(description="a fixed class of refusal, never the request's text")
+    uid: str | None = None
+    ext_user_id: str | None = None
+
+
+StatusNotAppliedOutcome = Literal["ignored", "unknown", "unmatched", "expired"]
+
+
+class StatusNotApplied(Payload):
+    """A provider's report that changed no status: one the mapping ignores, one it does
+    not know, one naming no message we sent, or one parked for its message until it
+    expired.  On its message's stream when that is known, else on its own
+    (``report_id_for``)."""
+
+    event_type: ClassVar[EventType] = EventType.STATUS_NOT_APPLIED
+    provider: str
+    outcome: StatusNotAppliedOutcome
+    provider_status: str = Field(description="the provider's status code, sanitised")
+    provider_message_id: str | None = None
+
+
 # The typed payload of an ``Event``, discriminated by ``Event.type``: narrow it with
 # ``isinstance`` or ``match``.
 AnyPayload = (
@@ -177,6 +224,8 @@ AnyPayload = (
     | CallbackDelivered
     | CallbackDeadLettered
     | MessageBodyRedacted
+    | MessageRefused
+    | StatusNotApplied
 )
 
 PAYLOAD_TYPES: dict[EventType, type[AnyPayload]] = {
@@ -193,6 +242,8 @@ PAYLOAD_TYPES: dict[EventType, type[AnyPayload]] = {
         CallbackDelivered,
         CallbackDeadLettered,
         MessageBodyRedacted,
+        MessageRefused,
+        StatusNotApplied,
     )
 }
 # By wire string too: a plain ``str`` lookup, no enum conversion on the hot path.

@@ -186,6 +186,8 @@ def test_every_type_round_trips_typed() -> None:
         build.callback_delivered(MID, s.CLICKED),
         build.callback_dead_lettered(MID, s.CLICKED),
         build.body_redacted(MID),
+        build.refused(),
+        build.status_not_applied(MID),
     ]
     assert {e.type for e in events} == set(EventType)
     for event in events:
