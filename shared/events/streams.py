@@ -13,12 +13,10 @@ _REFUSALS = uuid.UUID("0c6f7a52-3f0e-4d8b-9a51-6b2e1d3c9f40")
 _REPORTS = uuid.UUID("9d2e4b71-8c3a-4f65-b0d7-1e5a6c2f8b93")
 
 
-def refusal_id_for(channel: Channel, uid: str | None, error_code: int) -> uuid.UUID:
-    """Deterministic for a request with a uid (Smartico's retry of it is the same refusal);
-    random for one without (nothing identifies it)."""
-    if uid is None:
-        return uuid.uuid4()
-    return uuid.uuid5(_REFUSALS, f"{channel.value}\x1f{uid}\x1f{error_code}")
+def refusal_id_for(channel: Channel, reference: str, error_code: int) -> uuid.UUID:
+    """``reference`` is the request's uid (Smartico's retry of it is the same refusal), or
+    what else the caller groups refusals by."""
+    return uuid.uuid5(_REFUSALS, f"{channel.value}\x1f{reference}\x1f{error_code}")
 
 
 def report_id_for(provider: str, reference: str) -> uuid.UUID:

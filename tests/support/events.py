@@ -214,7 +214,7 @@ def refused(
     payload = MessageRefused(
         channel=channel, error_code=error_code, reason=reason, uid=uid, ext_user_id=ext_user_id
     )
-    return _event(refusal_id_for(channel, uid, error_code), payload, "intake")
+    return _event(refusal_id_for(channel, uid or "-", error_code), payload, "intake")
 
 
 def status_not_applied(
