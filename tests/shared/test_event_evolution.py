@@ -22,6 +22,7 @@ from shared.events import (
     Event,
     EventType,
     MessageContent,
+    RecipientResolutionFailed,
     RecipientResolved,
     SkipReason,
     StatusReported,
@@ -193,3 +194,11 @@ def test_every_type_round_trips_typed() -> None:
     for event in events:
         again = Event.from_bytes(event.to_bytes())
         assert again == event and type(again.payload) is PAYLOAD_TYPES[event.type]
+
+
+def test_resolution_failures_of_version_1_read_as_version_2() -> None:
+    """Version 2 only added reasons: a stored v1 record reads unchanged."""
+    raw = build.written(build.resolution_failed(MID, "opted_out"), schema_version=1)
+    event = read_event(raw, "unit")
+    assert event is not None and event.schema_version == 2
+    assert build.payload_of(event, RecipientResolutionFailed).reason == "opted_out"
