@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from services.eventstore.chain import iso
+from services.eventstore.stages import STATUS_RANK, Stage
 from shared.domain import SmarticoStatus
 from shared.events import (
     CallbackAttempted,
@@ -22,6 +23,8 @@ from shared.events import (
     CallbackDelivered,
     DispatchAttempted,
     DispatchFailed,
+    DispatchParked,
+    DispatchResumed,
     DispatchSucceeded,
     Envelope,
     Event,
@@ -34,34 +37,6 @@ from shared.events import (
     StatusNotApplied,
     StatusReported,
 )
-
-# A later status replaces the current one only if it ranks at least as high: providers
-# report out of order (a late "delivered" must not undo "opened").
-STATUS_RANK = {
-    SmarticoStatus.ACCEPTED: 0,
-    SmarticoStatus.DELIVERED: 1,
-    SmarticoStatus.FAILED: 2,
-    SmarticoStatus.REJECTED: 2,
-    SmarticoStatus.OPENED: 3,
-    SmarticoStatus.CLICKED: 4,
-    SmarticoStatus.COMPLAINED: 5,
-    SmarticoStatus.UNSUBSCRIBED: 5,
-}
-
-
-class Stage:
-    """Where the message is in our pipeline (beside the Smartico status)."""
-
-    ACCEPTED = "accepted"
-    RESOLVED = "resolved"
-    RESOLUTION_FAILED = "resolution_failed"
-    DISPATCHING = "dispatching"
-    RETRYING = "retrying"
-    DISPATCHED = "dispatched"
-    DISPATCH_FAILED = "dispatch_failed"
-    # Streams that are not a message's (their own ids: shared.events.streams).
-    REFUSED = "refused"
-    STATUS_UNMATCHED = "status_unmatched"
 
 
 @dataclass(frozen=True)
@@ -174,6 +149,18 @@ def _dispatch_failed(state: MessageState, p: DispatchFailed, event: Event) -> Ch
     return changes
 
 
+def _parked(state: MessageState, p: DispatchParked, event: Event) -> Changes:
+    return {
+        "channel": state.channel or p.channel.value,
+        "stage": Stage.PARKED,
+        "provider": p.provider,
+    }
+
+
+def _resumed(state: MessageState, p: DispatchResumed, event: Event) -> Changes:
+    return {"channel": state.channel or p.channel.value, "stage": Stage.DISPATCHING}
+
+
 def _provider_status(state: MessageState, p: StatusReported, event: Event) -> Changes:
     return {
         "provider": state.provider or p.provider,
@@ -260,6 +247,8 @@ HANDLERS: dict[EventType, Handler] = {
     EventType.MESSAGE_BODY_REDACTED: _body_redacted,
     EventType.MESSAGE_REFUSED: _refused,
     EventType.STATUS_NOT_APPLIED: _status_not_applied,
+    EventType.DISPATCH_PARKED: _parked,
+    EventType.DISPATCH_RESUMED: _resumed,
 }
 
 

@@ -36,6 +36,8 @@ class EventType(StrEnum):
     MESSAGE_BODY_REDACTED = "message.body_redacted"
     MESSAGE_REFUSED = "message.refused"
     STATUS_NOT_APPLIED = "status.not_applied"
+    DISPATCH_PARKED = "dispatch.parked"
+    DISPATCH_RESUMED = "dispatch.resumed"
 
 
 # "allow": a field added by a newer producer is kept (and written again if the event is),
@@ -143,6 +145,29 @@ class DispatchFailed(Payload):
     )
 
 
+class DispatchParked(Payload):
+    """Set aside on the dispatch ledger until ``retry_at``: a provider's breaker open, or
+    transient failures past the in-process budget.  ``attempt`` is the last one made."""
+
+    event_type: ClassVar[EventType] = EventType.DISPATCH_PARKED
+    channel: Channel
+    provider: str
+    attempt: int = Field(ge=0)
+    reason: str = Field(description="a class of failure (circuit_open, a transient reason)")
+    retry_at: datetime
+
+
+class DispatchResumed(Payload):
+    """Taken from the ledger again: a parked retry come due, or a send whose dispatcher
+    stopped mid-call (its lease ran out).  ``attempt`` is the one about to be made."""
+
+    event_type: ClassVar[EventType] = EventType.DISPATCH_RESUMED
+    channel: Channel
+    provider: str
+    attempt: int = Field(ge=1)
+    resumed_from: Literal["parked", "sending"]
+
+
 class StatusReported(Payload):
     event_type: ClassVar[EventType] = EventType.STATUS_REPORTED
     provider: str
@@ -226,6 +251,8 @@ AnyPayload = (
     | MessageBodyRedacted
     | MessageRefused
     | StatusNotApplied
+    | DispatchParked
+    | DispatchResumed
 )
 
 PAYLOAD_TYPES: dict[EventType, type[AnyPayload]] = {
@@ -244,6 +271,8 @@ PAYLOAD_TYPES: dict[EventType, type[AnyPayload]] = {
         MessageBodyRedacted,
         MessageRefused,
         StatusNotApplied,
+        DispatchParked,
+        DispatchResumed,
     )
 }
 # By wire string too: a plain ``str`` lookup, no enum conversion on the hot path.

@@ -224,3 +224,17 @@ def test_a_vault_answer_that_cannot_be_used_ends_the_message_as_failed(reason):
     accepted = build.accepted("u-vault")
     state = project([accepted, build.resolution_failed(accepted.ext_message_id, reason)])
     assert (state.status, state.stage) == ("failed", "resolution_failed")
+
+
+def test_a_parked_dispatch_shows_as_parked_until_it_resumes():
+    accepted = build.accepted("u-park")
+    mid = accepted.ext_message_id
+    events = [
+        accepted,
+        build.resolved(mid),
+        build.attempted(mid, 1),
+        build.dispatch_failed(mid, 1),
+        build.parked(mid, 1, reason="http_503", retry_at=datetime(2026, 11, 28, 12, tzinfo=UTC)),
+    ]
+    assert project(events).stage == "parked"
+    assert project([*events, build.resumed(mid, 2)]).stage == "dispatching"

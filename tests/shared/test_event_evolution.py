@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import re
 import uuid
+from datetime import UTC, datetime
 
 import pytest
 from pydantic import ValidationError
@@ -189,6 +190,8 @@ def test_every_type_round_trips_typed() -> None:
         build.body_redacted(MID),
         build.refused(),
         build.status_not_applied(MID),
+        build.parked(MID, retry_at=datetime(2026, 11, 28, 12, tzinfo=UTC)),
+        build.resumed(MID),
     ]
     assert {e.type for e in events} == set(EventType)
     for event in events:

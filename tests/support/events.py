@@ -18,6 +18,8 @@ from shared.events import (
     CallbackDelivered,
     DispatchAttempted,
     DispatchFailed,
+    DispatchParked,
+    DispatchResumed,
     DispatchSucceeded,
     Event,
     MessageAccepted,
@@ -147,6 +149,30 @@ def dispatch_failed(
         channel=channel, provider=provider, attempt=attempt, retryable=retryable, reason=reason
     )
     return _event(mid, payload, _dispatcher(channel), (attempt,), at)
+
+
+def parked(
+    mid: uuid.UUID,
+    attempt: int = 1,
+    *,
+    reason: str = "circuit_open",
+    retry_at: datetime,
+    channel: Channel = Channel.EMAIL,
+    provider: str = "smtp",
+) -> Event:
+    payload = DispatchParked(
+        channel=channel, provider=provider, attempt=attempt, reason=reason, retry_at=retry_at
+    )
+    return _event(mid, payload, _dispatcher(channel), (attempt, reason))
+
+
+def resumed(
+    mid: uuid.UUID, attempt: int = 2, *, channel: Channel = Channel.EMAIL, provider: str = "smtp"
+) -> Event:
+    payload = DispatchResumed(
+        channel=channel, provider=provider, attempt=attempt, resumed_from="parked"
+    )
+    return _event(mid, payload, _dispatcher(channel), (attempt, "parked"))
 
 
 def status_reported(
