@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from aiokafka import ConsumerRecord
 from prometheus_client import Counter
 
+from services.resolver.claims import ReadClaims
 from services.resolver.vault_client import Contact, Lookup, VaultClient
 from shared.domain import ChannelFamily
 from shared.events import (
@@ -58,6 +59,7 @@ def parse(record: ConsumerRecord) -> Event | None:
 @dataclass
 class Resolver:
     vault: VaultClient
+    claims: ReadClaims
     sealers: dict[ChannelFamily, SealingPublicKey]
     topics: Topics
 
@@ -74,7 +76,11 @@ class Resolver:
                 wanted.append((record, event, accepted))
         if not wanted:
             return []
-        # One lookup per message: a message redelivered in the same batch is asked once.
+        # One read per message id, whichever batch, process or replica it arrives in.
+        allowed = await self.claims.claim([(record, e.ext_message_id) for record, e, _ in wanted])
+        wanted = [item for i, item in enumerate(wanted) if i in allowed]
+        if not wanted:
+            return []
         lookups = {
             event.ext_message_id: Lookup(
                 accepted.ext_user_id, accepted.channel, event.ext_message_id

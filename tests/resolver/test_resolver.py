@@ -217,3 +217,44 @@ async def test_a_ciphertext_that_fails_its_check_ends_the_message_as_failed(
     assert status_from(failed[0]) is SmarticoStatus.FAILED  # the callback Smartico gets
     # A dead letter for it would be in the failure event's transaction, already read.
     assert await read_topic(kafka_bootstrap, topics.dead_letter, timeout_s=1) == []
+
+
+async def test_a_duplicated_accepted_message_is_read_from_the_vault_once(
+    vault, vault_env, vault_dsn, kafka_bootstrap, topics
+):
+    """A retried request that reached another intake replica publishes message.accepted
+    twice: the vault is read once (one audit row), whether the copy arrives in a later batch
+    or after a restart, and the message is dispatched once."""
+    await vault.put("twice", {"email": "twice@example.org"})
+    await vault.put("sentinel", {"email": "sentinel@example.org"})
+    original = accepted_event("twice", Channel.EMAIL)
+    # The copy another replica wrote: same message, same event id, its own record.
+    copy = Event.create(
+        original.ext_message_id,
+        payload_of(original, MessageAccepted),
+        "intake",
+    )
+    later, after_restart = (accepted_event("sentinel", Channel.EMAIL) for _ in range(2))
+    email = topics.dispatch(ChannelFamily.EMAIL)
+
+    await produce(kafka_bootstrap, topics.message_events, [original])
+    async with running_resolver(vault_env, vault.base_url):
+        await read_topic(kafka_bootstrap, email, expect=1)
+        await produce(kafka_bootstrap, topics.message_events, [copy, later])
+        await read_topic(kafka_bootstrap, email, expect=2)  # the later one: the copy is past
+    await produce(kafka_bootstrap, topics.message_events, [copy, after_restart])
+    async with running_resolver(vault_env, vault.base_url):
+        work = await read_topic(kafka_bootstrap, email, expect=3)
+
+    assert sorted(str(DispatchWork.from_bytes(r.value).ext_message_id) for r in work) == sorted(
+        str(e.ext_message_id) for e in (original, later, after_restart)
+    )
+    conn = await asyncpg.connect(vault_dsn)
+    try:
+        reads = await conn.fetchval(
+            "SELECT count(*) FROM audit_log WHERE ext_message_id = $1 AND decision = 'read'",
+            str(original.ext_message_id),
+        )
+    finally:
+        await conn.close()
+    assert reads == 1
