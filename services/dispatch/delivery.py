@@ -8,7 +8,7 @@ import asyncio
 import random
 import time
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from services.dispatch import metrics
 from services.dispatch.delivery_steps import (
@@ -177,6 +177,18 @@ class Delivery:
 
     async def _park(self, work: DispatchWork, park: Park) -> None:
         await self.ledger.park(work.ext_message_id, park.last_attempt, park.delay_s, park.reason)
+        retry_at = datetime.now(UTC) + timedelta(seconds=park.delay_s)
+        provider = self.routes[work.channel].provider.name
+        await (
+            await self.events.parked(
+                work.ext_message_id,
+                work.channel,
+                provider,
+                park.last_attempt,
+                park.reason,
+                retry_at,
+            )
+        )
         PARKED.labels(self.family, park.reason).inc()
         log.info(
             "dispatch parked for a later retry",

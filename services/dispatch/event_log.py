@@ -9,11 +9,21 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from datetime import datetime
+from typing import Literal
 
 from aiokafka import ConsumerRecord
 
 from shared.domain import Channel
-from shared.events import AnyPayload, DispatchAttempted, DispatchFailed, DispatchSucceeded, Event
+from shared.events import (
+    AnyPayload,
+    DispatchAttempted,
+    DispatchFailed,
+    DispatchParked,
+    DispatchResumed,
+    DispatchSucceeded,
+    Event,
+)
 from shared.kafka import RecoveringProducer, dead_letter_output, failure_reason
 from shared.topics import Topics
 
@@ -64,6 +74,35 @@ class EventLog:
             channel=channel, provider=provider, attempt=attempt, retryable=retryable, reason=reason
         )
         return await self._emit(ext_message_id, payload, (attempt, reason))
+
+    async def parked(
+        self,
+        ext_message_id: uuid.UUID,
+        channel: Channel,
+        provider: str,
+        attempt: int,
+        reason: str,
+        retry_at: datetime,
+    ) -> Ack:
+        """Parked again for the same attempt and reason (a breaker still open at each
+        sweep) is the same event: the log shows the park, not every round of it."""
+        payload = DispatchParked(
+            channel=channel, provider=provider, attempt=attempt, reason=reason, retry_at=retry_at
+        )
+        return await self._emit(ext_message_id, payload, (attempt, reason))
+
+    async def resumed(
+        self,
+        ext_message_id: uuid.UUID,
+        channel: Channel,
+        provider: str,
+        attempt: int,
+        resumed_from: Literal["parked", "sending"],
+    ) -> Ack:
+        payload = DispatchResumed(
+            channel=channel, provider=provider, attempt=attempt, resumed_from=resumed_from
+        )
+        return await self._emit(ext_message_id, payload, (attempt, resumed_from))
 
     async def dead_letter(self, record: ConsumerRecord, exc: Exception) -> Ack:
         out = dead_letter_output(self.topics.dead_letter, self.source, record, failure_reason(exc))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from typing import Literal
 
 from services.dispatch.delivery_steps import Budget, Fail, OutcomeUnknown, next_step
 from services.dispatch.ledger import LedgerRow
@@ -89,6 +90,14 @@ async def _resume(dispatcher: Dispatcher, row: LedgerRow) -> None:
                 return
         attempt = row.attempt + 1
         await dispatcher.ledger.next_attempt(row.ext_message_id, attempt, dispatcher.lease_s)
+        resumed_from: Literal["parked", "sending"] = (
+            "sending" if row.state == "sending" else "parked"
+        )
+        await (
+            await dispatcher.delivery.events.resumed(
+                row.ext_message_id, work.channel, provider.name, attempt, resumed_from
+            )
+        )
         for future in await dispatcher.delivery.deliver(work, attempt):
             await future
     finally:

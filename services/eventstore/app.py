@@ -95,5 +95,7 @@ def create_app(settings: EventStoreSettings) -> web.Application:
 
     run_background(app, "body-retention", remove_old_bodies)
     add_readiness_check(app, "database", lambda: app[POOL].fetchval("SELECT 1"))
+    # Halted when the log no longer matches the stored positions (continuity.py).
+    add_readiness_check(app, "log", lambda: app[PROJECTOR].continuity.readiness())
     add_readiness_check(app, "producer", lambda: app[PRODUCER].check())
     return app

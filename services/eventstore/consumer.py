@@ -22,6 +22,7 @@ from aiokafka.errors import KafkaError
 from prometheus_client import Counter, Histogram
 
 from services.eventstore import store
+from services.eventstore.continuity import Continuity
 from services.eventstore.records import (
     AuditFact,
     Position,
@@ -126,6 +127,7 @@ class Projector:
         self.tables = ProjectionTables()
         self.backoff = Backoff()
         self.stored_total = 0
+        self.continuity = Continuity(consumer)
         # The whole fetch is stored in one transaction, whatever partitions it spans.
         self.consumption = Consumption(
             consumer,
@@ -151,6 +153,8 @@ class Projector:
         return await self.consumption.once(timeout_ms)
 
     async def _handle(self, records: list[ConsumerRecord]) -> None:
+        if self.continuity.halted:
+            return  # the log no longer matches the stored positions: nothing is stored
         result = await self.process(records)
         await self._commit_to_kafka(result.next_offsets)
 
@@ -193,7 +197,9 @@ class Projector:
             positions = await store.stored_positions(
                 conn, [(tp.topic, tp.partition) for tp in assigned]
             )
-        return {TopicPartition(t, p): offset for (t, p), offset in positions.items()}
+        stored = {TopicPartition(t, p): offset for (t, p), offset in positions.items()}
+        await self.continuity.check_assignment(assigned, stored)
+        return stored
 
     async def _refuse(self, record: ConsumerRecord, exc: Exception) -> BatchResult:
         result = BatchResult()
@@ -219,6 +225,8 @@ class Projector:
             stored_at = await store.lock_positions(
                 conn, [(r.topic, r.partition) for r in records]
             )
+            if not await self.continuity.holds(conn, records, stored_at):
+                return result
             fresh = [r for r in records if r.offset >= stored_at[(r.topic, r.partition)]]
             result.already_stored = len(records) - len(fresh)
             if not fresh:

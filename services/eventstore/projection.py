@@ -7,7 +7,6 @@ these same functions, in stream order, so they reach the same result.
 
 from __future__ import annotations
 
-import hashlib
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
@@ -15,7 +14,8 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from services.eventstore.chain import canonical_json, iso
+from services.eventstore.chain import iso
+from services.eventstore.stages import STATUS_RANK, Stage
 from shared.domain import SmarticoStatus
 from shared.events import (
     CallbackAttempted,
@@ -24,41 +24,20 @@ from shared.events import (
     DeadLetterRedriven,
     DispatchAttempted,
     DispatchFailed,
+    DispatchParked,
+    DispatchResumed,
     DispatchSucceeded,
     Envelope,
     Event,
     EventType,
     MessageAccepted,
     MessageBodyRedacted,
+    MessageRefused,
     RecipientResolutionFailed,
     RecipientResolved,
+    StatusNotApplied,
     StatusReported,
 )
-
-# A later status replaces the current one only if it ranks at least as high: providers
-# report out of order (a late "delivered" must not undo "opened").
-STATUS_RANK = {
-    SmarticoStatus.ACCEPTED: 0,
-    SmarticoStatus.DELIVERED: 1,
-    SmarticoStatus.FAILED: 2,
-    SmarticoStatus.REJECTED: 2,
-    SmarticoStatus.OPENED: 3,
-    SmarticoStatus.CLICKED: 4,
-    SmarticoStatus.COMPLAINED: 5,
-    SmarticoStatus.UNSUBSCRIBED: 5,
-}
-
-
-class Stage:
-    """Where the message is in our pipeline (beside the Smartico status)."""
-
-    ACCEPTED = "accepted"
-    RESOLVED = "resolved"
-    RESOLUTION_FAILED = "resolution_failed"
-    DISPATCHING = "dispatching"
-    RETRYING = "retrying"
-    DISPATCHED = "dispatched"
-    DISPATCH_FAILED = "dispatch_failed"
 
 
 @dataclass(frozen=True)
@@ -171,6 +150,18 @@ def _dispatch_failed(state: MessageState, p: DispatchFailed, event: Event) -> Ch
     return changes
 
 
+def _parked(state: MessageState, p: DispatchParked, event: Event) -> Changes:
+    return {
+        "channel": state.channel or p.channel.value,
+        "stage": Stage.PARKED,
+        "provider": p.provider,
+    }
+
+
+def _resumed(state: MessageState, p: DispatchResumed, event: Event) -> Changes:
+    return {"channel": state.channel or p.channel.value, "stage": Stage.DISPATCHING}
+
+
 def _provider_status(state: MessageState, p: StatusReported, event: Event) -> Changes:
     return {
         "provider": state.provider or p.provider,
@@ -225,6 +216,28 @@ def _body_redacted(state: MessageState, p: MessageBodyRedacted, event: Event) ->
     return {"body_redacted": True}
 
 
+def _refused(state: MessageState, p: MessageRefused, event: Event) -> Changes:
+    """A refusal's own stream: no status, so it never counts among messages."""
+    return {
+        "channel": p.channel.value,
+        "uid": p.uid,
+        "ext_user_id": p.ext_user_id,
+        "stage": Stage.REFUSED,
+    }
+
+
+def _status_not_applied(state: MessageState, p: StatusNotApplied, event: Event) -> Changes:
+    """On a message's stream it changes nothing but the timeline; on a report's own
+    stream (no message known) it says so."""
+    if state.channel is not None:
+        return {}
+    return {
+        "stage": Stage.STATUS_UNMATCHED,
+        "provider": p.provider,
+        "provider_message_id": p.provider_message_id,
+    }
+
+
 Handler = Callable[[MessageState, Any, Event], Changes]
 HANDLERS: dict[EventType, Handler] = {
     EventType.MESSAGE_ACCEPTED: _accepted,
@@ -239,6 +252,10 @@ HANDLERS: dict[EventType, Handler] = {
     EventType.CALLBACK_DEAD_LETTERED: _callback_dead,
     EventType.DEAD_LETTER_REDRIVEN: _redriven,
     EventType.MESSAGE_BODY_REDACTED: _body_redacted,
+    EventType.MESSAGE_REFUSED: _refused,
+    EventType.STATUS_NOT_APPLIED: _status_not_applied,
+    EventType.DISPATCH_PARKED: _parked,
+    EventType.DISPATCH_RESUMED: _resumed,
 }
 
 
@@ -272,18 +289,3 @@ def count_deltas(
         if new:
             deltas[new] += 1
     return deltas
-
-
-class Checksum:
-    """A digest of a projection, fed rows in key order; equal digests, equal projections."""
-
-    def __init__(self) -> None:
-        self._hash = hashlib.sha256()
-        self.rows = 0
-
-    def add(self, row: Mapping[str, Any]) -> None:
-        self._hash.update(canonical_json(row) + b"\n")
-        self.rows += 1
-
-    def hexdigest(self) -> str:
-        return self._hash.hexdigest()

@@ -10,15 +10,18 @@ a query parameter.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import uuid
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 import asyncpg
 
-from services.eventstore.projection import Checksum, MessageState, apply, count_deltas
+from services.eventstore.chain import canonical_json
+from services.eventstore.projection import MessageState, apply, count_deltas
 from shared.events import Envelope, Event
 
 COLUMNS = (
@@ -69,6 +72,21 @@ def _state_values(state: MessageState) -> tuple[object, ...]:
         json.dumps(state.callbacks, sort_keys=True),
         state.body_redacted,
     )
+
+
+class Checksum:
+    """A digest of a projection, fed rows in key order; equal digests, equal projections."""
+
+    def __init__(self) -> None:
+        self._hash = hashlib.sha256()
+        self.rows = 0
+
+    def add(self, row: Mapping[str, Any]) -> None:
+        self._hash.update(canonical_json(row) + b"\n")
+        self.rows += 1
+
+    def hexdigest(self) -> str:
+        return self._hash.hexdigest()
 
 
 class ProjectionTables:

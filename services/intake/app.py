@@ -16,6 +16,7 @@ from services.intake.consumer import DirectoryFeed
 from services.intake.directory import Directory
 from services.intake.http_api import INTAKE, add_routes
 from services.intake.publisher import Publisher
+from services.intake.refusals import REFUSALS, refusals
 from services.intake.service import Intake
 from services.intake.settings import IntakeSettings
 from shared.cim_template import CimTemplate
@@ -103,6 +104,7 @@ def create_app(settings: IntakeSettings) -> web.Application:
     provide(app, PRODUCER, lambda: kafka_producer(kafka, linger_ms=settings.intake_kafka_linger_ms))
     provide(app, PUBLISHER, publisher)
     provide(app, INTAKE, intake)
+    provide(app, REFUSALS, lambda: refusals(app[PRODUCER], topics.message_events))
     provide(app, DIRECTORY_CONSUMER, lambda: kafka_consumer(kafka, group, [topics.subject_facts]))
     provide(app, FEED, feed)
     run_background(app, "directory-feed", lambda: app[FEED].run(stopping(app)), drains=True)

@@ -10,7 +10,8 @@ from aiohttp import web
 from prometheus_client import Counter, Histogram
 
 from services.intake.auth import SecretChecker
-from services.intake.requests import InvalidRequest, parse_request
+from services.intake.refusals import REFUSALS
+from services.intake.requests import InvalidRequest, Request, parse_request
 from services.intake.service import Answer, Intake
 from services.intake.throttle import LogThrottle
 from shared.cim_template import CimTemplate
@@ -58,18 +59,21 @@ def make_handler(
 
     async def handle(request: web.Request) -> web.Response:
         started = time.perf_counter()
+        parsed: Request | None = None
         try:
-            answer = await _answer(request)
+            answer, parsed = await _answer(request)
         except Exception as exc:  # noqa: BLE001 - Smartico gets a JSON answer, always
             log.error(
                 "internal error", channel=channel.value, error=type(exc).__name__, exc_info=exc
             )
             answer = _refuse(ErrorCode.INTERNAL_ERROR, "Internal error")
+        if answer.error_code != ErrorCode.ACCEPTED:
+            request.app[REFUSALS].record(channel, answer.error_code, parsed)
         requests_by_code[answer.error_code].inc()
         latency.observe(time.perf_counter() - started)
         return web.json_response(answer.body())
 
-    async def _answer(request: web.Request) -> Answer:
+    async def _answer(request: web.Request) -> tuple[Answer, Request | None]:
         header = request.headers.get("Authorization")
         if not secrets.allows(header):
             reason = "missing" if not header else "wrong"
@@ -77,26 +81,30 @@ def make_handler(
             auth_log.warning(
                 "authorization refused", channel=channel.value, reason=reason, peer=request.remote
             )
-            return _refuse(ErrorCode.UNAUTHORIZED, f"Unauthorized: Authorization header {reason}")
+            return _refuse(
+                ErrorCode.UNAUTHORIZED, f"Unauthorized: Authorization header {reason}"
+            ), None
         if request.content_length is not None and request.content_length > max_body_bytes:
-            return _too_large()
+            return _too_large(), None
         if "Content-Type" in request.headers and not _is_json(request.content_type):
             return _refuse(
                 ErrorCode.INVALID_REQUEST, "invalid request: Content-Type must be application/json"
-            )
+            ), None
         try:
             raw = await request.read()
         except web.HTTPRequestEntityTooLarge:
-            return _too_large()
+            return _too_large(), None
         try:
             data = json.loads(raw)
         except (ValueError, RecursionError):
-            return _refuse(ErrorCode.INVALID_REQUEST, "invalid request: the body is not valid JSON")
+            return _refuse(
+                ErrorCode.INVALID_REQUEST, "invalid request: the body is not valid JSON"
+            ), None
         try:
             parsed = parse_request(channel, data, cim_template)
         except InvalidRequest as exc:
-            return _refuse(ErrorCode.INVALID_REQUEST, str(exc))
-        return await request.app[INTAKE].submit(channel, parsed)
+            return _refuse(ErrorCode.INVALID_REQUEST, str(exc)), None
+        return await request.app[INTAKE].submit(channel, parsed), parsed
 
     def _too_large() -> Answer:
         return _refuse(

@@ -1,18 +1,23 @@
-"""Wiring the resolver process: the vault client, the transactional producer, the consumer
-and the stage between them."""
+"""Wiring the resolver process: the vault client, the read claims' database, the
+transactional producer, the consumer and the stage between them."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 import aiohttp
+import asyncpg
 from aiohttp import web
 from aiokafka import AIOKafkaConsumer
 
+from services.resolver.claims import ReadClaims
 from services.resolver.consumer import Resolver, parse
 from services.resolver.settings import ResolverSettings
 from services.resolver.vault_client import VaultClient
+from shared.db import postgres_pool
 from shared.domain import ChannelFamily
 from shared.http import add_readiness_check, create_service_app
 from shared.kafka import (
@@ -30,7 +35,11 @@ from shared.topics import DEAD_LETTER, DISPATCH, MESSAGE_EVENTS
 
 log = get_logger(__name__)
 
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+MIGRATIONS_TABLE = "resolver_schema_migrations"
+
 SESSION = web.AppKey("vault_session", aiohttp.ClientSession)
+POOL = web.AppKey("pool", asyncpg.Pool)
 PRODUCER = web.AppKey("producer", RecoveringProducer)
 CONSUMER = web.AppKey("consumer", AIOKafkaConsumer)
 STAGE = web.AppKey("stage", TransactionalStage)
@@ -78,12 +87,19 @@ def create_app(settings: ResolverSettings) -> web.Application:
             producer=app[PRODUCER],
             group_id=group,
             parse=parse,
-            handle=Resolver(vault, sealers, topics).handle,
+            handle=Resolver(vault, ReadClaims(app[POOL]), sealers, topics).handle,
             dead_letter_topic=topics.dead_letter,
             max_records=settings.resolver_max_records,
         )
 
     provide(app, SESSION, vault_session)
+    provide(
+        app,
+        POOL,
+        lambda: postgres_pool(
+            settings.database, migrations=MIGRATIONS, migrations_table=MIGRATIONS_TABLE, max_size=4
+        ),
+    )
     provide(
         app,
         PRODUCER,
@@ -104,6 +120,17 @@ def create_app(settings: ResolverSettings) -> web.Application:
         async with app[SESSION].get(settings.vault_url.rstrip("/") + "/healthz") as response:
             response.raise_for_status()
 
+    async def prune_claims() -> None:
+        claims = ReadClaims(app[POOL])
+        while True:
+            try:
+                await claims.prune(settings.resolver_claim_retention_days)
+            except Exception as exc:  # noqa: BLE001 - housekeeping must not stop the stage
+                log.warning("pruning read claims failed", error=type(exc).__name__)
+            await asyncio.sleep(3600)
+
+    run_background(app, "resolver-claims-pruning", prune_claims)
+    add_readiness_check(app, "database", lambda: app[POOL].fetchval("SELECT 1"))
     add_readiness_check(app, "kafka", lambda: app[PRODUCER].check(topics.message_events))
     add_readiness_check(app, "vault", vault_ready)
     return app

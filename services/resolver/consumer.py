@@ -1,6 +1,7 @@
 """The resolver stage: for each accepted message whose address is in the vault, one audited
 read, then the sealed dispatch work and a RecipientResolved event (or a RecipientResolutionFailed
-event), produced with the consumed offset in one Kafka transaction."""
+event, whatever the vault answered), produced with the consumed offset in one Kafka
+transaction."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from dataclasses import dataclass
 from aiokafka import ConsumerRecord
 from prometheus_client import Counter
 
+from services.resolver.claims import ReadClaims
 from services.resolver.vault_client import Contact, VaultClient
 from shared.contacts import ContactRequest
 from shared.domain import ChannelFamily
@@ -17,18 +19,33 @@ from shared.events import (
     MessageAccepted,
     RecipientResolutionFailed,
     RecipientResolved,
+    ResolutionFailure,
     SkipReason,
     count_skipped,
     read_event,
 )
-from shared.kafka import Output, dead_letter_output
+from shared.kafka import Output
 from shared.latency import RESOLVED, observe_step
 from shared.sealing import SealingPublicKey
 from shared.topics import Topics
 from shared.work import DispatchWork, sealing_context
 
 PRODUCER = "resolver"
-FAILURE_STATUSES = frozenset({"user_not_found", "no_address", "opted_out", "erased"})
+# The vault's answers that end the message, each its own reason.  A stored address that
+# failed its integrity check, or an answer this code does not know, ends it too: as
+# ``failed`` with a reason of ours (it used to be dead-lettered, and the message stayed
+# ``accepted`` for ever while Smartico never heard of it).
+FAILURES: dict[str, ResolutionFailure] = {
+    "user_not_found": "user_not_found",
+    "no_address": "no_address",
+    "opted_out": "opted_out",
+    "erased": "erased",
+    "integrity_failure": "integrity_failure",
+}
+
+
+def _failure(vault_status: str) -> ResolutionFailure:
+    return FAILURES.get(vault_status, "unknown_answer")
 
 RESOLUTIONS = Counter(
     "blindpost_resolver_resolutions_total", "Accepted messages resolved, by outcome", ["outcome"]
@@ -43,6 +60,7 @@ def parse(record: ConsumerRecord) -> Event | None:
 @dataclass
 class Resolver:
     vault: VaultClient
+    claims: ReadClaims
     sealers: dict[ChannelFamily, SealingPublicKey]
     topics: Topics
 
@@ -59,7 +77,11 @@ class Resolver:
                 wanted.append((record, event, accepted))
         if not wanted:
             return []
-        # One lookup per message: a message redelivered in the same batch is asked once.
+        # One read per message id, whichever batch, process or replica it arrives in.
+        allowed = await self.claims.claim([(record, e.ext_message_id) for record, e, _ in wanted])
+        wanted = [item for i, item in enumerate(wanted) if i in allowed]
+        if not wanted:
+            return []
         lookups = {
             event.ext_message_id: ContactRequest(
                 accepted.ext_user_id, accepted.channel, event.ext_message_id
@@ -68,32 +90,20 @@ class Resolver:
         }
         contacts = await self.vault.resolve(list(lookups.values()))
         outputs: list[Output] = []
-        for record, event, accepted in wanted:
-            outputs.extend(self._outputs(record, event, accepted, contacts[event.ext_message_id]))
+        for _record, event, accepted in wanted:
+            outputs.extend(self._outputs(event, accepted, contacts[event.ext_message_id]))
         return outputs
 
-    def _outputs(
-        self, record: ConsumerRecord, event: Event, accepted: MessageAccepted, contact: Contact
-    ) -> list[Output]:
+    def _outputs(self, event: Event, accepted: MessageAccepted, contact: Contact) -> list[Output]:
         mid = event.ext_message_id
-        if contact.status in FAILURE_STATUSES:
-            RESOLUTIONS.labels(contact.status).inc()
+        if contact.status != "ok" or contact.address is None:
+            reason = _failure(contact.status)
+            RESOLUTIONS.labels(reason).inc()
             observe_step(RESOLVED, accepted.channel.family.value, "failed", event.occurred_at)
             failed = Event.create(
-                mid,
-                RecipientResolutionFailed(channel=accepted.channel, reason=contact.status),  # type: ignore[arg-type]
-                PRODUCER,
+                mid, RecipientResolutionFailed(channel=accepted.channel, reason=reason), PRODUCER
             )
             return [Output(self.topics.message_events, failed.to_bytes(), failed.key)]
-        if contact.status != "ok" or contact.address is None:
-            # A stored ciphertext failed its integrity check, or an answer we do not know:
-            # keep the message (dead letter, replayable) instead of blocking or dropping it.
-            RESOLUTIONS.labels("dead_lettered").inc()
-            return [
-                dead_letter_output(
-                    self.topics.dead_letter, PRODUCER, record, f"vault status {contact.status[:40]}"
-                )
-            ]
         RESOLUTIONS.labels("resolved").inc()
         observe_step(RESOLVED, accepted.channel.family.value, "resolved", event.occurred_at)
         work = DispatchWork(

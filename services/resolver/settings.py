@@ -6,11 +6,14 @@ import socket
 
 from pydantic import AliasChoices, Field, SecretStr
 
-from shared.settings import BlindpostSettings
+from shared.settings import BlindpostSettings, EventsDatabase
 
 
 class ResolverSettings(BlindpostSettings):
     resolver_port: int = 8083
+    # Where the resolver claims each message before it reads the vault (claims.py).
+    database: EventsDatabase
+    resolver_claim_retention_days: int = Field(30, ge=1)
     vault_url: str = "http://127.0.0.1:8081"
     vault_resolver_token: SecretStr
     vault_timeout_s: float = Field(10.0, gt=0)

@@ -18,8 +18,9 @@ from prometheus_client import Counter
 from services.status_ingest.mapping import UnknownStatus, smartico_status
 from services.status_ingest.providers.base import StatusReport
 from services.status_ingest.senders import dispatchers_reported_by
+from services.status_ingest.unapplied import not_applied, sanitised
 from shared.domain import SmarticoStatus
-from shared.events import Event, StatusReported
+from shared.events import Event, StatusNotAppliedOutcome, StatusReported
 from shared.kafka import RecoveringProducer
 from shared.logging import get_logger
 from shared.topics import Topics
@@ -125,7 +126,7 @@ class StatusIngest:
             await self._record(conn, reports)
 
     async def _record(self, conn: asyncpg.Connection, reports: Sequence[StatusReport]) -> None:
-        wanted: list[tuple[StatusReport, SmarticoStatus]] = []
+        wanted: list[tuple[StatusReport, SmarticoStatus | None, StatusNotAppliedOutcome]] = []
         for report in reports:
             try:
                 status = smartico_status(report.provider, report.provider_status)
@@ -134,16 +135,16 @@ class StatusIngest:
                 log.warning(
                     "unknown provider status ignored",
                     provider=report.provider,
-                    provider_status=report.provider_status[:40],
+                    provider_status=sanitised(report.provider_status),
                 )
+                wanted.append((report, None, "unknown"))
                 continue
             if status is None:
                 REPORTS.labels(report.provider, "ignored").inc()
-                continue
-            wanted.append((report, status))
+            wanted.append((report, status, "ignored"))
         to_match = [
             r.provider_message_id
-            for r, _ in wanted
+            for r, _, _ in wanted
             if not _uuid(r.ext_message_id) and r.provider_message_id
         ]
         await lock_ids(conn, [pmid for pmid in to_match if pmid])
@@ -156,26 +157,19 @@ class StatusIngest:
             )
             known = {(r["provider"], r["provider_message_id"]): r["ext_message_id"] for r in rows}
         events = []
-        for report, status in wanted:
+        for report, status, outcome in wanted:
             mid = _uuid(report.ext_message_id) or _known_id(known, report)
+            if status is None:
+                events.append(_not_applied(report, outcome, mid))
+                continue
             if mid is None and report.provider_message_id:
-                await conn.execute(
-                    "INSERT INTO parked_statuses (provider, event_key, provider_message_id,"
-                    " provider_status, status, reported_at, detail)"
-                    " VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
-                    report.provider,
-                    report.event_key,
-                    report.provider_message_id,
-                    report.provider_status,
-                    status.value,
-                    report.reported_at,
-                    report.detail,
-                )
+                await _park(conn, report, status)
                 REPORTS.labels(report.provider, "parked").inc()
                 continue
             if mid is None:
                 REPORTS.labels(report.provider, "unmatched").inc()
                 log.warning("status names no message", provider=report.provider)
+                events.append(_not_applied(report, "unmatched", None))
                 continue
             events.append(
                 status_event(
@@ -193,12 +187,55 @@ class StatusIngest:
         await publish(self.producer, self.topics.message_events, events)
 
     async def prune(self, nonce_age_s: float, parked_age_s: float) -> tuple[int, int]:
+        """Forgets old nonces, and expires statuses parked longer than ``parked_age_s``:
+        each one a ``status.not_applied`` event, on the broker before the delete commits."""
         nonces = await self.pool.execute(
             "DELETE FROM webhook_nonces WHERE seen_at < now() - make_interval(secs => $1)",
             nonce_age_s,
         )
-        parked = await self.pool.execute(
-            "DELETE FROM parked_statuses WHERE parked_at < now() - make_interval(secs => $1)",
-            parked_age_s,
-        )
-        return int(nonces.split()[-1]), int(parked.split()[-1])
+        async with self.pool.acquire() as conn, conn.transaction():
+            expired = await conn.fetch(
+                "DELETE FROM parked_statuses WHERE parked_at < now() - make_interval(secs => $1)"
+                " RETURNING provider, event_key, provider_message_id, provider_status",
+                parked_age_s,
+            )
+            events = [
+                not_applied(
+                    "expired",
+                    row["provider"],
+                    row["provider_status"],
+                    row["event_key"],
+                    provider_message_id=row["provider_message_id"],
+                )
+                for row in expired
+            ]
+            await publish(self.producer, self.topics.message_events, events)
+        return int(nonces.split()[-1]), len(expired)
+
+
+def _not_applied(
+    report: StatusReport, outcome: StatusNotAppliedOutcome, mid: uuid.UUID | None
+) -> Event:
+    return not_applied(
+        outcome,
+        report.provider,
+        report.provider_status,
+        report.event_key,
+        mid,
+        report.provider_message_id,
+    )
+
+
+async def _park(conn: asyncpg.Connection, report: StatusReport, status: SmarticoStatus) -> None:
+    await conn.execute(
+        "INSERT INTO parked_statuses (provider, event_key, provider_message_id,"
+        " provider_status, status, reported_at, detail)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
+        report.provider,
+        report.event_key,
+        report.provider_message_id,
+        report.provider_status,
+        status.value,
+        report.reported_at,
+        report.detail,
+    )

@@ -11,15 +11,21 @@ from shared.events.catalogue import (
     DeadLetterRedriven,
     DispatchAttempted,
     DispatchFailed,
+    DispatchParked,
+    DispatchResumed,
     DispatchSucceeded,
     EventType,
     MessageAccepted,
     MessageBodyRedacted,
     MessageContent,
+    MessageRefused,
     Payload,
     RecipientResolutionFailed,
     RecipientResolved,
     RecipientSource,
+    ResolutionFailure,
+    StatusNotApplied,
+    StatusNotAppliedOutcome,
     StatusReported,
 )
 from shared.events.envelope import (
@@ -31,6 +37,7 @@ from shared.events.envelope import (
     count_skipped,
     read_event,
 )
+from shared.events.streams import refusal_id_for, report_id_for
 from shared.events.upcasting import UPCASTERS, upcast
 
 __all__ = [
@@ -44,6 +51,8 @@ __all__ = [
     "DeadLetterRedriven",
     "DispatchAttempted",
     "DispatchFailed",
+    "DispatchParked",
+    "DispatchResumed",
     "DispatchSucceeded",
     "Envelope",
     "Event",
@@ -51,14 +60,20 @@ __all__ = [
     "MessageAccepted",
     "MessageBodyRedacted",
     "MessageContent",
+    "MessageRefused",
     "Payload",
     "RecipientResolutionFailed",
     "RecipientResolved",
     "RecipientSource",
+    "ResolutionFailure",
     "SkipReason",
+    "StatusNotApplied",
+    "StatusNotAppliedOutcome",
     "StatusReported",
     "Unreadable",
     "count_skipped",
     "read_event",
+    "refusal_id_for",
+    "report_id_for",
     "upcast",
 ]

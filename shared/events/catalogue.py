@@ -35,6 +35,10 @@ class EventType(StrEnum):
     CALLBACK_DEAD_LETTERED = "callback.dead_lettered"
     DEAD_LETTER_REDRIVEN = "dead_letter.redriven"
     MESSAGE_BODY_REDACTED = "message.body_redacted"
+    MESSAGE_REFUSED = "message.refused"
+    STATUS_NOT_APPLIED = "status.not_applied"
+    DISPATCH_PARKED = "dispatch.parked"
+    DISPATCH_RESUMED = "dispatch.resumed"
 
 
 # "allow": a field added by a newer producer is kept (and written again if the event is),
@@ -93,10 +97,26 @@ class RecipientResolved(Payload):
     vault_request_id: str | None = None
 
 
+ResolutionFailure = Literal[
+    "user_not_found",
+    "no_address",
+    "opted_out",
+    "erased",
+    # Version 2: the vault's stored address failed its integrity check, or the vault gave
+    # an answer this resolver does not know.  Both end the message as ``failed``.
+    "integrity_failure",
+    "unknown_answer",
+]
+
+
 class RecipientResolutionFailed(Payload):
+    """Version 2 added two reasons: an older reader skips those events (a newer version
+    it cannot validate) instead of dead-lettering them; v1 records read unchanged."""
+
     event_type: ClassVar[EventType] = EventType.RECIPIENT_RESOLUTION_FAILED
+    class_version: ClassVar[int] = 2
     channel: Channel
-    reason: Literal["user_not_found", "no_address", "opted_out", "erased"]
+    reason: ResolutionFailure
 
 
 class DispatchAttempted(Payload):
@@ -124,6 +144,29 @@ class DispatchFailed(Payload):
     reason: str = Field(
         description="a class of failure, never a provider's raw text with an address in it"
     )
+
+
+class DispatchParked(Payload):
+    """Set aside on the dispatch ledger until ``retry_at``: a provider's breaker open, or
+    transient failures past the in-process budget.  ``attempt`` is the last one made."""
+
+    event_type: ClassVar[EventType] = EventType.DISPATCH_PARKED
+    channel: Channel
+    provider: str
+    attempt: int = Field(ge=0)
+    reason: str = Field(description="a class of failure (circuit_open, a transient reason)")
+    retry_at: datetime
+
+
+class DispatchResumed(Payload):
+    """Taken from the ledger again: a parked retry come due, or a send whose dispatcher
+    stopped mid-call (its lease ran out).  ``attempt`` is the one about to be made."""
+
+    event_type: ClassVar[EventType] = EventType.DISPATCH_RESUMED
+    channel: Channel
+    provider: str
+    attempt: int = Field(ge=1)
+    resumed_from: Literal["parked", "sending"]
 
 
 class StatusReported(Payload):
@@ -179,6 +222,35 @@ class MessageBodyRedacted(Payload):
     retention_days: int
 
 
+class MessageRefused(Payload):
+    """Intake answered a request with an error code.  Its stream is the refusal's own
+    (``refusal_id_for``), never a message's: a refused request is not a message, and a
+    retry accepted later keeps a timeline of its own.  Only our words: no body value."""
+
+    event_type: ClassVar[EventType] = EventType.MESSAGE_REFUSED
+    channel: Channel
+    error_code: int
+    reason: str = Field(description="a fixed class of refusal, never the request's text")
+    uid: str | None = None
+    ext_user_id: str | None = None
+
+
+StatusNotAppliedOutcome = Literal["ignored", "unknown", "unmatched", "expired"]
+
+
+class StatusNotApplied(Payload):
+    """A provider's report that changed no status: one the mapping ignores, one it does
+    not know, one naming no message we sent, or one parked for its message until it
+    expired.  On its message's stream when that is known, else on its own
+    (``report_id_for``)."""
+
+    event_type: ClassVar[EventType] = EventType.STATUS_NOT_APPLIED
+    provider: str
+    outcome: StatusNotAppliedOutcome
+    provider_status: str = Field(description="the provider's status code, sanitised")
+    provider_message_id: str | None = None
+
+
 # The typed payload of an ``Event``, discriminated by ``Event.type``: narrow it with
 # ``isinstance`` or ``match``.
 AnyPayload = (
@@ -194,6 +266,10 @@ AnyPayload = (
     | CallbackDeadLettered
     | DeadLetterRedriven
     | MessageBodyRedacted
+    | MessageRefused
+    | StatusNotApplied
+    | DispatchParked
+    | DispatchResumed
 )
 
 PAYLOAD_TYPES: dict[EventType, type[AnyPayload]] = {
@@ -211,6 +287,10 @@ PAYLOAD_TYPES: dict[EventType, type[AnyPayload]] = {
         CallbackDeadLettered,
         DeadLetterRedriven,
         MessageBodyRedacted,
+        MessageRefused,
+        StatusNotApplied,
+        DispatchParked,
+        DispatchResumed,
     )
 }
 # By wire string too: a plain ``str`` lookup, no enum conversion on the hot path.

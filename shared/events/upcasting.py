@@ -20,9 +20,15 @@ def upcast_recipient_resolved_v1_v2(payload: dict[str, Any]) -> dict[str, Any]:
     return upcast
 
 
+def upcast_recipient_resolution_failed_v1_v2(payload: dict[str, Any]) -> dict[str, Any]:
+    """Version 2 only added reasons: every v1 payload is a valid v2 one."""
+    return payload
+
+
 # (event type, version it reads) -> the upcaster to the next version.
 UPCASTERS: dict[tuple[EventType, int], Upcaster] = {
     (EventType.RECIPIENT_RESOLVED, 1): upcast_recipient_resolved_v1_v2,
+    (EventType.RECIPIENT_RESOLUTION_FAILED, 1): upcast_recipient_resolution_failed_v1_v2,
 }
 
 

@@ -13,7 +13,14 @@ import pytest
 from aiohttp import web
 
 from shared.domain import Channel
-from shared.events import DispatchAttempted, DispatchFailed, DispatchSucceeded, Event, EventType
+from shared.events import (
+    DispatchAttempted,
+    DispatchFailed,
+    DispatchResumed,
+    DispatchSucceeded,
+    Event,
+    EventType,
+)
 from shared.topics import Topics
 from shared.work import DispatchWork
 from tests.dispatch.support import (
@@ -23,6 +30,7 @@ from tests.dispatch.support import (
     make_work,
     outcomes,
     produce_work,
+    settled,
     smtp_server,
     wait_for,
     wait_for_events,
@@ -250,17 +258,17 @@ async def test_unknown_outcome_is_resent_only_where_the_provider_recognises_it(
                 events = await wait_for_events(
                     kafka_bootstrap,
                     topics.message_events,
-                    lambda evs: (
-                        {e.ext_message_id for e in evs}
-                        >= {viber.ext_message_id, sms.ext_message_id}
-                    ),
+                    settled(2),
                 )
         by_id = outcomes(events)
+        # The sweeper took both from the ledger (dispatch.resumed, from 'sending').
         assert [e.type for e in by_id[viber.ext_message_id]] == [
+            EventType.DISPATCH_RESUMED,
             EventType.DISPATCH_ATTEMPTED,
             EventType.DISPATCH_SUCCEEDED,
         ]
-        assert payload_of(by_id[viber.ext_message_id][0], DispatchAttempted).attempt == 2
+        assert payload_of(by_id[viber.ext_message_id][0], DispatchResumed).resumed_from == "sending"
+        assert payload_of(by_id[viber.ext_message_id][1], DispatchAttempted).attempt == 2
         (last,) = by_id[sms.ext_message_id]
         failed = payload_of(last, DispatchFailed)
         assert failed.reason == "outcome_unknown" and failed.retryable is False

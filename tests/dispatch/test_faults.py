@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import uuid
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
@@ -15,7 +16,7 @@ from services.dispatch.email_main import create_email_app
 from services.dispatch.settings import EmailSettings, SmsSettings
 from services.dispatch.sms_main import create_sms_app
 from shared.domain import Channel, ChannelFamily
-from shared.events import DispatchFailed
+from shared.events import DispatchFailed, DispatchParked, DispatchResumed, Event
 from tests.dispatch.support import (
     FakeProvider,
     RecordingSmtpHandler,
@@ -105,15 +106,20 @@ async def test_generic_provider_faults(dispatch_env, topics, keypair, kafka_boot
         (A, 2, None),
         (D, 2, None),
     ]
-    # two inline attempts, then parked on the ledger, then the sweeper's third succeeds
+    # two inline attempts, then parked on the ledger, then the sweeper's third succeeds:
+    # the park and the resumption are events too
     assert kinds(by_id[works["503-twice"].ext_message_id]) == [
         (A, 1, None),
         (F, 1, "http_503"),
         (A, 2, None),
         (F, 2, "http_503"),
+        ("dispatch.parked", 2, "http_503"),
+        ("dispatch.resumed", 3, None),
         (A, 3, None),
         (D, 3, None),
     ]
+    resumed = payload_of(by_id[works["503-twice"].ext_message_id][5], DispatchResumed)
+    assert resumed.resumed_from == "parked"
     assert kinds(by_id[works["400"].ext_message_id]) == [(A, 1, None), (F, 1, "http_400")]
     assert payload_of(by_id[works["400"].ext_message_id][-1], DispatchFailed).retryable is False
     assert kinds(by_id[works["always-502"].ext_message_id])[-1] == (
@@ -180,6 +186,16 @@ async def test_smtp_421_is_retried_and_550_fails(dispatch_env, topics, keypair, 
         assert "nobody@example.test" not in event.model_dump_json()
 
 
+def breaker_parks(events: list[Event]) -> dict[uuid.UUID, DispatchParked]:
+    """The parks for an open breaker (the first two, failing, parked for their 503s)."""
+    parks = {
+        e.ext_message_id: payload_of(e, DispatchParked)
+        for e in events
+        if e.type.value == "dispatch.parked"
+    }
+    return {mid: park for mid, park in parks.items() if park.reason == "circuit_open"}
+
+
 async def test_circuit_breaker_parks_without_calling(
     dispatch_env, events_dsn, topics, keypair, kafka_bootstrap
 ):
@@ -213,4 +229,15 @@ async def test_circuit_breaker_parks_without_calling(
                 assert len(await parked()) == 3
             finally:
                 await conn.close()
+            # Each park is on the log, with its reason and when it will be retried.
+            events = await wait_for_events(
+                kafka_bootstrap,
+                topics.message_events,
+                lambda events: len(breaker_parks(events)) >= 3,
+            )
     assert len(fake.requests) == 2  # the open breaker made no call for the later three
+    parks = breaker_parks(events)
+    assert set(parks) == {w.ext_message_id for w in later}
+    for park in parks.values():
+        assert (park.reason, park.attempt, park.provider) == ("circuit_open", 0, "generic")
+        assert park.retry_at > datetime.now(UTC) + timedelta(seconds=60)

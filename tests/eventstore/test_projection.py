@@ -192,3 +192,49 @@ def test_the_vaults_own_audit_facts_parse():
     fact = parse_audit_fact(json.dumps(entry.facts()).encode())
     assert (fact.audit_id, fact.ext_message_id) == (str(entry.audit_id), str(entry.ext_message_id))
     assert (fact.fields, fact.request_id, fact.at) == (["email"], "req-1", entry.at)
+
+
+def test_decisions_that_are_not_a_message_s_state_keep_to_their_own_streams():
+    refused = project([build.refused("r-1", 4, "no_address", ext_user_id="player-9")])
+    assert (refused.stage, refused.uid, refused.ext_user_id, refused.status) == (
+        "refused",
+        "r-1",
+        "player-9",
+        None,
+    )
+    assert refused.count_key is None  # never counted among messages
+    orphan = project([build.status_not_applied(None, "unmatched", provider_message_id="pm-9")])
+    assert (orphan.stage, orphan.provider_message_id, orphan.count_key) == (
+        "status_unmatched",
+        "pm-9",
+        None,
+    )
+
+
+def test_a_status_not_applied_changes_nothing_of_its_message_but_the_timeline():
+    events = lifecycle("u-na")
+    before = project(events)
+    after = apply(before, build.status_not_applied(before.ext_message_id, "unknown"))
+    assert after.version == before.version + 1
+    assert (after.status, after.stage, after.provider) == (before.status, before.stage, "smtp")
+
+
+@pytest.mark.parametrize("reason", ["integrity_failure", "unknown_answer"])
+def test_a_vault_answer_that_cannot_be_used_ends_the_message_as_failed(reason):
+    accepted = build.accepted("u-vault")
+    state = project([accepted, build.resolution_failed(accepted.ext_message_id, reason)])
+    assert (state.status, state.stage) == ("failed", "resolution_failed")
+
+
+def test_a_parked_dispatch_shows_as_parked_until_it_resumes():
+    accepted = build.accepted("u-park")
+    mid = accepted.ext_message_id
+    events = [
+        accepted,
+        build.resolved(mid),
+        build.attempted(mid, 1),
+        build.dispatch_failed(mid, 1),
+        build.parked(mid, 1, reason="http_503", retry_at=datetime(2026, 11, 28, 12, tzinfo=UTC)),
+    ]
+    assert project(events).stage == "parked"
+    assert project([*events, build.resumed(mid, 2)]).stage == "dispatching"

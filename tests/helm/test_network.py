@@ -66,7 +66,8 @@ def test_each_service_reaches_only_dns_kafka_its_database_and_its_own_endpoints(
         ), f"{name} has an egress rule to anywhere"
     assert egress["vault"] == {53, 9092, 9093, 5432}
     assert egress["projector"] == {53, 9092, 9093, 5432}
-    assert egress["resolver"] == {53, 9092, 9093, 8081}  # no database, the vault
+    # the vault, and the events database for its read claims only (services/resolver/claims.py)
+    assert egress["resolver"] == {53, 9092, 9093, 8081, 5432}
     assert 587 in egress["dispatch-email"]
     assert 443 not in egress["vault"] | egress["resolver"] | egress["intake"]
 

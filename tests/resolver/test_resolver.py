@@ -12,9 +12,10 @@ import asyncpg
 from aiohttp.test_utils import TestServer
 from prometheus_client import REGISTRY
 
+from services.callback_relay.domain import status_from
 from services.resolver.app import create_app
 from services.resolver.settings import ResolverSettings
-from shared.domain import Channel, ChannelFamily, event_id_for
+from shared.domain import Channel, ChannelFamily, SmarticoStatus, event_id_for
 from shared.events import Event, EventType, MessageAccepted, RecipientResolutionFailed
 from shared.kafka import start_producer
 from shared.sealing import SealingKeyring
@@ -186,9 +187,11 @@ async def test_a_burst_is_resolved_in_batches_each_read_audited_with_its_message
     assert len({r["request_id"] for r in reads}) < 300 / 10  # batched calls, not one per message
 
 
-async def test_a_ciphertext_that_fails_its_check_sends_the_message_to_the_dead_letter_topic(
+async def test_a_ciphertext_that_fails_its_check_ends_the_message_as_failed(
     vault, vault_env, vault_dsn, kafka_bootstrap, topics
 ):
+    """Once dead-lettered (the message stayed accepted for ever and Smartico never heard
+    of it), now a resolution failure with our reason, which the relay reports as failed."""
     await vault.put("tampered", {"email": "tampered@example.org"})
     await vault.put("fine", {"email": "fine@example.org"})
     conn = await asyncpg.connect(vault_dsn)
@@ -203,7 +206,55 @@ async def test_a_ciphertext_that_fails_its_check_sends_the_message_to_the_dead_l
     await produce(kafka_bootstrap, topics.message_events, [bad, good])
     async with running_resolver(vault_env, vault.base_url):
         work = await read_topic(kafka_bootstrap, topics.dispatch(ChannelFamily.EMAIL), expect=1)
-        dead = await read_topic(kafka_bootstrap, topics.dead_letter, expect=1)
+        log = await read_topic(kafka_bootstrap, topics.message_events, expect=4)
     assert [DispatchWork.from_bytes(r.value).ext_message_id for r in work] == [good.ext_message_id]
-    assert [Event.from_bytes(r.value).ext_message_id for r in dead] == [bad.ext_message_id]
-    assert dict(dead[0].headers)["blindpost.reason"] == b"vault status integrity_failure"
+    failed = [
+        e for e in map(Event.from_bytes, (r.value for r in log))
+        if e.type is EventType.RECIPIENT_RESOLUTION_FAILED
+    ]
+    assert [e.ext_message_id for e in failed] == [bad.ext_message_id]
+    assert payload_of(failed[0], RecipientResolutionFailed).reason == "integrity_failure"
+    assert status_from(failed[0]) is SmarticoStatus.FAILED  # the callback Smartico gets
+    # A dead letter for it would be in the failure event's transaction, already read.
+    assert await read_topic(kafka_bootstrap, topics.dead_letter, timeout_s=1) == []
+
+
+async def test_a_duplicated_accepted_message_is_read_from_the_vault_once(
+    vault, vault_env, vault_dsn, kafka_bootstrap, topics
+):
+    """A retried request that reached another intake replica publishes message.accepted
+    twice: the vault is read once (one audit row), whether the copy arrives in a later batch
+    or after a restart, and the message is dispatched once."""
+    await vault.put("twice", {"email": "twice@example.org"})
+    await vault.put("sentinel", {"email": "sentinel@example.org"})
+    original = accepted_event("twice", Channel.EMAIL)
+    # The copy another replica wrote: same message, same event id, its own record.
+    copy = Event.create(
+        original.ext_message_id,
+        payload_of(original, MessageAccepted),
+        "intake",
+    )
+    later, after_restart = (accepted_event("sentinel", Channel.EMAIL) for _ in range(2))
+    email = topics.dispatch(ChannelFamily.EMAIL)
+
+    await produce(kafka_bootstrap, topics.message_events, [original])
+    async with running_resolver(vault_env, vault.base_url):
+        await read_topic(kafka_bootstrap, email, expect=1)
+        await produce(kafka_bootstrap, topics.message_events, [copy, later])
+        await read_topic(kafka_bootstrap, email, expect=2)  # the later one: the copy is past
+    await produce(kafka_bootstrap, topics.message_events, [copy, after_restart])
+    async with running_resolver(vault_env, vault.base_url):
+        work = await read_topic(kafka_bootstrap, email, expect=3)
+
+    assert sorted(str(DispatchWork.from_bytes(r.value).ext_message_id) for r in work) == sorted(
+        str(e.ext_message_id) for e in (original, later, after_restart)
+    )
+    conn = await asyncpg.connect(vault_dsn)
+    try:
+        reads = await conn.fetchval(
+            "SELECT count(*) FROM audit_log WHERE ext_message_id = $1 AND decision = 'read'",
+            str(original.ext_message_id),
+        )
+    finally:
+        await conn.close()
+    assert reads == 1

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import re
 import uuid
+from datetime import UTC, datetime
 
 import pytest
 from pydantic import ValidationError
@@ -22,6 +23,7 @@ from shared.events import (
     Event,
     EventType,
     MessageContent,
+    RecipientResolutionFailed,
     RecipientResolved,
     SkipReason,
     StatusReported,
@@ -187,8 +189,20 @@ def test_every_type_round_trips_typed() -> None:
         build.callback_dead_lettered(MID, s.CLICKED),
         build.redriven(MID, s.CLICKED),
         build.body_redacted(MID),
+        build.refused(),
+        build.status_not_applied(MID),
+        build.parked(MID, retry_at=datetime(2026, 11, 28, 12, tzinfo=UTC)),
+        build.resumed(MID),
     ]
     assert {e.type for e in events} == set(EventType)
     for event in events:
         again = Event.from_bytes(event.to_bytes())
         assert again == event and type(again.payload) is PAYLOAD_TYPES[event.type]
+
+
+def test_resolution_failures_of_version_1_read_as_version_2() -> None:
+    """Version 2 only added reasons: a stored v1 record reads unchanged."""
+    raw = build.written(build.resolution_failed(MID, "opted_out"), schema_version=1)
+    event = read_event(raw, "unit")
+    assert event is not None and event.schema_version == 2
+    assert build.payload_of(event, RecipientResolutionFailed).reason == "opted_out"

@@ -19,15 +19,21 @@ from shared.events import (
     DeadLetterRedriven,
     DispatchAttempted,
     DispatchFailed,
+    DispatchParked,
+    DispatchResumed,
     DispatchSucceeded,
     Event,
     MessageAccepted,
     MessageBodyRedacted,
     MessageContent,
+    MessageRefused,
     Payload,
     RecipientResolutionFailed,
     RecipientResolved,
+    StatusNotApplied,
     StatusReported,
+    refusal_id_for,
+    report_id_for,
 )
 
 CALLBACK_URL = "http://127.0.0.1:9900/callback"
@@ -146,6 +152,30 @@ def dispatch_failed(
     return _event(mid, payload, _dispatcher(channel), (attempt,), at)
 
 
+def parked(
+    mid: uuid.UUID,
+    attempt: int = 1,
+    *,
+    reason: str = "circuit_open",
+    retry_at: datetime,
+    channel: Channel = Channel.EMAIL,
+    provider: str = "smtp",
+) -> Event:
+    payload = DispatchParked(
+        channel=channel, provider=provider, attempt=attempt, reason=reason, retry_at=retry_at
+    )
+    return _event(mid, payload, _dispatcher(channel), (attempt, reason))
+
+
+def resumed(
+    mid: uuid.UUID, attempt: int = 2, *, channel: Channel = Channel.EMAIL, provider: str = "smtp"
+) -> Event:
+    payload = DispatchResumed(
+        channel=channel, provider=provider, attempt=attempt, resumed_from="parked"
+    )
+    return _event(mid, payload, _dispatcher(channel), (attempt, "parked"))
+
+
 def status_reported(
     mid: uuid.UUID,
     status: SmarticoStatus,
@@ -212,6 +242,40 @@ def redriven(
 
 def body_redacted(mid: uuid.UUID, retention_days: int = 30) -> Event:
     return _event(mid, MessageBodyRedacted(retention_days=retention_days), "blindpost-projector")
+
+
+def refused(
+    uid: str | None = "refused-1",
+    error_code: int = 1,
+    reason: str = "user_not_found",
+    *,
+    channel: Channel = Channel.EMAIL,
+    ext_user_id: str | None = "player-1",
+) -> Event:
+    """``message.refused`` as intake writes it, on the refusal's own stream."""
+    payload = MessageRefused(
+        channel=channel, error_code=error_code, reason=reason, uid=uid, ext_user_id=ext_user_id
+    )
+    return _event(refusal_id_for(channel, uid or "-", error_code), payload, "intake")
+
+
+def status_not_applied(
+    mid: uuid.UUID | None,
+    outcome: str = "ignored",
+    *,
+    provider: str = "sendgrid",
+    provider_status: str = "processed",
+    provider_message_id: str | None = "pm-1",
+) -> Event:
+    """``status.not_applied`` on ``mid``'s stream, or (None) on the report's own."""
+    payload = StatusNotApplied(
+        provider=provider,
+        outcome=outcome,  # type: ignore[arg-type]
+        provider_status=provider_status,
+        provider_message_id=provider_message_id,
+    )
+    stream = mid or report_id_for(provider, provider_message_id or provider_status)
+    return _event(stream, payload, "status-ingest", (provider, outcome, provider_status))
 
 
 def written(
