@@ -71,24 +71,18 @@ class ServiceExited(Exception):
     pass
 
 
+@dataclass
 class Soak:
-    def __init__(
-        self,
-        processes: dict[str, ServiceProcess],
-        ports: dict[str, int],
-        databases: dict[str, str],
-        prefix: str,
-        mails: CountingSmtpHandler,
-        world: OutsideWorld,
-        smartico: Smartico,
-    ) -> None:
-        self.processes = processes
-        self.ports = ports
-        self.databases = databases
-        self.prefix = prefix
-        self.mails = mails
-        self.world = world
-        self.smartico = smartico
+    """The running gateway, the outside world's stand-ins and what the soak reads of them."""
+
+    processes: dict[str, ServiceProcess]
+    ports: dict[str, int]
+    databases: dict[str, str]
+    """Database name by its role in the gateway (events, vault)."""
+    prefix: str
+    mails: CountingSmtpHandler
+    world: OutsideWorld
+    smartico: Smartico
 
     async def sample(self, session: aiohttp.ClientSession, minute: int) -> Sample:
         sample = Sample(minute, datetime.now(UTC))
