@@ -200,7 +200,11 @@ async def run(settings: Settings) -> int:
         )
         timeout = aiohttp.ClientTimeout(total=10)
         async with (
-            aiohttp.ClientSession(timeout=timeout) as posts,
+            # A connection per post: a keep-alive pool would grow with every stall up to 64
+            # and show in intake's open files as a climb that is ours, not intake's.
+            aiohttp.ClientSession(
+                timeout=timeout, connector=aiohttp.TCPConnector(force_close=True)
+            ) as posts,
             aiohttp.ClientSession(timeout=timeout) as probes,
         ):
             if not settings.rate:
@@ -217,16 +221,20 @@ async def run(settings: Settings) -> int:
                 f"{settings.warmup} min"
             )
             stream_task = asyncio.create_task(smartico.run(posts, settings.minutes * 60, rate))
-            start = time.monotonic()
-            samples.append(await soak.sample(probes, 0))
-            for minute in range(1, settings.minutes + 1):
-                await asyncio.sleep(max(0.0, start + 60 * minute - time.monotonic()))
-                samples.append(await soak.sample(probes, minute))
-                baseline = samples[settings.warmup] if minute >= settings.warmup else None
-                print(
-                    minute_table(samples[-1], baseline, settings.minutes, samples[-2]), flush=True
-                )
-            await stream_task
+            try:
+                start = time.monotonic()
+                samples.append(await soak.sample(probes, 0))
+                for minute in range(1, settings.minutes + 1):
+                    await asyncio.sleep(max(0.0, start + 60 * minute - time.monotonic()))
+                    samples.append(await soak.sample(probes, minute))
+                    baseline = samples[settings.warmup] if minute >= settings.warmup else None
+                    print(
+                        minute_table(samples[-1], baseline, settings.minutes, samples[-2]),
+                        flush=True,
+                    )
+                await stream_task
+            finally:
+                stream_task.cancel()  # interrupted: stop posting before the sessions close
             say(f"stream stopped; up to {settings.drain_s:.0f} s for the rest to arrive")
             final_lag = await soak.drain(probes, settings.drain_s)
     except ServiceExited as exc:

@@ -58,18 +58,22 @@ class Smartico:
         loop = asyncio.get_running_loop()
         end = loop.time() + seconds
         due = loop.time()
-        while loop.time() < end:
-            await self._slots.acquire()
-            self.sent += 1
-            task = asyncio.create_task(self._post(session, self.sent))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
-            if rate:
-                # Behind by more than a second (64 in flight): go on from now, no burst.
-                due = max(due + 1 / rate, loop.time() - 1)
-                await asyncio.sleep(max(0.0, due - loop.time()))
-        if self._tasks:
-            await asyncio.gather(*self._tasks)
+        try:
+            while loop.time() < end:
+                await self._slots.acquire()
+                self.sent += 1
+                task = asyncio.create_task(self._post(session, self.sent))
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
+                if rate:
+                    # Behind by more than a second (64 in flight): go on from now, no burst.
+                    due = max(due + 1 / rate, loop.time() - 1)
+                    await asyncio.sleep(max(0.0, due - loop.time()))
+            if self._tasks:
+                await asyncio.gather(*self._tasks)
+        finally:
+            for task in self._tasks:  # interrupted: stop posting before the session closes
+                task.cancel()
 
     async def _post(self, session: aiohttp.ClientSession, n: int) -> None:
         body = {
@@ -115,13 +119,16 @@ async def end_to_end_maximum(
     and ``accepted`` callbacks), measured over the second half of ``seconds`` of posting as
     fast as 64 in flight allow: the first half fills the pipeline."""
     burst = asyncio.create_task(smartico.run(session, seconds, rate=None))
-    await asyncio.sleep(seconds / 2)
-    began, mails_then, callbacks_then = (
-        time.monotonic(),
-        len(mails.received),
-        len(called_back(world)),
-    )
-    await burst
+    try:
+        await asyncio.sleep(seconds / 2)
+        began, mails_then, callbacks_then = (
+            time.monotonic(),
+            len(mails.received),
+            len(called_back(world)),
+        )
+        await burst
+    finally:
+        burst.cancel()
     elapsed = time.monotonic() - began
     delivered = min(len(mails.received) - mails_then, len(called_back(world)) - callbacks_then)
     return delivered / elapsed
