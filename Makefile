@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 .PHONY: up down test unit lint bench infra tools install clean status fuzz chaos image lock \
-	test-images compose-images compose-up compose-down compose-test
+	test-images compose-images compose-up compose-down compose-test soak
 
 install: $(STAMP)
 
@@ -95,6 +95,14 @@ fuzz: install
 CHAOS_FLOW ?= 100
 chaos: install infra
 	CHAOS_FLOW=$(CHAOS_FLOW) $(BIN)/pytest -q -s -p no:cacheprovider tests/chaos
+
+## The whole gateway for SOAK_MINUTES under a steady stream of e-mails (SOAK_RATE a second, by
+## default half the end-to-end maximum it measures first); fails when a service's RSS, open
+## files, database connections or consumer lag grow without bound, or a message is lost.
+## A table each minute; the report lands in var/soak/report.md (docs/reliability.md, "Soak").
+SOAK_MINUTES ?= 30
+soak: install infra
+	SOAK_MINUTES=$(SOAK_MINUTES) $(BIN)/python -m bench.soak
 
 ## Ruff (its S rules are the security lint), mypy, and pip-audit of the installed
 ## dependencies (deploy/tools/audit_dependencies.py says what it needs to reach).
