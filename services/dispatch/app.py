@@ -21,7 +21,7 @@ from services.dispatch.providers import Provider
 from services.dispatch.settings import DispatchSettings
 from services.dispatch.sweeper import run_sweeper
 from shared.db import postgres_pool
-from shared.domain import Channel, ChannelFamily
+from shared.domain import Channel
 from shared.http import add_readiness_check, create_service_app
 from shared.kafka import RecoveringProducer, kafka_consumer, kafka_producer, prepare_topics
 from shared.lag import monitor_lag
@@ -51,19 +51,19 @@ CONSUMER = web.AppKey("consumer", AIOKafkaConsumer)
 
 def create_app(
     settings: DispatchSettings,
-    family: ChannelFamily,
+    channel: Channel,
     private_keys: list[str],
     build_providers: BuildProviders,
 ) -> web.Application:
-    app = create_service_app(f"dispatch-{family.value}", **settings.app_options())
+    app = create_service_app(f"dispatch-{channel.value}", **settings.app_options())
     kafka = settings.kafka
     topics = kafka.topics
-    group = kafka.group(f"dispatch-{family.value}")
+    group = kafka.group(f"dispatch-{channel.value}")
     keyring = SealingKeyring.parse(private_keys)  # fails at start-up, not per message
 
     @asynccontextmanager
     async def pool() -> AsyncIterator[asyncpg.Pool]:
-        await prepare_topics(kafka, (DISPATCH[family], MESSAGE_EVENTS, DEAD_LETTER))
+        await prepare_topics(kafka, (DISPATCH[channel], MESSAGE_EVENTS, DEAD_LETTER))
         async with postgres_pool(
             settings.database,
             migrations=MIGRATIONS,
@@ -97,11 +97,11 @@ def create_app(
     @asynccontextmanager
     async def dispatcher() -> AsyncIterator[Dispatcher]:
         yield Dispatcher(
-            family=family,
+            channel=channel,
             settings=settings,
             keyring=keyring,
             routes=app[ROUTES],
-            ledger=Ledger(app[POOL], family.value),
+            ledger=Ledger(app[POOL], channel.value),
             producer=app[PRODUCER],
             topics=topics,
         )
@@ -114,7 +114,7 @@ def create_app(
         app,
         CONSUMER,
         lambda: kafka_consumer(
-            kafka, group, [topics.dispatch(family)], max_poll_records=app[DISPATCHER].batch_size
+            kafka, group, [topics.dispatch(channel)], max_poll_records=app[DISPATCHER].batch_size
         ),
     )
     run_background(
@@ -126,7 +126,7 @@ def create_app(
     run_background(
         app, "sweeper", lambda: run_sweeper(app[DISPATCHER], stopping(app)), drains=True
     )
-    monitor_lag(app, kafka, group, [topics.dispatch(family)])
+    monitor_lag(app, kafka, group, [topics.dispatch(channel)])
     add_readiness_check(app, "ledger", lambda: app[POOL].fetchval("SELECT 1"))
     add_readiness_check(app, "producer", lambda: app[PRODUCER].check())
     return app

@@ -1,6 +1,7 @@
-"""A dispatcher family as data: its settings class and its registry of providers by name.
-Each channel of the family gets the provider its ``BLINDPOST_<CHANNEL>_PROVIDER`` names,
-built by the registry's function with that channel's limits (docs/adding-a-provider.md)."""
+"""A dispatcher as data: its settings class and its registry of providers by name.  Each
+dispatcher sends one channel (its own topic, consumer group and process; the code is this,
+shared), through the provider its ``BLINDPOST_<CHANNEL>_PROVIDER`` names, built by the
+registry's function with that channel's limits (docs/adding-a-provider.md)."""
 
 from __future__ import annotations
 
@@ -44,7 +45,7 @@ class Family(Generic[S]):
     def create_app(self, settings: S) -> web.Application:
         return create_app(
             settings,
-            settings.family,
+            settings.channel,
             settings.private_keys,
             lambda: self.choose_providers(settings),
         )
@@ -52,6 +53,6 @@ class Family(Generic[S]):
     def main(self) -> None:
         settings = self.settings.from_env()
         configure_logging(
-            f"dispatch-{settings.family.value}", settings.log_level, settings.log_format
+            f"dispatch-{settings.channel.value}", settings.log_level, settings.log_format
         )
         serve(self.create_app(settings), settings.http_host, settings.port)

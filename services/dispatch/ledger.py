@@ -60,6 +60,9 @@ _RETURNING = ", ".join("l." + c for c in LedgerRow.__dataclass_fields__ if c != 
 
 
 class Ledger:
+    """One dispatcher's view of the shared table: its rows carry its channel in ``family``
+    (the column's name predates a dispatcher per channel; migration 0002)."""
+
     def __init__(self, pool: asyncpg.Pool, family: str) -> None:
         self.pool = pool
         self.family = family

@@ -28,7 +28,7 @@ async def run_sweeper(dispatcher: Dispatcher, stop: asyncio.Event | None = None)
     while not stop.is_set():
         try:
             done = await sweep_once(dispatcher)
-            PARKED_NOW.labels(dispatcher.family.value).set(await dispatcher.ledger.count_parked())
+            PARKED_NOW.labels(dispatcher.channel.value).set(await dispatcher.ledger.count_parked())
         except Exception as exc:  # noqa: BLE001 - the next round tries again
             log.warning("ledger sweep failed", stage=dispatcher.name, error=type(exc).__name__)
             done = 0

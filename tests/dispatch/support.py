@@ -4,6 +4,7 @@ local servers standing in for providers, and the dispatcher app served on a free
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -118,12 +119,19 @@ def settled(count: int) -> Callable[[list[Event]], bool]:
 
 
 async def dispatch_until_settled(
-    app: web.Application, bootstrap: str, topics: Topics, works: list[DispatchWork]
+    apps: web.Application | list[web.Application],
+    bootstrap: str,
+    topics: Topics,
+    works: list[DispatchWork],
 ) -> list[Event]:
-    """Serves the dispatcher ``app``, produces ``works`` to their family's topic and reads
-    the event log until every one of them is settled."""
-    async with Served(app):
-        await produce_work(bootstrap, topics.dispatch(works[0].channel.family), works)
+    """Serves the dispatcher ``apps`` (one per channel), produces each of ``works`` to its
+    channel's topic and reads the event log until every one of them is settled."""
+    async with contextlib.AsyncExitStack() as served:
+        for app in apps if isinstance(apps, list) else [apps]:
+            await served.enter_async_context(Served(app))
+        for channel in dict.fromkeys(w.channel for w in works):
+            mine = [w for w in works if w.channel is channel]
+            await produce_work(bootstrap, topics.dispatch(channel), mine)
         return await wait_for_events(bootstrap, topics.message_events, settled(len(works)))
 
 

@@ -44,7 +44,7 @@ async def produce_until_killed(
 ) -> set:
     """Produces the work and waits for the receiving server to kill the dispatcher; returns
     the messages it had reported Dispatched."""
-    await produce_work(bootstrap, topics.dispatch(works[0].channel.family), works)
+    await produce_work(bootstrap, topics.dispatch(works[0].channel), works)
     popen = process.process
     assert popen is not None
     await wait_for(lambda: popen.poll() is not None, timeout_s=60)
@@ -218,8 +218,9 @@ async def test_unknown_outcome_is_resent_only_where_the_provider_recognises_it(
     sweeper resends through the generic provider (idempotency key) and fails the Twilio one
     (no key: at most once) without calling Twilio."""
     from services.dispatch import ledger as ledger_module
-    from services.dispatch.settings import SmsSettings
+    from services.dispatch.settings import SmsSettings, ViberSettings
     from services.dispatch.sms_main import create_sms_app
+    from services.dispatch.viber_main import create_viber_app
     from shared.db import create_pool
 
     generic, twilio = IdempotentProvider(), IdempotentProvider()
@@ -231,11 +232,12 @@ async def test_unknown_outcome_is_resent_only_where_the_provider_recognises_it(
     pool = await create_pool(events_dsn)
     try:
         ledger = ledger_module.Ledger(pool, "sms")
-        claims = [
-            ledger_module.Claim(viber.ext_message_id, "viber", "generic", viber.to_bytes()),
-            ledger_module.Claim(sms.ext_message_id, "sms", "twilio", sms.to_bytes()),
-        ]
-        claimed, _ = await ledger.claim(claims, lease_s=0)
+        viber_claim = ledger_module.Claim(
+            viber.ext_message_id, "viber", "generic", viber.to_bytes()
+        )
+        claimed, _ = await ledger_module.Ledger(pool, "viber").claim([viber_claim], lease_s=0)
+        sms_claim = ledger_module.Claim(sms.ext_message_id, "sms", "twilio", sms.to_bytes())
+        claimed |= (await ledger.claim([sms_claim], lease_s=0))[0]
         assert len(claimed) == 2
         async with Served(generic.app()) as gen, Served(twilio_app) as tw:
             env = {
@@ -246,7 +248,10 @@ async def test_unknown_outcome_is_resent_only_where_the_provider_recognises_it(
                 "BLINDPOST_TWILIO_AUTH_TOKEN": "t",
                 "BLINDPOST_TWILIO_BASE_URL": tw.url,
             }
-            async with Served(create_sms_app(SmsSettings.from_env(env))):
+            async with (
+                Served(create_sms_app(SmsSettings.from_env(env))),
+                Served(create_viber_app(ViberSettings.from_env(env))),
+            ):
                 events = await wait_for_events(
                     kafka_bootstrap,
                     topics.message_events,

@@ -1,5 +1,5 @@
-"""Every provider a setting may name is in its family's registry, and each channel gets the
-provider its setting names (built without a network call)."""
+"""Every provider a setting may name is in its dispatcher's registry, and each channel gets
+the provider its setting names (built without a network call)."""
 
 from __future__ import annotations
 
@@ -10,13 +10,17 @@ import pytest
 from services.dispatch.cim_main import CIM
 from services.dispatch.email_main import EMAIL
 from services.dispatch.family import Family
-from services.dispatch.settings import SmsSettings
+from services.dispatch.settings import SmsSettings, ViberSettings, WhatsAppSettings
 from services.dispatch.sms_main import SMS
+from services.dispatch.viber_main import VIBER
+from services.dispatch.whatsapp_main import WHATSAPP
 from shared.domain import Channel
 from shared.settings import SettingsError
 
+DISPATCHERS = [EMAIL, SMS, VIBER, WHATSAPP, CIM]
 
-@pytest.mark.parametrize("family", [EMAIL, SMS, CIM], ids=["email", "sms", "cim"])
+
+@pytest.mark.parametrize("family", DISPATCHERS, ids=lambda f: f.settings.channel.value)
 def test_every_choice_a_setting_allows_is_registered(family: Family):
     settings = family.settings
     for channel in settings.model_construct().channels:
@@ -39,7 +43,11 @@ async def test_channels_get_the_provider_their_setting_names():
         "BLINDPOST_VIBER_RATE_PER_S": "5",
         "BLINDPOST_WHATSAPP_CONCURRENCY": "3",
     }
-    choices = SMS.choose_providers(SmsSettings.from_env(env))
+    choices = {
+        **SMS.choose_providers(SmsSettings.from_env(env)),
+        **VIBER.choose_providers(ViberSettings.from_env(env)),
+        **WHATSAPP.choose_providers(WhatsAppSettings.from_env(env)),
+    }
     try:
         names = {channel: choice.provider.name for channel, choice in choices.items()}
         # WhatsApp's default, Twilio, without a Twilio account: the generic provider stands in.
