@@ -40,7 +40,8 @@ class ProviderChoice:
     concurrency: int
 
 
-BuildProviders = Callable[[], dict[Channel, ProviderChoice]]
+BuildProviders = Callable[[], dict[Channel, list[ProviderChoice]]]
+"""Each channel's providers, in failover order."""
 
 POOL = web.AppKey("pool", asyncpg.Pool)
 PRODUCER = web.AppKey("producer", RecoveringProducer)
@@ -73,25 +74,29 @@ def create_app(
         ) as pool:
             yield pool
 
+    def route(channel: Channel, choice: ProviderChoice, *fallbacks: Route) -> Route:
+        guard = ProviderGuard.create(
+            f"{channel.value}:{choice.provider.name}",
+            rate_per_s=choice.rate_per_s,
+            concurrency=choice.concurrency,
+            breaker_threshold=settings.dispatch_breaker_threshold,
+            breaker_cooldown_s=settings.dispatch_breaker_cooldown_s,
+        )
+        return Route(choice.provider, guard, fallbacks)
+
     @asynccontextmanager
     async def routes() -> AsyncIterator[dict[Channel, Route]]:
         choices = build_providers()
         try:
             yield {
-                channel: Route(
-                    choice.provider,
-                    ProviderGuard.create(
-                        f"{channel.value}:{choice.provider.name}",
-                        rate_per_s=choice.rate_per_s,
-                        concurrency=choice.concurrency,
-                        breaker_threshold=settings.dispatch_breaker_threshold,
-                        breaker_cooldown_s=settings.dispatch_breaker_cooldown_s,
-                    ),
+                channel: route(
+                    channel, first, *(route(channel, c) for c in following)
                 )
-                for channel, choice in choices.items()
+                for channel, (first, *following) in choices.items()
             }
         finally:
-            for provider in {id(c.provider): c.provider for c in choices.values()}.values():
+            providers = [c.provider for chosen in choices.values() for c in chosen]
+            for provider in {id(p): p for p in providers}.values():
                 await provider.close()
 
     @asynccontextmanager

@@ -30,16 +30,24 @@ class Family(Generic[S]):
     settings: type[S]
     providers: Mapping[str, BuildProvider[S]]
 
-    def choose_providers(self, settings: S) -> dict[Channel, ProviderChoice]:
-        choices = {}
+    def choose_providers(self, settings: S) -> dict[Channel, list[ProviderChoice]]:
+        """Each channel's providers, in failover order."""
+        choices: dict[Channel, list[ProviderChoice]] = {}
         for channel in settings.channels:
-            name = settings.provider_for(channel)
-            if name not in self.providers:
-                variable = f"BLINDPOST_{channel.value.upper()}_PROVIDER"
-                raise SettingsError(f"{variable}: one of {', '.join(sorted(self.providers))}")
+            names = settings.providers_for(channel)
+            variable = f"BLINDPOST_{channel.value.upper()}_PROVIDERS"
+            unknown = [name for name in names if name not in self.providers]
+            if unknown:
+                raise SettingsError(f"{variable}: each one of {', '.join(sorted(self.providers))}")
+            if len(set(names)) < len(names):
+                raise SettingsError(f"{variable}: a provider named twice")
             limits = settings.limits(channel)
-            provider = self.providers[name](settings, channel)
-            choices[channel] = ProviderChoice(provider, limits.rate_per_s, limits.concurrency)
+            choices[channel] = [
+                ProviderChoice(
+                    self.providers[name](settings, channel), limits.rate_per_s, limits.concurrency
+                )
+                for name in names
+            ]
         return choices
 
     def create_app(self, settings: S) -> web.Application:

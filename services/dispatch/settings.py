@@ -1,9 +1,9 @@
 """Settings of the dispatchers: what they share, then one class per channel.
 
-Every channel has the same three settings, read by name: ``BLINDPOST_<CHANNEL>_PROVIDER``
-(which adapter, a key of the dispatcher's registry), ``_RATE_PER_S`` and ``_CONCURRENCY`` (the
-provider's limits).  A provider's own credentials sit in its dispatcher's class, one group per
-provider.
+Every channel has the same settings, read by name: ``BLINDPOST_<CHANNEL>_PROVIDER``
+(which adapter, a key of the dispatcher's registry) or ``_PROVIDERS`` (several, in failover
+order), ``_RATE_PER_S`` and ``_CONCURRENCY`` (each provider's limits).  A provider's own
+credentials sit in its dispatcher's class, one group per provider.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from shared.credentials import (
     MetaWhatsAppAccount,
     SendGridAccount,
     TwilioAccount,
+    ViberAccount,
     VonageAccount,
 )
 from shared.domain import Channel, ChannelFamily
@@ -116,6 +117,10 @@ class FamilySettings(DispatchSettings):
     def provider_for(self, channel: Channel) -> str:
         return str(getattr(self, f"{channel.value}_provider"))
 
+    def providers_for(self, channel: Channel) -> list[str]:
+        """``BLINDPOST_<CHANNEL>_PROVIDERS`` in failover order, else the one ``_PROVIDER``."""
+        return list(getattr(self, f"{channel.value}_providers")) or [self.provider_for(channel)]
+
     def limits(self, channel: Channel) -> ProviderLimits:
         return ProviderLimits(
             getattr(self, f"{channel.value}_rate_per_s"),
@@ -141,6 +146,7 @@ class EmailSettings(FamilySettings):
     dispatch_email_port: int = 8084
     seal_private_keys_email: CsvList = Field(default_factory=list)
     email_provider: Literal["smtp", "sendgrid", "mailgun"] = "smtp"
+    email_providers: CsvList = Field(default_factory=list)  # failover order
     email_rate_per_s: RatePerSecond = 0.0
     email_concurrency: Concurrency = 64
     message_id_domain: str = "blindpost.local"
@@ -211,6 +217,7 @@ class SmsSettings(PhoneSettings):
     channel = Channel.SMS
     dispatch_sms_port: int = 8085
     sms_provider: Literal["generic", "twilio", "vonage"] = "generic"
+    sms_providers: CsvList = Field(default_factory=list)  # failover order
     sms_rate_per_s: RatePerSecond = 0.0
     sms_concurrency: Concurrency = 64
 
@@ -218,15 +225,18 @@ class SmsSettings(PhoneSettings):
 class ViberSettings(PhoneSettings):
     channel = Channel.VIBER
     dispatch_viber_port: int = 8091
-    viber_provider: Literal["generic"] = "generic"
+    viber_provider: Literal["generic", "viber"] = "generic"
+    viber_providers: CsvList = Field(default_factory=list)  # failover order
     viber_rate_per_s: RatePerSecond = 0.0
     viber_concurrency: Concurrency = 32
+    viber: ViberAccount  # Viber's own bot API (provider "viber")
 
 
 class WhatsAppSettings(PhoneSettings):
     channel = Channel.WHATSAPP
     dispatch_whatsapp_port: int = 8092
     whatsapp_provider: Literal["twilio", "meta", "generic"] = "twilio"
+    whatsapp_providers: CsvList = Field(default_factory=list)  # failover order
     whatsapp_rate_per_s: RatePerSecond = 0.0
     whatsapp_concurrency: Concurrency = 32
 
@@ -243,6 +253,7 @@ class CimSettings(FamilySettings):
     dispatch_cim_port: int = 8086
     seal_private_keys_cim: CsvList = Field(default_factory=list)
     cim_provider: Literal["cim"] = "cim"
+    cim_providers: CsvList = Field(default_factory=list)  # failover order
     cim_rate_per_s: RatePerSecond = 0.0
     cim_concurrency: Concurrency = 32
     cim_url: str = "http://127.0.0.1:9902/cim"

@@ -66,10 +66,18 @@ async def _resume(dispatcher: Dispatcher, row: LedgerRow) -> None:
     route = dispatcher.routes.get(work.channel)
     if route is None:
         return
-    provider = route.provider
+    # The provider of the last attempt: the only one that may recognise a resend.
+    provider = next(
+        (r.provider for r in route.candidates() if r.provider.name == row.provider),
+        route.provider,
+    )
+    # An unknown outcome, or a failure after which the provider may have the message, keeps
+    # it with that provider (failover.py).
+    unknown = row.state == "sending" and row.called
+    pinned_to = row.provider if unknown or row.pinned else None
     dispatcher.in_flight.add(row.ext_message_id)
     try:
-        if row.state == "sending":
+        if unknown:
             step = next_step(
                 OutcomeUnknown(provider.redelivery), row.attempt, Budget.fresh(dispatcher.policy)
             )
@@ -89,7 +97,7 @@ async def _resume(dispatcher: Dispatcher, row: LedgerRow) -> None:
                 return
         attempt = row.attempt + 1
         await dispatcher.ledger.next_attempt(row.ext_message_id, attempt, dispatcher.lease_s)
-        for future in await dispatcher.delivery.deliver(work, attempt):
+        for future in await dispatcher.delivery.deliver(work, attempt, pinned_to):
             await future
     finally:
         dispatcher.in_flight.discard(row.ext_message_id)

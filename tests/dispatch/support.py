@@ -6,10 +6,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 from aiohttp import web
 from aiokafka import AIOKafkaProducer
@@ -180,6 +182,30 @@ class FakeProvider:
             if response is not None:
                 return response
         return self.answer(request, raw, len(self.requests))
+
+
+class TwilioServer:
+    """Twilio's Messages API: takes the first ``takes`` messages (all, if None), then
+    answers 503; counts each message it took by the ``bp_mid`` of its status callback."""
+
+    def __init__(self, takes: int | None = None) -> None:
+        self.takes = takes
+        self.delivered: Counter[str] = Counter()
+        self.refused = 0
+
+    def app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_post("/2010-04-01/Accounts/{sid}/Messages.json", self.handle)
+        return app
+
+    async def handle(self, request: web.Request) -> web.Response:
+        form = parse_qs(await request.text())
+        mid = parse_qs(urlsplit(form["StatusCallback"][0]).query)["bp_mid"][0]
+        if self.takes is not None and sum(self.delivered.values()) >= self.takes:
+            self.refused += 1
+            return web.json_response({"code": 20500, "message": "unavailable"}, status=503)
+        self.delivered[mid] += 1
+        return web.json_response({"sid": f"SM{len(self.delivered):032d}"}, status=201)
 
 
 @dataclass

@@ -1,6 +1,7 @@
 """Viber and WhatsApp each have their own dispatcher: their own topic, consumer group and
-process, sending to providers that speak their wire formats.  Work written to the SMS topic
-before the split (by a resolver from before it) is handed on, not lost."""
+process, sending to providers that speak their wire formats (Viber's own bot API among
+them).  Work written to the SMS topic before the split (by a resolver from before it) is
+handed on, not lost."""
 
 from __future__ import annotations
 
@@ -8,14 +9,18 @@ import functools
 import json
 import uuid
 
-from services.dispatch.settings import SmsSettings
+from aiohttp import web
+
+from services.dispatch.settings import SmsSettings, ViberSettings
 from services.dispatch.sms_main import create_sms_app
+from services.dispatch.viber_main import create_viber_app
 from shared.domain import Channel
-from shared.events import DispatchSucceeded, Event
+from shared.events import DispatchFailed, DispatchSucceeded, Event
 from shared.kafka import admin_client
 from shared.topics import Topics
 from tests.dispatch.support import (
     Served,
+    dispatch_until_settled,
     make_work,
     outcomes,
     produce_work,
@@ -113,3 +118,66 @@ async def test_viber_and_whatsapp_are_sent_by_their_own_dispatchers(
             what=f"{stage} to commit its offsets",
         )
         assert await committed_topics(kafka_bootstrap, topics.group(stage)) == consumed
+
+
+class ViberBotApi:
+    """Viber's REST bot API as it answers: HTTP 200 with a JSON ``status`` (0 = sent)."""
+
+    def __init__(self, statuses: dict[str, list[int]]) -> None:
+        self.statuses = statuses  # per receiver, the statuses to answer in turn (then 0)
+        self.requests: list[tuple[dict[str, str], dict]] = []
+
+    def app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_post("/pa/send_message", self.handle)
+        return app
+
+    async def handle(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        self.requests.append((dict(request.headers), body))
+        pending = self.statuses.get(body["receiver"], [])
+        status = pending.pop(0) if pending else 0
+        if status:
+            return web.json_response({"status": status, "status_message": "refused"})
+        token = 5741311803571721087 + len(self.requests)
+        return web.json_response(
+            {"status": 0, "status_message": "ok", "message_token": token, "chat_hostname": "SN-1"}
+        )
+
+
+async def test_viber_through_viber_s_own_bot_api(dispatch_env, topics, keypair, kafka_bootstrap):
+    api = ViberBotApi({"viber-busy": [12], "viber-gone": [6]})
+    async with Served(api.app()) as served:
+        env = {
+            **dispatch_env,
+            "BLINDPOST_VIBER_PROVIDER": "viber",
+            "BLINDPOST_VIBER_AUTH_TOKEN": "viber-token",
+            "BLINDPOST_VIBER_SENDER_NAME": "Amazing Casino",
+            "BLINDPOST_VIBER_BASE_URL": served.url,
+        }
+        sent, busy, gone = (
+            make_work(Channel.VIBER, receiver, keypair[1], body=f"hello {receiver}")
+            for receiver in ("viber-abc", "viber-busy", "viber-gone")
+        )
+        events = await dispatch_until_settled(
+            create_viber_app(ViberSettings.from_env(env)),
+            kafka_bootstrap,
+            topics,
+            [sent, busy, gone],
+        )
+
+    headers, body = api.requests[0]
+    assert headers["X-Viber-Auth-Token"] == "viber-token"
+    assert body == {
+        "receiver": "viber-abc",
+        "min_api_version": 1,
+        "sender": {"name": "Amazing Casino"},
+        "tracking_data": str(sent.ext_message_id),
+        "type": "text",
+        "text": "hello viber-abc",
+    }
+    assert sent_by(events, sent.ext_message_id).provider == "viber"
+    assert sent_by(events, busy.ext_message_id).attempt == 2  # 12 (too many requests): again
+    failed = payload_of(outcomes(events)[gone.ext_message_id][-1], DispatchFailed)
+    assert (failed.reason, failed.retryable) == ("viber_receiver_not_subscribed", False)
+    assert "refused" not in "".join(e.model_dump_json() for e in events)  # never Viber's text
