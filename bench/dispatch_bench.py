@@ -191,7 +191,7 @@ async def _end_to_end(
         cpu_before = _cpu_seconds(process)
         started = time.perf_counter()
         for work in works:
-            await producer.send(topics.dispatch(family), work.to_bytes(), key=work.key)
+            await producer.send(topics.dispatch(channel), work.to_bytes(), key=work.key)
         await producer.flush()
         sent = 0
         deadline = started + 120

@@ -23,6 +23,8 @@ SERVICES = {
     "resolver": "services.resolver.main",
     "dispatch-email": "services.dispatch.email_main",
     "dispatch-sms": "services.dispatch.sms_main",
+    "dispatch-viber": "services.dispatch.viber_main",
+    "dispatch-whatsapp": "services.dispatch.whatsapp_main",
     "dispatch-cim": "services.dispatch.cim_main",
     "status-ingest": "services.status_ingest.main",
     "callback-relay": "services.callback_relay.main",

@@ -70,6 +70,14 @@ class MetaWhatsAppAccount(
     base_url: str = "https://graph.facebook.com"
 
 
+class ViberAccount(ProviderAccount, provider="viber", required=("auth_token", "sender_name")):
+    """A Viber business bot (Viber's REST bot API): its token signs its callbacks too."""
+
+    auth_token: SecretStr | None = None
+    sender_name: str | None = None  # shown as the sender; Viber allows 28 characters
+    base_url: str = "https://chatapi.viber.com"
+
+
 class SendGridAccount(ProviderAccount, provider="sendgrid", required=("api_key",)):
     api_key: SecretStr | None = None
     base_url: str = "https://api.sendgrid.com"

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
-from shared.domain import ChannelFamily
+from shared.domain import Channel
 
 HOUR_MS = 3_600_000
 DAY_MS = 24 * HOUR_MS
@@ -49,13 +49,15 @@ VAULT_AUDIT = TopicSpec(
     "audit facts of every vault access (no values), for the SIEM and the audit join",
     retention_ms=400 * DAY_MS,
 )
+# One work topic per channel, each read by that channel's own dispatcher (its own lag,
+# replicas and rate limit).
 DISPATCH = {
-    family: TopicSpec(
-        f"blindpost.dispatch.{family.value}",
-        f"{family.value} work items with sealed addresses; kept briefly",
+    channel: TopicSpec(
+        f"blindpost.dispatch.{channel.value}",
+        f"{channel.value} work items with sealed addresses; kept briefly",
         retention_ms=2 * DAY_MS,
     )
-    for family in ChannelFamily
+    for channel in Channel
 }
 CALLBACKS_DEAD_LETTER = TopicSpec(
     "blindpost.callbacks.dead-letter",
@@ -129,8 +131,8 @@ class Topics:
     def vault_audit(self) -> str:
         return self.name(VAULT_AUDIT)
 
-    def dispatch(self, family: ChannelFamily) -> str:
-        return self.name(DISPATCH[family])
+    def dispatch(self, channel: Channel) -> str:
+        return self.name(DISPATCH[channel])
 
     @property
     def callbacks_dead_letter(self) -> str:

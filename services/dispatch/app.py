@@ -21,7 +21,7 @@ from services.dispatch.providers import Provider
 from services.dispatch.settings import DispatchSettings
 from services.dispatch.sweeper import run_sweeper
 from shared.db import postgres_pool
-from shared.domain import Channel, ChannelFamily
+from shared.domain import Channel
 from shared.http import add_readiness_check, create_service_app
 from shared.kafka import RecoveringProducer, kafka_consumer, kafka_producer, prepare_topics
 from shared.lag import monitor_lag
@@ -40,7 +40,8 @@ class ProviderChoice:
     concurrency: int
 
 
-BuildProviders = Callable[[], dict[Channel, ProviderChoice]]
+BuildProviders = Callable[[], dict[Channel, list[ProviderChoice]]]
+"""Each channel's providers, in failover order."""
 
 POOL = web.AppKey("pool", asyncpg.Pool)
 PRODUCER = web.AppKey("producer", RecoveringProducer)
@@ -51,19 +52,19 @@ CONSUMER = web.AppKey("consumer", AIOKafkaConsumer)
 
 def create_app(
     settings: DispatchSettings,
-    family: ChannelFamily,
+    channel: Channel,
     private_keys: list[str],
     build_providers: BuildProviders,
 ) -> web.Application:
-    app = create_service_app(f"dispatch-{family.value}", **settings.app_options())
+    app = create_service_app(f"dispatch-{channel.value}", **settings.app_options())
     kafka = settings.kafka
     topics = kafka.topics
-    group = kafka.group(f"dispatch-{family.value}")
+    group = kafka.group(f"dispatch-{channel.value}")
     keyring = SealingKeyring.parse(private_keys)  # fails at start-up, not per message
 
     @asynccontextmanager
     async def pool() -> AsyncIterator[asyncpg.Pool]:
-        await prepare_topics(kafka, (DISPATCH[family], MESSAGE_EVENTS, DEAD_LETTER))
+        await prepare_topics(kafka, (DISPATCH[channel], MESSAGE_EVENTS, DEAD_LETTER))
         async with postgres_pool(
             settings.database,
             migrations=MIGRATIONS,
@@ -73,35 +74,39 @@ def create_app(
         ) as pool:
             yield pool
 
+    def route(channel: Channel, choice: ProviderChoice, *fallbacks: Route) -> Route:
+        guard = ProviderGuard.create(
+            f"{channel.value}:{choice.provider.name}",
+            rate_per_s=choice.rate_per_s,
+            concurrency=choice.concurrency,
+            breaker_threshold=settings.dispatch_breaker_threshold,
+            breaker_cooldown_s=settings.dispatch_breaker_cooldown_s,
+        )
+        return Route(choice.provider, guard, fallbacks)
+
     @asynccontextmanager
     async def routes() -> AsyncIterator[dict[Channel, Route]]:
         choices = build_providers()
         try:
             yield {
-                channel: Route(
-                    choice.provider,
-                    ProviderGuard.create(
-                        f"{channel.value}:{choice.provider.name}",
-                        rate_per_s=choice.rate_per_s,
-                        concurrency=choice.concurrency,
-                        breaker_threshold=settings.dispatch_breaker_threshold,
-                        breaker_cooldown_s=settings.dispatch_breaker_cooldown_s,
-                    ),
+                channel: route(
+                    channel, first, *(route(channel, c) for c in following)
                 )
-                for channel, choice in choices.items()
+                for channel, (first, *following) in choices.items()
             }
         finally:
-            for provider in {id(c.provider): c.provider for c in choices.values()}.values():
+            providers = [c.provider for chosen in choices.values() for c in chosen]
+            for provider in {id(p): p for p in providers}.values():
                 await provider.close()
 
     @asynccontextmanager
     async def dispatcher() -> AsyncIterator[Dispatcher]:
         yield Dispatcher(
-            family=family,
+            channel=channel,
             settings=settings,
             keyring=keyring,
             routes=app[ROUTES],
-            ledger=Ledger(app[POOL], family.value),
+            ledger=Ledger(app[POOL], channel.value),
             producer=app[PRODUCER],
             topics=topics,
         )
@@ -114,7 +119,7 @@ def create_app(
         app,
         CONSUMER,
         lambda: kafka_consumer(
-            kafka, group, [topics.dispatch(family)], max_poll_records=app[DISPATCHER].batch_size
+            kafka, group, [topics.dispatch(channel)], max_poll_records=app[DISPATCHER].batch_size
         ),
     )
     run_background(
@@ -126,7 +131,7 @@ def create_app(
     run_background(
         app, "sweeper", lambda: run_sweeper(app[DISPATCHER], stopping(app)), drains=True
     )
-    monitor_lag(app, kafka, group, [topics.dispatch(family)])
+    monitor_lag(app, kafka, group, [topics.dispatch(channel)])
     add_readiness_check(app, "ledger", lambda: app[POOL].fetchval("SELECT 1"))
     add_readiness_check(app, "producer", lambda: app[PRODUCER].check())
     return app

@@ -22,10 +22,17 @@ from services.dispatch.delivery_steps import (
     next_step,
 )
 from services.dispatch.event_log import Ack, EventLog
+from services.dispatch.failover import Failover
 from services.dispatch.guard import ProviderGuard
-from services.dispatch.ledger import Ledger, SentMarker
-from services.dispatch.metrics import OUTCOMES, PARKED, SMS_SEGMENTS
-from services.dispatch.outcomes import ProviderFailure, Sent, TransientFailure, transport_failure
+from services.dispatch.ledger import BatchedWrites, Ledger
+from services.dispatch.metrics import FAILOVERS, OUTCOMES, PARKED, SMS_SEGMENTS
+from services.dispatch.outcomes import (
+    ProviderFailure,
+    Sent,
+    TransientFailure,
+    may_have_been_taken,
+    transport_failure,
+)
 from services.dispatch.providers import Outbound, Provider
 from services.dispatch.segments import encoding_of
 from shared.domain import Channel
@@ -41,6 +48,11 @@ log = get_logger(__name__)
 class Route:
     provider: Provider
     guard: ProviderGuard
+    # The channel's next providers, in order, for failover (``failover.py``).
+    fallbacks: tuple[Route, ...] = ()
+
+    def candidates(self) -> list[Route]:
+        return [self, *self.fallbacks]
 
 
 class Delivery:
@@ -62,24 +74,35 @@ class Delivery:
         self.keyring = keyring
         self.routes = routes
         self.ledger = ledger
-        self.marker = SentMarker(ledger)
+        self.sends = BatchedWrites(ledger.mark_sent)
+        self.calls = BatchedWrites(ledger.mark_called)
         self.events = events
         self.policy = policy
         self.send_timeout_s = send_timeout_s
         self.lease_s = lease_s
 
-    async def deliver(self, work: DispatchWork, attempt: int) -> list[Ack]:
-        """Attempts from ``attempt`` on (the row is claimed); returns the outcome futures."""
-        route = self.routes[work.channel]
-        provider, guard = route.provider, route.guard
+    async def deliver(
+        self, work: DispatchWork, attempt: int, pinned_to: str | None = None
+    ) -> list[Ack]:
+        """Attempts from ``attempt`` on (the row is claimed), through the channel's providers
+        in order (``failover.py``; only ``pinned_to`` if given); returns the outcome futures."""
+        failover = Failover(self.routes[work.channel].candidates(), pinned_to)
+        route = failover.route
         budget = Budget.fresh(self.policy)
         outbound: Outbound | None = None
+        allowed = False  # the breaker already let this call through (a probe is taken once)
         while True:
+            provider, guard = route.provider, route.guard
             if self.policy.expired(_age_s(work)):
                 return [await self.fail(work, provider.name, attempt, "expired")]
-            if not guard.breaker.allow():
-                await self._park(work, circuit_open(attempt, guard.breaker.retry_in()))
-                return []
+            if not (allowed or guard.breaker.allow()):
+                if (following := failover.next_open()) is None:
+                    await self._park(work, circuit_open(attempt, guard.breaker.retry_in()))
+                    return []
+                route, allowed = following, True
+                await self._switch(work, attempt, following)
+                continue
+            allowed = False
             if outbound is None:
                 try:
                     recipient = self.keyring.open(work.sealed_recipient, work.sealing_context())
@@ -100,6 +123,15 @@ class Delivery:
                 return [await self.fail(work, provider.name, attempt, step.reason)]
             assert isinstance(outcome, ProviderFailure)  # only a transient one goes on
             await self._retrying(work, provider.name, attempt, outcome.reason)
+            if may_have_been_taken(outcome):
+                if failover.pin():  # kept in the ledger, for the sweeper after a crash
+                    await self.ledger.next_attempt(
+                        work.ext_message_id, attempt, self.lease_s, pinned=True
+                    )
+            elif (following := failover.next_open()) is not None:
+                route, allowed, attempt = following, True, attempt + 1
+                await self._switch(work, attempt, following)
+                continue  # no back-off: another provider
             if isinstance(step, RetryInline):
                 await asyncio.sleep(step.delay_s)
                 budget = step.budget
@@ -110,15 +142,24 @@ class Delivery:
             await self._park(work, step)
             return []
 
+    async def _switch(self, work: DispatchWork, attempt: int, route: Route) -> None:
+        """Recorded before the call: a crash in it leaves the provider that may have it."""
+        FAILOVERS.labels(work.channel.value, route.provider.name).inc()
+        await self.ledger.next_attempt(
+            work.ext_message_id, attempt, self.lease_s, route.provider.name
+        )
+
     async def _call(self, work: DispatchWork, route: Route, outbound: Outbound) -> Sent:
         provider, guard = route.provider, route.guard
         async with guard.concurrency:
             await guard.limiter.acquire()
-            # Acknowledged before the call: the log shows the attempt even if we die in it.
-            await (
-                await self.events.attempted(
-                    work.ext_message_id, work.channel, provider.name, outbound.attempt
-                )
+            # Acknowledged before the call: the log shows the attempt even if we die in it,
+            # and the ledger that the call began (so a crash in it is an unknown outcome).
+            attempted = await self.events.attempted(
+                work.ext_message_id, work.channel, provider.name, outbound.attempt
+            )
+            await asyncio.gather(
+                attempted, self.calls.add((work.ext_message_id, outbound.attempt))
             )
             metrics.attempts(self.family, work.channel.value, provider.name).inc()
             if outbound.attempt == 1:
@@ -155,8 +196,8 @@ class Delivery:
             )
         # Recorded before the event is produced: a Dispatched event in the log means the
         # ledger says 'sent', so that message is never sent again.
-        await self.marker.mark(
-            work.ext_message_id, attempt, sent.provider_message_id, sent.segments
+        await self.sends.add(
+            (work.ext_message_id, attempt, sent.provider_message_id, sent.segments)
         )
         return await self.events.dispatched(
             work.ext_message_id,

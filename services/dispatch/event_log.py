@@ -110,6 +110,12 @@ class EventLog:
             out.topic, out.value, key=out.key, headers=list(out.headers)
         )
 
+    async def forward(self, record: ConsumerRecord, channel: Channel) -> Ack:
+        """A work item, unchanged, to the topic of the dispatcher that sends its channel."""
+        return await self.producer.send(
+            self.topics.dispatch(channel), record.value, key=record.key
+        )
+
     async def _emit(
         self, ext_message_id: uuid.UUID, payload: AnyPayload, discriminator: tuple[object, ...]
     ) -> Ack:

@@ -1,6 +1,7 @@
-"""A dispatcher family as data: its settings class and its registry of providers by name.
-Each channel of the family gets the provider its ``BLINDPOST_<CHANNEL>_PROVIDER`` names,
-built by the registry's function with that channel's limits (docs/adding-a-provider.md)."""
+"""A dispatcher as data: its settings class and its registry of providers by name.  Each
+dispatcher sends one channel (its own topic, consumer group and process; the code is this,
+shared), through the provider its ``BLINDPOST_<CHANNEL>_PROVIDER`` names, built by the
+registry's function with that channel's limits (docs/adding-a-provider.md)."""
 
 from __future__ import annotations
 
@@ -29,22 +30,30 @@ class Family(Generic[S]):
     settings: type[S]
     providers: Mapping[str, BuildProvider[S]]
 
-    def choose_providers(self, settings: S) -> dict[Channel, ProviderChoice]:
-        choices = {}
+    def choose_providers(self, settings: S) -> dict[Channel, list[ProviderChoice]]:
+        """Each channel's providers, in failover order."""
+        choices: dict[Channel, list[ProviderChoice]] = {}
         for channel in settings.channels:
-            name = settings.provider_for(channel)
-            if name not in self.providers:
-                variable = f"BLINDPOST_{channel.value.upper()}_PROVIDER"
-                raise SettingsError(f"{variable}: one of {', '.join(sorted(self.providers))}")
+            names = settings.providers_for(channel)
+            variable = f"BLINDPOST_{channel.value.upper()}_PROVIDERS"
+            unknown = [name for name in names if name not in self.providers]
+            if unknown:
+                raise SettingsError(f"{variable}: each one of {', '.join(sorted(self.providers))}")
+            if len(set(names)) < len(names):
+                raise SettingsError(f"{variable}: a provider named twice")
             limits = settings.limits(channel)
-            provider = self.providers[name](settings, channel)
-            choices[channel] = ProviderChoice(provider, limits.rate_per_s, limits.concurrency)
+            choices[channel] = [
+                ProviderChoice(
+                    self.providers[name](settings, channel), limits.rate_per_s, limits.concurrency
+                )
+                for name in names
+            ]
         return choices
 
     def create_app(self, settings: S) -> web.Application:
         return create_app(
             settings,
-            settings.family,
+            settings.channel,
             settings.private_keys,
             lambda: self.choose_providers(settings),
         )
@@ -52,6 +61,6 @@ class Family(Generic[S]):
     def main(self) -> None:
         settings = self.settings.from_env()
         configure_logging(
-            f"dispatch-{settings.family.value}", settings.log_level, settings.log_format
+            f"dispatch-{settings.channel.value}", settings.log_level, settings.log_format
         )
         serve(self.create_app(settings), settings.http_host, settings.port)

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Generic, TypeVar
 
 import asyncpg
 
@@ -21,6 +23,8 @@ from shared.db import migrate_database
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 MIGRATIONS_TABLE = "dispatch_schema_migrations"
+
+T = TypeVar("T")
 
 
 async def migrate(dsn: str) -> list[str]:
@@ -47,6 +51,11 @@ class LedgerRow:
     provider_message_id: str | None
     segments: int | None
     reason: str | None
+    # Its provider may have taken it (an attempt that stopped mid-call): never fails over.
+    pinned: bool
+    # The provider call of ``attempt`` began: a 'sending' row past its lease is an unknown
+    # outcome only then (else it was claimed and waited on a limit when its process died).
+    called: bool
 
     @classmethod
     def from_record(cls, record: asyncpg.Record) -> LedgerRow:
@@ -60,6 +69,9 @@ _RETURNING = ", ".join("l." + c for c in LedgerRow.__dataclass_fields__ if c != 
 
 
 class Ledger:
+    """One dispatcher's view of the shared table: its rows carry its channel in ``family``
+    (the column's name predates a dispatcher per channel; migration 0002)."""
+
     def __init__(self, pool: asyncpg.Pool, family: str) -> None:
         self.pool = pool
         self.family = family
@@ -74,8 +86,9 @@ class Ledger:
             inserted = await conn.fetch(
                 """
                 INSERT INTO dispatch_ledger
-                    (ext_message_id, family, channel, provider, state, attempt, due_at, work)
-                SELECT m, $2, c, p, 'sending', 1, now() + make_interval(secs => $6), w
+                    (ext_message_id, family, channel, provider, state, attempt, due_at, work,
+                     called)
+                SELECT m, $2, c, p, 'sending', 1, now() + make_interval(secs => $6), w, false
                 FROM unnest($1::uuid[], $3::text[], $4::text[], $5::bytea[]) AS t(m, c, p, w)
                 ON CONFLICT (ext_message_id) DO NOTHING
                 RETURNING ext_message_id
@@ -97,12 +110,25 @@ class Ledger:
                 )
         return claimed, [LedgerRow.from_record(r) for r in existing]
 
-    async def next_attempt(self, ext_message_id: uuid.UUID, attempt: int, lease_s: float) -> None:
+    async def next_attempt(
+        self,
+        ext_message_id: uuid.UUID,
+        attempt: int,
+        lease_s: float,
+        provider: str | None = None,
+        *,
+        pinned: bool = False,
+    ) -> None:
+        """The row leased for ``attempt``, with the provider it goes to (failover) recorded
+        before the call, so a crash in it leaves the right provider to recognise a resend."""
         await self._update(
             ext_message_id,
-            "state = 'sending', attempt = $2, due_at = now() + make_interval(secs => $3)",
+            "state = 'sending', attempt = $2, due_at = now() + make_interval(secs => $3),"
+            " provider = coalesce($4, provider), pinned = pinned OR $5, called = false",
             attempt,
             lease_s,
+            provider,
+            pinned,
         )
 
     async def mark_sent(self, rows: list[tuple[uuid.UUID, int, str | None, int | None]]) -> None:
@@ -121,6 +147,18 @@ class Ledger:
             [r[1] for r in rows],
             [r[2] for r in rows],
             [r[3] for r in rows],
+        )
+
+    async def mark_called(self, rows: list[tuple[uuid.UUID, int]]) -> None:
+        """(id, attempt) of each message whose provider call begins now."""
+        await self.pool.execute(
+            """
+            UPDATE dispatch_ledger AS l SET called = true
+            FROM unnest($1::uuid[], $2::int[]) AS t(m, a)
+            WHERE l.ext_message_id = t.m AND l.attempt = t.a
+            """,
+            [r[0] for r in rows],
+            [r[1] for r in rows],
         )
 
     async def mark_failed(self, ext_message_id: uuid.UUID, attempt: int, reason: str) -> None:
@@ -192,27 +230,23 @@ class Ledger:
         return LedgerRow.from_record(record) if record else None
 
 
-class SentMarker:
-    """Marks sends in the ledger in small batches (one UPDATE every few milliseconds), so
-    the window in which a crash forgets a finished send stays a few milliseconds wide
-    without one database round trip per message."""
+class BatchedWrites(Generic[T]):
+    """Ledger writes in small batches (one statement every few milliseconds), so the window
+    in which a crash forgets one stays a few milliseconds wide without one database round
+    trip per message.  ``add`` answers once its row is written."""
 
-    def __init__(self, ledger: Ledger, interval_s: float = 0.005) -> None:
-        self.ledger = ledger
+    def __init__(
+        self, write: Callable[[list[T]], Awaitable[None]], interval_s: float = 0.005
+    ) -> None:
+        self.write = write
         self.interval_s = interval_s
-        self._pending: list[tuple[uuid.UUID, int, str | None, int | None]] = []
+        self._pending: list[T] = []
         self._waiters: list[asyncio.Future[None]] = []
         self._task: asyncio.Task[None] | None = None
 
-    def mark(
-        self,
-        ext_message_id: uuid.UUID,
-        attempt: int,
-        provider_message_id: str | None,
-        segments: int | None,
-    ) -> asyncio.Future[None]:
+    def add(self, row: T) -> asyncio.Future[None]:
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._pending.append((ext_message_id, attempt, provider_message_id, segments))
+        self._pending.append(row)
         self._waiters.append(done)
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._flush_soon())
@@ -224,7 +258,7 @@ class SentMarker:
             rows, waiters = self._pending, self._waiters
             self._pending, self._waiters = [], []
             try:
-                await self.ledger.mark_sent(rows)
+                await self.write(rows)
             except Exception as exc:  # noqa: BLE001 - each waiter sees the failure
                 for waiter in waiters:
                     if not waiter.done():

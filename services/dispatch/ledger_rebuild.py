@@ -44,7 +44,7 @@ Payload = DispatchAttempted | DispatchSucceeded | DispatchFailed
 
 def _row(event: Event, p: Payload) -> Row:
     return {
-        "ext_message_id": event.ext_message_id, "family": p.channel.family.value,
+        "ext_message_id": event.ext_message_id, "family": p.channel.value,
         "channel": p.channel.value, "provider": p.provider, "state": "sending",
         "attempt": p.attempt, "due_at": None, "work": None, "provider_message_id": None,
         "segments": None, "reason": None, "created_at": event.occurred_at,

@@ -34,6 +34,11 @@ DUPLICATES = Counter(
     "Work items whose message the ledger already knew (redelivered or emitted twice); never resent",
     ["family", "ledger_state"],
 )
+FAILOVERS = Counter(
+    "blindpost_dispatch_failovers_total",
+    "Messages handed to the channel's next provider (the previous one was open or failed)",
+    ["channel", "to_provider"],
+)
 SMS_SEGMENTS = Counter(
     "blindpost_dispatch_sms_segments_total",
     "Message segments handed to SMS-family providers, by encoding",

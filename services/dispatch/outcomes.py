@@ -25,6 +25,16 @@ class ProviderFailure(Exception):
         self.retryable = retryable
 
 
+# Failures after which the provider may have taken the message all the same (it stopped
+# answering mid-call): only that provider can recognise a resend, so a message that met one
+# never fails over to another (docs/dispatch.md, "Failover").
+MAYBE_TAKEN = frozenset({"timeout", "bad_response", "connection_error", "unexpected_error"})
+
+
+def may_have_been_taken(failure: ProviderFailure) -> bool:
+    return failure.retryable and failure.reason.split(":")[0] in MAYBE_TAKEN
+
+
 class PermanentFailure(ProviderFailure):
     def __init__(self, reason: str) -> None:
         super().__init__(reason, retryable=False)
@@ -46,6 +56,8 @@ def transport_failure(exc: BaseException) -> ProviderFailure | None:
     """A network-level failure as a transient class, or None if ``exc`` is not one."""
     if isinstance(exc, TimeoutError | asyncio.TimeoutError | aiohttp.ServerTimeoutError):
         return TransientFailure("timeout")
+    if isinstance(exc, aiohttp.ClientConnectorError | ConnectionRefusedError):
+        return TransientFailure("connect_failed")  # nothing was sent
     if isinstance(exc, aiohttp.ClientConnectionError | ConnectionError | OSError):
         return TransientFailure("connection_error")
     if isinstance(exc, aiohttp.ClientPayloadError | aiohttp.ContentTypeError):

@@ -30,7 +30,7 @@ from services.dispatch.event_log import Ack, EventLog
 from services.dispatch.ledger import Claim, Ledger, LedgerRow
 from services.dispatch.metrics import DUPLICATES
 from services.dispatch.settings import DispatchSettings
-from shared.domain import Channel, ChannelFamily
+from shared.domain import Channel
 from shared.kafka import RecoveringProducer
 from shared.logging import get_logger
 from shared.sealing import SealingKeyring
@@ -40,15 +40,19 @@ from shared.work import DispatchWork
 log = get_logger(__name__)
 
 
-class WrongFamily(ValueError):
+class WrongChannel(ValueError):
     """A work item for a channel this dispatcher does not send."""
+
+    def __init__(self, work: DispatchWork, topic: Channel) -> None:
+        super().__init__(f"channel {work.channel.value} on the {topic.value} topic")
+        self.channel = work.channel
 
 
 class Dispatcher:
     def __init__(
         self,
         *,
-        family: ChannelFamily,
+        channel: Channel,
         settings: DispatchSettings,
         keyring: SealingKeyring,
         routes: dict[Channel, Route],
@@ -57,11 +61,11 @@ class Dispatcher:
         topics: Topics,
         batch_size: int | None = None,
     ) -> None:
-        self.family = family
+        self.channel = channel
         self.settings = settings
         self.routes = routes
         self.ledger = ledger
-        self.name = f"dispatch-{family.value}"
+        self.name = f"dispatch-{channel.value}"
         self.batch_size = batch_size or settings.dispatch_max_batch
         # A claimed batch may wait on a rate limit before its last call: the lease covers it.
         rates = [r.guard.limiter.rate for r in routes.values() if r.guard.limiter.rate > 0]
@@ -70,7 +74,7 @@ class Dispatcher:
         self.events = EventLog(producer, topics, self.name)
         self.delivery = Delivery(
             name=self.name,
-            family=family.value,
+            family=channel.family.value,
             keyring=keyring,
             routes=routes,
             ledger=ledger,
@@ -85,7 +89,7 @@ class Dispatcher:
     def parse(self, record: ConsumerRecord) -> DispatchWork:
         work = DispatchWork.from_bytes(record.value or b"")
         if work.channel not in self.routes:
-            raise WrongFamily(f"channel {work.channel.value} on the {self.family.value} topic")
+            raise WrongChannel(work, self.channel)
         return work
 
     async def process(self, records: list[ConsumerRecord]) -> None:
@@ -95,11 +99,16 @@ class Dispatcher:
         for record in records:
             try:
                 work = self.parse(record)
+            except WrongChannel as wrong:
+                # Written to this topic before each channel had its own (a resolver from
+                # before the split, during a rolling upgrade): handed to its dispatcher.
+                pending.append(await self.events.forward(record, wrong.channel))
+                continue
             except Exception as exc:  # noqa: BLE001 - any parse failure is a poison record
                 pending.append(await self.events.dead_letter(record, exc))
                 continue
             if work.ext_message_id in works or work.ext_message_id in self.in_flight:
-                DUPLICATES.labels(self.family.value, "in_batch").inc()
+                DUPLICATES.labels(self.channel.value, "in_batch").inc()
                 continue
             works[work.ext_message_id] = work
         claims = [
@@ -129,7 +138,7 @@ class Dispatcher:
             await future
 
     async def _settle_known(self, row: LedgerRow) -> list[Ack]:
-        DUPLICATES.labels(self.family.value, row.state).inc()
+        DUPLICATES.labels(self.channel.value, row.state).inc()
         log.info(
             "work item already in the ledger; not sent again",
             stage=self.name,

@@ -1,9 +1,9 @@
-"""Settings of the three dispatchers: what they share, then one class per family.
+"""Settings of the dispatchers: what they share, then one class per channel.
 
-Every channel has the same three settings, read by name: ``BLINDPOST_<CHANNEL>_PROVIDER``
-(which adapter, a key of the family's registry), ``_RATE_PER_S`` and ``_CONCURRENCY`` (the
-provider's limits).  A provider's own credentials sit in its family's class, one group per
-provider.
+Every channel has the same settings, read by name: ``BLINDPOST_<CHANNEL>_PROVIDER``
+(which adapter, a key of the dispatcher's registry) or ``_PROVIDERS`` (several, in failover
+order), ``_RATE_PER_S`` and ``_CONCURRENCY`` (each provider's limits).  A provider's own
+credentials sit in its dispatcher's class, one group per provider.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from shared.credentials import (
     MetaWhatsAppAccount,
     SendGridAccount,
     TwilioAccount,
+    ViberAccount,
     VonageAccount,
 )
 from shared.domain import Channel, ChannelFamily
@@ -85,20 +86,25 @@ class DispatchSettings(BlindpostSettings):
 
 
 class FamilySettings(DispatchSettings):
-    """What a family's class names by convention: ``dispatch_<family>_port``,
-    ``seal_private_keys_<family>``, and per channel ``<channel>_provider``,
-    ``<channel>_rate_per_s`` and ``<channel>_concurrency``."""
+    """One dispatcher: it sends one channel (its own topic, group, process and limits).  Its
+    class names by convention ``dispatch_<channel>_port``, ``seal_private_keys_<family>``
+    (the keys open one kind of address: SMS, Viber and WhatsApp share the phone keys), and
+    ``<channel>_provider``, ``<channel>_rate_per_s`` and ``<channel>_concurrency``."""
 
     # Refused when copied from the local env file (shared.secret_policy).
     key_material: ClassVar[frozenset[str]] = frozenset(
         {"seal_private_keys_email", "seal_private_keys_sms", "seal_private_keys_cim"}
     )
 
-    family: ClassVar[ChannelFamily]
+    channel: ClassVar[Channel]
+
+    @property
+    def family(self) -> ChannelFamily:
+        return self.channel.family
 
     @property
     def port(self) -> int:
-        return int(getattr(self, f"dispatch_{self.family.value}_port"))
+        return int(getattr(self, f"dispatch_{self.channel.value}_port"))
 
     @property
     def private_keys(self) -> list[str]:
@@ -106,10 +112,14 @@ class FamilySettings(DispatchSettings):
 
     @property
     def channels(self) -> list[Channel]:
-        return [channel for channel in Channel if channel.family is self.family]
+        return [self.channel]
 
     def provider_for(self, channel: Channel) -> str:
         return str(getattr(self, f"{channel.value}_provider"))
+
+    def providers_for(self, channel: Channel) -> list[str]:
+        """``BLINDPOST_<CHANNEL>_PROVIDERS`` in failover order, else the one ``_PROVIDER``."""
+        return list(getattr(self, f"{channel.value}_providers")) or [self.provider_for(channel)]
 
     def limits(self, channel: Channel) -> ProviderLimits:
         return ProviderLimits(
@@ -132,10 +142,11 @@ class EmailSettings(FamilySettings):
     issued_elsewhere: ClassVar[frozenset[str]] = frozenset(
         {"smtp_password", "dkim_private_key"}
     )
-    family = ChannelFamily.EMAIL
+    channel = Channel.EMAIL
     dispatch_email_port: int = 8084
     seal_private_keys_email: CsvList = Field(default_factory=list)
     email_provider: Literal["smtp", "sendgrid", "mailgun"] = "smtp"
+    email_providers: CsvList = Field(default_factory=list)  # failover order
     email_rate_per_s: RatePerSecond = 0.0
     email_concurrency: Concurrency = 64
     message_id_domain: str = "blindpost.local"
@@ -177,23 +188,15 @@ class EmailSettings(FamilySettings):
         return EmailComposer(self.default_from_email, self.message_id_domain, tokens)
 
 
-class SmsSettings(FamilySettings):
+class PhoneSettings(FamilySettings):
+    """What the SMS, Viber and WhatsApp dispatchers share: the phone keys and the accounts
+    of providers that carry more than one of these channels."""
+
     # A provider issues these: their length is not ours to choose (shared.secret_policy).
     issued_elsewhere: ClassVar[frozenset[str]] = frozenset(
         {"sms_http_token"}
     )
-    family = ChannelFamily.SMS
-    dispatch_sms_port: int = 8085
     seal_private_keys_sms: CsvList = Field(default_factory=list)
-    sms_provider: Literal["generic", "twilio", "vonage"] = "generic"
-    viber_provider: Literal["generic"] = "generic"
-    whatsapp_provider: Literal["twilio", "meta", "generic"] = "twilio"
-    sms_rate_per_s: RatePerSecond = 0.0
-    sms_concurrency: Concurrency = 64
-    viber_rate_per_s: RatePerSecond = 0.0
-    viber_concurrency: Concurrency = 32
-    whatsapp_rate_per_s: RatePerSecond = 0.0
-    whatsapp_concurrency: Concurrency = 32
     sms_default_from: str | None = None
     # generic
     sms_http_url: str = "http://127.0.0.1:9901/sms"
@@ -203,13 +206,6 @@ class SmsSettings(FamilySettings):
     vonage: VonageAccount
     meta: MetaWhatsAppAccount
 
-    def provider_for(self, channel: Channel) -> str:
-        chosen = super().provider_for(channel)
-        if channel is Channel.WHATSAPP and chosen == "twilio" and not self.twilio.account_sid:
-            # No WhatsApp account configured (the local stack): the generic provider stands in.
-            return "generic"
-        return chosen
-
     def http_url(self, channel: Channel) -> str:
         """The generic provider's URL for a channel: Viber may have its own."""
         if channel is Channel.VIBER and self.viber_http_url:
@@ -217,11 +213,47 @@ class SmsSettings(FamilySettings):
         return self.sms_http_url
 
 
+class SmsSettings(PhoneSettings):
+    channel = Channel.SMS
+    dispatch_sms_port: int = 8085
+    sms_provider: Literal["generic", "twilio", "vonage"] = "generic"
+    sms_providers: CsvList = Field(default_factory=list)  # failover order
+    sms_rate_per_s: RatePerSecond = 0.0
+    sms_concurrency: Concurrency = 64
+
+
+class ViberSettings(PhoneSettings):
+    channel = Channel.VIBER
+    dispatch_viber_port: int = 8091
+    viber_provider: Literal["generic", "viber"] = "generic"
+    viber_providers: CsvList = Field(default_factory=list)  # failover order
+    viber_rate_per_s: RatePerSecond = 0.0
+    viber_concurrency: Concurrency = 32
+    viber: ViberAccount  # Viber's own bot API (provider "viber")
+
+
+class WhatsAppSettings(PhoneSettings):
+    channel = Channel.WHATSAPP
+    dispatch_whatsapp_port: int = 8092
+    whatsapp_provider: Literal["twilio", "meta", "generic"] = "twilio"
+    whatsapp_providers: CsvList = Field(default_factory=list)  # failover order
+    whatsapp_rate_per_s: RatePerSecond = 0.0
+    whatsapp_concurrency: Concurrency = 32
+
+    def provider_for(self, channel: Channel) -> str:
+        chosen = super().provider_for(channel)
+        if chosen == "twilio" and not self.twilio.account_sid:
+            # No WhatsApp account configured (the local stack): the generic provider stands in.
+            return "generic"
+        return chosen
+
+
 class CimSettings(FamilySettings):
-    family = ChannelFamily.CIM
+    channel = Channel.CIM
     dispatch_cim_port: int = 8086
     seal_private_keys_cim: CsvList = Field(default_factory=list)
     cim_provider: Literal["cim"] = "cim"
+    cim_providers: CsvList = Field(default_factory=list)  # failover order
     cim_rate_per_s: RatePerSecond = 0.0
     cim_concurrency: Concurrency = 32
     cim_url: str = "http://127.0.0.1:9902/cim"

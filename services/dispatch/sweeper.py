@@ -29,7 +29,7 @@ async def run_sweeper(dispatcher: Dispatcher, stop: asyncio.Event | None = None)
     while not stop.is_set():
         try:
             done = await sweep_once(dispatcher)
-            PARKED_NOW.labels(dispatcher.family.value).set(await dispatcher.ledger.count_parked())
+            PARKED_NOW.labels(dispatcher.channel.value).set(await dispatcher.ledger.count_parked())
         except Exception as exc:  # noqa: BLE001 - the next round tries again
             log.warning("ledger sweep failed", stage=dispatcher.name, error=type(exc).__name__)
             done = 0
@@ -67,10 +67,18 @@ async def _resume(dispatcher: Dispatcher, row: LedgerRow) -> None:
     route = dispatcher.routes.get(work.channel)
     if route is None:
         return
-    provider = route.provider
+    # The provider of the last attempt: the only one that may recognise a resend.
+    provider = next(
+        (r.provider for r in route.candidates() if r.provider.name == row.provider),
+        route.provider,
+    )
+    # An unknown outcome, or a failure after which the provider may have the message, keeps
+    # it with that provider (failover.py).
+    unknown = row.state == "sending" and row.called
+    pinned_to = row.provider if unknown or row.pinned else None
     dispatcher.in_flight.add(row.ext_message_id)
     try:
-        if row.state == "sending":
+        if unknown:
             step = next_step(
                 OutcomeUnknown(provider.redelivery), row.attempt, Budget.fresh(dispatcher.policy)
             )
@@ -98,7 +106,7 @@ async def _resume(dispatcher: Dispatcher, row: LedgerRow) -> None:
                 row.ext_message_id, work.channel, provider.name, attempt, resumed_from
             )
         )
-        for future in await dispatcher.delivery.deliver(work, attempt):
+        for future in await dispatcher.delivery.deliver(work, attempt, pinned_to):
             await future
     finally:
         dispatcher.in_flight.discard(row.ext_message_id)

@@ -21,7 +21,7 @@ from services.intake.service import Intake
 from services.intake.settings import IntakeSettings
 from shared.cim_template import CimTemplate
 from shared.db import postgres_pool
-from shared.domain import ChannelFamily
+from shared.domain import Channel
 from shared.http import add_readiness_check, create_service_app
 from shared.kafka import RecoveringProducer, kafka_consumer, kafka_producer, prepare_topics
 from shared.lag import monitor_lag
@@ -34,7 +34,7 @@ MIGRATIONS = HERE / "migrations"
 OPENAPI = HERE / "openapi.json"
 
 # The topics intake writes or reads.
-INTAKE_TOPICS = (MESSAGE_EVENTS, SUBJECT_FACTS, DISPATCH[ChannelFamily.EMAIL], DEAD_LETTER)
+INTAKE_TOPICS = (MESSAGE_EVENTS, SUBJECT_FACTS, DISPATCH[Channel.EMAIL], DEAD_LETTER)
 
 POOL = web.AppKey("pool", asyncpg.Pool)
 PRODUCER = web.AppKey("producer", RecoveringProducer)

@@ -17,7 +17,7 @@ from asyncpg import InterfaceError, PostgresError
 from services.intake.requests import EmailRequest, Request, preview_address
 from services.intake.subjects import Subject, refusal, refusal_message
 from services.intake.throttle import LogThrottle
-from shared.domain import Channel, ChannelFamily, ErrorCode, ext_message_id_for
+from shared.domain import Channel, ErrorCode, ext_message_id_for
 from shared.events import Event, MessageAccepted
 from shared.kafka import Output
 from shared.logging import get_logger
@@ -173,6 +173,6 @@ class Intake:
             activity_type=request.activity_type,
         )
         return [
-            Output(self.topics.dispatch(ChannelFamily.EMAIL), work.to_bytes(), key=work.key),
+            Output(self.topics.dispatch(Channel.EMAIL), work.to_bytes(), key=work.key),
             self._accepted_event(ext_message_id, Channel.EMAIL, request, "request", now),
         ]

@@ -129,6 +129,6 @@ class Resolver:
             PRODUCER,
         )
         return [
-            Output(self.topics.dispatch(accepted.channel.family), work.to_bytes(), work.key),
+            Output(self.topics.dispatch(accepted.channel), work.to_bytes(), work.key),
             Output(self.topics.message_events, resolved.to_bytes(), resolved.key),
         ]

@@ -4,11 +4,14 @@ local servers standing in for providers, and the dispatcher app served on a free
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 from aiohttp import web
 from aiokafka import AIOKafkaProducer
@@ -118,12 +121,19 @@ def settled(count: int) -> Callable[[list[Event]], bool]:
 
 
 async def dispatch_until_settled(
-    app: web.Application, bootstrap: str, topics: Topics, works: list[DispatchWork]
+    apps: web.Application | list[web.Application],
+    bootstrap: str,
+    topics: Topics,
+    works: list[DispatchWork],
 ) -> list[Event]:
-    """Serves the dispatcher ``app``, produces ``works`` to their family's topic and reads
-    the event log until every one of them is settled."""
-    async with Served(app):
-        await produce_work(bootstrap, topics.dispatch(works[0].channel.family), works)
+    """Serves the dispatcher ``apps`` (one per channel), produces each of ``works`` to its
+    channel's topic and reads the event log until every one of them is settled."""
+    async with contextlib.AsyncExitStack() as served:
+        for app in apps if isinstance(apps, list) else [apps]:
+            await served.enter_async_context(Served(app))
+        for channel in dict.fromkeys(w.channel for w in works):
+            mine = [w for w in works if w.channel is channel]
+            await produce_work(bootstrap, topics.dispatch(channel), mine)
         return await wait_for_events(bootstrap, topics.message_events, settled(len(works)))
 
 
@@ -172,6 +182,30 @@ class FakeProvider:
             if response is not None:
                 return response
         return self.answer(request, raw, len(self.requests))
+
+
+class TwilioServer:
+    """Twilio's Messages API: takes the first ``takes`` messages (all, if None), then
+    answers 503; counts each message it took by the ``bp_mid`` of its status callback."""
+
+    def __init__(self, takes: int | None = None) -> None:
+        self.takes = takes
+        self.delivered: Counter[str] = Counter()
+        self.refused = 0
+
+    def app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_post("/2010-04-01/Accounts/{sid}/Messages.json", self.handle)
+        return app
+
+    async def handle(self, request: web.Request) -> web.Response:
+        form = parse_qs(await request.text())
+        mid = parse_qs(urlsplit(form["StatusCallback"][0]).query)["bp_mid"][0]
+        if self.takes is not None and sum(self.delivered.values()) >= self.takes:
+            self.refused += 1
+            return web.json_response({"code": 20500, "message": "unavailable"}, status=503)
+        self.delivered[mid] += 1
+        return web.json_response({"sid": f"SM{len(self.delivered):032d}"}, status=201)
 
 
 @dataclass

@@ -26,6 +26,7 @@ from shared.work import DispatchWork
 from tests.dispatch.support import (
     RecordingSmtpHandler,
     Served,
+    TwilioServer,
     events_of,
     make_work,
     outcomes,
@@ -52,7 +53,7 @@ async def produce_until_killed(
 ) -> set:
     """Produces the work and waits for the receiving server to kill the dispatcher; returns
     the messages it had reported Dispatched."""
-    await produce_work(bootstrap, topics.dispatch(works[0].channel.family), works)
+    await produce_work(bootstrap, topics.dispatch(works[0].channel), works)
     popen = process.process
     assert popen is not None
     await wait_for(lambda: popen.poll() is not None, timeout_s=60)
@@ -224,28 +225,35 @@ async def test_unknown_outcome_is_resent_only_where_the_provider_recognises_it(
 ):
     """What a dispatcher that died mid-call leaves: rows 'sending' whose lease ran out.  The
     sweeper resends through the generic provider (idempotency key) and fails the Twilio one
-    (no key: at most once) without calling Twilio."""
+    (no key: at most once) without calling Twilio.  A row claimed whose call never began
+    (it waited on a limit) is no unknown outcome: Twilio sends it."""
     from services.dispatch import ledger as ledger_module
-    from services.dispatch.settings import SmsSettings
+    from services.dispatch.settings import SmsSettings, ViberSettings
     from services.dispatch.sms_main import create_sms_app
+    from services.dispatch.viber_main import create_viber_app
     from shared.db import create_pool
 
-    generic, twilio = IdempotentProvider(), IdempotentProvider()
-    twilio_app = web.Application()
-    twilio_app.router.add_post("/2010-04-01/Accounts/{sid}/Messages.json", twilio.handle)
+    generic, twilio = IdempotentProvider(), TwilioServer()
     viber = make_work(Channel.VIBER, phone(1), keypair[1], body="viber")
     sms = make_work(Channel.SMS, phone(2), keypair[1], body="sms")
+    waiting = make_work(Channel.SMS, phone(3), keypair[1], body="never called")
     await ledger_module.migrate(events_dsn)
     pool = await create_pool(events_dsn)
     try:
         ledger = ledger_module.Ledger(pool, "sms")
-        claims = [
-            ledger_module.Claim(viber.ext_message_id, "viber", "generic", viber.to_bytes()),
-            ledger_module.Claim(sms.ext_message_id, "sms", "twilio", sms.to_bytes()),
+        viber_claim = ledger_module.Claim(
+            viber.ext_message_id, "viber", "generic", viber.to_bytes()
+        )
+        claimed, _ = await ledger_module.Ledger(pool, "viber").claim([viber_claim], lease_s=0)
+        sms_claims = [
+            ledger_module.Claim(w.ext_message_id, "sms", "twilio", w.to_bytes())
+            for w in (sms, waiting)
         ]
-        claimed, _ = await ledger.claim(claims, lease_s=0)
-        assert len(claimed) == 2
-        async with Served(generic.app()) as gen, Served(twilio_app) as tw:
+        claimed |= (await ledger.claim(sms_claims, lease_s=0))[0]
+        assert len(claimed) == 3
+        # The calls began for these two, then the dispatcher died.
+        await ledger.mark_called([(viber.ext_message_id, 1), (sms.ext_message_id, 1)])
+        async with Served(generic.app()) as gen, Served(twilio.app()) as tw:
             env = {
                 **dispatch_env,
                 "BLINDPOST_SMS_HTTP_URL": f"{gen.url}/sms",
@@ -254,11 +262,14 @@ async def test_unknown_outcome_is_resent_only_where_the_provider_recognises_it(
                 "BLINDPOST_TWILIO_AUTH_TOKEN": "t",
                 "BLINDPOST_TWILIO_BASE_URL": tw.url,
             }
-            async with Served(create_sms_app(SmsSettings.from_env(env))):
+            async with (
+                Served(create_sms_app(SmsSettings.from_env(env))),
+                Served(create_viber_app(ViberSettings.from_env(env))),
+            ):
                 events = await wait_for_events(
                     kafka_bootstrap,
                     topics.message_events,
-                    settled(2),
+                    settled(3),
                 )
         by_id = outcomes(events)
         # The sweeper took both from the ledger (dispatch.resumed, from 'sending').
@@ -272,7 +283,9 @@ async def test_unknown_outcome_is_resent_only_where_the_provider_recognises_it(
         (last,) = by_id[sms.ext_message_id]
         failed = payload_of(last, DispatchFailed)
         assert failed.reason == "outcome_unknown" and failed.retryable is False
-        assert list(generic.delivered) == [str(viber.ext_message_id)] and not twilio.requests
+        assert list(generic.delivered) == [str(viber.ext_message_id)]
+        assert twilio.delivered == {str(waiting.ext_message_id): 1}
+        assert by_id[waiting.ext_message_id][-1].type == EventType.DISPATCH_SUCCEEDED
         row = await ledger.get(sms.ext_message_id)
         assert row is not None and row.state == "failed"
     finally:

@@ -15,7 +15,7 @@ from aiohttp import web
 from services.dispatch.email_main import create_email_app
 from services.dispatch.settings import EmailSettings, SmsSettings
 from services.dispatch.sms_main import create_sms_app
-from shared.domain import Channel, ChannelFamily
+from shared.domain import Channel
 from shared.events import DispatchFailed, DispatchParked, DispatchResumed, Event
 from tests.dispatch.support import (
     FakeProvider,
@@ -86,7 +86,7 @@ async def test_generic_provider_faults(dispatch_env, topics, keypair, kafka_boot
             body="expired",
             accepted_at=datetime.now(UTC) - timedelta(hours=2),
         )
-        topic = topics.dispatch(ChannelFamily.SMS)
+        topic = topics.dispatch(Channel.SMS)
         async with Served(create_sms_app(SmsSettings.from_env(env))):
             # A poison record first: it must not block the ones behind it on its partition.
             await produce(
@@ -164,7 +164,7 @@ async def test_smtp_421_is_retried_and_550_fails(dispatch_env, topics, keypair, 
             Channel.EMAIL, "nobody@example.test", keypair[1], subject="2", text_body="two"
         )
         async with Served(create_email_app(EmailSettings.from_env(env))):
-            topic = topics.dispatch(ChannelFamily.EMAIL)
+            topic = topics.dispatch(Channel.EMAIL)
             await produce_work(kafka_bootstrap, topic, [first])
             await wait_for_events(kafka_bootstrap, topics.message_events, settled(1))
             await produce_work(kafka_bootstrap, topic, [second])
@@ -205,7 +205,7 @@ async def test_circuit_breaker_parks_without_calling(
         env = dispatch_env | OPEN_BREAKER_SETTINGS | url
         first = [make_work(Channel.SMS, PHONE, keypair[1], body=f"a{i}") for i in range(2)]
         later = [make_work(Channel.SMS, PHONE, keypair[1], body=f"b{i}") for i in range(3)]
-        topic = topics.dispatch(ChannelFamily.SMS)
+        topic = topics.dispatch(Channel.SMS)
         async with Served(create_sms_app(SmsSettings.from_env(env))):
             await produce_work(kafka_bootstrap, topic, first)
             await wait_for_events(

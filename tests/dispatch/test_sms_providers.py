@@ -9,8 +9,10 @@ from urllib.parse import parse_qs, urlsplit
 
 from aiohttp import web
 
-from services.dispatch.settings import SmsSettings
+from services.dispatch.settings import SmsSettings, ViberSettings, WhatsAppSettings
 from services.dispatch.sms_main import create_sms_app
+from services.dispatch.viber_main import create_viber_app
+from services.dispatch.whatsapp_main import create_whatsapp_app
 from shared.domain import Channel
 from shared.events import DispatchSucceeded, EventType
 from tests.dispatch.support import FakeProvider, Served, dispatch_until_settled, make_work, outcomes
@@ -76,6 +78,15 @@ def twilio_app(fake: FakeProvider) -> web.Application:
     return fake.app("/2010-04-01/Accounts/{sid}/Messages.json")
 
 
+def phone_dispatchers(env: dict[str, str]) -> list[web.Application]:
+    """The SMS, Viber and WhatsApp dispatchers, each its own app as each is its own process."""
+    return [
+        create_sms_app(SmsSettings.from_env(env)),
+        create_viber_app(ViberSettings.from_env(env)),
+        create_whatsapp_app(WhatsAppSettings.from_env(env)),
+    ]
+
+
 async def test_twilio_sms_meta_whatsapp_generic_viber(
     dispatch_env, topics, keypair, kafka_bootstrap
 ):
@@ -103,7 +114,7 @@ async def test_twilio_sms_meta_whatsapp_generic_viber(
         wa = make_work(Channel.WHATSAPP, WA_PHONE, keypair[1], body="Your bonus is here")
         viber = make_work(Channel.VIBER, VIBER_PHONE, keypair[1], body="Viber hello")
         events = await dispatch_until_settled(
-            create_sms_app(SmsSettings.from_env(env)), kafka_bootstrap, topics, [sms, wa, viber]
+            phone_dispatchers(env), kafka_bootstrap, topics, [sms, wa, viber]
         )
 
     ((request, raw),) = twilio.requests
@@ -164,7 +175,7 @@ async def test_vonage_sms_and_twilio_whatsapp(dispatch_env, topics, keypair, kaf
         )
         wa = make_work(Channel.WHATSAPP, WA_PHONE, keypair[1], body="WA via Twilio")
         events = await dispatch_until_settled(
-            create_sms_app(SmsSettings.from_env(env)), kafka_bootstrap, topics, [sms, wa]
+            phone_dispatchers(env), kafka_bootstrap, topics, [sms, wa]
         )
 
     ((_request, raw),) = vonage.requests

@@ -78,7 +78,7 @@ async def test_a_rebuilt_ledger_sends_nothing_twice(
         sentinel = make_work(Channel.SMS, "+447700900999", public, body="Hi")
         async with Served(create_sms_app(SmsSettings.from_env(env))):
             await produce_work(
-                kafka_bootstrap, topics.dispatch(Channel.SMS.family), [*works, sentinel]
+                kafka_bootstrap, topics.dispatch(Channel.SMS), [*works, sentinel]
             )
             # Settled from the rebuilt ledger: each outcome told again (same event), not sent.
             events = await wait_for_events(

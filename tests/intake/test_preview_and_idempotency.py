@@ -8,7 +8,7 @@ import uuid
 
 import asyncpg
 
-from shared.domain import Channel, ChannelFamily, ext_message_id_for
+from shared.domain import Channel, ext_message_id_for
 from shared.events import Event, MessageAccepted
 from shared.sealing import SealingKeyring
 from shared.topics import Topics
@@ -46,7 +46,7 @@ async def test_preview_is_sealed_for_the_email_dispatcher_and_never_in_clear(
     )
     assert (await intake.post("/v1/email", support))["error_code"] == 0
 
-    work_records = await read_topic(kafka_bootstrap, topics.dispatch(ChannelFamily.EMAIL), expect=2)
+    work_records = await read_topic(kafka_bootstrap, topics.dispatch(Channel.EMAIL), expect=2)
     work = {w.ext_message_id: w for w in (DispatchWork.from_bytes(r.value) for r in work_records)}
     preview = work[mid]
     assert preview.channel is Channel.EMAIL and preview.activity_type == "preview"
@@ -68,7 +68,7 @@ async def test_preview_is_sealed_for_the_email_dispatcher_and_never_in_clear(
     needles = [ADDRESS.encode(), ADDRESS.lower().encode(), b"risk@example.org"]
     for topic in (
         topics.message_events,
-        topics.dispatch(ChannelFamily.EMAIL),
+        topics.dispatch(Channel.EMAIL),
         topics.dead_letter,
         topics.subject_facts,
     ):

@@ -90,9 +90,12 @@ async def test_each_accepted_message_is_resolved_or_fails_with_the_reason(
 
     async with running_resolver(vault_env, vault.base_url):
         work = [
-            *await read_topic(kafka_bootstrap, topics.dispatch(ChannelFamily.EMAIL), expect=1),
-            *await read_topic(kafka_bootstrap, topics.dispatch(ChannelFamily.SMS), expect=3),
-            *await read_topic(kafka_bootstrap, topics.dispatch(ChannelFamily.CIM), expect=1),
+            # Each channel's work on its own dispatcher's topic.
+            *await read_topic(kafka_bootstrap, topics.dispatch(Channel.EMAIL), expect=1),
+            *await read_topic(kafka_bootstrap, topics.dispatch(Channel.SMS), expect=1),
+            *await read_topic(kafka_bootstrap, topics.dispatch(Channel.VIBER), expect=1),
+            *await read_topic(kafka_bootstrap, topics.dispatch(Channel.WHATSAPP), expect=1),
+            *await read_topic(kafka_bootstrap, topics.dispatch(Channel.CIM), expect=1),
         ]
         log = await read_topic(kafka_bootstrap, topics.message_events, expect=11 + 9)
         dead = await read_topic(kafka_bootstrap, topics.dead_letter, expect=1)
@@ -143,11 +146,11 @@ async def test_vault_outage_delays_messages_but_never_drops_them(
             within=30,
             what="the resolver to try the vault and roll its batch back",
         )
-        nothing = await read_topic(kafka_bootstrap, topics.dispatch(ChannelFamily.SMS), timeout_s=3)
+        nothing = await read_topic(kafka_bootstrap, topics.dispatch(Channel.SMS), timeout_s=3)
         assert nothing == []
         async with running_vault(vault_env, port=port):
             work = await read_topic(
-                kafka_bootstrap, topics.dispatch(ChannelFamily.SMS), expect=1, timeout_s=60
+                kafka_bootstrap, topics.dispatch(Channel.SMS), expect=1, timeout_s=60
             )
     assert [DispatchWork.from_bytes(r.value).ext_message_id for r in work] == [event.ext_message_id]
     events = [
@@ -169,7 +172,7 @@ async def test_a_burst_is_resolved_in_batches_each_read_audited_with_its_message
     await produce(kafka_bootstrap, topics.message_events, events)
     async with running_resolver(vault_env, vault.base_url):
         work = await read_topic(
-            kafka_bootstrap, topics.dispatch(ChannelFamily.EMAIL), expect=300, timeout_s=60
+            kafka_bootstrap, topics.dispatch(Channel.EMAIL), expect=300, timeout_s=60
         )
     assert {DispatchWork.from_bytes(r.value).ext_message_id for r in work} == {
         e.ext_message_id for e in events
@@ -205,7 +208,7 @@ async def test_a_ciphertext_that_fails_its_check_ends_the_message_as_failed(
     bad, good = accepted_event("tampered", Channel.EMAIL), accepted_event("fine", Channel.EMAIL)
     await produce(kafka_bootstrap, topics.message_events, [bad, good])
     async with running_resolver(vault_env, vault.base_url):
-        work = await read_topic(kafka_bootstrap, topics.dispatch(ChannelFamily.EMAIL), expect=1)
+        work = await read_topic(kafka_bootstrap, topics.dispatch(Channel.EMAIL), expect=1)
         log = await read_topic(kafka_bootstrap, topics.message_events, expect=4)
     assert [DispatchWork.from_bytes(r.value).ext_message_id for r in work] == [good.ext_message_id]
     failed = [
@@ -235,7 +238,7 @@ async def test_a_duplicated_accepted_message_is_read_from_the_vault_once(
         "intake",
     )
     later, after_restart = (accepted_event("sentinel", Channel.EMAIL) for _ in range(2))
-    email = topics.dispatch(ChannelFamily.EMAIL)
+    email = topics.dispatch(Channel.EMAIL)
 
     await produce(kafka_bootstrap, topics.message_events, [original])
     async with running_resolver(vault_env, vault.base_url):

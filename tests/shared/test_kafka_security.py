@@ -14,7 +14,7 @@ import pytest
 import pytest_asyncio
 from aiokafka.errors import KafkaConnectionError, TopicAuthorizationFailedError
 
-from shared.domain import ChannelFamily
+from shared.domain import Channel
 from shared.kafka import ensure_topics, kafka_consumer, kafka_producer
 from shared.topics import DISPATCH, MESSAGE_EVENTS, VAULT_AUDIT
 from tests.shared.secure_kafka import SecureKafka
@@ -23,7 +23,7 @@ from tests.shared.secure_kafka import SecureKafka
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="module")]
 
 EVENTS = MESSAGE_EVENTS.name
-EMAIL = DISPATCH[ChannelFamily.EMAIL].name
+EMAIL = DISPATCH[Channel.EMAIL].name
 # A refusal is immediate; this bound only turns a hang into a failure.
 REFUSAL_WITHIN_S = 15
 
@@ -38,7 +38,7 @@ async def kafka(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Secur
     try:
         admin = broker.settings("admin")
         await ensure_topics(
-            admin, admin.topics, [MESSAGE_EVENTS, DISPATCH[ChannelFamily.EMAIL], VAULT_AUDIT]
+            admin, admin.topics, [MESSAGE_EVENTS, DISPATCH[Channel.EMAIL], VAULT_AUDIT]
         )
         await broker.grant(
             f"User:intake:WRITE:TOPIC:{EVENTS}:LITERAL",

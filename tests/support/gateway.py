@@ -22,6 +22,8 @@ SERVICES = [
     "resolver",
     "dispatch-email",
     "dispatch-sms",
+    "dispatch-viber",
+    "dispatch-whatsapp",
     "dispatch-cim",
     "status-ingest",
     "callback-relay",

@@ -100,10 +100,11 @@ async def test_no_address_or_number_leaks_anywhere(
                 await producer.send_and_wait(topics.message_events, event.to_bytes(), key=event.key)
         finally:
             await producer.stop()
-        email_work = await read_topic(
-            kafka_bootstrap, topics.dispatch(ChannelFamily.EMAIL), expect=2
-        )
-        sms_work = await read_topic(kafka_bootstrap, topics.dispatch(ChannelFamily.SMS), expect=3)
+        email_work = await read_topic(kafka_bootstrap, topics.dispatch(Channel.EMAIL), expect=2)
+        sms_work = [
+            *await read_topic(kafka_bootstrap, topics.dispatch(Channel.SMS), expect=2),
+            *await read_topic(kafka_bootstrap, topics.dispatch(Channel.VIBER), expect=1),
+        ]
         await read_topic(kafka_bootstrap, topics.message_events, expect=12)
     finally:
         resolver.stop()

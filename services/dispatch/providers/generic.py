@@ -13,7 +13,7 @@ from services.dispatch.outcomes import Sent
 from services.dispatch.providers import Outbound, Redelivery
 from services.dispatch.providers.http import HttpProvider, json_answer
 from services.dispatch.segments import count_segments
-from services.dispatch.settings import SmsSettings
+from services.dispatch.settings import PhoneSettings
 from shared.domain import Channel
 
 
@@ -52,7 +52,7 @@ class GenericHttpProvider(HttpProvider):
         return Sent(str(message_id) if message_id else None, segments)
 
 
-def build(settings: SmsSettings, channel: Channel) -> GenericHttpProvider:
+def build(settings: PhoneSettings, channel: Channel) -> GenericHttpProvider:
     return GenericHttpProvider(
         settings.http_url(channel),
         token=settings.secret("sms_http_token") if settings.sms_http_token else None,

@@ -13,7 +13,7 @@ from __future__ import annotations
 from services.dispatch.outcomes import Sent
 from services.dispatch.providers import Outbound, Redelivery
 from services.dispatch.providers.http import HttpProvider, json_answer
-from services.dispatch.settings import SmsSettings
+from services.dispatch.settings import PhoneSettings
 from shared.credentials import MetaWhatsAppAccount
 from shared.domain import Channel
 
@@ -48,5 +48,5 @@ class MetaWhatsAppProvider(HttpProvider):
         return Sent(messages[0].get("id"), None)
 
 
-def build(settings: SmsSettings, channel: Channel) -> MetaWhatsAppProvider:
+def build(settings: PhoneSettings, channel: Channel) -> MetaWhatsAppProvider:
     return MetaWhatsAppProvider(settings.meta, concurrency=settings.limits(channel).concurrency)

@@ -17,7 +17,7 @@ from services.dispatch.outcomes import Sent
 from services.dispatch.providers import Outbound, Redelivery
 from services.dispatch.providers.http import HttpProvider, json_answer
 from services.dispatch.segments import count_segments
-from services.dispatch.settings import SmsSettings
+from services.dispatch.settings import PhoneSettings
 from shared.credentials import TwilioAccount
 from shared.domain import Channel
 
@@ -80,7 +80,7 @@ def _whatsapp(number: str) -> str:
     return number if number.startswith("whatsapp:") else f"whatsapp:{number}"
 
 
-def build(settings: SmsSettings, channel: Channel) -> TwilioProvider:
+def build(settings: PhoneSettings, channel: Channel) -> TwilioProvider:
     return TwilioProvider(
         settings.twilio,
         public_base_url=settings.public_base_url,

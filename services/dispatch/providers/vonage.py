@@ -13,7 +13,7 @@ from services.dispatch.outcomes import PermanentFailure, Sent, TransientFailure
 from services.dispatch.providers import Outbound, Redelivery
 from services.dispatch.providers.http import HttpProvider, json_answer
 from services.dispatch.segments import count_segments
-from services.dispatch.settings import SmsSettings
+from services.dispatch.settings import PhoneSettings
 from shared.credentials import VonageAccount
 from shared.domain import Channel
 
@@ -61,7 +61,7 @@ class VonageProvider(HttpProvider):
         return Sent(parts[0].get("message-id"), segments)
 
 
-def build(settings: SmsSettings, channel: Channel) -> VonageProvider:
+def build(settings: PhoneSettings, channel: Channel) -> VonageProvider:
     return VonageProvider(
         settings.vonage,
         default_from=settings.sms_default_from,
