@@ -1,0 +1,179 @@
+"""The whole gateway on a private Kafka and a private PostgreSQL (both restarted by the
+run: the shared ones are never touched), every service a real process, and the faults of
+a chaos run, each of which returns once the fault is over (not once the gateway recovered:
+the run waits for messages flowing end to end for that)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import aiohttp
+
+from tests.chaos.world import ChaosWorld, FaultyMailServer
+from tests.dispatch.support import smtp_server
+from tests.intake.private_infra import PrivateKafka, PrivatePostgres
+from tests.support.gateway import plan_gateway, port_variable, service_processes
+from tests.support.polling import eventually
+from tests.support.ports import free_port
+from tests.support.private_infra import add_database, private_kafka, private_postgres
+from tests.support.processes import ServiceProcess
+
+# In the order a message meets them.
+SERVICES = [
+    "vault",
+    "projector",
+    "intake",
+    "resolver",
+    "dispatch-email",
+    "dispatch-sms",
+    "dispatch-cim",
+    "status-ingest",
+    "callback-relay",
+]
+CONSUMERS = ["projector", "resolver", "dispatch-email", "dispatch-sms", "dispatch-cim"]
+CONSUMERS.append("callback-relay")
+VAULT_ROLE, VAULT_PASSWORD = "blindpost_vault", "blindpost_vault_local"  # noqa: S105 - local
+# Retries and leases at the scale of a test, not of production (a day of retries, leases of
+# a minute): what a fault leaves behind is retried within seconds of its end.
+QUICK_RECOVERY = {
+    "BLINDPOST_CALLBACK_RETRY_MAX_S": "2",
+    "BLINDPOST_CALLBACK_TIMEOUT_S": "2",
+    "BLINDPOST_CALLBACK_LEASE_S": "8",
+    "BLINDPOST_DISPATCH_PARK_INITIAL_S": "1",
+    "BLINDPOST_DISPATCH_PARK_MAX_S": "4",
+    "BLINDPOST_DISPATCH_BREAKER_COOLDOWN_S": "2",
+    "BLINDPOST_DISPATCH_SEND_TIMEOUT_S": "5",
+    "BLINDPOST_DISPATCH_LEASE_SLACK_S": "3",
+    "BLINDPOST_VAULT_TIMEOUT_S": "3",
+}
+
+
+@dataclass
+class ChaosGateway:
+    kafka: PrivateKafka
+    postgres: PrivatePostgres
+    world: ChaosWorld
+    mails: FaultyMailServer
+    env: dict[str, str]
+    ports: dict[str, int]
+    logs: Path
+    processes: dict[str, ServiceProcess]
+    retired: list[ServiceProcess]  # replicas killed along the way (their logs count)
+
+    async def start(self) -> None:
+        await asyncio.gather(*(p.start(timeout_s=90) for p in self.processes.values()))
+
+    def stop(self) -> None:
+        for process in [*self.processes.values(), *self.retired]:
+            process.kill()
+
+    def all_processes(self) -> list[ServiceProcess]:
+        return [*self.processes.values(), *self.retired]
+
+    # The faults -------------------------------------------------------------------------
+
+    async def kill_and_restart(self, service: str) -> None:
+        self.processes[service].kill()
+        await self.processes[service].start(timeout_s=90)
+
+    async def restart_broker(self) -> None:
+        await self.kafka.stop()
+        await self.kafka.start()
+
+    async def restart_postgres(self) -> None:
+        await self.postgres.stop("immediate")
+        await self.postgres.start()
+
+    async def vault_down(self, seconds: float) -> None:
+        self.processes["vault"].kill()
+        await asyncio.sleep(seconds)  # the fault's length, not a wait for an outcome
+        await self.processes["vault"].start(timeout_s=90)
+
+    async def smtp_refusing(self, seconds: float) -> None:
+        refused = self.mails.refused
+        self.mails.refusing = True
+        try:
+            await asyncio.sleep(seconds)
+            # Only a fault if mail met it: keep refusing until some did.
+            await eventually(
+                lambda: self.mails.refused > refused, within=60, what="a mail answered 421"
+            )
+        finally:
+            self.mails.refusing = False
+
+    async def smartico_down(self, seconds: float) -> None:
+        refused = self.world.callbacks_refused
+        self.world.smartico_down = True
+        try:
+            await asyncio.sleep(seconds)
+            await eventually(
+                lambda: self.world.callbacks_refused > refused,
+                within=60,
+                what="a callback refused",
+            )
+        finally:
+            self.world.smartico_down = False
+
+    async def replica_killed_mid_rebalance(self, service: str) -> None:
+        """A second replica joins the group; while it is joining (up, not yet ready: the
+        group is rebalancing) the first is SIGKILLed, and the second carries on alone."""
+        first = self.processes[service]
+        port = free_port()
+        second = ServiceProcess(
+            service,
+            {**self.env, port_variable(service): str(port)},
+            port,
+            self.logs / f"{service}-replica-{port}.log",
+        )
+        joining = asyncio.create_task(second.start(timeout_s=90))
+        await eventually(
+            lambda: _answers(port, "/healthz"), within=60, what=f"a second {service} up"
+        )
+        first.kill()
+        self.retired.append(first)
+        self.processes[service] = second
+        await joining
+
+
+async def _answers(port: int, path: str) -> bool:
+    try:
+        async with (
+            aiohttp.ClientSession() as http,
+            http.get(f"http://127.0.0.1:{port}{path}") as response,
+        ):
+            return response.status == 200
+    except aiohttp.ClientError:
+        return False
+
+
+@asynccontextmanager
+async def chaos_gateway(base_env: dict[str, str], logs: Path) -> AsyncIterator[ChaosGateway]:
+    """Private infrastructure, the outside world and every service's process (started)."""
+    async with private_kafka(logs / "kafka") as kafka, private_postgres() as postgres:
+        vault_dsn = await add_database(postgres, VAULT_ROLE, VAULT_PASSWORD)
+        mails = FaultyMailServer()
+        smtp, smtp_port = await smtp_server(mails)
+        world = ChaosWorld(callback_api_key=base_env["BLINDPOST_CALLBACK_API_KEY"])
+        await world.start()
+        ports, env = plan_gateway(
+            {**base_env, "KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap},
+            SERVICES,
+            postgres.dsn,
+            vault_dsn,
+            world,
+            smtp_port,
+            **QUICK_RECOVERY,
+        )
+        processes = service_processes(SERVICES, env, ports, logs)
+        gateway = ChaosGateway(kafka, postgres, world, mails, env, ports, logs, processes, [])
+        try:
+            await gateway.start()
+            yield gateway
+        finally:
+            gateway.stop()
+            await world.stop()
+            smtp.close()
