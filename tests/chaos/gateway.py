@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
 
+from shared.kafka_settings import topic_env_name
+from shared.topics import ALL_TOPICS
 from tests.chaos.world import ChaosWorld, FaultyMailServer
 from tests.dispatch.support import smtp_server
 from tests.intake.private_infra import PrivateKafka, PrivatePostgres
@@ -49,6 +51,9 @@ QUICK_RECOVERY = {
     "BLINDPOST_DISPATCH_SEND_TIMEOUT_S": "5",
     "BLINDPOST_DISPATCH_LEASE_SLACK_S": "3",
     "BLINDPOST_VAULT_TIMEOUT_S": "3",
+    # Two partitions a topic, as every test's topics (tests/conftest.py): enough for two
+    # replicas to share a group, and a broker that restarts in seconds, not minutes.
+    **{f"BLINDPOST_TOPIC_{topic_env_name(spec.name)}_PARTITIONS": "2" for spec in ALL_TOPICS},
 }
 
 
@@ -82,7 +87,11 @@ class ChaosGateway:
 
     async def restart_broker(self) -> None:
         await self.kafka.stop()
-        await self.kafka.start()
+        try:
+            await self.kafka.start(timeout_s=120)
+        except AssertionError as exc:
+            log = (self.kafka.home / "server.log").read_text(errors="replace")
+            raise AssertionError(f"{exc}\n{log[-3000:]}") from None
 
     async def restart_postgres(self) -> None:
         await self.postgres.stop("immediate")
@@ -153,7 +162,12 @@ async def _answers(port: int, path: str) -> bool:
 @asynccontextmanager
 async def chaos_gateway(base_env: dict[str, str], logs: Path) -> AsyncIterator[ChaosGateway]:
     """Private infrastructure, the outside world and every service's process (started)."""
-    async with private_kafka(logs / "kafka") as kafka, private_postgres() as postgres:
+    async with AsyncExitStack() as stack:
+        # Side by side: each is seconds of start-up on a busy machine.
+        kafka, postgres = await asyncio.gather(
+            stack.enter_async_context(private_kafka(logs / "kafka")),
+            stack.enter_async_context(private_postgres()),
+        )
         vault_dsn = await add_database(postgres, VAULT_ROLE, VAULT_PASSWORD)
         mails = FaultyMailServer()
         smtp, smtp_port = await smtp_server(mails)
