@@ -6,7 +6,7 @@ the run waits for messages flowing end to end for that)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,24 +18,15 @@ from shared.topics import ALL_TOPICS
 from tests.chaos.world import ChaosWorld, FaultyMailServer
 from tests.dispatch.support import smtp_server
 from tests.intake.private_infra import PrivateKafka, PrivatePostgres
+from tests.support.gateway import SERVICES as GATEWAY_SERVICES
 from tests.support.gateway import plan_gateway, port_variable, service_processes
 from tests.support.polling import eventually
 from tests.support.ports import free_port
 from tests.support.private_infra import add_database, private_kafka, private_postgres
 from tests.support.processes import ServiceProcess
 
-# In the order a message meets them.
-SERVICES = [
-    "vault",
-    "projector",
-    "intake",
-    "resolver",
-    "dispatch-email",
-    "dispatch-sms",
-    "dispatch-cim",
-    "status-ingest",
-    "callback-relay",
-]
+# Every service but the SMTP sink (the run has an SMTP server of its own that can refuse).
+SERVICES = [service for service in GATEWAY_SERVICES if service != "smtp-sink"]
 CONSUMERS = ["projector", "resolver", "dispatch-email", "dispatch-sms", "dispatch-cim"]
 CONSUMERS.append("callback-relay")
 VAULT_ROLE, VAULT_PASSWORD = "blindpost_vault", "blindpost_vault_local"  # noqa: S105 - local
@@ -103,29 +94,16 @@ class ChaosGateway:
         await self.processes["vault"].start(timeout_s=90)
 
     async def smtp_refusing(self, seconds: float) -> None:
-        refused = self.mails.refused
-        self.mails.refusing = True
-        try:
-            await asyncio.sleep(seconds)
-            # Only a fault if mail met it: keep refusing until some did.
-            await eventually(
-                lambda: self.mails.refused > refused, within=60, what="a mail answered 421"
-            )
-        finally:
-            self.mails.refusing = False
+        def refuse(on: bool) -> None:
+            self.mails.refusing = on
+
+        await _for_a_while(refuse, lambda: self.mails.refused, seconds, "a mail answered 421")
 
     async def smartico_down(self, seconds: float) -> None:
-        refused = self.world.callbacks_refused
-        self.world.smartico_down = True
-        try:
-            await asyncio.sleep(seconds)
-            await eventually(
-                lambda: self.world.callbacks_refused > refused,
-                within=60,
-                what="a callback refused",
-            )
-        finally:
-            self.world.smartico_down = False
+        def down(on: bool) -> None:
+            self.world.smartico_down = on
+
+        await _for_a_while(down, lambda: self.world.callbacks_refused, seconds, "a callback refused")
 
     async def replica_killed_mid_rebalance(self, service: str) -> None:
         """A second replica joins the group; while it is joining (up, not yet ready: the
@@ -146,6 +124,20 @@ class ChaosGateway:
         self.retired.append(first)
         self.processes[service] = second
         await joining
+
+
+async def _for_a_while(
+    switch: Callable[[bool], None], refused: Callable[[], int], seconds: float, what: str
+) -> None:
+    """A fault on for ``seconds`` (its length, not a wait for an outcome), and on until it
+    refused something: only then did it meet traffic."""
+    before = refused()
+    switch(True)
+    try:
+        await asyncio.sleep(seconds)
+        await eventually(lambda: refused() > before, within=60, what=what)
+    finally:
+        switch(False)
 
 
 async def _answers(port: int, path: str) -> bool:
