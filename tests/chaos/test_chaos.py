@@ -97,6 +97,20 @@ class Plan:
         ]
 
 
+async def caught_up(missing: Callable[[], int], stalled_s: float) -> bool:
+    """Waits while the backlog the faults left shrinks; False once it stopped shrinking for
+    ``stalled_s`` (what is missing then is counted as lost).  A long run leaves thousands
+    behind on a small machine: a fixed bound would count the slow as lost."""
+    best, last_progress = missing(), time.monotonic()
+    while best:
+        if time.monotonic() - last_progress > stalled_s:
+            return False
+        await asyncio.sleep(1.0)  # a polling interval: what counts is the progress
+        if (now := missing()) < best:
+            best, last_progress = now, time.monotonic()
+    return True
+
+
 @pytest.mark.slow
 @pytest.mark.timeout(3 * 3600 if FULL else 600)
 async def test_nothing_is_lost_or_sent_twice_through_a_bad_hour(base_env):
@@ -138,15 +152,7 @@ async def test_nothing_is_lost_or_sent_twice_through_a_bad_hour(base_env):
             await asyncio.gather(*senders, return_exceptions=True)
         accepted = dict(stream.accepted)
         # Everything accepted arrives and is called back; what never does is counted lost.
-        settled = True
-        try:
-            await eventually(
-                lambda: called_back() >= set(accepted),
-                within=plan.recovery_s,
-                what="an accepted callback for every accepted message",
-            )
-        except AssertionError:
-            settled = False
+        settled = await caught_up(lambda: len(set(accepted) - called_back()), plan.recovery_s)
         tally = Tally.of(accepted, gateway.mails, world, gateway.all_processes())
 
     report = (
