@@ -51,8 +51,23 @@ PENDING = Gauge("blindpost_callbacks_pending", "Callbacks waiting for their next
 IN_FLIGHT = Gauge("blindpost_callbacks_in_flight", "Callbacks being called right now")
 OUTCOMES_UNKNOWN = Counter(
     "blindpost_callback_outcomes_unknown_total",
-    "Callbacks called again after a relay died mid-call (Smartico may hear them twice)",
+    "Callbacks called again after a relay died mid-call or the request went unanswered"
+    " (Smartico may hear them twice)",
 )
+# The request may have reached Smartico, which may have acted on it: no answer came back.
+UNANSWERED = frozenset({"TimeoutError", "ServerDisconnectedError"})
+
+
+def _unknown_outcome(callback: DueCallback, why: str) -> None:
+    """Smartico may have heard the last attempt: the contract has no way to ask, and a status
+    never reported is lost for good, so it is called again, and counted."""
+    OUTCOMES_UNKNOWN.inc()
+    log.warning(
+        f"callback outcome unknown {why}, calling again",
+        ext_message_id=str(callback.ext_message_id),
+        status=callback.status.value,
+        attempt=callback.attempt,
+    )
 
 
 @dataclass(frozen=True)
@@ -130,15 +145,7 @@ class Deliverer:
                 self._in_flight += 1
                 self._held.add((callback.ext_message_id, callback.status))
                 if callback.outcome_unknown:
-                    # Smartico may have heard the last attempt: the contract has no way to
-                    # ask, and a status never reported is lost for good, so call again.
-                    OUTCOMES_UNKNOWN.inc()
-                    log.warning(
-                        "callback outcome unknown after a crash, calling again",
-                        ext_message_id=str(callback.ext_message_id),
-                        status=callback.status.value,
-                        attempt=callback.attempt,
-                    )
+                    _unknown_outcome(callback, "after a crash")
                 asyncio.create_task(self._attempt(callback))
             IN_FLIGHT.set(self._in_flight)
             if len(due) < wanted:
@@ -162,6 +169,8 @@ class Deliverer:
             answer = Answer("retry", error=type(exc).__name__)
         ATTEMPT_SECONDS.observe(time.perf_counter() - started)
         ATTEMPTS.labels(answer.outcome).inc()
+        if answer.error in UNANSWERED:
+            _unknown_outcome(callback, f"after {answer.error}")
         await self._done.put(self.decide(callback, answer))
 
     def decide(self, callback: DueCallback, answer: Answer, now: datetime | None = None) -> _Done:
