@@ -137,7 +137,7 @@ class Deliverer:
             wanted = min(self.batch_size, free)
             try:
                 due = await self.store.claim_due(wanted, self.lease_s, list(self._held))
-            except (asyncpg.PostgresError, OSError) as exc:
+            except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
                 log.warning("due callbacks not claimed, will retry", error=type(exc).__name__)
                 await asyncio.sleep(1.0)
                 continue

@@ -6,9 +6,10 @@ the run waits for messages flowing end to end for that)."""
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import aiohttp
@@ -60,9 +61,24 @@ class ChaosGateway:
     logs: Path
     processes: dict[str, ServiceProcess]
     retired: list[ServiceProcess]  # replicas killed along the way (their logs count)
+    # Services that exited by themselves and were started again, as Kubernetes would.
+    unplanned_exits: Counter[str] = field(default_factory=Counter)
+    _planned: set[str] = field(default_factory=set)  # down on purpose right now
 
     async def start(self) -> None:
         await asyncio.gather(*(p.start(timeout_s=90) for p in self.processes.values()))
+
+    async def supervise(self) -> None:
+        """Restarts a service that exited on its own (a crash on a fault it should have
+        ridden out): counted, so the report shows it, and the run goes on as it would in
+        production."""
+        while True:
+            await asyncio.sleep(1.0)  # a supervisor's polling period
+            for service, process in list(self.processes.items()):
+                exited = process.process is not None and process.process.poll() is not None
+                if exited and service not in self._planned:
+                    self.unplanned_exits[service] += 1
+                    await process.start(timeout_s=90)
 
     def stop(self) -> None:
         for process in [*self.processes.values(), *self.retired]:
@@ -74,8 +90,12 @@ class ChaosGateway:
     # The faults -------------------------------------------------------------------------
 
     async def kill_and_restart(self, service: str) -> None:
-        self.processes[service].kill()
-        await self.processes[service].start(timeout_s=90)
+        self._planned.add(service)
+        try:
+            self.processes[service].kill()
+            await self.processes[service].start(timeout_s=90)
+        finally:
+            self._planned.discard(service)
 
     async def restart_broker(self) -> None:
         await self.kafka.stop()
@@ -90,9 +110,13 @@ class ChaosGateway:
         await self.postgres.start()
 
     async def vault_down(self, seconds: float) -> None:
-        self.processes["vault"].kill()
-        await asyncio.sleep(seconds)  # the fault's length, not a wait for an outcome
-        await self.processes["vault"].start(timeout_s=90)
+        self._planned.add("vault")
+        try:
+            self.processes["vault"].kill()
+            await asyncio.sleep(seconds)  # the fault's length, not a wait for an outcome
+            await self.processes["vault"].start(timeout_s=90)
+        finally:
+            self._planned.discard("vault")
 
     async def smtp_refusing(self, seconds: float) -> None:
         def refuse(on: bool) -> None:
@@ -110,6 +134,7 @@ class ChaosGateway:
         """A second replica joins the group; while it is joining (up, not yet ready: the
         group is rebalancing) the first is SIGKILLed, and the second carries on alone."""
         first = self.processes[service]
+        self._planned.add(service)
         port = free_port()
         second = ServiceProcess(
             service,
@@ -124,7 +149,10 @@ class ChaosGateway:
         first.kill()
         self.retired.append(first)
         self.processes[service] = second
-        await joining
+        try:
+            await joining
+        finally:
+            self._planned.discard(service)
 
 
 async def _for_a_while(
@@ -177,10 +205,14 @@ async def chaos_gateway(base_env: dict[str, str], logs: Path) -> AsyncIterator[C
         )
         processes = service_processes(SERVICES, env, ports, logs)
         gateway = ChaosGateway(kafka, postgres, world, mails, env, ports, logs, processes, [])
+        supervisor: asyncio.Task[None] | None = None
         try:
             await gateway.start()
+            supervisor = asyncio.create_task(gateway.supervise())
             yield gateway
         finally:
+            if supervisor:
+                supervisor.cancel()
             gateway.stop()
             await world.stop()
             smtp.close()

@@ -154,13 +154,15 @@ async def test_nothing_is_lost_or_sent_twice_through_a_bad_hour(base_env):
         # Everything accepted arrives and is called back; what never does is counted lost.
         settled = await caught_up(lambda: len(set(accepted) - called_back()), plan.recovery_s)
         tally = Tally.of(accepted, gateway.mails, world, gateway.all_processes())
+        exits = dict(gateway.unplanned_exits)
 
     report = (
         f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {platform.node()} ({os.cpu_count()} cores, "
         f"load {os.getloadavg()[0]:.1f}), {'full' if FULL else 'scaled-down'} run, "
         f"flow {plan.flow}, {time.monotonic() - began:.0f} s\n\n"
         + "\n".join(f"- {t}" for t in timings)
-        + f"\n\n{tally.table()}\n\nsettled: {settled}; service logs: {logs}\n"
+        + f"\n\n{tally.table()}\n\nexited on their own and restarted: {exits or 'none'}\n"
+        + f"settled: {settled}; service logs: {logs}\n"
     )
     print(report)
     if FULL:
