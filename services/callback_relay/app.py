@@ -12,6 +12,7 @@ from aiokafka import AIOKafkaConsumer
 from services.callback_relay.consumer import EventConsumer
 from services.callback_relay.deliver import Deliverer
 from services.callback_relay.domain import RetryPolicy
+from services.callback_relay.publish import EventPublisher
 from services.callback_relay.sender import CallbackSender
 from services.callback_relay.settings import RelaySettings
 from services.callback_relay.ssrf import CallbackGuard, Resolve, system_resolve
@@ -32,6 +33,7 @@ SENDER = web.AppKey("sender", CallbackSender)
 STORE = web.AppKey("store", CallbackStore)
 EVENTS = web.AppKey("events", EventConsumer)
 DELIVERER = web.AppKey("deliverer", Deliverer)
+PUBLISHER = web.AppKey("publisher", EventPublisher)
 
 
 def create_app(settings: RelaySettings, resolve: Resolve = system_resolve) -> web.Application:
@@ -79,7 +81,6 @@ def create_app(settings: RelaySettings, resolve: Resolve = system_resolve) -> we
         yield Deliverer(
             store=app[STORE],
             sender=app[SENDER],
-            producer=app[PRODUCER],
             topics=topics,
             api_key=settings.secret("callback_api_key"),
             policy=RetryPolicy(
@@ -93,6 +94,15 @@ def create_app(settings: RelaySettings, resolve: Resolve = system_resolve) -> we
             lease_s=settings.lease_s,
         )
 
+    @asynccontextmanager
+    async def publisher() -> AsyncIterator[EventPublisher]:
+        yield EventPublisher(
+            app[STORE],
+            app[PRODUCER],
+            recorded=app[DELIVERER].recorded,
+            poll_interval_s=settings.callback_poll_interval_s,
+        )
+
     provide(app, POOL, pool)
     provide(app, PRODUCER, lambda: kafka_producer(kafka))
     provide(app, CONSUMER, lambda: kafka_consumer(kafka, group))
@@ -100,6 +110,12 @@ def create_app(settings: RelaySettings, resolve: Resolve = system_resolve) -> we
     provide(app, STORE, store)
     provide(app, EVENTS, events)
     provide(app, DELIVERER, deliverer)
+    provide(app, PUBLISHER, publisher)
+    # Started first, so it stops last: it publishes what the deliverer records while
+    # draining, and returns once the deliverer has stopped and the outbox is empty.
+    run_background(
+        app, "publish-events", lambda: app[PUBLISHER].run(app[DELIVERER].finished), drains=True
+    )
     run_background(app, "consume-events", lambda: app[EVENTS].run(stopping(app)), drains=True)
     run_background(
         app, "deliver-callbacks", lambda: app[DELIVERER].run(stopping(app)), drains=True

@@ -29,7 +29,8 @@ from shared.logging import get_logger
 
 log = get_logger(__name__)
 STAGE = "callback-relay"
-RETRY_ON = (asyncpg.PostgresError, OSError, KafkaError)
+# InterfaceError: a connection the server closed under a statement (a database restart).
+RETRY_ON = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, KafkaError)
 # Event.to_bytes() writes event_id then type first; a cheap look at the head of the record
 # recognises the relay's own events, a third of what it reads at full load.
 _OWN_EVENT = b'"type":"callback.'

@@ -1,7 +1,7 @@
 """Calls back, without a sleep in anyone's way: due callbacks are claimed from the store's
 retry schedule, called concurrently (bounded overall, and per host by the connection pool),
-and their results written back in small batches, each attempt and result appended to the
-event log first."""
+and their results written back in small batches the moment they arrive, with the events
+reporting them (``publish.py`` takes those to Kafka)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import json
 import time
+import uuid
 from collections.abc import Coroutine
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -21,8 +22,9 @@ from prometheus_client import Counter, Gauge, Histogram
 from services.callback_relay.domain import RetryPolicy, callback_url
 from services.callback_relay.sender import Answer, CallbackSender
 from services.callback_relay.store import CallbackStore, DueCallback, Result
+from shared.domain import SmarticoStatus
 from shared.events import CallbackAttempted, CallbackDeadLettered, CallbackDelivered, Event
-from shared.kafka import Output, RecoveringProducer
+from shared.kafka import Output
 from shared.latency import CALLBACK_DELIVERED, observe_step
 from shared.logging import get_logger
 from shared.topics import Topics
@@ -47,6 +49,25 @@ ATTEMPT_SECONDS = Histogram(
 )
 PENDING = Gauge("blindpost_callbacks_pending", "Callbacks waiting for their next attempt")
 IN_FLIGHT = Gauge("blindpost_callbacks_in_flight", "Callbacks being called right now")
+OUTCOMES_UNKNOWN = Counter(
+    "blindpost_callback_outcomes_unknown_total",
+    "Callbacks called again after a relay died mid-call or the request went unanswered"
+    " (Smartico may hear them twice)",
+)
+# The request may have reached Smartico, which may have acted on it: no answer came back.
+UNANSWERED = frozenset({"TimeoutError", "ServerDisconnectedError"})
+
+
+def _unknown_outcome(callback: DueCallback, why: str) -> None:
+    """Smartico may have heard the last attempt: the contract has no way to ask, and a status
+    never reported is lost for good, so it is called again, and counted."""
+    OUTCOMES_UNKNOWN.inc()
+    log.warning(
+        f"callback outcome unknown {why}, calling again",
+        ext_message_id=str(callback.ext_message_id),
+        status=callback.status.value,
+        attempt=callback.attempt,
+    )
 
 
 @dataclass(frozen=True)
@@ -61,7 +82,6 @@ class Deliverer:
         *,
         store: CallbackStore,
         sender: CallbackSender,
-        producer: RecoveringProducer,
         topics: Topics,
         api_key: str,
         policy: RetryPolicy,
@@ -72,7 +92,6 @@ class Deliverer:
     ) -> None:
         self.store = store
         self.sender = sender
-        self.producer = producer
         self.topics = topics
         self._api_key = api_key
         self.policy = policy
@@ -83,6 +102,10 @@ class Deliverer:
         self._done: asyncio.Queue[_Done] = asyncio.Queue()
         self._in_flight = 0
         self._slots_freed = asyncio.Event()
+        # Claimed and not yet recorded: never claimed again by this relay meanwhile.
+        self._held: set[tuple[uuid.UUID, SmarticoStatus]] = set()
+        self.recorded = asyncio.Event()  # results (and their events) are in the store
+        self.finished = asyncio.Event()  # run() returned: nothing more will be recorded
 
     async def run(self, stop: asyncio.Event | None = None) -> None:
         """Until ``stop`` is set; then no callback is claimed, and the calls in flight are
@@ -101,6 +124,7 @@ class Deliverer:
         finally:
             for flusher in flushers:
                 flusher.cancel()
+            self.finished.set()
 
     async def _claim_until(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
@@ -112,13 +136,16 @@ class Deliverer:
                 continue
             wanted = min(self.batch_size, free)
             try:
-                due = await self.store.claim_due(wanted, self.lease_s)
-            except (asyncpg.PostgresError, OSError) as exc:
+                due = await self.store.claim_due(wanted, self.lease_s, list(self._held))
+            except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
                 log.warning("due callbacks not claimed, will retry", error=type(exc).__name__)
                 await asyncio.sleep(1.0)
                 continue
             for callback in due:
                 self._in_flight += 1
+                self._held.add((callback.ext_message_id, callback.status))
+                if callback.outcome_unknown:
+                    _unknown_outcome(callback, "after a crash")
                 asyncio.create_task(self._attempt(callback))
             IN_FLIGHT.set(self._in_flight)
             if len(due) < wanted:
@@ -142,6 +169,8 @@ class Deliverer:
             answer = Answer("retry", error=type(exc).__name__)
         ATTEMPT_SECONDS.observe(time.perf_counter() - started)
         ATTEMPTS.labels(answer.outcome).inc()
+        if answer.error in UNANSWERED:
+            _unknown_outcome(callback, f"after {answer.error}")
         await self._done.put(self.decide(callback, answer))
 
     def decide(self, callback: DueCallback, answer: Answer, now: datetime | None = None) -> _Done:
@@ -222,26 +251,20 @@ class Deliverer:
                 batch.append(self._done.get_nowait())
             while True:
                 try:
-                    await self._flush(batch)
+                    await self.store.finish(
+                        [done.result for done in batch],
+                        [out for done in batch for out in done.outputs],
+                    )
                     break
                 except Exception as exc:  # noqa: BLE001 - keep the results, retry the write
                     log.warning("callback results not recorded yet", error=type(exc).__name__)
                     await asyncio.sleep(1.0)
+            for done in batch:
+                self._held.discard((done.result.ext_message_id, done.result.status))
             self._in_flight -= len(batch)
             IN_FLIGHT.set(self._in_flight)
             self._slots_freed.set()
-
-    async def _flush(self, batch: list[_Done]) -> None:
-        # Events first, then the store: a crash in between repeats an attempt whose events
-        # carry the same ids (deduplicated downstream), never a result without its event.
-        futures = [
-            await self.producer.send(out.topic, out.value, key=out.key)
-            for done in batch
-            for out in done.outputs
-        ]
-        for future in futures:
-            await future
-        await self.store.finish([done.result for done in batch])
+            self.recorded.set()
 
     async def report_pending(self, interval_s: float) -> None:
         while True:

@@ -3,6 +3,7 @@ a message's lifecycle on the event log."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -26,14 +27,15 @@ from tests.support.ports import free_port
 
 @dataclass
 class Smartico:
-    """Answers like Smartico; ``mode`` is up, error (error_code 1), redirect, or down
-    (the port is closed: connection refused)."""
+    """Answers like Smartico; ``mode`` is up, error (error_code 1), redirect, hang (never
+    answers until stopped), or down (the port is closed: connection refused)."""
 
     port: int = field(default_factory=free_port)
     mode: str = "up"
     requests: list[dict[str, str]] = field(default_factory=list)
     redirect_to: str = ""
     _runner: web.AppRunner | None = None
+    _release: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property
     def url(self) -> str:
@@ -51,6 +53,11 @@ class Smartico:
             query["_answer"] = "error"
             self.requests.append(query)
             return web.json_response({"error_code": 1, "error_message": "email was not found"})
+        if self.mode == "hang":
+            query["_answer"] = "hang"
+            self.requests.append(query)
+            await self._release.wait()
+            raise web.HTTPServiceUnavailable()
         if self.mode == "redirect":
             query["_answer"] = "redirect"
             self.requests.append(query)
@@ -61,6 +68,7 @@ class Smartico:
         return web.Response(text='{\n  "error_code": 0,\n}', content_type="application/json")
 
     async def start(self) -> None:
+        self._release.clear()
         app = web.Application()
         app.router.add_get("/{tail:.*}", self._handle)
         self._runner = web.AppRunner(app, access_log=None)
@@ -68,6 +76,7 @@ class Smartico:
         await web.TCPSite(self._runner, "127.0.0.1", self.port, reuse_address=True).start()
 
     async def stop(self) -> None:
+        self._release.set()
         if self._runner:
             await self._runner.cleanup()
             self._runner = None

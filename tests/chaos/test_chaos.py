@@ -1,146 +1,171 @@
-"""System-level faults under a steady stream of e-mails and SMS as Smartico sends them.
+"""System-level faults under a steady stream of e-mails, SMS and custom IM as Smartico sends
+them (retrying a uid on 6, 9 or a refused connection).
 
-Every service runs as a real process; one after another each is SIGKILLed (no drain, no
-flush, a crash) while work flows through it, and started again.  At the end, per accepted
-message: the mails the SMTP server received (a repeat with the same Message-ID is a
-redelivery the receiving MTA recognises; a second Message-ID is a double send), the SMS
-provider's sends, and the callbacks per status.  Nothing may be lost, nothing sent twice, no
-status called back twice.
+The whole gateway runs as real processes on a private Kafka and a private PostgreSQL.  One
+after another: services are SIGKILLed and restarted; the broker is restarted; PostgreSQL is
+restarted (an immediate stop: a crash); the vault is down for a while; the SMTP server
+answers 421 for a while; Smartico's callback endpoint is down for a while; a second replica
+of a consumer joins and the first is killed while the group rebalances.  Before each fault,
+``flow`` more messages must have been called back ``accepted`` (the whole gateway moves,
+not only intake).  At the end it counts per accepted message (``tally.py``): nothing may be
+lost, nothing sent twice, and a status called back twice only where a relay crash cut the
+call short (docs/statuses.md).
 
-``CHAOS_FLOW`` is how many messages must be accepted between two faults; the test runs only
-when it is set (``make chaos``, default 100).  The table is printed and written to
-``var/chaos/report.md``.  Faults not yet covered here (broker, PostgreSQL, vault, SMTP 421,
-Smartico down, consumer replicas): docs/reliability.md.
+Two sizes (docs/reliability.md):
+- ``make chaos`` (``CHAOS_FLOW`` set): every service killed, every consumer doubled and
+  killed mid-rebalance, the vault down and SMTP refusing for ``CHAOS_FAULT_S`` (60),
+  Smartico down for ``CHAOS_SMARTICO_DOWN_S`` (300); the table in ``var/chaos/report.md``.
+- ``make test``: every kind of fault once, seconds each, a small flow.
 """
 
 from __future__ import annotations
 
 import asyncio
-import email
-import email.policy
 import os
 import platform
 import time
-from collections import Counter, defaultdict
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from tests.dispatch.support import RecordingSmtpHandler, smtp_server
-from tests.e2e.test_graceful_shutdown import SENDERS, SERVICES, players_and_stream
-from tests.support.gateway import plan_gateway, service_processes, start_outside_world
+from tests.chaos.gateway import CONSUMERS, SERVICES, ChaosGateway, chaos_gateway
+from tests.chaos.stream import ChaosStream
+from tests.chaos.tally import Tally
+from tests.e2e.test_graceful_shutdown import players_and_stream
 from tests.support.polling import eventually
 
-FLOW = int(os.environ.get("CHAOS_FLOW", "10"))
+FULL = "CHAOS_FLOW" in os.environ
 REPORT = Path(__file__).parents[2] / "var" / "chaos" / "report.md"
 
 
-def message_ids(mails: RecordingSmtpHandler) -> dict[str, set[str]]:
-    """The distinct Message-IDs received per ext_message_id (derived from it)."""
-    ids: dict[str, set[str]] = defaultdict(set)
-    for _from, _to, data in mails.received:
-        message_id = str(email.message_from_bytes(data, policy=email.policy.default)["Message-ID"])
-        ids[message_id.strip("<>").split("@")[0]].add(message_id)
-    return ids
+@dataclass(frozen=True)
+class Plan:
+    flow: int  # messages called back between two faults
+    fault_s: float  # the vault down, the SMTP server refusing
+    smartico_down_s: float
+    killed: list[str]
+    doubled: list[str]
+    senders: int
+    pause_s: float
+    recovery_s: float  # how long the gateway may take to move again after a fault
+
+    @classmethod
+    def from_env(cls) -> Plan:
+        if FULL:
+            return cls(
+                flow=int(os.environ["CHAOS_FLOW"]),
+                fault_s=float(os.environ.get("CHAOS_FAULT_S", "60")),
+                smartico_down_s=float(os.environ.get("CHAOS_SMARTICO_DOWN_S", "300")),
+                killed=SERVICES,
+                doubled=CONSUMERS,
+                senders=2,
+                pause_s=0.1,
+                recovery_s=240,
+            )
+        return cls(
+            flow=3,
+            fault_s=1.0,
+            smartico_down_s=1.0,
+            killed=["dispatch-email", "callback-relay"],
+            doubled=["dispatch-sms"],
+            senders=1,
+            pause_s=0.2,
+            recovery_s=60,
+        )
+
+    def faults(self, gateway: ChaosGateway) -> list[tuple[str, Callable[[], Awaitable[None]]]]:
+        def kill(service: str) -> Callable[[], Awaitable[None]]:
+            return lambda: gateway.kill_and_restart(service)
+
+        def double(service: str) -> Callable[[], Awaitable[None]]:
+            return lambda: gateway.replica_killed_mid_rebalance(service)
+
+        return [
+            *((f"SIGKILL {s}", kill(s)) for s in self.killed),
+            ("broker restarted", gateway.restart_broker),
+            ("PostgreSQL restarted (immediate stop)", gateway.restart_postgres),
+            (f"vault down {self.fault_s:g} s", lambda: gateway.vault_down(self.fault_s)),
+            (f"SMTP 421 for {self.fault_s:g} s", lambda: gateway.smtp_refusing(self.fault_s)),
+            (
+                f"Smartico down {self.smartico_down_s:g} s",
+                lambda: gateway.smartico_down(self.smartico_down_s),
+            ),
+            *((f"2nd {s} replica, 1st killed mid-rebalance", double(s)) for s in self.doubled),
+        ]
 
 
-def table(rows: dict[str, int]) -> str:
-    return "\n".join(
-        ["| count | value |", "| --- | --- |", *(f"| {k} | {v} |" for k, v in rows.items())]
-    )
+async def caught_up(missing: Callable[[], int], stalled_s: float) -> bool:
+    """Waits while the backlog the faults left shrinks; False once it stopped shrinking for
+    ``stalled_s`` (what is missing then is counted as lost).  A long run leaves thousands
+    behind on a small machine: a fixed bound would count the slow as lost."""
+    best, last_progress = missing(), time.monotonic()
+    while best:
+        if time.monotonic() - last_progress > stalled_s:
+            return False
+        await asyncio.sleep(1.0)  # a polling interval: what counts is the progress
+        if (now := missing()) < best:
+            best, last_progress = now, time.monotonic()
+    return True
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(
-    "CHAOS_FLOW" not in os.environ,
-    reason="make chaos (minutes on a 2-core machine: not yet scaled down for make test)",
-)
-@pytest.mark.timeout(1800)
-async def test_nothing_is_lost_or_doubled_when_each_service_is_killed(
-    base_env, events_dsn, vault_dsn, tmp_path
-):
-    mails = RecordingSmtpHandler()
-    smtp, smtp_port = await smtp_server(mails)
-    world = await start_outside_world(base_env)
-    ports, env = plan_gateway(base_env, SERVICES, events_dsn, vault_dsn, world, smtp_port)
-    processes = service_processes(SERVICES, env, ports, tmp_path)
-    senders: list[asyncio.Task[None]] = []
+@pytest.mark.timeout(3 * 3600 if FULL else 600)
+async def test_nothing_is_lost_or_sent_twice_through_a_bad_hour(base_env):
+    plan = Plan.from_env()
+    # Logs outside pytest's temporary folders: they outlive the run for its report.
+    logs = REPORT.parent / f"run-{datetime.now(UTC):%Y%m%d-%H%M%S}"
     began = time.monotonic()
-    try:
-        await asyncio.gather(*(p.start(timeout_s=60) for p in processes.values()))
-        stream = await players_and_stream(ports, env, world)
-        senders = [asyncio.create_task(stream.run(sender)) for sender in range(SENDERS)]
-        for service in SERVICES:
-            await eventually(
-                stream.flowing(more=FLOW), within=120, what=f"messages flowing before {service}"
-            )
-            processes[service].kill()
-            await processes[service].start(timeout_s=60)
-        await eventually(stream.flowing(more=FLOW), within=120, what="messages flowing at the end")
-        stream.stopped.set()
-        await asyncio.gather(*senders)
-        accepted = dict(stream.accepted)
-        emails = {mid for mid, family in accepted.items() if family == "email"}
-        sms = {mid for mid, family in accepted.items() if family == "sms"}
+    timings: list[str] = []
+    async with chaos_gateway(base_env, logs) as gateway:
+        world = gateway.world
+        stream = ChaosStream(
+            await players_and_stream(gateway.ports, gateway.env, world), plan.pause_s
+        )
+        senders = [asyncio.create_task(stream.run(s)) for s in range(plan.senders)]
 
         def called_back() -> set[str]:
             return {c["ext_message_id"] for c in world.callbacks if c["status"] == "accepted"}
 
-        # Wait for everything to arrive; what never does is counted as lost below.
-        unsettled = []
-        for what, arrived in (
-            ("mails", lambda: set(message_ids(mails)) >= emails),
-            ("SMS", lambda: len(set(world.sms_keys)) >= len(sms)),
-            ("callbacks", lambda: called_back() >= set(accepted)),
-        ):
-            try:
-                await eventually(arrived, within=180, what=what)
-            except AssertionError:
-                unsettled.append(what)
-    finally:
-        for task in senders:
-            task.cancel()
-        for process in processes.values():
-            process.kill()
-        await world.stop()
-        smtp.close()
+        try:
+            timings.append(f"gateway up after {time.monotonic() - began:.0f} s")
+            for name, fault in plan.faults(gateway):
+                await eventually(
+                    stream.completed(called_back, more=plan.flow),
+                    within=plan.recovery_s,
+                    what=f"messages called back before: {name}",
+                    details=lambda: gateway.processes["callback-relay"].log_tail(20),
+                )
+                started = time.monotonic()
+                await fault()
+                timings.append(f"{name}: {time.monotonic() - started:.0f} s")
+                print(f"[chaos] {timings[-1]}; {len(stream.accepted)} accepted", flush=True)
+            await eventually(
+                stream.completed(called_back, more=plan.flow),
+                within=plan.recovery_s,
+                what="messages called back after the last fault",
+            )
+        finally:
+            stream.stopped.set()
+            await asyncio.gather(*senders, return_exceptions=True)
+        accepted = dict(stream.accepted)
+        # Everything accepted arrives and is called back; what never does is counted lost.
+        settled = await caught_up(lambda: len(set(accepted) - called_back()), plan.recovery_s)
+        tally = Tally.of(accepted, gateway.mails, world, gateway.all_processes())
+        exits = dict(gateway.unplanned_exits)
 
-    ids = message_ids(mails)
-    mail_count = Counter(
-        mid
-        for _f, _t, data in mails.received
-        for mid in [str(email.message_from_bytes(data, policy=email.policy.default)["Message-ID"])]
-    )
-    callbacks = Counter((c["ext_message_id"], c["status"]) for c in world.callbacks)
-    sms_sends = Counter(world.sms_keys)
-    counts = {
-        "accepted e-mails": len(emails),
-        "accepted SMS": len(sms),
-        "e-mails lost": len(emails - set(ids)),
-        "e-mails sent twice (a second Message-ID)": sum(len(v) > 1 for v in ids.values()),
-        "e-mail redeliveries (same Message-ID)": sum(n - 1 for n in mail_count.values()),
-        "SMS lost": len(sms) - len(set(world.sms_keys)),
-        "SMS provider posts repeated (same Idempotency-Key)": sum(
-            n - 1 for n in sms_sends.values()
-        ),
-        "messages without an accepted callback": len(set(accepted) - {m for m, _ in callbacks}),
-        "(message, status) called back more than once": sum(n > 1 for n in callbacks.values()),
-    }
     report = (
-        f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {platform.node()} ({os.cpu_count()} cores), "
-        f"CHAOS_FLOW={FLOW}, {time.monotonic() - began:.0f} s; faults: SIGKILL and restart of "
-        f"{', '.join(SERVICES)}\n\n{table(counts)}\n"
+        f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {platform.node()} ({os.cpu_count()} cores, "
+        f"load {os.getloadavg()[0]:.1f}), {'full' if FULL else 'scaled-down'} run, "
+        f"flow {plan.flow}, {time.monotonic() - began:.0f} s\n\n"
+        + "\n".join(f"- {t}" for t in timings)
+        + f"\n\n{tally.table()}\n\nexited on their own and restarted: {exits or 'none'}\n"
+        + f"settled: {settled}; service logs: {logs}\n"
     )
-    doubled = Counter(status for (_mid, status), n in callbacks.items() if n > 1)
-    report += f"\ncalled back more than once, by status: {dict(doubled) or 'none'}\n"
-    report += f"still missing after 180 s: {', '.join(unsettled) or 'nothing'}\n"
-    report += f"service logs: {tmp_path}\n"
-    REPORT.parent.mkdir(parents=True, exist_ok=True)
-    REPORT.write_text(report)
     print(report)
-    assert counts["e-mails lost"] == 0
-    assert counts["e-mails sent twice (a second Message-ID)"] == 0
-    assert counts["SMS lost"] == 0
-    assert counts["messages without an accepted callback"] == 0
-    assert counts["(message, status) called back more than once"] == 0
+    if FULL:
+        REPORT.parent.mkdir(parents=True, exist_ok=True)
+        REPORT.write_text(report)
+    assert tally.failures() == []
