@@ -32,10 +32,10 @@ from bench.soak.probes import Sample, connections, consumer_lag, open_fds, rss_b
 from bench.soak.report import Run, markdown, minute_table
 from tests.dispatch.support import smtp_server
 from tests.e2e.outside_world import OutsideWorld
-from tests.e2e.test_graceful_shutdown import players_and_stream
 from tests.support.databases import ADMIN_DSN, create_database, drop_database
 from tests.support.gateway import SERVICES, plan_gateway, service_processes, start_outside_world
 from tests.support.processes import ServiceProcess
+from tests.support.smartico_stream import players_and_stream
 
 ROOT = Path(__file__).resolve().parents[2]
 OUT = ROOT / "var" / "soak"

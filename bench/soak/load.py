@@ -14,7 +14,7 @@ import aiohttp
 
 from shared.domain import ErrorCode
 from tests.e2e.outside_world import OutsideWorld
-from tests.e2e.test_graceful_shutdown import PLAYERS, RETRY_ON
+from tests.support.smartico_stream import PLAYERS, RETRY_ON
 
 IN_FLIGHT = 64
 RETRIES = 5

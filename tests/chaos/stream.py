@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 import aiohttp
 
-from tests.e2e.test_graceful_shutdown import PLAYERS, Stream
+from tests.support.smartico_stream import PLAYERS, Stream
 
 FAMILIES = ("email", "sms", "cim")
 

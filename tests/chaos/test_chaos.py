@@ -34,8 +34,8 @@ import pytest
 from tests.chaos.gateway import CONSUMERS, SERVICES, ChaosGateway, chaos_gateway
 from tests.chaos.stream import ChaosStream
 from tests.chaos.tally import Tally
-from tests.e2e.test_graceful_shutdown import players_and_stream
 from tests.support.polling import eventually
+from tests.support.smartico_stream import players_and_stream
 
 FULL = "CHAOS_FLOW" in os.environ
 REPORT = Path(__file__).parents[2] / "var" / "chaos" / "report.md"
