@@ -14,16 +14,9 @@ from typing import Literal
 
 from aiokafka import ConsumerRecord
 
+from shared import events
 from shared.domain import Channel
-from shared.events import (
-    AnyPayload,
-    DispatchAttempted,
-    DispatchFailed,
-    DispatchParked,
-    DispatchResumed,
-    DispatchSucceeded,
-    Event,
-)
+from shared.events import AnyPayload, Event
 from shared.kafka import RecoveringProducer, dead_letter_output, failure_reason
 from shared.topics import Topics
 
@@ -39,7 +32,7 @@ class EventLog:
     async def attempted(
         self, ext_message_id: uuid.UUID, channel: Channel, provider: str, attempt: int
     ) -> Ack:
-        payload = DispatchAttempted(channel=channel, provider=provider, attempt=attempt)
+        payload = events.DispatchAttempted(channel=channel, provider=provider, attempt=attempt)
         return await self._emit(ext_message_id, payload, (attempt,))
 
     async def dispatched(
@@ -51,7 +44,7 @@ class EventLog:
         provider_message_id: str | None,
         segments: int | None,
     ) -> Ack:
-        payload = DispatchSucceeded(
+        payload = events.DispatchSucceeded(
             channel=channel,
             provider=provider,
             attempt=attempt,
@@ -70,7 +63,7 @@ class EventLog:
         *,
         retryable: bool,
     ) -> Ack:
-        payload = DispatchFailed(
+        payload = events.DispatchFailed(
             channel=channel, provider=provider, attempt=attempt, retryable=retryable, reason=reason
         )
         return await self._emit(ext_message_id, payload, (attempt, reason))
@@ -86,7 +79,7 @@ class EventLog:
     ) -> Ack:
         """Parked again for the same attempt and reason (a breaker still open at each
         sweep) is the same event: the log shows the park, not every round of it."""
-        payload = DispatchParked(
+        payload = events.DispatchParked(
             channel=channel, provider=provider, attempt=attempt, reason=reason, retry_at=retry_at
         )
         return await self._emit(ext_message_id, payload, (attempt, reason))
@@ -99,7 +92,7 @@ class EventLog:
         attempt: int,
         resumed_from: Literal["parked", "sending"],
     ) -> Ack:
-        payload = DispatchResumed(
+        payload = events.DispatchResumed(
             channel=channel, provider=provider, attempt=attempt, resumed_from=resumed_from
         )
         return await self._emit(ext_message_id, payload, (attempt, resumed_from))
@@ -112,9 +105,7 @@ class EventLog:
 
     async def forward(self, record: ConsumerRecord, channel: Channel) -> Ack:
         """A work item, unchanged, to the topic of the dispatcher that sends its channel."""
-        return await self.producer.send(
-            self.topics.dispatch(channel), record.value, key=record.key
-        )
+        return await self.producer.send(self.topics.dispatch(channel), record.value, key=record.key)
 
     async def _emit(
         self, ext_message_id: uuid.UUID, payload: AnyPayload, discriminator: tuple[object, ...]
