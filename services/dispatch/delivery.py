@@ -21,7 +21,7 @@ from services.dispatch.delivery_steps import (
     circuit_open,
     next_step,
 )
-from services.dispatch.event_log import Ack, EventLog
+from services.dispatch.event_log import Ack, Attempt, EventLog
 from services.dispatch.failover import Failover
 from services.dispatch.guard import ProviderGuard
 from services.dispatch.ledger import BatchedWrites, Ledger
@@ -156,7 +156,7 @@ class Delivery:
             # Acknowledged before the call: the log shows the attempt even if we die in it,
             # and the ledger that the call began (so a crash in it is an unknown outcome).
             attempted = await self.events.attempted(
-                work.ext_message_id, work.channel, provider.name, outbound.attempt
+                Attempt(work.ext_message_id, work.channel, provider.name, outbound.attempt)
             )
             await asyncio.gather(
                 attempted, self.calls.add((work.ext_message_id, outbound.attempt))
@@ -200,20 +200,14 @@ class Delivery:
             (work.ext_message_id, attempt, sent.provider_message_id, sent.segments)
         )
         return await self.events.dispatched(
-            work.ext_message_id,
-            work.channel,
-            provider,
-            attempt,
+            Attempt(work.ext_message_id, work.channel, provider, attempt),
             sent.provider_message_id,
             sent.segments,
         )
 
     async def _retrying(self, work: DispatchWork, provider: str, attempt: int, reason: str) -> None:
-        await (
-            await self.events.failed(
-                work.ext_message_id, work.channel, provider, attempt, reason, retryable=True
-            )
-        )
+        tried = Attempt(work.ext_message_id, work.channel, provider, attempt)
+        await (await self.events.failed(tried, reason, retryable=True))
         OUTCOMES.labels(self.family, work.channel.value, provider, "retry", reason).inc()
 
     async def _park(self, work: DispatchWork, park: Park) -> None:
@@ -222,10 +216,7 @@ class Delivery:
         provider = self.routes[work.channel].provider.name
         await (
             await self.events.parked(
-                work.ext_message_id,
-                work.channel,
-                provider,
-                park.last_attempt,
+                Attempt(work.ext_message_id, work.channel, provider, park.last_attempt),
                 park.reason,
                 retry_at,
             )
@@ -255,7 +246,7 @@ class Delivery:
             reason=reason,
         )
         return await self.events.failed(
-            work.ext_message_id, work.channel, provider, attempt, reason, retryable=False
+            Attempt(work.ext_message_id, work.channel, provider, attempt), reason, retryable=False
         )
 
 

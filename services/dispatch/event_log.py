@@ -9,25 +9,32 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from aiokafka import ConsumerRecord
 
+from shared import events
 from shared.domain import Channel
-from shared.events import (
-    AnyPayload,
-    DispatchAttempted,
-    DispatchFailed,
-    DispatchParked,
-    DispatchResumed,
-    DispatchSucceeded,
-    Event,
-)
+from shared.events import AnyPayload, Event
 from shared.kafka import RecoveringProducer, dead_letter_output, failure_reason
 from shared.topics import Topics
 
 Ack = asyncio.Future[object]
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One try at sending a message: what every dispatch event names."""
+
+    ext_message_id: uuid.UUID
+    channel: Channel
+    provider: str
+    number: int
+
+    def fields(self) -> dict[str, Any]:
+        return {"channel": self.channel, "provider": self.provider, "attempt": self.number}
 
 
 class EventLog:
@@ -36,73 +43,31 @@ class EventLog:
         self.topics = topics
         self.source = source
 
-    async def attempted(
-        self, ext_message_id: uuid.UUID, channel: Channel, provider: str, attempt: int
-    ) -> Ack:
-        payload = DispatchAttempted(channel=channel, provider=provider, attempt=attempt)
-        return await self._emit(ext_message_id, payload, (attempt,))
+    async def attempted(self, attempt: Attempt) -> Ack:
+        payload = events.DispatchAttempted(**attempt.fields())
+        return await self._emit(attempt, payload)
 
     async def dispatched(
-        self,
-        ext_message_id: uuid.UUID,
-        channel: Channel,
-        provider: str,
-        attempt: int,
-        provider_message_id: str | None,
-        segments: int | None,
+        self, attempt: Attempt, provider_message_id: str | None, segments: int | None
     ) -> Ack:
-        payload = DispatchSucceeded(
-            channel=channel,
-            provider=provider,
-            attempt=attempt,
-            provider_message_id=provider_message_id,
-            segments=segments,
+        payload = events.DispatchSucceeded(
+            **attempt.fields(), provider_message_id=provider_message_id, segments=segments
         )
-        return await self._emit(ext_message_id, payload, (attempt,))
+        return await self._emit(attempt, payload)
 
-    async def failed(
-        self,
-        ext_message_id: uuid.UUID,
-        channel: Channel,
-        provider: str,
-        attempt: int,
-        reason: str,
-        *,
-        retryable: bool,
-    ) -> Ack:
-        payload = DispatchFailed(
-            channel=channel, provider=provider, attempt=attempt, retryable=retryable, reason=reason
-        )
-        return await self._emit(ext_message_id, payload, (attempt, reason))
+    async def failed(self, attempt: Attempt, reason: str, *, retryable: bool) -> Ack:
+        payload = events.DispatchFailed(**attempt.fields(), retryable=retryable, reason=reason)
+        return await self._emit(attempt, payload, reason)
 
-    async def parked(
-        self,
-        ext_message_id: uuid.UUID,
-        channel: Channel,
-        provider: str,
-        attempt: int,
-        reason: str,
-        retry_at: datetime,
-    ) -> Ack:
+    async def parked(self, attempt: Attempt, reason: str, retry_at: datetime) -> Ack:
         """Parked again for the same attempt and reason (a breaker still open at each
         sweep) is the same event: the log shows the park, not every round of it."""
-        payload = DispatchParked(
-            channel=channel, provider=provider, attempt=attempt, reason=reason, retry_at=retry_at
-        )
-        return await self._emit(ext_message_id, payload, (attempt, reason))
+        payload = events.DispatchParked(**attempt.fields(), reason=reason, retry_at=retry_at)
+        return await self._emit(attempt, payload, reason)
 
-    async def resumed(
-        self,
-        ext_message_id: uuid.UUID,
-        channel: Channel,
-        provider: str,
-        attempt: int,
-        resumed_from: Literal["parked", "sending"],
-    ) -> Ack:
-        payload = DispatchResumed(
-            channel=channel, provider=provider, attempt=attempt, resumed_from=resumed_from
-        )
-        return await self._emit(ext_message_id, payload, (attempt, resumed_from))
+    async def resumed(self, attempt: Attempt, resumed_from: Literal["parked", "sending"]) -> Ack:
+        payload = events.DispatchResumed(**attempt.fields(), resumed_from=resumed_from)
+        return await self._emit(attempt, payload, resumed_from)
 
     async def dead_letter(self, record: ConsumerRecord, exc: Exception) -> Ack:
         out = dead_letter_output(self.topics.dead_letter, self.source, record, failure_reason(exc))
@@ -112,12 +77,11 @@ class EventLog:
 
     async def forward(self, record: ConsumerRecord, channel: Channel) -> Ack:
         """A work item, unchanged, to the topic of the dispatcher that sends its channel."""
-        return await self.producer.send(
-            self.topics.dispatch(channel), record.value, key=record.key
-        )
+        return await self.producer.send(self.topics.dispatch(channel), record.value, key=record.key)
 
-    async def _emit(
-        self, ext_message_id: uuid.UUID, payload: AnyPayload, discriminator: tuple[object, ...]
-    ) -> Ack:
-        event = Event.create(ext_message_id, payload, self.source, discriminator=discriminator)
+    async def _emit(self, attempt: Attempt, payload: AnyPayload, *more: object) -> Ack:
+        """The event id is discriminated by the attempt number and ``more``."""
+        event = Event.create(
+            attempt.ext_message_id, payload, self.source, discriminator=(attempt.number, *more)
+        )
         return await self.producer.send(self.topics.message_events, event.to_bytes(), key=event.key)

@@ -26,7 +26,7 @@ import uuid
 from aiokafka import ConsumerRecord
 
 from services.dispatch.delivery import Delivery, Route
-from services.dispatch.event_log import Ack, EventLog
+from services.dispatch.event_log import Ack, Attempt, EventLog
 from services.dispatch.ledger import Claim, Ledger, LedgerRow
 from services.dispatch.metrics import DUPLICATES
 from services.dispatch.settings import DispatchSettings
@@ -145,21 +145,12 @@ class Dispatcher:
             ext_message_id=str(row.ext_message_id),
             ledger_state=row.state,
         )
-        channel = Channel(row.channel)
+        attempt = Attempt(row.ext_message_id, Channel(row.channel), row.provider, row.attempt)
         if row.state == "sent":
-            ack = await self.events.dispatched(
-                row.ext_message_id,
-                channel,
-                row.provider,
-                row.attempt,
-                row.provider_message_id,
-                row.segments,
-            )
+            ack = await self.events.dispatched(attempt, row.provider_message_id, row.segments)
             return [ack]
         if row.state == "failed":
             reason = row.reason or "failed"
-            ack = await self.events.failed(
-                row.ext_message_id, channel, row.provider, row.attempt, reason, retryable=False
-            )
+            ack = await self.events.failed(attempt, reason, retryable=False)
             return [ack]
         return []  # 'sending' or 'parked': the sweeper owns it

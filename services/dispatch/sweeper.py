@@ -14,6 +14,7 @@ import contextlib
 from typing import Literal
 
 from services.dispatch.delivery_steps import Budget, Fail, OutcomeUnknown, next_step
+from services.dispatch.event_log import Attempt
 from services.dispatch.ledger import LedgerRow
 from services.dispatch.metrics import PARKED_NOW
 from services.dispatch.pipeline import Dispatcher
@@ -103,7 +104,7 @@ async def _resume(dispatcher: Dispatcher, row: LedgerRow) -> None:
         )
         await (
             await dispatcher.delivery.events.resumed(
-                row.ext_message_id, work.channel, provider.name, attempt, resumed_from
+                Attempt(row.ext_message_id, work.channel, provider.name, attempt), resumed_from
             )
         )
         for future in await dispatcher.delivery.deliver(work, attempt, pinned_to):

@@ -16,28 +16,9 @@ from typing import Any
 
 from services.eventstore.chain import iso
 from services.eventstore.stages import STATUS_RANK, Stage
+from shared import events
 from shared.domain import SmarticoStatus
-from shared.events import (
-    CallbackAttempted,
-    CallbackDeadLettered,
-    CallbackDelivered,
-    DeadLetterRedriven,
-    DispatchAttempted,
-    DispatchFailed,
-    DispatchParked,
-    DispatchResumed,
-    DispatchSucceeded,
-    Envelope,
-    Event,
-    EventType,
-    MessageAccepted,
-    MessageBodyRedacted,
-    MessageRefused,
-    RecipientResolutionFailed,
-    RecipientResolved,
-    StatusNotApplied,
-    StatusReported,
-)
+from shared.events import Envelope, Event, EventType
 
 
 @dataclass(frozen=True)
@@ -96,22 +77,27 @@ def _status(state: MessageState, status: SmarticoStatus, at: datetime) -> Change
     return {"status_times": times}
 
 
-def _accepted(state: MessageState, p: MessageAccepted, event: Event) -> Changes:
+def _request(p: events.MessageAccepted | events.MessageRefused) -> Changes:
+    """What Smartico's request said, accepted or refused."""
+    return {"channel": p.channel.value, "ext_user_id": p.ext_user_id, "uid": p.uid}
+
+
+def _accepted(state: MessageState, p: events.MessageAccepted, event: Event) -> Changes:
     return {
-        "channel": p.channel.value,
-        "ext_user_id": p.ext_user_id,
-        "uid": p.uid,
+        **_request(p),
         "accepted_at": event.occurred_at,
         "stage": state.stage or Stage.ACCEPTED,
         **_status(state, SmarticoStatus.ACCEPTED, event.occurred_at),
     }
 
 
-def _resolved(state: MessageState, p: RecipientResolved, event: Event) -> Changes:
+def _resolved(state: MessageState, p: events.RecipientResolved, event: Event) -> Changes:
     return {"channel": state.channel or p.channel.value, "stage": Stage.RESOLVED}
 
 
-def _resolution_failed(state: MessageState, p: RecipientResolutionFailed, event: Event) -> Changes:
+def _resolution_failed(
+    state: MessageState, p: events.RecipientResolutionFailed, event: Event
+) -> Changes:
     return {
         "channel": state.channel or p.channel.value,
         "stage": Stage.RESOLUTION_FAILED,
@@ -119,7 +105,7 @@ def _resolution_failed(state: MessageState, p: RecipientResolutionFailed, event:
     }
 
 
-def _attempted(state: MessageState, p: DispatchAttempted, event: Event) -> Changes:
+def _attempted(state: MessageState, p: events.DispatchAttempted, event: Event) -> Changes:
     return {
         "channel": state.channel or p.channel.value,
         "stage": Stage.DISPATCHING,
@@ -128,7 +114,7 @@ def _attempted(state: MessageState, p: DispatchAttempted, event: Event) -> Chang
     }
 
 
-def _dispatched(state: MessageState, p: DispatchSucceeded, event: Event) -> Changes:
+def _dispatched(state: MessageState, p: events.DispatchSucceeded, event: Event) -> Changes:
     return {
         "channel": state.channel or p.channel.value,
         "stage": Stage.DISPATCHED,
@@ -138,7 +124,7 @@ def _dispatched(state: MessageState, p: DispatchSucceeded, event: Event) -> Chan
     }
 
 
-def _dispatch_failed(state: MessageState, p: DispatchFailed, event: Event) -> Changes:
+def _dispatch_failed(state: MessageState, p: events.DispatchFailed, event: Event) -> Changes:
     changes: Changes = {
         "channel": state.channel or p.channel.value,
         "stage": Stage.RETRYING if p.retryable else Stage.DISPATCH_FAILED,
@@ -150,7 +136,7 @@ def _dispatch_failed(state: MessageState, p: DispatchFailed, event: Event) -> Ch
     return changes
 
 
-def _parked(state: MessageState, p: DispatchParked, event: Event) -> Changes:
+def _parked(state: MessageState, p: events.DispatchParked, event: Event) -> Changes:
     return {
         "channel": state.channel or p.channel.value,
         "stage": Stage.PARKED,
@@ -158,11 +144,11 @@ def _parked(state: MessageState, p: DispatchParked, event: Event) -> Changes:
     }
 
 
-def _resumed(state: MessageState, p: DispatchResumed, event: Event) -> Changes:
+def _resumed(state: MessageState, p: events.DispatchResumed, event: Event) -> Changes:
     return {"channel": state.channel or p.channel.value, "stage": Stage.DISPATCHING}
 
 
-def _provider_status(state: MessageState, p: StatusReported, event: Event) -> Changes:
+def _provider_status(state: MessageState, p: events.StatusReported, event: Event) -> Changes:
     return {
         "provider": state.provider or p.provider,
         "provider_message_id": state.provider_message_id or p.provider_message_id,
@@ -178,7 +164,7 @@ def _callback(state: MessageState, status: str, **changes: Any) -> Changes:
     return {"callbacks": callbacks}
 
 
-def _callback_attempted(state: MessageState, p: CallbackAttempted, event: Event) -> Changes:
+def _callback_attempted(state: MessageState, p: events.CallbackAttempted, event: Event) -> Changes:
     if state.callbacks.get(p.status.value, {}).get("outcome") in ("delivered", "dead_lettered"):
         return _callback(state, p.status.value, attempts=p.attempt)
     return _callback(
@@ -191,13 +177,13 @@ def _callback_attempted(state: MessageState, p: CallbackAttempted, event: Event)
     )
 
 
-def _callback_delivered(state: MessageState, p: CallbackDelivered, event: Event) -> Changes:
+def _callback_delivered(state: MessageState, p: events.CallbackDelivered, event: Event) -> Changes:
     return _callback(
         state, p.status.value, attempts=p.attempts, outcome="delivered", at=iso(event.occurred_at)
     )
 
 
-def _callback_dead(state: MessageState, p: CallbackDeadLettered, event: Event) -> Changes:
+def _callback_dead(state: MessageState, p: events.CallbackDeadLettered, event: Event) -> Changes:
     return _callback(
         state,
         p.status.value,
@@ -207,26 +193,21 @@ def _callback_dead(state: MessageState, p: CallbackDeadLettered, event: Event) -
     )
 
 
-def _redriven(state: MessageState, p: DeadLetterRedriven, event: Event) -> Changes:
+def _redriven(state: MessageState, p: events.DeadLetterRedriven, event: Event) -> Changes:
     """A re-driven callback's next attempts and outcome arrive as their own events."""
     return {}
 
 
-def _body_redacted(state: MessageState, p: MessageBodyRedacted, event: Event) -> Changes:
+def _body_redacted(state: MessageState, p: events.MessageBodyRedacted, event: Event) -> Changes:
     return {"body_redacted": True}
 
 
-def _refused(state: MessageState, p: MessageRefused, event: Event) -> Changes:
+def _refused(state: MessageState, p: events.MessageRefused, event: Event) -> Changes:
     """A refusal's own stream: no status, so it never counts among messages."""
-    return {
-        "channel": p.channel.value,
-        "uid": p.uid,
-        "ext_user_id": p.ext_user_id,
-        "stage": Stage.REFUSED,
-    }
+    return {**_request(p), "stage": Stage.REFUSED}
 
 
-def _status_not_applied(state: MessageState, p: StatusNotApplied, event: Event) -> Changes:
+def _status_not_applied(state: MessageState, p: events.StatusNotApplied, event: Event) -> Changes:
     """On a message's stream it changes nothing but the timeline; on a report's own
     stream (no message known) it says so."""
     if state.channel is not None:

@@ -177,7 +177,7 @@ class PrivatePostgres:
 
     @property
     def dsn(self) -> str:
-        return f"postgresql://{self.ROLE}:{self.PASSWORD}@127.0.0.1:{self.port}/blindpost_events"
+        return f"postgresql://{self.ROLE}:{self.PASSWORD}@127.0.0.1:{self.port}/{self.ROLE}"
 
     def _as_postgres(self, *args: str) -> None:
         subprocess.run(["runuser", "-u", "postgres", "--", *args], check=True, capture_output=True)
@@ -185,12 +185,17 @@ class PrivatePostgres:
     async def create(self) -> None:
         self._as_postgres(str(self.initdb), "-D", str(self.data), "-A", "trust", "-U", "postgres")
         await self.start()
+        await self.add_database(self.ROLE, self.PASSWORD)
+
+    async def add_database(self, role: str, password: str) -> str:
+        """A role owning a database of its own name; its DSN."""
         conn = await asyncpg.connect(f"postgresql://postgres@127.0.0.1:{self.port}/postgres")
         try:
-            await conn.execute(f"CREATE ROLE {self.ROLE} LOGIN PASSWORD '{self.PASSWORD}'")
-            await conn.execute(f"CREATE DATABASE blindpost_events OWNER {self.ROLE}")
+            await conn.execute(f"CREATE ROLE {role} LOGIN PASSWORD '{password}'")
+            await conn.execute(f"CREATE DATABASE {role} OWNER {role}")
         finally:
             await conn.close()
+        return f"postgresql://{role}:{password}@127.0.0.1:{self.port}/{role}"
 
     async def start(self) -> None:
         options = f"-p {self.port} -k {self.home} -c listen_addresses=127.0.0.1 -c fsync=off"

@@ -4,9 +4,6 @@ each test (``private_infra``): the shared ones keep serving everyone else's test
 
 from __future__ import annotations
 
-import asyncio
-import os
-import shutil
 import signal
 import uuid
 from collections.abc import AsyncIterator
@@ -27,7 +24,8 @@ from tests.intake.conftest import (
     running_intake,
     wait_for_directory,
 )
-from tests.intake.private_infra import KAFKA_LIBS, PrivateKafka, PrivatePostgres
+from tests.intake.private_infra import PrivateKafka, PrivatePostgres
+from tests.support import private_infra as support
 from tests.support.kafka import read_topic
 from tests.support.polling import eventually
 
@@ -57,27 +55,14 @@ async def _until_accepted(base_url: str, channel: Channel, body: dict) -> dict:
 
 @pytest.fixture
 async def private_kafka(tmp_path: Path) -> AsyncIterator[PrivateKafka]:
-    if not (KAFKA_LIBS / ".complete").exists() or shutil.which("java") is None:
-        pytest.skip("the Kafka jars (deploy/local/infra.sh up) and java are needed")
-    kafka = PrivateKafka(tmp_path / "kafka")
-    await asyncio.to_thread(kafka.format)
-    await kafka.start()
-    try:
+    async with support.private_kafka(tmp_path / "kafka") as kafka:
         yield kafka
-    finally:
-        await kafka.stop()
 
 
 @pytest.fixture
 async def private_postgres() -> AsyncIterator[PrivatePostgres]:
-    if os.geteuid() != 0 or not os.path.isdir("/usr/lib/postgresql"):  # noqa: ASYNC240
-        pytest.skip("needs root (to run initdb as postgres) and Debian's PostgreSQL binaries")
-    postgres = PrivatePostgres()
-    try:
-        await postgres.create()
+    async with support.private_postgres() as postgres:
         yield postgres
-    finally:
-        postgres.destroy()
 
 
 @pytest.mark.slow

@@ -10,31 +10,9 @@ import uuid
 from datetime import datetime
 from typing import Any, TypeVar
 
+from shared import events
 from shared.domain import Channel, SmarticoStatus, ext_message_id_for
-from shared.events import (
-    AnyPayload,
-    CallbackAttempted,
-    CallbackDeadLettered,
-    CallbackDelivered,
-    DeadLetterRedriven,
-    DispatchAttempted,
-    DispatchFailed,
-    DispatchParked,
-    DispatchResumed,
-    DispatchSucceeded,
-    Event,
-    MessageAccepted,
-    MessageBodyRedacted,
-    MessageContent,
-    MessageRefused,
-    Payload,
-    RecipientResolutionFailed,
-    RecipientResolved,
-    StatusNotApplied,
-    StatusReported,
-    refusal_id_for,
-    report_id_for,
-)
+from shared.events import AnyPayload, Event, MessageContent, Payload, refusal_id_for, report_id_for
 
 CALLBACK_URL = "http://127.0.0.1:9900/callback"
 
@@ -77,7 +55,7 @@ def accepted(
 ) -> Event:
     """``message.accepted`` for ``uid`` (random if None); its ext_message_id is intake's."""
     uid = uid or uuid.uuid4().hex
-    payload = MessageAccepted(
+    payload = events.MessageAccepted(
         channel=channel,
         ext_user_id=ext_user_id,
         uid=uid,
@@ -95,7 +73,7 @@ def resolved(
     vault_request_id: str | None = None,
     at: datetime | None = None,
 ) -> Event:
-    payload = RecipientResolved(
+    payload = events.RecipientResolved(
         channel=channel, recipient_source="vault", vault_request_id=vault_request_id
     )
     return _event(mid, payload, "resolver", at=at)
@@ -104,7 +82,7 @@ def resolved(
 def resolution_failed(
     mid: uuid.UUID, reason: str = "no_address", *, channel: Channel = Channel.EMAIL
 ) -> Event:
-    payload = RecipientResolutionFailed(channel=channel, reason=reason)  # type: ignore[arg-type]
+    payload = events.RecipientResolutionFailed(channel=channel, reason=reason)  # type: ignore[arg-type]
     return _event(mid, payload, "resolver")
 
 
@@ -116,7 +94,7 @@ def attempted(
     provider: str = "smtp",
     at: datetime | None = None,
 ) -> Event:
-    payload = DispatchAttempted(channel=channel, provider=provider, attempt=attempt)
+    payload = events.DispatchAttempted(channel=channel, provider=provider, attempt=attempt)
     return _event(mid, payload, _dispatcher(channel), (attempt,), at)
 
 
@@ -130,7 +108,7 @@ def dispatched(
     at: datetime | None = None,
 ) -> Event:
     """``dispatch.succeeded``."""
-    payload = DispatchSucceeded(
+    payload = events.DispatchSucceeded(
         channel=channel, provider=provider, attempt=attempt, provider_message_id=provider_message_id
     )
     return _event(mid, payload, _dispatcher(channel), (attempt,), at)
@@ -146,7 +124,7 @@ def dispatch_failed(
     provider: str = "smtp",
     at: datetime | None = None,
 ) -> Event:
-    payload = DispatchFailed(
+    payload = events.DispatchFailed(
         channel=channel, provider=provider, attempt=attempt, retryable=retryable, reason=reason
     )
     return _event(mid, payload, _dispatcher(channel), (attempt,), at)
@@ -161,7 +139,7 @@ def parked(
     channel: Channel = Channel.EMAIL,
     provider: str = "smtp",
 ) -> Event:
-    payload = DispatchParked(
+    payload = events.DispatchParked(
         channel=channel, provider=provider, attempt=attempt, reason=reason, retry_at=retry_at
     )
     return _event(mid, payload, _dispatcher(channel), (attempt, reason))
@@ -170,7 +148,7 @@ def parked(
 def resumed(
     mid: uuid.UUID, attempt: int = 2, *, channel: Channel = Channel.EMAIL, provider: str = "smtp"
 ) -> Event:
-    payload = DispatchResumed(
+    payload = events.DispatchResumed(
         channel=channel, provider=provider, attempt=attempt, resumed_from="parked"
     )
     return _event(mid, payload, _dispatcher(channel), (attempt, "parked"))
@@ -186,7 +164,7 @@ def status_reported(
     reported_at: datetime | None = None,
     at: datetime | None = None,
 ) -> Event:
-    payload = StatusReported(
+    payload = events.StatusReported(
         provider=provider,
         provider_status=provider_status or status.value,
         status=status,
@@ -205,7 +183,7 @@ def callback_attempted(
     http_status: int | None = 200,
     at: datetime | None = None,
 ) -> Event:
-    payload = CallbackAttempted(
+    payload = events.CallbackAttempted(
         status=status, attempt=attempt, outcome=outcome, http_status=http_status  # type: ignore[arg-type]
     )
     return _event(mid, payload, "callback-relay", (status.value, attempt), at)
@@ -214,14 +192,14 @@ def callback_attempted(
 def callback_delivered(
     mid: uuid.UUID, status: SmarticoStatus, attempts: int = 1, *, at: datetime | None = None
 ) -> Event:
-    payload = CallbackDelivered(status=status, attempts=attempts)
+    payload = events.CallbackDelivered(status=status, attempts=attempts)
     return _event(mid, payload, "callback-relay", (status.value,), at)
 
 
 def callback_dead_lettered(
     mid: uuid.UUID, status: SmarticoStatus, attempts: int = 1, reason: str = "expired"
 ) -> Event:
-    payload = CallbackDeadLettered(status=status, attempts=attempts, reason=reason)
+    payload = events.CallbackDeadLettered(status=status, attempts=attempts, reason=reason)
     return _event(mid, payload, "callback-relay", (status.value,))
 
 
@@ -234,14 +212,15 @@ def redriven(
     at: datetime | None = None,
 ) -> Event:
     """``dead_letter.redriven``, as ``blindpost dlq redrive`` writes it."""
-    payload = DeadLetterRedriven(
+    payload = events.DeadLetterRedriven(
         dead_letter=dead_letter, stage="callback-relay", reason=reason, status=status
     )
     return _event(mid, payload, "blindpost-dlq", (dead_letter,), at)
 
 
 def body_redacted(mid: uuid.UUID, retention_days: int = 30) -> Event:
-    return _event(mid, MessageBodyRedacted(retention_days=retention_days), "blindpost-projector")
+    payload = events.MessageBodyRedacted(retention_days=retention_days)
+    return _event(mid, payload, "blindpost-projector")
 
 
 def refused(
@@ -253,7 +232,7 @@ def refused(
     ext_user_id: str | None = "player-1",
 ) -> Event:
     """``message.refused`` as intake writes it, on the refusal's own stream."""
-    payload = MessageRefused(
+    payload = events.MessageRefused(
         channel=channel, error_code=error_code, reason=reason, uid=uid, ext_user_id=ext_user_id
     )
     return _event(refusal_id_for(channel, uid or "-", error_code), payload, "intake")
@@ -268,7 +247,7 @@ def status_not_applied(
     provider_message_id: str | None = "pm-1",
 ) -> Event:
     """``status.not_applied`` on ``mid``'s stream, or (None) on the report's own."""
-    payload = StatusNotApplied(
+    payload = events.StatusNotApplied(
         provider=provider,
         outcome=outcome,  # type: ignore[arg-type]
         provider_status=provider_status,

@@ -11,7 +11,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-import asyncpg
 import pytest
 
 from tests.intake.private_infra import KAFKA_LIBS, PrivateKafka, PrivatePostgres
@@ -46,10 +45,4 @@ async def private_postgres() -> AsyncIterator[PrivatePostgres]:
 
 async def add_database(postgres: PrivatePostgres, role: str, password: str) -> str:
     """Another role owning a database of its own name on ``postgres``; its DSN."""
-    conn = await asyncpg.connect(f"postgresql://postgres@127.0.0.1:{postgres.port}/postgres")
-    try:
-        await conn.execute(f"CREATE ROLE {role} LOGIN PASSWORD '{password}'")
-        await conn.execute(f"CREATE DATABASE {role} OWNER {role}")
-    finally:
-        await conn.close()
-    return f"postgresql://{role}:{password}@127.0.0.1:{postgres.port}/{role}"
+    return await postgres.add_database(role, password)
