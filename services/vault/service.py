@@ -27,7 +27,12 @@ from services.vault.metrics import REFUSALS
 from services.vault.publisher import Publisher
 from services.vault.resolve import ContactRequest, ContactResolver
 from services.vault.throttle import TokenBucket
-from services.vault.tombstones import ErasedSubject, ErasureOverride, write_decision
+from services.vault.tombstones import (
+    ErasedSubject,
+    ErasureOverride,
+    destroyed_key_detail,
+    write_decision,
+)
 from services.vault.writes import apply_change, facts_of, subject_cipher
 from shared.domain import Channel
 from shared.subject_facts import SubjectFacts
@@ -119,7 +124,7 @@ class VaultService:
                 )
                 await audit_store.append_audit(conn, [entry])
             else:
-                await repo.erase_subject(conn, ext_user_id, subject.facts_version + 1)
+                kek = await repo.erase_subject(conn, ext_user_id, subject.facts_version + 1)
                 await suppressions.clear(conn, ext_user_id)
                 entry = audit_entry(
                     caller,
@@ -127,6 +132,9 @@ class VaultService:
                     ext_user_id=ext_user_id,
                     purpose="erasure",
                     fields=tuple(sorted(f.value for f in subject.ciphertexts)),
+                    # What the erasure report tells about backups: which KEK still wraps
+                    # a copy of the destroyed key in them.
+                    detail=destroyed_key_detail(subject.key_version, kek),
                 )
                 await audit_store.append_audit(conn, [entry])
         if entry.decision is Decision.NOT_FOUND:

@@ -102,6 +102,12 @@ class ImportErasures:
         return refused + overridden
 
 
+def destroyed_key_detail(key_version: int, kek_id: str | None) -> str:
+    """The erasure's audit detail: which data key was destroyed, and the KEK that wrapped
+    it (read back by the erasure report, services/vault/erasure_report.py)."""
+    return f"data key v{key_version} destroyed (wrapped by KEK {kek_id or 'unknown'})"
+
+
 def erasure_override_of(body: object) -> tuple[object, ErasureOverride | None]:
     """A PUT body without its ``override_erasure`` member, and the override it gave."""
     if not isinstance(body, dict) or "override_erasure" not in body:

@@ -1,0 +1,159 @@
+"""The proof of an erasure a data-protection officer can hand over: what was destroyed (the
+subject's data key, its contact ciphertexts, index digests, suppressions), when and by whom
+(the erasure's audit row), and what remains and why (the tombstone, the audit trail, the
+message records in the event store), tied to the audit chain's head and signed
+(services/vault/signed_report.py).  Generating it is itself audited."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import asyncpg
+
+from services.vault import audit_store
+from services.vault import repository as repo
+from services.vault.access import Caller, Scope, audit_entry, now
+from services.vault.audit import Decision
+
+TRAIL = (
+    "SELECT seq, row_hash, at, caller, scope, purpose, decision, fields, ext_message_id,"
+    " detail FROM audit_log WHERE ext_user_id = $1 ORDER BY seq"
+)
+REMAINS_WHY = {
+    "tombstone": "the ext_user_id and the time of erasure, so that a message in flight ends "
+    "failed with reason erased and a later write is refused (no contact data)",
+    "audit trail": "the record of every access to the subject's data, kept for "
+    "accountability; it names fields, never values",
+    "messages": "delivery records in the event store (message ids, channels, statuses); they "
+    "hold no address",
+}
+
+
+def _time(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def _trail_row(row: asyncpg.Record) -> dict[str, object]:
+    return {
+        "seq": row["seq"],
+        "row_hash": bytes(row["row_hash"]).hex(),
+        "at": _time(row["at"]),
+        "principal": row["caller"],
+        "scope": row["scope"],
+        "purpose": row["purpose"],
+        "decision": row["decision"],
+        "fields": list(row["fields"]),
+        "ext_message_id": str(row["ext_message_id"]) if row["ext_message_id"] else None,
+        "detail": row["detail"],
+    }
+
+
+def _destroyed(erasure: dict[str, object], configured_keks: set[str]) -> dict[str, object]:
+    detail = str(erasure["detail"] or "")
+    kek = detail.rpartition("KEK ")[2].rstrip(")") if "KEK " in detail else None
+    return {
+        "at": erasure["at"],
+        "by": {"principal": erasure["principal"], "scope": erasure["scope"]},
+        "audit_seq": erasure["seq"],
+        "data_key": detail or "the subject's data key (its KEK was not recorded then)",
+        "contact_ciphertexts": erasure["fields"],
+        "also": ["blind-index digests", "suppressions", "locale and opt-outs"],
+        "backups": (
+            f"backups taken before this erasure still hold the data key wrapped by KEK {kek}; "
+            + (
+                "that KEK is still configured, so a restored backup could open them until it "
+                "is rotated away and destroyed (docs/vault.md, Backups)"
+                if kek in configured_keks
+                else "that KEK is no longer configured here: once destroyed everywhere, those "
+                "copies cannot be opened"
+            )
+            if kek
+            else "unknown which KEK wrapped the key (erased before it was recorded)"
+        ),
+    }
+
+
+async def _messages(events_dsn: str | None, ext_user_id: str) -> dict[str, object]:
+    if not events_dsn:
+        return {"available": False, "why": "no event store configured (DATABASE_URL)"}
+    try:
+        conn = await asyncpg.connect(events_dsn, timeout=10)
+    except (OSError, asyncpg.PostgresError, TimeoutError):
+        return {"available": False, "why": "the event store was not reachable"}
+    try:
+        rows = await conn.fetch(
+            "SELECT ext_message_id, channel, status, accepted_at, last_event_at"
+            " FROM message_state WHERE ext_user_id = $1 ORDER BY accepted_at",
+            ext_user_id,
+        )
+    except asyncpg.PostgresError:
+        return {"available": False, "why": "the event store has no message states"}
+    finally:
+        await conn.close()
+    return {
+        "available": True,
+        "messages": [
+            {
+                "ext_message_id": str(r["ext_message_id"]),
+                "channel": r["channel"],
+                "status": r["status"],
+                "accepted_at": _time(r["accepted_at"]),
+                "last_event_at": _time(r["last_event_at"]),
+            }
+            for r in rows
+        ],
+    }
+
+
+async def erasure_report(
+    vault_dsn: str,
+    ext_user_id: str,
+    caller: str,
+    configured_keks: set[str],
+    events_dsn: str | None = None,
+) -> dict[str, object]:
+    """The unsigned report; raises LookupError when no erasure of ``ext_user_id`` is in the
+    audit log."""
+    conn = await asyncpg.connect(vault_dsn)
+    try:
+        async with conn.transaction(isolation="repeatable_read"):
+            subject = await repo.load_subject(conn, ext_user_id)
+            trail = [_trail_row(r) for r in await conn.fetch(TRAIL, ext_user_id)]
+            erasures = [r for r in trail if r["decision"] == Decision.ERASED.value]
+            if not erasures:
+                raise LookupError(ext_user_id)
+            head = await audit_store.audit_head(conn)
+            operator = Caller(caller, Scope.AUDITOR, "erasure-report")
+            recorded = audit_entry(
+                operator, Decision.AUDIT_READ, ext_user_id=ext_user_id, purpose="erasure-report"
+            )
+            await audit_store.append_audit(conn, [recorded])
+    finally:
+        await conn.close()
+    state = "erased" if subject is not None and subject.erased else "written again after erasure"
+    return {
+        "kind": "blindpost erasure report",
+        "ext_user_id": ext_user_id,
+        "generated_at": now().isoformat(),
+        "generated_by": caller,
+        "state": state,
+        "erased_at": _time(subject.erased_at) if subject else None,
+        "destroyed": [_destroyed(e, configured_keks) for e in erasures],
+        "remains": {
+            "tombstone": {
+                "why": REMAINS_WHY["tombstone"],
+                "ext_user_id": ext_user_id,
+                "key_version": subject.key_version if subject else None,
+            },
+            "audit_trail": {"why": REMAINS_WHY["audit trail"], "rows": trail},
+            "messages": {
+                "why": REMAINS_WHY["messages"],
+                **await _messages(events_dsn, ext_user_id),
+            },
+        },
+        "audit_chain": {
+            "head_seq": head.seq,
+            "head_hash": head.hash.hex(),
+            "report_audit_id": str(recorded.audit_id),
+        },
+    }
