@@ -6,19 +6,14 @@ message records in the event store), tied to the audit chain's head and signed
 
 from __future__ import annotations
 
-from datetime import datetime
-
 import asyncpg
 
 from services.vault import audit_store
 from services.vault import repository as repo
 from services.vault.access import Caller, Scope, audit_entry, now
 from services.vault.audit import Decision
+from services.vault.subject_records import audit_trail, iso, message_states
 
-TRAIL = (
-    "SELECT seq, row_hash, at, caller, scope, purpose, decision, fields, ext_message_id,"
-    " detail FROM audit_log WHERE ext_user_id = $1 ORDER BY seq"
-)
 REMAINS_WHY = {
     "tombstone": "the ext_user_id and the time of erasure, so that a message in flight ends "
     "failed with reason erased and a later write is refused (no contact data)",
@@ -27,25 +22,6 @@ REMAINS_WHY = {
     "messages": "delivery records in the event store (message ids, channels, statuses); they "
     "hold no address",
 }
-
-
-def _time(value: datetime | None) -> str | None:
-    return value.isoformat() if value else None
-
-
-def _trail_row(row: asyncpg.Record) -> dict[str, object]:
-    return {
-        "seq": row["seq"],
-        "row_hash": bytes(row["row_hash"]).hex(),
-        "at": _time(row["at"]),
-        "principal": row["caller"],
-        "scope": row["scope"],
-        "purpose": row["purpose"],
-        "decision": row["decision"],
-        "fields": list(row["fields"]),
-        "ext_message_id": str(row["ext_message_id"]) if row["ext_message_id"] else None,
-        "detail": row["detail"],
-    }
 
 
 def _destroyed(erasure: dict[str, object], configured_keks: set[str]) -> dict[str, object]:
@@ -73,38 +49,6 @@ def _destroyed(erasure: dict[str, object], configured_keks: set[str]) -> dict[st
     }
 
 
-async def _messages(events_dsn: str | None, ext_user_id: str) -> dict[str, object]:
-    if not events_dsn:
-        return {"available": False, "why": "no event store configured (DATABASE_URL)"}
-    try:
-        conn = await asyncpg.connect(events_dsn, timeout=10)
-    except (OSError, asyncpg.PostgresError, TimeoutError):
-        return {"available": False, "why": "the event store was not reachable"}
-    try:
-        rows = await conn.fetch(
-            "SELECT ext_message_id, channel, status, accepted_at, last_event_at"
-            " FROM message_state WHERE ext_user_id = $1 ORDER BY accepted_at",
-            ext_user_id,
-        )
-    except asyncpg.PostgresError:
-        return {"available": False, "why": "the event store has no message states"}
-    finally:
-        await conn.close()
-    return {
-        "available": True,
-        "messages": [
-            {
-                "ext_message_id": str(r["ext_message_id"]),
-                "channel": r["channel"],
-                "status": r["status"],
-                "accepted_at": _time(r["accepted_at"]),
-                "last_event_at": _time(r["last_event_at"]),
-            }
-            for r in rows
-        ],
-    }
-
-
 async def erasure_report(
     vault_dsn: str,
     ext_user_id: str,
@@ -118,7 +62,7 @@ async def erasure_report(
     try:
         async with conn.transaction(isolation="repeatable_read"):
             subject = await repo.load_subject(conn, ext_user_id)
-            trail = [_trail_row(r) for r in await conn.fetch(TRAIL, ext_user_id)]
+            trail = await audit_trail(conn, ext_user_id)
             erasures = [r for r in trail if r["decision"] == Decision.ERASED.value]
             if not erasures:
                 raise LookupError(ext_user_id)
@@ -137,7 +81,7 @@ async def erasure_report(
         "generated_at": now().isoformat(),
         "generated_by": caller,
         "state": state,
-        "erased_at": _time(subject.erased_at) if subject else None,
+        "erased_at": iso(subject.erased_at) if subject else None,
         "destroyed": [_destroyed(e, configured_keks) for e in erasures],
         "remains": {
             "tombstone": {
@@ -148,7 +92,7 @@ async def erasure_report(
             "audit_trail": {"why": REMAINS_WHY["audit trail"], "rows": trail},
             "messages": {
                 "why": REMAINS_WHY["messages"],
-                **await _messages(events_dsn, ext_user_id),
+                **await message_states(events_dsn, ext_user_id),
             },
         },
         "audit_chain": {

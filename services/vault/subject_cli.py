@@ -1,7 +1,8 @@
 """``blindpost subject ...``: a data subject's rights, for the data-protection officer.
 
-``erasure-report`` proves an erasure (signed with the audit checkpoint key); ``verify``
-checks such a report with nothing but the public key."""
+``export`` is the subject access report (JSON, or printable HTML); ``erasure-report`` proves
+an erasure (signed with the audit checkpoint key); ``verify`` checks such a report with
+nothing but the public key."""
 
 from __future__ import annotations
 
@@ -13,8 +14,19 @@ from pathlib import Path
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    parser = sub.add_parser("subject", help="a data subject's rights: proof of erasure")
+    parser = sub.add_parser(
+        "subject", help="a data subject's rights: access export, proof of erasure"
+    )
     commands = parser.add_subparsers(dest="subject_command", required=True)
+    export = commands.add_parser(
+        "export",
+        help="everything held about a subject, decrypted (audited, purpose subject-access): "
+        "data, suppressions, messages and statuses, every access",
+    )
+    export.add_argument("ext_user_id")
+    export.add_argument("--format", choices=("json", "html"), default="json")
+    export.add_argument("--output", type=Path, help="write here (default: stdout)")
+    export.set_defaults(handler=_export)
     report = commands.add_parser(
         "erasure-report",
         help="what was destroyed, when, by whom, and what remains and why; signed",
@@ -34,6 +46,39 @@ def register(sub: argparse._SubParsersAction) -> None:
     verify.set_defaults(handler=_verify)
 
 
+def _events_dsn() -> str | None:
+    """The event store, for the messages' statuses (optional: reports say when it is not)."""
+    return os.environ.get("DATABASE_URL") or os.environ.get("BLINDPOST_DATABASE_URL")
+
+
+def _write(data: bytes, output: Path | None, what: str) -> None:
+    if output:
+        output.write_bytes(data)
+        print(f"{what} written to {output}", file=sys.stderr)
+    else:
+        sys.stdout.buffer.write(data)
+
+
+def _export(args: argparse.Namespace) -> int:
+    import json
+
+    from services.vault.app import keys_from
+    from services.vault.cli import operator_caller, vault_settings
+    from services.vault.subject_export import subject_export
+    from services.vault.subject_html import render_html
+
+    settings = vault_settings()
+    keyring, _ = keys_from(settings)
+    export = asyncio.run(
+        subject_export(
+            settings.database_url(), keyring, args.ext_user_id, operator_caller(), _events_dsn()
+        )
+    )
+    text = render_html(export) if args.format == "html" else json.dumps(export, indent=2) + "\n"
+    _write(text.encode(), args.output, "subject access export")
+    return 0
+
+
 def _erasure_report(args: argparse.Namespace) -> int:
     from services.vault.app import keys_from
     from services.vault.checkpoints import CheckpointSigner
@@ -48,7 +93,6 @@ def _erasure_report(args: argparse.Namespace) -> int:
         return 2
     signer = CheckpointSigner.from_setting(signing)
     keyring, _ = keys_from(settings)
-    events_dsn = os.environ.get("DATABASE_URL") or os.environ.get("BLINDPOST_DATABASE_URL")
     try:
         report = asyncio.run(
             erasure_report(
@@ -56,18 +100,13 @@ def _erasure_report(args: argparse.Namespace) -> int:
                 args.ext_user_id,
                 operator_caller(),
                 set(keyring.keks),
-                events_dsn,
+                _events_dsn(),
             )
         )
     except LookupError:
         print(f"no erasure of {args.ext_user_id} is recorded in the audit log", file=sys.stderr)
         return 1
-    signed = sign(report, signer)
-    if args.output:
-        args.output.write_bytes(signed)
-        print(f"signed erasure report written to {args.output}", file=sys.stderr)
-    else:
-        sys.stdout.buffer.write(signed)
+    _write(sign(report, signer), args.output, "signed erasure report")
     return 0
 
 

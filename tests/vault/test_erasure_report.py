@@ -19,16 +19,22 @@ from tests.vault.support import audit_rows
 PLAYER, EMAIL, PHONE = "erased-player", "philippa.marchbanks@example.org", "+447911123456"
 
 
-async def record_messages(events_dsn: str, states: list[tuple[str, str, str]]) -> None:
+async def record_messages(
+    events_dsn: str,
+    states: list[tuple[str, str, str]],
+    message_ids: list[uuid.UUID] | None = None,
+) -> None:
     """Message states as the projector keeps them (ext_user_id, channel, status)."""
     await migrate_database(events_dsn, MIGRATIONS, MIGRATIONS_TABLE)
+    ids = message_ids or [uuid.uuid4() for _ in states]
     conn = await asyncpg.connect(events_dsn)
     try:
         await conn.executemany(
             "INSERT INTO message_state (ext_message_id, version, channel, ext_user_id, status,"
             " status_times, accepted_at, attempts, callbacks, body_redacted)"
-            " VALUES ($1, 1, $2, $3, $4, '{}', now(), 1, '[]', false)",
-            [(uuid.uuid4(), channel, user, status) for user, channel, status in states],
+            " VALUES ($1, 1, $2, $3, $4, jsonb_build_object($4::text, now()), now(), 1, '[]',"
+            " false)",
+            [(mid, c, user, s) for mid, (user, c, s) in zip(ids, states, strict=True)],
         )
     finally:
         await conn.close()
