@@ -13,6 +13,7 @@ from services.vault import repository as repo
 from services.vault.access import Caller, Scope, audit_entry, now
 from services.vault.audit import Decision
 from services.vault.subject_records import audit_trail, iso, message_states
+from services.vault.tombstones import destroyed_kek
 
 REMAINS_WHY = {
     "tombstone": "the ext_user_id and the time of erasure, so that a message in flight ends "
@@ -24,9 +25,24 @@ REMAINS_WHY = {
 }
 
 
+def _backups(kek: str | None, configured_keks: set[str]) -> str:
+    """What backups taken before the erasure still hold (docs/vault.md, Backups)."""
+    if kek is None:
+        return "unknown which KEK wrapped the key (erased before it was recorded)"
+    held = f"backups taken before this erasure still hold the data key wrapped by KEK {kek}; "
+    if kek in configured_keks:
+        return held + (
+            "that KEK is still configured, so a restored backup could open them until it is "
+            "rotated away and destroyed"
+        )
+    return (
+        held + "that KEK is no longer configured here: once destroyed everywhere, those "
+        "copies cannot be opened"
+    )
+
+
 def _destroyed(erasure: dict[str, object], configured_keks: set[str]) -> dict[str, object]:
     detail = str(erasure["detail"] or "")
-    kek = detail.rpartition("KEK ")[2].rstrip(")") if "KEK " in detail else None
     return {
         "at": erasure["at"],
         "by": {"principal": erasure["principal"], "scope": erasure["scope"]},
@@ -34,18 +50,7 @@ def _destroyed(erasure: dict[str, object], configured_keks: set[str]) -> dict[st
         "data_key": detail or "the subject's data key (its KEK was not recorded then)",
         "contact_ciphertexts": erasure["fields"],
         "also": ["blind-index digests", "suppressions", "locale and opt-outs"],
-        "backups": (
-            f"backups taken before this erasure still hold the data key wrapped by KEK {kek}; "
-            + (
-                "that KEK is still configured, so a restored backup could open them until it "
-                "is rotated away and destroyed (docs/vault.md, Backups)"
-                if kek in configured_keks
-                else "that KEK is no longer configured here: once destroyed everywhere, those "
-                "copies cannot be opened"
-            )
-            if kek
-            else "unknown which KEK wrapped the key (erased before it was recorded)"
-        ),
+        "backups": _backups(destroyed_kek(detail), configured_keks),
     }
 
 

@@ -6,6 +6,7 @@ No I/O here: the API and the importer load the subject under lock and ask these 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from services.vault.access import Caller, audit_entry
@@ -106,6 +107,12 @@ def destroyed_key_detail(key_version: int, kek_id: str | None) -> str:
     """The erasure's audit detail: which data key was destroyed, and the KEK that wrapped
     it (read back by the erasure report, services/vault/erasure_report.py)."""
     return f"data key v{key_version} destroyed (wrapped by KEK {kek_id or 'unknown'})"
+
+
+def destroyed_kek(detail: str | None) -> str | None:
+    """The KEK named by :func:`destroyed_key_detail` (None for erasures recorded before it)."""
+    match = re.fullmatch(r"data key v\d+ destroyed \(wrapped by KEK (.+)\)", detail or "")
+    return match.group(1) if match and match.group(1) != "unknown" else None
 
 
 def erasure_override_of(body: object) -> tuple[object, ErasureOverride | None]:

@@ -6,7 +6,10 @@ from __future__ import annotations
 import json
 
 import asyncpg
+import pytest
 
+from services.vault.domain import InvalidContact
+from services.vault.tombstones import ErasureOverride, destroyed_kek, destroyed_key_detail
 from tests.support.processes import run_cli
 from tests.vault.support import running_vault
 
@@ -116,3 +119,17 @@ async def test_a_strict_import_refused_for_an_erased_subject_still_audits_the_re
     assert done.returncode == 2, done.stdout + done.stderr[-3000:]
     assert "nothing written" in done.stderr
     assert [d for d, _, _ in await audit_of(vault_dsn, "erased-2")][-1] == "refused_erased"
+
+
+def test_an_override_needs_a_reason_and_nothing_else() -> None:
+    assert ErasureOverride.parse({"reason": "  asked   twice "}).reason == "asked twice"
+    assert ErasureOverride.parse("from the CLI", "--override-erasure").reason == "from the CLI"
+    for bad in ({}, {"reason": " "}, {"reason": 3}, {"reason": "ok", "by": "me"}, None):
+        with pytest.raises(InvalidContact):
+            ErasureOverride.parse(bad)
+
+
+def test_the_erasure_row_names_the_kek_of_the_destroyed_key() -> None:
+    assert destroyed_kek(destroyed_key_detail(3, "kek-2024")) == "kek-2024"
+    assert destroyed_kek(destroyed_key_detail(1, None)) is None
+    assert destroyed_kek(None) is None  # an erasure recorded before the KEK was
