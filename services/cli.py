@@ -40,6 +40,7 @@ COMMAND_MODULES = (
     "services.admin_cli",
     "services.vault.cli",
     "services.vault.suppression_cli",
+    "services.vault.subject_cli",
     "services.eventstore.cli",
     "services.dlq.cli",
 )

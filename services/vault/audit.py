@@ -36,6 +36,8 @@ class Decision(StrEnum):
     REFUSED_NO_PURPOSE = "refused_no_purpose"
     REFUSED_INVALID = "refused_invalid"
     REFUSED_THROTTLED = "refused_throttled"
+    REFUSED_ERASED = "refused_erased"
+    ERASURE_OVERRIDDEN = "erasure_overridden"
 
 
 @dataclass(frozen=True)

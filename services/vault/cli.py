@@ -20,6 +20,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     imp.add_argument("--strict", action="store_true", help="write nothing if any line is rejected")
     imp.add_argument("--batch-size", type=int, default=5000)
     imp.add_argument("--no-progress", action="store_true")
+    imp.add_argument(
+        "--override-erasure",
+        metavar="REASON",
+        help="write erased subjects again (each one audited with this reason); without it "
+        "their lines are rejected",
+    )
     imp.set_defaults(handler=_import)
     rotate = vault_sub.add_parser(
         "rotate-kek", help="re-wrap every data key with BLINDPOST_VAULT_ACTIVE_KEK"
@@ -71,8 +77,17 @@ def _migrate(_args: argparse.Namespace) -> int:
 
 def _import(args: argparse.Namespace) -> int:
     from services.vault.app import keys_from
+    from services.vault.domain import InvalidContact
     from services.vault.importer import ImportAborted, import_file
+    from services.vault.tombstones import ErasureOverride
 
+    override = None
+    if args.override_erasure is not None:
+        try:
+            override = ErasureOverride.parse(args.override_erasure, "--override-erasure")
+        except InvalidContact as exc:
+            print(f"{exc.field}: {exc.reason}", file=sys.stderr)
+            return 2
     settings = vault_settings()
     keyring, blind_index = keys_from(settings)
 
@@ -90,6 +105,7 @@ def _import(args: argparse.Namespace) -> int:
                 strict=args.strict,
                 batch_size=args.batch_size,
                 progress=not args.no_progress,
+                override_erasure=override,
             )
 
     try:
@@ -97,7 +113,7 @@ def _import(args: argparse.Namespace) -> int:
     except ImportAborted as exc:
         print(f"import aborted, nothing written: {exc}", file=sys.stderr)
         return 2
-    for rejected in report.rejected:
+    for rejected in sorted(report.rejected, key=lambda r: r.line):
         print(f"line {rejected.line}: rejected: {rejected.field}: {rejected.reason}")
     print(report.summary() + f"; facts published for {report.facts_published}")
     return 1 if report.rejected else 0

@@ -25,6 +25,7 @@ from services.vault.request_fields import channel_of, message_id_of
 from services.vault.resolve import RESOLVE_PURPOSES, ContactRequest
 from services.vault.service import VaultService
 from services.vault.throttle import PerPrincipal
+from services.vault.tombstones import REFUSAL, ErasedSubject, erasure_override_of
 from shared.domain import Channel
 from shared.logging import get_logger
 
@@ -120,11 +121,14 @@ async def _invalid(
 async def put_subject(request: web.Request, caller: Caller) -> web.Response:
     ext_user_id = request.match_info["ext_user_id"]
     try:
-        change = parse_change(ext_user_id, await _body(request), request.app[DEFAULT_REGION])
+        body, override = erasure_override_of(await _body(request))
+        change = parse_change(ext_user_id, body, request.app[DEFAULT_REGION])
     except InvalidContact as exc:
         return await _invalid(request, caller, exc, ext_user_id=ext_user_id[:256])
     try:
-        facts = await request.app[SERVICE].write(caller, change)
+        facts = await request.app[SERVICE].write(caller, change, override)
+    except ErasedSubject:
+        return _json(409, {"error": "subject erased", "field": "ext_user_id", "reason": REFUSAL})
     except IntegrityError:
         INTEGRITY_FAILURES.labels("write subjects").inc()
         return _json(500, {"error": "stored data failed its integrity check"})

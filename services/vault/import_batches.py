@@ -12,8 +12,8 @@ import asyncpg
 
 from services.vault import repository as repo
 from services.vault.crypto import BlindIndex, Keyring
-from services.vault.domain import SubjectChange
-from services.vault.import_lines import ImportReport
+from services.vault.import_lines import ImportReport, NumberedChange
+from services.vault.tombstones import IMPORT_REFUSAL, ImportErasures
 from services.vault.writes import apply_change
 
 STAGING = """
@@ -29,11 +29,17 @@ CREATE TEMP TABLE import_reindexed (ext_user_id text, field text) ON COMMIT DROP
 
 
 async def apply_batch(
-    conn: asyncpg.Connection, batch: list[SubjectChange], keyring: Keyring, blind_index: BlindIndex
-) -> None:
-    current = await repo.load_subjects(conn, [c.ext_user_id for c in batch], for_update=True)
+    conn: asyncpg.Connection,
+    batch: list[NumberedChange],
+    keyring: Keyring,
+    blind_index: BlindIndex,
+    erasures: ImportErasures,
+) -> int:
+    """Writes the batch but for the erased subjects ``erasures`` refuses; how many written."""
+    current = await repo.load_subjects(conn, [c.ext_user_id for _, c in batch], for_update=True)
+    admitted = [c for line, c in batch if erasures.admit(line, current.get(c.ext_user_id))]
     subjects, keys, index_rows, reindexed = [], [], [], []
-    for change in batch:
+    for change in admitted:
         applied = apply_change(current.get(change.ext_user_id), change, keyring, blind_index)
         s = applied.subject
         ct = s.ciphertexts
@@ -89,11 +95,12 @@ async def apply_batch(
         "INSERT INTO blind_index (field, digest, ext_user_id, key_version)"
         " SELECT field, digest, ext_user_id, key_version FROM import_index ON CONFLICT DO NOTHING"
     )
+    return len(admitted)
 
 
 async def cooperative(
-    items: Iterator[SubjectChange], every: int = 64
-) -> AsyncIterator[SubjectChange]:
+    items: Iterator[NumberedChange], every: int = 64
+) -> AsyncIterator[NumberedChange]:
     """Validation is CPU work: hand the loop back now and then, so that the previous batch's
     queries make progress while the next batch is validated."""
     for number, item in enumerate(items):
@@ -112,18 +119,23 @@ class PipelinedWriter:
         keyring: Keyring,
         blind_index: BlindIndex,
         report: ImportReport,
+        erasures: ImportErasures,
     ) -> None:
         self.conn, self.keyring, self.blind_index, self.report = conn, keyring, blind_index, report
+        self.erasures = erasures
         self.pending: asyncio.Task[None] | None = None
 
-    async def submit(self, batch: list[SubjectChange]) -> None:
+    async def submit(self, batch: list[NumberedChange]) -> None:
         await self.drain()
         if batch:
             self.pending = asyncio.create_task(self._write(batch))
 
-    async def _write(self, batch: list[SubjectChange]) -> None:
-        await apply_batch(self.conn, batch, self.keyring, self.blind_index)
-        self.report.imported += len(batch)
+    async def _write(self, batch: list[NumberedChange]) -> None:
+        refused = len(self.erasures.refused)
+        written = await apply_batch(self.conn, batch, self.keyring, self.blind_index, self.erasures)
+        self.report.imported += written
+        for line, _ in self.erasures.refused[refused:]:
+            self.report.reject(line, "ext_user_id", IMPORT_REFUSAL)
 
     async def drain(self) -> None:
         if self.pending is not None:

@@ -14,6 +14,9 @@ from typing import IO
 
 from services.vault.domain import InvalidContact, SubjectChange, parse_change
 
+NumberedChange = tuple[int, SubjectChange]
+"""A validated change and the line it came from (for the lines refused later)."""
+
 CSV_COLUMNS = ("ext_user_id", "email", "phone", "viber_id", "whatsapp_id", "locale", "opted_out")
 
 
@@ -34,6 +37,9 @@ class ImportReport:
     rejected: list[Rejected] = field(default_factory=list)
     facts_published: int = 0
     committed: bool = False
+
+    def reject(self, line: int, field: str, reason: str) -> None:
+        self.rejected.append(Rejected(line, field, reason))
 
     def summary(self) -> str:
         return f"imported {self.imported} subjects, rejected {len(self.rejected)} lines" + (
@@ -89,7 +95,7 @@ def _csv(handle: IO[bytes]) -> Iterator[tuple[int, object]]:
 
 def read_changes(
     handle: IO[bytes], fmt: str, default_region: str | None, rejected: list[Rejected]
-) -> Iterator[SubjectChange]:
+) -> Iterator[NumberedChange]:
     records = _csv(handle) if fmt == "csv" else _jsonl(handle)
     for number, record in records:
         try:
@@ -97,7 +103,8 @@ def read_changes(
                 raise record
             if not isinstance(record, dict):
                 raise InvalidContact("line", "not a JSON object")
-            yield parse_change(record.get("ext_user_id"), record, default_region)  # type: ignore[arg-type]
+            ext_user_id = record.get("ext_user_id")
+            yield number, parse_change(ext_user_id, record, default_region)  # type: ignore[arg-type]
         except InvalidContact as exc:
             rejected.append(Rejected(number, exc.field, exc.reason))
 

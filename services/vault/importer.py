@@ -15,10 +15,16 @@ from services.vault import repository as repo
 from services.vault.access import Caller, Scope, audit_entry
 from services.vault.audit import Decision
 from services.vault.crypto import BlindIndex, Keyring
-from services.vault.domain import SubjectChange
 from services.vault.import_batches import STAGING, PipelinedWriter, cooperative
-from services.vault.import_lines import ImportAborted, ImportReport, detect_format, read_changes
+from services.vault.import_lines import (
+    ImportAborted,
+    ImportReport,
+    NumberedChange,
+    detect_format,
+    read_changes,
+)
 from services.vault.publisher import Publisher
+from services.vault.tombstones import ErasureOverride, ImportErasures
 from services.vault.writes import facts_of
 
 BATCH = 5000
@@ -37,12 +43,16 @@ async def import_file(
     strict: bool = False,
     batch_size: int = BATCH,
     progress: bool = True,
+    override_erasure: ErasureOverride | None = None,
 ) -> ImportReport:
-    """Import ``path``.  With ``strict``, one rejected line means nothing is written."""
+    """Import ``path``.  With ``strict``, one rejected line means nothing is written.  A line
+    for an erased subject is rejected unless ``override_erasure`` is given."""
     fmt = detect_format(path, fmt)
     # Blocking file I/O is fine here: an operator command, nothing else runs on this loop.
     size = path.stat().st_size  # noqa: ASYNC240
     report = ImportReport()
+    operator = Caller(caller, Scope.ADMIN, str(path.name)[:64])
+    erasures = ImportErasures(operator, override_erasure)
     conn = await asyncpg.connect(dsn)
     try:
         async with conn.transaction():
@@ -59,19 +69,19 @@ async def import_file(
                     mininterval=0.5,
                 ) as bar,
             ):
-                writer = PipelinedWriter(conn, keyring, blind_index, report)
-                batch: list[SubjectChange] = []
+                writer = PipelinedWriter(conn, keyring, blind_index, report, erasures)
+                batch: list[NumberedChange] = []
                 seen: set[str] = set()
                 position = 0
                 try:
-                    async for change in cooperative(
+                    async for line, change in cooperative(
                         read_changes(handle, fmt, default_region, report.rejected)
                     ):
                         if change.ext_user_id in seen:
                             # A subject twice in one batch: the earlier line must land first.
                             await writer.submit(batch)
                             batch, seen = [], set()
-                        batch.append(change)
+                        batch.append((line, change))
                         seen.add(change.ext_user_id)
                         if len(batch) >= batch_size:
                             await writer.submit(batch)
@@ -86,15 +96,23 @@ async def import_file(
             if strict and report.rejected:
                 raise ImportAborted(f"{len(report.rejected)} lines rejected and --strict given")
             entry = audit_entry(
-                Caller(caller, Scope.ADMIN, str(path.name)[:64]),
+                operator,
                 Decision.IMPORTED,
                 purpose="bulk-import",
                 fields=("email", "phone", "viber_id", "whatsapp_id", "locale", "opted_out"),
                 detail=f"imported={report.imported} rejected={len(report.rejected)}",
             )
-            await audit_store.append_audit(conn, [entry])
+            await audit_store.append_audit(conn, [*erasures.audit_entries(), entry])
         report.committed = True
         report.facts_published = await publish_facts(conn, publisher, since=started)
+    except ImportAborted:
+        # Nothing was written, but refusing an erased subject was a decision about it: it
+        # stays in the audit log.
+        refused = [e for e in erasures.audit_entries() if e.decision is Decision.REFUSED_ERASED]
+        if refused:
+            async with conn.transaction():
+                await audit_store.append_audit(conn, refused)
+        raise
     finally:
         await conn.close()
     return report

@@ -148,10 +148,15 @@ async def replace_blind_index(
         )
 
 
-async def erase_subject(conn: asyncpg.Connection, ext_user_id: str, facts_version: int) -> None:
+async def erase_subject(
+    conn: asyncpg.Connection, ext_user_id: str, facts_version: int
+) -> str | None:
     """Crypto-shredding: the data key goes, the ciphertexts and index rows with it; a
-    tombstone stays so that a later lookup can answer "erased"."""
-    await conn.execute("DELETE FROM data_keys WHERE ext_user_id = $1", ext_user_id)
+    tombstone stays so that a later lookup can answer "erased".  Returns the id of the KEK
+    that wrapped the destroyed key (backups still hold it wrapped by that KEK)."""
+    kek_id = await conn.fetchval(
+        "DELETE FROM data_keys WHERE ext_user_id = $1 RETURNING kek_id", ext_user_id
+    )
     await conn.execute("DELETE FROM blind_index WHERE ext_user_id = $1", ext_user_id)
     await conn.execute(
         """UPDATE subjects SET email_ct = NULL, phone_ct = NULL, viber_id_ct = NULL,
@@ -161,6 +166,7 @@ async def erase_subject(conn: asyncpg.Connection, ext_user_id: str, facts_versio
         ext_user_id,
         facts_version,
     )
+    return kek_id
 
 
 async def lookup_buckets(

@@ -27,6 +27,12 @@ from services.vault.metrics import REFUSALS
 from services.vault.publisher import Publisher
 from services.vault.resolve import ContactRequest, ContactResolver
 from services.vault.throttle import TokenBucket
+from services.vault.tombstones import (
+    ErasedSubject,
+    ErasureOverride,
+    destroyed_key_detail,
+    write_decision,
+)
 from services.vault.writes import apply_change, facts_of, subject_cipher
 from shared.domain import Channel
 from shared.subject_facts import SubjectFacts
@@ -73,24 +79,38 @@ class VaultService:
 
     # --- admin ---------------------------------------------------------------------------
 
-    async def write(self, caller: Caller, change: SubjectChange) -> SubjectFacts:
+    async def write(
+        self, caller: Caller, change: SubjectChange, override: ErasureOverride | None = None
+    ) -> SubjectFacts:
+        """Raises :class:`ErasedSubject` (audited) for a tombstone without ``override``."""
+        recorded = {
+            "ext_user_id": change.ext_user_id,
+            "fields": tuple(change.changed_fields),
+            "purpose": "admin-write",
+        }
         async with self.pool.acquire() as conn, conn.transaction():
             current = await repo.load_subject(conn, change.ext_user_id, for_update=True)
-            applied = apply_change(current, change, self.keyring, self.blind_index)
-            subject = applied.subject
-            await repo.save_subject(conn, subject, new_key=applied.new_key)
-            await repo.replace_blind_index(
-                conn, subject.ext_user_id, applied.digests, self.blind_index.version
-            )
-            entry = audit_entry(
-                caller,
-                Decision.WRITTEN,
-                ext_user_id=change.ext_user_id,
-                fields=tuple(change.changed_fields),
-                purpose="admin-write",
-            )
-            recorded = await audit_store.append_audit(conn, [entry])
-        facts = facts_of(subject, recorded)
+            try:
+                decision = write_decision(current, override)
+            except ErasedSubject:
+                refused = audit_entry(caller, Decision.REFUSED_ERASED, **recorded)
+                await audit_store.append_audit(conn, [refused])
+                decision = Decision.REFUSED_ERASED
+            else:
+                applied = apply_change(current, change, self.keyring, self.blind_index)
+                subject = applied.subject
+                await repo.save_subject(conn, subject, new_key=applied.new_key)
+                await repo.replace_blind_index(
+                    conn, subject.ext_user_id, applied.digests, self.blind_index.version
+                )
+                overriding = decision is Decision.ERASURE_OVERRIDDEN
+                detail = override.detail if override and overriding else None
+                entry = audit_entry(caller, decision, detail=detail, **recorded)
+                chain_point = await audit_store.append_audit(conn, [entry])
+        if decision is Decision.REFUSED_ERASED:
+            self.audit_committed()
+            raise ErasedSubject(change.ext_user_id)
+        facts = facts_of(subject, chain_point)
         await self.publisher.subject_facts([facts])
         self.audit_committed()
         return facts
@@ -104,7 +124,7 @@ class VaultService:
                 )
                 await audit_store.append_audit(conn, [entry])
             else:
-                await repo.erase_subject(conn, ext_user_id, subject.facts_version + 1)
+                kek = await repo.erase_subject(conn, ext_user_id, subject.facts_version + 1)
                 await suppressions.clear(conn, ext_user_id)
                 entry = audit_entry(
                     caller,
@@ -112,6 +132,9 @@ class VaultService:
                     ext_user_id=ext_user_id,
                     purpose="erasure",
                     fields=tuple(sorted(f.value for f in subject.ciphertexts)),
+                    # What the erasure report tells about backups: which KEK still wraps
+                    # a copy of the destroyed key in them.
+                    detail=destroyed_key_detail(subject.key_version, kek),
                 )
                 await audit_store.append_audit(conn, [entry])
         if entry.decision is Decision.NOT_FOUND:

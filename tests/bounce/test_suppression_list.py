@@ -93,5 +93,7 @@ async def test_erasure_forgets_the_suppression_with_the_address(vault: VaultClie
     await suppress(vault, ext_user_id=player, channel="email", reason="complaint", source="ses")
     assert (await vault.resolve_one(player, "email"))["status"] == "opted_out"
     assert (await vault.erase(player))[0] == 200
-    assert (await vault.put(player, {"email": "new.address@players.example"}))[0] == 200
+    override = {"reason": "the player registered again"}  # an erased player stays erased
+    again = {"email": "new.address@players.example", "override_erasure": override}
+    assert (await vault.put(player, again))[0] == 200
     assert (await vault.resolve_one(player, "email"))["status"] == "ok"

@@ -134,8 +134,10 @@ async def test_erasure_shreds_the_key_and_later_lookups_answer_not_found(
     )
     assert [(r["decision"], sorted(r["fields"])) for r in audit] == [("erased", ["email", "phone"])]
 
-    # Written again later: a new data key, a new key version.
-    await vault.put("u1", {"email": EMAIL})
+    # Written again later (an operator's audited override of the tombstone): a new data
+    # key, a new key version.
+    override = {"reason": "the player registered again"}
+    assert (await vault.put("u1", {"email": EMAIL, "override_erasure": override}))[0] == 200
     keys = await fetch(vault_dsn, "SELECT key_version FROM data_keys")
     assert [k["key_version"] for k in keys] == [2]
     records = await read_topic(kafka_bootstrap, topics.subject_facts, expect=3)
