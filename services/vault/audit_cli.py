@@ -9,33 +9,36 @@ import sys
 from datetime import datetime
 
 from services.vault.audit import Decision
-from services.vault.cli import operator_caller, vault_settings
+from services.vault.cli import command, operator_caller, vault_settings
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     audit = sub.add_parser("audit", help="the vault's audit log")
     audit_sub = audit.add_subparsers(dest="audit_command", required=True)
-    check = audit_sub.add_parser(
+    check = command(
+        audit_sub,
         "verify",
+        _verify,
         help="check the hash chain against its signed checkpoints and the facts on Kafka; "
         "names every bad row",
     )
     check.add_argument("--no-kafka", action="store_true", help="skip the facts on Kafka")
     check.add_argument("--no-checkpoints", action="store_true", help="skip the signed checkpoints")
-    check.set_defaults(handler=_verify)
-    prune = audit_sub.add_parser(
+    prune = command(
+        audit_sub,
         "prune",
+        _prune,
         help="drop rows older than BLINDPOST_VAULT_AUDIT_RETENTION_DAYS (as the owner); the "
         "log then starts at a signed checkpoint",
     )
     prune.add_argument("--days", type=int, help="default: BLINDPOST_VAULT_AUDIT_RETENTION_DAYS")
-    prune.set_defaults(handler=_prune)
-    keygen = audit_sub.add_parser(
-        "keygen", help="print a new checkpoint signing key and its public key"
+    command(
+        audit_sub, "keygen", _keygen, help="print a new checkpoint signing key and its public key"
     )
-    keygen.set_defaults(handler=_keygen)
-    pii = audit_sub.add_parser(
+    pii = command(
+        audit_sub,
         "pii",
+        _pii,
         help="who read whose data, when, and why: the audit rows matching every filter given, "
         "streamed",
     )
@@ -47,7 +50,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     pii.add_argument("--until", type=_time, help="before this ISO 8601 date or time")
     pii.add_argument("--format", choices=("csv", "json"), default="csv")
     pii.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
-    pii.set_defaults(handler=_pii)
 
 
 def _time(text: str) -> datetime:

@@ -8,13 +8,23 @@ import asyncio
 import getpass
 import re
 import sys
+from collections.abc import Callable
 from pathlib import Path
+
+
+def command(
+    subparsers: argparse._SubParsersAction, name: str, handler: Callable[..., int], help: str
+) -> argparse.ArgumentParser:
+    """One subcommand and the function that runs it."""
+    parser: argparse.ArgumentParser = subparsers.add_parser(name, help=help)
+    parser.set_defaults(handler=handler)
+    return parser
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     vault = sub.add_parser("vault", help="the PII vault")
     vault_sub = vault.add_subparsers(dest="vault_command", required=True)
-    imp = vault_sub.add_parser("import", help="bulk import subjects from JSONL or CSV")
+    imp = command(vault_sub, "import", _import, help="bulk import subjects from JSONL or CSV")
     imp.add_argument("file", type=Path)
     imp.add_argument("--format", choices=("jsonl", "csv"), help="default: from the file name")
     imp.add_argument("--strict", action="store_true", help="write nothing if any line is rejected")
@@ -26,26 +36,32 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="write erased subjects again (each one audited with this reason); without it "
         "their lines are rejected",
     )
-    imp.set_defaults(handler=_import)
-    rotate = vault_sub.add_parser(
-        "rotate-kek", help="re-wrap every data key with BLINDPOST_VAULT_ACTIVE_KEK"
+    rotate = command(
+        vault_sub,
+        "rotate-kek",
+        _rotate,
+        help="re-wrap every data key with BLINDPOST_VAULT_ACTIVE_KEK",
     )
     rotate.add_argument("--no-progress", action="store_true")
-    rotate.set_defaults(handler=_rotate)
-    republish = vault_sub.add_parser(
-        "publish-facts", help="publish every subject's facts again (e.g. for a new intake)"
+    command(
+        vault_sub,
+        "publish-facts",
+        _publish_facts,
+        help="publish every subject's facts again (e.g. for a new intake)",
     )
-    republish.set_defaults(handler=_publish_facts)
-    reindex = vault_sub.add_parser(
-        "reindex", help="move the blind index to the active key (after a blind-index key rotation)"
+    command(
+        vault_sub,
+        "reindex",
+        _reindex,
+        help="move the blind index to the active key (after a blind-index key rotation)",
     )
-    reindex.set_defaults(handler=_reindex)
-    migrate = vault_sub.add_parser(
+    command(
+        vault_sub,
         "migrate",
+        _migrate,
         help="apply the vault's migrations as the owner (BLINDPOST_VAULT_OWNER_DATABASE_URL) "
         "and grant the runtime role its share",
     )
-    migrate.set_defaults(handler=_migrate)
     from services.vault import audit_cli  # it uses this module's helpers
 
     audit_cli.register(sub)

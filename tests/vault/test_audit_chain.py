@@ -96,6 +96,13 @@ def vault_env(vault_env: dict[str, str]) -> dict[str, str]:
     return {**vault_env, "BLINDPOST_VAULT_AUDIT_CHECKPOINT_INTERVAL_S": "0.2"}
 
 
+def verify(vault_env: dict[str, str], *flags: str, exit_code: int) -> str:
+    """`blindpost audit verify`'s report, once it exited as expected."""
+    done = run_cli(vault_env, "audit", "verify", *flags)
+    assert done.returncode == exit_code, done.stdout + done.stderr
+    return done.stdout
+
+
 async def test_the_runtime_role_may_only_append(vault, vault_dsn):
     await make_history(vault)
     conn = await asyncpg.connect(vault_dsn)
@@ -149,11 +156,10 @@ async def test_a_rewritten_chain_is_caught_by_the_published_facts(
     assert (
         "intact" in run_cli(vault_env, "audit", "verify", "--no-kafka", "--no-checkpoints").stdout
     )
-    done = run_cli(vault_env, "audit", "verify")
-    assert done.returncode == 1
-    assert "BROKEN at row seq=5" in done.stdout, done.stdout
-    assert "differs from the fact published to Kafka (edited)" in done.stdout
-    assert "signed checkpoint" in done.stdout
+    report = verify(vault_env, exit_code=1)
+    assert "BROKEN at row seq=5" in report
+    assert "differs from the fact published to Kafka (edited)" in report
+    assert "signed checkpoint" in report
 
 
 async def test_a_rewritten_chain_is_caught_by_the_checkpoints_alone(
@@ -162,16 +168,12 @@ async def test_a_rewritten_chain_is_caught_by_the_checkpoints_alone(
     await make_history(vault)
     await published_and_checkpointed(vault_superuser_dsn)
     await rewrite_history(vault_superuser_dsn, "UPDATE audit_log SET purpose = 'x' WHERE seq = 5")
-    done = run_cli(vault_env, "audit", "verify", "--no-kafka")
-    assert done.returncode == 1
-    assert "does not match the signed checkpoint" in done.stdout, done.stdout
+    assert "does not match the signed checkpoint" in verify(vault_env, "--no-kafka", exit_code=1)
 
 
 async def test_an_intact_chain_verifies(vault, vault_env):
     await make_history(vault)
-    done = run_cli(vault_env, "audit", "verify")
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert "intact: 8 rows" in done.stdout
+    assert "intact: 8 rows" in verify(vault_env, exit_code=0)
 
 
 @pytest.mark.parametrize("how", list(TAMPER))
@@ -180,17 +182,13 @@ async def test_tampering_is_detected_at_the_first_bad_row(
 ):
     await make_history(vault)
     await tamper(vault_superuser_dsn, TAMPER[how])
-    done = run_cli(vault_env, "audit", "verify")
-    assert done.returncode == 1
-    assert "BROKEN at row seq=5" in done.stdout, done.stdout
+    assert "BROKEN at row seq=5" in verify(vault_env, exit_code=1)
 
 
 async def test_deleting_the_newest_rows_is_detected(vault, vault_env, vault_superuser_dsn):
     await make_history(vault)
     await tamper(vault_superuser_dsn, "DELETE FROM audit_log WHERE seq >= 7")
-    done = run_cli(vault_env, "audit", "verify")
-    assert done.returncode == 1
-    assert "ends after 6 rows but its head records 8" in done.stdout
+    assert "ends after 6 rows but its head records 8" in verify(vault_env, exit_code=1)
 
 
 async def test_the_auditor_report_says_who_read_what_when_and_why(vault, vault_env):
@@ -234,14 +232,11 @@ async def test_pruning_keeps_the_chain_verifiable_from_a_checkpoint(
     pruned = await prune_audit(vault_owner_dsn, keys, 0, "test")
     assert (pruned.rows, pruned.through_seq) == (8, 8)
     await vault.resolve_one("p1", "email")
-    done = run_cli(vault_env, "audit", "verify")
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert "intact: 2 rows" in done.stdout  # the prune's own row, and the read after it
+    # The prune's own row, and the read after it.
+    assert "intact: 2 rows" in verify(vault_env, exit_code=0)
     # A starting point no checkpoint signed is a break.
     await tamper(vault_superuser_dsn, "UPDATE audit_anchor SET hash = sha256('forged')")
-    done = run_cli(vault_env, "audit", "verify", "--no-kafka")
-    assert done.returncode == 1
-    assert "matches no signed checkpoint" in done.stdout, done.stdout
+    assert "matches no signed checkpoint" in verify(vault_env, "--no-kafka", exit_code=1)
 
 
 async def test_the_report_filters_across_players_and_streams_with_progress(vault, vault_env):
