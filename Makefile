@@ -22,6 +22,7 @@ infra:
 tools:
 	@bash deploy/tools/install-helm.sh
 	@bash deploy/tools/install-prometheus.sh
+	@bash deploy/tools/install-chromium.sh
 	@bash deploy/tools/build-kube.sh --background
 
 ## Start Kafka, PostgreSQL and every Blindpost service in the background; ready when it returns.
