@@ -25,6 +25,7 @@ ADDRESS = "image.test@example.com"
 
 # What only development needs: the test tools (the `dev` extra), the local stand-ins (the
 # `local` extra and services/dev), stream processing (`stream`), and the installers.
+# aiosmtpd is not among them: the bounce receiver, a production service, is an SMTP server.
 ABSENT_MODULES = [
     "pytest",
     "hypothesis",
@@ -32,7 +33,6 @@ ABSENT_MODULES = [
     "testcontainers",
     "mypy",
     "ruff",
-    "aiosmtpd",
     "faust",
     "services.dev",
     "pip",
