@@ -2,31 +2,13 @@
 ``blindpost.message-events``, keyed by ``ext_message_id``.  How they may change while old
 and new versions run side by side: docs/event-log.md, "Evolving events"."""
 
-from shared.events.catalogue import (
-    PAYLOAD_TYPES,
-    AnyPayload,
-    CallbackAttempted,
-    CallbackDeadLettered,
-    CallbackDelivered,
-    DeadLetterRedriven,
+from shared.events.catalogue import PAYLOAD_TYPES, AnyPayload
+from shared.events.dispatch import (
     DispatchAttempted,
     DispatchFailed,
     DispatchParked,
     DispatchResumed,
     DispatchSucceeded,
-    EventType,
-    MessageAccepted,
-    MessageBodyRedacted,
-    MessageContent,
-    MessageRefused,
-    Payload,
-    RecipientResolutionFailed,
-    RecipientResolved,
-    RecipientSource,
-    ResolutionFailure,
-    StatusNotApplied,
-    StatusNotAppliedOutcome,
-    StatusReported,
 )
 from shared.events.envelope import (
     SKIPPED,
@@ -36,6 +18,26 @@ from shared.events.envelope import (
     Unreadable,
     count_skipped,
     read_event,
+)
+from shared.events.message import (
+    MessageAccepted,
+    MessageBodyRedacted,
+    MessageContent,
+    MessageRefused,
+    RecipientResolutionFailed,
+    RecipientResolved,
+    RecipientSource,
+    ResolutionFailure,
+)
+from shared.events.payload import EventType, Payload
+from shared.events.reports import (
+    CallbackAttempted,
+    CallbackDeadLettered,
+    CallbackDelivered,
+    DeadLetterRedriven,
+    StatusNotApplied,
+    StatusNotAppliedOutcome,
+    StatusReported,
 )
 from shared.events.streams import refusal_id_for, report_id_for
 from shared.events.upcasting import UPCASTERS, upcast

@@ -23,7 +23,8 @@ from prometheus_client import Counter
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, create_model
 
 from shared.domain import event_id_for
-from shared.events.catalogue import PAYLOAD_BY_WIRE, PAYLOAD_TYPES, AnyPayload, EventType
+from shared.events.catalogue import PAYLOAD_BY_WIRE, PAYLOAD_TYPES, AnyPayload
+from shared.events.payload import EventType
 from shared.events.upcasting import upcast
 
 

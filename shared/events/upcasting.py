@@ -9,7 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from shared.events.catalogue import PAYLOAD_TYPES, EventType
+from shared.events.catalogue import PAYLOAD_TYPES
+from shared.events.payload import EventType
 
 Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
 
