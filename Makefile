@@ -70,7 +70,7 @@ test-images:
 
 ## Install what is needed, start Kafka and PostgreSQL, build the image, run every test.
 test: install infra tools test-images
-	$(BIN)/pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+	$(BIN)/pytest -q -p no:cacheprovider --durations=25 $(PYTEST_ARGS)
 
 ## Only the tests that need no Kafka and no PostgreSQL (not marked `integration` by
 ## tests/conftest.py): seconds, with nothing started.

@@ -21,6 +21,7 @@ MODULES = {
     "callbacks": "bench.callback_bench",
     "eventstore": "bench.eventstore_bench",
     "bounce": "bench.bounce_bench",
+    "e2e": "bench.end_to_end_bench",
 }
 
 

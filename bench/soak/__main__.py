@@ -17,7 +17,6 @@ import os
 import shutil
 import sys
 import time
-import uuid
 from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -25,23 +24,20 @@ from pathlib import Path
 
 import aiohttp
 
-from bench.common import BOOTSTRAP, bench_env, delete_topics_with_prefix, machine
+from bench.common import machine
 from bench.soak import growth
 from bench.soak.load import CountingSmtpHandler, Smartico, called_back, end_to_end_maximum
 from bench.soak.probes import Sample, connections, consumer_lag, open_fds, rss_bytes
 from bench.soak.report import Run, markdown, minute_table
+from bench.stack import GATEWAY, running_gateway
 from tests.dispatch.support import smtp_server
 from tests.e2e.outside_world import OutsideWorld
-from tests.support.databases import ADMIN_DSN, create_database, drop_database
-from tests.support.gateway import SERVICES, plan_gateway, service_processes, start_outside_world
+from tests.support.databases import ADMIN_DSN
 from tests.support.processes import ServiceProcess
 from tests.support.smartico_stream import players_and_stream
 
 ROOT = Path(__file__).resolve().parents[2]
 OUT = ROOT / "var" / "soak"
-# The gateway `make up` starts; the outside world's stand-ins (the SMTP sink among them) are
-# this process's own, so that it counts what arrives.
-GATEWAY = [service for service in SERVICES if service != "smtp-sink"]
 FDS_MIN_RISE = 8  # in-flight requests move a service's open files by a few each minute
 CONNECTIONS_MIN_RISE = 3
 
@@ -162,90 +158,83 @@ def findings(
     return [f for f in found if f]
 
 
+async def soak_for(
+    settings: Settings, soak: Soak, samples: list[Sample]
+) -> tuple[float, str, dict[str, list[int]]]:
+    """The measuring burst (unless SOAK_RATE is given), then the soak itself, sampling each
+    minute into ``samples``; returns the rate, how it was chosen, and the lag after the drain."""
+    rate, how = settings.rate or 0.0, "SOAK_RATE"
+    timeout = aiohttp.ClientTimeout(total=10)
+    async with (
+        # A connection per post: a keep-alive pool would grow with every stall up to 64
+        # and show in intake's open files as a climb that is ours, not intake's.
+        aiohttp.ClientSession(
+            timeout=timeout, connector=aiohttp.TCPConnector(force_close=True)
+        ) as posts,
+        aiohttp.ClientSession(timeout=timeout) as probes,
+    ):
+        if not settings.rate:
+            say(f"measuring the end-to-end maximum: {settings.ramp_s:.0f} s at 64 in flight")
+            maximum = await end_to_end_maximum(
+                soak.smartico, posts, soak.mails, soak.world, settings.ramp_s
+            )
+            rate = maximum / 2
+            how = (
+                f"half the end-to-end maximum of {maximum:.1f}/s measured first "
+                f"({settings.ramp_s:.0f} s at 64 in flight)"
+            )
+            await soak.drain(probes, within_s=300)
+        say(
+            f"soak: {settings.minutes} min at {rate:.1f} e-mails/s ({how}); warm-up "
+            f"{settings.warmup} min"
+        )
+        stream_task = asyncio.create_task(soak.smartico.run(posts, settings.minutes * 60, rate))
+        try:
+            start = time.monotonic()
+            samples.append(await soak.sample(probes, 0))
+            for minute in range(1, settings.minutes + 1):
+                await asyncio.sleep(max(0.0, start + 60 * minute - time.monotonic()))
+                samples.append(await soak.sample(probes, minute))
+                baseline = samples[settings.warmup] if minute >= settings.warmup else None
+                print(
+                    minute_table(samples[-1], baseline, settings.minutes, samples[-2]),
+                    flush=True,
+                )
+            await stream_task
+        finally:
+            stream_task.cancel()  # interrupted: stop posting before the sessions close
+        say(f"stream stopped; up to {settings.drain_s:.0f} s for the rest to arrive")
+        return rate, how, await soak.drain(probes, settings.drain_s)
+
+
 async def run(settings: Settings) -> int:
     shutil.rmtree(OUT / "logs", ignore_errors=True)
     OUT.mkdir(parents=True, exist_ok=True)
-    prefix = f"soak{uuid.uuid4().hex[:8]}."
-    events_db, events_dsn = await create_database("soak", "blindpost_events")
-    vault_db, vault_dsn = await create_database("soak", "blindpost_vault")
-    base_env = {
-        **bench_env(),
-        "KAFKA_BOOTSTRAP_SERVERS": BOOTSTRAP,
-        "BLINDPOST_TOPIC_PREFIX": prefix,
-        "BLINDPOST_VAR_DIR": str(OUT / "var"),
-        "BLINDPOST_LOG_LEVEL": "INFO",
-    }
     mails = CountingSmtpHandler()
     smtp, smtp_port = await smtp_server(mails)
-    world = await start_outside_world(base_env)
-    ports, env = plan_gateway(base_env, GATEWAY, events_dsn, vault_dsn, world, smtp_port)
-    processes = service_processes(GATEWAY, env, ports, OUT / "logs")
     began = datetime.now(UTC)
     samples: list[Sample] = []
     final_lag: dict[str, list[int]] = {}
     aborted = ""
     rate, how = settings.rate or 0.0, "SOAK_RATE"
     try:
-        await asyncio.gather(*(p.start(timeout_s=120) for p in processes.values()))
-        stream = await players_and_stream(ports, env, world)
-        smartico = Smartico(stream.intake, stream.secret, stream.callback_url)
-        soak = Soak(
-            processes,
-            ports,
-            {"events": events_db, "vault": vault_db},
-            prefix,
-            mails,
-            world,
-            smartico,
-        )
-        timeout = aiohttp.ClientTimeout(total=10)
-        async with (
-            # A connection per post: a keep-alive pool would grow with every stall up to 64
-            # and show in intake's open files as a climb that is ours, not intake's.
-            aiohttp.ClientSession(
-                timeout=timeout, connector=aiohttp.TCPConnector(force_close=True)
-            ) as posts,
-            aiohttp.ClientSession(timeout=timeout) as probes,
-        ):
-            if not settings.rate:
-                say(f"measuring the end-to-end maximum: {settings.ramp_s:.0f} s at 64 in flight")
-                maximum = await end_to_end_maximum(smartico, posts, mails, world, settings.ramp_s)
-                rate = maximum / 2
-                how = (
-                    f"half the end-to-end maximum of {maximum:.1f}/s measured first "
-                    f"({settings.ramp_s:.0f} s at 64 in flight)"
-                )
-                await soak.drain(probes, within_s=300)
-            say(
-                f"soak: {settings.minutes} min at {rate:.1f} e-mails/s ({how}); warm-up "
-                f"{settings.warmup} min"
+        async with running_gateway("soak", OUT, smtp_port) as stack:
+            stream = await players_and_stream(stack.ports, stack.env, stack.world)
+            smartico = Smartico(stream.intake, stream.secret, stream.callback_url)
+            soak = Soak(
+                stack.processes,
+                stack.ports,
+                stack.databases,
+                stack.prefix,
+                mails,
+                stack.world,
+                smartico,
             )
-            stream_task = asyncio.create_task(smartico.run(posts, settings.minutes * 60, rate))
-            try:
-                start = time.monotonic()
-                samples.append(await soak.sample(probes, 0))
-                for minute in range(1, settings.minutes + 1):
-                    await asyncio.sleep(max(0.0, start + 60 * minute - time.monotonic()))
-                    samples.append(await soak.sample(probes, minute))
-                    baseline = samples[settings.warmup] if minute >= settings.warmup else None
-                    print(
-                        minute_table(samples[-1], baseline, settings.minutes, samples[-2]),
-                        flush=True,
-                    )
-                await stream_task
-            finally:
-                stream_task.cancel()  # interrupted: stop posting before the sessions close
-            say(f"stream stopped; up to {settings.drain_s:.0f} s for the rest to arrive")
-            final_lag = await soak.drain(probes, settings.drain_s)
+            rate, how, final_lag = await soak_for(settings, soak, samples)
     except ServiceExited as exc:
         aborted = str(exc)
     finally:
-        await asyncio.gather(*(asyncio.to_thread(p.stop) for p in processes.values()))
-        await world.stop()
         smtp.close()
-        await delete_topics_with_prefix(BOOTSTRAP, prefix)
-        await drop_database(events_db)
-        await drop_database(vault_db)
 
     counts = soak.counts()
     found = findings(samples, settings.warmup, final_lag, counts) if samples else []

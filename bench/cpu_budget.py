@@ -1,0 +1,108 @@
+"""CPU seconds each process of the gateway spent over a run, from ``/proc/<pid>/stat``: the
+figure the end-to-end goal is won or lost on, since every stage, Kafka and PostgreSQL share
+the same two cores.  PostgreSQL counts as one: the postmaster, its live backends, and the
+backends that ended during the run (the postmaster's reaped-children times)."""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import asyncpg
+
+TICKS = os.sysconf("SC_CLK_TCK")
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _stat_fields(pid: int) -> list[str]:
+    with open(f"/proc/{pid}/stat") as stat:
+        # The command name (field 2) may hold spaces: the fields after it are what we read.
+        return stat.read().rsplit(")", 1)[1].split()
+
+
+def process_seconds(pid: int, *, reaped_children: bool = False) -> float:
+    """User + system CPU of ``pid`` (all its threads), and of its reaped children if asked."""
+    fields = _stat_fields(pid)  # fields[11] is utime (field 14 of proc(5))
+    ticks = int(fields[11]) + int(fields[12])
+    if reaped_children:
+        ticks += int(fields[13]) + int(fields[14])
+    return ticks / TICKS
+
+
+def _children(pid: int) -> list[int]:
+    children = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                if int(_stat_fields(int(entry))[1]) == pid:
+                    children.append(int(entry))
+            except (FileNotFoundError, ProcessLookupError):
+                continue  # ended while we looked
+    return children
+
+
+async def postmaster_pid(dsn: str) -> int:
+    """The PostgreSQL server's main process behind ``dsn``: the parent of a backend (a test
+    may run private servers beside it)."""
+    connection = await asyncpg.connect(dsn)
+    try:
+        backend = int(await connection.fetchval("SELECT pg_backend_pid()"))
+    finally:
+        await connection.close()
+    return int(_stat_fields(backend)[1])
+
+
+def postgres_seconds(postmaster: int) -> float:
+    total = process_seconds(postmaster, reaped_children=True)
+    for child in _children(postmaster):
+        try:
+            total += process_seconds(child)
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+    return total
+
+
+def kafka_pid() -> int | None:
+    """The local broker started by deploy/local/infra.sh."""
+    pid_file = ROOT / "var" / "kafka" / "kafka.pid"
+    return int(pid_file.read_text()) if pid_file.exists() else None
+
+
+@dataclass
+class CpuMeter:
+    """Reads every measured process's CPU seconds at once; the difference of two readings
+    is what the run cost."""
+
+    readers: dict[str, Callable[[], float]]
+
+    @classmethod
+    def of(cls, pids: dict[str, int], postmaster: int) -> CpuMeter:
+        readers: dict[str, Callable[[], float]] = {
+            name: functools.partial(process_seconds, pid) for name, pid in pids.items()
+        }
+        if (broker := kafka_pid()) is not None:
+            readers["Kafka broker"] = lambda: process_seconds(broker)
+        readers["PostgreSQL (all backends)"] = functools.partial(postgres_seconds, postmaster)
+        return cls(readers)
+
+    def read(self) -> dict[str, float]:
+        return {name: reader() for name, reader in self.readers.items()}
+
+
+OUTSIDE = "(outside) "
+"""The prefix of a measured process that is not the gateway's (the benchmark's own)."""
+
+
+def budget_table(before: dict[str, float], after: dict[str, float], messages: int) -> str:
+    """Milliseconds of CPU per message, per process, most expensive first; the gateway's
+    total, then what the benchmark's own processes spent."""
+    spent = {name: (after[name] - before[name]) * 1000 / messages for name in before}
+    ours = {n: ms for n, ms in spent.items() if not n.startswith(OUTSIDE)}
+    lines = ["| process | CPU ms per message |", "| --- | ---: |"]
+    lines += [f"| {name} | {ms:.2f} |" for name, ms in sorted(ours.items(), key=lambda i: -i[1])]
+    lines.append(f"| **gateway total** | **{sum(ours.values()):.2f}** |")
+    lines += [f"| {n} | {ms:.2f} |" for n, ms in spent.items() if n.startswith(OUTSIDE)]
+    return "\n".join(lines)
