@@ -14,7 +14,7 @@ from aiokafka import AIOKafkaConsumer
 from yarl import URL
 
 from services.status_ingest.consumer import DispatchedMatcher
-from services.status_ingest.inbound import InboundMessages
+from services.status_ingest.inbound import InboundMessages, stop_readers
 from services.status_ingest.ingest import MIGRATIONS, MIGRATIONS_TABLE, StatusIngest
 from services.status_ingest.providers.registry import build_providers
 from services.status_ingest.providers.ses import Fetch
@@ -89,8 +89,11 @@ def create_app(settings: StatusIngestSettings, sns_fetch: Fetch | None = None) -
             settings.secret("whatsapp_verify_token") if settings.whatsapp_verify_token else None
         ),
     )
-    twilio = webhooks.providers.get("twilio")
-    inbound = InboundMessages(twilio, suppressions, settings.public_base_url)
+    inbound = InboundMessages(
+        stop_readers(webhooks.providers, settings.webhook_replay_window_s),
+        suppressions,
+        settings.public_base_url,
+    )
     app.add_routes([*webhooks.routes(), *tracking.routes(), *inbound.routes()])
 
     @asynccontextmanager

@@ -90,6 +90,16 @@ MAPPING: dict[str, StatusTable] = {
         "deleted": None,
         "warning": None,
     },
+    # Viber REST bot API callback ``event``; the others are a player's doing, not a status.
+    "viber": {
+        "delivered": S.DELIVERED,
+        "seen": S.OPENED,
+        "failed": S.FAILED,
+        "subscribed": None,
+        "unsubscribed": None,
+        "conversation_started": None,
+        "message": None,
+    },
     # Our generic webhook: the eight statuses themselves plus the usual synonyms.
     "generic": {
         **{status.value: status for status in S},

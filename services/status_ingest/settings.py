@@ -4,7 +4,7 @@ from typing import ClassVar
 
 from pydantic import Field, SecretStr
 
-from shared.credentials import TwilioAccount
+from shared.credentials import TwilioAccount, ViberAccount
 from shared.settings import BlindpostSettings, CsvList, EventsDatabase
 
 
@@ -38,6 +38,7 @@ class StatusIngestSettings(BlindpostSettings):
     twilio: TwilioAccount  # verifies the account's webhooks with its auth token
     vonage_signature_secret: SecretStr | None = None
     vonage_signature_method: str = Field("sha256", pattern="^(md5|sha1|sha256|sha512)$")
+    viber: ViberAccount  # the bot's auth token signs its callbacks
     whatsapp_app_secret: SecretStr | None = None
     whatsapp_verify_token: SecretStr | None = None
     generic_webhook_secret: CsvList = Field(default_factory=list)

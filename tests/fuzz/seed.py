@@ -10,6 +10,7 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator
 from functools import partial
 from pathlib import Path
+from urllib.parse import urlencode
 
 from shared.domain import Channel, SmarticoStatus
 from shared.sealing import SealingPublicKey
@@ -51,6 +52,19 @@ def _webhook_bodies(name: str) -> Iterator[bytes]:
             yield _json({k: v for k, v in document.items() if k != "Signature"})
         else:
             yield request.body
+
+
+def _inbound(name: str) -> Iterator[bytes]:
+    """Players' replies as each provider forwards them: a STOP, and a message that is none."""
+    for text in ("STOP", " Stop. ", "stop sending me offers"):
+        if name == "twilio":
+            yield urlencode({"From": p.PHONE, "To": "+15017122661", "Body": text}).encode()
+            yield urlencode({"From": f"whatsapp:{p.PHONE}", "OptOutType": "STOP"}).encode()
+        elif name == "vonage":
+            yield urlencode(p.vonage_inbound(p.PHONE_BARE, text)).encode()
+            yield urlencode(p.vonage_inbound(p.PHONE_BARE, text, concat="true")).encode()
+        else:
+            yield _json({"from": p.PHONE, "to": "Casino", "body": text, "channel": "whatsapp"})
 
 
 def _events() -> Iterator[bytes]:
@@ -99,6 +113,7 @@ SEEDS: dict[str, Callable[[], Iterable[bytes]]] = {
     "event_envelope": _events,
     "bounce_report": _bounces,
     **{f"webhook_{name}": partial(_webhook_bodies, name) for name in targets.PROVIDERS},
+    **{f"inbound_{name}": partial(_inbound, name) for name in targets.READERS},
 }
 
 

@@ -14,6 +14,7 @@ import base64
 import hashlib
 import hmac
 import json
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -28,12 +29,15 @@ from services.bounce.outcomes import events_for
 from services.bounce.reports import read_report
 from services.intake.requests import InvalidRequest, parse_request
 from services.status_ingest.providers import base
-from services.status_ingest.providers.generic import Generic, generic_signature
+from services.status_ingest.providers.generic import Generic, GenericStops, generic_signature
 from services.status_ingest.providers.mailgun import Mailgun
 from services.status_ingest.providers.sendgrid import SIGNATURE, TIMESTAMP, SendGrid
 from services.status_ingest.providers.ses import Ses, string_to_sign
-from services.status_ingest.providers.twilio import Twilio, twilio_signature
-from services.status_ingest.providers.vonage import Vonage, vonage_sig
+from services.status_ingest.providers.stops import StopReader
+from services.status_ingest.providers.twilio import Twilio, TwilioStops, twilio_signature
+from services.status_ingest.providers.viber import HEADER as VIBER_SIGNATURE
+from services.status_ingest.providers.viber import Viber, viber_signature
+from services.status_ingest.providers.vonage import Vonage, VonageStops, vonage_sig
 from services.status_ingest.providers.whatsapp import WhatsApp
 from shared.cim_template import CimTemplate, InvalidExtension
 from shared.domain import Channel
@@ -221,6 +225,7 @@ def _unsigned_headers(data: bytes) -> dict[str, str]:
             "X-Blindpost-Signature",
             "X-Twilio-Signature",
             "X-Hub-Signature-256",
+            VIBER_SIGNATURE,
             SIGNATURE,
             TIMESTAMP,
             "Authorization",
@@ -242,8 +247,13 @@ def _webhook(
     return run
 
 
-def _sign_generic(body: bytes) -> base.Inbound:
-    header = generic_signature(p.GENERIC_SECRET, SIGNED_AT, body)
+def _now() -> str:
+    """Inbound readers refuse a stale signed time, so theirs is signed now."""
+    return str(int(time.time()))
+
+
+def _sign_generic(body: bytes, signed_at: str = SIGNED_AT) -> base.Inbound:
+    header = generic_signature(p.GENERIC_SECRET, signed_at, body)
     return _inbound(body, {"X-Blindpost-Signature": header})
 
 
@@ -287,9 +297,9 @@ def _sign_twilio(body: bytes) -> base.Inbound:
     )
 
 
-def _sign_vonage(body: bytes) -> base.Inbound:
+def _sign_vonage(body: bytes, signed_at: str = SIGNED_AT) -> base.Inbound:
     params = dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
-    params.update(timestamp=SIGNED_AT)
+    params.update(timestamp=signed_at)
     params["sig"] = vonage_sig(params, p.VONAGE_SECRET)
     return base.Inbound("GET", PUBLIC_URL, {}, params, b"")
 
@@ -297,6 +307,10 @@ def _sign_vonage(body: bytes) -> base.Inbound:
 def _sign_whatsapp(body: bytes) -> base.Inbound:
     header = "sha256=" + base.hmac_hex(p.WHATSAPP_SECRET.encode(), body)
     return _inbound(body, {"X-Hub-Signature-256": header})
+
+
+def _sign_viber(body: bytes) -> base.Inbound:
+    return _inbound(body, {VIBER_SIGNATURE: viber_signature(p.VIBER_TOKEN, body)})
 
 
 PROVIDERS: dict[str, tuple[base.Provider, Callable[[bytes], base.Inbound]]] = {
@@ -307,6 +321,37 @@ PROVIDERS: dict[str, tuple[base.Provider, Callable[[bytes], base.Inbound]]] = {
     "twilio": (Twilio(p.TWILIO_TOKEN), _sign_twilio),
     "vonage": (Vonage(p.VONAGE_SECRET), _sign_vonage),
     "whatsapp": (WhatsApp(p.WHATSAPP_SECRET), _sign_whatsapp),
+    "viber": (Viber(p.VIBER_TOKEN), _sign_viber),
+}
+
+# --- players' replies (STOP) ----------------------------------------------------------------
+
+
+def _stops(reader: StopReader, sign: Callable[[bytes], base.Inbound]) -> Callable[[bytes], object]:
+    """What the inbound endpoint does with a request: read it (verify, then parse), unsigned
+    and then signed by the fuzzer."""
+
+    def run(data: bytes) -> object:
+        try:
+            forged = _inbound(data, _unsigned_headers(data), query=data.decode("latin-1"))
+            LOOP.run_until_complete(reader.read(forged))
+        except (base.InvalidSignature, base.Unusable):
+            pass
+        return LOOP.run_until_complete(reader.read(sign(data)))
+
+    return run
+
+
+READERS: dict[str, tuple[StopReader, Callable[[bytes], base.Inbound]]] = {
+    "twilio": (TwilioStops(Twilio(p.TWILIO_TOKEN)), _sign_twilio),
+    "vonage": (
+        VonageStops(Vonage(p.VONAGE_SECRET)),
+        lambda body: _sign_vonage(body, _now()),
+    ),
+    "generic": (
+        GenericStops(Generic([p.GENERIC_SECRET]), window_s=300),
+        lambda body: _sign_generic(body, _now()),
+    ),
 }
 
 WEBHOOK_ERRORS = (base.InvalidSignature, base.Unusable)
@@ -328,6 +373,10 @@ TARGETS: dict[str, Target] = {
     **{
         f"webhook_{name}": Target(_webhook(provider, sign), WEBHOOK_ERRORS)
         for name, (provider, sign) in PROVIDERS.items()
+    },
+    **{
+        f"inbound_{name}": Target(_stops(reader, sign), WEBHOOK_ERRORS)
+        for name, (reader, sign) in READERS.items()
     },
 }
 """name -> target; the corpus of each is ``tests/fuzz/corpus/<name>/``."""

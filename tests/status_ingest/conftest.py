@@ -138,6 +138,7 @@ def ingest_env(
         "BLINDPOST_WHATSAPP_APP_SECRET": payloads.WHATSAPP_SECRET,
         "BLINDPOST_WHATSAPP_VERIFY_TOKEN": "meta-verify-token",
         "BLINDPOST_GENERIC_WEBHOOK_SECRET": payloads.GENERIC_SECRET,
+        "BLINDPOST_VIBER_AUTH_TOKEN": payloads.VIBER_TOKEN,
         **extra,
     }
 

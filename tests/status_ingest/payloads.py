@@ -22,6 +22,7 @@ from cryptography.x509.oid import NameOID
 from services.status_ingest.providers.generic import generic_signature
 from services.status_ingest.providers.ses import string_to_sign
 from services.status_ingest.providers.twilio import twilio_signature
+from services.status_ingest.providers.viber import viber_signature
 from services.status_ingest.providers.vonage import vonage_sig
 
 EMAIL = "jane.player@example.org"
@@ -33,6 +34,8 @@ TWILIO_TOKEN = "twilio-auth-token-abcdef"
 VONAGE_SECRET = "vonage-signature-secret"
 WHATSAPP_SECRET = "meta-app-secret"
 GENERIC_SECRET = "generic-webhook-secret"
+VIBER_TOKEN = "445da6az1s345z78-dazcczb2542zv51a-e0vc5fva17480im9"
+VIBER_USER = "01234567890A="  # a player's Viber id: never to be found downstream
 TOPIC_ARN = "arn:aws:sns:eu-west-1:123456789012:ses-events"
 CERT_URL = "https://sns.eu-west-1.amazonaws.com/SimpleNotificationService-0123456789abcdef.pem"
 
@@ -301,6 +304,21 @@ def vonage_params(mid: str | None, message_id: str, status: str) -> dict[str, st
     return params
 
 
+def vonage_inbound(msisdn: str, text: str, **extra: str) -> dict[str, str]:
+    """An inbound SMS as the SMS API forwards it (sign with one of the two below)."""
+    return {
+        "msisdn": msisdn,
+        "to": "447700900000",
+        "messageId": "0A0000000123ABCD" + uuid.uuid4().hex[:4].upper(),
+        "text": text,
+        "type": "text",
+        "keyword": text.strip().split(" ")[0].upper() if text.strip() else "",
+        "message-timestamp": datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S"),
+        "api-key": "abcd1234",
+        **extra,
+    }
+
+
 def vonage_signed_query(
     params: dict[str, str], *, secret: str = VONAGE_SECRET, timestamp: int | None = None
 ) -> Signed:
@@ -407,6 +425,40 @@ def generic(
         {
             "Content-Type": "application/json",
             "X-Blindpost-Signature": generic_signature(secret, timestamp or int(time.time()), body),
+        },
+        body,
+    )
+
+
+# --- Viber REST bot API -----------------------------------------------------------------
+
+
+def viber(
+    event: str,
+    message_token: int | None,
+    *,
+    token: str = VIBER_TOKEN,
+    timestamp_ms: int | None = None,
+    user_id: str = VIBER_USER,
+    **extra: object,
+) -> Signed:
+    """A callback as Viber posts it to the bot's webhook."""
+    document: dict[str, object] = {
+        "event": event,
+        "timestamp": timestamp_ms or int(time.time() * 1000),
+        "chat_hostname": "SN-CHAT-05_",
+        "user_id": user_id,
+        **extra,
+    }
+    if message_token is not None:
+        document["message_token"] = message_token
+    if event == "failed":
+        document["desc"] = f"failure description for {user_id} at {PHONE}"
+    body = json.dumps(document).encode()
+    return Signed(
+        {
+            "Content-Type": "application/json",
+            "X-Viber-Content-Signature": viber_signature(token, body),
         },
         body,
     )

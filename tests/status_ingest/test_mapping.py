@@ -69,6 +69,13 @@ ROWS: list[tuple[str, str, str | None]] = [
     ("whatsapp", "failed", "failed"),
     ("whatsapp", "deleted", None),
     ("whatsapp", "warning", None),
+    ("viber", "delivered", "delivered"),
+    ("viber", "seen", "opened"),
+    ("viber", "failed", "failed"),
+    ("viber", "subscribed", None),
+    ("viber", "unsubscribed", None),
+    ("viber", "conversation_started", None),
+    ("viber", "message", None),
     ("generic", "accepted", "accepted"),
     ("generic", "delivered", "delivered"),
     ("generic", "failed", "failed"),
@@ -106,7 +113,8 @@ def test_statuses_are_case_insensitive_and_sub_types_fall_back() -> None:
 
 
 @pytest.mark.parametrize(
-    ("provider", "status"), [("twilio", "exploded"), ("ses", "bounce2"), ("generic", "")]
+    ("provider", "status"),
+    [("twilio", "exploded"), ("ses", "bounce2"), ("generic", ""), ("viber", "client_status")],
 )
 def test_unknown_statuses_are_refused_not_guessed(provider: str, status: str) -> None:
     with pytest.raises(UnknownStatus):

@@ -18,6 +18,7 @@ from services.status_ingest.providers.registry import PROVIDERS, build_providers
 from services.status_ingest.providers.sendgrid import SendGrid
 from services.status_ingest.providers.ses import Ses, sns_url, string_to_sign
 from services.status_ingest.providers.twilio import Twilio
+from services.status_ingest.providers.viber import Viber
 from services.status_ingest.providers.vonage import Vonage, vonage_sig
 from services.status_ingest.providers.whatsapp import WhatsApp
 from services.status_ingest.settings import StatusIngestSettings
@@ -40,7 +41,7 @@ def inbound(signed: p.Signed, path: str = "/webhooks/x") -> Inbound:
 
 def no_pii(reports) -> None:
     text = repr(reports)
-    for pii in (p.EMAIL, p.PHONE, p.PHONE_BARE):
+    for pii in (p.EMAIL, p.PHONE, p.PHONE_BARE, p.VIBER_USER):
         assert pii not in text
 
 
@@ -169,6 +170,12 @@ READINGS = {
             (None, "wamid.B", "failed", "whatsapp error 131026"),
         ],
     ),
+    # Only the token names the message; the player's Viber id and Viber's text are dropped.
+    "viber": Reading(
+        lambda: Viber(p.VIBER_TOKEN),
+        inbound(p.viber("failed", 5741311803571721088)),
+        [(None, "5741311803571721088", "failed", None)],
+    ),
 }
 
 
@@ -272,6 +279,7 @@ def test_only_providers_whose_secret_is_configured_get_an_endpoint() -> None:
             "BLINDPOST_VONAGE_SIGNATURE_SECRET": p.VONAGE_SECRET,
             "BLINDPOST_WHATSAPP_APP_SECRET": p.WHATSAPP_SECRET,
             "BLINDPOST_GENERIC_WEBHOOK_SECRET": p.GENERIC_SECRET,
+            "BLINDPOST_VIBER_AUTH_TOKEN": p.VIBER_TOKEN,
         }
     )
     # Each endpoint is served by the provider of that name.

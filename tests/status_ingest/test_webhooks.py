@@ -125,6 +125,9 @@ def valid_webhooks(base_url: str) -> list[tuple[str, str, p.Signed, list[tuple[s
             ),
             [(m[11], "delivered"), (m[11], "opened")],
         ),
+        # Viber names only its message token: parked until the dispatch event names it.
+        ("viber", "/webhooks/viber", p.viber("delivered", 5741311803571721099), []),
+        ("viber reply", "/webhooks/viber", p.viber("message", 4912661846655238145), []),
     ]
 
 
@@ -179,6 +182,7 @@ def forged_webhooks(base_url: str) -> list[tuple[str, str, p.Signed]]:
     tampered_body = good.body.replace(b"delivered", b"open\x20\x20\x20\x20\x20")
     twilio_good = p.twilio(base_url, mid, "SMb", "delivered")
     whatsapp_good = p.whatsapp([(mid, "wamid.X", "delivered")])
+    viber_good = p.viber("delivered", 5741311803571721000)
     return [
         (
             "sendgrid wrong key",
@@ -249,6 +253,12 @@ def forged_webhooks(base_url: str) -> list[tuple[str, str, p.Signed]]:
             "/webhooks/generic",
             p.generic({"ext_message_id": mid, "status": "delivered"}, secret="nope"),
         ),
+        ("viber wrong token", "/webhooks/viber", p.viber("delivered", 1, token="nope")),
+        (
+            "viber tampered",
+            "/webhooks/viber",
+            p.Signed(viber_good.headers, viber_good.body.replace(b'"delivered"', b'"seen"')),
+        ),
     ]
 
 
@@ -289,6 +299,8 @@ async def test_signed_but_stale_webhooks_are_refused(ingest: Ingest) -> None:
             "/webhooks/whatsapp",
             p.whatsapp([(mid, "wamid.X", "delivered")], timestamp=old - 8 * 86400),
         ),
+        # Viber retries for an hour: its window is two.
+        ("/webhooks/viber", p.viber("delivered", 1, timestamp_ms=(old - 2 * 3600) * 1000)),
     ]
     for path, signed in cases:
         status, text = await ingest.send(path, signed)

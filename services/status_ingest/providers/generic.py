@@ -7,13 +7,26 @@ scheme of their own), Stripe-style:
      "event_id": "...", "timestamp": 1700000000}
 
 or a JSON array of such objects.  Several ``v1=`` are accepted during a secret rotation.
+
+Replies from players (:class:`GenericStops`), signed the same way:
+
+    POST /webhooks/generic/inbound
+    {"from": "+447700900123", "to": "<our number or sender id>", "body": "STOP",
+     "channel": "sms" | "viber" | "whatsapp" (default "sms"), "message_id": "...",
+     "timestamp": 1700000000}
 """
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from services.status_ingest.providers import base
+from services.status_ingest.providers.stops import Answer, Stop, check_window, is_stop_word
+from shared.domain import Channel
 
 HEADER = "X-Blindpost-Signature"
+# The channels our generic provider carries, where a reply comes from a phone number.
+INBOUND_CHANNELS = {c.value: c for c in (Channel.SMS, Channel.VIBER, Channel.WHATSAPP)}
 
 
 def generic_signature(secret: str, timestamp: int | str, body: bytes) -> str:
@@ -64,3 +77,24 @@ class Generic(base.Provider[object]):
             provider_message_id=provider_id,
             reported_at=base.unix_time(record.get("timestamp")),
         )
+
+
+class GenericStops:
+    name: ClassVar[str] = "generic"
+    answer: ClassVar[Answer] = Answer()
+
+    def __init__(self, generic: Generic, window_s: float) -> None:
+        self.generic = generic
+        self.window_s = window_s
+
+    async def read(self, inbound: base.Inbound) -> Stop | None:
+        proof = await self.generic.signature(inbound)
+        check_window(proof.signed_at, self.window_s)
+        message = base.json_body(inbound, "generic inbound message")
+        if not isinstance(message, dict) or not isinstance(message.get("from"), str):
+            raise base.Unusable("a generic inbound message is an object with a string 'from'")
+        channel = INBOUND_CHANNELS.get(str(message.get("channel", "sms")))
+        if channel is None:
+            raise base.Unusable("a generic inbound message's channel is sms, viber or whatsapp")
+        number = message["from"].strip()
+        return Stop(channel, number) if number and is_stop_word(message.get("body")) else None

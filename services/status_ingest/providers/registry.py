@@ -11,6 +11,7 @@ from services.status_ingest.providers.mailgun import Mailgun
 from services.status_ingest.providers.sendgrid import SendGrid
 from services.status_ingest.providers.ses import Fetch, Ses
 from services.status_ingest.providers.twilio import Twilio
+from services.status_ingest.providers.viber import Viber
 from services.status_ingest.providers.vonage import Vonage
 from services.status_ingest.providers.whatsapp import WhatsApp
 from services.status_ingest.settings import StatusIngestSettings
@@ -40,6 +41,10 @@ PROVIDERS: dict[str, tuple[Enabled, Build]] = {
     "vonage": (
         _set("vonage_signature_secret"),
         lambda s, _: Vonage(s.secret("vonage_signature_secret"), s.vonage_signature_method),
+    ),
+    "viber": (
+        lambda s: s.viber.auth_token,
+        lambda s, _: Viber(s.viber.secret("auth_token")),
     ),
     "whatsapp": (
         _set("whatsapp_app_secret"),

@@ -8,6 +8,10 @@ Verified either way Vonage signs webhooks:
   ``nonce`` parameters;
 - signed webhooks with a JWT (``Authorization: Bearer``), HS256 with the signature secret,
   claims ``iat``, ``jti`` and ``payload_hash`` (SHA-256 of the body).
+
+Inbound messages (the SMS API's inbound webhook: ``msisdn``, ``to``, ``messageId``, ``text``,
+``type``, ``keyword``, ``message-timestamp``) are signed the same way; :class:`VonageStops`
+reads a STOP from them.
 """
 
 from __future__ import annotations
@@ -17,8 +21,11 @@ import hashlib
 import hmac
 import json
 from collections.abc import Mapping
+from typing import ClassVar
 
 from services.status_ingest.providers import base
+from services.status_ingest.providers.stops import Answer, Stop, check_window, is_stop_word
+from shared.domain import Channel
 
 HASHES = {
     "md5": hashlib.md5,
@@ -38,6 +45,11 @@ def signed_text(params: Mapping[str, str]) -> str:
 
 def vonage_sig(params: Mapping[str, str], secret: str, method: str = "sha256") -> str:
     return hmac.new(secret.encode(), signed_text(params).encode(), HASHES[method]).hexdigest()
+
+
+# Vonage resends an inbound message it got no 2xx for during 24 hours.
+VONAGE_INBOUND_WINDOW_S = 24 * 3600.0 + 300.0
+TEXT_TYPES = frozenset({"text", "unicode"})
 
 
 def _b64url(data: str) -> bytes:
@@ -118,3 +130,26 @@ class Vonage(base.Provider[dict[str, str]]):
             ext_message_id=base.clean_id(record.get("client-ref") or record.get("client_ref")),
             detail=f"err-code {code}" if code and code.isdigit() and code != "0" else None,
         )
+
+
+class VonageStops:
+    """``GET`` or ``POST /webhooks/vonage/inbound``.  Only a whole text message counts: a
+    binary one, or one part of a concatenated message, is never a STOP on its own.  The
+    ``msisdn`` is international without ``+``; the vault is given it in E.164."""
+
+    name: ClassVar[str] = "vonage"
+    answer: ClassVar[Answer] = Answer()
+
+    def __init__(self, vonage: Vonage) -> None:
+        self.vonage = vonage
+
+    async def read(self, inbound: base.Inbound) -> Stop | None:
+        proof = await self.vonage.signature(inbound)
+        check_window(proof.signed_at, VONAGE_INBOUND_WINDOW_S)
+        message = self.vonage.params(inbound)
+        if message.get("type", "text") not in TEXT_TYPES or message.get("concat") == "true":
+            return None
+        msisdn = message.get("msisdn", "").strip().removeprefix("+")
+        if not is_stop_word(message.get("text")) or not (msisdn.isascii() and msisdn.isdigit()):
+            return None
+        return Stop(Channel.SMS, "+" + msisdn)
