@@ -29,7 +29,6 @@ from bench.common import (
     closed_loop,
     free_port,
     machine,
-    percentile,
     row_from_loop,
 )
 from bench.cpu_budget import OUTSIDE, CpuMeter, budget_table, postmaster_pid
@@ -173,18 +172,6 @@ def to_mail_ms(accepted_at: dict[str, float], mails: dict[str, float]) -> list[f
     return [(mails[mid] - at) * 1000 for mid, at in accepted_at.items() if mid in mails]
 
 
-def latency_row(subject: str, latencies: list[float], seconds: float, note: str) -> Row:
-    return Row(
-        NAME,
-        subject,
-        len(latencies),
-        seconds,
-        percentile(latencies, 0.5),
-        percentile(latencies, 0.99),
-        note,
-    )
-
-
 async def measure(stack: Stack, sinks: Sinks, http: aiohttp.ClientSession) -> tuple[list[Row], str]:
     await put_players(stack)
     raw = await raw_smtp_loop(sinks.smtp_port, MESSAGES)
@@ -219,10 +206,11 @@ async def measure(stack: Stack, sinks: Sinks, http: aiohttp.ClientSession) -> tu
         e2e,
         raw,
         row_from_loop(NAME, "intake while the pipeline runs", posting_s, answers_ms),
-        latency_row(
+        row_from_loop(
+            NAME,
             "accepted → mail, in the burst",
-            to_mail_ms(poster.accepted_at, seen["mails"]),
             posting_s,
+            to_mail_ms(poster.accepted_at, seen["mails"]),
             "ops/s: the posting rate",
         ),
     ]
@@ -230,10 +218,11 @@ async def measure(stack: Stack, sinks: Sinks, http: aiohttp.ClientSession) -> tu
     await half.steady(http, rate, HALF_RATE_S)
     seen = await sinks.all_arrived(http, set(half.accepted_at))
     rows.append(
-        latency_row(
+        row_from_loop(
+            NAME,
             "accepted → mail, half the maximum",
-            to_mail_ms(half.accepted_at, seen["mails"]),
             HALF_RATE_S,
+            to_mail_ms(half.accepted_at, seen["mails"]),
             f"{rate:.0f}/s for {HALF_RATE_S:.0f} s",
         )
     )

@@ -14,7 +14,12 @@ from pathlib import Path
 from bench.common import BOOTSTRAP, bench_env, delete_topics_with_prefix
 from tests.e2e.outside_world import OutsideWorld
 from tests.support.databases import create_database, drop_database
-from tests.support.gateway import SERVICES, plan_gateway, service_processes, start_outside_world
+from tests.support.gateway import (
+    SERVICES,
+    plan_gateway,
+    service_processes,
+    start_outside_world,
+)
 from tests.support.processes import ServiceProcess
 
 # The gateway `make up` starts; the SMTP server is the benchmark's own, so that it counts

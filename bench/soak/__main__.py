@@ -29,11 +29,9 @@ from bench.soak import growth
 from bench.soak.load import CountingSmtpHandler, Smartico, called_back, end_to_end_maximum
 from bench.soak.probes import Sample, connections, consumer_lag, open_fds, rss_bytes
 from bench.soak.report import Run, markdown, minute_table
-from bench.stack import GATEWAY, running_gateway
+from bench.stack import GATEWAY, Stack, running_gateway
 from tests.dispatch.support import smtp_server
-from tests.e2e.outside_world import OutsideWorld
 from tests.support.databases import ADMIN_DSN
-from tests.support.processes import ServiceProcess
 from tests.support.smartico_stream import players_and_stream
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -69,38 +67,33 @@ class ServiceExited(Exception):
 
 @dataclass
 class Soak:
-    """The running gateway, the outside world's stand-ins and what the soak reads of them."""
+    """The running gateway and what the soak reads of it and of the outside world."""
 
-    processes: dict[str, ServiceProcess]
-    ports: dict[str, int]
-    databases: dict[str, str]
-    """Database name by its role in the gateway (events, vault)."""
-    prefix: str
+    stack: Stack
     mails: CountingSmtpHandler
-    world: OutsideWorld
     smartico: Smartico
 
     async def sample(self, session: aiohttp.ClientSession, minute: int) -> Sample:
         sample = Sample(minute, datetime.now(UTC))
-        for service, process in self.processes.items():
+        for service, process in self.stack.processes.items():
             assert process.process is not None
             if (code := process.process.poll()) is not None:
                 raise ServiceExited(f"{service} exited with code {code} in minute {minute}")
             sample.rss[service] = rss_bytes(process.process.pid)
             sample.fds[service] = open_fds(process.process.pid)
-        sample.connections = await connections(ADMIN_DSN, self.databases)
+        sample.connections = await connections(ADMIN_DSN, self.stack.databases)
         sample.lag = await self.lag(session)
         sample.accepted = len(self.smartico.accepted)
         sample.mails = len(self.mails.received)
-        sample.callbacks = len(called_back(self.world))
+        sample.callbacks = len(called_back(self.stack.world))
         return sample
 
     async def lag(self, session: aiohttp.ClientSession) -> dict[str, list[int]]:
-        return await consumer_lag(session, self.ports, self.prefix)
+        return await consumer_lag(session, self.stack.ports, self.stack.prefix)
 
     def delivered(self) -> bool:
         accepted = self.smartico.accepted
-        return set(self.mails.received) >= accepted and called_back(self.world) >= accepted
+        return set(self.mails.received) >= accepted and called_back(self.stack.world) >= accepted
 
     async def drain(self, session: aiohttp.ClientSession, within_s: float) -> dict[str, list[int]]:
         """Waits (up to ``within_s``) until every accepted e-mail was delivered and called
@@ -115,7 +108,7 @@ class Soak:
 
     def counts(self) -> dict[str, int]:
         accepted = self.smartico.accepted
-        callbacks = Counter((c["ext_message_id"], c["status"]) for c in self.world.callbacks)
+        callbacks = Counter((c["ext_message_id"], c["status"]) for c in self.stack.world.callbacks)
         return {
             "e-mails posted": self.smartico.sent,
             "accepted": len(accepted),
@@ -126,7 +119,7 @@ class Soak:
             ),
             "mails received more than once": sum(n > 1 for n in self.mails.received.values()),
             "accepted e-mails without an accepted callback": len(
-                accepted - called_back(self.world)
+                accepted - called_back(self.stack.world)
             ),
             "(message, status) called back more than once": sum(n > 1 for n in callbacks.values()),
         }
@@ -176,7 +169,7 @@ async def soak_for(
         if not settings.rate:
             say(f"measuring the end-to-end maximum: {settings.ramp_s:.0f} s at 64 in flight")
             maximum = await end_to_end_maximum(
-                soak.smartico, posts, soak.mails, soak.world, settings.ramp_s
+                soak.smartico, posts, soak.mails, soak.stack.world, settings.ramp_s
             )
             rate = maximum / 2
             how = (
@@ -221,15 +214,7 @@ async def run(settings: Settings) -> int:
         async with running_gateway("soak", OUT, smtp_port) as stack:
             stream = await players_and_stream(stack.ports, stack.env, stack.world)
             smartico = Smartico(stream.intake, stream.secret, stream.callback_url)
-            soak = Soak(
-                stack.processes,
-                stack.ports,
-                stack.databases,
-                stack.prefix,
-                mails,
-                stack.world,
-                smartico,
-            )
+            soak = Soak(stack, mails, smartico)
             rate, how, final_lag = await soak_for(settings, soak, samples)
     except ServiceExited as exc:
         aborted = str(exc)

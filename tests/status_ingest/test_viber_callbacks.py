@@ -6,7 +6,6 @@ id, which every callback carries, is in no topic, table or log."""
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections import Counter
 
@@ -16,7 +15,7 @@ import pytest
 from tests.dispatch.support import Served
 from tests.dispatch.test_channels import ViberBotApi
 from tests.status_ingest import payloads as p
-from tests.support.gateway import plan_gateway, service_processes, start_outside_world
+from tests.support.gateway import plan_gateway, service_processes, start_outside_world, started
 from tests.support.leaks import all_table_text, all_topic_text, hits
 from tests.support.polling import eventually
 
@@ -49,76 +48,73 @@ async def test_viber_callbacks_reach_smartico_once_matched_by_their_message_toke
             BLINDPOST_VIBER_SENDER_NAME="Amazing Casino",
             BLINDPOST_VIBER_BASE_URL=viber.url,
         )
-        processes = service_processes(SERVICES, env, ports, tmp_path)
         try:
-            await asyncio.gather(*(process.start(timeout_s=60) for process in processes.values()))
-            webhook = f"http://127.0.0.1:{ports['status-ingest']}/webhooks/viber"
-            secret = env["BLINDPOST_INTAKE_SECRETS"].split(",")[0]
-            admin = {"Authorization": f"Bearer {env['BLINDPOST_VAULT_ADMIN_TOKEN']}"}
-            async with aiohttp.ClientSession() as http:
-                subject = f"http://127.0.0.1:{ports['vault']}/v1/subjects/{PLAYER}"
-                async with http.put(subject, json={"viber_id": VIBER_ID}, headers=admin) as r:
-                    assert r.status == 200
+            async with started(service_processes(SERVICES, env, ports, tmp_path)):
+                webhook = f"http://127.0.0.1:{ports['status-ingest']}/webhooks/viber"
+                secret = env["BLINDPOST_INTAKE_SECRETS"].split(",")[0]
+                admin = {"Authorization": f"Bearer {env['BLINDPOST_VAULT_ADMIN_TOKEN']}"}
+                async with aiohttp.ClientSession() as http:
+                    subject = f"http://127.0.0.1:{ports['vault']}/v1/subjects/{PLAYER}"
+                    async with http.put(subject, json={"viber_id": VIBER_ID}, headers=admin) as r:
+                        assert r.status == 200
 
-                message = {
-                    "ext_user_id": PLAYER,
-                    "body": "Free spins tonight",
-                    "im_uid": "viber-campaign-1",
-                    "callback_url": world.url("/smartico/callback"),
-                }
+                    message = {
+                        "ext_user_id": PLAYER,
+                        "body": "Free spins tonight",
+                        "im_uid": "viber-campaign-1",
+                        "callback_url": world.url("/smartico/callback"),
+                    }
 
-                async def accepted() -> str | None:
-                    intake = f"http://127.0.0.1:{ports['intake']}/v1/viber"
-                    async with http.post(
-                        intake, json=message, headers={"Authorization": secret}
-                    ) as response:
-                        answer = await response.json()
-                    return str(answer["ext_message_id"]) if answer["error_code"] == 0 else None
+                    async def accepted() -> str | None:
+                        intake = f"http://127.0.0.1:{ports['intake']}/v1/viber"
+                        async with http.post(
+                            intake, json=message, headers={"Authorization": secret}
+                        ) as response:
+                            answer = await response.json()
+                        return str(answer["ext_message_id"]) if answer["error_code"] == 0 else None
 
-                mid = await eventually(accepted, within=20, what="intake to know the player")
-                await eventually(lambda: bot_api.requests, within=60, what="the Viber send")
-                ((_headers, sent),) = bot_api.requests
-                assert (sent["receiver"], sent["tracking_data"]) == (VIBER_ID, mid)
-                token = 5741311803571721087 + 1  # what the stand-in answered
+                    mid = await eventually(accepted, within=20, what="intake to know the player")
+                    await eventually(lambda: bot_api.requests, within=60, what="the Viber send")
+                    ((_headers, sent),) = bot_api.requests
+                    assert (sent["receiver"], sent["tracking_data"]) == (VIBER_ID, mid)
+                    token = 5741311803571721087 + 1  # what the stand-in answered
 
-                def callback(
-                    event: str, auth: str = p.VIBER_TOKEN, at: int | None = None
-                ) -> p.Signed:
-                    return p.viber(event, token, token=auth, timestamp_ms=at, user_id=VIBER_ID)
+                    def callback(
+                        event: str, auth: str = p.VIBER_TOKEN, at: int | None = None
+                    ) -> p.Signed:
+                        return p.viber(event, token, token=auth, timestamp_ms=at, user_id=VIBER_ID)
 
-                assert await post(http, webhook, callback("delivered", auth="not-ours")) == 401
-                assert await post(http, webhook, p.viber("webhook", 1)) == 200  # the URL check
-                delivered = callback("delivered")
-                assert await post(http, webhook, delivered) == 200
-                assert await post(http, webhook, delivered) == 409  # the very same request
-                # Viber's retry of the same event, signed at another time: the same event.
-                later = int(time.time() * 1000) + 1500
-                assert await post(http, webhook, callback("delivered", at=later)) == 200
-                # A reply from the player names no message of ours: not applied.
-                reply = p.viber(
-                    "message",
-                    4912661846655238999,
-                    user_id=VIBER_ID,
-                    sender={"id": VIBER_ID, "name": "Jane"},
-                    message={"type": "text", "text": "who is this?"},
-                )
-                assert await post(http, webhook, reply) == 200
-                assert await post(http, webhook, callback("seen")) == 200
+                    assert await post(http, webhook, callback("delivered", auth="not-ours")) == 401
+                    assert await post(http, webhook, p.viber("webhook", 1)) == 200  # the URL check
+                    delivered = callback("delivered")
+                    assert await post(http, webhook, delivered) == 200
+                    assert await post(http, webhook, delivered) == 409  # the very same request
+                    # Viber's retry of the same event, signed at another time: the same event.
+                    later = int(time.time() * 1000) + 1500
+                    assert await post(http, webhook, callback("delivered", at=later)) == 200
+                    # A reply from the player names no message of ours: not applied.
+                    reply = p.viber(
+                        "message",
+                        4912661846655238999,
+                        user_id=VIBER_ID,
+                        sender={"id": VIBER_ID, "name": "Jane"},
+                        message={"type": "text", "text": "who is this?"},
+                    )
+                    assert await post(http, webhook, reply) == 200
+                    assert await post(http, webhook, callback("seen")) == 200
 
-                def reported() -> Counter[tuple[str, str]]:
-                    return Counter((c["ext_message_id"], c["status"]) for c in world.callbacks)
+                    def reported() -> Counter[tuple[str, str]]:
+                        return Counter((c["ext_message_id"], c["status"]) for c in world.callbacks)
 
-                expected = {(mid, "accepted"): 1, (mid, "delivered"): 1, (mid, "opened"): 1}
-                await eventually(
-                    lambda: set(reported()) >= set(expected),
-                    within=60,
-                    what="accepted, delivered and opened at Smartico's stand-in",
-                )
-                assert reported() == expected
-                assert {c["type"] for c in world.callbacks} == {"sms"}
+                    expected = {(mid, "accepted"): 1, (mid, "delivered"): 1, (mid, "opened"): 1}
+                    await eventually(
+                        lambda: set(reported()) >= set(expected),
+                        within=60,
+                        what="accepted, delivered and opened at Smartico's stand-in",
+                    )
+                    assert reported() == expected
+                    assert {c["type"] for c in world.callbacks} == {"sms"}
         finally:
-            for process in processes.values():
-                process.stop()
             await world.stop()
 
     places = {

@@ -4,6 +4,7 @@ each other, to the test's databases and to the stand-ins for the outside world."
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -131,3 +132,15 @@ def service_processes(
         service: ServiceProcess(service, env, ports[service], logs / f"{service}.log")
         for service in services
     }
+
+
+@asynccontextmanager
+async def started(
+    processes: dict[str, ServiceProcess], timeout_s: float = 60.0
+) -> AsyncIterator[dict[str, ServiceProcess]]:
+    """Every process started and ready, side by side; all stopped on the way out."""
+    try:
+        await asyncio.gather(*(p.start(timeout_s=timeout_s) for p in processes.values()))
+        yield processes
+    finally:
+        await asyncio.gather(*(asyncio.to_thread(p.stop) for p in processes.values()))
