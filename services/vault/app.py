@@ -34,7 +34,10 @@ from shared.db import postgres_pool
 from shared.http import add_readiness_check, create_service_app
 from shared.kafka import RecoveringProducer, kafka_producer, prepare_topics
 from shared.lifecycle import provide, run_background, stopping
+from shared.logging import get_logger
 from shared.topics import SUBJECT_FACTS, VAULT_AUDIT
+
+log = get_logger(__name__)
 
 # Where the vault's migrations are, for tests and tools that migrate a scratch database.
 __all__ = ["MIGRATIONS", "MIGRATION_TABLE", "create_app", "keys_from"]
@@ -73,6 +76,11 @@ def keys_from(settings: VaultSettings) -> tuple[Keyring, BlindIndex]:
 def create_app(settings: VaultSettings) -> web.Application:
     # Keys are parsed before anything starts: a bad key stops the process at once.
     keyring, blind_index = keys_from(settings)
+    if keyring.epochs is not None and keyring.epochs.current() is None:
+        log.warning(
+            "no KEK epoch yet: new data keys use BLINDPOST_VAULT_ACTIVE_KEK until "
+            "`blindpost vault rotate-epochs` creates the first"
+        )
     signer = CheckpointSigner.from_setting(settings.secret("vault_audit_signing_key"))
     kafka = settings.kafka
     app = create_service_app(

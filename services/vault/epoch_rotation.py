@@ -22,6 +22,11 @@ from services.vault.crypto import Keyring
 from services.vault.kek_epochs import EpochStore, epoch_number
 from services.vault.operations import audit_operation, rewrap_all
 
+# The KEK of every wrapped key the vault stores: an epoch is retired and destroyed only when
+# none of them is under it.  A new table of wrapped keys joins here (UNION ALL), and gets
+# re-wrapped in rotate_epochs, or its keys would be destroyed with their epoch.
+WRAPPED_KEYS_KEKS = "SELECT kek_id FROM data_keys"
+
 
 @dataclass(frozen=True)
 class EpochPolicy:
@@ -138,9 +143,9 @@ async def _unretire_in_use(conn: asyncpg.Connection) -> None:
     new epoch) is needed by the backups taken since: its retention starts again when the
     re-wrap below has moved that key."""
     await conn.execute(
-        """UPDATE kek_epochs SET retired_at = NULL
+        f"""UPDATE kek_epochs SET retired_at = NULL
            WHERE retired_at IS NOT NULL AND destroyed_at IS NULL
-             AND EXISTS (SELECT 1 FROM data_keys d WHERE d.kek_id = kek_epochs.kek_id)"""
+             AND kek_id IN (SELECT kek_id FROM ({WRAPPED_KEYS_KEKS}) AS wrapped)"""  # noqa: S608
     )
 
 
@@ -155,7 +160,8 @@ async def _retire_and_destroy(
         kek_id, retired_at = row["kek_id"], row["retired_at"]
         async with conn.transaction():
             in_use = await conn.fetchval(
-                "SELECT EXISTS (SELECT 1 FROM data_keys WHERE kek_id = $1)", kek_id
+                f"SELECT EXISTS (SELECT 1 FROM ({WRAPPED_KEYS_KEKS}) AS w WHERE kek_id = $1)",  # noqa: S608
+                kek_id,
             )
             if in_use:
                 # Wrapped during this run by a replica that had not seen the new epoch yet:
