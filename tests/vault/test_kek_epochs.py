@@ -21,7 +21,7 @@ from services.vault.kek_epochs import EpochStore
 from services.vault.roles import prepare_schema
 from services.vault.settings import VaultSettings
 from tests.support.processes import run_cli
-from tests.vault.support import running_vault
+from tests.vault.support import audit_rows, running_vault
 
 LEAVER, STAYER = "leaving-player", "staying-player"
 LEAVER_EMAIL, STAYER_EMAIL = "wilhelmina.cotterell@example.org", "barnaby.quillfeather@example.net"
@@ -160,10 +160,17 @@ async def test_an_erased_key_in_a_backup_opens_no_more_once_its_epoch_is_destroy
 
 
 async def test_a_key_wrapped_by_a_vault_that_missed_the_new_epoch_is_never_lost(
-    epoch_env, vault_dsn, vault_owner_dsn, tmp_path, topics
+    epoch_env, vault_dsn, tmp_path, topics
 ):
-    await prepare_schema(vault_dsn, vault_owner_dsn)
-    await rotate(epoch_env, T0)
+    # The command the CronJob runs (its clock is the real one, T0 give or take a second).
+    done = run_cli(epoch_env, "vault", "rotate-epochs", "--no-progress")
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.splitlines() == [
+        "new KEK epoch epoch-1",
+        "re-wrapped 0 data keys with KEK epoch epoch-1",
+    ]
+    (audited,) = [r for r in await audit_rows(vault_dsn) if r["purpose"] == "kek-epochs"]
+    assert audited["detail"].startswith("current=epoch-1 created=epoch-1 rewrapped=0")
     async with running_vault(epoch_env) as vault:
         assert (await vault.put(STAYER, {"email": STAYER_EMAIL}))[0] == 200
         month = T0 + timedelta(days=31)
