@@ -23,6 +23,7 @@ load_env() {
     [ -z "${!name+x}" ] && export "$line"
   done <"$ROOT/deploy/local/blindpost.env"
   export BLINDPOST_VAR_DIR="${BLINDPOST_VAR_DIR:-$ROOT/var}"
+  export BLINDPOST_VAULT_KEK_EPOCHS_DIR="${BLINDPOST_VAULT_KEK_EPOCHS_DIR:-$BLINDPOST_VAR_DIR/vault-kek-epochs}"
 }
 
 port_of() {
@@ -48,6 +49,8 @@ up() {
   load_env
   mkdir -p "$RUN" "$LOGS"
   "$BIN/blindpost" topics create >/dev/null
+  # What the chart's CronJob does daily: the first KEK epoch, then new ones when due.
+  "$BIN/blindpost" vault rotate-epochs --no-progress >/dev/null
   for service in "${SERVICES[@]}"; do
     if [ -f "$RUN/$service.pid" ] && kill -0 "$(cat "$RUN/$service.pid")" 2>/dev/null; then
       continue

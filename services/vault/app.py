@@ -13,7 +13,7 @@ from services.vault.anonymous import AnonymousRefusals
 from services.vault.audit_relay import AuditRelay
 from services.vault.checkpointer import Checkpointer
 from services.vault.checkpoints import CheckpointSigner
-from services.vault.crypto import BlindIndex, Keyring
+from services.vault.crypto import BlindIndex, KeyMaterialError, Keyring
 from services.vault.gate import PRINCIPALS
 from services.vault.http import (
     ANONYMOUS,
@@ -22,6 +22,7 @@ from services.vault.http import (
     SERVICE,
     add_routes,
 )
+from services.vault.kek_epochs import EpochStore
 from services.vault.principals import Principals
 from services.vault.publisher import KafkaPublisher
 from services.vault.roles import MIGRATION_TABLE, MIGRATIONS, prepare_schema
@@ -33,7 +34,10 @@ from shared.db import postgres_pool
 from shared.http import add_readiness_check, create_service_app
 from shared.kafka import RecoveringProducer, kafka_producer, prepare_topics
 from shared.lifecycle import provide, run_background, stopping
+from shared.logging import get_logger
 from shared.topics import SUBJECT_FACTS, VAULT_AUDIT
+
+log = get_logger(__name__)
 
 # Where the vault's migrations are, for tests and tools that migrate a scratch database.
 __all__ = ["MIGRATIONS", "MIGRATION_TABLE", "create_app", "keys_from"]
@@ -44,9 +48,23 @@ RELAY = web.AppKey("vault_audit_relay", AuditRelay)
 CHECKPOINTER = web.AppKey("vault_audit_checkpointer", Checkpointer)
 
 
+def epochs_from(settings: VaultSettings) -> EpochStore | None:
+    """The KEK epochs, when configured (docs/vault.md, Backups)."""
+    if settings.vault_kek_epochs_dir is None:
+        return None
+    master = settings.secret("vault_kek_epoch_master")
+    if not master:
+        raise KeyMaterialError(
+            "BLINDPOST_VAULT_KEK_EPOCHS_DIR needs BLINDPOST_VAULT_KEK_EPOCH_MASTER"
+        )
+    return EpochStore.from_setting(
+        settings.vault_kek_epochs_dir, master, settings.vault_kek_epoch_refresh_s
+    )
+
+
 def keys_from(settings: VaultSettings) -> tuple[Keyring, BlindIndex]:
     return (
-        Keyring.parse(settings.vault_keks, settings.vault_active_kek),
+        Keyring.parse(settings.vault_keks, settings.vault_active_kek, epochs_from(settings)),
         BlindIndex.from_setting(
             settings.secret("vault_blind_index_key"),
             settings.vault_blind_index_key_version,
@@ -58,6 +76,11 @@ def keys_from(settings: VaultSettings) -> tuple[Keyring, BlindIndex]:
 def create_app(settings: VaultSettings) -> web.Application:
     # Keys are parsed before anything starts: a bad key stops the process at once.
     keyring, blind_index = keys_from(settings)
+    if keyring.epochs is not None and keyring.epochs.current() is None:
+        log.warning(
+            "no KEK epoch yet: new data keys use BLINDPOST_VAULT_ACTIVE_KEK until "
+            "`blindpost vault rotate-epochs` creates the first"
+        )
     signer = CheckpointSigner.from_setting(settings.secret("vault_audit_signing_key"))
     kafka = settings.kafka
     app = create_service_app(

@@ -43,6 +43,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="re-wrap every data key with BLINDPOST_VAULT_ACTIVE_KEK",
     )
     rotate.add_argument("--no-progress", action="store_true")
+    epochs = command(
+        vault_sub,
+        "rotate-epochs",
+        _rotate_epochs,
+        help="the scheduled KEK epoch job: start a new epoch when due, re-wrap every data key "
+        "with the current one, destroy the epochs older than the backup retention",
+    )
+    epochs.add_argument("--no-progress", action="store_true")
     command(
         vault_sub,
         "publish-facts",
@@ -147,6 +155,29 @@ def _rotate(args: argparse.Namespace) -> int:
         )
     )
     print(f"re-wrapped {count} data keys with KEK {keyring.active_id}")
+    return 0
+
+
+def _rotate_epochs(args: argparse.Namespace) -> int:
+    from services.vault.app import keys_from
+    from services.vault.epoch_rotation import EpochPolicy, rotate_epochs
+
+    settings = vault_settings()
+    if settings.vault_kek_epochs_dir is None:
+        print("BLINDPOST_VAULT_KEK_EPOCHS_DIR is not set: no KEK epochs", file=sys.stderr)
+        return 2
+    keyring, _ = keys_from(settings)
+    policy = EpochPolicy(settings.vault_kek_epoch_days, settings.vault_backup_retention_days)
+    run = asyncio.run(
+        rotate_epochs(
+            settings.database_url(),
+            keyring,
+            policy,
+            operator_caller(),
+            progress=not args.no_progress,
+        )
+    )
+    print("\n".join(run.lines()))
     return 0
 
 

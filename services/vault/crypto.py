@@ -1,8 +1,10 @@
 """Envelope encryption for the vault (AES-256-GCM from ``cryptography``).
 
 Each subject has its own data key (DEK).  The DEK is stored only wrapped by a key-encryption
-key (KEK) from configuration; erasing a subject deletes its wrapped DEK, which makes every
-ciphertext of that subject unreadable (crypto-shredding), backups included.
+key (KEK): a configured one, or the current KEK epoch (services/vault/kek_epochs.py).
+Erasing a subject deletes its wrapped DEK, which makes every ciphertext of that subject
+unreadable (crypto-shredding); in backups taken before, once the epochs that wrapped it
+are destroyed.
 
 Formats (all versioned, so that keys and algorithms can change without a flag day):
 
@@ -20,7 +22,7 @@ import hashlib
 import hmac
 import os
 import struct
-from dataclasses import dataclass
+from typing import Protocol
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -42,15 +44,38 @@ def _b64d(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
-@dataclass(frozen=True)
-class Keyring:
-    """The configured KEKs by id, and the one new DEKs are wrapped with."""
+class EpochKeys(Protocol):
+    """Where KEK epochs come from (services/vault/kek_epochs.py)."""
 
-    keks: dict[str, bytes]
-    active_id: str
+    def keys(self) -> dict[str, bytes]: ...
+    def current(self) -> str | None: ...
+    def key(self, kek_id: str) -> bytes | None: ...
+    def why_missing(self, kek_id: str) -> str | None: ...
+
+
+class Keyring:
+    """The configured KEKs by id, and the one new DEKs are wrapped with.  With KEK epochs,
+    their keys join the configured ones and the current epoch wraps new DEKs; the configured
+    KEKs then only open what was wrapped before the first epoch (until rotated away)."""
+
+    def __init__(
+        self, keks: dict[str, bytes], active_id: str, epochs: EpochKeys | None = None
+    ) -> None:
+        self._static = keks
+        self._static_active = active_id
+        self.epochs = epochs
+
+    @property
+    def keks(self) -> dict[str, bytes]:
+        return {**self._static, **(self.epochs.keys() if self.epochs else {})}
+
+    @property
+    def active_id(self) -> str:
+        current = self.epochs.current() if self.epochs else None
+        return current or self._static_active
 
     @classmethod
-    def parse(cls, specs: list[str], active_id: str) -> Keyring:
+    def parse(cls, specs: list[str], active_id: str, epochs: EpochKeys | None = None) -> Keyring:
         keks: dict[str, bytes] = {}
         for spec in specs:
             kek_id, _, encoded = spec.partition(":")
@@ -60,15 +85,28 @@ class Keyring:
                 raw = b""
             if not kek_id or len(raw) != 32:
                 raise KeyMaterialError("each KEK is '<id>:<base64url of 32 bytes>'")
+            if kek_id.strip().startswith("epoch-"):
+                raise KeyMaterialError("KEK ids starting with 'epoch-' name KEK epochs")
             keks[kek_id.strip()] = raw
         if active_id not in keks:
             raise KeyMaterialError("the active KEK id is not among the configured KEKs")
-        return cls(keks, active_id)
+        return cls(keks, active_id, epochs)
+
+    def _kek(self, kek_id: str) -> bytes:
+        kek = self._static.get(kek_id)
+        if kek is None and self.epochs is not None:
+            kek = self.epochs.key(kek_id)
+        if kek is None:
+            why = self.epochs.why_missing(kek_id) if self.epochs else None
+            raise IntegrityError(
+                f"data key wrapped by KEK {kek_id!r}, which {why or 'is not configured'}"
+            )
+        return kek
 
     def wrap(self, dek: bytes, ext_user_id: str, dek_version: int) -> bytes:
         kek_id = self.active_id
         nonce = os.urandom(NONCE_BYTES)
-        sealed = AESGCM(self.keks[kek_id]).encrypt(
+        sealed = AESGCM(self._kek(kek_id)).encrypt(
             nonce, dek, _dek_aad(ext_user_id, dek_version, kek_id)
         )
         encoded_id = kek_id.encode()
@@ -76,9 +114,7 @@ class Keyring:
 
     def unwrap(self, wrapped: bytes, ext_user_id: str, dek_version: int) -> bytes:
         kek_id, nonce, sealed = self._split(wrapped)
-        kek = self.keks.get(kek_id)
-        if kek is None:
-            raise IntegrityError(f"data key wrapped by KEK {kek_id!r}, which is not configured")
+        kek = self._kek(kek_id)
         try:
             return AESGCM(kek).decrypt(nonce, sealed, _dek_aad(ext_user_id, dek_version, kek_id))
         except InvalidTag:

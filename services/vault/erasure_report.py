@@ -1,6 +1,7 @@
 """The proof of an erasure a data-protection officer can hand over: what was destroyed (the
 subject's data key, its contact ciphertexts, index digests, suppressions), when and by whom
-(the erasure's audit row), and what remains and why (the tombstone, the audit trail, the
+(the erasure's audit row), until when backups taken before it can still open the key
+(services/vault/backup_keks.py), and what remains and why (the tombstone, the audit trail, the
 message records in the event store), tied to the audit chain's head and signed
 (services/vault/signed_report.py).  Generating it is itself audited."""
 
@@ -12,8 +13,10 @@ from services.vault import audit_store
 from services.vault import repository as repo
 from services.vault.access import Caller, Scope, audit_entry, now
 from services.vault.audit import Decision
+from services.vault.backup_keks import backup_exposure, epoch_lifecycles
+from services.vault.epoch_rotation import EpochPolicy
 from services.vault.subject_records import audit_trail, iso, message_states
-from services.vault.tombstones import destroyed_kek
+from services.vault.tombstones import destroyed_keks
 
 REMAINS_WHY = {
     "tombstone": "the ext_user_id and the time of erasure, so that a message in flight ends "
@@ -25,23 +28,12 @@ REMAINS_WHY = {
 }
 
 
-def _backups(kek: str | None, configured_keks: set[str]) -> str:
-    """What backups taken before the erasure still hold (docs/vault.md, Backups)."""
-    if kek is None:
-        return "unknown which KEK wrapped the key (erased before it was recorded)"
-    held = f"backups taken before this erasure still hold the data key wrapped by KEK {kek}; "
-    if kek in configured_keks:
-        return held + (
-            "that KEK is still configured, so a restored backup could open them until it is "
-            "rotated away and destroyed"
-        )
-    return (
-        held + "that KEK is no longer configured here: once destroyed everywhere, those "
-        "copies cannot be opened"
-    )
-
-
-def _destroyed(erasure: dict[str, object], configured_keks: set[str]) -> dict[str, object]:
+def _destroyed(
+    erasure: dict[str, object],
+    epochs: dict[str, asyncpg.Record],
+    configured_keks: set[str],
+    policy: EpochPolicy,
+) -> dict[str, object]:
     detail = str(erasure["detail"] or "")
     return {
         "at": erasure["at"],
@@ -50,7 +42,7 @@ def _destroyed(erasure: dict[str, object], configured_keks: set[str]) -> dict[st
         "data_key": detail or "the subject's data key (its KEK was not recorded then)",
         "contact_ciphertexts": erasure["fields"],
         "also": ["blind-index digests", "suppressions", "locale and opt-outs"],
-        "backups": _backups(destroyed_kek(detail), configured_keks),
+        **backup_exposure(destroyed_keks(detail), epochs, configured_keks, policy),
     }
 
 
@@ -60,6 +52,7 @@ async def erasure_report(
     caller: str,
     configured_keks: set[str],
     events_dsn: str | None = None,
+    policy: EpochPolicy = EpochPolicy(30, 35),
 ) -> dict[str, object]:
     """The unsigned report; raises LookupError when no erasure of ``ext_user_id`` is in the
     audit log."""
@@ -71,6 +64,7 @@ async def erasure_report(
             erasures = [r for r in trail if r["decision"] == Decision.ERASED.value]
             if not erasures:
                 raise LookupError(ext_user_id)
+            epochs = await epoch_lifecycles(conn)
             head = await audit_store.audit_head(conn)
             operator = Caller(caller, Scope.AUDITOR, "erasure-report")
             recorded = audit_entry(
@@ -87,7 +81,7 @@ async def erasure_report(
         "generated_by": caller,
         "state": state,
         "erased_at": iso(subject.erased_at) if subject else None,
-        "destroyed": [_destroyed(e, configured_keks) for e in erasures],
+        "destroyed": [_destroyed(e, epochs, configured_keks, policy) for e in erasures],
         "remains": {
             "tombstone": {
                 "why": REMAINS_WHY["tombstone"],

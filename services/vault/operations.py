@@ -15,43 +15,10 @@ from services.vault.crypto import Keyring
 async def rotate_kek(
     dsn: str, keyring: Keyring, caller: str, *, batch_size: int = 1000, progress: bool = True
 ) -> int:
-    """Re-wrap every data key not yet under the active KEK.  Ciphertexts are not touched:
-    only the small wrapped keys change.  Batches commit one by one, so a rotation stopped
-    half-way resumes where it stopped; a DEK is under exactly one KEK at every moment."""
+    """Re-wrap every data key not yet under the active KEK, and audit it."""
     conn = await asyncpg.connect(dsn)
-    rotated = 0
     try:
-        total = await conn.fetchval(
-            "SELECT count(*) FROM data_keys WHERE kek_id <> $1", keyring.active_id
-        )
-        with tqdm(total=total, unit="keys", desc="rotate-kek", disable=not progress) as bar:
-            while True:
-                async with conn.transaction():
-                    rows = await conn.fetch(
-                        "SELECT ext_user_id, key_version, wrapped_key FROM data_keys "
-                        "WHERE kek_id <> $1 ORDER BY ext_user_id LIMIT $2 FOR UPDATE SKIP LOCKED",
-                        keyring.active_id,
-                        batch_size,
-                    )
-                    if not rows:
-                        break
-                    updates = [
-                        (
-                            row["ext_user_id"],
-                            keyring.rewrap(
-                                bytes(row["wrapped_key"]), row["ext_user_id"], row["key_version"]
-                            ),
-                            keyring.active_id,
-                        )
-                        for row in rows
-                    ]
-                    await conn.executemany(
-                        "UPDATE data_keys SET wrapped_key = $2, kek_id = $3, rotated_at = now() "
-                        "WHERE ext_user_id = $1",
-                        updates,
-                    )
-                rotated += len(rows)
-                bar.update(len(rows))
+        rotated = await rewrap_all(conn, keyring, batch_size=batch_size, progress=progress)
         await audit_operation(
             conn,
             Caller(caller, Scope.ADMIN, "rotate-kek"),
@@ -60,6 +27,48 @@ async def rotate_kek(
         )
     finally:
         await conn.close()
+    return rotated
+
+
+async def rewrap_all(
+    conn: asyncpg.Connection, keyring: Keyring, *, batch_size: int = 1000, progress: bool = True
+) -> int:
+    """Re-wrap every data key not under the active KEK.  Ciphertexts are not touched: only
+    the small wrapped keys change.  Batches commit one by one, so a rotation stopped half-way
+    resumes where it stopped; a DEK is under exactly one KEK at every moment, and the KEKs it
+    was under before are kept in ``kek_history`` (a backup may hold it under any of them)."""
+    active = keyring.active_id
+    rotated = 0
+    total = await conn.fetchval("SELECT count(*) FROM data_keys WHERE kek_id <> $1", active)
+    with tqdm(total=total, unit="keys", desc="rewrap", disable=not progress) as bar:
+        while True:
+            async with conn.transaction():
+                rows = await conn.fetch(
+                    "SELECT ext_user_id, key_version, wrapped_key FROM data_keys "
+                    "WHERE kek_id <> $1 ORDER BY ext_user_id LIMIT $2 FOR UPDATE SKIP LOCKED",
+                    active,
+                    batch_size,
+                )
+                if not rows:
+                    break
+                rewrapped = [
+                    (
+                        row["ext_user_id"],
+                        keyring.rewrap(
+                            bytes(row["wrapped_key"]), row["ext_user_id"], row["key_version"]
+                        ),
+                    )
+                    for row in rows
+                ]
+                updates = [(user, key, keyring.kek_id_of(key)) for user, key in rewrapped]
+                # The right-hand kek_id is the old one: it joins the history.
+                await conn.executemany(
+                    "UPDATE data_keys SET wrapped_key = $2, kek_id = $3, rotated_at = now(), "
+                    "kek_history = array_append(kek_history, kek_id) WHERE ext_user_id = $1",
+                    updates,
+                )
+            rotated += len(rows)
+            bar.update(len(rows))
     return rotated
 
 

@@ -150,12 +150,13 @@ async def replace_blind_index(
 
 async def erase_subject(
     conn: asyncpg.Connection, ext_user_id: str, facts_version: int
-) -> str | None:
+) -> list[str]:
     """Crypto-shredding: the data key goes, the ciphertexts and index rows with it; a
-    tombstone stays so that a later lookup can answer "erased".  Returns the id of the KEK
-    that wrapped the destroyed key (backups still hold it wrapped by that KEK)."""
-    kek_id = await conn.fetchval(
-        "DELETE FROM data_keys WHERE ext_user_id = $1 RETURNING kek_id", ext_user_id
+    tombstone stays so that a later lookup can answer "erased".  Returns the ids of the KEKs
+    that wrapped the destroyed key, the last one last (backups may hold it under any)."""
+    keks = await conn.fetchval(
+        "DELETE FROM data_keys WHERE ext_user_id = $1 RETURNING kek_history || kek_id",
+        ext_user_id,
     )
     await conn.execute("DELETE FROM blind_index WHERE ext_user_id = $1", ext_user_id)
     await conn.execute(
@@ -166,7 +167,7 @@ async def erase_subject(
         ext_user_id,
         facts_version,
     )
-    return kek_id
+    return list(keks or [])
 
 
 async def lookup_buckets(

@@ -3,6 +3,7 @@ principals, key material and the audit log's checkpoint key."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import ClassVar
 
 from pydantic import Field, SecretStr
@@ -37,6 +38,27 @@ class VaultSettings(BlindpostSettings):
     # Secrets as a plain list: parsed once into a Keyring, never logged.
     vault_keks: CsvList = Field(repr=False)
     vault_active_kek: str
+    vault_kek_epochs_dir: Path | None = Field(
+        None,
+        description="the directory of KEK epochs' random material (outside PostgreSQL and its "
+        "backups); unset, new data keys are wrapped by BLINDPOST_VAULT_ACTIVE_KEK",
+    )
+    vault_kek_epoch_master: SecretStr = Field(
+        SecretStr(""),
+        description="base64url of 32 bytes: with an epoch's material, derives its KEK",
+    )
+    vault_kek_epoch_days: int = Field(
+        30, ge=1, description="`rotate-epochs` starts a new KEK epoch when the current is this old"
+    )
+    vault_backup_retention_days: int = Field(
+        35,
+        ge=0,
+        description="how long database backups are kept: a retired KEK epoch is destroyed "
+        "this long after the last data key left it",
+    )
+    vault_kek_epoch_refresh_s: float = Field(
+        60.0, gt=0, description="how often the vault re-reads the KEK epoch directory"
+    )
     vault_blind_index_key: SecretStr
     vault_blind_index_key_version: int = Field(1, ge=1)
     # Earlier blind-index keys, '<version>:<base64url key>', searched until re-indexed.

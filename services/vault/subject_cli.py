@@ -83,6 +83,7 @@ def _erasure_report(args: argparse.Namespace) -> int:
     from services.vault.app import keys_from
     from services.vault.checkpoints import CheckpointSigner
     from services.vault.cli import operator_caller, vault_settings
+    from services.vault.epoch_rotation import EpochPolicy
     from services.vault.erasure_report import erasure_report
     from services.vault.signed_report import sign
 
@@ -101,6 +102,7 @@ def _erasure_report(args: argparse.Namespace) -> int:
                 operator_caller(),
                 set(keyring.keks),
                 _events_dsn(),
+                EpochPolicy(settings.vault_kek_epoch_days, settings.vault_backup_retention_days),
             )
         )
     except LookupError:

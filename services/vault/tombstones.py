@@ -103,16 +103,25 @@ class ImportErasures:
         return refused + overridden
 
 
-def destroyed_key_detail(key_version: int, kek_id: str | None) -> str:
-    """The erasure's audit detail: which data key was destroyed, and the KEK that wrapped
-    it (read back by the erasure report, services/vault/erasure_report.py)."""
-    return f"data key v{key_version} destroyed (wrapped by KEK {kek_id or 'unknown'})"
+def destroyed_key_detail(key_version: int, keks: list[str]) -> str:
+    """The erasure's audit detail: which data key was destroyed, the KEK that wrapped it and
+    those that wrapped it before (read back by the erasure report)."""
+    *earlier, last = keks or ["unknown"]
+    before = f"; before that by {', '.join(earlier)}" if earlier else ""
+    return f"data key v{key_version} destroyed (wrapped by KEK {last}{before})"
 
 
-def destroyed_kek(detail: str | None) -> str | None:
-    """The KEK named by :func:`destroyed_key_detail` (None for erasures recorded before it)."""
-    match = re.fullmatch(r"data key v\d+ destroyed \(wrapped by KEK (.+)\)", detail or "")
-    return match.group(1) if match and match.group(1) != "unknown" else None
+def destroyed_keks(detail: str | None) -> list[str]:
+    """Every KEK named by :func:`destroyed_key_detail`, the last one last (none for erasures
+    recorded before it)."""
+    match = re.fullmatch(
+        r"data key v\d+ destroyed \(wrapped by KEK ([^;]+?)(?:; before that by (.+))?\)",
+        detail or "",
+    )
+    if not match or match.group(1) == "unknown":
+        return []
+    earlier = match.group(2).split(", ") if match.group(2) else []
+    return [*earlier, match.group(1)]
 
 
 def erasure_override_of(body: object) -> tuple[object, ErasureOverride | None]:

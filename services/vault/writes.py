@@ -37,7 +37,8 @@ def apply_change(
         # key version so nothing sealed under the shredded key could ever be mistaken for it.
         key_version = current.key_version + 1 if current else 1
         dek = new_dek()
-        new_key = (keyring.active_id, keyring.wrap(dek, change.ext_user_id, key_version))
+        wrapped = keyring.wrap(dek, change.ext_user_id, key_version)
+        new_key = (keyring.kek_id_of(wrapped), wrapped)
         subject = StoredSubject(
             change.ext_user_id,
             key_version,

@@ -1,7 +1,7 @@
 """The chart with every feature on installs into a real API server: every object is
 accepted (server-side validation, CRDs included), the controllers create ReplicaSets and
 Pods, a changed secret rolls only its service, and uninstalling leaves nothing but the
-Kafka topics the chart keeps on purpose."""
+Kafka topics and the KEK epochs' volume the chart keeps on purpose."""
 
 from __future__ import annotations
 
@@ -100,6 +100,8 @@ def release_objects(cluster: ControlPlane) -> dict[str, list[str]]:
         "ReplicaSet": "/apis/apps/v1/namespaces/{ns}/replicasets",
         "Pod": "/api/v1/namespaces/{ns}/pods",
         "Job": "/apis/batch/v1/namespaces/{ns}/jobs",
+        "CronJob": "/apis/batch/v1/namespaces/{ns}/cronjobs",
+        "PersistentVolumeClaim": "/api/v1/namespaces/{ns}/persistentvolumeclaims",
         "Service": "/api/v1/namespaces/{ns}/services",
         "Secret": "/api/v1/namespaces/{ns}/secrets",
         "ConfigMap": "/api/v1/namespaces/{ns}/configmaps",
@@ -162,12 +164,13 @@ async def test_install_upgrade_and_uninstall(cluster: ControlPlane):
     assert replica_sets("intake") == 1, "a secret of the vault rolled intake"
 
     helm(cluster, "uninstall", RELEASE)
-    kept = sorted(
-        d["metadata"]["name"] for d in render(values=ALL_FEATURES) if d["kind"] == "KafkaTopic"
-    )
+    rendered = render(values=ALL_FEATURES)
+    kept = sorted(d["metadata"]["name"] for d in rendered if d["kind"] == "KafkaTopic")
+    # The KEK epochs' volume outlives the release: deleting it would shred every subject.
+    epochs = [d["metadata"]["name"] for d in rendered if d["kind"] == "PersistentVolumeClaim"]
     await eventually(
-        lambda: release_objects(cluster) == {"KafkaTopic": kept},
+        lambda: release_objects(cluster) == {"KafkaTopic": kept, "PersistentVolumeClaim": epochs},
         within=60,
-        what="nothing left but the kept KafkaTopics",
+        what="nothing left but the kept KafkaTopics and the KEK epochs' volume",
         details=lambda: str(release_objects(cluster)),
     )

@@ -189,7 +189,11 @@ def test_each_service_gets_only_its_own_secrets():
     assert holders["BLINDPOST_VAULT_BLIND_INDEX_KEY"] == {"vault"}
     # The phone keys open SMS, Viber and WhatsApp addresses: their three dispatchers hold them.
     phones = {"dispatch-sms", "dispatch-viber", "dispatch-whatsapp"}
-    for family, dispatchers in (("EMAIL", {"dispatch-email"}), ("SMS", phones), ("CIM", {"dispatch-cim"})):
+    for family, dispatchers in (
+        ("EMAIL", {"dispatch-email"}),
+        ("SMS", phones),
+        ("CIM", {"dispatch-cim"}),
+    ):
         assert holders[f"BLINDPOST_SEAL_PRIVATE_KEYS_{family}"] == dispatchers
     assert holders["BLINDPOST_INTAKE_SECRETS"] == {"intake"}
     assert holders["BLINDPOST_CALLBACK_API_KEY"] == {"callback-relay"}
@@ -227,6 +231,7 @@ MAPS = {
     "securityContext",
     "admin.resources",
     "topicsJob.resources",
+    "kekEpochs.resources",
 }
 
 

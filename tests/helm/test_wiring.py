@@ -15,6 +15,7 @@ from tests.helm.chart import (
     by_kind,
     container,
     environment,
+    helm_template,
     install_helm,
     render,
     workloads,
@@ -184,6 +185,53 @@ def test_admin_jobs_run_vault_commands_with_the_vaults_secret():
             {"secretRef": {"name": "bp-blindpost-vault"}},
         ]
         assert job["spec"]["activeDeadlineSeconds"] > 0
+
+
+def test_the_kek_epochs_are_rotated_by_a_cronjob_and_only_it_writes_their_volume():
+    docs = render(values=ALL_FEATURES)
+    (cron,) = by_kind(docs, "CronJob").values()
+    pod = cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    job = pod["containers"][0]
+    assert job["args"] == ["vault", "rotate-epochs", "--no-progress"]
+    assert {"secretRef": {"name": "bp-blindpost-vault"}} in job["envFrom"]
+    assert cron["spec"]["concurrencyPolicy"] == "Forbid"
+    config = by_kind(docs, "ConfigMap")["bp-blindpost-config"]["data"]
+    directory = config["BLINDPOST_VAULT_KEK_EPOCHS_DIR"]
+    (claim,) = by_kind(docs, "PersistentVolumeClaim")
+
+    def mounts(spec: dict) -> dict[str, bool]:
+        """Whether each container mounting the epochs' volume may write it."""
+        volumes = {
+            v["name"]
+            for v in spec["volumes"]
+            if v.get("persistentVolumeClaim", {}).get("claimName") == claim
+        }
+        return {
+            c["name"]: not m.get("readOnly", False)
+            for c in spec["containers"]
+            for m in c.get("volumeMounts", [])
+            if m["name"] in volumes and m["mountPath"] == directory
+        }
+
+    assert mounts(pod) == {"rotate-epochs": True}
+    found = {name: mounts(w["spec"]["template"]["spec"]) for name, w in workloads(docs).items()}
+    assert {name: m for name, m in found.items() if m} == {"vault": {"vault": False}}
+
+
+def test_kek_epochs_need_a_master_secret():
+    result = helm_template(
+        "secrets.vault.values.BLINDPOST_VAULT_KEK_EPOCH_MASTER=", values=ALL_FEATURES
+    )
+    assert result.returncode != 0
+    assert "secrets.vault.values.BLINDPOST_VAULT_KEK_EPOCH_MASTER" in result.stderr
+    off = render(
+        "kekEpochs.enabled=false", "secrets.vault.values.BLINDPOST_VAULT_KEK_EPOCH_MASTER="
+    )
+    assert not by_kind(off, "CronJob") and not by_kind(off, "PersistentVolumeClaim")
+    assert (
+        "BLINDPOST_VAULT_KEK_EPOCHS_DIR"
+        not in by_kind(off, "ConfigMap")["bp-blindpost-config"]["data"]
+    )
 
 
 def test_only_the_vault_s_migration_step_gets_the_schema_owner_s_dsn():

@@ -43,6 +43,7 @@ def test_a_shipped_secret_is_refused_outside_local_naming_the_variable() -> None
     # The checkpoint signing key, the owner's DSN and the operator tools' tokens as well.
     for var in (
         "BLINDPOST_VAULT_AUDIT_SIGNING_KEY",
+        "BLINDPOST_VAULT_KEK_EPOCH_MASTER",
         "BLINDPOST_VAULT_OWNER_DATABASE_URL",
         "BLINDPOST_VAULT_PRINCIPALS",
     ):
@@ -56,6 +57,7 @@ def test_a_short_secret_is_refused_and_a_long_one_accepted() -> None:
         BLINDPOST_VAULT_OWNER_DATABASE_URL="postgresql://owner:another-password@db/vault",
         BLINDPOST_VAULT_PRINCIPALS="",
         BLINDPOST_VAULT_AUDIT_SIGNING_KEY="",
+        BLINDPOST_VAULT_KEK_EPOCH_MASTER="",
         BLINDPOST_VAULT_ADMIN_TOKEN="short-but-not-shipped",
         BLINDPOST_VAULT_RESOLVER_TOKEN=STRONG + "r",
         BLINDPOST_VAULT_AUDITOR_TOKEN="",  # unset: that scope is off, not weak

@@ -9,7 +9,7 @@ import asyncpg
 import pytest
 
 from services.vault.domain import InvalidContact
-from services.vault.tombstones import ErasureOverride, destroyed_kek, destroyed_key_detail
+from services.vault.tombstones import ErasureOverride, destroyed_keks, destroyed_key_detail
 from tests.support.processes import run_cli
 from tests.vault.support import running_vault
 
@@ -130,6 +130,11 @@ def test_an_override_needs_a_reason_and_nothing_else() -> None:
 
 
 def test_the_erasure_row_names_the_kek_of_the_destroyed_key() -> None:
-    assert destroyed_kek(destroyed_key_detail(3, "kek-2024")) == "kek-2024"
-    assert destroyed_kek(destroyed_key_detail(1, None)) is None
-    assert destroyed_kek(None) is None  # an erasure recorded before the KEK was
+    assert destroyed_keks(destroyed_key_detail(3, ["kek-2024"])) == ["kek-2024"]
+    assert destroyed_keks(destroyed_key_detail(2, ["k1", "epoch-1", "epoch-2"])) == [
+        "k1",
+        "epoch-1",
+        "epoch-2",
+    ]
+    assert destroyed_keks(destroyed_key_detail(1, [])) == []
+    assert destroyed_keks(None) == []  # an erasure recorded before the KEK was

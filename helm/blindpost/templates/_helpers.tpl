@@ -168,7 +168,7 @@ passwordKey: {{ $user.passwordKey | default "password" }}
 {{- define "blindpost.secretRules" -}}
 required:
   intake: [DATABASE_URL, BLINDPOST_INTAKE_SECRETS, BLINDPOST_SEAL_PUBLIC_KEY_EMAIL]
-  vault: [BLINDPOST_VAULT_DATABASE_URL, BLINDPOST_VAULT_ADMIN_TOKEN, BLINDPOST_VAULT_RESOLVER_TOKEN, BLINDPOST_VAULT_AUDITOR_TOKEN, BLINDPOST_VAULT_UNSUBSCRIBE_TOKEN, BLINDPOST_VAULT_KEKS, BLINDPOST_VAULT_ACTIVE_KEK, BLINDPOST_VAULT_BLIND_INDEX_KEY, BLINDPOST_VAULT_AUDIT_SIGNING_KEY]
+  vault: [BLINDPOST_VAULT_DATABASE_URL, BLINDPOST_VAULT_ADMIN_TOKEN, BLINDPOST_VAULT_RESOLVER_TOKEN, BLINDPOST_VAULT_AUDITOR_TOKEN, BLINDPOST_VAULT_UNSUBSCRIBE_TOKEN, BLINDPOST_VAULT_KEKS, BLINDPOST_VAULT_ACTIVE_KEK, BLINDPOST_VAULT_BLIND_INDEX_KEY, BLINDPOST_VAULT_AUDIT_SIGNING_KEY{{ if .Values.kekEpochs.enabled }}, BLINDPOST_VAULT_KEK_EPOCH_MASTER{{ end }}]
   resolver: [DATABASE_URL, BLINDPOST_VAULT_RESOLVER_TOKEN, BLINDPOST_SEAL_PUBLIC_KEY_EMAIL, BLINDPOST_SEAL_PUBLIC_KEY_SMS, BLINDPOST_SEAL_PUBLIC_KEY_CIM]
   dispatch-email: [DATABASE_URL, BLINDPOST_SEAL_PRIVATE_KEYS_EMAIL, BLINDPOST_TRACKING_SECRET]
   dispatch-sms: [DATABASE_URL, BLINDPOST_SEAL_PRIVATE_KEYS_SMS]
@@ -179,7 +179,7 @@ required:
   callback-relay: [DATABASE_URL, BLINDPOST_CALLBACK_API_KEY]
   projector: [DATABASE_URL]
   bounce-receiver: [BLINDPOST_BOUNCE_KEY]
-strong: [BLINDPOST_BOUNCE_KEY, BLINDPOST_INTAKE_SECRETS, BLINDPOST_VAULT_AUDIT_SIGNING_KEY, BLINDPOST_VAULT_ADMIN_TOKEN, BLINDPOST_VAULT_RESOLVER_TOKEN, BLINDPOST_VAULT_AUDITOR_TOKEN, BLINDPOST_VAULT_UNSUBSCRIBE_TOKEN, BLINDPOST_VAULT_BLIND_INDEX_KEY, BLINDPOST_TRACKING_SECRET, BLINDPOST_CIM_SIGNING_SECRET, BLINDPOST_GENERIC_WEBHOOK_SECRET]
+strong: [BLINDPOST_VAULT_KEK_EPOCH_MASTER, BLINDPOST_BOUNCE_KEY, BLINDPOST_INTAKE_SECRETS, BLINDPOST_VAULT_AUDIT_SIGNING_KEY, BLINDPOST_VAULT_ADMIN_TOKEN, BLINDPOST_VAULT_RESOLVER_TOKEN, BLINDPOST_VAULT_AUDITOR_TOKEN, BLINDPOST_VAULT_UNSUBSCRIBE_TOKEN, BLINDPOST_VAULT_BLIND_INDEX_KEY, BLINDPOST_TRACKING_SECRET, BLINDPOST_CIM_SIGNING_SECRET, BLINDPOST_GENERIC_WEBHOOK_SECRET]
 {{- end -}}
 
 {{/* Fails the render naming every missing or short secret (never showing a value). */}}
@@ -310,4 +310,28 @@ commands in NOTES.txt are both printed from this. */}}
 
 {{- define "blindpost.topicsJob" -}}
 {{- if and .Values.kafka.createTopics (not (and .Values.kafka.strimzi.enabled .Values.kafka.strimzi.topics)) -}}true{{- end -}}
+{{- end -}}
+
+{{/* Where the vault and its jobs find the KEK epochs' material. */}}
+{{- define "blindpost.kekEpochsDir" -}}/var/lib/blindpost/kek-epochs{{- end -}}
+
+{{- define "blindpost.kekEpochsClaim" -}}
+{{- .Values.kekEpochs.existingClaim | default (printf "%s-kek-epochs" (include "blindpost.fullname" .)) -}}
+{{- end -}}
+
+{{/* The KEK epochs volume, mounted read-only by all but the rotation job. */}}
+{{- define "blindpost.kekEpochsMount" -}}
+{{- if .root.Values.kekEpochs.enabled }}
+- name: kek-epochs
+  mountPath: {{ include "blindpost.kekEpochsDir" .root }}
+  readOnly: {{ not .writes }}
+{{- end }}
+{{- end -}}
+
+{{- define "blindpost.kekEpochsVolume" -}}
+{{- if .Values.kekEpochs.enabled }}
+- name: kek-epochs
+  persistentVolumeClaim:
+    claimName: {{ include "blindpost.kekEpochsClaim" . }}
+{{- end }}
 {{- end -}}
