@@ -33,7 +33,7 @@ from shared.db import postgres_pool
 from shared.http import add_readiness_check, create_service_app
 from shared.kafka import RecoveringProducer, kafka_producer, prepare_topics
 from shared.lifecycle import provide, run_background, stopping
-from shared.topics import SUBJECT_FACTS, VAULT_AUDIT
+from shared.topics import MESSAGE_EVENTS, SUBJECT_FACTS, VAULT_AUDIT
 
 # Where the vault's migrations are, for tests and tools that migrate a scratch database.
 __all__ = ["MIGRATIONS", "MIGRATION_TABLE", "create_app", "keys_from"]
@@ -78,7 +78,7 @@ def create_app(settings: VaultSettings) -> web.Application:
 
     @asynccontextmanager
     async def pool() -> AsyncIterator[asyncpg.Pool]:
-        await prepare_topics(kafka, (SUBJECT_FACTS, VAULT_AUDIT))
+        await prepare_topics(kafka, (SUBJECT_FACTS, VAULT_AUDIT, MESSAGE_EVENTS))
         await prepare_schema(settings.database_url(), settings.owner_database_url())
         async with postgres_pool(settings.database, max_size=settings.vault_db_pool_size) as pool:
             yield pool
