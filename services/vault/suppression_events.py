@@ -29,6 +29,9 @@ from shared.events import Event, SuppressionRecorded, SuppressionRemoved, suppre
 
 PRODUCER = "vault"
 ROW = "reason, source, ext_message_id, created_at"
+_WHERE = "FROM suppressions WHERE ext_user_id = $1 AND channel = $2"
+_STANDING = f"SELECT {ROW} {_WHERE}"
+_DELETE = f"DELETE {_WHERE} RETURNING {ROW}"
 
 
 @dataclass(frozen=True)
@@ -83,12 +86,7 @@ class Standing:
 
 
 async def standing(conn: asyncpg.Connection, ext_user_id: str, channel: Channel) -> Standing | None:
-    row = await conn.fetchrow(
-        f"SELECT {ROW} FROM suppressions WHERE ext_user_id = $1 AND channel = $2",  # noqa: S608 - a constant column list
-        ext_user_id,
-        channel.value,
-    )
-    return Standing.of(ext_user_id, channel, row) if row is not None else None
+    return await _one(conn, _STANDING, ext_user_id, channel)
 
 
 async def recorded_by(
@@ -108,9 +106,11 @@ async def recorded_by(
 
 async def delete(conn: asyncpg.Connection, ext_user_id: str, channel: Channel) -> Standing | None:
     """Removes the suppression; what it was, or None when there was none."""
-    row = await conn.fetchrow(
-        f"DELETE FROM suppressions WHERE ext_user_id = $1 AND channel = $2 RETURNING {ROW}",  # noqa: S608 - a constant column list
-        ext_user_id,
-        channel.value,
-    )
+    return await _one(conn, _DELETE, ext_user_id, channel)
+
+
+async def _one(
+    conn: asyncpg.Connection, sql: str, ext_user_id: str, channel: Channel
+) -> Standing | None:
+    row = await conn.fetchrow(sql, ext_user_id, channel.value)
     return Standing.of(ext_user_id, channel, row) if row is not None else None

@@ -224,14 +224,14 @@ def test_a_suppression_changes_nothing_of_the_message_that_caused_it_but_the_tim
     before = project(lifecycle("u-bounced"))
     mid = before.ext_message_id
     after = reduce(
-        apply, [build.suppression_recorded(mid), build.suppression_removed(mid)], before
+        apply, [build.suppression(mid), build.suppression(mid, removed_by="cli:ops")], before
     )
     assert after.version == before.version + 2
     assert after == replace(before, version=after.version, last_event_at=after.last_event_at)
 
 
 def test_a_suppression_no_message_caused_keeps_to_its_own_stream_uncounted():
-    stop = build.suppression_recorded(
+    stop = build.suppression(
         None, ext_user_id="player-stop", channel=Channel.SMS, reason="stop", source="twilio"
     )
     suppressed = project([stop])
@@ -241,8 +241,8 @@ def test_a_suppression_no_message_caused_keeps_to_its_own_stream_uncounted():
         "player-stop",
     )
     assert suppressed.count_key is None and suppressed.status is None
-    removed = build.suppression_removed(
-        None, ext_user_id="player-stop", channel=Channel.SMS, reason="stop"
+    removed = build.suppression(
+        None, ext_user_id="player-stop", channel=Channel.SMS, reason="stop", removed_by="cli:ops"
     )
     assert removed.ext_message_id == stop.ext_message_id  # one stream: its history
     assert apply(suppressed, removed).stage == "suppression_removed"

@@ -194,8 +194,8 @@ def test_every_type_round_trips_typed() -> None:
         build.status_not_applied(MID),
         build.parked(MID, retry_at=datetime(2026, 11, 28, 12, tzinfo=UTC)),
         build.resumed(MID),
-        build.suppression_recorded(MID),
-        build.suppression_removed(None),
+        build.suppression(MID),
+        build.suppression(None, removed_by="cli:ops"),
     ]
     assert {e.type for e in events} == set(EventType)
     for event in events:

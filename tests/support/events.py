@@ -265,51 +265,35 @@ def status_not_applied(
     return _event(stream, payload, "status-ingest", (provider, outcome, provider_status))
 
 
-def suppression_recorded(
+def suppression(
     mid: uuid.UUID | None,
     *,
     ext_user_id: str = "player-1",
     channel: Channel = Channel.EMAIL,
     reason: str = "hard_bounce",
     source: str = "bounce",
+    removed_by: str | None = None,
     at: datetime | None = None,
 ) -> Event:
-    """``suppression.recorded`` as the vault writes it: on ``mid``'s stream (the message that
-    caused it), or (None) on the suppression's own."""
-    payload = events.SuppressionRecorded(
-        channel=channel, ext_user_id=ext_user_id, reason=reason, source=source, caused_by=mid
-    )
-    return _suppression(mid, payload, at)
-
-
-def _suppression(
-    mid: uuid.UUID | None,
-    payload: events.SuppressionRecorded | events.SuppressionRemoved,
-    at: datetime | None,
-) -> Event:
-    """The vault's discriminator is the suppression row's time: ``at`` stands for it."""
+    """``suppression.recorded`` as the vault writes it, or with ``removed_by`` the operator's
+    ``suppression.removed``: on ``mid``'s stream (the message that caused it), or (None) on
+    the suppression's own.  The vault's discriminator is the row's time: ``at`` stands for it."""
+    payload: events.SuppressionRecorded | events.SuppressionRemoved
+    if removed_by is None:
+        payload = events.SuppressionRecorded(
+            channel=channel, ext_user_id=ext_user_id, reason=reason, source=source, caused_by=mid
+        )
+    else:
+        payload = events.SuppressionRemoved(
+            channel=channel,
+            ext_user_id=ext_user_id,
+            reason=reason,
+            removed_by=removed_by,
+            caused_by=mid,
+        )
     at = at or datetime.now(UTC)
-    stream = mid or suppression_id_for(payload.ext_user_id, payload.channel)
-    return _event(stream, payload, "vault", (payload.channel.value, at.isoformat()), at)
-
-
-def suppression_removed(
-    mid: uuid.UUID | None,
-    *,
-    ext_user_id: str = "player-1",
-    channel: Channel = Channel.EMAIL,
-    reason: str = "hard_bounce",
-    removed_by: str = "cli:operator",
-    at: datetime | None = None,
-) -> Event:
-    payload = events.SuppressionRemoved(
-        channel=channel,
-        ext_user_id=ext_user_id,
-        reason=reason,
-        removed_by=removed_by,
-        caused_by=mid,
-    )
-    return _suppression(mid, payload, at)
+    stream = mid or suppression_id_for(ext_user_id, channel)
+    return _event(stream, payload, "vault", (channel.value, at.isoformat()), at)
 
 
 def written(
