@@ -4,7 +4,8 @@ A permanent failure is ``failed`` for Smartico, a complaint ``complained``, a su
 ``delivered``: ``status.reported`` events, the ones status ingest writes for providers'
 webhooks, so the callback relay reports them once per (message, status) however often a
 remote MTA sends the same report.  A transient failure (``delayed``) is not final and not
-reported: it is counted and logged with its class only.
+reported: it is a ``status.not_applied`` (outcome ``transient``, with its status class) on
+the message's stream, so the message's timeline shows the delay.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import uuid
 
 from services.bounce.reports import Kind, Report
 from shared.domain import SmarticoStatus
-from shared.events import Event, StatusReported
+from shared.events import AnyPayload, Event, StatusNotApplied, StatusReported
 
 PRODUCER = "bounce-receiver"
 PROVIDER = "bounce"  # the provider name status ingest's suppression table knows
@@ -32,21 +33,29 @@ PROVIDER_STATUSES: dict[Kind, str] = {
 }
 
 
-def events_for(ext_message_id: uuid.UUID, report: Report) -> list[Event]:
+def payload_of(report: Report) -> AnyPayload:
+    provider_status = PROVIDER_STATUSES[report.kind]
     status = STATUSES[report.kind]
     if status is None:
-        return []
+        return StatusNotApplied(
+            provider=PROVIDER,
+            outcome="transient",
+            provider_status=provider_status,
+            detail=report.code_class,
+        )
+    return StatusReported(
+        provider=PROVIDER, provider_status=provider_status, status=status, detail=report.code_class
+    )
+
+
+def events_for(ext_message_id: uuid.UUID, report: Report) -> list[Event]:
     return [
         Event.create(
             ext_message_id,
-            StatusReported(
-                provider=PROVIDER,
-                provider_status=PROVIDER_STATUSES[report.kind],
-                status=status,
-                detail=report.code_class,
-            ),
+            payload_of(report),
             PRODUCER,
-            # One event per message and kind: the same report sent twice is stored once.
+            # One event per message and kind: the same report sent twice is stored once (a
+            # later delay notice for the same message too: the first delay is the fact).
             discriminator=(PROVIDER, report.kind),
         )
     ]

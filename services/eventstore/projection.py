@@ -219,6 +219,18 @@ def _status_not_applied(state: MessageState, p: events.StatusNotApplied, event: 
     }
 
 
+def _suppression(
+    state: MessageState, p: events.SuppressionRecorded | events.SuppressionRemoved, event: Event
+) -> Changes:
+    """On the causing message's stream it changes nothing but the timeline; on the
+    suppression's own stream (no message caused it) it says where the suppression stands."""
+    if event.ext_message_id != events.suppression_id_for(p.ext_user_id, p.channel):
+        return {}
+    recorded = isinstance(p, events.SuppressionRecorded)
+    stage = Stage.SUPPRESSED if recorded else Stage.SUPPRESSION_REMOVED
+    return {"channel": p.channel.value, "ext_user_id": p.ext_user_id, "stage": stage}
+
+
 Handler = Callable[[MessageState, Any, Event], Changes]
 HANDLERS: dict[EventType, Handler] = {
     EventType.MESSAGE_ACCEPTED: _accepted,
@@ -237,6 +249,8 @@ HANDLERS: dict[EventType, Handler] = {
     EventType.STATUS_NOT_APPLIED: _status_not_applied,
     EventType.DISPATCH_PARKED: _parked,
     EventType.DISPATCH_RESUMED: _resumed,
+    EventType.SUPPRESSION_RECORDED: _suppression,
+    EventType.SUPPRESSION_REMOVED: _suppression,
 }
 
 

@@ -10,10 +10,22 @@ from typing import Any
 from services.eventstore.cli import add_format, emit, open_pool, progress_to_stderr, run_async
 from services.eventstore.read_models import ALL_MODELS, MODELS, tables_of
 
+# Where an operator turns when the projector halted because the log was replaced: the
+# command's help says so, since that is where they look first.
+EPILOG = """\
+after blindpost.message-events (or the audit topic) was recreated -- a cluster migration,
+a restore -- the projector halts (BlindpostProjectorHalted). To rebuild from the new log,
+forget the replaced topic's stored positions and restart the projector first: see
+docs/event-log.md, "When the log was replaced", and docs/runbooks.md,
+"BlindpostProjectorHalted". Then check with --from store --check."""
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     replay = sub.add_parser(
-        "replay", help="rebuild the read models into a shadow schema, compare, promote"
+        "replay",
+        help="rebuild the read models into a shadow schema, compare, promote",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     replay.add_argument("--from", dest="source", choices=("store", "kafka"), default="store",
                         help="the event store (default) or the Kafka topic from its beginning")

@@ -32,3 +32,5 @@ class Stage:
     # Streams that are not a message's (their own ids: shared.events.streams).
     REFUSED = "refused"
     STATUS_UNMATCHED = "status_unmatched"
+    SUPPRESSED = "suppressed"  # a suppression no message caused (an SMS STOP), and its removal
+    SUPPRESSION_REMOVED = "suppression_removed"

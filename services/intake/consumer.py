@@ -36,12 +36,13 @@ FACTS_APPLIED = Counter(
 STAGE = "intake-directory"
 
 _UPSERT = """
-INSERT INTO intake_directory (ext_user_id, channels, opted_out, version, updated_at)
-SELECT u, string_to_array(c, ','), string_to_array(o, ','), v, t
-  FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::timestamptz[])
-       AS x(u, c, o, v, t)
+INSERT INTO intake_directory (ext_user_id, channels, opted_out, suppressed, version, updated_at)
+SELECT u, string_to_array(c, ','), string_to_array(o, ','), string_to_array(s, ','), v, t
+  FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::timestamptz[])
+       AS x(u, c, o, s, v, t)
 ON CONFLICT (ext_user_id) DO UPDATE
    SET channels = EXCLUDED.channels, opted_out = EXCLUDED.opted_out,
+       suppressed = EXCLUDED.suppressed,
        version = EXCLUDED.version, updated_at = EXCLUDED.updated_at
  WHERE intake_directory.version <= EXCLUDED.version
 """
@@ -66,8 +67,10 @@ async def apply_facts(pool: asyncpg.Pool, changes: dict[str, _Change]) -> None:
                 _UPSERT,
                 [f.ext_user_id for f in upserts],
                 [",".join(sorted(f.channels)) for f in upserts],
-                # Suppressed channels are answered as opt-outs are (error 5): one column.
+                # Suppressed channels are answered as opt-outs are (error 5): one column,
+                # and apart, for the refusal's reason.
                 [",".join(sorted(f.opted_out | f.suppressed)) for f in upserts],
+                [",".join(sorted(f.suppressed)) for f in upserts],
                 [f.version for f in upserts],
                 [f.updated_at for f in upserts],
             )

@@ -3,7 +3,8 @@ read by primary key per request (through a small bounded TTL cache) and kept cur
 :mod:`services.intake.consumer`, which reads the vault's compacted subject-facts topic.
 
 ``opted_out`` holds every channel intake answers 5 for: the player's opt-outs and the
-channels the vault's suppression list names (a hard bounce, a complaint, a STOP).
+channels the vault's suppression list names (a hard bounce, a complaint, a STOP), which
+``suppressed`` holds apart too.
 
 Nothing here holds all subjects in memory: the table is the directory, the cache only
 remembers the most recently asked-for few, for a couple of seconds.
@@ -24,7 +25,7 @@ log = get_logger(__name__)
 
 
 _LOOKUP = (
-    "SELECT ext_user_id, channels, opted_out FROM intake_directory"
+    "SELECT ext_user_id, channels, opted_out, suppressed FROM intake_directory"
     " WHERE ext_user_id = ANY($1::text[])"
 )
 
@@ -92,7 +93,10 @@ class Directory:
                         future.set_exception(exc)
                         future.exception()  # a waiter that gave up never reads it
         else:
-            found = {row[0]: Subject(frozenset(row[1]), frozenset(row[2])) for row in rows}
+            found = {
+                row[0]: Subject(frozenset(row[1]), frozenset(row[2]), frozenset(row[3]))
+                for row in rows
+            }
             for user, futures in batch.items():
                 subject = found.get(user)
                 if self._ttl_s > 0 and self._max_entries > 0:

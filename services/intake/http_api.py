@@ -68,7 +68,7 @@ def make_handler(
             )
             answer = _refuse(ErrorCode.INTERNAL_ERROR, "Internal error")
         if answer.error_code != ErrorCode.ACCEPTED:
-            request.app[REFUSALS].record(channel, answer.error_code, parsed)
+            request.app[REFUSALS].record(channel, answer.error_code, parsed, answer.reason)
         requests_by_code[answer.error_code].inc()
         latency.observe(time.perf_counter() - started)
         return web.json_response(answer.body())

@@ -48,8 +48,13 @@ UNLOGGED = Counter(
 
 
 def refusal_event(
-    channel: Channel, code: ErrorCode, request: Request | None, now: float | None = None
+    channel: Channel,
+    code: ErrorCode,
+    request: Request | None,
+    now: float | None = None,
+    reason: str | None = None,
 ) -> Event:
+    """``reason`` when the refusal says more than its code (``suppressed``, answered 5)."""
     uid = request.uid if request else None
     reference = uid if uid is not None else f"\x1eminute {int((now or time.time()) // 60)}"
     return Event.create(
@@ -57,7 +62,7 @@ def refusal_event(
         MessageRefused(
             channel=channel,
             error_code=int(code),
-            reason=REASONS[code],
+            reason=reason or REASONS[code],
             uid=uid,
             ext_user_id=request.ext_user_id if request else None,
         ),
@@ -74,8 +79,14 @@ class Refusals:
         self._recent: dict[tuple[Channel, ErrorCode], object] = {}
         self._log = LogThrottle(log)
 
-    def record(self, channel: Channel, code: ErrorCode, request: Request | None) -> None:
-        event = refusal_event(channel, code, request)
+    def record(
+        self,
+        channel: Channel,
+        code: ErrorCode,
+        request: Request | None,
+        reason: str | None = None,
+    ) -> None:
+        event = refusal_event(channel, code, request, reason=reason)
         if request is None:
             # Once per channel, code and minute (the event id is the minute's).
             if self._recent.get((channel, code)) == event.event_id:

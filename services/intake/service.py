@@ -15,7 +15,7 @@ from aiokafka.errors import KafkaError
 from asyncpg import InterfaceError, PostgresError
 
 from services.intake.requests import EmailRequest, Request, preview_address
-from services.intake.subjects import Subject, refusal, refusal_message
+from services.intake.subjects import Subject, refusal, refusal_message, refusal_reason
 from services.intake.throttle import LogThrottle
 from shared.domain import Channel, ErrorCode, ext_message_id_for
 from shared.events import Event, MessageAccepted
@@ -37,6 +37,7 @@ class Answer:
     error_code: ErrorCode
     ext_message_id: uuid.UUID | None = None
     error_message: str | None = None
+    reason: str | None = None  # the refusal's class, for its event, when not the code's
 
     def body(self) -> dict[str, Any]:
         if self.error_code == ErrorCode.ACCEPTED:
@@ -44,8 +45,8 @@ class Answer:
         return {"error_code": int(self.error_code), "error_message": self.error_message}
 
     @classmethod
-    def refused(cls, code: ErrorCode, message: str) -> Answer:
-        return cls(code, None, message)
+    def refused(cls, code: ErrorCode, message: str, reason: str | None = None) -> Answer:
+        return cls(code, None, message, reason)
 
 
 UNAVAILABLE = Answer.refused(
@@ -88,7 +89,11 @@ class Intake:
                     subject = await self.lookup(request.ext_user_id)
                     code = refusal(subject, channel)
                     if code is not None:
-                        return Answer.refused(code, refusal_message(code, channel))
+                        return Answer.refused(
+                            code,
+                            refusal_message(code, channel),
+                            refusal_reason(subject, channel),
+                        )
                     outputs = [self._accepted_event(ext_message_id, channel, request, "vault")]
                 await self._publish_once(ext_message_id, outputs)
         except DEPENDENCY_ERRORS as exc:

@@ -19,7 +19,8 @@ MESSAGES = {
 @dataclass(frozen=True, slots=True)
 class Subject:
     channels: frozenset[str]
-    opted_out: frozenset[str]
+    opted_out: frozenset[str]  # the channels answered 5: opt-outs and suppressions
+    suppressed: frozenset[str] = frozenset()  # those on the vault's suppression list
 
 
 def refusal(subject: Subject | None, channel: Channel) -> ErrorCode | None:
@@ -30,6 +31,14 @@ def refusal(subject: Subject | None, channel: Channel) -> ErrorCode | None:
         return ErrorCode.OPTED_OUT
     if channel not in CHANNELS_WITHOUT_ADDRESS and channel.value not in subject.channels:
         return ErrorCode.NO_ADDRESS
+    return None
+
+
+def refusal_reason(subject: Subject | None, channel: Channel) -> str | None:
+    """The refusal's class when it says more than its code: a suppressed channel (a hard
+    bounce, a complaint, a STOP) is answered 5 like an opt-out, but recorded as what it is."""
+    if subject is not None and channel.value in subject.suppressed:
+        return "suppressed"
     return None
 
 

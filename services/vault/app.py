@@ -35,7 +35,7 @@ from shared.http import add_readiness_check, create_service_app
 from shared.kafka import RecoveringProducer, kafka_producer, prepare_topics
 from shared.lifecycle import provide, run_background, stopping
 from shared.logging import get_logger
-from shared.topics import SUBJECT_FACTS, VAULT_AUDIT
+from shared.topics import MESSAGE_EVENTS, SUBJECT_FACTS, VAULT_AUDIT
 
 log = get_logger(__name__)
 
@@ -101,7 +101,7 @@ def create_app(settings: VaultSettings) -> web.Application:
 
     @asynccontextmanager
     async def pool() -> AsyncIterator[asyncpg.Pool]:
-        await prepare_topics(kafka, (SUBJECT_FACTS, VAULT_AUDIT))
+        await prepare_topics(kafka, (SUBJECT_FACTS, VAULT_AUDIT, MESSAGE_EVENTS))
         await prepare_schema(settings.database_url(), settings.owner_database_url())
         async with postgres_pool(settings.database, max_size=settings.vault_db_pool_size) as pool:
             yield pool

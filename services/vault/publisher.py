@@ -1,6 +1,7 @@
 """What the vault tells the rest of the system over Kafka: non-PII subject facts (compacted,
-key ext_user_id, a tombstone on erasure), and on the audit topic the audit facts (no values;
-each with its seq and row hash) and the chain's signed checkpoints."""
+key ext_user_id, a tombstone on erasure), on the audit topic the audit facts (no values;
+each with its seq and row hash) and the chain's signed checkpoints, and on the event log the
+changes of the suppression list."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from typing import Protocol
 
 from services.vault.audit import AuditEntry, StoredRow
 from services.vault.checkpoints import Checkpoint
+from shared.events import Event
 from shared.kafka import RecoveringProducer
 from shared.subject_facts import SubjectFacts
 from shared.topics import AUDIT_CHECKPOINT_KEY, Topics
@@ -21,6 +23,7 @@ class Publisher(Protocol):
     async def tombstone(self, ext_user_id: str) -> None: ...
     async def audit(self, rows: Sequence[StoredRow]) -> None: ...
     async def checkpoint(self, checkpoint: Checkpoint) -> None: ...
+    async def events(self, events: Sequence[Event]) -> None: ...
 
 
 class KafkaPublisher:
@@ -47,6 +50,9 @@ class KafkaPublisher:
     async def checkpoint(self, checkpoint: Checkpoint) -> None:
         value = json.dumps(checkpoint.facts()).encode()
         await self._send_all([(self.topics.vault_audit, AUDIT_CHECKPOINT_KEY, value)])
+
+    async def events(self, events: Sequence[Event]) -> None:
+        await self._send_all((self.topics.message_events, e.key, e.to_bytes()) for e in events)
 
     async def _send_all(self, records) -> None:
         futures = [await self.producer.send(topic, value, key=key) for topic, key, value in records]

@@ -2,7 +2,8 @@
 hard-bounced, they complained, they unsubscribed at a provider, or they replied STOP.
 
 Each change is one transaction with its audit row (no audit row, no change), then the
-subject's facts (``suppressed``) are published, acknowledged, so intake answers 5.  The
+subject's facts (``suppressed``) are published, acknowledged, so intake answers 5.  Each
+change is an event on the log too (``suppression_events``: when and why it is published).  The
 reporter need not know the player: a bounce or a provider's complaint names a *message*, and
 the vault knows whom it gave that message's address to (its own audited read for the
 message, ``audit_log_message``), so no other service keeps message-to-player tables.
@@ -22,8 +23,10 @@ from services.vault import repository as repo
 from services.vault.access import Caller, NotFound, audit_entry
 from services.vault.audit import Decision
 from services.vault.domain import ContactField, blind_index_input
+from services.vault.suppression_events import delete, recorded_by
 from services.vault.writes import facts_of
 from shared.domain import Channel
+from shared.events import Event
 
 if TYPE_CHECKING:  # the service erases through clear() below
     from services.vault.service import VaultService
@@ -90,8 +93,10 @@ class SuppressionList:
             subject = await repo.load_subject(conn, user, for_update=True) if user else None
             found = subject is not None and not subject.erased
             added = False
+            event = None
             if found:
                 added = await self._insert(conn, str(user), suppression)
+                event = await self._recorded(conn, str(user), suppression)
             recorded_by = await audit_store.append_audit(
                 conn,
                 [
@@ -109,6 +114,8 @@ class SuppressionList:
             stored = await repo.load_subject(conn, str(user)) if added else None
         if stored is not None:
             await self.vault.publisher.subject_facts([facts_of(stored, recorded_by)])
+        if event is not None:
+            await self.vault.publisher.events([event])
         self.vault.audit_committed()
         if not found:
             raise NotFound(user or str(suppression.ext_message_id))
@@ -126,6 +133,7 @@ class SuppressionList:
                 u for u in bucket if self.vault.holds(candidates[u], ContactField.PHONE, wanted)
             ]
             added = [u for u in holders if await self._insert(conn, u, suppression)]
+            events = [e for u in holders if (e := await self._recorded(conn, u, suppression))]
             recorded = {
                 "purpose": f"suppression:{suppression.reason.value}",
                 "fields": ("suppressed", "phone"),
@@ -140,9 +148,15 @@ class SuppressionList:
             await self.vault.publisher.subject_facts(
                 [facts_of(s, recorded_by) for s in stored.values()]
             )
+        if events:
+            await self.vault.publisher.events(events)
         self.vault.audit_committed()
         if not holders:
             raise NotFound("phone")
+
+    @staticmethod
+    async def _recorded(conn: asyncpg.Connection, user: str, s: Suppression) -> Event | None:
+        return await recorded_by(conn, user, s.channel, s.reason.value, s.ext_message_id)
 
     async def _insert(self, conn: asyncpg.Connection, user: str, s: Suppression) -> bool:
         added = await conn.fetchval(
@@ -160,13 +174,11 @@ class SuppressionList:
         return bool(added)
 
     async def remove(self, caller: Caller, ext_user_id: str, channel: Channel, why: str) -> None:
-        """An operator's decision (the address works again): audited with its reason."""
+        """An operator's decision (the address works again): audited with its reason, and
+        on the log (who, and what was removed; the reason stays in the audit log) before it
+        commits."""
         async with self.vault.pool.acquire() as conn, conn.transaction():
-            removed = await conn.fetchval(
-                "DELETE FROM suppressions WHERE ext_user_id = $1 AND channel = $2 RETURNING 1",
-                ext_user_id,
-                channel.value,
-            )
+            removed = await delete(conn, ext_user_id, channel)
             if removed:
                 await _refresh(conn, ext_user_id)
             recorded_by = await audit_store.append_audit(
@@ -183,6 +195,8 @@ class SuppressionList:
                 ],
             )
             stored = await repo.load_subject(conn, ext_user_id) if removed else None
+            if removed:
+                await self.vault.publisher.events([removed.removed(caller.name)])
         if stored is not None:
             await self.vault.publisher.subject_facts([facts_of(stored, recorded_by)])
         self.vault.audit_committed()

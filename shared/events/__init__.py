@@ -39,7 +39,8 @@ from shared.events.reports import (
     StatusNotAppliedOutcome,
     StatusReported,
 )
-from shared.events.streams import refusal_id_for, report_id_for
+from shared.events.streams import refusal_id_for, report_id_for, suppression_id_for
+from shared.events.suppressions import SuppressionRecorded, SuppressionRemoved
 from shared.events.upcasting import UPCASTERS, upcast
 
 __all__ = [
@@ -72,10 +73,13 @@ __all__ = [
     "StatusNotApplied",
     "StatusNotAppliedOutcome",
     "StatusReported",
+    "SuppressionRecorded",
+    "SuppressionRemoved",
     "Unreadable",
     "count_skipped",
     "read_event",
     "refusal_id_for",
     "report_id_for",
+    "suppression_id_for",
     "upcast",
 ]

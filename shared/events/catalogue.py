@@ -35,6 +35,7 @@ from shared.events.reports import (
     StatusNotApplied,
     StatusReported,
 )
+from shared.events.suppressions import SuppressionRecorded, SuppressionRemoved
 
 # The typed payload of an ``Event``, discriminated by ``Event.type``: narrow it with
 # ``isinstance`` or ``match``.
@@ -55,6 +56,8 @@ AnyPayload = (
     | StatusNotApplied
     | DispatchParked
     | DispatchResumed
+    | SuppressionRecorded
+    | SuppressionRemoved
 )
 
 PAYLOAD_TYPES: dict[EventType, type[AnyPayload]] = {

@@ -28,6 +28,8 @@ class EventType(StrEnum):
     STATUS_NOT_APPLIED = "status.not_applied"
     DISPATCH_PARKED = "dispatch.parked"
     DISPATCH_RESUMED = "dispatch.resumed"
+    SUPPRESSION_RECORDED = "suppression.recorded"
+    SUPPRESSION_REMOVED = "suppression.removed"
 
 
 # "allow": a field added by a newer producer is kept (and written again if the event is),

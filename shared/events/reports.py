@@ -60,17 +60,27 @@ class DeadLetterRedriven(Payload):
     redriven_to: str | None = None
 
 
-StatusNotAppliedOutcome = Literal["ignored", "unknown", "unmatched", "expired"]
+StatusNotAppliedOutcome = Literal[
+    "ignored",
+    "unknown",
+    "unmatched",
+    "expired",
+    # Version 2: a report of a delay (a transient DSN): recorded, not final, not reported.
+    "transient",
+]
 
 
 class StatusNotApplied(Payload):
     """A provider's report that changed no status: one the mapping ignores, one it does
-    not know, one naming no message we sent, or one parked for its message until it
-    expired.  On its message's stream when that is known, else on its own
-    (``report_id_for``)."""
+    not know, one naming no message we sent, one parked for its message until it expired,
+    or (v2) a delay.  On its message's stream when that is known, else on its own
+    (``report_id_for``).  Version 2 added an outcome: an older reader skips those events
+    (a newer version it cannot validate) instead of dead-lettering them."""
 
     event_type: ClassVar[EventType] = EventType.STATUS_NOT_APPLIED
+    class_version: ClassVar[int] = 2
     provider: str
     outcome: StatusNotAppliedOutcome
     provider_status: str = Field(description="the provider's status code, sanitised")
     provider_message_id: str | None = None
+    detail: str | None = Field(default=None, description="a status class (4.4), our words")

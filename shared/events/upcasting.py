@@ -21,15 +21,18 @@ def upcast_recipient_resolved_v1_v2(payload: dict[str, Any]) -> dict[str, Any]:
     return upcast
 
 
-def upcast_recipient_resolution_failed_v1_v2(payload: dict[str, Any]) -> dict[str, Any]:
-    """Version 2 only added reasons: every v1 payload is a valid v2 one."""
+def values_added(payload: dict[str, Any]) -> dict[str, Any]:
+    """A version that only added values to a field (reasons, outcomes): every payload of
+    the version before is a valid one of the next."""
     return payload
 
 
 # (event type, version it reads) -> the upcaster to the next version.
 UPCASTERS: dict[tuple[EventType, int], Upcaster] = {
     (EventType.RECIPIENT_RESOLVED, 1): upcast_recipient_resolved_v1_v2,
-    (EventType.RECIPIENT_RESOLUTION_FAILED, 1): upcast_recipient_resolution_failed_v1_v2,
+    (EventType.RECIPIENT_RESOLUTION_FAILED, 1): values_added,
+    # v2 added the outcome "transient" (a delayed DSN).
+    (EventType.STATUS_NOT_APPLIED, 1): values_added,
 }
 
 

@@ -4,6 +4,8 @@ keeping any of it."""
 
 from __future__ import annotations
 
+import aiosmtplib
+
 DSN = """\
 From: Mail Delivery Subsystem <MAILER-DAEMON@mx.remote.example>
 To: {to}
@@ -85,3 +87,9 @@ def dsn(to: str, recipient: str, *, action: str = "failed", status: str = "5.1.1
 def arf(to: str, recipient: str, *, feedback_type: str = "abuse") -> bytes:
     text = ARF.format(to=to, recipient=recipient, feedback_type=feedback_type)
     return text.replace("\n", "\r\n").encode()
+
+
+async def send_as_remote_mta(port: int, to: str, data: bytes) -> None:
+    # Bounces travel with the null sender, as RFC 3464 requires.
+    async with aiosmtplib.SMTP(hostname="127.0.0.1", port=port, start_tls=False) as client:
+        await client.sendmail("", [to], data)

@@ -16,7 +16,7 @@ import aiosmtplib
 import pytest
 
 from shared.verp import BounceAddresses
-from tests.bounce.samples import arf, dsn
+from tests.bounce.samples import arf, dsn, send_as_remote_mta
 from tests.dispatch.support import RecordingSmtpHandler, smtp_server
 from tests.support.gateway import plan_gateway, service_processes, start_outside_world, started
 from tests.support.polling import eventually
@@ -37,12 +37,6 @@ PLAYERS = {
     "bounce-player-happy": "content.willowby@bounce-needle-5521.example",
 }
 DEAD, ANGRY, HAPPY = PLAYERS
-
-
-async def send_as_remote_mta(port: int, to: str, data: bytes) -> None:
-    # Bounces travel with the null sender, as RFC 3464 requires.
-    async with aiosmtplib.SMTP(hostname="127.0.0.1", port=port, start_tls=False) as client:
-        await client.sendmail("", [to], data)
 
 
 async def answer(http: aiohttp.ClientSession, url: str, secret: str, body: dict) -> dict:

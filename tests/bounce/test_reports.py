@@ -10,7 +10,7 @@ import pytest
 from services.bounce.outcomes import PROVIDER_STATUSES, STATUSES, events_for
 from services.bounce.reports import Report, read_report
 from shared.domain import SmarticoStatus
-from shared.events import StatusReported
+from shared.events import StatusNotApplied, StatusReported
 from tests.bounce.samples import arf, dsn
 from tests.support.events import payload_of
 
@@ -71,15 +71,21 @@ def test_the_status_class_keeps_class_and_subject_only() -> None:
     assert Report("permanent", None).code_class is None
 
 
-def test_each_kind_becomes_its_status_and_the_transient_one_none() -> None:
+def test_each_kind_becomes_its_status_and_the_transient_one_no_status() -> None:
     mid = uuid.uuid4()
     assert set(STATUSES) == set(PROVIDER_STATUSES)
     for kind, status in STATUSES.items():
-        events = events_for(mid, Report(kind, "5.1.1"))
+        (event,) = events_for(mid, Report(kind, "5.1.1"))
         if status is None:
-            assert events == [], kind
+            # Recorded on the message's stream, never reported.
+            delay = payload_of(event, StatusNotApplied)
+            assert (delay.outcome, delay.provider_status, delay.detail) == (
+                "transient",
+                "dsn_delayed",
+                "5.1",
+            )
+            assert event.ext_message_id == mid
             continue
-        (event,) = events
         payload = payload_of(event, StatusReported)
         assert (payload.status, payload.provider_status) == (status, PROVIDER_STATUSES[kind])
         assert payload.detail == "5.1" or kind == "complaint"

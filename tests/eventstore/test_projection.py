@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 from functools import reduce
 
@@ -22,7 +23,7 @@ from services.eventstore.chain import (
 )
 from services.eventstore.projection import MessageState, apply, count_deltas
 from services.eventstore.records import Unstorable, parse_audit_fact, parse_event
-from shared.domain import SmarticoStatus
+from shared.domain import Channel, SmarticoStatus
 from tests.eventstore.support import lifecycle
 from tests.support import events as build
 
@@ -217,6 +218,34 @@ def test_a_status_not_applied_changes_nothing_of_its_message_but_the_timeline():
     after = apply(before, build.status_not_applied(before.ext_message_id, "unknown"))
     assert after.version == before.version + 1
     assert (after.status, after.stage, after.provider) == (before.status, before.stage, "smtp")
+
+
+def test_a_suppression_changes_nothing_of_the_message_that_caused_it_but_the_timeline():
+    before = project(lifecycle("u-bounced"))
+    mid = before.ext_message_id
+    after = reduce(
+        apply, [build.suppression(mid), build.suppression(mid, removed_by="cli:ops")], before
+    )
+    assert after.version == before.version + 2
+    assert after == replace(before, version=after.version, last_event_at=after.last_event_at)
+
+
+def test_a_suppression_no_message_caused_keeps_to_its_own_stream_uncounted():
+    stop = build.suppression(
+        None, ext_user_id="player-stop", channel=Channel.SMS, reason="stop", source="twilio"
+    )
+    suppressed = project([stop])
+    assert (suppressed.stage, suppressed.channel, suppressed.ext_user_id) == (
+        "suppressed",
+        "sms",
+        "player-stop",
+    )
+    assert suppressed.count_key is None and suppressed.status is None
+    removed = build.suppression(
+        None, ext_user_id="player-stop", channel=Channel.SMS, reason="stop", removed_by="cli:ops"
+    )
+    assert removed.ext_message_id == stop.ext_message_id  # one stream: its history
+    assert apply(suppressed, removed).stage == "suppression_removed"
 
 
 @pytest.mark.parametrize("reason", ["integrity_failure", "unknown_answer"])

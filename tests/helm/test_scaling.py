@@ -123,6 +123,8 @@ def test_kafka_users_may_do_only_what_their_service_does(docs):
         assert "resolver" in holders(docs, "topic", topics.dispatch(channel), "Write")
     assert holders(docs, "topic", topics.subject_facts, "Write") == {"vault"}
     assert holders(docs, "topic", topics.vault_audit, "Write") == {"vault"}
+    # The suppression list's changes are events (suppression.recorded, .removed).
+    assert "vault" in holders(docs, "topic", topics.message_events, "Write")
     for name, (stage, _specs) in CONSUMERS.items():
         assert holders(docs, "group", topics.group(stage), "Read") == {name}
     transactional = [

@@ -69,11 +69,14 @@ def facts(
     channels: set[Channel],
     opted_out: frozenset[Channel] | set[Channel] = frozenset(),
     version: int = 1,
+    *,
+    suppressed: frozenset[Channel] | set[Channel] = frozenset(),
 ):
     return SubjectFacts(
         ext_user_id=user,
         channels=frozenset(channels),
         opted_out=frozenset(opted_out),
+        suppressed=frozenset(suppressed),
         updated_at=datetime.now(UTC),
         version=version,
     )

@@ -9,7 +9,14 @@ import uuid
 from shared.domain import Channel, ErrorCode
 from shared.events import Event, EventType, MessageRefused, refusal_id_for
 from shared.topics import Topics
-from tests.intake.conftest import IntakeClient, email_body, im_body
+from tests.intake.conftest import (
+    IntakeClient,
+    email_body,
+    facts,
+    im_body,
+    publish_facts,
+    wait_for_directory,
+)
 from tests.support.events import payload_of
 from tests.support.kafka import read_topic
 
@@ -54,3 +61,24 @@ async def test_each_refusal_is_an_event_on_its_own_stream_without_the_request(
         raw = event.to_bytes().decode()
         for value in (body["from_email_address"], body["subject"], body["body"], "Best offer"):
             assert value not in raw
+
+
+async def test_a_suppressed_player_is_refused_with_5_recorded_as_suppressed(
+    intake: IntakeClient, kafka_bootstrap: str, topics: Topics, events_dsn: str
+):
+    """The vault's facts name the channels on its suppression list apart from the player's
+    opt-outs: both are answered 5, and the refusal's event says which it was."""
+    user = f"bounced-{uuid.uuid4().hex[:8]}"
+    channels = {Channel.EMAIL, Channel.SMS, Channel.VIBER}
+    bounced = facts(user, channels, {Channel.VIBER}, suppressed={Channel.EMAIL})
+    await publish_facts(kafka_bootstrap, topics, bounced)
+    await wait_for_directory(events_dsn, user)
+    by_channel = {}
+    for channel, body in ((Channel.EMAIL, email_body(user)), (Channel.VIBER, im_body(user))):
+        answer = await intake.post(f"/v1/{channel.value}", body)
+        assert answer["error_code"] == ErrorCode.OPTED_OUT
+        by_channel[channel] = refusal_id_for(channel, body.get("email_uid") or body["im_uid"], 5)
+
+    events = {e.ext_message_id: e for e in await refusals(kafka_bootstrap, topics, expect=2)}
+    assert payload_of(events[by_channel[Channel.EMAIL]], MessageRefused).reason == "suppressed"
+    assert payload_of(events[by_channel[Channel.VIBER]], MessageRefused).reason == "opted_out"

@@ -6,7 +6,7 @@ import pytest
 
 from services.intake.auth import SecretChecker
 from services.intake.requests import EmailRequest, InvalidRequest, parse_request
-from services.intake.subjects import Subject, refusal
+from services.intake.subjects import Subject, refusal, refusal_reason
 from shared.domain import Channel, ErrorCode
 
 
@@ -35,6 +35,15 @@ def test_every_configured_secret_is_accepted_and_nothing_else():
 )
 def test_directory_verdict(subject, channel, expected):
     assert refusal(subject, channel) == expected
+
+
+def test_a_suppressed_channel_is_answered_as_an_opt_out_and_recorded_as_a_suppression():
+    bounced = Subject(frozenset({"email", "sms"}), frozenset({"email"}), frozenset({"email"}))
+    assert refusal(bounced, Channel.EMAIL) == ErrorCode.OPTED_OUT
+    assert refusal_reason(bounced, Channel.EMAIL) == "suppressed"
+    opted_out = Subject(frozenset({"email", "sms"}), frozenset({"sms"}), frozenset({"email"}))
+    assert refusal(opted_out, Channel.SMS) == ErrorCode.OPTED_OUT
+    assert refusal_reason(opted_out, Channel.SMS) is None  # the code's own: opted_out
 
 
 def test_the_contract_examples_parse():

@@ -26,6 +26,7 @@ from shared.events import (
     RecipientResolutionFailed,
     RecipientResolved,
     SkipReason,
+    StatusNotApplied,
     StatusReported,
     Unreadable,
     read_event,
@@ -193,6 +194,8 @@ def test_every_type_round_trips_typed() -> None:
         build.status_not_applied(MID),
         build.parked(MID, retry_at=datetime(2026, 11, 28, 12, tzinfo=UTC)),
         build.resumed(MID),
+        build.suppression(MID),
+        build.suppression(None, removed_by="cli:ops"),
     ]
     assert {e.type for e in events} == set(EventType)
     for event in events:
@@ -206,3 +209,25 @@ def test_resolution_failures_of_version_1_read_as_version_2() -> None:
     event = read_event(raw, "unit")
     assert event is not None and event.schema_version == 2
     assert build.payload_of(event, RecipientResolutionFailed).reason == "opted_out"
+
+
+def test_unapplied_statuses_of_version_1_read_as_version_2() -> None:
+    """Version 2 added the outcome ``transient`` (a delayed DSN): v1 records read unchanged."""
+    raw = build.written(build.status_not_applied(MID, "unknown"), schema_version=1)
+    event = read_event(raw, "unit")
+    assert event is not None and event.schema_version == 2
+    assert build.payload_of(event, StatusNotApplied).outcome == "unknown"
+
+
+def test_an_outcome_newer_than_the_reader_is_skipped_not_poison() -> None:
+    """What a reader of version 1 does with a ``transient`` outcome of version 2: the same
+    as this one does with an outcome of a version 3 it does not know."""
+    raw = build.written(
+        build.status_not_applied(MID), schema_version=3, payload={"outcome": "bounced_later"}
+    )
+    before = skipped("unit", SkipReason.NEWER_VERSION)
+    assert read_event(raw, "unit") is None
+    assert skipped("unit", SkipReason.NEWER_VERSION) == before + 1
+    # At the version this code knows, the same unknown outcome is a broken record.
+    with pytest.raises(ValidationError):
+        read_event(build.written(build.status_not_applied(MID), payload={"outcome": "x"}), "unit")

@@ -7,12 +7,20 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from shared import events
 from shared.domain import Channel, SmarticoStatus, ext_message_id_for
-from shared.events import AnyPayload, Event, MessageContent, Payload, refusal_id_for, report_id_for
+from shared.events import (
+    AnyPayload,
+    Event,
+    MessageContent,
+    Payload,
+    refusal_id_for,
+    report_id_for,
+    suppression_id_for,
+)
 
 CALLBACK_URL = "http://127.0.0.1:9900/callback"
 
@@ -255,6 +263,37 @@ def status_not_applied(
     )
     stream = mid or report_id_for(provider, provider_message_id or provider_status)
     return _event(stream, payload, "status-ingest", (provider, outcome, provider_status))
+
+
+def suppression(
+    mid: uuid.UUID | None,
+    *,
+    ext_user_id: str = "player-1",
+    channel: Channel = Channel.EMAIL,
+    reason: str = "hard_bounce",
+    source: str = "bounce",
+    removed_by: str | None = None,
+    at: datetime | None = None,
+) -> Event:
+    """``suppression.recorded`` as the vault writes it, or with ``removed_by`` the operator's
+    ``suppression.removed``: on ``mid``'s stream (the message that caused it), or (None) on
+    the suppression's own.  The vault's discriminator is the row's time: ``at`` stands for it."""
+    payload: events.SuppressionRecorded | events.SuppressionRemoved
+    if removed_by is None:
+        payload = events.SuppressionRecorded(
+            channel=channel, ext_user_id=ext_user_id, reason=reason, source=source, caused_by=mid
+        )
+    else:
+        payload = events.SuppressionRemoved(
+            channel=channel,
+            ext_user_id=ext_user_id,
+            reason=reason,
+            removed_by=removed_by,
+            caused_by=mid,
+        )
+    at = at or datetime.now(UTC)
+    stream = mid or suppression_id_for(ext_user_id, channel)
+    return _event(stream, payload, "vault", (channel.value, at.isoformat()), at)
 
 
 def written(

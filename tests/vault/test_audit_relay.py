@@ -33,6 +33,9 @@ class KafkaIsDown:
     async def checkpoint(self, checkpoint) -> None:
         raise ConnectionError("broker unreachable")
 
+    async def events(self, events) -> None:
+        raise ConnectionError("broker unreachable")
+
 
 async def test_rows_written_while_kafka_is_down_are_published_later(
     vault_env, vault_dsn, vault_owner_dsn, kafka_bootstrap, topics

@@ -56,7 +56,8 @@ intake:
   reads: [blindpost.vault.subject-facts]
   writes: [blindpost.message-events, blindpost.dispatch.email, blindpost.dead-letter]
 vault:
-  writes: [blindpost.vault.subject-facts, blindpost.vault.audit]
+  # The event log: the suppression list's changes (suppression.recorded, .removed).
+  writes: [blindpost.vault.subject-facts, blindpost.vault.audit, blindpost.message-events]
 resolver:
   stage: resolver
   reads: [blindpost.message-events]
