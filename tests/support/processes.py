@@ -98,6 +98,17 @@ class ServiceProcess:
             self.port, exited, within=timeout_s, what=f"{self.service} ready", details=self.log_tail
         )
 
+    def running_pid(self) -> int:
+        """The process's id; fails when it has exited (a restart would give another id)."""
+        process = self.process
+        assert process is not None and process.poll() is None, (
+            f"{self.service} is not running:\n{self.log_tail()}"
+        )
+        return process.pid
+
+    def logged(self, text: str) -> bool:
+        return self.log_path.exists() and text in self.log_path.read_text(errors="replace")
+
     def kill(self) -> None:
         """SIGKILL: no cleanup, no flush, as a crash."""
         if self.process and self.process.poll() is None:
