@@ -89,14 +89,10 @@ async def test_a_partition_revoked_mid_batch_is_handed_back(
             await joiner.start()
             await eventually(joiner.assignment, within=30, what="the joiner given a partition")
             centre.release.set()
-            await eventually(
-                lambda: (
-                    first.running_pid() == pid
-                    and first.logged("partitions revoked mid-batch; their work is handed back")
-                ),
-                within=30,
+            await first.until_logged(
+                "partitions revoked mid-batch; their work is handed back",
+                pid=pid,
                 what="the first to hand its revoked partition back",
-                details=first.log_tail,
             )
             await joiner.stop()  # leaves the group: the first takes the partition back
 

@@ -47,15 +47,11 @@ async def test_the_projector_rides_out_a_postgres_crash(
 
             async with postgres_crashed(postgres, service):
                 await produce(kafka_bootstrap, topics.message_events, [during])
-                await eventually(
-                    # The retry's warning (not the crash's report), by the same process.
-                    lambda: (
-                        service.running_pid() == pid
-                        and service.logged('"error": "CannotConnectNowError", "retry_in_s"')
-                    ),
-                    within=20,
+                # The retry's warning (not the crash's report), by the same process.
+                await service.until_logged(
+                    '"error": "CannotConnectNowError", "retry_in_s"',
+                    pid=pid,
                     what="the projector to meet a server refusing connections",
-                    details=service.log_tail,
                 )
 
             await produce(kafka_bootstrap, topics.message_events, [after])

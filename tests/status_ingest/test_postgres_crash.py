@@ -67,15 +67,11 @@ async def test_the_matcher_rides_out_a_postgres_crash_mid_transaction(
             )
 
             async with postgres_crashed(postgres, service):
-                await eventually(
-                    # The retry's warning (not the crash's report), by the same process.
-                    lambda: (
-                        service.running_pid() == pid
-                        and service.logged('"error": "InterfaceError", "retry_in_s"')
-                    ),
-                    within=20,
+                # The retry's warning (not the crash's report), by the same process.
+                await service.until_logged(
+                    '"error": "InterfaceError", "retry_in_s"',
+                    pid=pid,
                     what="the matcher to retry its batch",
-                    details=service.log_tail,
                 )
             holder.terminate()
 
