@@ -9,10 +9,10 @@ from collections import deque
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
-from aiokafka.errors import CommitFailedError, KafkaError
+from aiokafka.errors import KafkaError
 
 from services.dispatch.pipeline import Dispatcher
-from shared.kafka import Backoff
+from shared.kafka import Backoff, commit_assigned, rewind_assigned
 from shared.logging import get_logger
 
 log = get_logger(__name__)
@@ -60,8 +60,8 @@ async def run_consumer(
             # The ledger or the event log is unreachable: consume these batches again
             # later; the ledger makes the second pass send only what the first did not.
             await asyncio.gather(*(t for _b, t in in_flight), return_exceptions=True)
-            for tp, offset in _first_offsets(in_flight).items():
-                consumer.seek(tp, offset)
+            # A partition revoked meanwhile is left to its new owner.
+            rewind_assigned(consumer, _first_offsets(in_flight))
             in_flight.clear()
             delay = backoff.next_delay()
             log.warning(
@@ -74,11 +74,10 @@ async def run_consumer(
             continue
         in_flight.popleft()
         backoff.reset()
-        try:
-            await consumer.commit({tp: rs[-1].offset + 1 for tp, rs in oldest.items() if rs})
-        except CommitFailedError:
-            # Rebalanced away: the new owner redelivers and the ledger settles it.
-            log.warning("offsets not committed after a rebalance", stage=dispatcher.name)
+        # A partition revoked while its batch was in flight is handed back: the new owner
+        # redelivers it and the ledger settles what this one already sent.
+        ends = {tp: rs[-1].offset + 1 for tp, rs in oldest.items() if rs}
+        await commit_assigned(consumer, ends, stage=dispatcher.name)
 
 
 def _first_offsets(in_flight: deque[tuple[Batch, asyncio.Task[None]]]) -> dict[TopicPartition, int]:

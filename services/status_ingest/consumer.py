@@ -26,6 +26,7 @@ from shared.events import (
 from shared.kafka import (
     Consumption,
     RecoveringProducer,
+    commit_assigned,
     dead_letter_output,
     failure_reason,
     next_offsets,
@@ -91,7 +92,7 @@ class DispatchedMatcher:
         await send_outputs(self.producer, poison)
         if found:
             await self._match(found)
-        await self.consumer.commit(next_offsets(records))
+        await commit_assigned(self.consumer, next_offsets(records), stage=STAGE)
 
     async def _match(self, found: dict[tuple[str, str], uuid.UUID]) -> None:
         # Parked statuses are released only by a message of a provider they may report on.

@@ -26,7 +26,7 @@ from prometheus_client import Counter
 
 from shared.domain import Channel
 from shared.events import Event, EventType, StatusReported, read_event
-from shared.kafka import Consumption, next_offsets
+from shared.kafka import Consumption, commit_assigned, next_offsets
 
 STAGE = "status-suppressions"
 STATUS_REPORTED = EventType.STATUS_REPORTED.value.encode()
@@ -153,4 +153,4 @@ class SuppressionFeed:
                 wanted.append(request)
         if wanted:
             await self.vault.record(wanted)
-        await self.consumer.commit(next_offsets(records))
+        await commit_assigned(self.consumer, next_offsets(records), stage=STAGE)

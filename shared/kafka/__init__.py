@@ -1,9 +1,16 @@
 """Kafka for the whole suite, one way: clients (:mod:`.clients`), topic set-up
 (:mod:`.admin`), what stages produce and dead-letter (:mod:`.records`), the one retry with
 back-off (:mod:`.retry`), the one consume loop and stored-positions listener
-(:mod:`.consume`), and the transactional stage (:mod:`.stage`)."""
+(:mod:`.consume`), what a rebalance hands back (:mod:`.assignment`), and the
+transactional stage (:mod:`.stage`)."""
 
 from shared.kafka.admin import TopicsMissing, admin_client, ensure_topics, prepare_topics
+from shared.kafka.assignment import (
+    HANDED_BACK,
+    commit_assigned,
+    rewind_assigned,
+    still_assigned,
+)
 from shared.kafka.clients import (
     Kafka,
     client_config,
@@ -31,6 +38,7 @@ from shared.kafka.stage import TransactionalStage
 
 __all__ = [
     "DEAD_LETTERED",
+    "HANDED_BACK",
     "STAGE_RECORDS",
     "STAGE_RETRIES",
     "Backoff",
@@ -45,6 +53,7 @@ __all__ = [
     "TransientError",
     "admin_client",
     "client_config",
+    "commit_assigned",
     "consumer_config",
     "dead_letter_output",
     "ensure_topics",
@@ -56,7 +65,9 @@ __all__ = [
     "refused_by_database",
     "producer_config",
     "retry_until_done",
+    "rewind_assigned",
     "send_outputs",
     "start_consumer",
     "start_producer",
+    "still_assigned",
 ]

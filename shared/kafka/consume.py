@@ -3,6 +3,8 @@
 A stage supplies only ``handle(records)``: the loop fetches, hands each batch over (one
 partition's records at a time, or the whole fetch when the stage stores all of it in one
 transaction), retries the same batch while a dependency is away, and counts what it did.
+Before each attempt the records of partitions revoked meanwhile are dropped: their work
+is handed back to the new owner (:mod:`shared.kafka.assignment`), not retried for ever.
 Whatever ``handle`` commits (a Kafka transaction, a database row with the positions, a plain
 offset commit) is the stage's own crash-ordering contract, stated where it is written.
 """
@@ -18,6 +20,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
 from prometheus_client import Counter
 
+from shared.kafka.assignment import still_assigned
 from shared.kafka.retry import Backoff, retry_until_done
 from shared.logging import get_logger
 
@@ -56,7 +59,7 @@ class Consumption:
             batches = [[record for records in batches for record in records]]
         for records in batches:
             await retry_until_done(
-                partial(self.handle, records),
+                partial(self._handle_assigned, records),
                 stage=self.stage,
                 retry_on=self.retry_on,
                 backoff=self.backoff,
@@ -65,6 +68,10 @@ class Consumption:
             )
             STAGE_RECORDS.labels(self.stage, "processed").inc(len(records))
         return sum(len(records) for records in batches)
+
+    async def _handle_assigned(self, records: list[ConsumerRecord]) -> None:
+        if assigned := still_assigned(self.consumer, records):
+            await self.handle(assigned)
 
 
 class SeekToStoredPositions(ConsumerRebalanceListener):

@@ -10,6 +10,7 @@ from typing import TypeVar
 
 from prometheus_client import Counter
 
+from shared.db_faults import database_away
 from shared.logging import get_logger
 
 log = get_logger(__name__)
@@ -44,14 +45,18 @@ async def retry_until_done(
     backoff: Backoff | None = None,
     **context: object,
 ) -> R:
-    """Await ``attempt()`` until it returns.  A failure in ``retry_on`` (a dependency away)
-    is waited out with jittered back-off and the same work is tried again, so nothing is
-    skipped; anything else propagates and stops the stage."""
+    """Await ``attempt()`` until it returns.  A failure in ``retry_on`` (a dependency away),
+    or the database away (:func:`shared.db_faults.database_away`, for every stage: a
+    PostgreSQL restart must not stop a process), is waited out with jittered back-off and
+    the same work is tried again, so nothing is skipped; anything else propagates and stops
+    the stage."""
     backoff = backoff or Backoff()
     while True:
         try:
             result = await attempt()
-        except retry_on as exc:
+        except Exception as exc:
+            if not (isinstance(exc, retry_on) or database_away(exc)):
+                raise
             STAGE_RETRIES.labels(stage).inc()
             delay = backoff.next_delay()
             log.warning(

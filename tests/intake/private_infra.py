@@ -197,8 +197,11 @@ class PrivatePostgres:
             await conn.close()
         return f"postgresql://{role}:{password}@127.0.0.1:{self.port}/{role}"
 
-    async def start(self) -> None:
-        options = f"-p {self.port} -k {self.home} -c listen_addresses=127.0.0.1 -c fsync=off"
+    async def start(self, *extra_options: str) -> None:
+        options = " ".join(
+            (f"-p {self.port} -k {self.home} -c listen_addresses=127.0.0.1 -c fsync=off",)
+            + extra_options
+        )
         await asyncio.to_thread(
             self._as_postgres,
             str(self.pg_ctl),
@@ -211,6 +214,21 @@ class PrivatePostgres:
             "-w",
             "start",
         )
+
+    async def start_refusing(self) -> None:
+        """Up, but refusing every connection with "the database system is not accepting
+        connections" (57P03, what clients meet while a crashed server recovers) until
+        :meth:`stop_refusing`: a standby with no primary to follow and hot standby off."""
+        self._as_postgres("touch", str(self.data / "standby.signal"))
+        await self.start("-c hot_standby=off")
+
+    async def stop_refusing(self) -> None:
+        """The server started by :meth:`start_refusing` is started again as itself, taking
+        connections.  (Not ``pg_ctl promote``: it can return while the server still
+        refuses, or refuse a standby that has not yet entered archive recovery.)"""
+        await self.stop("fast")
+        self._as_postgres("rm", "-f", str(self.data / "standby.signal"))
+        await self.start()
 
     async def stop(self, mode: str = "immediate") -> None:
         """``immediate``: the server dies without a clean shutdown, as in a crash."""

@@ -11,9 +11,12 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+import aiohttp
 import pytest
 
 from tests.intake.private_infra import KAFKA_LIBS, PrivateKafka, PrivatePostgres
+from tests.support.polling import eventually
+from tests.support.processes import ServiceProcess
 
 
 @asynccontextmanager
@@ -46,3 +49,24 @@ async def private_postgres() -> AsyncIterator[PrivatePostgres]:
 async def add_database(postgres: PrivatePostgres, role: str, password: str) -> str:
     """Another role owning a database of its own name on ``postgres``; its DSN."""
     return await postgres.add_database(role, password)
+
+
+@asynccontextmanager
+async def postgres_crashed(
+    postgres: PrivatePostgres, service: ServiceProcess
+) -> AsyncIterator[None]:
+    """``postgres`` dies under the running ``service`` (an immediate stop, as a crash); once
+    the service's readiness has failed, the server comes back refusing connections (57P03,
+    as while it recovers) for the body of the block, and takes them again after it."""
+    await postgres.stop("immediate")
+    async with aiohttp.ClientSession() as session:
+
+        async def not_ready() -> bool:
+            service.running_pid()  # an exit is a failure, not "not ready"
+            async with session.get(f"http://127.0.0.1:{service.port}/readyz") as response:
+                return response.status == 503
+
+        await eventually(not_ready, within=15, what="readiness to fail", details=service.log_tail)
+    await postgres.start_refusing()
+    yield
+    await postgres.stop_refusing()

@@ -98,6 +98,27 @@ class ServiceProcess:
             self.port, exited, within=timeout_s, what=f"{self.service} ready", details=self.log_tail
         )
 
+    def running_pid(self) -> int:
+        """The process's id; fails when it has exited (a restart would give another id)."""
+        process = self.process
+        assert process is not None and process.poll() is None, (
+            f"{self.service} is not running:\n{self.log_tail()}"
+        )
+        return process.pid
+
+    def logged(self, text: str) -> bool:
+        return self.log_path.exists() and text in self.log_path.read_text(errors="replace")
+
+    async def until_logged(self, text: str, *, pid: int, what: str, within: float = 30) -> None:
+        """Until the log holds ``text``, the process ``pid`` still running all along (an
+        exit, or another process in its place, fails at once)."""
+
+        def seen() -> bool:
+            assert self.running_pid() == pid, f"{self.service} was restarted"
+            return self.logged(text)
+
+        await eventually(seen, within=within, what=what, details=self.log_tail)
+
     def kill(self) -> None:
         """SIGKILL: no cleanup, no flush, as a crash."""
         if self.process and self.process.poll() is None:
