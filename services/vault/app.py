@@ -33,6 +33,7 @@ from shared.db import postgres_pool
 from shared.http import add_readiness_check, create_service_app
 from shared.kafka import RecoveringProducer, kafka_producer, prepare_topics
 from shared.lifecycle import provide, run_background, stopping
+from shared.tickets import TicketVerifier
 from shared.topics import SUBJECT_FACTS, VAULT_AUDIT
 
 # Where the vault's migrations are, for tests and tools that migrate a scratch database.
@@ -59,6 +60,9 @@ def create_app(settings: VaultSettings) -> web.Application:
     # Keys are parsed before anything starts: a bad key stops the process at once.
     keyring, blind_index = keys_from(settings)
     signer = CheckpointSigner.from_setting(settings.secret("vault_audit_signing_key"))
+    tickets = TicketVerifier.parse(
+        settings.vault_ticket_public_keys, "BLINDPOST_VAULT_TICKET_PUBLIC_KEYS"
+    )
     kafka = settings.kafka
     app = create_service_app(
         "vault",
@@ -93,6 +97,7 @@ def create_app(settings: VaultSettings) -> web.Application:
             blind_index,
             publisher,
             relay.notify,
+            tickets=tickets,
             lookups_per_minute=settings.vault_lookups_per_minute,
         )
         yield relay

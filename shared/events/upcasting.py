@@ -26,10 +26,16 @@ def upcast_recipient_resolution_failed_v1_v2(payload: dict[str, Any]) -> dict[st
     return payload
 
 
+def upcast_recipient_resolution_failed_v2_v3(payload: dict[str, Any]) -> dict[str, Any]:
+    """Version 3 only added the ticket reasons: every v2 payload is a valid v3 one."""
+    return payload
+
+
 # (event type, version it reads) -> the upcaster to the next version.
 UPCASTERS: dict[tuple[EventType, int], Upcaster] = {
     (EventType.RECIPIENT_RESOLVED, 1): upcast_recipient_resolved_v1_v2,
     (EventType.RECIPIENT_RESOLUTION_FAILED, 1): upcast_recipient_resolution_failed_v1_v2,
+    (EventType.RECIPIENT_RESOLUTION_FAILED, 2): upcast_recipient_resolution_failed_v2_v3,
 }
 
 

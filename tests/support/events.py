@@ -52,6 +52,7 @@ def accepted(
     recipient_source: str = "vault",
     at: datetime | None = None,
     producer: str = "intake",
+    ticket: str | None = None,
 ) -> Event:
     """``message.accepted`` for ``uid`` (random if None); its ext_message_id is intake's."""
     uid = uid or uuid.uuid4().hex
@@ -62,6 +63,7 @@ def accepted(
         callback_url=callback_url,
         recipient_source=recipient_source,  # type: ignore[arg-type]
         content=content or MessageContent(subject="Hello", body="<p>Hi</p>", text_body="Hi"),
+        ticket=ticket,
     )
     return _event(ext_message_id_for(channel, uid), payload, producer, at=at)
 
@@ -184,7 +186,10 @@ def callback_attempted(
     at: datetime | None = None,
 ) -> Event:
     payload = events.CallbackAttempted(
-        status=status, attempt=attempt, outcome=outcome, http_status=http_status  # type: ignore[arg-type]
+        status=status,
+        attempt=attempt,
+        outcome=outcome,
+        http_status=http_status,  # type: ignore[arg-type]
     )
     return _event(mid, payload, "callback-relay", (status.value, attempt), at)
 
