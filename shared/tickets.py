@@ -23,7 +23,12 @@ from enum import StrEnum
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from cryptography.hazmat.primitives.serialization import (
+    Encoding,
+    NoEncryption,
+    PrivateFormat,
+    PublicFormat,
+)
 
 from shared.domain import Channel
 from shared.env_settings import SettingsError
@@ -148,3 +153,10 @@ class TicketVerifier:
         if expires <= (time.time() if now is None else now):
             return TicketRefusal.EXPIRED
         return None
+
+
+def generate_keypair() -> tuple[str, str]:
+    """(intake's private key, the vault's public key), as their settings take them."""
+    private = Ed25519PrivateKey.generate()
+    raw = private.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
+    return _b64(raw), _b64(_raw(private.public_key()))

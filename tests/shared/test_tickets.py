@@ -9,7 +9,13 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from shared.domain import Channel
 from shared.env_settings import SettingsError
-from shared.tickets import TicketRefusal, TicketSigner, TicketSubject, TicketVerifier
+from shared.tickets import (
+    TicketRefusal,
+    TicketSigner,
+    TicketSubject,
+    TicketVerifier,
+    generate_keypair,
+)
 
 NOW = 1_800_000_000.0
 SUBJECT = TicketSubject(uuid.uuid4(), "player-7", Channel.SMS)
@@ -83,3 +89,10 @@ def test_bad_key_settings_name_the_variable_never_the_value() -> None:
     assert "secret-looking-junk" not in str(caught.value)
     with pytest.raises(SettingsError, match="^BLINDPOST_INTAKE_TICKET_SIGNING_KEY: an Ed25519"):
         TicketSigner.from_setting("too-short", 60, "BLINDPOST_INTAKE_TICKET_SIGNING_KEY")
+
+
+def test_a_generated_key_pair_signs_and_verifies() -> None:
+    private, public = generate_keypair()
+    signer = TicketSigner.from_setting(private, 60, "SIGNING")
+    verifier = TicketVerifier.parse([public], "PUBLIC")
+    assert verifier.refusal(signer.issue(SUBJECT, now=NOW), SUBJECT, now=NOW) is None
