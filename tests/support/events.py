@@ -186,10 +186,7 @@ def callback_attempted(
     at: datetime | None = None,
 ) -> Event:
     payload = events.CallbackAttempted(
-        status=status,
-        attempt=attempt,
-        outcome=outcome,
-        http_status=http_status,  # type: ignore[arg-type]
+        status=status, attempt=attempt, outcome=outcome, http_status=http_status  # type: ignore[arg-type]
     )
     return _event(mid, payload, "callback-relay", (status.value, attempt), at)
 

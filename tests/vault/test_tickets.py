@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import time
 import uuid
+from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -61,7 +62,7 @@ async def test_a_read_without_a_valid_ticket_is_refused_and_audited(vault, vault
     stranger = {**_request("nobody-at-all"), "ticket": None}
     garbled = {**_request(), "ticket": "not a ticket"}
 
-    refused = {
+    refused: dict[str, tuple[dict[str, Any], str]] = {
         "missing": (missing, "missing"),
         "forged": (forged, "unknown_key"),
         "tampered": (tampered, "invalid_signature"),
