@@ -12,9 +12,7 @@ request names the player, the ticket carries no value of its own.
 
 from __future__ import annotations
 
-import base64
 import binascii
-import hashlib
 import json
 import time
 import uuid
@@ -23,14 +21,10 @@ from enum import StrEnum
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from cryptography.hazmat.primitives.serialization import (
-    Encoding,
-    NoEncryption,
-    PrivateFormat,
-    PublicFormat,
-)
+from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 
 from shared.domain import Channel
+from shared.ed25519_keys import b64, key_id_of, public_keys, raw_public, unb64
 from shared.env_settings import SettingsError
 
 VERSION = "v1"
@@ -62,22 +56,6 @@ class TicketSubject:
         return _CONTEXT + json.dumps(claims, separators=(",", ":")).encode()
 
 
-def _b64(raw: bytes) -> str:
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
-def _raw(public: Ed25519PublicKey) -> bytes:
-    return public.public_bytes(Encoding.Raw, PublicFormat.Raw)
-
-
-def key_id_of(public: Ed25519PublicKey) -> str:
-    return hashlib.sha256(_raw(public)).hexdigest()[:16]
-
-
 class TicketSigner:
     """Intake's half: issues a ticket valid for ``ttl_s``."""
 
@@ -90,7 +68,7 @@ class TicketSigner:
     @classmethod
     def from_setting(cls, text: str, ttl_s: float, variable: str) -> TicketSigner:
         try:
-            raw = _unb64(text.strip())
+            raw = unb64(text.strip())
         except (binascii.Error, ValueError):
             raw = b""
         if len(raw) != 32:
@@ -100,10 +78,10 @@ class TicketSigner:
     def issue(self, subject: TicketSubject, now: float | None = None) -> str:
         expires = int((time.time() if now is None else now) + self.ttl_s)
         signature = self._private.sign(subject.signed(expires))
-        return f"{VERSION}.{self.key_id}.{expires}.{_b64(signature)}"
+        return f"{VERSION}.{self.key_id}.{expires}.{b64(signature)}"
 
     def public_key_text(self) -> str:
-        return _b64(_raw(self.public))
+        return b64(raw_public(self.public))
 
 
 class TicketVerifier:
@@ -118,15 +96,7 @@ class TicketVerifier:
             raise SettingsError(
                 f"{variable}: required, the public key(s) of intake's ticket signing key"
             )
-        keys = []
-        for number, text in enumerate(texts, 1):
-            try:
-                keys.append(Ed25519PublicKey.from_public_bytes(_unb64(text.strip())))
-            except (binascii.Error, ValueError):
-                raise SettingsError(
-                    f"{variable}: key {number} is not an Ed25519 public key (base64url of 32 bytes)"
-                ) from None
-        return cls(keys)
+        return cls(public_keys(texts, variable))
 
     def refusal(
         self, ticket: str | None, subject: TicketSubject, now: float | None = None
@@ -139,7 +109,7 @@ class TicketVerifier:
             return TicketRefusal.MALFORMED
         _, key_id, expiry, signature = parts
         try:
-            expires, raw = int(expiry), _unb64(signature)
+            expires, raw = int(expiry), unb64(signature)
         except (binascii.Error, ValueError):
             return TicketRefusal.MALFORMED
         key = self._keys.get(key_id)
@@ -159,4 +129,4 @@ def generate_keypair() -> tuple[str, str]:
     """(intake's private key, the vault's public key), as their settings take them."""
     private = Ed25519PrivateKey.generate()
     raw = private.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
-    return _b64(raw), _b64(_raw(private.public_key()))
+    return b64(raw), b64(raw_public(private.public_key()))
