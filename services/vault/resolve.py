@@ -8,6 +8,7 @@ the same whether the player exists or not, and audited as ``refused_ticket``."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -30,6 +31,9 @@ from shared.tickets import TicketRefusal, TicketVerifier
 log = get_logger(__name__)
 
 RESOLVE_PURPOSES = frozenset({"dispatch"})
+# From this many requests on, their tickets are verified off the event loop (below it, the
+# hop to a thread costs about as much as the verifications).
+THREADED_CHECKS = 8
 
 
 @dataclass(frozen=True)
@@ -60,9 +64,16 @@ class ContactResolver:
     async def resolve(
         self, caller: Caller, purpose: str, requests: list[ContactRequest]
     ) -> list[dict[str, object]]:
-        # Checked here, per call, not in the shared transaction's critical path.
-        refusals = [self.tickets.refusal(r.ticket, r.ticket_subject()) for r in requests]
+        # Checked here, per call, not in the shared transaction's critical path; a batch in
+        # a worker thread (verification releases the GIL), so the loop keeps serving.
+        if len(requests) >= THREADED_CHECKS:
+            refusals = await asyncio.to_thread(self._refusals, requests)
+        else:
+            refusals = self._refusals(requests)
         return await self._reads.submit(_ResolveCall(caller, purpose, requests, refusals))
+
+    def _refusals(self, requests: list[ContactRequest]) -> list[TicketRefusal | None]:
+        return [self.tickets.refusal(r.ticket, r.ticket_subject()) for r in requests]
 
     async def _resolve_calls(self, calls: list[_ResolveCall]) -> list[list[dict[str, object]]]:
         answers: list[list[dict[str, object]]] = []
