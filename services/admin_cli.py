@@ -22,6 +22,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     sealing.add_argument("key_id", help="a short name, e.g. email-2026-11")
     sealing.set_defaults(handler=_sealing_keypair)
+    tickets = keys_sub.add_parser(
+        "tickets", help="print a new Ed25519 key pair for intake's resolution tickets"
+    )
+    tickets.set_defaults(handler=_ticket_keypair)
 
 
 def _create_topics(_args: argparse.Namespace) -> int:
@@ -37,4 +41,13 @@ def _sealing_keypair(args: argparse.Namespace) -> int:
     private, public = generate_keypair(args.key_id)
     print(f"private (dispatcher only): {private}")
     print(f"public (resolver, intake): {public}")
+    return 0
+
+
+def _ticket_keypair(_args: argparse.Namespace) -> int:
+    from shared.tickets import generate_keypair as ticket_keypair
+
+    private, public = ticket_keypair()
+    print(f"BLINDPOST_INTAKE_TICKET_SIGNING_KEY={private}")
+    print(f"BLINDPOST_VAULT_TICKET_PUBLIC_KEYS={public}")
     return 0

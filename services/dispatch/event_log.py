@@ -38,13 +38,17 @@ class Attempt:
 
 
 class EventLog:
-    def __init__(self, producer: RecoveringProducer, topics: Topics, source: str) -> None:
+    def __init__(
+        self, producer: RecoveringProducer, topics: Topics, source: str, instance: str
+    ) -> None:
         self.producer = producer
         self.topics = topics
         self.source = source
+        self.instance = instance
 
     async def attempted(self, attempt: Attempt) -> Ack:
-        payload = events.DispatchAttempted(**attempt.fields())
+        """The use of the address the vault's audit shows read: by which process."""
+        payload = events.DispatchAttempted(**attempt.fields(), dispatcher=self.instance)
         return await self._emit(attempt, payload)
 
     async def dispatched(

@@ -71,7 +71,7 @@ class Dispatcher:
         rates = [r.guard.limiter.rate for r in routes.values() if r.guard.limiter.rate > 0]
         self.lease_s = settings.lease_s + (self.batch_size / min(rates) if rates else 0.0)
         self.policy = settings.retry_policy()
-        self.events = EventLog(producer, topics, self.name)
+        self.events = EventLog(producer, topics, self.name, settings.dispatch_instance)
         self.delivery = Delivery(
             name=self.name,
             family=channel.family.value,

@@ -9,10 +9,11 @@ credentials sit in its dispatcher's class, one group per provider.
 from __future__ import annotations
 
 import ipaddress
+import socket
 from dataclasses import dataclass
 from typing import Annotated, ClassVar, Literal, Self
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import AliasChoices, Field, SecretStr, model_validator
 
 from services.dispatch.delivery_steps import RetryPolicy
 from services.dispatch.email_message import EmailComposer
@@ -62,6 +63,12 @@ class DispatchSettings(BlindpostSettings):
     # once); "resend" always does (at least once).  docs/dispatch.md has the table.
     dispatch_unknown_outcome: Literal["auto", "fail", "resend"] = "auto"
     dispatch_lease_slack_s: float = Field(30.0, ge=0)
+    dispatch_instance: str = Field(
+        default_factory=socket.gethostname,
+        validation_alias=AliasChoices("BLINDPOST_INSTANCE_ID", "BLINDPOST_DISPATCH_INSTANCE"),
+        description="this dispatcher process (the chart gives the pod name), named in each "
+        "dispatch.attempted: which process used an address",
+    )
 
     @property
     def lease_s(self) -> float:

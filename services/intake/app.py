@@ -54,6 +54,7 @@ def create_app(settings: IntakeSettings) -> web.Application:
     )
     secrets = SecretChecker(settings.secret_values())
     email_key = SealingPublicKey.parse(settings.seal_public_key_email)
+    tickets = settings.ticket_signer()  # a bad key stops the process at once
     cim_template = CimTemplate.from_setting(settings.cim_template)
     openapi = OPENAPI.read_bytes()
     json.loads(openapi)  # a broken document fails start-up, not the first reader
@@ -88,6 +89,7 @@ def create_app(settings: IntakeSettings) -> web.Application:
             lookup=directory.lookup,
             publish=app[PUBLISHER].publish,
             email_sealing_key=email_key,
+            tickets=tickets,
             timeout_s=settings.intake_answer_timeout_s,
         )
 

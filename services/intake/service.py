@@ -22,6 +22,7 @@ from shared.events import Event, MessageAccepted
 from shared.kafka import Output
 from shared.logging import get_logger
 from shared.sealing import SealingPublicKey
+from shared.tickets import TicketSigner, TicketSubject
 from shared.topics import Topics
 from shared.work import DispatchWork, sealing_context
 
@@ -62,6 +63,7 @@ class Intake:
         lookup: Callable[[str], Awaitable[Subject | None]],
         publish: Callable[[list[Output]], Awaitable[None]],
         email_sealing_key: SealingPublicKey,
+        tickets: TicketSigner,
         timeout_s: float,
         remember_accepted: int = 100_000,
     ) -> None:
@@ -69,6 +71,7 @@ class Intake:
         self.lookup = lookup
         self.publish = publish
         self.email_sealing_key = email_sealing_key
+        self.tickets = tickets
         self.timeout_s = timeout_s
         self._in_flight: dict[uuid.UUID, asyncio.Future[None]] = {}
         # Ids this process already made durable: a retry is answered without a second
@@ -154,11 +157,21 @@ class Intake:
                 activity_type=getattr(request, "activity_type", None),
                 recipient_source=source,  # type: ignore[arg-type]
                 content=request.content(),
+                ticket=self._ticket(ext_message_id, channel, request, source),
             ),
             PRODUCER,
             occurred_at=occurred_at,
         )
         return Output(self.topics.message_events, event.to_bytes(), key=event.key)
+
+    def _ticket(
+        self, ext_message_id: uuid.UUID, channel: Channel, request: Request, source: str
+    ) -> str | None:
+        """What lets the resolver read this player's address for this message (a preview's
+        address came with the request: no read, no ticket)."""
+        if source != "vault":
+            return None
+        return self.tickets.issue(TicketSubject(ext_message_id, request.ext_user_id, channel))
 
     def _preview_outputs(self, ext_message_id: uuid.UUID, request: EmailRequest) -> list[Output]:
         """The address from the request, sealed for the e-mail dispatcher at once: it exists

@@ -14,6 +14,7 @@ from pydantic import (
 )
 
 from shared.settings import BlindpostSettings, EventsDatabase
+from shared.tickets import TicketSigner
 
 MIN_SECRET_BYTES = 32
 
@@ -52,6 +53,18 @@ class IntakeSettings(BlindpostSettings):
         5, ge=0, description="how long the producer gathers records into one request"
     )
     intake_db_pool_size: int = Field(10, ge=1)
+    intake_ticket_signing_key: SecretStr = Field(
+        description="Ed25519 private key (base64url of 32 bytes) that signs each accepted "
+        "message's resolution ticket; the vault holds its public key "
+        "(BLINDPOST_VAULT_TICKET_PUBLIC_KEYS)"
+    )
+    intake_ticket_ttl_s: float = Field(
+        48 * 3600.0,
+        gt=0,
+        description="how long a resolution ticket admits the read: twice the dispatchers' "
+        "BLINDPOST_DISPATCH_MAX_AGE_S, so that a message held up (a vault outage, a backlog) "
+        "expires at the dispatcher, never for want of a ticket",
+    )
     cim_template: str | None = Field(
         None, description="the custom IM dispatcher's template, checked at intake too"
     )
@@ -68,6 +81,13 @@ class IntakeSettings(BlindpostSettings):
                 "(shorter ones only with BLINDPOST_ENV=local)"
             )
         return secrets
+
+    def ticket_signer(self) -> TicketSigner:
+        return TicketSigner.from_setting(
+            self.secret("intake_ticket_signing_key"),
+            self.intake_ticket_ttl_s,
+            "BLINDPOST_INTAKE_TICKET_SIGNING_KEY",
+        )
 
     def secret_values(self) -> list[bytes]:
         return [secret.get_secret_value().encode() for secret in self.intake_secrets]

@@ -44,8 +44,13 @@ FAILURES: dict[str, ResolutionFailure] = {
 }
 
 
-def _failure(vault_status: str) -> ResolutionFailure:
-    return FAILURES.get(vault_status, "unknown_answer")
+def _failure(contact: Contact) -> ResolutionFailure:
+    if contact.status == "ticket_refused":
+        # Too late (the ticket outlived its use: look at the backlog), or not a ticket the
+        # vault accepts (intake's and the vault's keys disagree, or it was tampered with).
+        return "ticket_expired" if contact.reason == "expired" else "ticket_invalid"
+    return FAILURES.get(contact.status, "unknown_answer")
+
 
 RESOLUTIONS = Counter(
     "blindpost_resolver_resolutions_total", "Accepted messages resolved, by outcome", ["outcome"]
@@ -84,7 +89,7 @@ class Resolver:
             return []
         lookups = {
             event.ext_message_id: ContactRequest(
-                accepted.ext_user_id, accepted.channel, event.ext_message_id
+                accepted.ext_user_id, accepted.channel, event.ext_message_id, accepted.ticket
             )
             for _record, event, accepted in wanted
         }
@@ -97,7 +102,7 @@ class Resolver:
     def _outputs(self, event: Event, accepted: MessageAccepted, contact: Contact) -> list[Output]:
         mid = event.ext_message_id
         if contact.status != "ok" or contact.address is None:
-            reason = _failure(contact.status)
+            reason = _failure(contact)
             RESOLUTIONS.labels(reason).inc()
             observe_step(RESOLVED, accepted.channel.family.value, "failed", event.occurred_at)
             failed = Event.create(

@@ -21,6 +21,8 @@ class Contact:
     address: str | None = None
     locale: str | None = None
     audit_id: str | None = None
+    reason: str | None = None
+    """Why the vault refused the read (``ticket_refused``: the ticket's fault, in its words)."""
 
 
 class VaultClient:
@@ -59,6 +61,7 @@ class VaultClient:
                     address=item.get("address"),
                     locale=item.get("locale"),
                     audit_id=item.get("audit_id"),
+                    reason=item.get("reason"),
                 )
                 for item in payload["results"]
             ]

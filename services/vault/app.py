@@ -35,6 +35,7 @@ from shared.http import add_readiness_check, create_service_app
 from shared.kafka import RecoveringProducer, kafka_producer, prepare_topics
 from shared.lifecycle import provide, run_background, stopping
 from shared.logging import get_logger
+from shared.tickets import TicketVerifier
 from shared.topics import MESSAGE_EVENTS, SUBJECT_FACTS, VAULT_AUDIT
 
 log = get_logger(__name__)
@@ -82,6 +83,9 @@ def create_app(settings: VaultSettings) -> web.Application:
             "`blindpost vault rotate-epochs` creates the first"
         )
     signer = CheckpointSigner.from_setting(settings.secret("vault_audit_signing_key"))
+    tickets = TicketVerifier.parse(
+        settings.vault_ticket_public_keys, "BLINDPOST_VAULT_TICKET_PUBLIC_KEYS"
+    )
     kafka = settings.kafka
     app = create_service_app(
         "vault",
@@ -116,6 +120,7 @@ def create_app(settings: VaultSettings) -> web.Application:
             blind_index,
             publisher,
             relay.notify,
+            tickets=tickets,
             lookups_per_minute=settings.vault_lookups_per_minute,
         )
         yield relay

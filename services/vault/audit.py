@@ -37,6 +37,7 @@ class Decision(StrEnum):
     REFUSED_INVALID = "refused_invalid"
     REFUSED_THROTTLED = "refused_throttled"
     REFUSED_ERASED = "refused_erased"
+    REFUSED_TICKET = "refused_ticket"
     ERASURE_OVERRIDDEN = "erasure_overridden"
 
 

@@ -16,6 +16,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
+from shared.ed25519_keys import public_keys
 from shared.settings import SettingsError
 
 _CONTEXT = b"blindpost audit checkpoint v1\x00"
@@ -111,16 +112,7 @@ class CheckpointKeys:
 
     @classmethod
     def parse(cls, texts: list[str]) -> CheckpointKeys:
-        keys = []
-        for number, text in enumerate(texts, 1):
-            try:
-                keys.append(Ed25519PublicKey.from_public_bytes(_unb64(text.strip())))
-            except (binascii.Error, ValueError):
-                raise SettingsError(
-                    f"BLINDPOST_VAULT_AUDIT_PUBLIC_KEYS: key {number} is not an Ed25519 public "
-                    "key (base64url of 32 bytes)"
-                ) from None
-        return cls(keys)
+        return cls(public_keys(texts, "BLINDPOST_VAULT_AUDIT_PUBLIC_KEYS"))
 
     def __bool__(self) -> bool:
         return bool(self._keys)

@@ -198,8 +198,13 @@ def _contact_requests(body: object) -> tuple[str, list[ContactRequest]]:
             channel = Channel(str(item.get("channel")))
         except ValueError:
             raise InvalidContact(f"requests[{index}].channel", "unknown channel") from None
+        ticket = item.get("ticket")
+        if ticket is not None and not isinstance(ticket, str):
+            raise InvalidContact(f"requests[{index}].ticket", "a resolution ticket is a string")
         parsed.append(
-            ContactRequest(validate_ext_user_id(item.get("ext_user_id")), channel, message_id)
+            ContactRequest(
+                validate_ext_user_id(item.get("ext_user_id")), channel, message_id, ticket
+            )
         )
     return str(purpose), parsed
 

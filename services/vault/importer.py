@@ -15,7 +15,13 @@ from services.vault import repository as repo
 from services.vault.access import Caller, Scope, audit_entry
 from services.vault.audit import Decision
 from services.vault.crypto import BlindIndex, Keyring
-from services.vault.import_batches import STAGING, PipelinedWriter, cooperative
+from services.vault.import_batches import (
+    IMPORT_PURPOSE,
+    STAGING,
+    PipelinedWriter,
+    audit_imported_subjects,
+    cooperative,
+)
 from services.vault.import_lines import (
     ImportAborted,
     ImportReport,
@@ -98,10 +104,11 @@ async def import_file(
             entry = audit_entry(
                 operator,
                 Decision.IMPORTED,
-                purpose="bulk-import",
+                purpose=IMPORT_PURPOSE,
                 fields=("email", "phone", "viber_id", "whatsapp_id", "locale", "opted_out"),
                 detail=f"imported={report.imported} rejected={len(report.rejected)}",
             )
+            await audit_imported_subjects(conn, operator)
             await audit_store.append_audit(conn, [*erasures.audit_entries(), entry])
         report.committed = True
         report.facts_published = await publish_facts(conn, publisher, since=started)

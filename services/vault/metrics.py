@@ -41,3 +41,5 @@ def count_reads(caller: Caller, purpose: str, results: Iterable[Mapping[str, obj
         status = str(result["status"])
         CONTACT_READS.labels(status).inc()
         READS_BY_PURPOSE.labels(caller.scope.value, purpose, status).inc()
+        if status == "ticket_refused":  # a refusal like any other, for the refusal alerts
+            REFUSALS.labels(caller.scope.value, "refused_ticket").inc()

@@ -7,12 +7,16 @@ from __future__ import annotations
 
 import asyncpg
 
+from services.vault import audit_store
 from services.vault import repository as repo
-from services.vault.access import Caller, Scope
+from services.vault.access import Caller, Scope, audit_entry
+from services.vault.audit import AuditEntry, Decision
 from services.vault.crypto import BlindIndex, Keyring
 from services.vault.domain import ContactField, blind_index_input
 from services.vault.operations import audit_operation
 from services.vault.writes import subject_cipher
+
+PURPOSE = "blind-index-rotation"
 
 
 async def reindex_blind_index(
@@ -20,6 +24,7 @@ async def reindex_blind_index(
 ) -> int:
     """The number of subjects re-indexed under ``blind_index.version``."""
     conn = await asyncpg.connect(dsn)
+    operator = Caller(caller, Scope.ADMIN, "reindex")
     moved = 0
     try:
         while True:
@@ -38,6 +43,7 @@ async def reindex_blind_index(
                 await conn.execute(
                     "DELETE FROM blind_index WHERE ext_user_id = ANY($1::text[])", list(subjects)
                 )
+                decrypted: list[AuditEntry] = []
                 for subject in subjects.values():
                     if subject.erased or subject.wrapped_key is None:
                         continue
@@ -51,11 +57,23 @@ async def reindex_blind_index(
                     await repo.replace_blind_index(
                         conn, subject.ext_user_id, digests, blind_index.version
                     )
+                    # Each subject's addresses were decrypted: its own trail says so.
+                    decrypted.append(
+                        audit_entry(
+                            operator,
+                            Decision.KEYS_ROTATED,
+                            purpose=PURPOSE,
+                            ext_user_id=subject.ext_user_id,
+                            fields=tuple(sorted(field.value for field in digests)),
+                            detail=f"re-indexed under version {blind_index.version}",
+                        )
+                    )
+                await audit_store.append_audit(conn, decrypted)
             moved += len(ids)
         await audit_operation(
             conn,
-            Caller(caller, Scope.ADMIN, "reindex"),
-            purpose="blind-index-rotation",
+            operator,
+            purpose=PURPOSE,
             detail=f"reindexed={moved} version={blind_index.version}",
         )
     finally:

@@ -1,9 +1,14 @@
 """The resolver's read: one address per request, each read audited with its message id.
 Concurrent calls share one transaction (group commit); the answer is only given once the
-audit rows are committed (no audit row, no data)."""
+audit rows are committed (no audit row, no data).
+
+A request is read only against a valid resolution ticket (``shared.tickets``), checked
+before the subject is loaded: a refused one is answered ``ticket_refused`` with the reason,
+the same whether the player exists or not, and audited as ``refused_ticket``."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -21,10 +26,14 @@ from services.vault.writes import subject_cipher
 from shared.contacts import ContactRequest
 from shared.domain import Channel
 from shared.logging import get_logger
+from shared.tickets import TicketRefusal, TicketVerifier
 
 log = get_logger(__name__)
 
 RESOLVE_PURPOSES = frozenset({"dispatch"})
+# From this many requests on, their tickets are verified off the event loop (below it, the
+# hop to a thread costs about as much as the verifications).
+THREADED_CHECKS = 8
 
 
 @dataclass(frozen=True)
@@ -32,15 +41,22 @@ class _ResolveCall:
     caller: Caller
     purpose: str
     requests: list[ContactRequest]
+    refusals: list[TicketRefusal | None]
+    """Per request, why its ticket does not admit the read (None: it does)."""
 
 
 class ContactResolver:
     def __init__(
-        self, pool: asyncpg.Pool, keyring: Keyring, audit_committed: Callable[[], None]
+        self,
+        pool: asyncpg.Pool,
+        keyring: Keyring,
+        audit_committed: Callable[[], None],
+        tickets: TicketVerifier,
     ) -> None:
         self.pool = pool
         self.keyring = keyring
         self.audit_committed = audit_committed
+        self.tickets = tickets
         self._reads: GroupCommit[_ResolveCall, list[dict[str, object]]] = GroupCommit(
             self._resolve_calls
         )
@@ -48,21 +64,38 @@ class ContactResolver:
     async def resolve(
         self, caller: Caller, purpose: str, requests: list[ContactRequest]
     ) -> list[dict[str, object]]:
-        return await self._reads.submit(_ResolveCall(caller, purpose, requests))
+        # Checked here, per call, not in the shared transaction's critical path; a batch in
+        # a worker thread (verification releases the GIL), so the loop keeps serving.
+        if len(requests) >= THREADED_CHECKS:
+            refusals = await asyncio.to_thread(self._refusals, requests)
+        else:
+            refusals = self._refusals(requests)
+        return await self._reads.submit(_ResolveCall(caller, purpose, requests, refusals))
+
+    def _refusals(self, requests: list[ContactRequest]) -> list[TicketRefusal | None]:
+        return [self.tickets.refusal(r.ticket, r.ticket_subject()) for r in requests]
 
     async def _resolve_calls(self, calls: list[_ResolveCall]) -> list[list[dict[str, object]]]:
         answers: list[list[dict[str, object]]] = []
         entries: list[AuditEntry] = []
         async with self.pool.acquire() as conn, conn.transaction():
-            ids = sorted({r.ext_user_id for call in calls for r in call.requests})
-            subjects = await repo.load_subjects(conn, ids)
+            ids = {
+                request.ext_user_id
+                for call in calls
+                for request, refusal in zip(call.requests, call.refusals, strict=True)
+                if refusal is None
+            }
+            subjects = await repo.load_subjects(conn, sorted(ids))
             ciphers: dict[str, SubjectCipher] = {}
             for call in calls:
                 results = []
-                for request in call.requests:
-                    result, entry = self._resolve_one(
-                        call.caller, call.purpose, request, subjects, ciphers
-                    )
+                for request, refusal in zip(call.requests, call.refusals, strict=True):
+                    if refusal is None:
+                        result, entry = self._resolve_one(
+                            call.caller, call.purpose, request, subjects, ciphers
+                        )
+                    else:
+                        result, entry = _refused(call.caller, call.purpose, request, refusal)
                     results.append(result)
                     entries.append(entry)
                 answers.append(results)
@@ -128,3 +161,24 @@ class ContactResolver:
             result["address"] = address
             result["locale"] = subject.locale if subject else None
         return result, entry
+
+
+def _refused(
+    caller: Caller, purpose: str, request: ContactRequest, refusal: TicketRefusal
+) -> tuple[dict[str, object], AuditEntry]:
+    """No valid ticket, no read: the subject is not even looked at."""
+    entry = audit_entry(
+        caller,
+        Decision.REFUSED_TICKET,
+        purpose=purpose,
+        ext_user_id=request.ext_user_id,
+        ext_message_id=request.ext_message_id,
+        detail=f"{request.channel.value} ticket {refusal.value}",
+    )
+    result: dict[str, object] = {
+        "ext_message_id": str(request.ext_message_id),
+        "status": "ticket_refused",
+        "reason": refusal.value,
+        "audit_id": str(entry.audit_id),
+    }
+    return result, entry

@@ -36,6 +36,7 @@ from services.vault.tombstones import (
 from services.vault.writes import apply_change, facts_of, subject_cipher
 from shared.domain import Channel
 from shared.subject_facts import SubjectFacts
+from shared.tickets import TicketVerifier
 
 # Caller, ContactRequest and Scope are re-exported for app.py and tests/vault, which import
 # them from here; new code imports them from access and resolve.
@@ -51,6 +52,7 @@ class VaultService:
         publisher: Publisher,
         audit_committed: Callable[[], None] = lambda: None,
         lookups_per_minute: float = 60.0,
+        tickets: TicketVerifier | None = None,
     ) -> None:
         self.pool = pool
         self.keyring = keyring
@@ -59,7 +61,10 @@ class VaultService:
         # Audit facts reach Kafka through the relay (an outbox on the audit table), told here
         # that there is something new; subject facts are published inline, acknowledged.
         self.audit_committed = audit_committed
-        self._resolver = ContactResolver(pool, keyring, audit_committed)
+        # Without ticket keys (an operator command) no resolver read is admitted.
+        self._resolver = ContactResolver(
+            pool, keyring, audit_committed, tickets or TicketVerifier([])
+        )
         self.lookups = TokenBucket(lookups_per_minute / 60, burst=max(1, int(lookups_per_minute)))
 
     async def refuse(self, caller: Caller, decision: Decision, **kwargs: object) -> AuditEntry:

@@ -73,6 +73,12 @@ class VaultSettings(BlindpostSettings):
         description="Ed25519 public keys (base64url) `audit verify` accepts checkpoints from; "
         "by default the signing key's own",
     )
+    vault_ticket_public_keys: CsvList = Field(
+        default_factory=list,
+        description="Ed25519 public keys (base64url) of intake's resolution-ticket signing "
+        "key, several while it changes; the resolver's reads need a ticket one of them "
+        "signed, and the service refuses to start without one",
+    )
     vault_audit_checkpoint_interval_s: float = Field(
         60.0, gt=0, description="How often a new audit head is signed and published"
     )

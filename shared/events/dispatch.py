@@ -13,10 +13,16 @@ from shared.events.payload import EventType, Payload
 
 
 class DispatchAttempted(Payload):
+    """An address opened and handed to a provider: with the vault's audited read for the
+    message, the trail of one use of a player's address (docs/vault.md, "The trail")."""
+
     event_type: ClassVar[EventType] = EventType.DISPATCH_ATTEMPTED
     channel: Channel
     provider: str
     attempt: int = Field(ge=1)
+    # Which dispatcher process made the call (its pod name): None in events written
+    # before it was recorded.
+    dispatcher: str | None = None
 
 
 class DispatchSucceeded(Payload):

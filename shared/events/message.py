@@ -39,6 +39,10 @@ class MessageAccepted(Payload):
     # sealed for the dispatcher itself (it never appears here).
     recipient_source: RecipientSource = "vault"
     content: MessageContent
+    # Intake's signed word that this message may read this player's address on this
+    # channel (shared.tickets): the vault reads only against it.  Optional: a preview
+    # needs none, and events written before tickets existed have none.
+    ticket: str | None = None
 
 
 class RecipientResolved(Payload):
@@ -61,15 +65,19 @@ ResolutionFailure = Literal[
     # an answer this resolver does not know.  Both end the message as ``failed``.
     "integrity_failure",
     "unknown_answer",
+    # Version 3: the vault refused the read for want of a valid resolution ticket
+    # (shared.tickets): expired (read too late), or missing, forged or not this message's.
+    "ticket_expired",
+    "ticket_invalid",
 ]
 
 
 class RecipientResolutionFailed(Payload):
-    """Version 2 added two reasons: an older reader skips those events (a newer version
-    it cannot validate) instead of dead-lettering them; v1 records read unchanged."""
+    """Versions 2 and 3 added reasons: an older reader skips those events (a newer version
+    it cannot validate) instead of dead-lettering them; older records read unchanged."""
 
     event_type: ClassVar[EventType] = EventType.RECIPIENT_RESOLUTION_FAILED
-    class_version: ClassVar[int] = 2
+    class_version: ClassVar[int] = 3
     channel: Channel
     reason: ResolutionFailure
 

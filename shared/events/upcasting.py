@@ -31,6 +31,8 @@ def values_added(payload: dict[str, Any]) -> dict[str, Any]:
 UPCASTERS: dict[tuple[EventType, int], Upcaster] = {
     (EventType.RECIPIENT_RESOLVED, 1): upcast_recipient_resolved_v1_v2,
     (EventType.RECIPIENT_RESOLUTION_FAILED, 1): values_added,
+    # v3 added the reasons ticket_expired and ticket_invalid.
+    (EventType.RECIPIENT_RESOLUTION_FAILED, 2): values_added,
     # v2 added the outcome "transient" (a delayed DSN).
     (EventType.STATUS_NOT_APPLIED, 1): values_added,
 }

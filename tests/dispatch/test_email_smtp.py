@@ -8,7 +8,7 @@ from email.policy import default as default_policy
 from services.dispatch.email_main import create_email_app
 from services.dispatch.settings import EmailSettings
 from shared.domain import Channel
-from shared.events import DispatchSucceeded, EventType
+from shared.events import DispatchAttempted, DispatchSucceeded, EventType
 from shared.tracking import TrackingTokens
 from shared.verp import BounceAddresses
 from tests.dispatch.support import (
@@ -32,6 +32,7 @@ async def test_mail_arrives_with_headers_both_bodies_and_tracking(
         **dispatch_env,
         "BLINDPOST_SMTP_PORT": str(port),
         "BLINDPOST_MESSAGE_ID_DOMAIN": "mail.blindpost.test",
+        "BLINDPOST_INSTANCE_ID": "blindpost-dispatch-email-7f9c-x2",  # the chart's pod name
     }
     work = make_work(
         Channel.EMAIL,
@@ -96,6 +97,8 @@ async def test_mail_arrives_with_headers_both_bodies_and_tracking(
     mine = outcomes(events)[work.ext_message_id]
     types = [e.type for e in mine]
     assert types == [EventType.DISPATCH_ATTEMPTED, EventType.DISPATCH_SUCCEEDED]
+    # The use of the address, by the process that used it (the vault's audit has the read).
+    assert payload_of(mine[0], DispatchAttempted).dispatcher == "blindpost-dispatch-email-7f9c-x2"
     dispatched = payload_of(mine[1], DispatchSucceeded)
     assert dispatched.provider == "smtp"
     assert dispatched.provider_message_id == f"{mid}@mail.blindpost.test"

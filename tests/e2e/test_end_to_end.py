@@ -14,6 +14,7 @@ import email.policy
 import itertools
 import json
 import re
+import socket
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -244,6 +245,13 @@ async def test_a_campaign_goes_out_statuses_come_back_and_no_address_leaks(
             assert types.index(earlier) < last(later), types
         assert types.count("status.reported") == 3  # opened, clicked, unsubscribed
         assert [r["purpose"] for r in view["vault_reads"]] == ["dispatch", "one-click-unsubscribe"]
+        # The trail of the address's use: the vault's audited read for this message, then
+        # the dispatcher process that handed it to the provider.
+        read = view["vault_reads"][0]
+        assert (read["decision"], read["caller"], read["fields"]) == ("read", "resolver", ["email"])
+        (attempt,) = [e for e in view["events"] if e["type"] == "dispatch.attempted"]
+        assert attempt["payload"]["dispatcher"] == socket.gethostname()  # no instance id set
+        assert read["at"] < attempt["occurred_at"]
         blindpost(env, outputs, "messages", "show", ids["sms"])
         blindpost(env, outputs, "events", "verify")
         blindpost(env, outputs, "audit", "verify")

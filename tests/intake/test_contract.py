@@ -9,6 +9,7 @@ import pytest
 
 from shared.domain import Channel, ErrorCode, ext_message_id_for
 from shared.events import Envelope, EventType
+from shared.tickets import TicketSubject, TicketVerifier
 from shared.topics import Topics
 from tests.intake.conftest import (
     CALLBACK,
@@ -44,7 +45,11 @@ async def known_user(
 
 
 async def test_every_channel_is_accepted_and_on_the_event_log(
-    intake: IntakeClient, known_user: str, kafka_bootstrap: str, topics: Topics
+    intake: IntakeClient,
+    known_user: str,
+    kafka_bootstrap: str,
+    topics: Topics,
+    base_env: dict[str, str],
 ):
     answers = {}
     for channel in Channel:
@@ -55,6 +60,7 @@ async def test_every_channel_is_accepted_and_on_the_event_log(
         assert answer["ext_message_id"] == str(ext_message_id_for(channel, uid))
         answers[answer["ext_message_id"]] = (channel, body)
 
+    tickets = TicketVerifier.parse([base_env["BLINDPOST_VAULT_TICKET_PUBLIC_KEYS"]], "keys")
     records = await read_topic(kafka_bootstrap, topics.message_events, expect=len(answers))
     events = {str(e.ext_message_id): e for e in (Envelope.from_bytes(r.value) for r in records)}
     assert set(events) == set(answers)
@@ -67,6 +73,9 @@ async def test_every_channel_is_accepted_and_on_the_event_log(
         assert payload["callback_url"] == CALLBACK
         assert payload["recipient_source"] == "vault"
         assert payload["content"]["body"] == body["body"]
+        # The vault's word that this read is allowed: for this message, player and channel.
+        subject = TicketSubject(uuid.UUID(mid), known_user, channel)
+        assert tickets.refusal(payload["ticket"], subject) is None
         if channel is Channel.CIM:
             assert payload["content"]["extension"] == {"title": "Hi", "action": "BUY"}
         if channel is Channel.EMAIL:

@@ -63,6 +63,7 @@ async def test_preview_is_sealed_for_the_email_dispatcher_and_never_in_clear(
     accepted = {e.ext_message_id: payload_of(e, MessageAccepted) for e in events}
     assert accepted[mid].recipient_source == "request"
     assert accepted[mid].activity_type == "preview"
+    assert accepted[mid].ticket is None  # no vault read to admit
 
     # Nowhere in clear: not on any topic, not in the database, not in a log line.
     needles = [ADDRESS.encode(), ADDRESS.lower().encode(), b"risk@example.org"]

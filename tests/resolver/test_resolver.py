@@ -20,11 +20,12 @@ from shared.events import Event, EventType, MessageAccepted, RecipientResolution
 from shared.kafka import start_producer
 from shared.sealing import SealingKeyring
 from shared.work import DispatchWork
+from tests.support import events as build
 from tests.support.events import payload_of
 from tests.support.kafka import read_topic
 from tests.support.polling import eventually
 from tests.support.ports import free_port
-from tests.vault.support import accepted_event, running_vault
+from tests.vault.support import accepted_event, audit_rows, running_vault
 
 
 @asynccontextmanager
@@ -261,3 +262,45 @@ async def test_a_duplicated_accepted_message_is_read_from_the_vault_once(
     finally:
         await conn.close()
     assert reads == 1
+
+
+async def test_a_message_without_a_valid_ticket_fails_with_our_reason_not_a_dead_letter(
+    vault, vault_env, vault_dsn, kafka_bootstrap, topics
+):
+    """The vault refuses a read whose ticket is missing, late or another message's: the
+    resolver ends the message ``failed`` with the ticket's reason, and the next goes on."""
+    await vault.put("u-ticket", {"email": "ticket.holder@example.org"})
+    unsigned = build.accepted(channel=Channel.EMAIL, ext_user_id="u-ticket", ticket=None)
+    late = accepted_event("u-ticket", Channel.EMAIL, ticket_ttl_s=-60)
+    # A genuine ticket, for another player: copied onto a message for this one.
+    borrowed_from = accepted_event("u-other", Channel.EMAIL)
+    borrowed = build.accepted(
+        channel=Channel.EMAIL,
+        ext_user_id="u-ticket",
+        ticket=payload_of(borrowed_from, MessageAccepted).ticket,
+    )
+    good = accepted_event("u-ticket", Channel.EMAIL)
+    await produce(kafka_bootstrap, topics.message_events, [unsigned, late, borrowed, good])
+    async with running_resolver(vault_env, vault.base_url):
+        work = await read_topic(kafka_bootstrap, topics.dispatch(Channel.EMAIL), expect=1)
+        log = await read_topic(kafka_bootstrap, topics.message_events, expect=8)
+    assert [DispatchWork.from_bytes(r.value).ext_message_id for r in work] == [good.ext_message_id]
+    failed = {
+        e.ext_message_id: e
+        for e in map(Event.from_bytes, (r.value for r in log))
+        if e.type is EventType.RECIPIENT_RESOLUTION_FAILED
+    }
+    assert {m: payload_of(e, RecipientResolutionFailed).reason for m, e in failed.items()} == {
+        unsigned.ext_message_id: "ticket_invalid",
+        late.ext_message_id: "ticket_expired",
+        borrowed.ext_message_id: "ticket_invalid",
+    }
+    assert all(status_from(e) is SmarticoStatus.FAILED for e in failed.values())
+    rows = await audit_rows(vault_dsn)
+    refused = {r["ext_message_id"]: r["detail"] for r in rows if r["decision"] == "refused_ticket"}
+    assert refused == {
+        unsigned.ext_message_id: "email ticket missing",
+        late.ext_message_id: "email ticket expired",
+        borrowed.ext_message_id: "email ticket invalid_signature",
+    }
+    assert await read_topic(kafka_bootstrap, topics.dead_letter, timeout_s=1) == []

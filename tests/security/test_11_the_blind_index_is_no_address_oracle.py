@@ -85,6 +85,15 @@ async def test_the_key_rotates_and_earlier_rows_are_still_found(vault_env, vault
     done = run_cli(rotated, "vault", "reindex")
     assert done.returncode == 0, done.stdout + done.stderr
     assert "re-indexed 1 subjects" in done.stdout
+    # Re-indexing decrypted ada's address: her own audit trail says so.
+    rows = await fetch(
+        vault_dsn,
+        "SELECT ext_user_id, fields, purpose FROM audit_log"
+        " WHERE decision = 'keys_rotated' AND ext_user_id IS NOT NULL",
+    )
+    assert [(r["ext_user_id"], list(r["fields"]), r["purpose"]) for r in rows] == [
+        ("ada", ["email"], "blind-index-rotation")
+    ]
     only_new = {k: v for k, v in rotated.items() if "PREVIOUS_KEYS" not in k}
     async with running_vault(only_new) as vault:
         status, body = await vault.call("POST", "/v1/lookups", "admin", json={"email": EMAIL})

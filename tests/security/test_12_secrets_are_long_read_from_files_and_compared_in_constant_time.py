@@ -17,9 +17,11 @@ from services.status_ingest import webhooks
 from shared.settings import SettingsError
 
 LONG = "a-smartico-secret-of-forty-bytes-length!"
+TICKET_KEY = "0Bddo06z_J6VpWpGxwqD5Lyi2vVdim-WDzD4ZA9igs0"  # a test key, not a shipped one
 INTAKE = {
     "DATABASE_URL": "postgresql://intake@db/blindpost",
     "BLINDPOST_SEAL_PUBLIC_KEY_EMAIL": "k1:AAAA",
+    "BLINDPOST_INTAKE_TICKET_SIGNING_KEY": TICKET_KEY,
 }
 
 
@@ -41,6 +43,7 @@ def test_every_secret_setting_can_come_from_a_mounted_file(tmp_path: Path) -> No
     settings = IntakeSettings.from_env(
         {
             "BLINDPOST_SEAL_PUBLIC_KEY_EMAIL": "k1:AAAA",
+            "BLINDPOST_INTAKE_TICKET_SIGNING_KEY": TICKET_KEY,
             "BLINDPOST_INTAKE_SECRETS_FILE": str(tmp_path / "intake"),
             "DATABASE_URL_FILE": str(tmp_path / "dsn"),  # a group's secret, by its alias
         }

@@ -203,11 +203,14 @@ def test_every_type_round_trips_typed() -> None:
         assert again == event and type(again.payload) is PAYLOAD_TYPES[event.type]
 
 
-def test_resolution_failures_of_version_1_read_as_version_2() -> None:
-    """Version 2 only added reasons: a stored v1 record reads unchanged."""
-    raw = build.written(build.resolution_failed(MID, "opted_out"), schema_version=1)
+@pytest.mark.parametrize("stored_version", [1, 2])
+def test_resolution_failures_of_older_versions_read_as_the_current_one(
+    stored_version: int,
+) -> None:
+    """Versions 2 and 3 only added reasons: a stored v1 or v2 record reads unchanged."""
+    raw = build.written(build.resolution_failed(MID, "opted_out"), schema_version=stored_version)
     event = read_event(raw, "unit")
-    assert event is not None and event.schema_version == 2
+    assert event is not None and event.schema_version == 3
     assert build.payload_of(event, RecipientResolutionFailed).reason == "opted_out"
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from services.callback_relay.settings import RelaySettings
+from services.intake.settings import IntakeSettings
 from services.vault.settings import VaultSettings
 from shared.secret_policy import SHIPPED_DIGESTS, shipped_digests
 from shared.settings import SettingsError
@@ -82,3 +83,13 @@ def test_a_credential_issued_elsewhere_is_not_held_to_our_length() -> None:
         BLINDPOST_CALLBACK_API_KEY="smartico-16-char",
     )
     assert RelaySettings.from_env(env).secret("callback_api_key") == "smartico-16-char"
+
+
+def test_the_shipped_ticket_signing_key_is_refused_outside_local() -> None:
+    env = production(BLINDPOST_INTAKE_SECRETS=STRONG)
+    with pytest.raises(SettingsError) as caught:
+        IntakeSettings.from_env(env)
+    assert "BLINDPOST_INTAKE_TICKET_SIGNING_KEY: is a public value shipped" in "\n".join(
+        caught.value.problems
+    )
+    assert local_env()["BLINDPOST_INTAKE_TICKET_SIGNING_KEY"] not in str(caught.value)

@@ -60,6 +60,7 @@ def accepted(
     recipient_source: str = "vault",
     at: datetime | None = None,
     producer: str = "intake",
+    ticket: str | None = None,
 ) -> Event:
     """``message.accepted`` for ``uid`` (random if None); its ext_message_id is intake's."""
     uid = uid or uuid.uuid4().hex
@@ -70,6 +71,7 @@ def accepted(
         callback_url=callback_url,
         recipient_source=recipient_source,  # type: ignore[arg-type]
         content=content or MessageContent(subject="Hello", body="<p>Hi</p>", text_body="Hi"),
+        ticket=ticket,
     )
     return _event(ext_message_id_for(channel, uid), payload, producer, at=at)
 

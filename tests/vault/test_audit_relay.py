@@ -17,7 +17,9 @@ from services.vault.settings import VaultSettings
 from shared.db import create_pool
 from shared.domain import Channel
 from shared.kafka import start_producer
+from shared.tickets import TicketVerifier
 from tests.support.kafka import read_topic
+from tests.vault.support import with_ticket
 
 
 class KafkaIsDown:
@@ -48,13 +50,17 @@ async def test_rows_written_while_kafka_is_down_are_published_later(
     pool = await create_pool(vault_dsn)
     producer = await start_producer(kafka_bootstrap)
     try:
-        service = VaultService(pool, keyring, blind_index, KafkaIsDown())
+        tickets = TicketVerifier.parse(settings.vault_ticket_public_keys, "keys")
+        service = VaultService(pool, keyring, blind_index, KafkaIsDown(), tickets=tickets)
         caller = Caller("resolver", Scope.RESOLVER, "req-1")
         mids = [uuid.uuid4() for _ in range(5)]
         await service.resolve(
             caller,
             "dispatch",
-            [ContactRequest(f"user-{n}", Channel.EMAIL, m) for n, m in enumerate(mids)],
+            [
+                with_ticket(vault_env, ContactRequest(f"user-{n}", Channel.EMAIL, m))
+                for n, m in enumerate(mids)
+            ],
         )
         down = AuditRelay(pool, KafkaIsDown())
         with pytest.raises(ConnectionError):

@@ -142,3 +142,42 @@ async def test_an_import_killed_half_way_leaves_nothing(vault_env, vault_dsn, tm
         await process.wait()
     assert await count(vault_dsn) == 0 and await count(vault_dsn, "data_keys") == 0
     assert await count(vault_dsn, "audit_log") == 0
+
+
+async def test_each_imported_line_is_audited_by_its_subject(vault_env, vault_dsn, tmp_path):
+    """An import of N players leaves N audit rows naming them (a DPO asking what happened
+    to one player's data finds the import), besides the import's own summary row."""
+    lines = [subject_line(n) for n in range(12)]
+    lines[4] = json.dumps({"ext_user_id": "imp-4", "locale": "pt"})  # only some fields
+    lines[7] = json.dumps({"ext_user_id": "bad", "phone": "12"})  # rejected: not audited
+    path = tmp_path / "subjects.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    done = run_cli(vault_env, "vault", "import", str(path), "--batch-size", "5", "--no-progress")
+    assert done.returncode == 1 and "imported 11 subjects" in done.stdout, done.stderr[-3000:]
+
+    conn = await asyncpg.connect(vault_dsn)
+    try:
+        rows = await conn.fetch(
+            "SELECT ext_user_id, fields, detail, purpose, caller FROM audit_log"
+            " WHERE decision = 'imported' ORDER BY seq"
+        )
+    finally:
+        await conn.close()
+    *per_subject, summary = rows
+    imported = [n for n in range(12) if n != 7]
+    assert [r["ext_user_id"] for r in per_subject] == [f"imp-{n}" for n in imported]
+    assert [r["detail"] for r in per_subject] == [f"import line {n + 1}" for n in imported]
+    assert list(per_subject[4]["fields"]) == ["locale"]
+    assert list(per_subject[0]["fields"]) == ["email", "phone"]
+    assert {(r["purpose"], r["caller"]) for r in rows} == {("bulk-import", summary["caller"])}
+    assert summary["ext_user_id"] is None and summary["detail"] == "imported=11 rejected=1"
+
+    report = run_cli(vault_env, "audit", "pii", "--user", "imp-9", "--format", "json")
+    assert report.returncode == 0, report.stderr
+    (row,) = json.loads(report.stdout)
+    assert (row["decision"], row["purpose"], row["detail"]) == (
+        "imported",
+        "bulk-import",
+        "import line 10",
+    )
+    assert "imported.9@example.org" not in report.stdout
