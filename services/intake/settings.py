@@ -13,7 +13,7 @@ from pydantic import (
     field_validator,
 )
 
-from shared.settings import BlindpostSettings, EventsDatabase
+from shared.settings import BlindpostSettings, ContentKeysVault, EventsDatabase
 
 MIN_SECRET_BYTES = 32
 
@@ -40,6 +40,12 @@ class IntakeSettings(BlindpostSettings):
     )
     database: EventsDatabase  # where intake keeps its subject directory
     seal_public_key_email: str = Field(description="'<key id>:<base64>' of the e-mail dispatcher")
+    intake_seal_content: bool = Field(
+        True,
+        description="seal subjects, bodies and extensions under the player's content key "
+        "(docs/vault.md, 'Content keys'); off only for tests of intake without a vault",
+    )
+    content_keys: ContentKeysVault
     intake_max_body_bytes: int = Field(1_048_576, gt=0)
     intake_answer_timeout_s: float = Field(
         1.5, gt=0, description="a dependency that has not answered by then gets error 6 (< 2 s)"

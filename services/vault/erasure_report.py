@@ -12,6 +12,7 @@ from services.vault import audit_store
 from services.vault import repository as repo
 from services.vault.access import Caller, Scope, audit_entry, now
 from services.vault.audit import Decision
+from services.vault.content_keys import FIELD as CONTENT_KEY
 from services.vault.subject_records import audit_trail, iso, message_states
 from services.vault.tombstones import destroyed_kek
 
@@ -43,12 +44,15 @@ def _backups(kek: str | None, configured_keks: set[str]) -> str:
 
 def _destroyed(erasure: dict[str, object], configured_keks: set[str]) -> dict[str, object]:
     detail = str(erasure["detail"] or "")
+    fields = list(erasure["fields"])  # type: ignore[call-overload]
     return {
         "at": erasure["at"],
         "by": {"principal": erasure["principal"], "scope": erasure["scope"]},
         "audit_seq": erasure["seq"],
         "data_key": detail or "the subject's data key (its KEK was not recorded then)",
-        "contact_ciphertexts": erasure["fields"],
+        "contact_ciphertexts": [f for f in fields if f != CONTENT_KEY],
+        # Every subject, body and extension sealed under it, wherever a copy is kept.
+        "content_key": "destroyed" if CONTENT_KEY in fields else "none held",
         "also": ["blind-index digests", "suppressions", "locale and opt-outs"],
         "backups": _backups(destroyed_kek(detail), configured_keks),
     }
