@@ -61,7 +61,9 @@ class ContentKeysVault(EnvSettings):
 
     vault_url: str = "http://127.0.0.1:8081"
     vault_content_token: SecretStr = Field(
-        description="a principal with the vault's content scope (docs/vault.md)"
+        SecretStr(""),
+        description="a principal with the vault's content scope (docs/vault.md); without it "
+        "no content key is given, so sealed content is neither made nor opened",
     )
     content_keys_timeout_s: float = Field(5.0, gt=0)
     content_keys_cache_ttl_s: float = Field(

@@ -11,6 +11,7 @@ from pydantic import (
     SecretStr,
     ValidationInfo,
     field_validator,
+    model_validator,
 )
 
 from shared.settings import BlindpostSettings, ContentKeysVault, EventsDatabase
@@ -74,6 +75,15 @@ class IntakeSettings(BlindpostSettings):
                 "(shorter ones only with BLINDPOST_ENV=local)"
             )
         return secrets
+
+    @model_validator(mode="after")
+    def _sealing_needs_a_token(self) -> IntakeSettings:
+        if self.intake_seal_content and not self.content_keys.secret("vault_content_token"):
+            raise ValueError(
+                "BLINDPOST_VAULT_CONTENT_TOKEN is required while BLINDPOST_INTAKE_SEAL_CONTENT "
+                "is true (the default)"
+            )
+        return self
 
     def secret_values(self) -> list[bytes]:
         return [secret.get_secret_value().encode() for secret in self.intake_secrets]
