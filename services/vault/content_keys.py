@@ -42,6 +42,36 @@ async def destroy(conn: asyncpg.Connection, ext_user_id: str) -> str | None:
     return kek_id
 
 
+async def rewrap_all(conn: asyncpg.Connection, keyring: Keyring, batch_size: int) -> int:
+    """``blindpost vault rotate-kek`` for content keys: each under the active KEK, batch by
+    batch (each commits), never a sealed content touched."""
+    done = 0
+    while True:
+        async with conn.transaction():
+            rows = await conn.fetch(
+                "SELECT ext_user_id, wrapped_key FROM content_keys WHERE kek_id <> $1"
+                " ORDER BY ext_user_id LIMIT $2 FOR UPDATE SKIP LOCKED",
+                keyring.active_id,
+                batch_size,
+            )
+            if not rows:
+                return done
+            await conn.executemany(
+                "UPDATE content_keys SET wrapped_key = $2, kek_id = $3 WHERE ext_user_id = $1",
+                [
+                    (
+                        row["ext_user_id"],
+                        keyring.rewrap(
+                            bytes(row["wrapped_key"]), row["ext_user_id"], CONTENT_KEY_VERSION
+                        ),
+                        keyring.active_id,
+                    )
+                    for row in rows
+                ],
+            )
+        done += len(rows)
+
+
 class ContentKeys:
     def __init__(
         self, pool: asyncpg.Pool, keyring: Keyring, audit_committed: Callable[[], None]
