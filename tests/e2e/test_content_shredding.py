@@ -101,14 +101,14 @@ async def test_an_erased_players_content_is_gone_everywhere_and_every_state_stay
                     assert response.status == 200, await response.text()
 
                 async def send(channel: str, body: dict[str, Any]) -> str:
-                    async def accepted() -> str | None:
+                    async def accepted() -> str:
                         async with http.post(
                             f"{intake}/v1/{channel}", json=body, headers=smartico
                         ) as response:
                             answer = await response.json()
                         # 1 while intake's directory catches up with the vault's facts.
                         assert answer["error_code"] in (0, 1), answer
-                        return answer.get("ext_message_id")
+                        return str(answer.get("ext_message_id") or "")
 
                     return await eventually(accepted, within=20, what=f"{channel} accepted")
 
@@ -175,25 +175,21 @@ async def test_an_erased_players_content_is_gone_everywhere_and_every_state_stay
                     within=60,
                     what="the late mail resolved",
                 )
-                for mid in ids[:3]:
-                    await eventually(
-                        lambda mid=mid: "dispatch.succeeded" in types_of(env, mid),
-                        within=60,
-                        what="every delivery in the event store",
-                    )
+                await eventually(
+                    lambda: all("dispatch.succeeded" in types_of(env, mid) for mid in ids[:3]),
+                    within=60,
+                    what="every delivery in the event store",
+                )
 
                 async with http.delete(f"{vault}/v1/subjects/{PLAYER}", headers=admin) as response:
                     assert response.status == 200, await response.text()
                 await processes["dispatch-email"].start(timeout_s=60)
 
-                failed = await eventually(
-                    lambda: next(
-                        (e for e in show(env, late)["events"] if e["type"] == "dispatch.failed"),
-                        None,
-                    ),
-                    within=60,
-                    what="the late mail failed",
-                )
+                def late_failure() -> dict[str, Any]:
+                    events = show(env, late)["events"]
+                    return next((e for e in events if e["type"] == "dispatch.failed"), {})
+
+                failed = await eventually(late_failure, within=60, what="the late mail failed")
                 assert failed["payload"]["reason"] == "content_erased"
                 assert len(outside.mails.received) == 2  # never sent
         finally:

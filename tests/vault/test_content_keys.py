@@ -5,7 +5,6 @@ player; asked for through the client the stages use (shared/content_keys.py)."""
 from __future__ import annotations
 
 import asyncio
-import base64
 import os
 import uuid
 
@@ -16,7 +15,7 @@ from shared.content_keys import RENDER, SEAL, ContentKeys
 from shared.content_sealing import ContentSealingError, open_content, seal
 from shared.events import MessageContent
 from tests.support.processes import run_cli
-from tests.vault.support import VaultClient, running_vault
+from tests.vault.support import VaultClient, kek_rotation_envs, running_vault
 
 EMAIL = "ottoline.fairweather@example.org"
 
@@ -125,14 +124,8 @@ async def test_kek_rotation_rewraps_content_keys_and_the_old_kek_can_go(
 ) -> None:
     async with running_vault(vault_env) as vault:
         before = (await client(vault, SEAL).answer_for("rotated-player")).key
-    new_kek = "kek-2:" + base64.urlsafe_b64encode(os.urandom(32)).decode().rstrip("=")
-    rotating = {
-        **vault_env,
-        "BLINDPOST_VAULT_KEKS": f"{vault_env['BLINDPOST_VAULT_KEKS']},{new_kek}",
-        "BLINDPOST_VAULT_ACTIVE_KEK": "kek-2",
-    }
+    rotating, new_only = kek_rotation_envs(vault_env)
     done = run_cli(rotating, "vault", "rotate-kek", "--no-progress")
     assert done.returncode == 0, done.stderr
-    new_only = {**vault_env, "BLINDPOST_VAULT_KEKS": new_kek, "BLINDPOST_VAULT_ACTIVE_KEK": "kek-2"}
     async with running_vault(new_only) as vault:
         assert (await client(vault, RENDER).answer_for("rotated-player")).key == before
