@@ -1,11 +1,10 @@
 """Crypto-shredding of message content, through the whole gateway (every service a real
 process): a player gets e-mails and a custom IM, they arrive in clear at a real SMTP server
 and the IM receiver; one more e-mail is resolved while its dispatcher is down.  The player is
-erased through the vault's API.  Then no topic (read uncommitted, from the beginning) and no
-table of either database holds a subject, body or extension sent to them, as written, in
-hex or in base64; the message still held by the dispatcher ends ``failed`` with
-``content_erased``; and ``blindpost messages show`` still lists every state of every message.
-"""
+erased through the vault's API.  Then no topic (read uncommitted, from the beginning), no
+table of either database and no log line holds a subject, body or extension sent to them, as
+written, in hex or in base64; the message still held by the dispatcher ends ``failed`` with
+``content_erased``; and ``blindpost messages show`` still lists every state of every message."""
 
 from __future__ import annotations
 
@@ -211,6 +210,7 @@ async def test_an_erased_players_content_is_gone_everywhere_and_every_state_stay
     places.update({f"topic {name}": text for name, text in topic_text.items()})
     places.update({f"events table {k}": v for k, v in (await all_table_text(events_dsn)).items()})
     places.update({f"vault table {k}": v for k, v in (await all_table_text(vault_dsn)).items()})
+    places.update({f"log {p.name}": p.read_text() for p in (tmp_path / "logs").glob("*.log")})
     assert any(name.endswith("message-events") for name in topic_text)
     assert places["events table events.content"].count("sealed") >= 4
     assert any(key.startswith("events table dispatch_ledger") for key in places)
