@@ -4,7 +4,10 @@ PostgreSQL), beside a bare aiohttp JSON handler in its own process, driven by th
 client in the same run.
 
 Every intake request is a new message for a known subject (a directory hit), answered 0
-only after Kafka acknowledged its event with acks=all.
+only after Kafka acknowledged its event with acks=all.  Measured twice: content as it came,
+and content sealed under the player's key from a vault in its own process (2,000 players
+drawn at random, so most keys come from intake's few-second cache; a campaign to distinct
+players would ask the vault for nearly every message).
 
     python -m bench intake          (BENCH_INTAKE_REQUESTS, BENCH_INTAKE_CONCURRENCY)
 """
@@ -127,32 +130,73 @@ async def _load(
     return seconds, latencies, codes, cpu_us
 
 
+async def _intake_row(env: dict[str, str], users: list[str], name: str, sealed: bool) -> Row:
+    """One intake process, sealing content or not, under the same load."""
+    port = free_port()
+    intake = ServiceProcess(
+        "intake",
+        {
+            **env,
+            "BLINDPOST_INTAKE_PORT": str(port),
+            "BLINDPOST_INTAKE_SEAL_CONTENT": str(sealed).lower(),
+        },
+        port,
+        Path(env["BLINDPOST_VAR_DIR"]) / f"intake-sealed-{sealed}.log",
+    )
+    try:
+        await intake.start()
+        await _wait_for_directory(env["DATABASE_URL"], len(users))
+        assert intake.process is not None
+        seconds, latencies, codes, cpu_us = await _load(
+            f"http://127.0.0.1:{port}/v1/sms",
+            env["BLINDPOST_INTAKE_SECRETS"].split(",")[0],
+            users,
+            REQUESTS,
+            intake.process.pid,
+        )
+    finally:
+        intake.stop()
+    accepted = codes.get(0, 0)
+    return row_from_loop(
+        "intake",
+        name,
+        seconds,
+        latencies,
+        f"concurrency {CONCURRENCY}, same client; server CPU {cpu_us:.0f} us/request; "
+        f"{accepted}/{REQUESTS} accepted" + ("" if accepted == REQUESTS else f", codes {codes}"),
+    )
+
+
 async def run() -> list[Row]:
     env = bench_env()
     bootstrap = env["KAFKA_BOOTSTRAP_SERVERS"]
     topics = Topics(f"bench{uuid.uuid4().hex[:8]}.")
     await ensure_topics(bootstrap, topics, INTAKE_TOPICS)
     db_name, dsn = await scratch_database("intake")
+    vault_db, vault_dsn = await scratch_database("intake_vault", "blindpost_vault")
     secret = env["BLINDPOST_INTAKE_SECRETS"].split(",")[0]
-    intake_port, bare_port = free_port(), free_port()
+    vault_port, bare_port = free_port(), free_port()
+    env.pop("BLINDPOST_VAULT_OWNER_DATABASE_URL", None)  # the scratch database's role migrates
     env.update(
         {
             "DATABASE_URL": dsn,
+            "BLINDPOST_VAULT_DATABASE_URL": vault_dsn,
+            "BLINDPOST_VAULT_PORT": str(vault_port),
+            "BLINDPOST_VAULT_URL": f"http://127.0.0.1:{vault_port}",
             "BLINDPOST_TOPIC_PREFIX": topics.prefix,
-            "BLINDPOST_INTAKE_PORT": str(intake_port),
             "BLINDPOST_LOG_LEVEL": "WARNING",
+            "BLINDPOST_VAR_DIR": tempfile.mkdtemp(prefix="bench-intake-"),
         }
     )
-    logs = Path(tempfile.mkdtemp(prefix="bench-intake-"))
-    intake = ServiceProcess("intake", env, intake_port, logs / "intake.log")
+    logs = Path(env["BLINDPOST_VAR_DIR"])
+    # The content keys' vault, as deployed: its own process.
+    vault = ServiceProcess("vault", env, vault_port, logs / "vault.log")
     bare = start_script(BARE_SERVER, bare_port)
     rows: list[Row] = []
     try:
-        await intake.start()
+        await vault.start()
         users = await _publish_subjects(bootstrap, topics)
-        await _wait_for_directory(dsn, len(users))
 
-        note = f"concurrency {CONCURRENCY}, same client"
         seconds, latencies, _, cpu_us = await _load(
             f"http://127.0.0.1:{bare_port}/v1/sms", secret, users, REQUESTS, bare.pid
         )
@@ -162,28 +206,16 @@ async def run() -> list[Row]:
                 "baseline: bare aiohttp JSON handler",
                 seconds,
                 latencies,
-                f"{note}; server CPU {cpu_us:.0f} us/request",
+                f"concurrency {CONCURRENCY}, same client; server CPU {cpu_us:.0f} us/request",
             )
         )
-
-        assert intake.process is not None
-        seconds, latencies, codes, cpu_us = await _load(
-            f"http://127.0.0.1:{intake_port}/v1/sms", secret, users, REQUESTS, intake.process.pid
-        )
-        accepted = codes.get(0, 0)
-        rows.append(
-            row_from_loop(
-                "intake",
-                "POST /v1/sms, acked by Kafka",
-                seconds,
-                latencies,
-                f"{note}; server CPU {cpu_us:.0f} us/request; {accepted}/{REQUESTS} accepted"
-                + ("" if accepted == REQUESTS else f", codes {codes}"),
-            )
-        )
+        rows.append(await _intake_row(env, users, "POST /v1/sms, acked by Kafka", False))
+        name = "POST /v1/sms, content sealed (vault key), acked by Kafka"
+        rows.append(await _intake_row(env, users, name, True))
     finally:
-        intake.stop()
+        vault.stop()
         stop_script(bare)
         await drop_database(db_name)
+        await drop_database(vault_db)
         await delete_topics_with_prefix(bootstrap, topics.prefix)
     return rows

@@ -28,11 +28,11 @@ class SealingError(ValueError):
     message instead of dying on a bare ``ValueError``."""
 
 
-def _b64e(raw: bytes) -> str:
+def b64e(raw: bytes) -> str:
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
 
 
-def _b64d(text: str) -> bytes:
+def b64d(text: str) -> bytes:
     try:
         return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
     except (ValueError, TypeError):  # binascii.Error is a ValueError
@@ -67,7 +67,7 @@ class SealingPublicKey:
         key_id, _, encoded = spec.partition(":")
         if not key_id or not encoded:
             raise SealingError("a sealing public key is '<key id>:<base64 key>'")
-        return cls(key_id, _public_key(_b64d(encoded)))
+        return cls(key_id, _public_key(b64d(encoded)))
 
     def seal(self, plaintext: bytes, context: bytes) -> str:
         ephemeral = X25519PrivateKey.generate()
@@ -75,9 +75,7 @@ class SealingPublicKey:
         key = _derive(ephemeral.exchange(self.key), ephemeral_raw, _raw_public(self.key))
         nonce = os.urandom(NONCE_BYTES)
         ciphertext = AESGCM(key).encrypt(nonce, plaintext, context + self.key_id.encode())
-        return ".".join(
-            (VERSION, self.key_id, _b64e(ephemeral_raw), _b64e(nonce), _b64e(ciphertext))
-        )
+        return ".".join((VERSION, self.key_id, b64e(ephemeral_raw), b64e(nonce), b64e(ciphertext)))
 
 
 @dataclass(frozen=True)
@@ -94,7 +92,7 @@ class SealingKeyring:
             if not key_id or not encoded:
                 raise SealingError("a sealing private key is '<key id>:<base64 key>'")
             try:
-                keys[key_id] = X25519PrivateKey.from_private_bytes(_b64d(encoded))
+                keys[key_id] = X25519PrivateKey.from_private_bytes(b64d(encoded))
             except ValueError:
                 raise SealingError(f"sealing private key {key_id!r} is not 32 bytes") from None
         return cls(keys)
@@ -110,9 +108,9 @@ class SealingKeyring:
         if private is None:
             raise SealingError(f"no private key with id {key_id!r} (was the key rotated out?)")
         ephemeral_raw, nonce, ciphertext = (
-            _b64d(ephemeral_b64),
-            _b64d(nonce_b64),
-            _b64d(ciphertext_b64),
+            b64d(ephemeral_b64),
+            b64d(nonce_b64),
+            b64d(ciphertext_b64),
         )
         if len(nonce) != NONCE_BYTES:
             raise SealingError("sealed token has a nonce of the wrong length")
@@ -134,4 +132,4 @@ def generate_keypair(key_id: str) -> tuple[str, str]:
     private_raw = private.private_bytes(
         serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
     )
-    return f"{key_id}:{_b64e(private_raw)}", f"{key_id}:{_b64e(_raw_public(private.public_key()))}"
+    return f"{key_id}:{b64e(private_raw)}", f"{key_id}:{b64e(_raw_public(private.public_key()))}"

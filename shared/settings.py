@@ -24,6 +24,7 @@ from shared.topics import Topics
 __all__ = [
     "PREFIX",
     "BlindpostSettings",
+    "ContentKeysVault",
     "CsvList",
     "EnvSettings",
     "EventsDatabase",
@@ -53,6 +54,22 @@ class VaultDatabase(PostgresSettings):
     """The vault's own database: only the vault's role reaches it."""
 
     url: SecretStr = Field(validation_alias=_env("BLINDPOST_VAULT_DATABASE_URL"))
+
+
+class ContentKeysVault(EnvSettings):
+    """Where intake and the dispatchers get players' content keys (``shared.content_keys``)."""
+
+    vault_url: str = "http://127.0.0.1:8081"
+    vault_content_token: SecretStr = Field(
+        SecretStr(""),
+        description="a principal with the vault's content scope (docs/vault.md); without it "
+        "no content key is given, so sealed content is neither made nor opened",
+    )
+    content_keys_timeout_s: float = Field(5.0, gt=0)
+    content_keys_cache_ttl_s: float = Field(
+        5.0, ge=0, description="how long a handed-out key is reused before asking again"
+    )
+    content_keys_cache_size: int = Field(50_000, ge=0)
 
 
 class BlindpostSettings(EnvSettings):

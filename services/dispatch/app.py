@@ -13,6 +13,7 @@ from aiohttp import web
 from aiokafka import AIOKafkaConsumer
 
 from services.dispatch.consumer import run_consumer
+from services.dispatch.content import ContentOpener
 from services.dispatch.delivery import Route
 from services.dispatch.guard import ProviderGuard
 from services.dispatch.ledger import MIGRATIONS, MIGRATIONS_TABLE, Ledger
@@ -20,6 +21,7 @@ from services.dispatch.pipeline import Dispatcher
 from services.dispatch.providers import Provider
 from services.dispatch.settings import DispatchSettings
 from services.dispatch.sweeper import run_sweeper
+from shared.content_keys import RENDER, ContentKeys, content_keys
 from shared.db import postgres_pool
 from shared.domain import Channel
 from shared.http import add_readiness_check, create_service_app
@@ -48,6 +50,7 @@ PRODUCER = web.AppKey("producer", RecoveringProducer)
 ROUTES = web.AppKey("routes", dict[Channel, Route])
 DISPATCHER = web.AppKey("dispatcher", Dispatcher)
 CONSUMER = web.AppKey("consumer", AIOKafkaConsumer)
+CONTENT_KEYS = web.AppKey("content_keys", ContentKeys)
 
 
 def create_app(
@@ -105,6 +108,7 @@ def create_app(
             channel=channel,
             settings=settings,
             keyring=keyring,
+            contents=ContentOpener(app[CONTENT_KEYS]),
             routes=app[ROUTES],
             ledger=Ledger(app[POOL], channel.value),
             producer=app[PRODUCER],
@@ -114,6 +118,7 @@ def create_app(
     provide(app, POOL, pool)
     provide(app, PRODUCER, lambda: kafka_producer(kafka, linger_ms=1))
     provide(app, ROUTES, routes)
+    provide(app, CONTENT_KEYS, lambda: content_keys(settings.content_keys, RENDER))
     provide(app, DISPATCHER, dispatcher)
     provide(
         app,

@@ -11,6 +11,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 from services.dispatch import metrics
+from services.dispatch.content import ContentErased, ContentOpener
 from services.dispatch.delivery_steps import (
     Budget,
     Done,
@@ -35,7 +36,9 @@ from services.dispatch.outcomes import (
 )
 from services.dispatch.providers import Outbound, Provider
 from services.dispatch.segments import encoding_of
+from shared.content_sealing import ContentSealingError
 from shared.domain import Channel
+from shared.events import MessageContent
 from shared.latency import DISPATCHED, PROVIDER_ACCEPTED, observe_step
 from shared.logging import get_logger
 from shared.sealing import SealingError, SealingKeyring
@@ -62,6 +65,7 @@ class Delivery:
         name: str,
         family: str,
         keyring: SealingKeyring,
+        contents: ContentOpener,
         routes: dict[Channel, Route],
         ledger: Ledger,
         events: EventLog,
@@ -72,6 +76,7 @@ class Delivery:
         self.name = name
         self.family = family
         self.keyring = keyring
+        self.contents = contents
         self.routes = routes
         self.ledger = ledger
         self.sends = BatchedWrites(ledger.mark_sent)
@@ -106,7 +111,12 @@ class Delivery:
             if outbound is None:
                 try:
                     recipient = self.keyring.open(work.sealed_recipient, work.sealing_context())
-                    outbound = _outbound(work, recipient.decode(), attempt)
+                    content = await self.contents.open(work)
+                    outbound = _outbound(work, recipient.decode(), content, attempt)
+                except ContentErased:
+                    return [await self.fail(work, provider.name, attempt, "content_erased")]
+                except ContentSealingError:
+                    return [await self.fail(work, provider.name, attempt, "content_unsealable")]
                 except (SealingError, UnicodeDecodeError):
                     return [await self.fail(work, provider.name, attempt, "recipient_unsealable")]
             outbound = replace(outbound, attempt=attempt)
@@ -118,7 +128,8 @@ class Delivery:
             _record(guard, outcome)
             step = next_step(outcome, attempt, budget, random.random())
             if isinstance(step, Done) and isinstance(outcome, Sent):
-                return [await self._sent(work, provider.name, attempt, outcome)]
+                body = outbound.content.body or ""
+                return [await self._sent(work, provider.name, attempt, outcome, body)]
             if isinstance(step, Fail):
                 return [await self.fail(work, provider.name, attempt, step.reason)]
             assert isinstance(outcome, ProviderFailure)  # only a transient one goes on
@@ -158,9 +169,7 @@ class Delivery:
             attempted = await self.events.attempted(
                 Attempt(work.ext_message_id, work.channel, provider.name, outbound.attempt)
             )
-            await asyncio.gather(
-                attempted, self.calls.add((work.ext_message_id, outbound.attempt))
-            )
+            await asyncio.gather(attempted, self.calls.add((work.ext_message_id, outbound.attempt)))
             metrics.attempts(self.family, work.channel.value, provider.name).inc()
             if outbound.attempt == 1:
                 observe_step(DISPATCHED, self.family, "attempted", work.accepted_at)
@@ -187,13 +196,13 @@ class Delivery:
                     time.perf_counter() - started
                 )
 
-    async def _sent(self, work: DispatchWork, provider: str, attempt: int, sent: Sent) -> Ack:
+    async def _sent(
+        self, work: DispatchWork, provider: str, attempt: int, sent: Sent, body: str
+    ) -> Ack:
         metrics.sent(self.family, work.channel.value, provider).inc()
         observe_step(PROVIDER_ACCEPTED, self.family, "sent", work.accepted_at)
         if sent.segments:
-            SMS_SEGMENTS.labels(work.channel.value, encoding_of(work.content.body or "")).inc(
-                sent.segments
-            )
+            SMS_SEGMENTS.labels(work.channel.value, encoding_of(body)).inc(sent.segments)
         # Recorded before the event is produced: a Dispatched event in the log means the
         # ledger says 'sent', so that message is never sent again.
         await self.sends.add(
@@ -265,14 +274,16 @@ def _age_s(work: DispatchWork) -> float:
     return (datetime.now(UTC) - accepted).total_seconds()
 
 
-def _outbound(work: DispatchWork, recipient: str, attempt: int) -> Outbound:
+def _outbound(
+    work: DispatchWork, recipient: str, content: MessageContent, attempt: int
+) -> Outbound:
     return Outbound(
         work.ext_message_id,
         work.channel,
         work.ext_user_id,
         work.uid,
         recipient,
-        work.content,
+        content,
         attempt,
         work.activity_type,
     )

@@ -25,6 +25,7 @@ import uuid
 
 from aiokafka import ConsumerRecord
 
+from services.dispatch.content import ContentOpener
 from services.dispatch.delivery import Delivery, Route
 from services.dispatch.event_log import Ack, Attempt, EventLog
 from services.dispatch.ledger import Claim, Ledger, LedgerRow
@@ -55,6 +56,7 @@ class Dispatcher:
         channel: Channel,
         settings: DispatchSettings,
         keyring: SealingKeyring,
+        contents: ContentOpener,
         routes: dict[Channel, Route],
         ledger: Ledger,
         producer: RecoveringProducer,
@@ -76,6 +78,7 @@ class Dispatcher:
             name=self.name,
             family=channel.family.value,
             keyring=keyring,
+            contents=contents,
             routes=routes,
             ledger=ledger,
             events=self.events,
@@ -111,6 +114,7 @@ class Dispatcher:
                 DUPLICATES.labels(self.channel.value, "in_batch").inc()
                 continue
             works[work.ext_message_id] = work
+        await self.delivery.contents.prefetch(works.values())
         claims = [
             Claim(
                 w.ext_message_id,

@@ -26,7 +26,7 @@ from shared.credentials import (
     VonageAccount,
 )
 from shared.domain import Channel, ChannelFamily
-from shared.settings import BlindpostSettings, CsvList, EventsDatabase
+from shared.settings import BlindpostSettings, ContentKeysVault, CsvList, EventsDatabase
 from shared.tracking import TrackingTokens
 from shared.verp import BounceAddresses
 
@@ -42,6 +42,8 @@ class ProviderLimits:
 
 class DispatchSettings(BlindpostSettings):
     database: EventsDatabase
+    # Where sealed content's keys come from (shared/content_sealing.py).
+    content_keys: ContentKeysVault
     public_base_url: str = "http://127.0.0.1:8082"
     # A message older than this (since intake accepted it) is not sent any more.
     dispatch_max_age_s: float = Field(24 * 3600.0, gt=0)

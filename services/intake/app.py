@@ -20,6 +20,7 @@ from services.intake.refusals import REFUSALS, refusals
 from services.intake.service import Intake
 from services.intake.settings import IntakeSettings
 from shared.cim_template import CimTemplate
+from shared.content_keys import SEAL, ContentKeys, content_keys
 from shared.db import postgres_pool
 from shared.domain import Channel
 from shared.http import add_readiness_check, create_service_app
@@ -41,6 +42,7 @@ PRODUCER = web.AppKey("producer", RecoveringProducer)
 PUBLISHER = web.AppKey("publisher", Publisher)
 DIRECTORY_CONSUMER = web.AppKey("directory_consumer", AIOKafkaConsumer)
 FEED = web.AppKey("directory_feed", DirectoryFeed)
+CONTENT_KEYS = web.AppKey("content_keys", ContentKeys)
 
 
 def create_app(settings: IntakeSettings) -> web.Application:
@@ -90,6 +92,7 @@ def create_app(settings: IntakeSettings) -> web.Application:
             publish=app[PUBLISHER].publish,
             email_sealing_key=email_key,
             tickets=tickets,
+            content_keys=app[CONTENT_KEYS] if settings.intake_seal_content else None,
             timeout_s=settings.intake_answer_timeout_s,
         )
 
@@ -105,6 +108,7 @@ def create_app(settings: IntakeSettings) -> web.Application:
     provide(app, POOL, pool)
     provide(app, PRODUCER, lambda: kafka_producer(kafka, linger_ms=settings.intake_kafka_linger_ms))
     provide(app, PUBLISHER, publisher)
+    provide(app, CONTENT_KEYS, lambda: content_keys(settings.content_keys, SEAL))
     provide(app, INTAKE, intake)
     provide(app, REFUSALS, lambda: refusals(app[PRODUCER], topics.message_events))
     provide(app, DIRECTORY_CONSUMER, lambda: kafka_consumer(kafka, group, [topics.subject_facts]))

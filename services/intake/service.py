@@ -17,8 +17,10 @@ from asyncpg import InterfaceError, PostgresError
 from services.intake.requests import EmailRequest, Request, preview_address
 from services.intake.subjects import Subject, refusal, refusal_message, refusal_reason
 from services.intake.throttle import LogThrottle
+from shared.content_keys import ContentKeys, ContentKeysUnavailable
+from shared.content_sealing import seal
 from shared.domain import Channel, ErrorCode, ext_message_id_for
-from shared.events import Event, MessageAccepted
+from shared.events import Event, MessageAccepted, MessageContent
 from shared.kafka import Output
 from shared.logging import get_logger
 from shared.sealing import SealingPublicKey
@@ -64,6 +66,7 @@ class Intake:
         publish: Callable[[list[Output]], Awaitable[None]],
         email_sealing_key: SealingPublicKey,
         tickets: TicketSigner,
+        content_keys: ContentKeys | None,
         timeout_s: float,
         remember_accepted: int = 100_000,
     ) -> None:
@@ -72,6 +75,8 @@ class Intake:
         self.publish = publish
         self.email_sealing_key = email_sealing_key
         self.tickets = tickets
+        # None: content goes out as it came (BLINDPOST_INTAKE_SEAL_CONTENT=false).
+        self.content_keys = content_keys
         self.timeout_s = timeout_s
         self._in_flight: dict[uuid.UUID, asyncio.Future[None]] = {}
         # Ids this process already made durable: a retry is answered without a second
@@ -86,9 +91,8 @@ class Intake:
             return Answer(ErrorCode.ACCEPTED, ext_message_id)
         try:
             async with asyncio.timeout(self.timeout_s):
-                if isinstance(request, EmailRequest) and request.is_preview:
-                    outputs = self._preview_outputs(ext_message_id, request)
-                else:
+                preview = isinstance(request, EmailRequest) and request.is_preview
+                if not preview:
                     subject = await self.lookup(request.ext_user_id)
                     code = refusal(subject, channel)
                     if code is not None:
@@ -97,7 +101,16 @@ class Intake:
                             refusal_message(code, channel),
                             refusal_reason(subject, channel),
                         )
-                    outputs = [self._accepted_event(ext_message_id, channel, request, "vault")]
+                content = await self._sealed(ext_message_id, request)
+                if content is None:  # erased since the directory last heard of the player
+                    code = ErrorCode.USER_NOT_FOUND
+                    return Answer.refused(code, refusal_message(code, channel))
+                if isinstance(request, EmailRequest) and preview:
+                    outputs = self._preview_outputs(ext_message_id, request, content)
+                else:
+                    outputs = [
+                        self._accepted_event(ext_message_id, channel, request, "vault", content)
+                    ]
                 await self._publish_once(ext_message_id, outputs)
         except DEPENDENCY_ERRORS as exc:
             self._unavailable_log.warning(
@@ -108,6 +121,18 @@ class Intake:
             )
             return UNAVAILABLE
         return Answer(ErrorCode.ACCEPTED, ext_message_id)
+
+    async def _sealed(self, ext_message_id: uuid.UUID, request: Request) -> MessageContent | None:
+        """The request's content sealed under its player's content key (None: the player
+        was erased); as it came when sealing is off."""
+        if self.content_keys is None:
+            return request.content()
+        answer = await self.content_keys.answer_for(request.ext_user_id)
+        if answer.status == "erased":
+            return None
+        if answer.key is None:
+            raise ContentKeysUnavailable(f"no content key: {answer.status}")
+        return seal(request.content(), answer.key, ext_message_id)
 
     def _remember(self, ext_message_id: uuid.UUID) -> None:
         self._accepted[ext_message_id] = None
@@ -145,6 +170,7 @@ class Intake:
         channel: Channel,
         request: Request,
         source: str,
+        content: MessageContent,
         occurred_at: datetime | None = None,
     ) -> Output:
         event = Event.create(
@@ -156,7 +182,7 @@ class Intake:
                 callback_url=request.callback_url,
                 activity_type=getattr(request, "activity_type", None),
                 recipient_source=source,  # type: ignore[arg-type]
-                content=request.content(),
+                content=content,
                 ticket=self._ticket(ext_message_id, channel, request, source),
             ),
             PRODUCER,
@@ -173,7 +199,9 @@ class Intake:
             return None
         return self.tickets.issue(TicketSubject(ext_message_id, request.ext_user_id, channel))
 
-    def _preview_outputs(self, ext_message_id: uuid.UUID, request: EmailRequest) -> list[Output]:
+    def _preview_outputs(
+        self, ext_message_id: uuid.UUID, request: EmailRequest, content: MessageContent
+    ) -> list[Output]:
         """The address from the request, sealed for the e-mail dispatcher at once: it exists
         in clear only in this process's memory, never in an event, a table or a log."""
         now = datetime.now(UTC)
@@ -187,10 +215,10 @@ class Intake:
             sealed_recipient=self.email_sealing_key.seal(
                 address.encode(), sealing_context(ext_message_id, Channel.EMAIL)
             ),
-            content=request.content(),
+            content=content,
             activity_type=request.activity_type,
         )
         return [
             Output(self.topics.dispatch(Channel.EMAIL), work.to_bytes(), key=work.key),
-            self._accepted_event(ext_message_id, Channel.EMAIL, request, "request", now),
+            self._accepted_event(ext_message_id, Channel.EMAIL, request, "request", content, now),
         ]

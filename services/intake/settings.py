@@ -11,9 +11,10 @@ from pydantic import (
     SecretStr,
     ValidationInfo,
     field_validator,
+    model_validator,
 )
 
-from shared.settings import BlindpostSettings, EventsDatabase
+from shared.settings import BlindpostSettings, ContentKeysVault, EventsDatabase
 from shared.tickets import TicketSigner
 
 MIN_SECRET_BYTES = 32
@@ -41,6 +42,12 @@ class IntakeSettings(BlindpostSettings):
     )
     database: EventsDatabase  # where intake keeps its subject directory
     seal_public_key_email: str = Field(description="'<key id>:<base64>' of the e-mail dispatcher")
+    intake_seal_content: bool = Field(
+        True,
+        description="seal subjects, bodies and extensions under the player's content key "
+        "(docs/vault.md, 'Content keys'); off only for tests of intake without a vault",
+    )
+    content_keys: ContentKeysVault
     intake_max_body_bytes: int = Field(1_048_576, gt=0)
     intake_answer_timeout_s: float = Field(
         1.5, gt=0, description="a dependency that has not answered by then gets error 6 (< 2 s)"
@@ -88,6 +95,15 @@ class IntakeSettings(BlindpostSettings):
             self.intake_ticket_ttl_s,
             "BLINDPOST_INTAKE_TICKET_SIGNING_KEY",
         )
+
+    @model_validator(mode="after")
+    def _sealing_needs_a_token(self) -> IntakeSettings:
+        if self.intake_seal_content and not self.content_keys.secret("vault_content_token"):
+            raise ValueError(
+                "BLINDPOST_VAULT_CONTENT_TOKEN is required while BLINDPOST_INTAKE_SEAL_CONTENT "
+                "is true (the default)"
+            )
+        return self
 
     def secret_values(self) -> list[bytes]:
         return [secret.get_secret_value().encode() for secret in self.intake_secrets]

@@ -15,6 +15,7 @@ class Scope(StrEnum):
     RESOLVER = "resolver"
     AUDITOR = "auditor"
     UNSUBSCRIBE = "unsubscribe"
+    CONTENT = "content"  # players' content keys: intake and the dispatchers
     NONE = "none"
 
 

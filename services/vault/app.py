@@ -13,6 +13,7 @@ from services.vault.anonymous import AnonymousRefusals
 from services.vault.audit_relay import AuditRelay
 from services.vault.checkpointer import Checkpointer
 from services.vault.checkpoints import CheckpointSigner
+from services.vault.content_key_http import add_content_key_routes
 from services.vault.crypto import BlindIndex, KeyMaterialError, Keyring
 from services.vault.gate import PRINCIPALS
 from services.vault.http import (
@@ -150,4 +151,5 @@ def create_app(settings: VaultSettings) -> web.Application:
     add_readiness_check(app, "kafka", lambda: app[PRODUCER].check(kafka.topics.vault_audit))
     add_routes(app)
     add_suppression_routes(app)
+    add_content_key_routes(app)
     return app

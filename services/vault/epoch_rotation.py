@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 
 import asyncpg
 
+from services.vault import content_keys
 from services.vault.access import Caller, Scope
 from services.vault.crypto import Keyring
 from services.vault.kek_epochs import EpochStore, epoch_number
@@ -25,7 +26,7 @@ from services.vault.operations import audit_operation, rewrap_all
 # The KEK of every wrapped key the vault stores: an epoch is retired and destroyed only when
 # none of them is under it.  A new table of wrapped keys joins here (UNION ALL), and gets
 # re-wrapped in rotate_epochs, or its keys would be destroyed with their epoch.
-WRAPPED_KEYS_KEKS = "SELECT kek_id FROM data_keys"
+WRAPPED_KEYS_KEKS = "SELECT kek_id FROM data_keys UNION ALL SELECT kek_id FROM content_keys"
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,7 @@ class EpochRun:
     current: str
     created: str | None = None
     rewrapped: int = 0
+    rewrapped_content_keys: int = 0
     retired: list[str] = field(default_factory=list)
     destroyed: list[str] = field(default_factory=list)
     # Retired epochs still needed by unexpired backups, and when each will be destroyed.
@@ -56,7 +58,10 @@ class EpochRun:
 
     def lines(self) -> list[str]:
         lines = [f"new KEK epoch {self.created}"] if self.created else []
-        lines.append(f"re-wrapped {self.rewrapped} data keys with KEK epoch {self.current}")
+        lines.append(
+            f"re-wrapped {self.rewrapped} data keys and {self.rewrapped_content_keys} content keys "
+            f"with KEK epoch {self.current}"
+        )
         lines += [f"retired KEK epoch {kek}" for kek in self.retired]
         lines += [f"destroyed KEK epoch {kek}" for kek in self.destroyed]
         lines += [
@@ -86,6 +91,7 @@ async def rotate_epochs(
         run = EpochRun(current=current, created=current if created else None)
         await _unretire_in_use(conn)
         run.rewrapped = await rewrap_all(conn, keyring, progress=progress)
+        run.rewrapped_content_keys = await content_keys.rewrap_all(conn, keyring, 1000)
         await _retire_and_destroy(conn, store, policy, at, run)
         await audit_operation(
             conn,
@@ -93,7 +99,8 @@ async def rotate_epochs(
             purpose="kek-epochs",
             detail=(
                 f"current={run.current} created={run.created or '-'} "
-                f"rewrapped={run.rewrapped} retired={','.join(run.retired) or '-'} "
+                f"rewrapped={run.rewrapped} content_keys={run.rewrapped_content_keys} "
+                f"retired={','.join(run.retired) or '-'} "
                 f"destroyed={','.join(run.destroyed) or '-'}"
             ),
         )

@@ -14,6 +14,7 @@ from services.vault import repository as repo
 from services.vault.access import Caller, Scope, audit_entry, now
 from services.vault.audit import Decision
 from services.vault.backup_keks import backup_exposure, epoch_lifecycles
+from services.vault.content_keys import FIELD as CONTENT_KEY
 from services.vault.epoch_rotation import EpochPolicy
 from services.vault.subject_records import audit_trail, iso, message_states
 from services.vault.tombstones import destroyed_keks
@@ -35,12 +36,15 @@ def _destroyed(
     policy: EpochPolicy,
 ) -> dict[str, object]:
     detail = str(erasure["detail"] or "")
+    fields = list(erasure["fields"])  # type: ignore[call-overload]
     return {
         "at": erasure["at"],
         "by": {"principal": erasure["principal"], "scope": erasure["scope"]},
         "audit_seq": erasure["seq"],
         "data_key": detail or "the subject's data key (its KEK was not recorded then)",
-        "contact_ciphertexts": erasure["fields"],
+        "contact_ciphertexts": [f for f in fields if f != CONTENT_KEY],
+        # Every subject, body and extension sealed under it, wherever a copy is kept.
+        "content_key": "destroyed" if CONTENT_KEY in fields else "none held",
         "also": ["blind-index digests", "suppressions", "locale and opt-outs"],
         **backup_exposure(destroyed_keks(detail), epochs, configured_keks, policy),
     }

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncpg
 from tqdm import tqdm
 
-from services.vault import audit_store
+from services.vault import audit_store, content_keys
 from services.vault.access import Caller, Scope, audit_entry
 from services.vault.audit import Decision
 from services.vault.crypto import Keyring
@@ -19,11 +19,12 @@ async def rotate_kek(
     conn = await asyncpg.connect(dsn)
     try:
         rotated = await rewrap_all(conn, keyring, batch_size=batch_size, progress=progress)
+        contents = await content_keys.rewrap_all(conn, keyring, batch_size)
         await audit_operation(
             conn,
             Caller(caller, Scope.ADMIN, "rotate-kek"),
             purpose="kek-rotation",
-            detail=f"rewrapped={rotated} active={keyring.active_id}",
+            detail=f"rewrapped={rotated} content_keys={contents} active={keyring.active_id}",
         )
     finally:
         await conn.close()

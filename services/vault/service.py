@@ -10,7 +10,7 @@ from datetime import datetime
 
 import asyncpg
 
-from services.vault import audit_store, suppressions
+from services.vault import audit_store, content_keys, suppressions
 from services.vault import repository as repo
 from services.vault.access import Caller, NotFound, Scope, Throttled, audit_entry
 from services.vault.audit import AuditEntry, Decision
@@ -65,6 +65,7 @@ class VaultService:
         self._resolver = ContactResolver(
             pool, keyring, audit_committed, tickets or TicketVerifier([])
         )
+        self.content_keys = content_keys.ContentKeys(pool, keyring, audit_committed)
         self.lookups = TokenBucket(lookups_per_minute / 60, burst=max(1, int(lookups_per_minute)))
 
     async def refuse(self, caller: Caller, decision: Decision, **kwargs: object) -> AuditEntry:
@@ -121,31 +122,38 @@ class VaultService:
         return facts
 
     async def erase(self, caller: Caller, ext_user_id: str) -> None:
+        """The subject's data key and its content key go (either may exist alone: a
+        preview's player may be unknown here); nothing held at all is ``NotFound``."""
         async with self.pool.acquire() as conn, conn.transaction():
             subject = await repo.load_subject(conn, ext_user_id, for_update=True)
-            if subject is None or subject.erased:
-                entry = audit_entry(
-                    caller, Decision.NOT_FOUND, ext_user_id=ext_user_id, purpose="erasure"
-                )
-                await audit_store.append_audit(conn, [entry])
-            else:
+            known = subject is not None and not subject.erased
+            detail, fields = None, []
+            if subject is not None and known:
                 kek = await repo.erase_subject(conn, ext_user_id, subject.facts_version + 1)
                 await suppressions.clear(conn, ext_user_id)
-                entry = audit_entry(
-                    caller,
-                    Decision.ERASED,
-                    ext_user_id=ext_user_id,
-                    purpose="erasure",
-                    fields=tuple(sorted(f.value for f in subject.ciphertexts)),
-                    # What the erasure report tells about backups: which KEK still wraps
-                    # a copy of the destroyed key in them.
-                    detail=destroyed_key_detail(subject.key_version, kek),
-                )
-                await audit_store.append_audit(conn, [entry])
-        if entry.decision is Decision.NOT_FOUND:
+                fields = sorted(f.value for f in subject.ciphertexts)
+                # What the erasure report tells about backups: which KEK still wraps
+                # a copy of the destroyed key in them.
+                detail = destroyed_key_detail(subject.key_version, kek)
+            content_kek = await content_keys.destroy(conn, ext_user_id)
+            if content_kek is not None:
+                fields.append(content_keys.FIELD)
+                detail = detail or f"content key destroyed (wrapped by KEK {content_kek})"
+            decision = Decision.ERASED if known or content_kek else Decision.NOT_FOUND
+            entry = audit_entry(
+                caller,
+                decision,
+                ext_user_id=ext_user_id,
+                purpose="erasure",
+                fields=tuple(fields),
+                detail=detail,
+            )
+            await audit_store.append_audit(conn, [entry])
+        if decision is Decision.NOT_FOUND:
             self.audit_committed()
             raise NotFound(ext_user_id)
-        await self.publisher.tombstone(ext_user_id)
+        if known:
+            await self.publisher.tombstone(ext_user_id)
         self.audit_committed()
 
     async def read_masked(self, caller: Caller, ext_user_id: str) -> dict[str, object]:

@@ -30,6 +30,7 @@ class VaultSettings(BlindpostSettings):
     vault_resolver_token: SecretStr = SecretStr("")
     vault_auditor_token: SecretStr = SecretStr("")
     vault_unsubscribe_token: SecretStr = SecretStr("")
+    vault_content_token: SecretStr = SecretStr("")
     vault_principals: SecretStr = Field(
         SecretStr(""),
         description="'<principal>:<scope>:<token>' entries, comma- or newline-separated; the "

@@ -12,8 +12,13 @@ from shared.events.payload import TOLERANT, EventType, Payload
 
 
 class MessageContent(BaseModel):
-    """What Smartico asked us to send.  Not PII by the contract's definition, but bodies are
-    removed from the event store after the retention period (issue 7)."""
+    """What Smartico asked us to send.  Subject, body, text body and extension are personal
+    data in practice: intake seals them under the player's content key into ``sealed``
+    (``shared.content_sealing``), so they exist in clear only in intake's and a dispatcher's
+    memory, and erasing the player makes every copy unreadable.  The operator's sender
+    fields stay readable.  Events written before sealing carry the four in clear (and no
+    ``sealed``): readers take either.  Bodies are also removed from the event store after
+    the retention period (issue 7)."""
 
     model_config = TOLERANT
     subject: str | None = None
@@ -23,6 +28,7 @@ class MessageContent(BaseModel):
     reply_to_email_address: str | None = None
     from_number: str | None = None
     extension: dict[str, Any] | None = None
+    sealed: str | None = None
 
 
 RecipientSource = Literal["vault", "request"]

@@ -84,7 +84,9 @@ def test_the_vault_admits_its_clients_on_the_api_port_and_monitoring_on_metrics(
     }
     client_selector = by_port["http"][0]["podSelector"]["matchLabels"]
     admitted = {name for name, w in found.items() if matches(client_selector, pod_labels(w))}
-    assert admitted == {"resolver", "status-ingest"}
+    # Intake and the dispatchers for players' content keys (docs/vault.md, "Content keys").
+    dispatchers = {f"dispatch-{c}" for c in ("email", "sms", "viber", "whatsapp", "cim")}
+    assert admitted == {"resolver", "status-ingest", "intake", *dispatchers}
     vault_port = found["vault"]["spec"]["template"]["spec"]["containers"][0]["ports"][0]
     assert vault_port["name"] == "http"
 

@@ -146,6 +146,9 @@ def intake_env(base_env: dict[str, str], events_dsn: str, topics: Topics) -> dic
             "BLINDPOST_INTAKE_PORT": str(free_port()),
             # Tests change facts and ask again at once; production caches for 2 s.
             "BLINDPOST_INTAKE_DIRECTORY_CACHE_TTL_S": "0",
+            # No vault here: content goes out as it came.  Sealing, with a vault, is
+            # tests/intake/test_content_sealing.py's and tests/e2e/test_content_shredding.py's.
+            "BLINDPOST_INTAKE_SEAL_CONTENT": "false",
         }
     )
     return env

@@ -22,6 +22,7 @@ INTAKE = {
     "DATABASE_URL": "postgresql://intake@db/blindpost",
     "BLINDPOST_SEAL_PUBLIC_KEY_EMAIL": "k1:AAAA",
     "BLINDPOST_INTAKE_TICKET_SIGNING_KEY": TICKET_KEY,
+    "BLINDPOST_VAULT_CONTENT_TOKEN": LONG,
 }
 
 
@@ -44,6 +45,7 @@ def test_every_secret_setting_can_come_from_a_mounted_file(tmp_path: Path) -> No
         {
             "BLINDPOST_SEAL_PUBLIC_KEY_EMAIL": "k1:AAAA",
             "BLINDPOST_INTAKE_TICKET_SIGNING_KEY": TICKET_KEY,
+            "BLINDPOST_VAULT_CONTENT_TOKEN": LONG,
             "BLINDPOST_INTAKE_SECRETS_FILE": str(tmp_path / "intake"),
             "DATABASE_URL_FILE": str(tmp_path / "dsn"),  # a group's secret, by its alias
         }

@@ -63,6 +63,7 @@ def test_a_short_secret_is_refused_and_a_long_one_accepted() -> None:
         BLINDPOST_VAULT_RESOLVER_TOKEN=STRONG + "r",
         BLINDPOST_VAULT_AUDITOR_TOKEN="",  # unset: that scope is off, not weak
         BLINDPOST_VAULT_UNSUBSCRIBE_TOKEN=STRONG + "u",
+        BLINDPOST_VAULT_CONTENT_TOKEN=STRONG + "c",
         BLINDPOST_VAULT_BLIND_INDEX_KEY="QmxpbmQtaW5kZXgta2V5LWZvci10aGUtcG9saWN5LXRlc3Q",
         BLINDPOST_VAULT_KEKS="kek-test-1:" + "A" * 43,
         BLINDPOST_VAULT_ACTIVE_KEK="kek-test-1",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import os
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -141,3 +143,15 @@ def accepted_event(
         producer="test-intake",
         ticket=ticket,
     )
+
+
+def kek_rotation_envs(env: dict[str, str]) -> tuple[dict[str, str], dict[str, str]]:
+    """(``env`` with a new KEK added and made active, ``env`` with the new KEK alone): the
+    two steps of a rotation, before and after the old KEK is removed."""
+    new_kek = "kek-2:" + base64.urlsafe_b64encode(os.urandom(32)).decode().rstrip("=")
+    rotating = {
+        **env,
+        "BLINDPOST_VAULT_KEKS": f"{env['BLINDPOST_VAULT_KEKS']},{new_kek}",
+        "BLINDPOST_VAULT_ACTIVE_KEK": "kek-2",
+    }
+    return rotating, {**env, "BLINDPOST_VAULT_KEKS": new_kek, "BLINDPOST_VAULT_ACTIVE_KEK": "kek-2"}

@@ -15,7 +15,7 @@ from tests.support.openapi import every_case, exchange_all
 from tests.vault.support import VaultClient
 
 OPENAPI = Path(__file__).parents[2] / "services" / "vault" / "openapi.json"
-SCOPES = ("admin", "resolver", "auditor", "unsubscribe", "bogus", None)
+SCOPES = ("admin", "resolver", "auditor", "unsubscribe", "content", "bogus", None)
 
 
 @pytest.mark.filterwarnings("ignore::hypothesis.errors.HypothesisDeprecationWarning")

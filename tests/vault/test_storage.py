@@ -3,15 +3,12 @@ between subjects, KEK rotation with `blindpost vault rotate-kek`, and erasure.""
 
 from __future__ import annotations
 
-import base64
-import os
-
 import asyncpg
 
 from shared.subject_facts import SubjectFacts
 from tests.support.kafka import read_topic
 from tests.support.processes import run_cli
-from tests.vault.support import running_vault
+from tests.vault.support import kek_rotation_envs, running_vault
 
 EMAIL, PHONE = "grizelda.umbermoss@example.net", "+35799654321"
 
@@ -80,12 +77,7 @@ async def test_kek_rotation_rewraps_data_keys_without_touching_the_data(
     before = await fetch(
         vault_dsn, "SELECT ext_user_id, email_ct, phone_ct FROM subjects ORDER BY 1"
     )
-    new_kek = "kek-2:" + base64.urlsafe_b64encode(os.urandom(32)).decode().rstrip("=")
-    rotating = {
-        **vault_env,
-        "BLINDPOST_VAULT_KEKS": f"{vault_env['BLINDPOST_VAULT_KEKS']},{new_kek}",
-        "BLINDPOST_VAULT_ACTIVE_KEK": "kek-2",
-    }
+    rotating, new_only = kek_rotation_envs(vault_env)
     done = run_cli(rotating, "vault", "rotate-kek", "--no-progress")
     assert done.returncode == 0, done.stderr
     assert "re-wrapped 25 data keys" in done.stdout
@@ -98,7 +90,6 @@ async def test_kek_rotation_rewraps_data_keys_without_touching_the_data(
     }
 
     # The old KEK can now be removed from configuration: every subject still reads.
-    new_only = {**vault_env, "BLINDPOST_VAULT_KEKS": new_kek, "BLINDPOST_VAULT_ACTIVE_KEK": "kek-2"}
     async with running_vault(new_only) as vault:
         assert (await vault.resolve_one("u7", "email"))["address"] == f"user7.{EMAIL}"
         await vault.put("new", {"email": EMAIL})
