@@ -87,7 +87,7 @@ def test_a_credential_issued_elsewhere_is_not_held_to_our_length() -> None:
 
 
 def test_the_shipped_ticket_signing_key_is_refused_outside_local() -> None:
-    env = production(BLINDPOST_INTAKE_SECRETS=STRONG)
+    env = production(BLINDPOST_INTAKE_SECRETS=STRONG, BLINDPOST_VAULT_CONTENT_TOKEN=STRONG)
     with pytest.raises(SettingsError) as caught:
         IntakeSettings.from_env(env)
     assert "BLINDPOST_INTAKE_TICKET_SIGNING_KEY: is a public value shipped" in "\n".join(

@@ -167,7 +167,7 @@ async def test_a_key_wrapped_by_a_vault_that_missed_the_new_epoch_is_never_lost(
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.splitlines() == [
         "new KEK epoch epoch-1",
-        "re-wrapped 0 data keys with KEK epoch epoch-1",
+        "re-wrapped 0 data keys and 0 content keys with KEK epoch epoch-1",
     ]
     (audited,) = [r for r in await audit_rows(vault_dsn) if r["purpose"] == "kek-epochs"]
     assert audited["detail"].startswith("current=epoch-1 created=epoch-1 rewrapped=0")
