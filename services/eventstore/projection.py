@@ -219,6 +219,11 @@ def _status_not_applied(state: MessageState, p: events.StatusNotApplied, event: 
     }
 
 
+def _domain_event(state: MessageState, p: events.ComplaintRateChanged, event: Event) -> Changes:
+    """A sending domain's own stream (deliverability): no message, no status, no count."""
+    return {}
+
+
 Handler = Callable[[MessageState, Any, Event], Changes]
 HANDLERS: dict[EventType, Handler] = {
     EventType.MESSAGE_ACCEPTED: _accepted,
@@ -237,6 +242,7 @@ HANDLERS: dict[EventType, Handler] = {
     EventType.STATUS_NOT_APPLIED: _status_not_applied,
     EventType.DISPATCH_PARKED: _parked,
     EventType.DISPATCH_RESUMED: _resumed,
+    EventType.COMPLAINT_RATE_CHANGED: _domain_event,
 }
 
 

@@ -3,6 +3,11 @@
 and new versions run side by side: docs/event-log.md, "Evolving events"."""
 
 from shared.events.catalogue import PAYLOAD_TYPES, AnyPayload
+from shared.events.deliverability import (
+    ComplaintLevel,
+    ComplaintRateChanged,
+    domain_stream_id,
+)
 from shared.events.dispatch import (
     DispatchAttempted,
     DispatchFailed,
@@ -50,6 +55,8 @@ __all__ = [
     "CallbackAttempted",
     "CallbackDeadLettered",
     "CallbackDelivered",
+    "ComplaintLevel",
+    "ComplaintRateChanged",
     "DeadLetterRedriven",
     "DispatchAttempted",
     "DispatchFailed",
@@ -74,6 +81,7 @@ __all__ = [
     "StatusReported",
     "Unreadable",
     "count_skipped",
+    "domain_stream_id",
     "read_event",
     "refusal_id_for",
     "report_id_for",

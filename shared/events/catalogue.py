@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import get_args
 
+from shared.events.deliverability import ComplaintRateChanged
 from shared.events.dispatch import (
     DispatchAttempted,
     DispatchFailed,
@@ -55,6 +56,7 @@ AnyPayload = (
     | StatusNotApplied
     | DispatchParked
     | DispatchResumed
+    | ComplaintRateChanged
 )
 
 PAYLOAD_TYPES: dict[EventType, type[AnyPayload]] = {

@@ -3,7 +3,13 @@
 back-off (:mod:`.retry`), the one consume loop and stored-positions listener
 (:mod:`.consume`), and the transactional stage (:mod:`.stage`)."""
 
-from shared.kafka.admin import TopicsMissing, admin_client, ensure_topics, prepare_topics
+from shared.kafka.admin import (
+    TopicsMissing,
+    admin_client,
+    ensure_topics,
+    prepare_topics,
+    topics_ready,
+)
 from shared.kafka.clients import (
     Kafka,
     client_config,
@@ -59,4 +65,5 @@ __all__ = [
     "send_outputs",
     "start_consumer",
     "start_producer",
+    "topics_ready",
 ]

@@ -105,11 +105,16 @@ def dispatched(
     channel: Channel = Channel.EMAIL,
     provider: str = "smtp",
     provider_message_id: str | None = None,
+    sending_domain: str | None = None,
     at: datetime | None = None,
 ) -> Event:
     """``dispatch.succeeded``."""
     payload = events.DispatchSucceeded(
-        channel=channel, provider=provider, attempt=attempt, provider_message_id=provider_message_id
+        channel=channel,
+        provider=provider,
+        attempt=attempt,
+        provider_message_id=provider_message_id,
+        sending_domain=sending_domain,
     )
     return _event(mid, payload, _dispatcher(channel), (attempt,), at)
 
