@@ -27,7 +27,7 @@ class DispatchSucceeded(Payload):
     provider_message_id: str | None = None
     segments: int | None = None
     sending_domain: str | None = Field(
-        None, description="e-mail: the operator's From domain (never an address)"
+        default=None, description="e-mail: the operator's From domain (never an address)"
     )
 
 
