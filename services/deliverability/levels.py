@@ -14,7 +14,12 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from services.deliverability.counting import Thresholds
-from shared.events import ComplaintLevel, ComplaintRateChanged, Event, domain_stream_id
+from shared.events import (
+    ComplaintLevel,
+    DeliverabilityComplaintRateChanged,
+    Event,
+    domain_stream_id,
+)
 from shared.logging import get_logger
 
 log = get_logger(__name__)
@@ -47,7 +52,7 @@ class ComplaintLevels:
         level, previous = self.thresholds.level(complaints, sent), self.known[domain]
         if level == previous:
             return
-        changed = ComplaintRateChanged(
+        changed = DeliverabilityComplaintRateChanged(
             sending_domain=domain,
             level=level,
             previous=previous,

@@ -219,7 +219,9 @@ def _status_not_applied(state: MessageState, p: events.StatusNotApplied, event: 
     }
 
 
-def _domain_event(state: MessageState, p: events.ComplaintRateChanged, event: Event) -> Changes:
+def _domain_event(
+    state: MessageState, p: events.DeliverabilityComplaintRateChanged, event: Event
+) -> Changes:
     """A sending domain's own stream (deliverability): no message, no status, no count."""
     return {}
 
@@ -242,7 +244,7 @@ HANDLERS: dict[EventType, Handler] = {
     EventType.STATUS_NOT_APPLIED: _status_not_applied,
     EventType.DISPATCH_PARKED: _parked,
     EventType.DISPATCH_RESUMED: _resumed,
-    EventType.COMPLAINT_RATE_CHANGED: _domain_event,
+    EventType.DELIVERABILITY_COMPLAINT_RATE_CHANGED: _domain_event,
 }
 
 

@@ -5,7 +5,7 @@ and new versions run side by side: docs/event-log.md, "Evolving events"."""
 from shared.events.catalogue import PAYLOAD_TYPES, AnyPayload
 from shared.events.deliverability import (
     ComplaintLevel,
-    ComplaintRateChanged,
+    DeliverabilityComplaintRateChanged,
     domain_stream_id,
 )
 from shared.events.dispatch import (
@@ -56,8 +56,8 @@ __all__ = [
     "CallbackDeadLettered",
     "CallbackDelivered",
     "ComplaintLevel",
-    "ComplaintRateChanged",
     "DeadLetterRedriven",
+    "DeliverabilityComplaintRateChanged",
     "DispatchAttempted",
     "DispatchFailed",
     "DispatchParked",

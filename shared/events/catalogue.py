@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import get_args
 
-from shared.events.deliverability import ComplaintRateChanged
+from shared.events.deliverability import DeliverabilityComplaintRateChanged
 from shared.events.dispatch import (
     DispatchAttempted,
     DispatchFailed,
@@ -56,7 +56,7 @@ AnyPayload = (
     | StatusNotApplied
     | DispatchParked
     | DispatchResumed
-    | ComplaintRateChanged
+    | DeliverabilityComplaintRateChanged
 )
 
 PAYLOAD_TYPES: dict[EventType, type[AnyPayload]] = {

@@ -20,11 +20,11 @@ def domain_stream_id(sending_domain: str) -> uuid.UUID:
     return uuid.uuid5(_DOMAINS, sending_domain.lower())
 
 
-class ComplaintRateChanged(Payload):
+class DeliverabilityComplaintRateChanged(Payload):
     """A sending domain's complaint ratio over ``window`` moved to another ``level``
     (``warning`` and ``critical`` by the configured thresholds, ``ok`` below both)."""
 
-    event_type: ClassVar[EventType] = EventType.COMPLAINT_RATE_CHANGED
+    event_type: ClassVar[EventType] = EventType.DELIVERABILITY_COMPLAINT_RATE_CHANGED
     sending_domain: str = Field(description="the operator's From domain, never an address")
     level: ComplaintLevel
     previous: ComplaintLevel

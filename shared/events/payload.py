@@ -28,7 +28,7 @@ class EventType(StrEnum):
     STATUS_NOT_APPLIED = "status.not_applied"
     DISPATCH_PARKED = "dispatch.parked"
     DISPATCH_RESUMED = "dispatch.resumed"
-    COMPLAINT_RATE_CHANGED = "deliverability.complaint_rate_changed"
+    DELIVERABILITY_COMPLAINT_RATE_CHANGED = "deliverability.complaint_rate_changed"
 
 
 # "allow": a field added by a newer producer is kept (and written again if the event is),

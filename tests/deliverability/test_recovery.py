@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from shared.domain import SmarticoStatus
-from shared.events import ComplaintRateChanged, Event, domain_stream_id
+from shared.events import DeliverabilityComplaintRateChanged, Event, domain_stream_id
 from shared.topics import Topics
 from tests.deliverability.support import (
     Campaign,
@@ -114,7 +114,7 @@ async def test_ratios_match_the_log_and_survive_a_sigkill(
     records = await read_topic(kafka_bootstrap, topics.message_events, timeout_s=5)
     # Sent again after a crash, an event has the same id: the event store keeps it once.
     alerts = {
-        event.event_id: payload_of(event, ComplaintRateChanged)
+        event.event_id: payload_of(event, DeliverabilityComplaintRateChanged)
         for event in (Event.from_bytes(r.value) for r in records)
         if event.ext_message_id == domain_stream_id(NOISY)
     }

@@ -193,6 +193,7 @@ def test_every_type_round_trips_typed() -> None:
         build.status_not_applied(MID),
         build.parked(MID, retry_at=datetime(2026, 11, 28, 12, tzinfo=UTC)),
         build.resumed(MID),
+        build.complaint_rate_changed(),
     ]
     assert {e.type for e in events} == set(EventType)
     for event in events:

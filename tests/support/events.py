@@ -278,3 +278,21 @@ def written(
         k: v for k, v in {**record["payload"], **(payload or {})}.items() if k not in drop
     }
     return json.dumps(record).encode()
+
+
+def complaint_rate_changed(
+    domain: str = "news.operator.example",
+    level: events.ComplaintLevel = "critical",
+    previous: events.ComplaintLevel = "ok",
+) -> Event:
+    """``deliverability.complaint_rate_changed`` on the domain's own stream."""
+    payload = events.DeliverabilityComplaintRateChanged(
+        sending_domain=domain,
+        level=level,
+        previous=previous,
+        window="24h",
+        complaints=3,
+        sent=100,
+        ratio=0.03,
+    )
+    return _event(events.domain_stream_id(domain), payload, "deliverability", (previous, level))
