@@ -3,9 +3,11 @@
 The level is derived from the tables, never stored: a domain's previous level is computed
 from the counts as they stand when this process first meets the domain (after a start or
 a rebalance), so a restart neither repeats a change that was committed nor forgets one
-that was not (its events are read again and cross the threshold again).  The event's id
-comes from the record that crossed it, so a change recorded again after a crash is the
-same event, stored once.
+that was not (its events are read again and cross the threshold again).  A change
+recorded again after a crash is the same event, stored once: its id is the change and the
+hour it happened in, not the record that made it (after a restart the partitions may be
+read in another interleaving, so another record crosses the threshold).  The same change
+twice in one hour is one event.
 """
 
 from __future__ import annotations
@@ -37,13 +39,11 @@ class ComplaintLevels:
     append: Append
     known: dict[str, ComplaintLevel] = field(default_factory=dict)
 
-    async def counting(
-        self, domain: str, kind: str, timestamp: float, record: tuple[int, int]
-    ) -> None:
+    async def counting(self, domain: str, kind: str, timestamp: float) -> None:
         """Call before one ``kind`` of ``domain`` is counted: appends the change it makes
         to the level, if any.  Before, not after: the agent must not wait between its
         table writes and the end of the record, or a commit could take the writes
-        without the record's offset.  ``record`` (partition, offset) names the record."""
+        without the record's offset."""
         complaints, sent = self.totals(domain, timestamp)
         if domain not in self.known:
             self.known[domain] = self.thresholds.level(complaints, sent)
@@ -62,7 +62,10 @@ class ComplaintLevels:
             ratio=complaints / sent if sent else 0.0,
         )
         stream = domain_stream_id(domain)
-        await self.append(Event.create(stream, changed, PRODUCER, discriminator=record))
+        hour = int(timestamp // 3600)
+        await self.append(
+            Event.create(stream, changed, PRODUCER, discriminator=(previous, level, hour))
+        )
         self.known[domain] = level
         log.info("complaint level changed", sending_domain=domain, level=level, previous=previous)
 

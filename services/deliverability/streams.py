@@ -167,8 +167,7 @@ def build(settings: DeliverabilitySettings, partitions: int) -> Deliverability:
             if counts is not None:
                 domain, partition = counts.sending_domain, event.message.partition
                 if counts.kind in ("sent", "complaint"):
-                    record = (partition, event.message.offset)
-                    await levels.counting(domain, counts.kind, timestamp, record)
+                    await levels.counting(domain, counts.kind, timestamp)
             # From here to the next record, no await (see ComplaintLevels.counting).
             if state is not None:
                 messages[key] = state
