@@ -3,6 +3,7 @@ the event log is checked), its tables exported at /metrics, and the lag of its g
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import cast
@@ -42,6 +43,8 @@ def create_app(settings: DeliverabilitySettings) -> web.Application:
         finally:
             REGISTRY.unregister(collector)
             await running.app.stop()
+            # faust's data directory (unused by the memory store, but created).
+            shutil.rmtree(running.app.conf.datadir, ignore_errors=True)
 
     async def until_stopped() -> None:
         await app[STREAMS].app.wait_until_stopped()
