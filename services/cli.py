@@ -30,6 +30,7 @@ SERVICES = {
     "callback-relay": "services.callback_relay.main",
     "projector": "services.eventstore.main",
     "bounce-receiver": "services.bounce.main",
+    "deliverability": "services.deliverability.main",
     # Local stand-ins for the outside world (`make up`), never deployed.
     "smtp-sink": "services.dev.smtp_sink",
     "dev-sinks": "services.dev.sinks",

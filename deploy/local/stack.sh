@@ -10,7 +10,7 @@ BIN="$ROOT/.venv/bin"
 # The local stand-ins for the outside world (services/dev/) first, then the gateway.  Order
 # matters only for readiness: the vault before the resolver, the SMTP sink before e-mail.
 STAND_INS=(dev-sinks smtp-sink)
-GATEWAY=(vault projector intake resolver dispatch-email dispatch-sms dispatch-viber dispatch-whatsapp dispatch-cim status-ingest callback-relay bounce-receiver)
+GATEWAY=(vault projector intake resolver dispatch-email dispatch-sms dispatch-viber dispatch-whatsapp dispatch-cim status-ingest callback-relay bounce-receiver deliverability)
 SERVICES=("${STAND_INS[@]}" "${GATEWAY[@]}")
 
 say() { printf '[stack] %s\n' "$*" >&2; }

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
@@ -72,6 +73,7 @@ class Delivery:
         policy: RetryPolicy,
         send_timeout_s: float,
         lease_s: float,
+        sending_domain: Callable[[DispatchWork], str | None],
     ) -> None:
         self.name = name
         self.family = family
@@ -85,6 +87,7 @@ class Delivery:
         self.policy = policy
         self.send_timeout_s = send_timeout_s
         self.lease_s = lease_s
+        self.sending_domain = sending_domain
 
     async def deliver(
         self, work: DispatchWork, attempt: int, pinned_to: str | None = None
@@ -212,6 +215,7 @@ class Delivery:
             Attempt(work.ext_message_id, work.channel, provider, attempt),
             sent.provider_message_id,
             sent.segments,
+            self.sending_domain(work),
         )
 
     async def _retrying(self, work: DispatchWork, provider: str, attempt: int, reason: str) -> None:

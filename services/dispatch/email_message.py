@@ -59,6 +59,12 @@ def _bare_address(value: str) -> str:
     return parseaddr(value)[1] or value
 
 
+def sender_domain(sender: str) -> str | None:
+    """The domain of a From header (lower case), or None if it names none."""
+    _, _, domain = _bare_address(sender).rpartition("@")
+    return domain.strip().lower() or None
+
+
 @dataclass(frozen=True)
 class EmailComposer:
     """What every e-mail provider renders a message with (SMTP or HTTP alike)."""

@@ -52,10 +52,17 @@ class EventLog:
         return await self._emit(attempt, payload)
 
     async def dispatched(
-        self, attempt: Attempt, provider_message_id: str | None, segments: int | None
+        self,
+        attempt: Attempt,
+        provider_message_id: str | None,
+        segments: int | None,
+        sending_domain: str | None,
     ) -> Ack:
         payload = events.DispatchSucceeded(
-            **attempt.fields(), provider_message_id=provider_message_id, segments=segments
+            **attempt.fields(),
+            provider_message_id=provider_message_id,
+            segments=segments,
+            sending_domain=sending_domain,
         )
         return await self._emit(attempt, payload)
 

@@ -85,6 +85,7 @@ class Dispatcher:
             policy=self.policy,
             send_timeout_s=settings.dispatch_send_timeout_s,
             lease_s=self.lease_s,
+            sending_domain=settings.sending_domain,
         )
         # Messages being delivered by this process: the sweeper leaves them alone.
         self.in_flight: set[uuid.UUID] = set()
@@ -126,7 +127,7 @@ class Dispatcher:
         ]
         claimed, known = await self.ledger.claim(claims, self.lease_s)
         for row in known:
-            pending.extend(await self._settle_known(row))
+            pending.extend(await self._settle_known(row, works[row.ext_message_id]))
         tasks = [
             asyncio.create_task(self.delivery.deliver(works[mid], attempt=1)) for mid in claimed
         ]
@@ -141,7 +142,7 @@ class Dispatcher:
         for future in pending:
             await future
 
-    async def _settle_known(self, row: LedgerRow) -> list[Ack]:
+    async def _settle_known(self, row: LedgerRow, work: DispatchWork) -> list[Ack]:
         DUPLICATES.labels(self.channel.value, row.state).inc()
         log.info(
             "work item already in the ledger; not sent again",
@@ -151,7 +152,9 @@ class Dispatcher:
         )
         attempt = Attempt(row.ext_message_id, Channel(row.channel), row.provider, row.attempt)
         if row.state == "sent":
-            ack = await self.events.dispatched(attempt, row.provider_message_id, row.segments)
+            ack = await self.events.dispatched(
+                attempt, row.provider_message_id, row.segments, self.settings.sending_domain(work)
+            )
             return [ack]
         if row.state == "failed":
             reason = row.reason or "failed"

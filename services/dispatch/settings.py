@@ -16,7 +16,7 @@ from typing import Annotated, ClassVar, Literal, Self
 from pydantic import AliasChoices, Field, SecretStr, model_validator
 
 from services.dispatch.delivery_steps import RetryPolicy
-from services.dispatch.email_message import EmailComposer
+from services.dispatch.email_message import EmailComposer, sender_domain
 from shared.credentials import (
     MailgunAccount,
     MetaWhatsAppAccount,
@@ -29,6 +29,7 @@ from shared.domain import Channel, ChannelFamily
 from shared.settings import BlindpostSettings, ContentKeysVault, CsvList, EventsDatabase
 from shared.tracking import TrackingTokens
 from shared.verp import BounceAddresses
+from shared.work import DispatchWork
 
 RatePerSecond = Annotated[float, Field(ge=0)]  # 0: no limit
 Concurrency = Annotated[int, Field(ge=1)]
@@ -71,6 +72,10 @@ class DispatchSettings(BlindpostSettings):
         description="this dispatcher process (the chart gives the pod name), named in each "
         "dispatch.attempted: which process used an address",
     )
+
+    def sending_domain(self, work: DispatchWork) -> str | None:
+        """The operator's domain a message is sent from, for deliverability: e-mail only."""
+        return None
 
     @property
     def lease_s(self) -> float:
@@ -195,6 +200,9 @@ class EmailSettings(FamilySettings):
                 secret=self.secret("tracking_secret").encode(), base_url=self.public_base_url
             )
         return EmailComposer(self.default_from_email, self.message_id_domain, tokens)
+
+    def sending_domain(self, work: DispatchWork) -> str | None:
+        return sender_domain(work.content.from_email_address or self.default_from_email)
 
 
 class PhoneSettings(FamilySettings):

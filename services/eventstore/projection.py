@@ -231,6 +231,13 @@ def _suppression(
     return {"channel": p.channel.value, "ext_user_id": p.ext_user_id, "stage": stage}
 
 
+def _domain_event(
+    state: MessageState, p: events.DeliverabilityComplaintRateChanged, event: Event
+) -> Changes:
+    """A sending domain's own stream (deliverability): no message, no status, no count."""
+    return {}
+
+
 Handler = Callable[[MessageState, Any, Event], Changes]
 HANDLERS: dict[EventType, Handler] = {
     EventType.MESSAGE_ACCEPTED: _accepted,
@@ -251,6 +258,7 @@ HANDLERS: dict[EventType, Handler] = {
     EventType.DISPATCH_RESUMED: _resumed,
     EventType.SUPPRESSION_RECORDED: _suppression,
     EventType.SUPPRESSION_REMOVED: _suppression,
+    EventType.DELIVERABILITY_COMPLAINT_RATE_CHANGED: _domain_event,
 }
 
 

@@ -3,6 +3,11 @@
 and new versions run side by side: docs/event-log.md, "Evolving events"."""
 
 from shared.events.catalogue import PAYLOAD_TYPES, AnyPayload
+from shared.events.deliverability import (
+    ComplaintLevel,
+    DeliverabilityComplaintRateChanged,
+    domain_stream_id,
+)
 from shared.events.dispatch import (
     DispatchAttempted,
     DispatchFailed,
@@ -51,7 +56,9 @@ __all__ = [
     "CallbackAttempted",
     "CallbackDeadLettered",
     "CallbackDelivered",
+    "ComplaintLevel",
     "DeadLetterRedriven",
+    "DeliverabilityComplaintRateChanged",
     "DispatchAttempted",
     "DispatchFailed",
     "DispatchParked",
@@ -77,6 +84,7 @@ __all__ = [
     "SuppressionRemoved",
     "Unreadable",
     "count_skipped",
+    "domain_stream_id",
     "read_event",
     "refusal_id_for",
     "report_id_for",

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import get_args
 
+from shared.events.deliverability import DeliverabilityComplaintRateChanged
 from shared.events.dispatch import (
     DispatchAttempted,
     DispatchFailed,
@@ -58,6 +59,7 @@ AnyPayload = (
     | DispatchResumed
     | SuppressionRecorded
     | SuppressionRemoved
+    | DeliverabilityComplaintRateChanged
 )
 
 PAYLOAD_TYPES: dict[EventType, type[AnyPayload]] = {

@@ -32,6 +32,9 @@ class DispatchSucceeded(Payload):
     attempt: int = Field(ge=1)
     provider_message_id: str | None = None
     segments: int | None = None
+    sending_domain: str | None = Field(
+        default=None, description="e-mail: the operator's From domain (never an address)"
+    )
 
 
 class DispatchFailed(Payload):

@@ -30,6 +30,7 @@ class EventType(StrEnum):
     DISPATCH_RESUMED = "dispatch.resumed"
     SUPPRESSION_RECORDED = "suppression.recorded"
     SUPPRESSION_REMOVED = "suppression.removed"
+    DELIVERABILITY_COMPLAINT_RATE_CHANGED = "deliverability.complaint_rate_changed"
 
 
 # "allow": a field added by a newer producer is kept (and written again if the event is),

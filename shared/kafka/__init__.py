@@ -4,7 +4,13 @@ back-off (:mod:`.retry`), the one consume loop and stored-positions listener
 (:mod:`.consume`), what a rebalance hands back (:mod:`.assignment`), and the
 transactional stage (:mod:`.stage`)."""
 
-from shared.kafka.admin import TopicsMissing, admin_client, ensure_topics, prepare_topics
+from shared.kafka.admin import (
+    TopicsMissing,
+    admin_client,
+    ensure_topics,
+    prepare_topics,
+    topics_ready,
+)
 from shared.kafka.assignment import (
     HANDED_BACK,
     commit_assigned,
@@ -70,4 +76,5 @@ __all__ = [
     "start_consumer",
     "start_producer",
     "still_assigned",
+    "topics_ready",
 ]

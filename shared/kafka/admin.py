@@ -79,6 +79,19 @@ async def ensure_topics(
         await admin.close()
 
 
+async def topics_ready(kafka: Kafka, names: list[str], timeout_s: float = 30.0) -> list[int]:
+    """Waits until every partition of ``names`` has a leader (topics another client just
+    created); returns each topic's partition count."""
+    admin = admin_client(kafka)
+    await admin.start()
+    try:
+        await _wait_for_leaders(admin, names, timeout_s)
+        described = {topic["topic"]: topic for topic in await admin.describe_topics(names)}
+    finally:
+        await admin.close()
+    return [len(described[name]["partitions"]) for name in names]
+
+
 async def _wait_for_leaders(admin: AIOKafkaAdminClient, names: list[str], timeout_s: float) -> None:
     """create_topics returns before the partitions have leaders; a producer that writes in
     that window stalls.  Return once every partition can take writes."""

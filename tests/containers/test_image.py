@@ -24,8 +24,8 @@ PLAYER = "image-player-1"
 ADDRESS = "image.test@example.com"
 
 # What only development needs: the test tools (the `dev` extra), the local stand-ins (the
-# `local` extra and services/dev), stream processing (`stream`), and the installers.
-# aiosmtpd is not among them: the bounce receiver, a production service, is an SMTP server.
+# `local` extra and services/dev), and the installers.  aiosmtpd and faust are not among
+# them: the bounce receiver is an SMTP server, the deliverability service a faust app.
 ABSENT_MODULES = [
     "pytest",
     "hypothesis",
@@ -33,7 +33,6 @@ ABSENT_MODULES = [
     "testcontainers",
     "mypy",
     "ruff",
-    "faust",
     "services.dev",
     "pip",
     "setuptools",

@@ -93,6 +93,7 @@ async def test_viber_and_whatsapp_are_sent_by_their_own_dispatchers(
                 process.stop()
 
     assert sent_by(events, viber.ext_message_id).provider_message_id == "gen-1"
+    assert sent_by(events, viber.ext_message_id).sending_domain is None  # e-mail only
     assert sent_by(events, legacy.ext_message_id).provider == "generic"
     assert sent_by(events, whatsapp.ext_message_id).provider_message_id == "wamid.HBgL1"
     sources = {e.producer for e in events if e.ext_message_id == whatsapp.ext_message_id}

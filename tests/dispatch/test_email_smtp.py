@@ -102,5 +102,7 @@ async def test_mail_arrives_with_headers_both_bodies_and_tracking(
     dispatched = payload_of(mine[1], DispatchSucceeded)
     assert dispatched.provider == "smtp"
     assert dispatched.provider_message_id == f"{mid}@mail.blindpost.test"
+    # For deliverability: the domain of the From address, never the address.
+    assert dispatched.sending_domain == "amazing.example"
     for event in events:  # PII: the address is in no event
         assert ADDRESS not in event.model_dump_json()

@@ -70,8 +70,9 @@ def test_no_workload_has_two_autoscalers_and_autoscaled_ones_leave_replicas_alon
         if d["kind"] in ("ScaledObject", "HorizontalPodAutoscaler")
     ]
     assert len(targets) == len(set(targets))
+    # Deliverability alone is not autoscaled: one worker holds all its tables' partitions.
     for name, workload in workloads(docs).items():
-        assert "replicas" not in workload["spec"], name
+        assert ("replicas" in workload["spec"]) == (name == "deliverability"), name
     cpu = {
         s["spec"]["scaleTargetRef"]["name"].removeprefix("bp-blindpost-")
         for s in docs
@@ -133,15 +134,27 @@ def test_kafka_users_may_do_only_what_their_service_does(docs):
         for acl in entries
         if acl["resource"]["type"] == "transactionalId"
     ]
-    assert transactional == [
+    # Each transactional stage may use only the ids behind its own group's name.
+    assert sorted(transactional, key=lambda entry: entry[0]) == [
         (
-            "resolver",
+            stage,
             {
                 "type": "transactionalId",
-                "name": topics.group("resolver") + "-",
+                "name": topics.group(stage) + "-",
                 "patternType": "prefix",
             },
         )
+        for stage in ("deliverability", "resolver")
+    ]
+    # faust's changelog topics: created, written and read by deliverability alone.
+    internal = [
+        (user, acl["resource"]["name"], acl["operations"])
+        for user, entries in acls(docs).items()
+        for acl in entries
+        if acl["resource"]["type"] == "topic" and acl["resource"]["patternType"] == "prefix"
+    ]
+    assert [(user, name) for user, name, _ops in internal if user != "topics"] == [
+        ("deliverability", topics.group("deliverability") + "-")
     ]
 
 

@@ -115,11 +115,16 @@ def dispatched(
     channel: Channel = Channel.EMAIL,
     provider: str = "smtp",
     provider_message_id: str | None = None,
+    sending_domain: str | None = None,
     at: datetime | None = None,
 ) -> Event:
     """``dispatch.succeeded``."""
     payload = events.DispatchSucceeded(
-        channel=channel, provider=provider, attempt=attempt, provider_message_id=provider_message_id
+        channel=channel,
+        provider=provider,
+        attempt=attempt,
+        provider_message_id=provider_message_id,
+        sending_domain=sending_domain,
     )
     return _event(mid, payload, _dispatcher(channel), (attempt,), at)
 
@@ -314,3 +319,21 @@ def written(
         k: v for k, v in {**record["payload"], **(payload or {})}.items() if k not in drop
     }
     return json.dumps(record).encode()
+
+
+def complaint_rate_changed(
+    domain: str = "news.operator.example",
+    level: events.ComplaintLevel = "critical",
+    previous: events.ComplaintLevel = "ok",
+) -> Event:
+    """``deliverability.complaint_rate_changed`` on the domain's own stream."""
+    payload = events.DeliverabilityComplaintRateChanged(
+        sending_domain=domain,
+        level=level,
+        previous=previous,
+        window="24h",
+        complaints=3,
+        sent=100,
+        ratio=0.03,
+    )
+    return _event(events.domain_stream_id(domain), payload, "deliverability", (previous, level))

@@ -101,6 +101,14 @@ projector:
   writes: [blindpost.dead-letter]
 bounce-receiver:
   writes: [blindpost.message-events]
+deliverability:
+  stage: deliverability
+  reads: [blindpost.message-events]
+  writes: [blindpost.message-events]
+  transactional: true
+  # faust's changelog and leader topics, <prefix>blindpost-deliverability-*: it creates,
+  # writes and reads them (recovery) itself.
+  internalTopics: true
 {{- end -}}
 
 {{/* Kafka identity of a service or job: user name, Secret and password key. */}}
@@ -296,6 +304,9 @@ commands in NOTES.txt are both printed from this. */}}
 {{- end -}}
 {{- range $group := $use.groups | default list -}}
 {{- $acls = append $acls (dict "type" "group" "name" (printf "%sblindpost-%s" $prefix $group) "patternType" "literal" "operations" (list "Read" "Describe")) -}}
+{{- end -}}
+{{- if $use.internalTopics -}}
+{{- $acls = append $acls (dict "type" "topic" "name" (printf "%sblindpost-%s-" $prefix $use.stage) "patternType" "prefix" "operations" (list "Create" "Read" "Write" "Describe" "DescribeConfigs")) -}}
 {{- end -}}
 {{- if $use.transactional -}}
 {{- $acls = append $acls (dict "type" "transactionalId" "name" (printf "%sblindpost-%s-" $prefix $use.stage) "patternType" "prefix" "operations" (list "Write" "Describe")) -}}

@@ -1,0 +1,34 @@
+"""Events of the deliverability service: a sending domain's complaint ratio crossing a
+level.  On the domain's own stream (``domain_stream_id``), never a message's."""
+
+from __future__ import annotations
+
+import uuid
+from typing import ClassVar, Literal
+
+from pydantic import Field
+
+from shared.events.payload import EventType, Payload
+
+ComplaintLevel = Literal["ok", "warning", "critical"]
+
+_DOMAINS = uuid.UUID("4f0b8c3e-2d71-4a96-8e15-7c9a3b6d0f28")
+
+
+def domain_stream_id(sending_domain: str) -> uuid.UUID:
+    """The stream of one sending domain's deliverability events."""
+    return uuid.uuid5(_DOMAINS, sending_domain.lower())
+
+
+class DeliverabilityComplaintRateChanged(Payload):
+    """A sending domain's complaint ratio over ``window`` moved to another ``level``
+    (``warning`` and ``critical`` by the configured thresholds, ``ok`` below both)."""
+
+    event_type: ClassVar[EventType] = EventType.DELIVERABILITY_COMPLAINT_RATE_CHANGED
+    sending_domain: str = Field(description="the operator's From domain, never an address")
+    level: ComplaintLevel
+    previous: ComplaintLevel
+    window: str
+    complaints: int = Field(ge=0)
+    sent: int = Field(ge=0)
+    ratio: float = Field(ge=0)
