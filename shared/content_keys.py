@@ -21,6 +21,7 @@ import aiohttp
 from shared.content_sealing import ContentKey
 from shared.sealing import SealingError, b64d
 from shared.settings import ContentKeysVault
+from shared.vault_http import vault_answer
 
 MAX_PER_CALL = 1000
 SEAL = "content-seal"
@@ -120,13 +121,9 @@ class ContentKeys:
 
     async def _call(self, users: list[str]) -> dict[str, KeyAnswer]:
         body = {"purpose": self.purpose, "ext_user_ids": users}
-        try:
-            async with self.session.post(self.url, json=body, headers=self.headers) as response:
-                if response.status != 200:
-                    raise ContentKeysUnavailable(f"vault answered HTTP {response.status}")
-                payload = await response.json()
-        except (TimeoutError, aiohttp.ClientError, ValueError) as exc:
-            raise ContentKeysUnavailable(f"vault unreachable: {type(exc).__name__}") from None
+        payload = await vault_answer(
+            self.session, self.url, body, self.headers, ContentKeysUnavailable
+        )
         try:
             answers = {item["ext_user_id"]: _answer(item) for item in payload["keys"]}
         except (KeyError, TypeError, SealingError):

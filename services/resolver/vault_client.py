@@ -10,6 +10,7 @@ import aiohttp
 
 from shared.contacts import ContactRequest
 from shared.kafka import TransientError
+from shared.vault_http import vault_answer
 
 PURPOSE = "dispatch"
 
@@ -45,14 +46,7 @@ class VaultClient:
             "purpose": PURPOSE,
             "requests": [lookup.to_json() for lookup in lookups],
         }
-        try:
-            async with self.session.post(self.url, json=body, headers=self.headers) as response:
-                if response.status != 200:
-                    # The body is ours (no values), but keep only the status in logs.
-                    raise TransientError(f"vault answered HTTP {response.status}")
-                payload = await response.json()
-        except (TimeoutError, aiohttp.ClientError, ValueError) as exc:
-            raise TransientError(f"vault unreachable: {type(exc).__name__}") from None
+        payload = await vault_answer(self.session, self.url, body, self.headers, TransientError)
         try:
             contacts = [
                 Contact(
