@@ -148,7 +148,15 @@ async def intake_answers(intake: IntakeClient, player: str, code: int) -> bool:
 async def intake(base_env: dict[str, str], events_dsn: str) -> AsyncIterator[IntakeClient]:
     """Intake on this test's topics, where the vault publishes the players' facts."""
     port, uncached = str(free_port()), {"BLINDPOST_INTAKE_DIRECTORY_CACHE_TTL_S": "0"}
-    env = {**base_env, "DATABASE_URL": events_dsn, "BLINDPOST_INTAKE_PORT": port, **uncached}
+    # No content to seal here (the vault of this test is not intake's): as intake's own tests.
+    unsealed = {"BLINDPOST_INTAKE_SEAL_CONTENT": "false"}
+    env = {
+        **base_env,
+        "DATABASE_URL": events_dsn,
+        "BLINDPOST_INTAKE_PORT": port,
+        **uncached,
+        **unsealed,
+    }
     async with running_intake(env) as client:
         yield client
 
