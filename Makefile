@@ -68,9 +68,11 @@ test-images:
 	@bash deploy/docker/build.sh runtime local \
 	  || { [ "$${CI:-}" != true ] && echo "[image] no image: tests/containers will be skipped"; }
 
-## Install what is needed, start Kafka and PostgreSQL, build the image, run every test.
+## Install what is needed, start Kafka and PostgreSQL, build the image, run every test:
+## two workers by default (each test file stays on one worker, in order); XDIST= for one.
+XDIST ?= -n 2 --dist loadfile
 test: install infra tools test-images
-	$(BIN)/pytest -q -p no:cacheprovider --durations=25 $(PYTEST_ARGS)
+	$(BIN)/pytest -q -p no:cacheprovider --durations=25 $(XDIST) $(PYTEST_ARGS)
 
 ## Only the tests that need no Kafka and no PostgreSQL (not marked `integration` by
 ## tests/conftest.py): seconds, with nothing started.

@@ -64,3 +64,10 @@ def test_a_vonage_jwt_whose_header_is_not_an_object_is_refused_unauthenticated(
 def test_a_malformed_sealed_token_is_a_sealing_error(token: str) -> None:
     with pytest.raises(SealingError):
         targets.KEYRING.open(token, b"context")
+
+
+def test_a_signed_viber_callback_from_beyond_year_9999_has_no_report_time() -> None:
+    provider, sign = targets.PROVIDERS["viber"]
+    body = b'{"event": "delivered", "timestamp": 179587410425874104249, "message_token": 1}'
+    (report,) = targets._through(provider, sign(body))
+    assert report.reported_at is None

@@ -170,5 +170,6 @@ def unix_time(value: object) -> datetime | None:
     """Unix seconds as a provider sends them (number or string), or None."""
     try:
         return datetime.fromtimestamp(float(value), UTC)  # type: ignore[arg-type]
-    except (TypeError, ValueError, OverflowError):
+    # Far beyond year 9999 the C library answers EOVERFLOW, an OSError (found by fuzzing).
+    except (TypeError, ValueError, OverflowError, OSError):
         return None
