@@ -74,7 +74,9 @@ async def test_accepted_messages_and_previews_carry_their_content_sealed(
         assert content.sealed is not None
         assert all(getattr(content, name) is None for name in SEALED_FIELDS)
         wire = content.model_dump_json()
-        assert body["body"] not in wire and "offer" not in wire and "BUY" not in wire
+        # Fragments with a character base64url cannot hold: random ciphertext never matches.
+        for fragment in ("<html>", "best offer", "the offer", '"BUY"'):
+            assert fragment not in wire
         clear = await opened(vault, body["ext_user_id"], mid, content)
         assert clear.body == body["body"]
         assert (clear.subject, clear.extension) == (body.get("subject"), body.get("extension"))
