@@ -1,7 +1,13 @@
-"""Which database failures mean "PostgreSQL is away for now" (restarting, crashed, full of
-connections, unreachable): the work in hand is waited out and tried again, never a process
-exit.  Anything else from the database (a missing table, a refused value, a privilege) is
-ours or the operator's to fix, and still fails loudly."""
+"""What a database failure means for the work in hand, one answer for every stage:
+
+- :func:`transient`: PostgreSQL is away for now (restarting, crashed, full of connections,
+  unreachable) or the work lost a race (a deadlock, a serialization failure, a timeout).
+  The same work is waited out and tried again, never a process exit.
+- :func:`refused_record`: PostgreSQL refused the record's data (a NUL in a text, a value too
+  long, a number out of range, a constraint).  The same record would fail the same way for
+  ever, and wedge the partition behind it: the stage dead-letters it and goes on.
+- anything else (a missing table, a privilege, a full disk, a bug of ours) would fail every
+  record alike: it is neither retried nor dead-lettered, the stage stops loudly."""
 
 from __future__ import annotations
 
@@ -15,6 +21,20 @@ DATABASE_AWAY: tuple[type[BaseException], ...] = (
     asyncpg.CrashShutdownError,  # 57P02: another backend crashed, every session is reset
     asyncpg.TooManyConnectionsError,  # 53300: full for now
 )
+LOST_A_RACE = frozenset(
+    {
+        "40001",  # serialization failure
+        "40P01",  # deadlock detected
+        "55P03",  # lock not available (lock_timeout)
+        "57014",  # query canceled (statement_timeout)
+    }
+)
+# SQLSTATE classes saying the schema, the server or our code is not as expected, whatever
+# the record: 0A feature not supported, 25 transaction state, 26/34 statement or cursor
+# name, 2D transaction termination, 3D/3F no such database or schema, 42 undefined object,
+# privilege or syntax, 53 resources (disk full, out of memory), 58 I/O, F0 configuration,
+# XX internal.
+NOT_THE_RECORD = ("0A", "25", "26", "2D", "34", "3D", "3F", "42", "53", "58", "F0", "XX")
 
 
 def database_away(exc: BaseException) -> bool:
@@ -31,3 +51,22 @@ def database_away(exc: BaseException) -> bool:
         return True
     cause = exc.__cause__ or exc.__context__
     return cause is not None and isinstance(cause, DATABASE_AWAY)
+
+
+def transient(exc: BaseException) -> bool:
+    """Worth trying the same work again: the database away, or a race lost."""
+    if database_away(exc):
+        return True
+    return isinstance(exc, asyncpg.PostgresError) and exc.sqlstate in LOST_A_RACE
+
+
+def refused_record(exc: BaseException) -> bool:
+    """The database refused the data it was given, not the work: asyncpg could not encode
+    an argument (its ``DataError`` is an ``InterfaceError`` and a ``ValueError``: an int
+    beyond bigint), or PostgreSQL refused a value (classes 21, 22, 23, 54, a trigger's
+    exception, ...)."""
+    if isinstance(exc, asyncpg.InterfaceError):
+        return isinstance(exc, ValueError)
+    if not isinstance(exc, asyncpg.PostgresError) or transient(exc):
+        return False
+    return not (exc.sqlstate or "XX").startswith(NOT_THE_RECORD)

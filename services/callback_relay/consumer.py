@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from functools import partial
 
-import asyncpg
 from aiokafka import AIOKafkaConsumer, ConsumerRecord
 from aiokafka.errors import KafkaError
 from prometheus_client import Counter
@@ -22,6 +22,7 @@ from shared.kafka import (
     SeekToStoredPositions,
     dead_letter_output,
     failure_reason,
+    handle_or_refuse,
     next_offsets,
     send_outputs,
 )
@@ -29,8 +30,9 @@ from shared.logging import get_logger
 
 log = get_logger(__name__)
 STAGE = "callback-relay"
-# InterfaceError: a connection the server closed under a statement (a database restart).
-RETRY_ON = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, KafkaError)
+# The database away is retried by every stage (shared.db_faults); what it refuses of a
+# record's data is dead-lettered (_refused).
+RETRY_ON = (KafkaError,)
 # Event.to_bytes() writes event_id then type first; a cheap look at the head of the record
 # recognises the relay's own events, a third of what it reads at full load.
 _OWN_EVENT = b'"type":"callback.'
@@ -65,7 +67,17 @@ class EventConsumer:
         self.consumer.subscribe([self.topic], listener=listener)
 
     async def run(self, stop: asyncio.Event | None = None) -> None:
-        await Consumption(self.consumer, self._record, stage=STAGE, retry_on=RETRY_ON).run(stop)
+        handle = partial(handle_or_refuse, handle=self._record, refuse=self._refused, stage=STAGE)
+        await Consumption(self.consumer, handle, stage=STAGE, retry_on=RETRY_ON).run(stop)
+
+    async def _refused(self, record: ConsumerRecord, reason: str) -> None:
+        """Dead-lettered, then the stored position moves past it (a crash between the two
+        dead-letters it twice, never loses it)."""
+        dead = dead_letter_output(self.dead_letter_topic, STAGE, record, reason)
+        await send_outputs(self.producer, [dead])
+        await self.store.record(
+            ConsumedBatch(record.topic, record.partition, record.offset + 1, [], [])
+        )
 
     async def _record(self, records: list[ConsumerRecord]) -> None:
         messages: list[tuple[uuid.UUID, Channel, str]] = []

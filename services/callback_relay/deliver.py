@@ -16,15 +16,15 @@ from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
 
-import asyncpg
 from prometheus_client import Counter, Gauge, Histogram
 
 from services.callback_relay.domain import RetryPolicy, callback_url
 from services.callback_relay.sender import Answer, CallbackSender
 from services.callback_relay.store import CallbackStore, DueCallback, Result
+from shared.db_faults import refused_record, transient
 from shared.domain import SmarticoStatus
 from shared.events import CallbackAttempted, CallbackDeadLettered, CallbackDelivered, Event
-from shared.kafka import Output
+from shared.kafka import Output, refused_by_database
 from shared.latency import CALLBACK_DELIVERED, observe_step
 from shared.logging import get_logger
 from shared.topics import Topics
@@ -53,6 +53,9 @@ OUTCOMES_UNKNOWN = Counter(
     "blindpost_callback_outcomes_unknown_total",
     "Callbacks called again after a relay died mid-call or the request went unanswered"
     " (Smartico may hear them twice)",
+)
+UNRECORDED = Counter(
+    "blindpost_callback_results_refused_total", "Results the database refused to record"
 )
 # The request may have reached Smartico, which may have acted on it: no answer came back.
 UNANSWERED = frozenset({"TimeoutError", "ServerDisconnectedError"})
@@ -137,7 +140,9 @@ class Deliverer:
             wanted = min(self.batch_size, free)
             try:
                 due = await self.store.claim_due(wanted, self.lease_s, list(self._held))
-            except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
+            except Exception as exc:
+                if not transient(exc):
+                    raise  # a query of ours the database refuses: retrying cannot help
                 log.warning("due callbacks not claimed, will retry", error=type(exc).__name__)
                 await asyncio.sleep(1.0)
                 continue
@@ -249,22 +254,33 @@ class Deliverer:
             batch = [await self._done.get()]
             while not self._done.empty() and len(batch) < 1000:
                 batch.append(self._done.get_nowait())
-            while True:
-                try:
-                    await self.store.finish(
-                        [done.result for done in batch],
-                        [out for done in batch for out in done.outputs],
-                    )
-                    break
-                except Exception as exc:  # noqa: BLE001 - keep the results, retry the write
-                    log.warning("callback results not recorded yet", error=type(exc).__name__)
-                    await asyncio.sleep(1.0)
+            await self._finish(batch)
             for done in batch:
                 self._held.discard((done.result.ext_message_id, done.result.status))
             self._in_flight -= len(batch)
             IN_FLIGHT.set(self._in_flight)
             self._slots_freed.set()
             self.recorded.set()
+
+    async def _finish(self, batch: list[_Done]) -> None:
+        """Retried until recorded; one the database refuses is left out alone, loudly."""
+        while True:
+            try:
+                results = [done.result for done in batch]
+                return await self.store.finish(results, [o for d in batch for o in d.outputs])
+            except Exception as exc:  # noqa: BLE001 - keep the results, retry the write
+                if refused_record(exc):
+                    reason = refused_by_database(exc)
+                    break
+                log.warning("callback results not recorded yet", error=type(exc).__name__)
+                await asyncio.sleep(1.0)
+        if len(batch) > 1:
+            for done in batch:
+                await self._finish([done])
+            return
+        UNRECORDED.inc()
+        mid = str(batch[0].result.ext_message_id)
+        log.error("callback result not recorded", ext_message_id=mid, reason=reason)
 
     async def report_pending(self, interval_s: float) -> None:
         while True:

@@ -6,24 +6,24 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
+from functools import partial
 
-import asyncpg
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaError
 
 from services.dispatch.pipeline import Dispatcher
-from shared.kafka import Backoff, commit_assigned, rewind_assigned
+from shared.db_faults import transient
+from shared.kafka import (
+    Backoff,
+    commit_assigned,
+    dead_letter_output,
+    handle_or_refuse,
+    rewind_assigned,
+    send_outputs,
+)
 from shared.logging import get_logger
 
 log = get_logger(__name__)
-
-RETRYABLE_ERRORS = (
-    OSError,
-    TimeoutError,
-    KafkaError,
-    asyncpg.PostgresError,
-    asyncpg.InterfaceError,
-)
 
 PIPELINE_DEPTH = 2
 Batch = dict[TopicPartition, list[ConsumerRecord]]
@@ -48,7 +48,13 @@ async def run_consumer(
             )
             records = [r for rs in batch.values() for r in rs]
             if records:
-                in_flight.append((batch, asyncio.create_task(dispatcher.process(records))))
+                work = handle_or_refuse(
+                    records,
+                    handle=dispatcher.process,
+                    refuse=partial(_refused, dispatcher),
+                    stage=dispatcher.name,
+                )
+                in_flight.append((batch, asyncio.create_task(work)))
         if not in_flight:
             continue
         oldest, task = in_flight[0]
@@ -56,7 +62,9 @@ async def run_consumer(
             continue
         try:
             await task
-        except RETRYABLE_ERRORS as exc:
+        except Exception as exc:
+            if not (isinstance(exc, KafkaError) or transient(exc)):
+                raise
             # The ledger or the event log is unreachable: consume these batches again
             # later; the ledger makes the second pass send only what the first did not.
             await asyncio.gather(*(t for _b, t in in_flight), return_exceptions=True)
@@ -78,6 +86,12 @@ async def run_consumer(
         # redelivers it and the ledger settles what this one already sent.
         ends = {tp: rs[-1].offset + 1 for tp, rs in oldest.items() if rs}
         await commit_assigned(consumer, ends, stage=dispatcher.name)
+
+
+async def _refused(dispatcher: Dispatcher, record: ConsumerRecord, reason: str) -> None:
+    """A work item the database refuses: dead-lettered, and committed past with its batch."""
+    dead = dead_letter_output(dispatcher.events.topics.dead_letter, dispatcher.name, record, reason)
+    await send_outputs(dispatcher.events.producer, [dead])
 
 
 def _first_offsets(in_flight: deque[tuple[Batch, asyncio.Task[None]]]) -> dict[TopicPartition, int]:

@@ -31,6 +31,7 @@ from services.eventstore.records import (
     parse_event,
 )
 from services.eventstore.tables import ProjectionTables
+from shared.db_faults import refused_record
 from shared.kafka import (
     Backoff,
     Consumption,
@@ -64,26 +65,11 @@ ALREADY_STORED = Counter(
 BATCH_SECONDS = Histogram(
     "blindpost_projector_batch_seconds", "Time to store one batch, transaction included"
 )
-# Worth retrying the whole batch: a dependency away, or a race with a concurrent writer.
-TRANSIENT = (
-    KafkaError,
-    OSError,
-    asyncpg.PostgresConnectionError,
-    asyncpg.InterfaceError,
-    asyncpg.SerializationError,
-    asyncpg.DeadlockDetectedError,
-    asyncpg.UniqueViolationError,
-)
-
-
-# The database refuses a value (too long for an index, out of range, …): the same record
-# would fail forever.  Other errors (a missing table, a privilege) are the operator's to fix,
-# and stop the process instead of dead-lettering everything.
-REFUSED = (
-    asyncpg.DataError,
-    asyncpg.ProgramLimitExceededError,
-    asyncpg.IntegrityConstraintViolationError,
-)
+# Worth retrying the whole batch: the broker away.  The database away or a race lost is
+# retried by every stage; a value it refuses (too long for an index, a NUL, out of range)
+# is dead-lettered alone; other errors (a missing table, a privilege) are the operator's to
+# fix, and stop the process instead of dead-lettering everything (shared.db_faults).
+TRANSIENT = (KafkaError,)
 
 
 @dataclass
@@ -172,7 +158,9 @@ class Projector:
         try:
             started = time.perf_counter()
             result = await self._store(records)
-        except REFUSED as exc:
+        except Exception as exc:
+            if not refused_record(exc):
+                raise
             # Not a passing failure: some record is one the database refuses (a value
             # too large for an index, ...).  Find it and dead-letter it alone.
             if len(records) == 1:

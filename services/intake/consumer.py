@@ -5,7 +5,7 @@ PostgreSQL; while the database is down the same batch is retried, never skipped.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from functools import partial
 
@@ -20,7 +20,7 @@ from shared.kafka import (
     Output,
     dead_letter_output,
     failure_reason,
-    refused_by_database,
+    handle_or_refuse,
     retry_until_done,
 )
 from shared.logging import get_logger
@@ -52,6 +52,15 @@ _ERASE = "DELETE FROM intake_directory WHERE ext_user_id = ANY($1::text[])"
 @dataclass(frozen=True)
 class _Change:
     facts: SubjectFacts | None  # None: erased
+
+
+def _at(record: ConsumerRecord) -> tuple[int, int]:
+    return record.partition, record.offset
+
+
+def _older(change: _Change, earlier: _Change) -> bool:
+    """A version older than the one before it in the batch (an erasure always counts)."""
+    return bool(earlier.facts and change.facts and earlier.facts.version > change.facts.version)
 
 
 async def apply_facts(pool: asyncpg.Pool, changes: dict[str, _Change]) -> None:
@@ -110,52 +119,35 @@ class DirectoryFeed:
         return handled
 
     async def _handle(self, records: list[ConsumerRecord]) -> None:
-        changes: dict[str, _Change] = {}
+        parsed: dict[tuple[int, int], tuple[str, _Change]] = {}
+        newest: dict[str, ConsumerRecord] = {}  # the record to apply, per subject
         for record in records:
-            parsed = await self._parse(record)
-            if parsed is not None:
-                key, change = parsed
-                earlier = changes.get(key)
-                if not (
-                    earlier
-                    and earlier.facts
-                    and change.facts
-                    and earlier.facts.version > change.facts.version
-                ):
-                    changes[key] = change
-        if changes:
-            await retry_until_done(
-                partial(self._apply, changes, records),
+            if (change := await self._parse(record)) is None:
+                continue
+            parsed[_at(record)] = change
+            earlier = newest.get(change[0])
+            if earlier is None or not _older(change[1], parsed[_at(earlier)][1]):
+                newest[change[0]] = record
+        if newest:
+            # A record the database refuses is dead-lettered alone; the rest are applied.
+            attempt = partial(
+                handle_or_refuse,
+                list(newest.values()),
+                handle=partial(self._apply, parsed),
+                refuse=self._dead_letter,
                 stage=STAGE,
-                retry_on=(OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError),
-                backoff=Backoff(maximum_s=5.0),
+            )
+            await retry_until_done(
+                attempt, stage=STAGE, retry_on=(), backoff=Backoff(maximum_s=5.0)
             )
         await self._commit()
 
-    async def _apply(self, changes: dict[str, _Change], records: list[ConsumerRecord]) -> None:
-        if not changes:
-            return
-        try:
-            await apply_facts(self.pool, changes)
-            FACTS_APPLIED.labels("applied").inc(len(changes))
-        except asyncpg.DataError:
-            # Some value the database refuses: find it, dead-letter it, keep the rest.
-            await self._apply(await self._without_refused(changes, records), records)
-
-    async def _without_refused(
-        self, changes: dict[str, _Change], records: Sequence[ConsumerRecord]
-    ) -> dict[str, _Change]:
-        kept = {}
-        for key, change in changes.items():
-            try:
-                await apply_facts(self.pool, {key: change})
-                FACTS_APPLIED.labels("applied").inc()
-            except asyncpg.DataError as exc:
-                record = next(r for r in reversed(records) if r.key == key.encode())
-                await self._dead_letter(record, refused_by_database(exc))
-            except Exception:  # noqa: BLE001 - not this record's fault: retry it with the batch
-                kept[key] = change
-        return kept
+    async def _apply(
+        self, parsed: dict[tuple[int, int], tuple[str, _Change]], records: list[ConsumerRecord]
+    ) -> None:
+        changes = dict(parsed[_at(record)] for record in records)
+        await apply_facts(self.pool, changes)
+        FACTS_APPLIED.labels("applied").inc(len(changes))
 
     async def _parse(self, record: ConsumerRecord) -> tuple[str, _Change] | None:
         try:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from functools import partial
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, ConsumerRecord
@@ -29,6 +30,7 @@ from shared.kafka import (
     commit_assigned,
     dead_letter_output,
     failure_reason,
+    handle_or_refuse,
     next_offsets,
     send_outputs,
 )
@@ -66,12 +68,16 @@ class DispatchedMatcher:
         self.topics = topics
 
     async def run(self, stop: asyncio.Event | None = None) -> None:
+        # The database away is retried by every stage; a record it refuses is dead-lettered.
+        handle = partial(handle_or_refuse, handle=self._handle, refuse=self._refused, stage=STAGE)
         await Consumption(
-            self.consumer,
-            self._handle,
-            stage="status-matcher",
-            retry_on=(asyncpg.PostgresError, OSError, KafkaError),
+            self.consumer, handle, stage="status-matcher", retry_on=(KafkaError,)
         ).run(stop)
+
+    async def _refused(self, record: ConsumerRecord, reason: str) -> None:
+        dead = dead_letter_output(self.topics.dead_letter, STAGE, record, reason)
+        await send_outputs(self.producer, [dead])
+        await commit_assigned(self.consumer, next_offsets([record]), stage=STAGE)
 
     async def _handle(self, records: list[ConsumerRecord]) -> None:
         found: dict[tuple[str, str], uuid.UUID] = {}

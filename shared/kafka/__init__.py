@@ -1,8 +1,8 @@
 """Kafka for the whole suite, one way: clients (:mod:`.clients`), topic set-up
 (:mod:`.admin`), what stages produce and dead-letter (:mod:`.records`), the one retry with
-back-off (:mod:`.retry`), the one consume loop and stored-positions listener
-(:mod:`.consume`), what a rebalance hands back (:mod:`.assignment`), and the
-transactional stage (:mod:`.stage`)."""
+back-off (:mod:`.retry`), records PostgreSQL refuses (:mod:`.refusals`), the one consume
+loop and stored-positions listener (:mod:`.consume`), what a rebalance hands back
+(:mod:`.assignment`), and the transactional stage (:mod:`.stage`)."""
 
 from shared.kafka.admin import (
     TopicsMissing,
@@ -39,6 +39,7 @@ from shared.kafka.records import (
     refused_by_database,
     send_outputs,
 )
+from shared.kafka.refusals import handle_or_refuse
 from shared.kafka.retry import STAGE_RETRIES, Backoff, retry_until_done
 from shared.kafka.stage import TransactionalStage
 
@@ -64,6 +65,7 @@ __all__ = [
     "dead_letter_output",
     "ensure_topics",
     "failure_reason",
+    "handle_or_refuse",
     "kafka_consumer",
     "kafka_producer",
     "next_offsets",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -67,6 +68,7 @@ def dead_letter_output(
         source_topic=record.topic,
         partition=record.partition,
         offset=record.offset,
+        ext_message_id=message_id(record),
         reason=reason,
     )
     DEAD_LETTERED.labels(stage, record.topic).inc()
@@ -80,6 +82,15 @@ def dead_letter_output(
             ("blindpost.reason", reason[:500].encode()),
         ),
     )
+
+
+def message_id(record: ConsumerRecord) -> str | None:
+    """The record's ext_message_id when it is keyed by one (events, work items), for logs;
+    other keys (a subject's ext_user_id) are not logged."""
+    try:
+        return str(uuid.UUID((record.key or b"").decode()))
+    except ValueError:  # UnicodeDecodeError is one too
+        return None
 
 
 async def send_outputs(producer: RecoveringProducer, outputs: Iterable[Output]) -> None:

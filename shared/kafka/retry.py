@@ -10,7 +10,7 @@ from typing import TypeVar
 
 from prometheus_client import Counter
 
-from shared.db_faults import database_away
+from shared.db_faults import transient
 from shared.logging import get_logger
 
 log = get_logger(__name__)
@@ -46,16 +46,17 @@ async def retry_until_done(
     **context: object,
 ) -> R:
     """Await ``attempt()`` until it returns.  A failure in ``retry_on`` (a dependency away),
-    or the database away (:func:`shared.db_faults.database_away`, for every stage: a
-    PostgreSQL restart must not stop a process), is waited out with jittered back-off and
-    the same work is tried again, so nothing is skipped; anything else propagates and stops
-    the stage."""
+    or a transient database failure (:func:`shared.db_faults.transient`, for every stage: a
+    PostgreSQL restart or a lost deadlock must not stop a process), is waited out with
+    jittered back-off and the same work is tried again, so nothing is skipped; anything else
+    propagates (a record PostgreSQL refuses is the stage's to dead-letter:
+    :func:`shared.kafka.refusals.handle_or_refuse`)."""
     backoff = backoff or Backoff()
     while True:
         try:
             result = await attempt()
         except Exception as exc:
-            if not (isinstance(exc, retry_on) or database_away(exc)):
+            if not (isinstance(exc, retry_on) or transient(exc)):
                 raise
             STAGE_RETRIES.labels(stage).inc()
             delay = backoff.next_delay()
