@@ -1,13 +1,13 @@
-"""Which database failures a stage waits out (``shared.db_faults``), row by row, and that
-``retry_until_done`` waits them out whatever its stage lists while a programming error
-still stops it."""
+"""Which database failures a stage waits out, which are a record's to dead-letter, and which
+stop it (``shared.db_faults``), row by row; and that ``retry_until_done`` waits out the
+transient ones whatever its stage lists while a programming error still stops it."""
 
 from __future__ import annotations
 
 import asyncpg
 import pytest
 
-from shared.db_faults import database_away
+from shared.db_faults import database_away, refused_record, transient
 from shared.kafka import Backoff, retry_until_done
 
 
@@ -42,6 +42,46 @@ NOT_AWAY = [
     asyncpg.InterfaceError("cannot perform operation: another operation is in progress"),
     ValueError("a bug"),
 ]
+
+
+# A race lost: the same work succeeds when tried again.
+RACES = [
+    asyncpg.DeadlockDetectedError("deadlock detected"),
+    asyncpg.SerializationError("could not serialize access"),
+    asyncpg.LockNotAvailableError("canceling statement due to lock timeout"),
+    asyncpg.QueryCanceledError("canceling statement due to statement timeout"),
+]
+# The record's data: it would fail the same way for ever.
+REFUSED = [
+    asyncpg.CharacterNotInRepertoireError('invalid byte sequence for encoding "UTF8": 0x00'),
+    asyncpg.UntranslatableCharacterError("unsupported Unicode escape sequence"),
+    asyncpg.StringDataRightTruncationError("value too long for type character varying(8)"),
+    asyncpg.NumericValueOutOfRangeError("numeric field overflow"),
+    asyncpg.ProgramLimitExceededError("index row size exceeds btree maximum"),
+    asyncpg.CheckViolationError("new row violates check constraint"),
+    asyncpg.RaiseError("refused by a trigger"),
+    asyncpg.exceptions._base.DataError("invalid input for query argument $1"),
+]
+# Every record would fail alike: neither retried nor dead-lettered, the stage stops.
+NEITHER = [e for e in NOT_AWAY if not isinstance(e, asyncpg.DataError)] + [
+    asyncpg.DiskFullError("could not extend file"),
+    asyncpg.InFailedSQLTransactionError("current transaction is aborted"),
+]
+
+
+@pytest.mark.parametrize("exc", AWAY + RACES, ids=lambda e: type(e).__name__)
+def test_transient(exc: BaseException) -> None:
+    assert transient(exc) and not refused_record(exc)
+
+
+@pytest.mark.parametrize("exc", REFUSED, ids=lambda e: type(e).__name__)
+def test_refused_for_the_record(exc: BaseException) -> None:
+    assert refused_record(exc) and not transient(exc)
+
+
+@pytest.mark.parametrize("exc", NEITHER, ids=lambda e: type(e).__name__)
+def test_neither_retried_nor_the_record(exc: BaseException) -> None:
+    assert not transient(exc) and not refused_record(exc)
 
 
 @pytest.mark.parametrize("exc", AWAY, ids=lambda e: type(e).__name__)
