@@ -1,7 +1,7 @@
 """Players' content keys from the vault (``POST /v1/content-keys``), for the stages that seal
 message content (intake) and open it (the dispatchers): ``shared.content_sealing``.
 
-A player has a key per period (the vault's ``BLINDPOST_VAULT_CONTENT_KEY_PERIOD_DAYS``):
+A player has a key per period (the vault's ``BLINDPOST_VAULT_CONTENT_PERIOD_DAYS``):
 intake asks for the player's current key; a dispatcher asks for the key the sealed content
 names, by its id (``answer_for(user, key_id)``), which may be of an earlier period.
 

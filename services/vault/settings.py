@@ -57,7 +57,7 @@ class VaultSettings(BlindpostSettings):
         description="how long database backups are kept: a retired KEK epoch is destroyed "
         "this long after the last data key left it",
     )
-    vault_content_key_period_days: int = Field(
+    vault_content_period_days: int = Field(
         7,
         ge=1,
         description="content is sealed under a key per player and period of this many days "
