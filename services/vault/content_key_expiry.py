@@ -3,7 +3,8 @@ destroys every content key whose period ended longer than the content retention 
 (``BLINDPOST_BODY_RETENTION_DAYS``, the number the event store removes bodies after), so
 content sealed under it stops opening on the 400-day topic, in the dispatch ledgers and in
 backups (once their KEK epochs go) about when the event store drops its own copy: between
-the retention and the retention plus one period after it was accepted, never before.
+the retention and the retention plus one period after it was accepted, never before (less
+the few seconds intake may reuse a key it was handed just before its period ended).
 
 A command of its own, not a step of ``rotate-epochs``: it needs neither the KEK epochs nor
 their volume (the vault may run without epochs), and it runs more often than epochs turn.
