@@ -154,3 +154,10 @@ async def test_the_erasure_report_follows_a_content_key_through_every_kek_that_w
     (destroyed,) = json.loads(path.read_text())["report"]["destroyed"]
     assert destroyed["content_key"] == "destroyed"
     assert [entry["kek"] for entry in destroyed["backup_keks"]] == ["kek-2", "kek-local-1"]
+
+
+async def test_keys_asked_for_by_id_must_name_a_player_and_a_key(vault: VaultClient) -> None:
+    for keys in ([], [{"ext_user_id": "someone"}], [{"key_id": "k1"}], ["k1"]):
+        body = {"purpose": RENDER, "ext_user_ids": ["someone"], "keys": keys}
+        status, answer = await vault.call("POST", "/v1/content-keys", "content", json=body)
+        assert status == 400 and answer["field"] in ("keys", "ext_user_id"), keys
