@@ -22,6 +22,7 @@ from shared.kafka_settings import KafkaSettings
 from shared.topics import Topics
 
 __all__ = [
+    "BODY_RETENTION_DAYS",
     "PREFIX",
     "BlindpostSettings",
     "ContentKeysVault",
@@ -33,6 +34,15 @@ __all__ = [
     "SettingsError",
     "VaultDatabase",
 ]
+
+
+# BLINDPOST_BODY_RETENTION_DAYS, the one number operators set for how long message content
+# stays readable: the event store removes bodies older than it (services/eventstore/
+# retention.py) and the vault destroys content keys whose period ended longer ago
+# (services/vault/content_key_expiry.py), so the copies on the topics stop opening too.
+BODY_RETENTION_DAYS = Field(
+    90, ge=1, description="message content is removed and its keys destroyed after this"
+)
 
 
 class PostgresSettings(EnvSettings):

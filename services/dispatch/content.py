@@ -23,9 +23,9 @@ class ContentOpener:
     async def prefetch(self, works: Iterable[DispatchWork]) -> None:
         """The keys a batch needs, in one call, before anything of it is claimed: the vault
         away then retries the batch (``ContentKeysUnavailable`` is an ``OSError``)."""
-        users = {work.ext_user_id for work in works if work.content.sealed is not None}
-        if users:
-            await self.keys.answers_for(users)
+        wanted = {(work.ext_user_id, key_id) for work in works if (key_id := _key_id(work))}
+        if wanted:
+            await self.keys.answers_for(wanted)
 
     async def open(self, work: DispatchWork) -> MessageContent:
         """Raises :class:`ContentErased`, ``ContentSealingError`` (tampered, moved) or
@@ -33,12 +33,23 @@ class ContentOpener:
         key_id = key_id_of(work.content)
         if key_id is None:
             return work.content
-        answer = await self.keys.answer_for(work.ext_user_id)
+        answer = await self.keys.answer_for(work.ext_user_id, key_id)
         if answer.status in ("erased", "no_key") or (
             answer.key is not None and answer.key.key_id != key_id
         ):
-            # A key made after an erasure (the player written again) is not the old one.
+            # Destroyed: the player erased, or its period past the content retention.  (A
+            # vault from before periods answers with the player's one key: one made after
+            # an erasure, the player written again, is not the old one.)
             raise ContentErased(work.ext_user_id)
         if answer.key is None:
             raise ContentSealingError(f"the vault gave no key: {answer.status}")
         return open_content(work.content, answer.key, work.ext_message_id)
+
+
+def _key_id(work: DispatchWork) -> str | None:
+    """The key a work item's content names (None: not sealed, or a token that ends the
+    message ``content_unsealable`` when it is opened)."""
+    try:
+        return key_id_of(work.content)
+    except ContentSealingError:
+        return None

@@ -123,6 +123,7 @@ def create_app(settings: VaultSettings) -> web.Application:
             relay.notify,
             tickets=tickets,
             lookups_per_minute=settings.vault_lookups_per_minute,
+            content_key_period_days=settings.vault_content_period_days,
         )
         yield relay
 

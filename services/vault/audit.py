@@ -21,6 +21,7 @@ class Decision(StrEnum):
     READ_MASKED = "read_masked"
     WRITTEN = "written"
     ERASED = "erased"
+    EXPIRED = "expired"  # a content key past the content retention, destroyed
     IMPORTED = "imported"
     LOOKED_UP = "looked_up"
     KEYS_ROTATED = "keys_rotated"

@@ -53,6 +53,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     epochs.add_argument("--no-progress", action="store_true")
     command(
         vault_sub,
+        "expire-content-keys",
+        _expire_content_keys,
+        help="the scheduled content retention job: destroy the content keys whose period "
+        "ended BLINDPOST_BODY_RETENTION_DAYS ago (what they sealed stops opening)",
+    )
+    command(
+        vault_sub,
         "publish-facts",
         _publish_facts,
         help="publish every subject's facts again (e.g. for a new intake)",
@@ -178,6 +185,16 @@ def _rotate_epochs(args: argparse.Namespace) -> int:
         )
     )
     print("\n".join(run.lines()))
+    return 0
+
+
+def _expire_content_keys(_args: argparse.Namespace) -> int:
+    from services.vault.content_key_expiry import expire_content_keys
+
+    settings = vault_settings()
+    days = settings.body_retention_days
+    count = asyncio.run(expire_content_keys(settings.database_url(), operator_caller(), days))
+    print(f"destroyed {count} content keys whose period ended more than {days} days ago")
     return 0
 
 

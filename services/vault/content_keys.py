@@ -1,25 +1,29 @@
-"""Players' content keys: one random 256-bit key per ``ext_user_id``, under which intake seals
-the subject, body and extension of every message to that player and the dispatchers open them
-(``shared.content_sealing``).  Erasure deletes the key, so every copy of that content — the
-topics, the event store, the dispatch ledgers and their backups — stops opening at once.
+"""Players' content keys: a random 256-bit key per ``ext_user_id`` and period, under which
+intake seals the subject, body and extension of every message to that player accepted in
+that period, and the dispatchers open them (``shared.content_sealing``; the sealed content
+names its key's id).  Erasure deletes every key of the player, so every copy of that
+content — the topics, the event store, the dispatch ledgers and their backups — stops
+opening at once; ``blindpost vault expire-content-keys`` deletes the keys whose period ended
+longer than the content retention ago (``services/vault/content_key_expiry.py``).
 
-A key is stored wrapped by the active KEK like a data key (``Keyring.wrap``), under key
-version 0 in the associated data: data keys are numbered from 1, so a wrapped content key
-never opens as a data key, nor one as the other.  Keys exist per ``ext_user_id``, not per
-stored subject: a preview goes to a player the vault may not know yet.  Each key handed out
-is audited (``read`` of the field ``content_key``, with the caller's purpose), in the same
-transaction.
+Periods are ``period_days`` long, counted in UTC from 1970-01-01.  A key is stored wrapped
+by the active KEK like a data key (``Keyring.wrap``), under key version 0 in the associated
+data: data keys are numbered from 1, so a wrapped content key never opens as a data key, nor
+one as the other.  Keys exist per ``ext_user_id``, not per stored subject: a preview goes to
+a player the vault may not know yet.  Each key handed out is audited (``read`` of the field
+``content_key``, with the caller's purpose), in the same transaction.
 """
 
 from __future__ import annotations
 
 import secrets
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 
 import asyncpg
 
 from services.vault import audit_store
-from services.vault.access import Caller, audit_entry
+from services.vault.access import Caller, audit_entry, now
 from services.vault.audit import AuditEntry, Decision
 from services.vault.crypto import IntegrityError, Keyring, new_dek
 from services.vault.metrics import INTEGRITY_FAILURES
@@ -32,63 +36,54 @@ CONTENT_KEY_VERSION = 0
 FIELD = "content_key"
 # Intake seals (a key is made on first use); a dispatcher only opens (never makes one).
 PURPOSES = {"content-seal": True, "content-render": False}
+_ORIGIN = datetime(1970, 1, 1, tzinfo=UTC)
+# A wanted key: the player's, and the key's id (None: the one sealing uses now).
+Wanted = tuple[str, str | None]
+
+
+def period_of(at: datetime, days: int) -> tuple[datetime, datetime]:
+    """The period ``at`` falls in: its start and its end (exclusive)."""
+    length = timedelta(days=days)
+    start = _ORIGIN + length * ((at - _ORIGIN) // length)
+    return start, start + length
 
 
 async def destroy(conn: asyncpg.Connection, ext_user_id: str) -> str | None:
-    """Erasure: the key goes.  Returns the KEK that wrapped it (None: there was none)."""
-    kek_id: str | None = await conn.fetchval(
-        "DELETE FROM content_keys WHERE ext_user_id = $1 RETURNING kek_id", ext_user_id
+    """Erasure: every key of the player goes.  Returns the KEKs that wrapped them, now or
+    before (a backup may hold them under any), comma-separated; None: there was none."""
+    keks = await conn.fetchval(
+        "WITH gone AS (DELETE FROM content_keys WHERE ext_user_id = $1"
+        " RETURNING kek_history || kek_id AS keks)"
+        " SELECT array_agg(DISTINCT kek ORDER BY kek) FROM gone, unnest(gone.keks) AS kek",
+        ext_user_id,
     )
-    return kek_id
-
-
-async def rewrap_all(conn: asyncpg.Connection, keyring: Keyring, batch_size: int) -> int:
-    """``blindpost vault rotate-kek`` for content keys: each under the active KEK, batch by
-    batch (each commits), never a sealed content touched."""
-    done = 0
-    while True:
-        async with conn.transaction():
-            rows = await conn.fetch(
-                "SELECT ext_user_id, wrapped_key FROM content_keys WHERE kek_id <> $1"
-                " ORDER BY ext_user_id LIMIT $2 FOR UPDATE SKIP LOCKED",
-                keyring.active_id,
-                batch_size,
-            )
-            if not rows:
-                return done
-            await conn.executemany(
-                "UPDATE content_keys SET wrapped_key = $2, kek_id = $3 WHERE ext_user_id = $1",
-                [
-                    (
-                        row["ext_user_id"],
-                        rewrapped,
-                        keyring.kek_id_of(rewrapped),
-                    )
-                    for row in rows
-                    for rewrapped in [
-                        keyring.rewrap(
-                            bytes(row["wrapped_key"]), row["ext_user_id"], CONTENT_KEY_VERSION
-                        )
-                    ]
-                ],
-            )
-        done += len(rows)
+    return ", ".join(keks) if keks else None
 
 
 class ContentKeys:
     def __init__(
-        self, pool: asyncpg.Pool, keyring: Keyring, audit_committed: Callable[[], None]
+        self,
+        pool: asyncpg.Pool,
+        keyring: Keyring,
+        audit_committed: Callable[[], None],
+        period_days: int = 7,
+        clock: Callable[[], datetime] = now,
     ) -> None:
         self.pool = pool
         self.keyring = keyring
         self.audit_committed = audit_committed
+        self.period_days = period_days
+        self.clock = clock
 
     async def hand_out(
-        self, caller: Caller, purpose: str, ext_user_ids: list[str]
+        self, caller: Caller, purpose: str, wanted: list[Wanted]
     ) -> list[dict[str, object]]:
-        """One answer per player: ``ok`` with ``key_id`` and ``key`` (base64url), ``erased``,
-        ``no_key`` or ``integrity_failure``; each audited before it is returned."""
-        users = sorted(set(ext_user_ids))
+        """One answer per wanted key: ``ok`` with ``key_id`` and ``key`` (base64url),
+        ``erased``, ``no_key`` (never made, or destroyed: erased or expired) or
+        ``integrity_failure``; each audited before it is returned.  A key asked for by id is
+        answered only to its own player; without an id, the key of the current period."""
+        wanted = sorted(set(wanted), key=lambda w: (w[0], w[1] or ""))
+        users = sorted({user for user, _ in wanted})
         async with self.pool.acquire() as conn, conn.transaction():
             # Shared locks: an erasure running now (FOR UPDATE) is either before this or after.
             erased = {
@@ -100,28 +95,24 @@ class ContentKeys:
                 )
                 if row["erased_at"] is not None
             }
+            at = self.clock()
             created: set[str] = set()
             if PURPOSES[purpose]:
-                created = await self._create(conn, [u for u in users if u not in erased])
-            stored = {
-                row["ext_user_id"]: row
-                for row in await conn.fetch(
-                    "SELECT ext_user_id, key_id, wrapped_key FROM content_keys"
-                    " WHERE ext_user_id = ANY($1::text[])",
-                    users,
-                )
-            }
+                created = await self._create(conn, [u for u in users if u not in erased], at)
+            stored = await self._stored(conn, wanted, at, sealing=PURPOSES[purpose])
             answers, entries = [], []
-            for user in users:
-                answer, entry = self._answer(caller, purpose, user, erased, stored, created)
+            for want in wanted:
+                answer, entry = self._answer(caller, purpose, want, erased, stored, created)
                 answers.append(answer)
                 entries.append(entry)
             await audit_store.append_audit(conn, entries)
         self.audit_committed()
         return answers
 
-    async def _create(self, conn: asyncpg.Connection, users: list[str]) -> set[str]:
-        """Keys for those who have none; a key another replica made meanwhile stands."""
+    async def _create(self, conn: asyncpg.Connection, users: list[str], at: datetime) -> set[str]:
+        """Keys of the current period for those who have none; a key another replica made
+        meanwhile stands."""
+        start, end = period_of(at, self.period_days)
         wrapped = {user: self.keyring.wrap(new_dek(), user, CONTENT_KEY_VERSION) for user in users}
         # The KEK named is the one that wrapped the bytes (an epoch may turn meanwhile).
         rows = [
@@ -130,27 +121,61 @@ class ContentKeys:
         ]
         made = (
             await conn.fetch(
-                "INSERT INTO content_keys (ext_user_id, key_id, kek_id, wrapped_key)"
-                " SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bytea[])"
-                " ON CONFLICT (ext_user_id) DO NOTHING RETURNING ext_user_id",
+                "INSERT INTO content_keys"
+                " (ext_user_id, key_id, kek_id, wrapped_key, period_start, period_end)"
+                " SELECT *, $5::timestamptz, $6::timestamptz"
+                " FROM unnest($1::text[], $2::text[], $3::text[], $4::bytea[])"
+                " ON CONFLICT (ext_user_id, period_start, period_end) DO NOTHING"
+                " RETURNING ext_user_id",
                 *(list(column) for column in zip(*rows, strict=True)),
+                start,
+                end,
             )
             if rows
             else []
         )
         return {row["ext_user_id"] for row in made}
 
+    async def _stored(
+        self, conn: asyncpg.Connection, wanted: list[Wanted], at: datetime, *, sealing: bool
+    ) -> dict[Wanted, asyncpg.Record]:
+        by_id = [key_id for _, key_id in wanted if key_id is not None]
+        current = [user for user, key_id in wanted if key_id is None]
+        stored: dict[Wanted, asyncpg.Record] = {}
+        for row in await conn.fetch(
+            "SELECT ext_user_id, key_id, wrapped_key FROM content_keys"
+            " WHERE key_id = ANY($1::text[])",
+            by_id,
+        ):
+            stored[(row["ext_user_id"], row["key_id"])] = row
+        # The key sealing uses now: the newest of the player's whose period has begun (the
+        # current one once intake asked; until then, a dispatcher from before key ids asking
+        # for the key its content names gets the last one made).
+        for row in await conn.fetch(
+            "SELECT DISTINCT ON (ext_user_id) ext_user_id, key_id, wrapped_key, period_end"
+            " FROM content_keys WHERE ext_user_id = ANY($1::text[]) AND period_start <= $2"
+            " ORDER BY ext_user_id, period_start DESC, period_end DESC",
+            current,
+            at,
+        ):
+            if not sealing or row["period_end"] > at:  # never seals under a period over
+                stored[(row["ext_user_id"], None)] = row
+        return stored
+
     def _answer(
         self,
         caller: Caller,
         purpose: str,
-        user: str,
+        want: Wanted,
         erased: set[str],
-        stored: dict[str, asyncpg.Record],
+        stored: dict[Wanted, asyncpg.Record],
         created: set[str],
     ) -> tuple[dict[str, object], AuditEntry]:
-        row = stored.get(user)
+        user, key_id = want
+        row = stored.get(want)
         answer: dict[str, object] = {"ext_user_id": user}
+        if key_id is not None:
+            answer["key_id"] = key_id
         recorded: dict[str, object] = {"purpose": purpose, "ext_user_id": user}
         if user in erased:
             answer["status"], decision = "erased", Decision.ERASED_SUBJECT

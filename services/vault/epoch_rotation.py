@@ -17,16 +17,18 @@ from datetime import UTC, datetime, timedelta
 
 import asyncpg
 
-from services.vault import content_keys
 from services.vault.access import Caller, Scope
 from services.vault.crypto import Keyring
 from services.vault.kek_epochs import EpochStore, epoch_number
-from services.vault.operations import audit_operation, rewrap_all
+from services.vault.operations import WRAPPED_KEYS, audit_operation, rewrap_all
 
 # The KEK of every wrapped key the vault stores: an epoch is retired and destroyed only when
-# none of them is under it.  A new table of wrapped keys joins here (UNION ALL), and gets
-# re-wrapped in rotate_epochs, or its keys would be destroyed with their epoch.
-WRAPPED_KEYS_KEKS = "SELECT kek_id FROM data_keys UNION ALL SELECT kek_id FROM content_keys"
+# none of them is under it.  A new table of wrapped keys joins operations.WRAPPED_KEYS, which
+# rewrap_all re-wraps too, or its keys would be destroyed with their epoch.
+WRAPPED_KEYS_KEKS = " UNION ALL ".join(
+    f"SELECT kek_id FROM {keys.table}"  # noqa: S608 - our table names
+    for keys in WRAPPED_KEYS
+)
 
 
 @dataclass(frozen=True)
@@ -90,8 +92,8 @@ async def rotate_epochs(
         current, created = await _current_epoch(conn, store, policy, at)
         run = EpochRun(current=current, created=current if created else None)
         await _unretire_in_use(conn)
-        run.rewrapped = await rewrap_all(conn, keyring, progress=progress)
-        run.rewrapped_content_keys = await content_keys.rewrap_all(conn, keyring, 1000)
+        rewrapped = await rewrap_all(conn, keyring, progress=progress)
+        run.rewrapped, run.rewrapped_content_keys = rewrapped.data_keys, rewrapped.content_keys
         await _retire_and_destroy(conn, store, policy, at, run)
         await audit_operation(
             conn,

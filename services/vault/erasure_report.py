@@ -7,6 +7,8 @@ message records in the event store), tied to the audit chain's head and signed
 
 from __future__ import annotations
 
+import re
+
 import asyncpg
 
 from services.vault import audit_store
@@ -29,6 +31,13 @@ REMAINS_WHY = {
 }
 
 
+def wrapping_keks(detail: str) -> list[str]:
+    """The KEKs an erasure's audit detail names: the data key's (``destroyed_keks``), else,
+    for a player held only by content keys, those that wrapped them, now or before."""
+    match = re.fullmatch(r"content key destroyed \(wrapped by KEK (.+)\)", detail)
+    return destroyed_keks(detail) or (match.group(1).split(", ") if match else [])
+
+
 def _destroyed(
     erasure: dict[str, object],
     epochs: dict[str, asyncpg.Record],
@@ -46,7 +55,7 @@ def _destroyed(
         # Every subject, body and extension sealed under it, wherever a copy is kept.
         "content_key": "destroyed" if CONTENT_KEY in fields else "none held",
         "also": ["blind-index digests", "suppressions", "locale and opt-outs"],
-        **backup_exposure(destroyed_keks(detail), epochs, configured_keks, policy),
+        **backup_exposure(wrapping_keks(detail), epochs, configured_keks, policy),
     }
 
 

@@ -53,6 +53,7 @@ class VaultService:
         audit_committed: Callable[[], None] = lambda: None,
         lookups_per_minute: float = 60.0,
         tickets: TicketVerifier | None = None,
+        content_key_period_days: int = 7,
     ) -> None:
         self.pool = pool
         self.keyring = keyring
@@ -65,7 +66,9 @@ class VaultService:
         self._resolver = ContactResolver(
             pool, keyring, audit_committed, tickets or TicketVerifier([])
         )
-        self.content_keys = content_keys.ContentKeys(pool, keyring, audit_committed)
+        self.content_keys = content_keys.ContentKeys(
+            pool, keyring, audit_committed, content_key_period_days
+        )
         self.lookups = TokenBucket(lookups_per_minute / 60, burst=max(1, int(lookups_per_minute)))
 
     async def refuse(self, caller: Caller, decision: Decision, **kwargs: object) -> AuditEntry:

@@ -8,7 +8,7 @@ from typing import ClassVar
 
 from pydantic import Field, SecretStr
 
-from shared.settings import BlindpostSettings, CsvList, VaultDatabase
+from shared.settings import BODY_RETENTION_DAYS, BlindpostSettings, CsvList, VaultDatabase
 
 
 class VaultSettings(BlindpostSettings):
@@ -57,6 +57,14 @@ class VaultSettings(BlindpostSettings):
         description="how long database backups are kept: a retired KEK epoch is destroyed "
         "this long after the last data key left it",
     )
+    vault_content_period_days: int = Field(
+        7,
+        ge=1,
+        description="content is sealed under a key per player and period of this many days "
+        "(UTC, from 1970-01-01); a key is destroyed when its period ended "
+        "BLINDPOST_BODY_RETENTION_DAYS ago",
+    )
+    body_retention_days: int = BODY_RETENTION_DAYS
     vault_kek_epoch_refresh_s: float = Field(
         60.0, gt=0, description="how often the vault re-reads the KEK epoch directory"
     )

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 import pytest
 
 from services.dispatch.content import ContentErased, ContentOpener
-from shared.content_keys import KeyAnswer
+from shared.content_keys import KeyAnswer, Wanted
 from shared.content_sealing import ContentKey, ContentSealingError, seal
 from shared.domain import Channel
 from shared.events import MessageContent
@@ -30,12 +30,12 @@ class Answers:
         self.answer = answer
         self.asked: list[str] = []
 
-    async def answer_for(self, ext_user_id: str) -> KeyAnswer:
+    async def answer_for(self, ext_user_id: str, key_id: str | None = None) -> KeyAnswer:
         self.asked.append(ext_user_id)
         return self.answer
 
-    async def answers_for(self, ext_user_ids: Iterable[str]) -> dict[str, KeyAnswer]:
-        return {user: await self.answer_for(user) for user in ext_user_ids}
+    async def answers_for(self, wanted: Iterable[Wanted]) -> dict[Wanted, KeyAnswer]:
+        return {want: await self.answer_for(*want) for want in wanted}
 
 
 def work(content: MessageContent, mid: uuid.UUID | None = None) -> DispatchWork:

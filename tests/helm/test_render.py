@@ -232,6 +232,7 @@ MAPS = {
     "admin.resources",
     "topicsJob.resources",
     "kekEpochs.resources",
+    "contentRetention.resources",
 }
 
 

@@ -189,7 +189,7 @@ def test_admin_jobs_run_vault_commands_with_the_vaults_secret():
 
 def test_the_kek_epochs_are_rotated_by_a_cronjob_and_only_it_writes_their_volume():
     docs = render(values=ALL_FEATURES)
-    (cron,) = by_kind(docs, "CronJob").values()
+    cron = by_kind(docs, "CronJob")["bp-blindpost-rotate-epochs"]
     pod = cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]
     job = pod["containers"][0]
     assert job["args"] == ["vault", "rotate-epochs", "--no-progress"]
@@ -218,6 +218,23 @@ def test_the_kek_epochs_are_rotated_by_a_cronjob_and_only_it_writes_their_volume
     assert {name: m for name, m in found.items() if m} == {"vault": {"vault": False}}
 
 
+def test_content_keys_are_expired_by_a_cronjob_with_the_event_stores_retention():
+    docs = render(values=ALL_FEATURES)
+    cron = by_kind(docs, "CronJob")["bp-blindpost-expire-content-keys"]
+    pod = cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    (job,) = pod["containers"]
+    assert job["args"] == ["vault", "expire-content-keys"]
+    assert {"secretRef": {"name": "bp-blindpost-vault"}} in job["envFrom"]
+    assert {"configMapRef": {"name": "bp-blindpost-config"}} in job["envFrom"]
+    assert cron["spec"]["concurrencyPolicy"] == "Forbid"
+    # One number for the store and the keys: both read it from the shared ConfigMap.
+    config = by_kind(docs, "ConfigMap")["bp-blindpost-config"]["data"]
+    assert config["BLINDPOST_BODY_RETENTION_DAYS"] == "30"
+    assert config["BLINDPOST_VAULT_CONTENT_PERIOD_DAYS"] == "7"
+    off = render("contentRetention.enabled=false")
+    assert "bp-blindpost-expire-content-keys" not in by_kind(off, "CronJob")
+
+
 def test_kek_epochs_need_a_master_secret():
     result = helm_template(
         "secrets.vault.values.BLINDPOST_VAULT_KEK_EPOCH_MASTER=", values=ALL_FEATURES
@@ -227,7 +244,8 @@ def test_kek_epochs_need_a_master_secret():
     off = render(
         "kekEpochs.enabled=false", "secrets.vault.values.BLINDPOST_VAULT_KEK_EPOCH_MASTER="
     )
-    assert not by_kind(off, "CronJob") and not by_kind(off, "PersistentVolumeClaim")
+    assert "bp-blindpost-rotate-epochs" not in by_kind(off, "CronJob")
+    assert not by_kind(off, "PersistentVolumeClaim")
     assert (
         "BLINDPOST_VAULT_KEK_EPOCHS_DIR"
         not in by_kind(off, "ConfigMap")["bp-blindpost-config"]["data"]

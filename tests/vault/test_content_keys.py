@@ -5,6 +5,7 @@ player; asked for through the client the stages use (shared/content_keys.py)."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import uuid
 
@@ -16,6 +17,7 @@ from shared.content_sealing import ContentSealingError, open_content, seal
 from shared.events import MessageContent
 from tests.support.processes import run_cli
 from tests.vault.support import VaultClient, kek_rotation_envs, running_vault
+from tests.vault.test_erasure_report import record_messages
 
 EMAIL = "ottoline.fairweather@example.org"
 
@@ -129,3 +131,33 @@ async def test_kek_rotation_rewraps_content_keys_and_the_old_kek_can_go(
     assert done.returncode == 0, done.stderr
     async with running_vault(new_only) as vault:
         assert (await client(vault, RENDER).answer_for("rotated-player")).key == before
+
+
+async def test_the_erasure_report_follows_a_content_key_through_every_kek_that_wrapped_it(
+    vault_env: dict[str, str], vault_dsn: str, events_dsn: str, tmp_path, topics
+) -> None:
+    """A player held only by content keys: the key re-wrapped by a KEK rotation keeps the
+    KEK it was under before (a backup may hold it so), and the report names both."""
+    user = f"player-{uuid.uuid4().hex[:8]}"
+    rotating, _ = kek_rotation_envs(vault_env)
+    async with running_vault(vault_env) as vault:
+        assert (await client(vault, SEAL).answer_for(user)).status == "ok"
+    done = run_cli(rotating, "vault", "rotate-kek", "--no-progress")
+    assert done.returncode == 0, done.stderr
+    async with running_vault(rotating) as vault:
+        assert (await vault.erase(user))[0] == 200
+    await record_messages(events_dsn, [])
+    path = tmp_path / "erasure.json"
+    env = {**rotating, "DATABASE_URL": events_dsn}
+    done = run_cli(env, "subject", "erasure-report", user, "--output", str(path))
+    assert done.returncode == 0, done.stdout + done.stderr[-3000:]
+    (destroyed,) = json.loads(path.read_text())["report"]["destroyed"]
+    assert destroyed["content_key"] == "destroyed"
+    assert [entry["kek"] for entry in destroyed["backup_keks"]] == ["kek-2", "kek-local-1"]
+
+
+async def test_keys_asked_for_by_id_must_name_a_player_and_a_key(vault: VaultClient) -> None:
+    for keys in ([], [{"ext_user_id": "someone"}], [{"key_id": "k1"}], ["k1"]):
+        body = {"purpose": RENDER, "ext_user_ids": ["someone"], "keys": keys}
+        status, answer = await vault.call("POST", "/v1/content-keys", "content", json=body)
+        assert status == 400 and answer["field"] in ("keys", "ext_user_id"), keys
