@@ -51,7 +51,14 @@ class Standing:
 
     @classmethod
     def of(cls, ext_user_id: str, channel: Channel, row: asyncpg.Record) -> Standing:
-        return cls(ext_user_id, channel, **dict(row))
+        return cls(
+            ext_user_id,
+            channel,
+            row["reason"],
+            row["source"],
+            row["ext_message_id"],
+            row["created_at"],
+        )
 
     @property
     def stream(self) -> uuid.UUID:
@@ -117,17 +124,7 @@ async def delete(conn: asyncpg.Connection, ext_user_id: str, channel: Channel) -
 async def delete_all(conn: asyncpg.Connection, ext_user_id: str) -> list[Standing]:
     """Removes every suppression of the player (an erasure); what they were."""
     rows = await conn.fetch(_DELETE_ALL, ext_user_id)
-    return [
-        Standing(
-            ext_user_id,
-            Channel(row["channel"]),
-            row["reason"],
-            row["source"],
-            row["ext_message_id"],
-            row["created_at"],
-        )
-        for row in rows
-    ]
+    return [Standing.of(ext_user_id, Channel(row["channel"]), row) for row in rows]
 
 
 async def _one(
