@@ -30,12 +30,11 @@ from shared.events import Event, SuppressionRecorded, SuppressionRemoved, suppre
 
 PRODUCER = "vault"
 ROW = "reason, source, ext_message_id, created_at"
-_WHERE = "FROM suppressions WHERE ext_user_id = $1 AND channel = $2"
+_PLAYER = "FROM suppressions WHERE ext_user_id = $1"
+_WHERE = f"{_PLAYER} AND channel = $2"
 _STANDING = f"SELECT {ROW} {_WHERE}"
 _DELETE = f"DELETE {_WHERE} RETURNING {ROW}"
-_DELETE_ALL = (
-    f"DELETE FROM suppressions WHERE ext_user_id = $1 RETURNING channel, {ROW}"  # noqa: S608
-)
+_DELETE_ALL = f"DELETE {_PLAYER} RETURNING channel, {ROW}"
 
 
 @dataclass(frozen=True)
