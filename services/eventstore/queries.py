@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
@@ -45,12 +45,30 @@ def _event(row: asyncpg.Record) -> dict[str, Any]:
         "occurred_at": iso(row["occurred_at"]),
         "producer": row["producer"],
         "event_id": str(row["event_id"]),
-        "payload": payload,
+        "payload": _shown(payload),
     }
     if CONTENT_HASH_KEY in payload:
         item["content"] = json.loads(row["content"]) if row["content"] is not None else None
         item["content_removed"] = row["content"] is None
     return item
+
+
+def _shown(payload: dict[str, Any]) -> dict[str, Any]:
+    """A resolution ticket (``message.accepted``) admits a vault read until it expires, so
+    the timeline shows that one was issued, under which key and until when, never the
+    ticket (wire form ``v1.<key id>.<expiry, unix seconds>.<signature>``, shared.tickets)."""
+    ticket = payload.get("ticket")
+    if not isinstance(ticket, str):
+        return payload
+    shown = {**payload, "ticket": "issued"}
+    parts = ticket.split(".")
+    if len(parts) == 4:
+        shown["ticket_key_id"] = parts[1]
+        try:
+            shown["ticket_expires"] = iso(datetime.fromtimestamp(int(parts[2]), UTC))
+        except (ValueError, OverflowError, OSError):
+            pass  # a ticket intake did not write: that one was issued is all there is to say
+    return shown
 
 
 def _read(row: asyncpg.Record) -> dict[str, Any]:

@@ -77,11 +77,13 @@ class InboundMessages:
             raise web.HTTPNotFound(text="no such provider configured")
         try:
             stop = await reader.read(await inbound_of(request, self.public_base_url))
-        except InvalidSignature:
+        except InvalidSignature as exc:
             INBOUND.labels(name, "invalid_signature").inc()
+            log.warning("inbound message refused", provider=name, reason=str(exc)[:200])
             raise web.HTTPUnauthorized(text="invalid signature") from None
-        except Unusable:
+        except Unusable as exc:
             INBOUND.labels(name, "unusable").inc()
+            log.warning("inbound message refused", provider=name, reason=str(exc)[:200])
             raise web.HTTPBadRequest(text="unreadable inbound message") from None
         answer = web.Response(text=reader.answer.text, content_type=reader.answer.content_type)
         if stop is None:

@@ -75,6 +75,10 @@ class Webhooks:
             verified = await provider.verify(inbound)
         except InvalidSignature as exc:
             return self._answer(name, "invalid_signature", 401, str(exc))
+        except Unusable as exc:
+            # A body the signature rule must read (WhatsApp's signed times, Vonage's form or
+            # JSON parameters) that cannot be read.
+            return self._answer(name, "unusable", 400, str(exc))
         if verified.signed_at is not None:
             window = verified.window_s or self.window_s
             if abs(time.time() - verified.signed_at) > window:

@@ -130,10 +130,10 @@ class VaultService:
         async with self.pool.acquire() as conn, conn.transaction():
             subject = await repo.load_subject(conn, ext_user_id, for_update=True)
             known = subject is not None and not subject.erased
-            detail, fields = None, []
+            detail, fields, removals = None, [], []
             if subject is not None and known:
                 kek = await repo.erase_subject(conn, ext_user_id, subject.facts_version + 1)
-                await suppressions.clear(conn, ext_user_id)
+                removals = await suppressions.clear(conn, ext_user_id, caller.name)
                 fields = sorted(f.value for f in subject.ciphertexts)
                 # What the erasure report tells about backups: which KEK still wraps
                 # a copy of the destroyed key in them.
@@ -152,6 +152,8 @@ class VaultService:
                 detail=detail,
             )
             await audit_store.append_audit(conn, [entry])
+            if removals:  # before the commit, as every suppression removal
+                await self.publisher.events(removals)
         if decision is Decision.NOT_FOUND:
             self.audit_committed()
             raise NotFound(ext_user_id)

@@ -14,6 +14,7 @@ Crash ordering:
 - *Removed*: published before the removal commits, so no removal escapes the log: if the
   log cannot take it, the removal is rolled back and the operator runs it again.  Should the
   commit fail after the event went out, the operator's second run publishes the same id.
+  An erasure removes every suppression of the player the same way (``cause`` ``erased``).
 """
 
 from __future__ import annotations
@@ -29,9 +30,11 @@ from shared.events import Event, SuppressionRecorded, SuppressionRemoved, suppre
 
 PRODUCER = "vault"
 ROW = "reason, source, ext_message_id, created_at"
-_WHERE = "FROM suppressions WHERE ext_user_id = $1 AND channel = $2"
+_PLAYER = "FROM suppressions WHERE ext_user_id = $1"
+_WHERE = f"{_PLAYER} AND channel = $2"
 _STANDING = f"SELECT {ROW} {_WHERE}"
 _DELETE = f"DELETE {_WHERE} RETURNING {ROW}"
+_DELETE_ALL = f"DELETE {_PLAYER} RETURNING channel, {ROW}"
 
 
 @dataclass(frozen=True)
@@ -47,7 +50,14 @@ class Standing:
 
     @classmethod
     def of(cls, ext_user_id: str, channel: Channel, row: asyncpg.Record) -> Standing:
-        return cls(ext_user_id, channel, **dict(row))
+        return cls(
+            ext_user_id,
+            channel,
+            row["reason"],
+            row["source"],
+            row["ext_message_id"],
+            row["created_at"],
+        )
 
     @property
     def stream(self) -> uuid.UUID:
@@ -73,7 +83,7 @@ class Standing:
             )
         )
 
-    def removed(self, removed_by: str) -> Event:
+    def removed(self, removed_by: str, cause: str = "operator") -> Event:
         return self.event(
             SuppressionRemoved(
                 channel=self.channel,
@@ -81,6 +91,7 @@ class Standing:
                 reason=self.reason,
                 removed_by=removed_by,
                 caused_by=self.ext_message_id,
+                cause=cause,
             )
         )
 
@@ -107,6 +118,12 @@ async def recorded_by(
 async def delete(conn: asyncpg.Connection, ext_user_id: str, channel: Channel) -> Standing | None:
     """Removes the suppression; what it was, or None when there was none."""
     return await _one(conn, _DELETE, ext_user_id, channel)
+
+
+async def delete_all(conn: asyncpg.Connection, ext_user_id: str) -> list[Standing]:
+    """Removes every suppression of the player (an erasure); what they were."""
+    rows = await conn.fetch(_DELETE_ALL, ext_user_id)
+    return [Standing.of(ext_user_id, Channel(row["channel"]), row) for row in rows]
 
 
 async def _one(

@@ -23,7 +23,7 @@ from services.vault import repository as repo
 from services.vault.access import Caller, NotFound, audit_entry
 from services.vault.audit import Decision
 from services.vault.domain import ContactField, blind_index_input
-from services.vault.suppression_events import delete, recorded_by
+from services.vault.suppression_events import delete, delete_all, recorded_by
 from services.vault.writes import facts_of
 from shared.domain import Channel
 from shared.events import Event
@@ -71,10 +71,12 @@ async def _refresh(conn: asyncpg.Connection, ext_user_id: str) -> None:
     )
 
 
-async def clear(conn: asyncpg.Connection, ext_user_id: str) -> None:
-    """On erasure: a suppression is about an address that no longer exists."""
-    await conn.execute("DELETE FROM suppressions WHERE ext_user_id = $1", ext_user_id)
+async def clear(conn: asyncpg.Connection, ext_user_id: str, erased_by: str) -> list[Event]:
+    """On erasure: a suppression is about an address that no longer exists.  The removals'
+    events, to publish before the erasure commits (``suppression_events``)."""
+    removed = await delete_all(conn, ext_user_id)
     await conn.execute("UPDATE subjects SET suppressed = '{}' WHERE ext_user_id = $1", ext_user_id)
+    return [standing.removed(erased_by, cause="erased") for standing in removed]
 
 
 class SuppressionList:

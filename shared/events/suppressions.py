@@ -33,7 +33,7 @@ class SuppressionRecorded(Payload):
 
 class SuppressionRemoved(Payload):
     """``reason`` is the class of the suppression removed; ``removed_by`` the operator's
-    identity as the vault's audit log names it."""
+    identity as the vault's audit log names it; ``cause`` why it went."""
 
     event_type: ClassVar[EventType] = EventType.SUPPRESSION_REMOVED
     channel: Channel
@@ -41,3 +41,8 @@ class SuppressionRemoved(Payload):
     reason: str = Field(description=REASON)
     removed_by: str
     caused_by: uuid.UUID | None = Field(default=None, description=CAUSED_BY)
+    # A default, so removals logged before erasures published theirs read as what they were.
+    cause: str = Field(
+        default="operator",
+        description="operator (blindpost suppressions remove) or erased (the player was erased)",
+    )

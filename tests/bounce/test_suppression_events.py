@@ -150,3 +150,37 @@ async def test_each_suppression_and_its_removal_is_an_event_on_the_right_stream(
     assert "suppression.recorded" in shown.stdout and "reason=hard_bounce" in shown.stdout
     assert "suppression.removed" in shown.stdout and f"removed_by={operator}" in shown.stdout
     assert "needle-4417" not in shown.stdout + shown.stderr
+
+
+async def test_erasing_a_suppressed_player_logs_each_removal_as_erased(
+    vault: VaultClient, kafka_bootstrap: str, topics: Topics
+) -> None:
+    assert (
+        await suppress(vault, ext_user_id=ANGRY, channel="email", reason="complaint", source="ses")
+        == 200
+    )
+    assert await suppress(vault, phone=PHONE, channel="sms", reason="stop", source="twilio") == 200
+    status, _ = await vault.erase(BOUNCED)
+    assert status == 200
+    status, _ = await vault.erase(ANGRY)
+    assert status == 200
+
+    events = await events_on_the_log(kafka_bootstrap, topics, expect=4)
+    raw = b"".join(e.to_bytes() for e in events)
+    assert b"needle-4417" not in raw and b"7911123999" not in raw
+    removals = {
+        (e.ext_message_id, p.ext_user_id, p.channel, p.reason, p.removed_by, p.cause)
+        for e in events
+        if isinstance(p := e.payload, SuppressionRemoved)
+    }
+    assert removals == {
+        (
+            suppression_id_for(ANGRY, Channel.EMAIL),
+            ANGRY,
+            Channel.EMAIL,
+            "complaint",
+            "admin",
+            "erased",
+        ),
+        (suppression_id_for(BOUNCED, Channel.SMS), BOUNCED, Channel.SMS, "stop", "admin", "erased"),
+    }

@@ -8,7 +8,7 @@ import base64
 
 import pytest
 
-from services.status_ingest.providers.base import Inbound, InvalidSignature
+from services.status_ingest.providers.base import Inbound, InvalidSignature, Unusable
 from services.status_ingest.providers.vonage import Vonage
 from shared.cim_template import InvalidExtension
 from shared.sealing import SealingError
@@ -24,7 +24,6 @@ def test_an_unclosed_ipv6_bracket_in_a_media_url_is_a_refused_extension() -> Non
 @pytest.mark.parametrize(
     "body",
     [
-        b"1",
         b'{"entry": 1}',
         b'{"entry": [1, {"changes": ["x", {"value": []}]}]}',
         b'{"entry": [{"changes": [{"value": {"statuses": [{"id": "w", "status": "sent",'
@@ -35,6 +34,14 @@ def test_a_signed_whatsapp_body_of_another_shape_carries_no_status(body: bytes) 
     provider, sign = targets.PROVIDERS["whatsapp"]
     reports = targets._through(provider, sign(body))
     assert [r.provider_status for r in reports] == (["sent"] if b"statuses" in body else [])
+
+
+@pytest.mark.parametrize("body", [b"1", b"[]", b"not json", b"[" * 100_000])
+def test_a_signed_whatsapp_body_that_is_not_a_json_object_is_unusable(body: bytes) -> None:
+    """Refused with a 400, counted and logged (it was a 500 when the signature check read it)."""
+    provider, sign = targets.PROVIDERS["whatsapp"]
+    with pytest.raises(Unusable):
+        targets._through(provider, sign(body))
 
 
 def _b64(raw: bytes) -> str:

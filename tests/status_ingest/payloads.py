@@ -12,7 +12,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -87,12 +87,22 @@ def sendgrid_events(mid: str | None, sg_id: str, events: list[str]) -> list[dict
 
 
 def sendgrid(events: list[dict], *, timestamp: int | None = None, key=SENDGRID_KEY) -> Signed:
-    body = json.dumps(events).encode()
+    return sendgrid_signed(json.dumps(events).encode(), timestamp=timestamp, key=key)
+
+
+def sendgrid_signed(
+    body: bytes,
+    *,
+    timestamp: int | None = None,
+    key=SENDGRID_KEY,
+    content_type: str = "application/json",
+) -> Signed:
+    """Any body, signed as SendGrid signs its events."""
     ts = str(timestamp or int(time.time()))
     signature = key.sign(ts.encode() + body, ec.ECDSA(hashes.SHA256()))
     return Signed(
         {
-            "Content-Type": "application/json",
+            "Content-Type": content_type,
             "X-Twilio-Email-Event-Webhook-Signature": base64.b64encode(signature).decode(),
             "X-Twilio-Email-Event-Webhook-Timestamp": ts,
         },
@@ -113,7 +123,6 @@ def mailgun(
     message_id: str = "20260203192638.000be97f99f8cea1@mg.example",
 ) -> Signed:
     ts = str(timestamp or int(time.time()))
-    token = uuid.uuid4().hex + uuid.uuid4().hex[:18]
     data: dict[str, object] = {
         "id": uuid.uuid4().hex[:22],
         "timestamp": float(ts),
@@ -140,9 +149,18 @@ def mailgun(
             "message": f"5.1.1 <{EMAIL}> unknown",
             "attempt-no": 1,
         }
+    return mailgun_signed({"event-data": data}, timestamp=int(ts), key=key)
+
+
+def mailgun_signed(
+    document: dict[str, object], *, timestamp: int | None = None, key: str = MAILGUN_KEY
+) -> Signed:
+    """Any JSON object, with a Mailgun signature block added."""
+    ts = str(timestamp or int(time.time()))
+    token = uuid.uuid4().hex + uuid.uuid4().hex[:18]
     signature = hmac.new(key.encode(), (ts + token).encode(), hashlib.sha256).hexdigest()
     body = json.dumps(
-        {"signature": {"timestamp": ts, "token": token, "signature": signature}, "event-data": data}
+        {"signature": {"timestamp": ts, "token": token, "signature": signature}, **document}
     ).encode()
     return Signed({"Content-Type": "application/json"}, body)
 
@@ -274,13 +292,22 @@ def twilio(
     }
     if status in ("failed", "undelivered"):
         params["ErrorCode"] = "30003"
+    return twilio_signed(public_url, urlencode(params).encode(), query=query, token=token)
+
+
+def twilio_signed(
+    public_url: str,
+    body: bytes,
+    *,
+    query: str = "",
+    token: str = TWILIO_TOKEN,
+    content_type: str = "application/x-www-form-urlencoded",
+) -> Signed:
+    """Any body, signed as Twilio signs a status callback (the URL and the form's fields)."""
     url = public_url + "/webhooks/twilio" + (f"?{query}" if query else "")
-    signature = twilio_signature(token, url, list(params.items()))
-    return Signed(
-        {"Content-Type": "application/x-www-form-urlencoded", "X-Twilio-Signature": signature},
-        urlencode(params).encode(),
-        query,
-    )
+    params = parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True)
+    signature = twilio_signature(token, url, params)
+    return Signed({"Content-Type": content_type, "X-Twilio-Signature": signature}, body, query)
 
 
 # --- Vonage ---------------------------------------------------------------------------
@@ -334,7 +361,17 @@ def _b64url(raw: bytes) -> str:
 def vonage_jwt_json(
     params: dict[str, str], *, secret: str = VONAGE_SECRET, iat: int | None = None
 ) -> Signed:
-    body = json.dumps(params).encode()
+    return vonage_jwt_signed(json.dumps(params).encode(), secret=secret, iat=iat)
+
+
+def vonage_jwt_signed(
+    body: bytes,
+    *,
+    secret: str = VONAGE_SECRET,
+    iat: int | None = None,
+    content_type: str = "application/json",
+) -> Signed:
+    """Any body, signed with a Vonage webhook JWT (its payload_hash covers the body)."""
     header = _b64url(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
     claims = _b64url(
         json.dumps(
@@ -349,8 +386,7 @@ def vonage_jwt_json(
     )
     sig = _b64url(hmac.new(secret.encode(), f"{header}.{claims}".encode(), hashlib.sha256).digest())
     return Signed(
-        {"Content-Type": "application/json", "Authorization": f"Bearer {header}.{claims}.{sig}"},
-        body,
+        {"Content-Type": content_type, "Authorization": f"Bearer {header}.{claims}.{sig}"}, body
     )
 
 
@@ -407,11 +443,15 @@ def whatsapp(
             }
         ],
     }
-    body = json.dumps(document).encode()
+    return whatsapp_signed(json.dumps(document).encode(), secret=secret)
+
+
+def whatsapp_signed(
+    body: bytes, *, secret: str = WHATSAPP_SECRET, content_type: str = "application/json"
+) -> Signed:
+    """Any body, signed as Meta signs its webhooks."""
     mac = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-    return Signed(
-        {"Content-Type": "application/json", "X-Hub-Signature-256": f"sha256={mac}"}, body
-    )
+    return Signed({"Content-Type": content_type, "X-Hub-Signature-256": f"sha256={mac}"}, body)
 
 
 # --- Generic --------------------------------------------------------------------------
@@ -420,14 +460,19 @@ def whatsapp(
 def generic(
     items: list[dict] | dict, *, secret: str = GENERIC_SECRET, timestamp: int | None = None
 ) -> Signed:
-    body = json.dumps(items).encode()
-    return Signed(
-        {
-            "Content-Type": "application/json",
-            "X-Blindpost-Signature": generic_signature(secret, timestamp or int(time.time()), body),
-        },
-        body,
-    )
+    return generic_signed(json.dumps(items).encode(), secret=secret, timestamp=timestamp)
+
+
+def generic_signed(
+    body: bytes,
+    *,
+    secret: str = GENERIC_SECRET,
+    timestamp: int | None = None,
+    content_type: str = "application/json",
+) -> Signed:
+    """Any body, signed as our generic webhook is."""
+    signature = generic_signature(secret, timestamp or int(time.time()), body)
+    return Signed({"Content-Type": content_type, "X-Blindpost-Signature": signature}, body)
 
 
 # --- Viber REST bot API -----------------------------------------------------------------
@@ -454,11 +499,14 @@ def viber(
         document["message_token"] = message_token
     if event == "failed":
         document["desc"] = f"failure description for {user_id} at {PHONE}"
-    body = json.dumps(document).encode()
+    return viber_signed(json.dumps(document).encode(), token=token)
+
+
+def viber_signed(
+    body: bytes, *, token: str = VIBER_TOKEN, content_type: str = "application/json"
+) -> Signed:
+    """Any body, signed as Viber signs its callbacks."""
     return Signed(
-        {
-            "Content-Type": "application/json",
-            "X-Viber-Content-Signature": viber_signature(token, body),
-        },
+        {"Content-Type": content_type, "X-Viber-Content-Signature": viber_signature(token, body)},
         body,
     )

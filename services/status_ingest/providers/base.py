@@ -131,11 +131,20 @@ class Provider(ABC, Generic[Record]):
         return self.report(status, f"{message_id}:{status}", provider_message_id=message_id, **ids)
 
 
+JSON_ERRORS = (ValueError, RecursionError)
+"""What ``json.loads`` raises for bytes that are not JSON, or nest deeper than it reads."""
+
+
 def json_body(inbound: Inbound, what: str, refuse: type[Exception] = Unusable) -> Any:
     try:
         return json.loads(inbound.body)
-    except ValueError:
+    except JSON_ERRORS:
         raise refuse(f"{what} body is not JSON") from None
+
+
+def json_object(value: object) -> dict[str, Any]:
+    """A provider's nested object, or an empty one when it sent another shape there."""
+    return value if isinstance(value, dict) else {}
 
 
 def hmac_hex(key: bytes, message: bytes, digest: str = "sha256") -> str:

@@ -41,19 +41,14 @@ class Mailgun(base.Provider[dict[str, Any]]):
         event = record["event"]
         if event == "failed":
             event = f"failed:{record.get('severity') or 'permanent'}"
-        variables = record.get("user-variables") or {}
-        message = (record.get("message") or {}).get("headers") or {}
-        delivery = record.get("delivery-status") or {}
-        code = delivery.get("code") if isinstance(delivery, dict) else None
+        variables = base.json_object(record.get("user-variables"))
+        headers = base.json_object(base.json_object(record.get("message")).get("headers"))
+        code = base.json_object(record.get("delivery-status")).get("code")
         return self.report(
             event,
             str(record["id"]),
-            ext_message_id=base.clean_id(variables.get("ext_message_id"))
-            if isinstance(variables, dict)
-            else None,
-            provider_message_id=base.clean_id(message.get("message-id"))
-            if isinstance(message, dict)
-            else None,
+            ext_message_id=base.clean_id(variables.get("ext_message_id")),
+            provider_message_id=base.clean_id(headers.get("message-id")),
             reported_at=base.unix_time(record.get("timestamp")),
             detail=f"smtp {code}" if isinstance(code, int) else None,
         )

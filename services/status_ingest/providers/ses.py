@@ -179,8 +179,10 @@ class Ses(base.Provider[tuple[dict[str, Any], dict[str, Any]]]):
             return []
         try:
             notification = json.loads(envelope["Message"])
-        except (KeyError, TypeError, ValueError):
-            raise base.Unusable("SNS Message is not an SES notification") from None
+        except (KeyError, TypeError, *base.JSON_ERRORS):
+            notification = None
+        if not isinstance(notification, dict):
+            raise base.Unusable("SNS Message is not an SES notification")
         return [(envelope, notification)]
 
     def to_report(self, record: tuple[dict[str, Any], dict[str, Any]]) -> base.StatusReport:
@@ -191,10 +193,10 @@ class Ses(base.Provider[tuple[dict[str, Any], dict[str, Any]]]):
         status = kind.lower()
         detail = None
         if status == "bounce":
-            bounce = notification.get("bounce") or {}
+            bounce = base.json_object(notification.get("bounce"))
             status = f"bounce:{str(bounce.get('bounceType', 'undetermined')).lower()}"
             detail = f"{bounce.get('bounceType')}/{bounce.get('bounceSubType')}"[:60]
-        mail = notification.get("mail") or {}
+        mail = base.json_object(notification.get("mail"))
         return self.report(
             status,
             str(envelope.get("MessageId")),
@@ -207,11 +209,11 @@ class Ses(base.Provider[tuple[dict[str, Any], dict[str, Any]]]):
 
 def _ext_message_id(mail: dict[str, Any]) -> str | None:
     """From the ``ext_message_id`` message tag, or our Message-ID header ``<uuid@domain>``."""
-    tags = mail.get("tags") or {}
-    if isinstance(tags, dict) and tags.get("ext_message_id"):
+    tags = base.json_object(mail.get("tags"))
+    if tags.get("ext_message_id"):
         value = tags["ext_message_id"]
         return base.clean_id(value[0] if isinstance(value, list) and value else value)
-    common = mail.get("commonHeaders") or {}
+    common = base.json_object(mail.get("commonHeaders"))
     message_id = str(common.get("messageId") or "").strip("<>")
     local = message_id.split("@", 1)[0]
     try:

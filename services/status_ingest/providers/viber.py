@@ -29,7 +29,7 @@ def viber_signature(auth_token: str, body: bytes) -> str:
 def _document(inbound: base.Inbound) -> object:
     try:
         return json.loads(inbound.body)
-    except ValueError:
+    except base.JSON_ERRORS:
         return None
 
 

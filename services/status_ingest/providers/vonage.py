@@ -70,7 +70,9 @@ class Vonage(base.Provider[dict[str, str]]):
             return dict(inbound.query)
         if "json" in inbound.content_type:
             data = base.json_body(inbound, "Vonage")
-            return {k: str(v) for k, v in data.items()} if isinstance(data, dict) else {}
+            if not isinstance(data, dict):
+                raise base.Unusable("a Vonage JSON body is an object")
+            return {k: str(v) for k, v in data.items()}
         return inbound.form()
 
     async def signature(self, inbound: base.Inbound) -> base.Proof:
@@ -103,7 +105,7 @@ class Vonage(base.Provider[dict[str, str]]):
                 and hmac.compare_digest(expected, _b64url(signature_b64))
             )
             claims = json.loads(_b64url(claims_b64)) if valid else None
-        except ValueError:
+        except base.JSON_ERRORS:
             raise base.InvalidSignature("Vonage JWT malformed") from None
         if not isinstance(claims, dict):
             raise base.InvalidSignature("Vonage JWT does not verify")
@@ -147,6 +149,8 @@ class VonageStops:
         proof = await self.vonage.signature(inbound)
         check_window(proof.signed_at, VONAGE_INBOUND_WINDOW_S)
         message = self.vonage.params(inbound)
+        if "msisdn" not in message:
+            raise base.Unusable("a Vonage inbound message names its msisdn")
         if message.get("type", "text") not in TEXT_TYPES or message.get("concat") == "true":
             return None
         msisdn = message.get("msisdn", "").strip().removeprefix("+")

@@ -31,9 +31,11 @@ class WhatsApp(base.Provider[dict[str, Any]]):
         return base.Proof((inbound.body,), max(t.timestamp() for t in times) if times else None)
 
     def records(self, inbound: base.Inbound) -> Iterator[dict[str, Any]]:
-        # Meta's shape is nested objects and arrays; any other shape at any level carries no
+        # Meta's shape is nested objects and arrays; any other shape below the top carries no
         # status (it is skipped, not an error: the request was signed by Meta).
         document = base.json_body(inbound, "WhatsApp")
+        if not isinstance(document, dict):
+            raise base.Unusable("a WhatsApp webhook is a JSON object")
         for entry in _objects(_field(document, "entry")):
             for change in _objects(_field(entry, "changes")):
                 yield from _objects(_field(_field(change, "value"), "statuses"))
