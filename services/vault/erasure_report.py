@@ -7,8 +7,6 @@ message records in the event store), tied to the audit chain's head and signed
 
 from __future__ import annotations
 
-import re
-
 import asyncpg
 
 from services.vault import audit_store
@@ -19,7 +17,7 @@ from services.vault.backup_keks import backup_exposure, epoch_lifecycles
 from services.vault.content_keys import FIELD as CONTENT_KEY
 from services.vault.epoch_rotation import EpochPolicy
 from services.vault.subject_records import audit_trail, iso, message_states
-from services.vault.tombstones import destroyed_keks
+from services.vault.tombstones import wrapping_keks
 
 REMAINS_WHY = {
     "tombstone": "the ext_user_id and the time of erasure, so that a message in flight ends "
@@ -29,13 +27,6 @@ REMAINS_WHY = {
     "messages": "delivery records in the event store (message ids, channels, statuses); they "
     "hold no address",
 }
-
-
-def wrapping_keks(detail: str) -> list[str]:
-    """The KEKs an erasure's audit detail names: the data key's (``destroyed_keks``), else,
-    for a player held only by content keys, those that wrapped them, now or before."""
-    match = re.fullmatch(r"content key destroyed \(wrapped by KEK (.+)\)", detail)
-    return destroyed_keks(detail) or (match.group(1).split(", ") if match else [])
 
 
 def _destroyed(

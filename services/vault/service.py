@@ -31,6 +31,7 @@ from services.vault.tombstones import (
     ErasedSubject,
     ErasureOverride,
     destroyed_key_detail,
+    erasure_detail,
     write_decision,
 )
 from services.vault.writes import apply_change, facts_of, subject_cipher
@@ -141,7 +142,7 @@ class VaultService:
             content_kek = await content_keys.destroy(conn, ext_user_id)
             if content_kek is not None:
                 fields.append(content_keys.FIELD)
-                detail = detail or f"content key destroyed (wrapped by KEK {content_kek})"
+            detail = erasure_detail(detail, content_kek)
             decision = Decision.ERASED if known or content_kek else Decision.NOT_FOUND
             entry = audit_entry(
                 caller,

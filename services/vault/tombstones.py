@@ -111,6 +111,25 @@ def destroyed_key_detail(key_version: int, keks: list[str]) -> str:
     return f"data key v{key_version} destroyed (wrapped by KEK {last}{before})"
 
 
+DETAIL_PARTS = " and "
+
+
+def erasure_detail(data_key: str | None, content_keks: str | None) -> str | None:
+    """The whole erasure detail: the data key's part and the content keys' (either may be
+    absent); both name KEKs a backup may still hold copies under."""
+    content = f"content keys destroyed (wrapped by KEK {content_keks})" if content_keks else None
+    return DETAIL_PARTS.join(part for part in (data_key, content) if part) or None
+
+
+def wrapping_keks(detail: str) -> list[str]:
+    """Every KEK an erasure's audit detail names, data key's and content keys', once each."""
+    keks: list[str] = []
+    for part in detail.split(DETAIL_PARTS):
+        content = re.fullmatch(r"content keys? destroyed \(wrapped by KEK (.+)\)", part)
+        keks += content.group(1).split(", ") if content else destroyed_keks(part)
+    return list(dict.fromkeys(keks))
+
+
 def destroyed_keks(detail: str | None) -> list[str]:
     """Every KEK named by :func:`destroyed_key_detail`, the last one last (none for erasures
     recorded before it)."""

@@ -133,11 +133,13 @@ async def test_kek_rotation_rewraps_content_keys_and_the_old_kek_can_go(
         assert (await client(vault, RENDER).answer_for("rotated-player")).key == before
 
 
+@pytest.mark.parametrize("data_key", [False, True], ids=["content-key-only", "with-data-key"])
 async def test_the_erasure_report_follows_a_content_key_through_every_kek_that_wrapped_it(
-    vault_env: dict[str, str], vault_dsn: str, events_dsn: str, tmp_path, topics
+    data_key: bool, vault_env: dict[str, str], vault_dsn: str, events_dsn: str, tmp_path, topics
 ) -> None:
-    """A player held only by content keys: the key re-wrapped by a KEK rotation keeps the
-    KEK it was under before (a backup may hold it so), and the report names both."""
+    """The content key re-wrapped by a KEK rotation keeps the KEK it was under before (a
+    backup may hold it so), and the report names both, also when the player's data key,
+    made after the rotation, was only ever under the new KEK."""
     user = f"player-{uuid.uuid4().hex[:8]}"
     rotating, _ = kek_rotation_envs(vault_env)
     async with running_vault(vault_env) as vault:
@@ -145,6 +147,8 @@ async def test_the_erasure_report_follows_a_content_key_through_every_kek_that_w
     done = run_cli(rotating, "vault", "rotate-kek", "--no-progress")
     assert done.returncode == 0, done.stderr
     async with running_vault(rotating) as vault:
+        if data_key:
+            assert (await vault.put(user, {"email": EMAIL}))[0] == 200
         assert (await vault.erase(user))[0] == 200
     await record_messages(events_dsn, [])
     path = tmp_path / "erasure.json"
