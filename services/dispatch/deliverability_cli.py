@@ -88,7 +88,8 @@ async def _resume(args: argparse.Namespace) -> int:
         return 2
     async with _opened() as (settings, pool):
         domains = ParkedDomains(pool, recheck_s=0)
-        if not await domains.is_parked(domain):
+        held = [r["held"] for r in await domains.listing() if r["sending_domain"] == domain]
+        if not held:
             print(f"{domain} is not parked", file=sys.stderr)
             return 1
         await _append_resume(settings, pool, domain, reason, operator_caller())
@@ -101,7 +102,7 @@ async def _resume(args: argparse.Namespace) -> int:
                       "BLINDPOST_DISPATCH_EMAIL_PARK_ON_COMPLAINTS?)")
                 return 0
             await asyncio.sleep(0.2)
-    print(f"resumed {domain}: its held mail goes out now")
+    print(f"resumed {domain}: its held mail goes out now ({held[0]} messages)")
     return 0
 
 

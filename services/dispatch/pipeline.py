@@ -5,6 +5,8 @@ outcome to the event log.
 Ordering that makes crashes harmless:
 
 1. claim the batch in the ledger ('sending', with a lease) — only a first claim sends;
+   a claim whose sending domain is parked for complaints is parked instead, its
+   ``dispatch.parked`` acknowledged with the rest (``domain_hold.py``);
 2. per message: ``DispatchAttempted`` produced and acknowledged, then the provider call;
 3. the outcome: ledger updated (sent / failed / parked) and the outcome event produced;
 4. only when all of that is acknowledged, the consumed offsets are committed

@@ -162,7 +162,7 @@ async def test_a_critical_domain_is_parked_through_a_restart_and_sent_once_after
                 "--reason", "list cleaned, campaign 7 stopped",
             )
             assert resumed.returncode == 0, resumed.stderr
-            assert "its held mail goes out now" in resumed.stdout
+            assert f"its held mail goes out now ({len(parked)} messages)" in resumed.stdout
             events = await wait_for_events(
                 kafka_bootstrap, topics.message_events, settled(len(first + second))
             )
