@@ -44,6 +44,7 @@ COMMAND_MODULES = (
     "services.vault.subject_cli",
     "services.eventstore.cli",
     "services.dlq.cli",
+    "services.dispatch.deliverability_cli",
 )
 
 

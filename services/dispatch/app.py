@@ -15,8 +15,10 @@ from aiokafka import AIOKafkaConsumer
 from services.dispatch.consumer import run_consumer
 from services.dispatch.content import ContentOpener
 from services.dispatch.delivery import Route
+from services.dispatch.domain_view import DomainView
 from services.dispatch.guard import ProviderGuard
 from services.dispatch.ledger import MIGRATIONS, MIGRATIONS_TABLE, Ledger
+from services.dispatch.parked_domains import ParkedDomains
 from services.dispatch.pipeline import Dispatcher
 from services.dispatch.providers import Provider
 from services.dispatch.settings import DispatchSettings
@@ -51,6 +53,8 @@ ROUTES = web.AppKey("routes", dict[Channel, Route])
 DISPATCHER = web.AppKey("dispatcher", Dispatcher)
 CONSUMER = web.AppKey("consumer", AIOKafkaConsumer)
 CONTENT_KEYS = web.AppKey("content_keys", ContentKeys)
+DOMAINS_CONSUMER = web.AppKey("domains_consumer", AIOKafkaConsumer)
+DOMAIN_VIEW = web.AppKey("domain_view", DomainView)
 
 
 def create_app(
@@ -64,6 +68,7 @@ def create_app(
     topics = kafka.topics
     group = kafka.group(f"dispatch-{channel.value}")
     keyring = SealingKeyring.parse(private_keys)  # fails at start-up, not per message
+    recheck_s = settings.parked_domain_recheck_s  # None: no sending domain is ever parked
 
     @asynccontextmanager
     async def pool() -> AsyncIterator[asyncpg.Pool]:
@@ -113,6 +118,7 @@ def create_app(
             ledger=Ledger(app[POOL], channel.value),
             producer=app[PRODUCER],
             topics=topics,
+            parked_domains=ParkedDomains(app[POOL], recheck_s) if recheck_s else None,
         )
 
     provide(app, POOL, pool)
@@ -137,6 +143,31 @@ def create_app(
         app, "sweeper", lambda: run_sweeper(app[DISPATCHER], stopping(app)), drains=True
     )
     monitor_lag(app, kafka, group, [topics.dispatch(channel)])
+    if recheck_s:
+        follow_domains(app, settings, channel, recheck_s)
     add_readiness_check(app, "ledger", lambda: app[POOL].fetchval("SELECT 1"))
     add_readiness_check(app, "producer", lambda: app[PRODUCER].check())
     return app
+
+
+def follow_domains(
+    app: web.Application, settings: DispatchSettings, channel: Channel, recheck_s: float
+) -> None:
+    """The parked sending domains kept from the event log (domain_view.py), in a consumer
+    group of their own: every replica reads the table, each keeps some partitions."""
+    kafka = settings.kafka
+    stage = f"dispatch-{channel.value}-domains"
+    group = kafka.group(stage)
+    topic = kafka.topics.message_events
+
+    @asynccontextmanager
+    async def view() -> AsyncIterator[DomainView]:
+        domains = ParkedDomains(app[POOL], recheck_s)
+        view = DomainView(app[DOMAINS_CONSUMER], domains, topic, stage)
+        view.subscribe()
+        yield view
+
+    provide(app, DOMAINS_CONSUMER, lambda: kafka_consumer(kafka, group))
+    provide(app, DOMAIN_VIEW, view)
+    run_background(app, "domain-view", lambda: app[DOMAIN_VIEW].run(stopping(app)), drains=True)
+    monitor_lag(app, kafka, group, [topic])

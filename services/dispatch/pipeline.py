@@ -5,6 +5,8 @@ outcome to the event log.
 Ordering that makes crashes harmless:
 
 1. claim the batch in the ledger ('sending', with a lease) — only a first claim sends;
+   a claim whose sending domain is parked for complaints is parked instead, its
+   ``dispatch.parked`` acknowledged with the rest (``domain_hold.py``);
 2. per message: ``DispatchAttempted`` produced and acknowledged, then the provider call;
 3. the outcome: ledger updated (sent / failed / parked) and the outcome event produced;
 4. only when all of that is acknowledged, the consumed offsets are committed
@@ -27,9 +29,11 @@ from aiokafka import ConsumerRecord
 
 from services.dispatch.content import ContentOpener
 from services.dispatch.delivery import Delivery, Route
+from services.dispatch.domain_hold import Candidate, DomainHold
 from services.dispatch.event_log import Ack, Attempt, EventLog
 from services.dispatch.ledger import Claim, Ledger, LedgerRow
 from services.dispatch.metrics import DUPLICATES
+from services.dispatch.parked_domains import ParkedDomains
 from services.dispatch.settings import DispatchSettings
 from shared.domain import Channel
 from shared.kafka import RecoveringProducer
@@ -62,6 +66,7 @@ class Dispatcher:
         producer: RecoveringProducer,
         topics: Topics,
         batch_size: int | None = None,
+        parked_domains: ParkedDomains | None = None,
     ) -> None:
         self.channel = channel
         self.settings = settings
@@ -87,6 +92,18 @@ class Dispatcher:
             lease_s=self.lease_s,
             sending_domain=settings.sending_domain,
         )
+        # With parked_domains (e-mail, BLINDPOST_DISPATCH_EMAIL_PARK_ON_COMPLAINTS): a
+        # parked sending domain's mail is held instead of sent (domain_hold.py).
+        self.holds: DomainHold | None = None
+        if parked_domains is not None:
+            self.holds = DomainHold(
+                parked_domains,
+                self.events,
+                settings.sending_domain,
+                lambda work: routes[work.channel].provider.name,
+                channel.family.value,
+                self.name,
+            )
         # Messages being delivered by this process: the sweeper leaves them alone.
         self.in_flight: set[uuid.UUID] = set()
 
@@ -128,19 +145,28 @@ class Dispatcher:
         claimed, known = await self.ledger.claim(claims, self.lease_s)
         for row in known:
             pending.extend(await self._settle_known(row, works[row.ext_message_id]))
+        held, announced = await self.hold([Candidate(works[mid], attempt=0) for mid in claimed])
+        pending.extend(announced)
+        sending = claimed - held
         tasks = [
-            asyncio.create_task(self.delivery.deliver(works[mid], attempt=1)) for mid in claimed
+            asyncio.create_task(self.delivery.deliver(works[mid], attempt=1)) for mid in sending
         ]
-        self.in_flight.update(claimed)
+        self.in_flight.update(sending)
         try:
             for result in await asyncio.gather(*tasks, return_exceptions=True):
                 if isinstance(result, BaseException):
                     raise result
                 pending.extend(result)
         finally:
-            self.in_flight.difference_update(claimed)
+            self.in_flight.difference_update(sending)
         for future in pending:
             await future
+
+    async def hold(self, candidates: list[Candidate]) -> tuple[set[uuid.UUID], list[Ack]]:
+        """Those of ``candidates`` held for their parked sending domain (none when off)."""
+        if self.holds is None:
+            return set(), []
+        return await self.holds.hold(candidates)
 
     async def _settle_known(self, row: LedgerRow, work: DispatchWork) -> list[Ack]:
         DUPLICATES.labels(self.channel.value, row.state).inc()

@@ -78,6 +78,12 @@ class DispatchSettings(BlindpostSettings):
         return None
 
     @property
+    def parked_domain_recheck_s(self) -> float | None:
+        """How often mail held for a parked sending domain is looked at again; None when
+        this dispatcher parks no domain (all but e-mail, and e-mail by default)."""
+        return None
+
+    @property
     def lease_s(self) -> float:
         # Longer than any attempt sequence one claim can run: (inline retries + 1) calls,
         # their back-offs, and slack for a slow event-log acknowledgement.
@@ -183,6 +189,12 @@ class EmailSettings(FamilySettings):
     sendgrid: SendGridAccount
     mailgun: MailgunAccount
     bounce: BounceAddresses  # the SMTP envelope sender (VERP), when configured
+    # Park a sending domain's mail while its complaint level is critical, until
+    # `blindpost deliverability resume DOMAIN` (docs/deliverability.md).  Off by default.
+    dispatch_email_park_on_complaints: bool = False
+    # Held mail is looked at again this often: with the setting turned off meanwhile, it
+    # goes out then (a resume sends it at once).
+    dispatch_email_park_recheck_s: float = Field(600.0, gt=0)
 
     @model_validator(mode="after")
     def _plain_smtp_only_to_loopback(self) -> Self:
@@ -203,6 +215,12 @@ class EmailSettings(FamilySettings):
 
     def sending_domain(self, work: DispatchWork) -> str | None:
         return sender_domain(work.content.from_email_address or self.default_from_email)
+
+    @property
+    def parked_domain_recheck_s(self) -> float | None:
+        if not self.dispatch_email_park_on_complaints:
+            return None
+        return self.dispatch_email_park_recheck_s
 
 
 class PhoneSettings(FamilySettings):

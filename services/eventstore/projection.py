@@ -232,7 +232,9 @@ def _suppression(
 
 
 def _domain_event(
-    state: MessageState, p: events.DeliverabilityComplaintRateChanged, event: Event
+    state: MessageState,
+    p: events.DeliverabilityComplaintRateChanged | events.DeliverabilityDomainResumed,
+    event: Event,
 ) -> Changes:
     """A sending domain's own stream (deliverability): no message, no status, no count."""
     return {}
@@ -259,6 +261,7 @@ HANDLERS: dict[EventType, Handler] = {
     EventType.SUPPRESSION_RECORDED: _suppression,
     EventType.SUPPRESSION_REMOVED: _suppression,
     EventType.DELIVERABILITY_COMPLAINT_RATE_CHANGED: _domain_event,
+    EventType.DELIVERABILITY_DOMAIN_RESUMED: _domain_event,
 }
 
 

@@ -6,6 +6,7 @@ from shared.events.catalogue import PAYLOAD_TYPES, AnyPayload
 from shared.events.deliverability import (
     ComplaintLevel,
     DeliverabilityComplaintRateChanged,
+    DeliverabilityDomainResumed,
     domain_stream_id,
 )
 from shared.events.dispatch import (
@@ -59,6 +60,7 @@ __all__ = [
     "ComplaintLevel",
     "DeadLetterRedriven",
     "DeliverabilityComplaintRateChanged",
+    "DeliverabilityDomainResumed",
     "DispatchAttempted",
     "DispatchFailed",
     "DispatchParked",

@@ -12,7 +12,10 @@ from __future__ import annotations
 
 from typing import get_args
 
-from shared.events.deliverability import DeliverabilityComplaintRateChanged
+from shared.events.deliverability import (
+    DeliverabilityComplaintRateChanged,
+    DeliverabilityDomainResumed,
+)
 from shared.events.dispatch import (
     DispatchAttempted,
     DispatchFailed,
@@ -60,6 +63,7 @@ AnyPayload = (
     | SuppressionRecorded
     | SuppressionRemoved
     | DeliverabilityComplaintRateChanged
+    | DeliverabilityDomainResumed
 )
 
 PAYLOAD_TYPES: dict[EventType, type[AnyPayload]] = {

@@ -1,5 +1,7 @@
-"""Events of the deliverability service: a sending domain's complaint ratio crossing a
-level.  On the domain's own stream (``domain_stream_id``), never a message's."""
+"""Events of a sending domain's deliverability: its complaint ratio crossing a level (the
+deliverability service), and an operator resuming its parked mail (``blindpost
+deliverability resume``).  On the domain's own stream (``domain_stream_id``), never a
+message's, so a domain's events are ordered on one partition."""
 
 from __future__ import annotations
 
@@ -32,3 +34,14 @@ class DeliverabilityComplaintRateChanged(Payload):
     complaints: int = Field(ge=0)
     sent: int = Field(ge=0)
     ratio: float = Field(ge=0)
+
+
+class DeliverabilityDomainResumed(Payload):
+    """An operator resumed a parked sending domain (``blindpost deliverability resume``):
+    the e-mail dispatcher sends its parked mail again.  ``resumed_by`` is the operator as
+    the command names them; their words (``--reason``) stay in the dispatch database's
+    ``dispatch_domain_resumes``, never in an event."""
+
+    event_type: ClassVar[EventType] = EventType.DELIVERABILITY_DOMAIN_RESUMED
+    sending_domain: str = Field(description="the operator's From domain, never an address")
+    resumed_by: str

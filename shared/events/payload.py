@@ -31,6 +31,7 @@ class EventType(StrEnum):
     SUPPRESSION_RECORDED = "suppression.recorded"
     SUPPRESSION_REMOVED = "suppression.removed"
     DELIVERABILITY_COMPLAINT_RATE_CHANGED = "deliverability.complaint_rate_changed"
+    DELIVERABILITY_DOMAIN_RESUMED = "deliverability.domain_resumed"
 
 
 # "allow": a field added by a newer producer is kept (and written again if the event is),

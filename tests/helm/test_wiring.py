@@ -277,3 +277,16 @@ def test_notes_never_send_operators_into_a_pod_without_the_keys():
     notes = (CHART / "templates" / "NOTES.txt").read_text()
     assert "kubectl exec" not in notes
     assert "admin.vaultImport.enabled=true" in notes
+
+
+@pytest.mark.parametrize("on", [False, True])
+def test_parking_a_domain_for_complaints_reaches_the_email_dispatcher_alone(on: bool):
+    sets = ("services.dispatch-email.parkOnComplaints=true",) if on else ()
+    docs = render(*sets)
+    setting = "BLINDPOST_DISPATCH_EMAIL_PARK_ON_COMPLAINTS"
+    holders = {
+        name: environment(docs, workload)[setting]
+        for name, workload in workloads(docs).items()
+        if setting in environment(docs, workload)
+    }
+    assert holders == {"dispatch-email": "true" if on else "false"}

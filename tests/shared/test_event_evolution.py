@@ -197,6 +197,7 @@ def test_every_type_round_trips_typed() -> None:
         build.suppression(MID),
         build.suppression(None, removed_by="cli:ops"),
         build.complaint_rate_changed(),
+        build.domain_resumed(),
     ]
     assert {e.type for e in events} == set(EventType)
     for event in events:

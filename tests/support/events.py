@@ -337,3 +337,12 @@ def complaint_rate_changed(
         ratio=0.03,
     )
     return _event(events.domain_stream_id(domain), payload, "deliverability", (previous, level))
+
+
+def domain_resumed(
+    domain: str = "news.operator.example", resumed_by: str = "cli:ops", at: datetime | None = None
+) -> Event:
+    """``deliverability.domain_resumed`` on the domain's own stream, as the CLI writes it."""
+    at = at or datetime.now(UTC)
+    payload = events.DeliverabilityDomainResumed(sending_domain=domain, resumed_by=resumed_by)
+    return _event(events.domain_stream_id(domain), payload, "cli", (at.isoformat(),), at)
