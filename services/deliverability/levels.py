@@ -41,9 +41,9 @@ class ComplaintLevels:
 
     async def counting(self, domain: str, kind: str, timestamp: float) -> None:
         """Call before one ``kind`` of ``domain`` is counted: appends the change it makes
-        to the level, if any.  Before, not after: the agent must not wait between its
-        table writes and the end of the record, or a commit could take the writes
-        without the record's offset."""
+        to the level, if any.  Before, not after: the change is on the log before the
+        count that makes it can commit, so a crash in between counts the record again
+        and appends the same event again, never loses it."""
         complaints, sent = self.totals(domain, timestamp)
         if domain not in self.known:
             self.known[domain] = self.thresholds.level(complaints, sent)

@@ -12,7 +12,8 @@ Processing is ``exactly_once``.  faust commits a record it sends in the transact
 record's *destination* partition, together with that partition's consumed offsets, so
 only what is written to the partition being read commits atomically with its offset.
 Hence no repartition topic: every table write goes to the changelog partition of the
-event being processed (count keys name that partition, ``counting.table_key``), and a
+event being processed (count keys name that partition, ``counting.table_key``), and
+commits fall between records with all their writes delivered (``commits.py``), so a
 SIGKILL neither loses nor double-counts an event.  The complaint event is the exception,
 sent at least once with a stable id (``levels.py``).  Tables are in memory (no RocksDB)
 and rebuilt from their changelogs (read committed) at start.
@@ -20,21 +21,19 @@ and rebuilt from their changelogs (read committed) at start.
 
 from __future__ import annotations
 
-import asyncio
 import tempfile
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 import faust
 import mode
-from faust.types import TP, TopicT, WindowT
+from faust.types import TopicT, WindowT
 from faust.types.tables import WindowWrapperT
-from faust.types.tuples import FutureMessage
 from mode.signals import BaseSignalT
 from pydantic import ValidationError
 
+from services.deliverability.commits import CommitBarrier
 from services.deliverability.counting import Kind, Thresholds, observe, split_key, table_key
 from services.deliverability.credentials import broker_credentials
 from services.deliverability.levels import ComplaintLevels
@@ -113,7 +112,8 @@ def build(settings: DeliverabilitySettings, partitions: int) -> Deliverability:
     )
     # faust uses its transactional producers only "in a worker": this process is one.
     app.in_worker = True
-    flush_before_commit(app)
+    barrier = CommitBarrier(timeout_s=30.0)
+    barrier.install(app)
     events = app.topic(kafka.topics.message_events, key_serializer="raw", value_serializer="raw")
     lookback = settings.deliverability_lookback_days
     messages = (
@@ -154,27 +154,30 @@ def build(settings: DeliverabilitySettings, partitions: int) -> Deliverability:
     @app.agent(events)
     async def count(stream: faust.StreamT[bytes]) -> None:
         async for event in stream.events():
-            try:
-                read = read_event(event.value, STAGE)
-            except ValidationError:
-                log.warning("not an event; passed by", stage=STAGE)
-                continue
-            if read is None:
-                continue
-            key = str(read.ext_message_id)
-            timestamp = event.message.timestamp
-            state, counts = observe(message_state(key, timestamp), read)
-            if counts is not None:
-                domain, partition = counts.sending_domain, event.message.partition
-                if counts.kind in ("sent", "complaint"):
-                    await levels.counting(domain, counts.kind, timestamp)
-            # From here to the next record, no await (see ComplaintLevels.counting).
-            if state is not None:
-                messages[key] = state
-            if counts is not None:
-                totals.providers(domain).add(counts.provider)
-                hourly[counts.key(partition)] += 1
-                daily[counts.key(partition)] += 1
+            async with barrier.record():  # no commit inside a record (commits.py)
+                await count_one(event)
+
+    async def count_one(event: faust.EventT[bytes]) -> None:
+        try:
+            read = read_event(event.value, STAGE)
+        except ValidationError:
+            log.warning("not an event; passed by", stage=STAGE)
+            return
+        if read is None:
+            return
+        key = str(read.ext_message_id)
+        timestamp = event.message.timestamp
+        state, counts = observe(message_state(key, timestamp), read)
+        if counts is not None:
+            domain, partition = counts.sending_domain, event.message.partition
+            if counts.kind in ("sent", "complaint"):
+                await levels.counting(domain, counts.kind, timestamp)
+        if state is not None:
+            messages[key] = state
+        if counts is not None:
+            totals.providers(domain).add(counts.provider)
+            hourly[counts.key(partition)] += 1
+            daily[counts.key(partition)] += 1
 
     @app.on_rebalance_complete.connect
     def forget_levels(_app: Any, /, *_args: Any, signal: BaseSignalT[Any], **_kwargs: Any) -> None:
@@ -216,35 +219,6 @@ class DailyTotals:
 
     def forget(self) -> None:
         self.known.clear()
-
-
-def flush_before_commit(app: faust.App, timeout_s: float = 30.0) -> None:
-    """faust 0.15 commits a transaction without first draining its producer buffer (and
-    its own flush gives up after 0.1 s without a send): changelog writes still buffered
-    land in the next transaction while the offsets of their events commit in this one,
-    and a crash then loses them (the SIGKILL test caught it).  Every write handed to the
-    buffer is tracked until delivered, and a commit waits for all of them first."""
-    buffer = app.producer.buffer
-    pending: set[asyncio.Future[Any]] = set()
-    put = buffer.put
-
-    def tracked(fut: FutureMessage) -> None:
-        pending.add(fut)
-        fut.add_done_callback(pending.discard)
-        put(fut)
-
-    buffer.put = tracked  # type: ignore[method-assign]
-    transactions = app.consumer.transactions
-    commit = transactions.commit
-
-    async def flushed(offsets: Mapping[TP, int], start_new_transaction: bool = True) -> bool:
-        if pending:
-            _done, late = await asyncio.wait(set(pending), timeout=timeout_s)
-            if late:
-                raise RuntimeError(f"{len(late)} changelog writes undelivered after {timeout_s} s")
-        return await commit(offsets, start_new_transaction=start_new_transaction)
-
-    transactions.commit = flushed  # type: ignore[method-assign]
 
 
 def window_of(table: WindowWrapperT) -> WindowT:
