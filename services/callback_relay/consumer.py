@@ -71,8 +71,8 @@ class EventConsumer:
         await Consumption(self.consumer, handle, stage=STAGE, retry_on=RETRY_ON).run(stop)
 
     async def _refused(self, record: ConsumerRecord, reason: str) -> None:
-        """Dead-lettered, then the stored position moves past it (a crash between the two
-        dead-letters it twice, never loses it)."""
+        """Dead-lettered, then the stored position moves past it (a crash, or a rebalance,
+        between the two dead-letters it twice, never loses it)."""
         dead = dead_letter_output(self.dead_letter_topic, STAGE, record, reason)
         await send_outputs(self.producer, [dead])
         await self.store.record(

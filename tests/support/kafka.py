@@ -103,3 +103,11 @@ async def end_offsets(bootstrap: str, topic: str) -> dict[int, int]:
         return {tp.partition: offset for tp, offset in ends.items()}
     finally:
         await consumer.stop()
+
+
+def distinct_dead_letters(records: list[ConsumerRecord]) -> list[tuple[bytes, bytes]]:
+    """(value, reason) of each dead letter once, in the order first seen: dead letters are at
+    least once (a crash or a rebalance between the dead letter and the stored position sends
+    it again), so a test asserts what was dead-lettered, not how often."""
+    seen = ((r.value or b"", dict(r.headers)["blindpost.reason"]) for r in records)
+    return list(dict.fromkeys(seen))
