@@ -31,7 +31,7 @@ from bench.common import (
     machine,
     row_from_loop,
 )
-from bench.cpu_budget import OUTSIDE, CpuMeter, budget_table, postmaster_pid
+from bench.cpu_budget import OUTSIDE, CpuMeter, Idle, budget_table, postmaster_pid
 from bench.profiles import Profiler
 from bench.soak.probes import rss_bytes
 from bench.stack import Stack, running_gateway
@@ -44,6 +44,7 @@ MESSAGES = int(os.environ.get("E2E_MESSAGES") or 5000)
 PLAYERS = 1000
 IN_FLIGHT = 64
 HALF_RATE_S = 20.0
+IDLE_S = 5.0
 PROFILE_S = float(os.environ.get("E2E_PROFILE") or 0)  # py-spy seconds per service
 ARRIVAL_TIMEOUT_S = 600.0
 NAME = "end to end"
@@ -192,13 +193,16 @@ async def measure(
         },
         await postmaster_pid(ADMIN_DSN),
     )
-    before = meter.read()
+    resting = meter.read()
+    await asyncio.sleep(IDLE_S)  # the idle rate, to take out of a slow burst's figures
+    before, began = meter.read(), time.monotonic()
+    idle = Idle.between(resting, before, IDLE_S)
     profiler = Profiler.start(pids, PROFILE_S, OUT / "profiles") if PROFILE_S else None
     poster = Poster(stack, sinks.callback_url)
     first_post = time.time()
     posting_s, answers_ms = await poster.burst(http, MESSAGES)
     seen = await sinks.all_arrived(http, set(poster.accepted_at))
-    after = meter.read()
+    after, metered_s = meter.read(), time.monotonic() - began
     ids = poster.accepted_at.keys()
     last = max(max(seen["mails"][i] for i in ids), max(seen["callbacks"][i] for i in ids))
     e2e = Row(NAME, "POST → SMTP → accepted callback", len(ids), last - first_post)
@@ -235,7 +239,7 @@ async def measure(
     largest = max(rss, key=lambda name: rss[name])
     rows.append(Row(NAME, "largest RSS of a service, MB", rss[largest] // 2**20, 1.0, note=largest))
     profiles = profiler.summary() if profiler else ""
-    return rows, budget_table(before, after, len(ids)), profiles
+    return rows, budget_table(before, after, len(ids), idle, metered_s), profiles
 
 
 async def run() -> list[Row]:
