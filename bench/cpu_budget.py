@@ -49,10 +49,10 @@ async def postmaster_pid(dsn: str) -> int:
     may run private servers beside it)."""
     connection = await asyncpg.connect(dsn)
     try:
-        backend = int(await connection.fetchval("SELECT pg_backend_pid()"))
+        # Read while the backend lives: it exits when the connection closes.
+        return int(_stat_fields(int(await connection.fetchval("SELECT pg_backend_pid()")))[1])
     finally:
         await connection.close()
-    return int(_stat_fields(backend)[1])
 
 
 def postgres_seconds(postmaster: int) -> float:
