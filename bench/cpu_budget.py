@@ -49,10 +49,10 @@ async def postmaster_pid(dsn: str) -> int:
     may run private servers beside it)."""
     connection = await asyncpg.connect(dsn)
     try:
-        backend = int(await connection.fetchval("SELECT pg_backend_pid()"))
+        # Read while the backend lives: it exits when the connection closes.
+        return int(_stat_fields(int(await connection.fetchval("SELECT pg_backend_pid()")))[1])
     finally:
         await connection.close()
-    return int(_stat_fields(backend)[1])
 
 
 def postgres_seconds(postmaster: int) -> float:
@@ -96,13 +96,44 @@ OUTSIDE = "(outside) "
 """The prefix of a measured process that is not the gateway's (the benchmark's own)."""
 
 
-def budget_table(before: dict[str, float], after: dict[str, float], messages: int) -> str:
+@dataclass(frozen=True)
+class Idle:
+    """CPU seconds a second each process spent with no message to carry (polls, timers,
+    and on a shared machine whatever else uses Kafka and PostgreSQL), measured just before
+    the burst."""
+
+    per_second: dict[str, float]
+
+    @classmethod
+    def between(cls, first: dict[str, float], second: dict[str, float], seconds: float) -> Idle:
+        return cls({name: (second[name] - first[name]) / seconds for name in first})
+
+
+def budget_table(
+    before: dict[str, float],
+    after: dict[str, float],
+    messages: int,
+    idle: Idle | None = None,
+    burst_s: float = 0.0,
+) -> str:
     """Milliseconds of CPU per message, per process, most expensive first; the gateway's
-    total, then what the benchmark's own processes spent."""
+    total, then what the benchmark's own processes spent.  With ``idle``, also net of the
+    idle rate over the burst's ``burst_s``: on a loaded machine a slow burst charges its
+    messages with more idle time, which the net column leaves out."""
     spent = {name: (after[name] - before[name]) * 1000 / messages for name in before}
-    ours = {n: ms for n, ms in spent.items() if not n.startswith(OUTSIDE)}
-    lines = ["| process | CPU ms per message |", "| --- | ---: |"]
-    lines += [f"| {name} | {ms:.2f} |" for name, ms in sorted(ours.items(), key=lambda i: -i[1])]
-    lines.append(f"| **gateway total** | **{sum(ours.values()):.2f}** |")
-    lines += [f"| {n} | {ms:.2f} |" for n, ms in spent.items() if n.startswith(OUTSIDE)]
+    net = {
+        name: ms - (idle.per_second[name] * burst_s * 1000 / messages if idle else 0.0)
+        for name, ms in spent.items()
+    }
+
+    def row(name: str) -> str:
+        return f"| {name} | {spent[name]:.2f} |" + (f" {net[name]:.2f} |" if idle else "")
+
+    ours = [n for n in sorted(spent, key=lambda n: -spent[n]) if not n.startswith(OUTSIDE)]
+    lines = ["| process | CPU ms per message |" + (" net of idle |" if idle else "")]
+    lines.append("| --- | ---: |" + (" ---: |" if idle else ""))
+    lines += [row(name) for name in ours]
+    total = f"| **gateway total** | **{sum(spent[n] for n in ours):.2f}** |"
+    lines.append(total + (f" **{sum(net[n] for n in ours):.2f}** |" if idle else ""))
+    lines += [row(n) for n in spent if n.startswith(OUTSIDE)]
     return "\n".join(lines)

@@ -31,7 +31,8 @@ from bench.common import (
     machine,
     row_from_loop,
 )
-from bench.cpu_budget import OUTSIDE, CpuMeter, budget_table, postmaster_pid
+from bench.cpu_budget import OUTSIDE, CpuMeter, Idle, budget_table, postmaster_pid
+from bench.profiles import Profiler
 from bench.soak.probes import rss_bytes
 from bench.stack import Stack, running_gateway
 from shared.domain import ErrorCode
@@ -43,6 +44,8 @@ MESSAGES = int(os.environ.get("E2E_MESSAGES") or 5000)
 PLAYERS = 1000
 IN_FLIGHT = 64
 HALF_RATE_S = 20.0
+IDLE_S = 5.0
+PROFILE_S = float(os.environ.get("E2E_PROFILE") or 0)  # py-spy seconds per service
 ARRIVAL_TIMEOUT_S = 600.0
 NAME = "end to end"
 
@@ -172,7 +175,9 @@ def to_mail_ms(accepted_at: dict[str, float], mails: dict[str, float]) -> list[f
     return [(mails[mid] - at) * 1000 for mid, at in accepted_at.items() if mid in mails]
 
 
-async def measure(stack: Stack, sinks: Sinks, http: aiohttp.ClientSession) -> tuple[list[Row], str]:
+async def measure(
+    stack: Stack, sinks: Sinks, http: aiohttp.ClientSession
+) -> tuple[list[Row], str, str]:
     await put_players(stack)
     raw = await raw_smtp_loop(sinks.smtp_port, MESSAGES)
     warm = Poster(stack, sinks.callback_url)  # connections, caches, partitions assigned
@@ -188,12 +193,16 @@ async def measure(stack: Stack, sinks: Sinks, http: aiohttp.ClientSession) -> tu
         },
         await postmaster_pid(ADMIN_DSN),
     )
-    before = meter.read()
+    resting = meter.read()
+    await asyncio.sleep(IDLE_S)  # the idle rate, to take out of a slow burst's figures
+    before, began = meter.read(), time.monotonic()
+    idle = Idle.between(resting, before, IDLE_S)
+    profiler = Profiler.start(pids, PROFILE_S, OUT / "profiles") if PROFILE_S else None
     poster = Poster(stack, sinks.callback_url)
     first_post = time.time()
     posting_s, answers_ms = await poster.burst(http, MESSAGES)
     seen = await sinks.all_arrived(http, set(poster.accepted_at))
-    after = meter.read()
+    after, metered_s = meter.read(), time.monotonic() - began
     ids = poster.accepted_at.keys()
     last = max(max(seen["mails"][i] for i in ids), max(seen["callbacks"][i] for i in ids))
     e2e = Row(NAME, "POST → SMTP → accepted callback", len(ids), last - first_post)
@@ -229,7 +238,8 @@ async def measure(stack: Stack, sinks: Sinks, http: aiohttp.ClientSession) -> tu
     rss = {name: rss_bytes(pid) for name, pid in pids.items()}
     largest = max(rss, key=lambda name: rss[name])
     rows.append(Row(NAME, "largest RSS of a service, MB", rss[largest] // 2**20, 1.0, note=largest))
-    return rows, budget_table(before, after, len(ids))
+    profiles = profiler.summary() if profiler else ""
+    return rows, budget_table(before, after, len(ids), idle, metered_s), profiles
 
 
 async def run() -> list[Row]:
@@ -243,13 +253,16 @@ async def run() -> list[Row]:
             ) as stack,
             aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=IN_FLIGHT)) as http,
         ):
-            rows, table = await measure(stack, sinks, http)
+            rows, table, profiles = await measure(stack, sinks, http)
     finally:
         sinks.stop()
     report = (
         f"End to end, {time.strftime('%Y-%m-%d %H:%M', time.gmtime())} UTC, {machine()}\n\n"
         f"CPU per message over the burst of {MESSAGES} e-mails:\n\n{table}\n"
     )
+    if profiles:
+        report += f"\nWhere the first {PROFILE_S:.0f} s of the burst went (py-spy):\n\n{profiles}\n"
+
     (OUT.parent / "end-to-end.md").write_text(report)
     print(report, flush=True)
     return rows

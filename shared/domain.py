@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from enum import IntEnum, StrEnum
+from hashlib import sha1
 
 
 class Channel(StrEnum):
@@ -66,9 +67,24 @@ _MESSAGE_NAMESPACE = uuid.UUID("5b1d9f0e-6a53-4c1e-9d0b-2f1c0b7d8a11")
 
 def ext_message_id_for(channel: Channel, uid: str) -> uuid.UUID:
     """The same (channel, uid) always maps to the same ext_message_id, with no state to keep."""
-    return uuid.uuid5(_MESSAGE_NAMESPACE, f"{channel.value}\x1f{uid}")
+    return uuid5(_MESSAGE_NAMESPACE, f"{channel.value}\x1f{uid}")
 
 
 def event_id_for(ext_message_id: uuid.UUID, *discriminators: object) -> uuid.UUID:
     """Deterministic event ids: a stage that redoes work emits the same id, stored once."""
-    return uuid.uuid5(ext_message_id, "\x1f".join(str(part) for part in discriminators))
+    return uuid5(ext_message_id, "\x1f".join(str(part) for part in discriminators))
+
+
+_VERSION_5 = (5 << 76) | (0x8000 << 48)  # the version nibble and the RFC 4122 variant bits
+_NOT_VERSION = ~((0xF000 << 64) | (0xC000 << 48)) & ((1 << 128) - 1)
+
+
+def uuid5(namespace: uuid.UUID, name: str) -> uuid.UUID:
+    """Equal to ``uuid.uuid5(namespace, name)``, several times faster: the stdlib's builds
+    the UUID through its general constructor, and every message takes a few of these
+    (its id, each event's id).  ``UUID`` is immutable by convention only (slots set once)."""
+    digest = sha1(namespace.bytes + name.encode(), usedforsecurity=False).digest()
+    made = object.__new__(uuid.UUID)
+    object.__setattr__(made, "int", int.from_bytes(digest[:16]) & _NOT_VERSION | _VERSION_5)
+    object.__setattr__(made, "is_safe", uuid.SafeUUID.unknown)
+    return made

@@ -16,6 +16,7 @@ from shared.contacts import ContactRequest
 from shared.domain import ChannelFamily
 from shared.events import (
     Event,
+    EventType,
     MessageAccepted,
     RecipientResolutionFailed,
     RecipientResolved,
@@ -58,8 +59,12 @@ RESOLUTIONS = Counter(
 
 
 def parse(record: ConsumerRecord) -> Event | None:
-    """None for an event newer than this code (skipped and counted, never dead-lettered)."""
-    return read_event(record.value, PRODUCER)
+    """None for an event newer than this code, or of a type the resolver does not act on
+    (skipped and counted, never dead-lettered, those not even parsed)."""
+    return read_event(record.value, PRODUCER, only=_ACTS_ON)
+
+
+_ACTS_ON = frozenset({EventType.MESSAGE_ACCEPTED})
 
 
 @dataclass

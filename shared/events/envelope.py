@@ -15,6 +15,7 @@ of the payload's event type (every type was at version 1 when it was global).
 from __future__ import annotations
 
 import uuid
+from collections.abc import Collection
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal, Union
@@ -185,9 +186,30 @@ _CURRENT: TypeAdapter[Event] = TypeAdapter(
 )
 
 
-def read_event(raw: bytes | None, stage: str) -> Event | None:
+class _Head(BaseModel):
+    """Only the envelope's type: the JSON is still checked whole, nothing else is built."""
+
+    model_config = ConfigDict(extra="ignore")
+    type: str
+
+
+def read_event(
+    raw: bytes | None, stage: str, only: Collection[EventType] | None = None
+) -> Event | None:
     """The typed event, or None for one ``stage`` cannot read (counted, to be skipped).
-    Raises pydantic.ValidationError for poison: the caller dead-letters it."""
+    Raises pydantic.ValidationError for poison: the caller dead-letters it.
+
+    With ``only``, an event of another type is passed by unread (counted as not handled):
+    the event log carries every state of every message, and validating the whole of each
+    cost a stage that acts on one type most of its parsing."""
+    if only is not None:
+        try:
+            wire_type: str | None = _Head.model_validate_json(raw or b"").type
+        except ValidationError:
+            wire_type = None  # not an event at all: the full read below says why
+        if wire_type is not None and wire_type not in only:
+            count_skipped(stage, SkipReason.NOT_HANDLED)
+            return None
     try:
         return Event.from_bytes(raw or b"")
     except Unreadable as exc:

@@ -154,6 +154,20 @@ def test_only_a_record_that_is_not_an_event_is_poison(raw: bytes) -> None:
         read_event(raw, "unit")
 
 
+def test_a_stage_reading_only_some_types_passes_the_others_by_unread() -> None:
+    accepted, only = build.accepted("u-only"), {EventType.MESSAGE_ACCEPTED}
+    assert read_event(accepted.to_bytes(), "unit", only=only) == accepted
+    before = skipped("unit", SkipReason.NOT_HANDLED)
+    # Even a broken payload of another type: it is not this stage's to judge.
+    broken = build.written(build.attempted(MID), payload={"attempt": 0})
+    for raw in (build.dispatched(MID).to_bytes(), broken):
+        assert read_event(raw, "unit", only=only) is None
+    assert skipped("unit", SkipReason.NOT_HANDLED) == before + 2
+    for poison in (b"not json", b"{}", build.written(accepted, payload={"channel": "fax"})):
+        with pytest.raises(ValidationError):
+            read_event(poison, "unit", only=only)
+
+
 def test_a_payload_that_breaks_a_version_this_code_knows_is_poison() -> None:
     raw = build.written(build.attempted(MID), payload={"attempt": 0})
     with pytest.raises(ValidationError):

@@ -4,7 +4,7 @@ import uuid
 import pytest
 from pydantic import ValidationError
 
-from shared.domain import Channel, ChannelFamily, ext_message_id_for
+from shared.domain import Channel, ChannelFamily, ext_message_id_for, uuid5
 from shared.events import Event, MessageAccepted, RecipientResolutionFailed
 from shared.sealing import SealingError, SealingKeyring, SealingPublicKey, generate_keypair
 from shared.work import sealing_context
@@ -27,6 +27,20 @@ def test_same_channel_and_uid_give_the_same_ids_and_other_channels_do_not():
     assert ext_message_id_for(Channel.SMS, "u") == ext_message_id_for(Channel.SMS, "u")
     assert ext_message_id_for(Channel.SMS, "u") != ext_message_id_for(Channel.VIBER, "u")
     assert accepted().event_id == accepted().event_id
+
+
+@pytest.mark.parametrize("name", ["", "u", "email\x1fuid-1", "ünïcode\x1f" * 40])
+def test_our_uuid5_is_the_standard_one(name: str) -> None:
+    """Ids already stored were made by uuid.uuid5: the faster one must give the same."""
+    namespace = uuid.UUID("5b1d9f0e-6a53-4c1e-9d0b-2f1c0b7d8a11")
+    ours, standard = uuid5(namespace, name), uuid.uuid5(namespace, name)
+    assert (ours, str(ours), hash(ours), ours.version) == (
+        standard,
+        str(standard),
+        hash(standard),
+        5,
+    )
+    assert ours.variant == uuid.RFC_4122
 
 
 def test_a_payload_that_does_not_match_its_type_is_rejected():
