@@ -46,6 +46,8 @@ IN_FLIGHT = 64
 HALF_RATE_S = 20.0
 IDLE_S = 5.0
 PROFILE_S = float(os.environ.get("E2E_PROFILE") or 0)  # py-spy seconds per service
+# E2E_SEAL_CONTENT=false: content travels unsealed, to price sealing (issue #15) in one run.
+SEAL_CONTENT = os.environ.get("E2E_SEAL_CONTENT", "true")
 ARRIVAL_TIMEOUT_S = 600.0
 NAME = "end to end"
 
@@ -209,7 +211,7 @@ async def measure(
     e2e = dataclasses.replace(
         e2e,
         note=f"{e2e.per_second / raw.per_second:.2f} of the raw loop; {poster.refused} refused; "
-        f"mails repeated: {seen['mails_repeated']}",
+        f"mails repeated: {seen['mails_repeated']}; content sealed: {SEAL_CONTENT}",
     )
     rows = [
         e2e,
@@ -249,7 +251,11 @@ async def run() -> list[Row]:
         allowed = f"http://127.0.0.1:{sinks.http_port}"
         async with (
             running_gateway(
-                "e2e", OUT, sinks.smtp_port, BLINDPOST_CALLBACK_ALLOWED_HOSTS=allowed
+                "e2e",
+                OUT,
+                sinks.smtp_port,
+                BLINDPOST_CALLBACK_ALLOWED_HOSTS=allowed,
+                BLINDPOST_INTAKE_SEAL_CONTENT=SEAL_CONTENT,
             ) as stack,
             aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=IN_FLIGHT)) as http,
         ):
