@@ -97,9 +97,11 @@ async def _resume(args: argparse.Namespace) -> int:
         deadline = loop.time() + args.wait_s
         while await domains.is_parked(domain):
             if loop.time() >= deadline:
-                print(f"resumed {domain}: appended to the event log; the e-mail dispatcher "
-                      "has not applied it yet (is it running, with "
-                      "BLINDPOST_DISPATCH_EMAIL_PARK_ON_COMPLAINTS?)")
+                print(
+                    f"resumed {domain}: appended to the event log; the e-mail dispatcher "
+                    "has not applied it yet (is it running, with "
+                    "BLINDPOST_DISPATCH_EMAIL_PARK_ON_COMPLAINTS?)"
+                )
                 return 0
             await asyncio.sleep(0.2)
     print(f"resumed {domain}: its held mail goes out now ({held[0]} messages)")
@@ -120,7 +122,10 @@ async def _append_resume(
     at = datetime.now(UTC)
     payload = DeliverabilityDomainResumed(sending_domain=domain, resumed_by=operator)
     event = Event.create(
-        domain_stream_id(domain), payload, PRODUCER, discriminator=(at.isoformat(),),
+        domain_stream_id(domain),
+        payload,
+        PRODUCER,
+        discriminator=(at.isoformat(),),
         occurred_at=at,
     )
     producer = await start_producer(settings.kafka)
@@ -130,7 +135,11 @@ async def _append_resume(
                 "INSERT INTO dispatch_domain_resumes"
                 " (event_id, sending_domain, resumed_by, reason, resumed_at)"
                 " VALUES ($1, $2, $3, $4, $5)",
-                event.event_id, domain, operator, reason, at,
+                event.event_id,
+                domain,
+                operator,
+                reason,
+                at,
             )
             sent = await producer.send(
                 settings.topics.message_events, event.to_bytes(), key=event.key

@@ -75,8 +75,12 @@ class DomainView:
             try:
                 event = read_event(record.value, self.stage)
             except Exception as exc:  # noqa: BLE001 - poison: the projector dead-letters it
-                log.warning("unreadable domain event skipped", stage=self.stage,
-                            offset=record.offset, error=type(exc).__name__)
+                log.warning(
+                    "unreadable domain event skipped",
+                    stage=self.stage,
+                    offset=record.offset,
+                    error=type(exc).__name__,
+                )
                 continue
             change = change_of(event) if event else None
             if change is None:

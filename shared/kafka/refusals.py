@@ -9,12 +9,12 @@ from collections.abc import Awaitable, Callable
 from aiokafka import ConsumerRecord
 
 from shared.db_faults import refused_record
+from shared.kafka.consume import Handle
 from shared.kafka.records import refused_by_database
 from shared.logging import get_logger
 
 log = get_logger(__name__)
 
-Handle = Callable[[list[ConsumerRecord]], Awaitable[object]]
 Refuse = Callable[[ConsumerRecord, str], Awaitable[object]]
 
 
