@@ -22,6 +22,7 @@ MODULES = {
     "eventstore": "bench.eventstore_bench",
     "bounce": "bench.bounce_bench",
     "e2e": "bench.end_to_end_bench",
+    "sealing": "bench.sealing_bench",
 }
 
 

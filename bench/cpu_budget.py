@@ -109,6 +109,34 @@ class Idle:
         return cls({name: (second[name] - first[name]) / seconds for name in first})
 
 
+def _per_message(
+    before: dict[str, float],
+    after: dict[str, float],
+    messages: int,
+    idle: Idle | None,
+    burst_s: float,
+) -> tuple[dict[str, float], dict[str, float]]:
+    """CPU ms per message of each process: as spent, and net of the idle rate."""
+    spent = {name: (after[name] - before[name]) * 1000 / messages for name in before}
+    net = {
+        name: ms - (idle.per_second[name] * burst_s * 1000 / messages if idle else 0.0)
+        for name, ms in spent.items()
+    }
+    return spent, net
+
+
+def gateway_net_ms(
+    before: dict[str, float],
+    after: dict[str, float],
+    messages: int,
+    idle: Idle | None = None,
+    burst_s: float = 0.0,
+) -> float:
+    """The gateway's CPU ms per message, net of idle: every process but the benchmark's own."""
+    _spent, net = _per_message(before, after, messages, idle, burst_s)
+    return sum(ms for name, ms in net.items() if not name.startswith(OUTSIDE))
+
+
 def budget_table(
     before: dict[str, float],
     after: dict[str, float],
@@ -120,11 +148,7 @@ def budget_table(
     total, then what the benchmark's own processes spent.  With ``idle``, also net of the
     idle rate over the burst's ``burst_s``: on a loaded machine a slow burst charges its
     messages with more idle time, which the net column leaves out."""
-    spent = {name: (after[name] - before[name]) * 1000 / messages for name in before}
-    net = {
-        name: ms - (idle.per_second[name] * burst_s * 1000 / messages if idle else 0.0)
-        for name, ms in spent.items()
-    }
+    spent, net = _per_message(before, after, messages, idle, burst_s)
 
     def row(name: str) -> str:
         return f"| {name} | {spent[name]:.2f} |" + (f" {net[name]:.2f} |" if idle else "")

@@ -31,7 +31,14 @@ from bench.common import (
     machine,
     row_from_loop,
 )
-from bench.cpu_budget import OUTSIDE, CpuMeter, Idle, budget_table, postmaster_pid
+from bench.cpu_budget import (
+    OUTSIDE,
+    CpuMeter,
+    Idle,
+    budget_table,
+    gateway_net_ms,
+    postmaster_pid,
+)
 from bench.profiles import Profiler
 from bench.soak.probes import rss_bytes
 from bench.stack import Stack, running_gateway
@@ -177,9 +184,27 @@ def to_mail_ms(accepted_at: dict[str, float], mails: dict[str, float]) -> list[f
     return [(mails[mid] - at) * 1000 for mid, at in accepted_at.items() if mid in mails]
 
 
+@dataclasses.dataclass(frozen=True)
+class Burst:
+    """One gateway's burst: the rows, the CPU budget table and profiles, and the two
+    figures another benchmark compares (``bench.sealing_bench``)."""
+
+    rows: list[Row]
+    table: str
+    profiles: str
+    of_raw_loop: float
+    gateway_net_ms: float
+
+
 async def measure(
-    stack: Stack, sinks: Sinks, http: aiohttp.ClientSession
-) -> tuple[list[Row], str, str]:
+    stack: Stack,
+    sinks: Sinks,
+    http: aiohttp.ClientSession,
+    *,
+    seal: bool,
+    half_rate: bool,
+    profile_s: float,
+) -> Burst:
     await put_players(stack)
     raw = await raw_smtp_loop(sinks.smtp_port, MESSAGES)
     warm = Poster(stack, sinks.callback_url)  # connections, caches, partitions assigned
@@ -199,7 +224,7 @@ async def measure(
     await asyncio.sleep(IDLE_S)  # the idle rate, to take out of a slow burst's figures
     before, began = meter.read(), time.monotonic()
     idle = Idle.between(resting, before, IDLE_S)
-    profiler = Profiler.start(pids, PROFILE_S, OUT / "profiles") if PROFILE_S else None
+    profiler = Profiler.start(pids, profile_s, OUT / "profiles") if profile_s else None
     poster = Poster(stack, sinks.callback_url)
     first_post = time.time()
     posting_s, answers_ms = await poster.burst(http, MESSAGES)
@@ -211,7 +236,7 @@ async def measure(
     e2e = dataclasses.replace(
         e2e,
         note=f"{e2e.per_second / raw.per_second:.2f} of the raw loop; {poster.refused} refused; "
-        f"mails repeated: {seen['mails_repeated']}; content sealed: {SEAL_CONTENT}",
+        f"mails repeated: {seen['mails_repeated']}; content sealed: {str(seal).lower()}",
     )
     rows = [
         e2e,
@@ -225,26 +250,35 @@ async def measure(
             "ops/s: the posting rate",
         ),
     ]
-    half, rate = Poster(stack, sinks.callback_url), e2e.per_second / 2
-    await half.steady(http, rate, HALF_RATE_S)
-    seen = await sinks.all_arrived(http, set(half.accepted_at))
-    rows.append(
-        row_from_loop(
-            NAME,
-            "accepted → mail, half the maximum",
-            HALF_RATE_S,
-            to_mail_ms(half.accepted_at, seen["mails"]),
-            f"{rate:.0f}/s for {HALF_RATE_S:.0f} s",
-        )
-    )
+    if half_rate:
+        rows.append(await at_half_rate(stack, sinks, http, e2e.per_second / 2))
     rss = {name: rss_bytes(pid) for name, pid in pids.items()}
     largest = max(rss, key=lambda name: rss[name])
     rows.append(Row(NAME, "largest RSS of a service, MB", rss[largest] // 2**20, 1.0, note=largest))
-    profiles = profiler.summary() if profiler else ""
-    return rows, budget_table(before, after, len(ids), idle, metered_s), profiles
+    return Burst(
+        rows,
+        budget_table(before, after, len(ids), idle, metered_s),
+        profiler.summary() if profiler else "",
+        e2e.per_second / raw.per_second,
+        gateway_net_ms(before, after, len(ids), idle, metered_s),
+    )
 
 
-async def run() -> list[Row]:
+async def at_half_rate(stack: Stack, sinks: Sinks, http: aiohttp.ClientSession, rate: float) -> Row:
+    half = Poster(stack, sinks.callback_url)
+    await half.steady(http, rate, HALF_RATE_S)
+    seen = await sinks.all_arrived(http, set(half.accepted_at))
+    return row_from_loop(
+        NAME,
+        "accepted → mail, half the maximum",
+        HALF_RATE_S,
+        to_mail_ms(half.accepted_at, seen["mails"]),
+        f"{rate:.0f}/s for {HALF_RATE_S:.0f} s",
+    )
+
+
+async def measure_gateway(*, seal: bool, half_rate: bool = True, profile_s: float = 0.0) -> Burst:
+    """A gateway started for this burst alone (content sealed or not), measured, stopped."""
     OUT.mkdir(parents=True, exist_ok=True)
     sinks = Sinks(bench_env()["BLINDPOST_CALLBACK_API_KEY"])
     try:
@@ -255,20 +289,27 @@ async def run() -> list[Row]:
                 OUT,
                 sinks.smtp_port,
                 BLINDPOST_CALLBACK_ALLOWED_HOSTS=allowed,
-                BLINDPOST_INTAKE_SEAL_CONTENT=SEAL_CONTENT,
+                BLINDPOST_INTAKE_SEAL_CONTENT=str(seal).lower(),
             ) as stack,
             aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=IN_FLIGHT)) as http,
         ):
-            rows, table, profiles = await measure(stack, sinks, http)
+            return await measure(
+                stack, sinks, http, seal=seal, half_rate=half_rate, profile_s=profile_s
+            )
     finally:
         sinks.stop()
+
+
+async def run() -> list[Row]:
+    burst = await measure_gateway(seal=SEAL_CONTENT != "false", profile_s=PROFILE_S)
     report = (
         f"End to end, {time.strftime('%Y-%m-%d %H:%M', time.gmtime())} UTC, {machine()}\n\n"
-        f"CPU per message over the burst of {MESSAGES} e-mails:\n\n{table}\n"
+        f"CPU per message over the burst of {MESSAGES} e-mails:\n\n{burst.table}\n"
     )
-    if profiles:
-        report += f"\nWhere the first {PROFILE_S:.0f} s of the burst went (py-spy):\n\n{profiles}\n"
-
+    if burst.profiles:
+        report += (
+            f"\nWhere the first {PROFILE_S:.0f} s of the burst went (py-spy):\n\n{burst.profiles}\n"
+        )
     (OUT.parent / "end-to-end.md").write_text(report)
     print(report, flush=True)
-    return rows
+    return burst.rows

@@ -16,6 +16,7 @@ from pathlib import Path
 
 RATE_HZ = 50  # low enough that py-spy's own CPU does not crowd the two cores
 _FRAME = re.compile(r"(?P<function>.*) \((?P<file>.*):\d+\)")
+_ENTRY_FILES = {"services/cli.py", "shared/http.py", "shared/lifecycle.py"}
 
 
 def py_spy() -> str | None:
@@ -67,9 +68,19 @@ def _short(frame: str) -> str:
     return f"{match['function']} ({file})"
 
 
+def _ours(frame: str) -> bool:
+    """A frame of the suite's own code, below the process's entry (``main``, ``serve``)."""
+    file = frame[frame.rfind("(") + 1 : -1]
+    if not file.startswith(("services/", "shared/")) or file in _ENTRY_FILES:
+        return False
+    function = frame[: frame.rfind(" (")]
+    return function != "main" and not function.endswith(".main")
+
+
 def top_of(collapsed: str, top: int) -> str:
-    """The functions holding the most samples of a collapsed-stack profile: by self time,
-    then by inclusive time (the service's own frames and the libraries they call)."""
+    """The functions holding the most samples of a collapsed-stack profile: by self time
+    (wherever it is), then by inclusive time of the suite's own functions (what each
+    message's work goes through: the entry frames every sample shares are left out)."""
     own, inclusive, total = Counter[str](), Counter[str](), 0
     for line in collapsed.splitlines():
         stack, _, count = line.rpartition(" ")
@@ -83,10 +94,9 @@ def top_of(collapsed: str, top: int) -> str:
             inclusive[frame] += n
     if not total:
         return "(no samples)"
-    shared = {f for f, n in inclusive.items() if n == total}
     lines = [f"{total} samples; self:"]
     lines += [f"  {100 * n / total:5.1f}%  {f}" for f, n in own.most_common(top)]
-    lines.append("inclusive:")
-    ranked = [(f, n) for f, n in inclusive.most_common() if f not in shared][:top]
+    lines.append("inclusive, the suite's own functions:")
+    ranked = [(f, n) for f, n in inclusive.most_common() if _ours(f)][:top]
     lines += [f"  {100 * n / total:5.1f}%  {f}" for f, n in ranked]
     return "\n".join(lines)
