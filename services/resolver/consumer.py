@@ -27,7 +27,7 @@ from shared.events import (
 )
 from shared.kafka import Output
 from shared.latency import RESOLVED, observe_step
-from shared.sealing import SealingPublicKey
+from shared.sealing import SealingPublicKey, SealingSession
 from shared.topics import Topics
 from shared.work import DispatchWork, sealing_context
 
@@ -99,12 +99,22 @@ class Resolver:
             for _record, event, accepted in wanted
         }
         contacts = await self.vault.resolve(list(lookups.values()))
+        # One ephemeral key per family for the batch (shared.sealing: a box each, one
+        # key agreement for all of them).
+        sessions: dict[ChannelFamily, SealingSession] = {}
         outputs: list[Output] = []
         for _record, event, accepted in wanted:
-            outputs.extend(self._outputs(event, accepted, contacts[event.ext_message_id]))
+            contact = contacts[event.ext_message_id]
+            outputs.extend(self._outputs(event, accepted, contact, sessions))
         return outputs
 
-    def _outputs(self, event: Event, accepted: MessageAccepted, contact: Contact) -> list[Output]:
+    def _outputs(
+        self,
+        event: Event,
+        accepted: MessageAccepted,
+        contact: Contact,
+        sessions: dict[ChannelFamily, SealingSession],
+    ) -> list[Output]:
         mid = event.ext_message_id
         if contact.status != "ok" or contact.address is None:
             reason = _failure(contact)
@@ -115,14 +125,17 @@ class Resolver:
             )
             return [Output(self.topics.message_events, failed.to_bytes(), failed.key)]
         RESOLUTIONS.labels("resolved").inc()
-        observe_step(RESOLVED, accepted.channel.family.value, "resolved", event.occurred_at)
+        family = accepted.channel.family
+        observe_step(RESOLVED, family.value, "resolved", event.occurred_at)
+        if family not in sessions:
+            sessions[family] = self.sealers[family].session()
         work = DispatchWork(
             ext_message_id=mid,
             channel=accepted.channel,
             ext_user_id=accepted.ext_user_id,
             uid=accepted.uid,
             accepted_at=event.occurred_at,
-            sealed_recipient=self.sealers[accepted.channel.family].seal(
+            sealed_recipient=sessions[family].seal(
                 contact.address.encode(), sealing_context(mid, accepted.channel)
             ),
             content=accepted.content,

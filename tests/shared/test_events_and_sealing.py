@@ -76,3 +76,35 @@ def test_sealed_address_opens_only_for_its_dispatcher_and_its_message():
     tampered = token[:-2] + ("A" if token[-2] != "A" else "B") + token[-1]
     with pytest.raises(SealingError):
         keyring.open(tampered, sealing_context(mid, Channel.EMAIL))
+
+
+def test_boxes_of_one_batch_share_an_ephemeral_key_yet_each_opens_only_for_its_message():
+    private, public = generate_keypair("email-1")
+    session = SealingPublicKey.parse(public).session()
+    mids = [uuid.uuid4() for _ in range(3)]
+    tokens = [
+        session.seal(f"player{i}@example.com".encode(), sealing_context(mid, Channel.EMAIL))
+        for i, mid in enumerate(mids)
+    ]
+    assert len({token.split(".")[2] for token in tokens}) == 1  # one ephemeral key
+    assert len({token.split(".")[3] for token in tokens}) == 3  # a nonce each
+    keyring = SealingKeyring.parse([private])
+    for i, (mid, token) in enumerate(zip(mids, tokens, strict=True)):
+        opened = keyring.open(token, sealing_context(mid, Channel.EMAIL))
+        assert opened == f"player{i}@example.com".encode()
+    # A box moved onto another message of the same batch does not open there.
+    with pytest.raises(SealingError):
+        keyring.open(tokens[0], sealing_context(mids[1], Channel.EMAIL))
+    # A fresh session, a fresh ephemeral key.
+    other = SealingPublicKey.parse(public).session().seal(b"x", b"ctx")
+    assert other.split(".")[2] != tokens[0].split(".")[2]
+
+
+def test_a_low_order_ephemeral_key_is_refused_not_raised_as_a_bare_error():
+    private, public = generate_keypair("email-1")
+    token = SealingPublicKey.parse(public).seal(b"player@example.com", b"ctx")
+    version, key_id, _ephemeral, nonce, ciphertext = token.split(".")
+    zero_point = "A" * 43  # 32 zero bytes, base64url: a low-order point
+    forged = ".".join((version, key_id, zero_point, nonce, ciphertext))
+    with pytest.raises(SealingError, match="unusable ephemeral key"):
+        SealingKeyring.parse([private]).open(forged, b"ctx")
