@@ -8,11 +8,11 @@ import asyncio
 import uuid
 from functools import partial
 
-from aiokafka import AIOKafkaConsumer, ConsumerRecord
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaError
 from prometheus_client import Counter
 
-from services.callback_relay.domain import facts_from, status_from
+from services.callback_relay.domain import RELAYED_TYPES, facts_from, status_from
 from services.callback_relay.store import CallbackStore, ConsumedBatch
 from shared.domain import Channel, SmarticoStatus
 from shared.events import SkipReason, count_skipped, read_event
@@ -67,16 +67,20 @@ class EventConsumer:
         self.consumer.subscribe([self.topic], listener=listener)
 
     async def run(self, stop: asyncio.Event | None = None) -> None:
+        # The whole fetch is one batch: one store transaction and one offset commit for all
+        # its partitions (per partition, a fetch of live traffic cost up to eight of each).
         handle = partial(handle_or_refuse, handle=self._record, refuse=self._refused, stage=STAGE)
-        await Consumption(self.consumer, handle, stage=STAGE, retry_on=RETRY_ON).run(stop)
+        await Consumption(
+            self.consumer, handle, stage=STAGE, retry_on=RETRY_ON, per_partition=False
+        ).run(stop)
 
     async def _refused(self, record: ConsumerRecord, reason: str) -> None:
-        """Dead-lettered, then the stored position moves past it (a crash, or a rebalance,
-        between the two dead-letters it twice, never loses it)."""
+        """Dead-lettered, then the stored position of its partition alone moves past it (a
+        crash, or a rebalance, between the two dead-letters it twice, never loses it)."""
         dead = dead_letter_output(self.dead_letter_topic, STAGE, record, reason)
         await send_outputs(self.producer, [dead])
         await self.store.record(
-            ConsumedBatch(record.topic, record.partition, record.offset + 1, [], [])
+            ConsumedBatch({TopicPartition(record.topic, record.partition): record.offset + 1})
         )
 
     async def _record(self, records: list[ConsumerRecord]) -> None:
@@ -89,17 +93,17 @@ class EventConsumer:
                 count_skipped(STAGE, SkipReason.NOT_HANDLED)
                 continue
             try:
-                event = read_event(record.value, STAGE)
+                event = read_event(record.value, STAGE, only=RELAYED_TYPES)
             except Exception as exc:  # noqa: BLE001 - a record that is not an event is poison
                 reason = failure_reason(exc)
                 poison.append(dead_letter_output(self.dead_letter_topic, STAGE, record, reason))
                 continue
             if event is None:
-                continue  # newer than this code: skipped and counted
+                continue  # another type, or newer than this code: skipped and counted
             facts = facts_from(event)
             status = status_from(event)
             if not facts and not status:
-                count_skipped(STAGE, SkipReason.NOT_HANDLED)
+                count_skipped(STAGE, SkipReason.NOT_HANDLED)  # a retryable dispatch.failed
             if facts:
                 messages.append((event.ext_message_id, facts.channel, facts.callback_url))
             if status:
@@ -108,12 +112,10 @@ class EventConsumer:
         # Poison first: if we die before the store commits, it is sent again (a duplicate
         # in the dead-letter topic), never lost.
         await send_outputs(self.producer, poison)
-        first = records[0]
-        await self.store.record(
-            ConsumedBatch(first.topic, first.partition, records[-1].offset + 1, messages, statuses)
-        )
+        positions = next_offsets(records)
+        await self.store.record(ConsumedBatch(positions, messages, statuses))
         # Kafka's committed offset is only for the lag dashboard; the store is authoritative.
         try:
-            await self.consumer.commit(next_offsets(records))
+            await self.consumer.commit(positions)
         except Exception as exc:  # noqa: BLE001 - lag reporting only
             log.debug("offset commit for lag reporting failed", error=type(exc).__name__)
