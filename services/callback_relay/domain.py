@@ -16,7 +16,6 @@ from shared.events import (
     DispatchFailed,
     DispatchSucceeded,
     Event,
-    EventType,
     MessageAccepted,
     RecipientResolutionFailed,
     StatusReported,
@@ -29,18 +28,6 @@ class MessageFacts:
 
     channel: Channel
     callback_url: str
-
-
-# The event types facts_from and status_from act on: the relay parses no other.
-RELAYED_TYPES = frozenset(
-    {
-        EventType.MESSAGE_ACCEPTED,
-        EventType.RECIPIENT_RESOLUTION_FAILED,
-        EventType.DISPATCH_SUCCEEDED,
-        EventType.DISPATCH_FAILED,
-        EventType.STATUS_REPORTED,
-    }
-)
 
 
 def facts_from(event: Event) -> MessageFacts | None:
