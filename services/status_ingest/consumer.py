@@ -37,7 +37,8 @@ from shared.topics import Topics
 
 log = get_logger(__name__)
 STAGE = "status-ingest"
-# The one type it acts on: every other event is passed by its type, unparsed.
+# The one type it acts on: any other event is passed by its type, its body not validated
+# (measured: 8.8 against 13.8 µs a record over a lifecycle's mix of types).
 ACTS_ON = frozenset({EventType.DISPATCH_SUCCEEDED})
 
 RELEASED = Counter(
