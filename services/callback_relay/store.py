@@ -5,7 +5,7 @@ the events reporting recorded outcomes until they are on Kafka."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -23,11 +23,11 @@ MIGRATION_TABLE = "callback_schema_migrations"
 
 @dataclass(frozen=True)
 class ConsumedBatch:
-    topic: str
-    partition: int
-    next_offset: int
-    messages: Sequence[tuple[uuid.UUID, Channel, str]]
-    statuses: Sequence[tuple[uuid.UUID, SmarticoStatus]]
+    """What a fetch adds to the store, and where each of its partitions resumes."""
+
+    positions: Mapping[TopicPartition, int]
+    messages: Sequence[tuple[uuid.UUID, Channel, str]] = ()
+    statuses: Sequence[tuple[uuid.UUID, SmarticoStatus]] = ()
 
 
 @dataclass(frozen=True)
@@ -66,28 +66,37 @@ class CallbackStore:
         return {TopicPartition(r["topic"], r["partition"]): r["next_offset"] for r in rows}
 
     async def record(self, batch: ConsumedBatch) -> None:
-        """Idempotent rows plus a position that only moves forward: a batch written twice
-        (redelivery, or two owners around a rebalance) changes nothing the second time."""
+        """Idempotent rows plus positions that only move forward: a batch written twice
+        (redelivery, or two owners around a rebalance) changes nothing the second time.
+        Each table takes one statement over arrays, whatever the batch's size."""
+        # Positions in one order for every writer: two owners around a rebalance lock
+        # their shared rows in the same order, never each waiting for the other.
+        positions = sorted(batch.positions.items())
         async with self.pool.acquire() as conn, conn.transaction():
             if batch.messages:
-                await conn.executemany(
+                await conn.execute(
                     "INSERT INTO callback_messages (ext_message_id, channel, callback_url)"
-                    " VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
-                    [(m, c.value, u) for m, c, u in batch.messages],
+                    " SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[])"
+                    " ON CONFLICT DO NOTHING",
+                    [m for m, _, _ in batch.messages],
+                    [c.value for _, c, _ in batch.messages],
+                    [u for _, _, u in batch.messages],
                 )
             if batch.statuses:
-                await conn.executemany(
+                await conn.execute(
                     "INSERT INTO callback_outbox (ext_message_id, status)"
-                    " VALUES ($1, $2) ON CONFLICT DO NOTHING",
-                    [(m, s.value) for m, s in batch.statuses],
+                    " SELECT * FROM unnest($1::uuid[], $2::text[]) ON CONFLICT DO NOTHING",
+                    [m for m, _ in batch.statuses],
+                    [s.value for _, s in batch.statuses],
                 )
             await conn.execute(
-                "INSERT INTO callback_offsets (topic, partition, next_offset) VALUES ($1, $2, $3)"
+                "INSERT INTO callback_offsets (topic, partition, next_offset)"
+                " SELECT * FROM unnest($1::text[], $2::int[], $3::bigint[])"
                 " ON CONFLICT (topic, partition) DO UPDATE"
                 " SET next_offset = GREATEST(callback_offsets.next_offset, EXCLUDED.next_offset)",
-                batch.topic,
-                batch.partition,
-                batch.next_offset,
+                [tp.topic for tp, _ in positions],
+                [tp.partition for tp, _ in positions],
+                [offset for _, offset in positions],
             )
 
     async def claim_due(

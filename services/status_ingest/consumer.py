@@ -20,8 +20,6 @@ from shared.events import (
     DispatchSucceeded,
     Event,
     EventType,
-    SkipReason,
-    count_skipped,
     read_event,
 )
 from shared.kafka import (
@@ -39,6 +37,9 @@ from shared.topics import Topics
 
 log = get_logger(__name__)
 STAGE = "status-ingest"
+# The one type it acts on: any other event is passed by its type, its body not validated
+# (measured: 8.8 against 13.8 µs a record over a lifecycle's mix of types).
+ACTS_ON = frozenset({EventType.DISPATCH_SUCCEEDED})
 
 RELEASED = Counter(
     "blindpost_status_parked_released_total", "Parked statuses matched to their message"
@@ -69,9 +70,15 @@ class DispatchedMatcher:
 
     async def run(self, stop: asyncio.Event | None = None) -> None:
         # The database away is retried by every stage; a record it refuses is dead-lettered.
+        # The whole fetch is one batch (one transaction, one offset commit for all its
+        # partitions): per partition, a fetch of live traffic cost up to eight of each.
         handle = partial(handle_or_refuse, handle=self._handle, refuse=self._refused, stage=STAGE)
         await Consumption(
-            self.consumer, handle, stage="status-matcher", retry_on=(KafkaError,)
+            self.consumer,
+            handle,
+            stage="status-matcher",
+            retry_on=(KafkaError,),
+            per_partition=False,
         ).run(stop)
 
     async def _refused(self, record: ConsumerRecord, reason: str) -> None:
@@ -84,16 +91,14 @@ class DispatchedMatcher:
         poison = []
         for record in records:
             try:
-                event = read_event(record.value, STAGE)
+                event = read_event(record.value, STAGE, only=ACTS_ON)
             except Exception as exc:  # noqa: BLE001 - poison record
                 reason = failure_reason(exc)
                 poison.append(dead_letter_output(self.topics.dead_letter, STAGE, record, reason))
                 continue
             if event is None:
-                continue  # newer than this code: skipped and counted
-            if event.type is not EventType.DISPATCH_SUCCEEDED:
-                count_skipped(STAGE, SkipReason.NOT_HANDLED)
-            elif ids := dispatched_ids(event):
+                continue  # another type, or newer than this code: skipped and counted
+            if ids := dispatched_ids(event):
                 found[(ids[2], ids[0])] = ids[1]
         await send_outputs(self.producer, poison)
         if found:

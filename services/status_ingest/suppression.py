@@ -136,8 +136,13 @@ class SuppressionFeed:
         self.vault = vault
 
     async def run(self, stop: asyncio.Event | None = None) -> None:
+        # The whole fetch at once: one vault call and one offset commit, not one per partition.
         await Consumption(
-            self.consumer, self._handle, stage=STAGE, retry_on=(OSError, KafkaError)
+            self.consumer,
+            self._handle,
+            stage=STAGE,
+            retry_on=(OSError, KafkaError),
+            per_partition=False,
         ).run(stop)
 
     async def _handle(self, records: list[ConsumerRecord]) -> None:
