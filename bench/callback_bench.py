@@ -107,6 +107,9 @@ async def _relay(port: int, session: aiohttp.ClientSession) -> Row:
     env = {
         "PATH": os.environ.get("PATH", ""),
         "PYTHONPATH": os.getcwd(),
+        # The local stack's settings: a plain local database URL and no TLS are refused
+        # anywhere else.
+        "BLINDPOST_ENV": "local",
         "KAFKA_BOOTSTRAP_SERVERS": BOOTSTRAP,
         "BLINDPOST_TOPIC_PREFIX": prefix,
         "DATABASE_URL": dsn,
