@@ -71,10 +71,18 @@ def _uuid(value: str | None) -> uuid.UUID | None:
         return None
 
 
+# One round trip for a batch's locks, taken in the order of their keys (every caller takes
+# them so: no deadlock, even when two ids share a key).
+_LOCK_IDS = (
+    "SELECT pg_advisory_xact_lock(k) FROM (SELECT DISTINCT hashtextextended(id, 42) AS k"
+    " FROM unnest($1::text[]) AS id ORDER BY k) AS keys"
+)
+
+
 async def lock_ids(conn: asyncpg.Connection, provider_message_ids: Sequence[str]) -> None:
-    """Serialises matching and parking per provider id (sorted: no deadlocks)."""
-    for pmid in sorted(set(provider_message_ids)):
-        await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 42))", pmid)
+    """Serialises matching and parking per provider id."""
+    if provider_message_ids:
+        await conn.execute(_LOCK_IDS, list(provider_message_ids))
 
 
 async def publish(producer: RecoveringProducer, topic: str, events: Sequence[Event]) -> None:
