@@ -218,19 +218,26 @@ class DkimSigner:
     )
 
     def __init__(self, domain: str, selector: str, private_key_pem: bytes) -> None:
+        # Imported here: only deployments that sign need dkimpy loaded.
+        from services.dispatch.dkim_rsa import rsa_key
+
         self.domain = domain.encode()
         self.selector = selector.encode()
         self.key = private_key_pem
+        self.rsa = rsa_key(private_key_pem)  # None: a key only dkimpy signs with
 
     def sign(self, message: bytes) -> bytes:
-        import dkim  # imported here: only deployments that sign need it loaded
+        import dkim
 
-        signature = dkim.sign(
-            message,
-            self.selector,
-            self.domain,
-            self.key,
-            canonicalize=(b"relaxed", b"relaxed"),
-            include_headers=list(self.HEADERS),
-        )
+        from services.dispatch.dkim_rsa import OpenSslRsaDkim
+
+        options = {
+            "canonicalize": (b"relaxed", b"relaxed"),
+            "include_headers": list(self.HEADERS),
+        }
+        if self.rsa is None:
+            signature = dkim.sign(message, self.selector, self.domain, self.key, **options)
+        else:
+            signer = OpenSslRsaDkim(message, self.rsa)
+            signature = signer.sign(self.selector, self.domain, self.key, **options)
         return signature + message
