@@ -18,6 +18,7 @@ import binascii
 import functools
 import html
 import re
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -147,7 +148,7 @@ def mime_bytes(parts: EmailParts, recipient: str, now: datetime | None = None) -
         headers.append(("Reply-To", _address_header(parts.reply_to)))
     headers += [
         ("Subject", _text_header(parts.subject)),
-        ("Date", format_datetime(now or datetime.now(UTC))),
+        ("Date", format_datetime(now) if now else _date_header(int(time.time()))),
         ("Message-ID", _clean(parts.message_id)),
         *((name, _clean(value)) for name, value in parts.list_unsubscribe_headers().items()),
         ("MIME-Version", "1.0"),
@@ -169,6 +170,12 @@ def mime_bytes(parts: EmailParts, recipient: str, now: datetime | None = None) -
     subtype, text = ("html", parts.html) if parts.html is not None else ("plain", parts.text or "")
     head = "".join(f"{name}: {value}\r\n" for name, value in headers).encode()
     return head + _part(subtype, text)
+
+
+@functools.lru_cache(maxsize=1)
+def _date_header(second: int) -> str:
+    # Formatted once a second, not per mail (the header has no finer unit).
+    return format_datetime(datetime.fromtimestamp(second, UTC))
 
 
 def _part(subtype: str, text: str) -> bytes:
