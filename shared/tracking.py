@@ -40,6 +40,8 @@ KEY_ID_BYTES = 4
 NONCE_BYTES = 12
 DEFAULT_TTL_S = 90 * 24 * 3600.0
 NEVER_EXPIRE: frozenset[str] = frozenset({"unsubscribe"})
+# json.dumps with separators builds an encoder per call: one, reused, writes the same text.
+_COMPACT_JSON = json.JSONEncoder(separators=(",", ":"))
 
 
 class InvalidToken(ValueError):
@@ -91,7 +93,7 @@ class TrackingTokens:
         key = self._keys()[0]
         header = bytes([VERSION]) + key.key_id
         nonce = os.urandom(NONCE_BYTES)
-        plain = json.dumps({**claims, **extra}, separators=(",", ":")).encode()
+        plain = _COMPACT_JSON.encode({**claims, **extra}).encode()
         return _b64e(header + nonce + key.aead.encrypt(nonce, plain, header + kind.encode()))
 
     def url(self, kind: Kind, ext_message_id: str, ext_user_id: str, **extra: Any) -> str:
