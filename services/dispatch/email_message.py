@@ -208,8 +208,9 @@ def _address_header(value: str) -> str:
 
 
 class DkimSigner:
-    """Signs with dkimpy (relaxed/relaxed, rsa-sha256); the signature covers the headers a
-    receiver shows and the unsubscribe headers, so none can be altered in transit."""
+    """Signs with dkimpy (relaxed/relaxed, rsa-sha256; the RSA itself by OpenSSL,
+    ``dkim_rsa.py``); the signature covers the headers a receiver shows and the unsubscribe
+    headers, so none can be altered in transit."""
 
     HEADERS = (
         b"From",
