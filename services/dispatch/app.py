@@ -79,6 +79,7 @@ def create_app(
             migrations_table=MIGRATIONS_TABLE,
             min_size=2,
             max_size=10,
+            reset=_keep_session,
         ) as pool:
             yield pool
 
@@ -148,6 +149,13 @@ def create_app(
     add_readiness_check(app, "ledger", lambda: app[POOL].fetchval("SELECT 1"))
     add_readiness_check(app, "producer", lambda: app[PRODUCER].check())
     return app
+
+
+async def _keep_session(_conn: asyncpg.Connection) -> None:
+    """A released connection is not reset with a query (asyncpg's default, a round trip per
+    ledger write, on both sides): no statement of ours leaves session state behind (no SET,
+    LISTEN, advisory lock or open cursor), and asyncpg still rolls back a transaction left
+    open before this is called."""
 
 
 def follow_domains(

@@ -18,6 +18,7 @@ import binascii
 import functools
 import html
 import re
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -147,7 +148,7 @@ def mime_bytes(parts: EmailParts, recipient: str, now: datetime | None = None) -
         headers.append(("Reply-To", _address_header(parts.reply_to)))
     headers += [
         ("Subject", _text_header(parts.subject)),
-        ("Date", format_datetime(now or datetime.now(UTC))),
+        ("Date", format_datetime(now) if now else _date_header(int(time.time()))),
         ("Message-ID", _clean(parts.message_id)),
         *((name, _clean(value)) for name, value in parts.list_unsubscribe_headers().items()),
         ("MIME-Version", "1.0"),
@@ -169,6 +170,12 @@ def mime_bytes(parts: EmailParts, recipient: str, now: datetime | None = None) -
     subtype, text = ("html", parts.html) if parts.html is not None else ("plain", parts.text or "")
     head = "".join(f"{name}: {value}\r\n" for name, value in headers).encode()
     return head + _part(subtype, text)
+
+
+@functools.lru_cache(maxsize=1)
+def _date_header(second: int) -> str:
+    # Formatted once a second, not per mail (the header has no finer unit).
+    return format_datetime(datetime.fromtimestamp(second, UTC))
 
 
 def _part(subtype: str, text: str) -> bytes:
@@ -201,8 +208,9 @@ def _address_header(value: str) -> str:
 
 
 class DkimSigner:
-    """Signs with dkimpy (relaxed/relaxed, rsa-sha256); the signature covers the headers a
-    receiver shows and the unsubscribe headers, so none can be altered in transit."""
+    """Signs with dkimpy (relaxed/relaxed, rsa-sha256; the RSA itself by OpenSSL,
+    ``dkim_rsa.py``); the signature covers the headers a receiver shows and the unsubscribe
+    headers, so none can be altered in transit."""
 
     HEADERS = (
         b"From",
@@ -218,19 +226,26 @@ class DkimSigner:
     )
 
     def __init__(self, domain: str, selector: str, private_key_pem: bytes) -> None:
+        # Imported here: only deployments that sign need dkimpy loaded.
+        from services.dispatch.dkim_rsa import rsa_key
+
         self.domain = domain.encode()
         self.selector = selector.encode()
         self.key = private_key_pem
+        self.rsa = rsa_key(private_key_pem)  # None: a key only dkimpy signs with
 
     def sign(self, message: bytes) -> bytes:
-        import dkim  # imported here: only deployments that sign need it loaded
+        import dkim
 
-        signature = dkim.sign(
-            message,
-            self.selector,
-            self.domain,
-            self.key,
-            canonicalize=(b"relaxed", b"relaxed"),
-            include_headers=list(self.HEADERS),
-        )
+        from services.dispatch.dkim_rsa import OpenSslRsaDkim
+
+        options = {
+            "canonicalize": (b"relaxed", b"relaxed"),
+            "include_headers": list(self.HEADERS),
+        }
+        if self.rsa is None:
+            signature = dkim.sign(message, self.selector, self.domain, self.key, **options)
+        else:
+            signer = OpenSslRsaDkim(message, self.rsa)
+            signature = signer.sign(self.selector, self.domain, self.key, **options)
         return signature + message

@@ -24,6 +24,7 @@ from services.dispatch.outcomes import (
     TransientFailure,
 )
 from services.dispatch.providers import Outbound, Redelivery
+from services.dispatch.providers.smtp_transaction import send_one
 from services.dispatch.settings import EmailSettings
 from shared.domain import Channel
 from shared.settings import SettingsError
@@ -98,7 +99,7 @@ class SmtpPool:
             try:
                 if client is None:
                     client = await self._connect()
-                _errors, reply = await client.sendmail(sender, [recipient], data)
+                reply = await send_one(client, sender, recipient, data)
             except Exception:
                 if client is not None:
                     await self._discard(client)
