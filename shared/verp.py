@@ -13,7 +13,6 @@ is listed (``BLINDPOST_BOUNCE_PREVIOUS_KEYS``).
 from __future__ import annotations
 
 import base64
-import hashlib
 import hmac
 import uuid
 from collections.abc import Sequence
@@ -45,7 +44,7 @@ class Verp:
     previous_keys: Sequence[bytes] = ()
 
     def _tag(self, key: bytes, mid: uuid.UUID) -> str:
-        return _b32(hmac.new(key, _CONTEXT + mid.bytes, hashlib.sha256).digest()[:_TAG_BYTES])
+        return _b32(hmac.digest(key, _CONTEXT + mid.bytes, "sha256")[:_TAG_BYTES])
 
     def address(self, ext_message_id: uuid.UUID) -> str:
         tag = self._tag(self.key, ext_message_id)
