@@ -80,10 +80,15 @@ class AuditEntry:
         return facts
 
 
+# json.dumps(sort_keys=True, separators=(",", ":"), ensure_ascii=True), built once: dumps
+# with options builds an encoder per call, and every audited access hashes a row.
+_CANONICAL_JSON = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+
+
 def canonical(seq: int, entry: AuditEntry) -> bytes:
     """The bytes a row's hash covers; ``seq`` is included so moving a row is visible."""
     body = {"seq": seq, **entry.facts()}
-    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
+    return _CANONICAL_JSON.encode(body).encode()
 
 
 def chain_hash(previous: bytes, seq: int, entry: AuditEntry) -> bytes:
@@ -107,9 +112,7 @@ def fact_digest(published: dict[str, object]) -> bytes:
     """The digest of a published fact's content: for a fact as published, equal to that of
     the row's :func:`canonical` bytes."""
     body = {key: value for key, value in published.items() if key != "row_hash"}
-    return hashlib.sha256(
-        json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
-    ).digest()
+    return hashlib.sha256(_CANONICAL_JSON.encode(body).encode()).digest()
 
 
 @dataclass(frozen=True)

@@ -3,8 +3,8 @@ checkpoints and the anchor a pruned log starts from."""
 
 from __future__ import annotations
 
+import functools
 import json
-import uuid
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -62,7 +62,7 @@ async def append_audit(conn: asyncpg.Connection, entries: Sequence[AuditEntry]) 
             entry.scope,
             entry.purpose,
             entry.ext_user_id,
-            json.dumps(list(entry.fields)),
+            _fields_json(entry.fields),
             entry.decision.value,
             entry.ext_message_id,
             entry.request_id,
@@ -78,6 +78,12 @@ async def append_audit(conn: asyncpg.Connection, entries: Sequence[AuditEntry]) 
     return ChainPoint(seq, previous)
 
 
+@functools.lru_cache(maxsize=256)
+def _fields_json(fields: tuple[str, ...]) -> str:
+    # A handful of distinct field lists, each encoded once (not once per row).
+    return json.dumps(list(fields))
+
+
 def entry_of(row: asyncpg.Record) -> AuditEntry:
     return AuditEntry(
         caller=row["caller"],
@@ -88,10 +94,11 @@ def entry_of(row: asyncpg.Record) -> AuditEntry:
         purpose=row["purpose"],
         ext_user_id=row["ext_user_id"],
         fields=tuple(row["fields"]),
-        ext_message_id=uuid.UUID(str(row["ext_message_id"])) if row["ext_message_id"] else None,
+        # asyncpg's UUIDs are uuid.UUIDs already (parsing them again cost the relay).
+        ext_message_id=row["ext_message_id"],
         detail=row["detail"],
         peer=row["peer"],
-        audit_id=uuid.UUID(str(row["audit_id"])),
+        audit_id=row["audit_id"],
     )
 
 
