@@ -49,10 +49,10 @@ class AuditRelay:
                 cursor = await conn.fetchval(
                     "SELECT published_seq FROM audit_relay WHERE id FOR UPDATE"
                 )
-                rows = await audit_store.audit_after(conn, cursor, self.chunk)
-                if rows:
-                    await self.publisher.audit(rows)
-                    cursor = rows[-1].seq
+                last, facts = await audit_store.facts_after(conn, cursor, self.chunk)
+                if facts:
+                    await self.publisher.audit(facts)
+                    cursor = last
                     head = await conn.fetchval(
                         "UPDATE audit_relay SET published_seq = $1 WHERE id"
                         " RETURNING (SELECT last_seq FROM audit_head WHERE id)",
@@ -61,8 +61,8 @@ class AuditRelay:
                 else:
                     head = await conn.fetchval("SELECT last_seq FROM audit_head WHERE id")
                 RELAY_LAG.set(head - cursor)
-            published += len(rows)
-            if len(rows) < self.chunk:
+            published += len(facts)
+            if len(facts) < self.chunk:
                 return published
 
     async def run(self, idle_s: float = 1.0) -> None:

@@ -11,7 +11,8 @@ from datetime import datetime
 
 import asyncpg
 
-from services.vault.audit import AuditEntry, Decision, StoredRow, chain_hash
+from services.vault.audit import AuditEntry, Decision, StoredRow, hashed, published
+from services.vault.audit_facts import KEPT, Fact, fact_key, fact_of
 from services.vault.checkpoints import Checkpoint
 
 # One statement for the rows and the head: the head's lock is held for as few round trips
@@ -53,7 +54,8 @@ async def append_audit(conn: asyncpg.Connection, entries: Sequence[AuditEntry]) 
     columns: list[list[object]] = [[] for _ in range(15)]
     for entry in entries:
         seq += 1
-        row_hash = chain_hash(previous, seq, entry)
+        row_hash, text = hashed(previous, seq, entry)
+        KEPT.keep(row_hash, (fact_key(entry), published(text, row_hash)))
         values = (
             seq,
             entry.audit_id,
@@ -136,11 +138,21 @@ async def audit_for_subject(
     return [(row["seq"], entry_of(row)) for row in rows]
 
 
-async def audit_after(conn: asyncpg.Connection, seq: int, limit: int) -> list[StoredRow]:
+async def facts_after(conn: asyncpg.Connection, seq: int, limit: int) -> tuple[int, list[Fact]]:
+    """The published facts of the committed rows after ``seq``, in order, and the last
+    row's seq (``seq`` when there is none): kept from their append, or made from the table
+    (``services/vault/audit_facts.py``)."""
     rows = await conn.fetch(
-        "SELECT * FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2", seq, limit
+        "SELECT seq, row_hash FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2", seq, limit
     )
-    return [stored_row(row) for row in rows]
+    facts = {row["seq"]: KEPT.take(bytes(row["row_hash"])) for row in rows}
+    missing = [at for at, fact in facts.items() if fact is None]
+    if missing:
+        for row in await conn.fetch(
+            "SELECT * FROM audit_log WHERE seq = ANY($1::bigint[])", missing
+        ):
+            facts[row["seq"]] = fact_of(stored_row(row))
+    return (rows[-1]["seq"] if rows else seq), [fact for fact in facts.values() if fact]
 
 
 # --- checkpoints ---------------------------------------------------------------------
