@@ -1,7 +1,8 @@
 """Vault benchmarks: audited contact reads per second (single and batched, over HTTP, each
-read decrypted and written to the hash-chained audit log in its own transaction), and bulk
-import throughput.  Baselines from the same run: an unaudited primary-key SELECT of the same
-rows, and a plain COPY of the same number of rows."""
+read decrypted and written to the hash-chained audit log in its own transaction), content
+keys handed out (bench/vault_key_bench.py), and bulk import throughput.  Baselines from the
+same run: an unaudited primary-key SELECT of the same rows, and a plain COPY of the same
+number of rows."""
 
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ from bench.common import (
     row_from_loop,
     scratch_database,
 )
+from bench.vault_key_bench import bench_content_keys
 from services.vault.app import MIGRATION_TABLE, MIGRATIONS, keys_from
 from services.vault.importer import import_file
 from services.vault.publisher import KafkaPublisher
@@ -195,6 +197,11 @@ async def bench_reads(env: dict[str, str], settings: VaultSettings, dsn: str) ->
             )
             note = "the same HTTP path with no database at all"
             rows.append(await measured(health, "baseline: HTTP GET /healthz", note))
+            content_token = settings.secret("vault_content_token")
+            base_url = f"http://127.0.0.1:{port}"
+            key_rows = await bench_content_keys(
+                http, base_url, content_token, process.running_pid(), dsn
+            )
     finally:
         process.stop()
 
@@ -220,7 +227,7 @@ async def bench_reads(env: dict[str, str], settings: VaultSettings, dsn: str) ->
         )
     finally:
         await pool.close()
-    return rows
+    return rows + key_rows
 
 
 async def run() -> list[Row]:

@@ -80,14 +80,28 @@ class AuditEntry:
         return facts
 
 
+# json.dumps(sort_keys=True, separators=(",", ":"), ensure_ascii=True), built once: dumps
+# with options builds an encoder per call, and every audited access hashes a row.
+_CANONICAL_JSON = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+
+
+def canonical_text(seq: int, entry: AuditEntry) -> str:
+    """The JSON a row's hash covers; ``seq`` is included so moving a row is visible."""
+    return _CANONICAL_JSON.encode({"seq": seq, **entry.facts()})
+
+
 def canonical(seq: int, entry: AuditEntry) -> bytes:
-    """The bytes a row's hash covers; ``seq`` is included so moving a row is visible."""
-    body = {"seq": seq, **entry.facts()}
-    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
+    return canonical_text(seq, entry).encode()
+
+
+def hashed(previous: bytes, seq: int, entry: AuditEntry) -> tuple[bytes, str]:
+    """The row's hash, and the canonical JSON it covers."""
+    text = canonical_text(seq, entry)
+    return hashlib.sha256(previous + text.encode()).digest(), text
 
 
 def chain_hash(previous: bytes, seq: int, entry: AuditEntry) -> bytes:
-    return hashlib.sha256(previous + canonical(seq, entry)).digest()
+    return hashed(previous, seq, entry)[0]
 
 
 @dataclass(frozen=True)
@@ -97,19 +111,19 @@ class StoredRow:
     prev_hash: bytes
     row_hash: bytes
 
-    def facts(self) -> dict[str, object]:
-        """As published: the entry's facts with the row's place and hash in the chain, so
-        that `audit verify` can hold the table against what was published."""
-        return {"seq": self.seq, **self.entry.facts(), "row_hash": self.row_hash.hex()}
+
+def published(canonical_json: str, row_hash: bytes) -> bytes:
+    """A row's fact as published: its canonical JSON (the entry's facts and ``seq``) with
+    the row's hash added, so that `audit verify` can hold the table against what was
+    published."""
+    return f'{canonical_json[:-1]},"row_hash":"{row_hash.hex()}"}}'.encode()
 
 
 def fact_digest(published: dict[str, object]) -> bytes:
     """The digest of a published fact's content: for a fact as published, equal to that of
     the row's :func:`canonical` bytes."""
     body = {key: value for key, value in published.items() if key != "row_hash"}
-    return hashlib.sha256(
-        json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
-    ).digest()
+    return hashlib.sha256(_CANONICAL_JSON.encode(body).encode()).digest()
 
 
 @dataclass(frozen=True)

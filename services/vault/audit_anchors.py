@@ -6,15 +6,17 @@ name the row they rewrote."""
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from services.vault.audit import Break, ChainVerifier, StoredRow, Verdict, fact_digest
+from services.vault.audit import Break, ChainVerifier, StoredRow, Verdict, canonical
 from services.vault.checkpoints import Checkpoint, CheckpointKeys
 
 
 def content_digest(row: StoredRow) -> bytes:
-    return fact_digest(row.facts())
+    """As :func:`fact_digest` of the row's published fact."""
+    return hashlib.sha256(canonical(row.seq, row.entry)).digest()
 
 
 @dataclass

@@ -3,15 +3,16 @@ checkpoints and the anchor a pruned log starts from."""
 
 from __future__ import annotations
 
+import functools
 import json
-import uuid
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 import asyncpg
 
-from services.vault.audit import AuditEntry, Decision, StoredRow, chain_hash
+from services.vault.audit import AuditEntry, Decision, StoredRow, hashed, published
+from services.vault.audit_facts import KEPT, Fact, fact_key, fact_of
 from services.vault.checkpoints import Checkpoint
 
 # One statement for the rows and the head: the head's lock is held for as few round trips
@@ -53,7 +54,8 @@ async def append_audit(conn: asyncpg.Connection, entries: Sequence[AuditEntry]) 
     columns: list[list[object]] = [[] for _ in range(15)]
     for entry in entries:
         seq += 1
-        row_hash = chain_hash(previous, seq, entry)
+        row_hash, text = hashed(previous, seq, entry)
+        KEPT.keep(row_hash, (fact_key(entry), published(text, row_hash)))
         values = (
             seq,
             entry.audit_id,
@@ -62,7 +64,7 @@ async def append_audit(conn: asyncpg.Connection, entries: Sequence[AuditEntry]) 
             entry.scope,
             entry.purpose,
             entry.ext_user_id,
-            json.dumps(list(entry.fields)),
+            _fields_json(entry.fields),
             entry.decision.value,
             entry.ext_message_id,
             entry.request_id,
@@ -78,6 +80,12 @@ async def append_audit(conn: asyncpg.Connection, entries: Sequence[AuditEntry]) 
     return ChainPoint(seq, previous)
 
 
+@functools.lru_cache(maxsize=256)
+def _fields_json(fields: tuple[str, ...]) -> str:
+    # A handful of distinct field lists, each encoded once (not once per row).
+    return json.dumps(list(fields))
+
+
 def entry_of(row: asyncpg.Record) -> AuditEntry:
     return AuditEntry(
         caller=row["caller"],
@@ -88,10 +96,11 @@ def entry_of(row: asyncpg.Record) -> AuditEntry:
         purpose=row["purpose"],
         ext_user_id=row["ext_user_id"],
         fields=tuple(row["fields"]),
-        ext_message_id=uuid.UUID(str(row["ext_message_id"])) if row["ext_message_id"] else None,
+        # asyncpg's UUIDs are uuid.UUIDs already (parsing them again cost the relay).
+        ext_message_id=row["ext_message_id"],
         detail=row["detail"],
         peer=row["peer"],
-        audit_id=uuid.UUID(str(row["audit_id"])),
+        audit_id=row["audit_id"],
     )
 
 
@@ -129,11 +138,21 @@ async def audit_for_subject(
     return [(row["seq"], entry_of(row)) for row in rows]
 
 
-async def audit_after(conn: asyncpg.Connection, seq: int, limit: int) -> list[StoredRow]:
+async def facts_after(conn: asyncpg.Connection, seq: int, limit: int) -> tuple[int, list[Fact]]:
+    """The published facts of the committed rows after ``seq``, in order, and the last
+    row's seq (``seq`` when there is none): kept from their append, or made from the table
+    (``services/vault/audit_facts.py``)."""
     rows = await conn.fetch(
-        "SELECT * FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2", seq, limit
+        "SELECT seq, row_hash FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2", seq, limit
     )
-    return [stored_row(row) for row in rows]
+    facts = {row["seq"]: KEPT.take(bytes(row["row_hash"])) for row in rows}
+    missing = [at for at, fact in facts.items() if fact is None]
+    if missing:
+        for row in await conn.fetch(
+            "SELECT * FROM audit_log WHERE seq = ANY($1::bigint[])", missing
+        ):
+            facts[row["seq"]] = fact_of(stored_row(row))
+    return (rows[-1]["seq"] if rows else seq), [fact for fact in facts.values() if fact]
 
 
 # --- checkpoints ---------------------------------------------------------------------

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
@@ -26,6 +27,7 @@ from services.vault import audit_store
 from services.vault.access import Caller, audit_entry, now
 from services.vault.audit import AuditEntry, Decision
 from services.vault.crypto import IntegrityError, Keyring, new_dek
+from services.vault.group_commit import GroupCommit
 from services.vault.metrics import INTEGRITY_FAILURES
 from shared.logging import get_logger
 from shared.sealing import b64e
@@ -36,6 +38,7 @@ CONTENT_KEY_VERSION = 0
 FIELD = "content_key"
 # Intake seals (a key is made on first use); a dispatcher only opens (never makes one).
 PURPOSES = {"content-seal": True, "content-render": False}
+_SEAL = {purpose for purpose, makes in PURPOSES.items() if makes}
 _ORIGIN = datetime(1970, 1, 1, tzinfo=UTC)
 # A wanted key: the player's, and the key's id (None: the one sealing uses now).
 Wanted = tuple[str, str | None]
@@ -60,6 +63,13 @@ async def destroy(conn: asyncpg.Connection, ext_user_id: str) -> str | None:
     return ", ".join(keks) if keks else None
 
 
+@dataclass(frozen=True)
+class _Call:
+    caller: Caller
+    purpose: str
+    wanted: list[Wanted]
+
+
 class ContentKeys:
     def __init__(
         self,
@@ -74,6 +84,11 @@ class ContentKeys:
         self.audit_committed = audit_committed
         self.period_days = period_days
         self.clock = clock
+        # Calls that arrive while one is in its transaction share the next (as the
+        # resolver's reads do): a transaction, its locks and one audit append for them all.
+        self._calls: GroupCommit[_Call, list[dict[str, object]]] = GroupCommit(
+            self._hand_out_calls, max_items=16
+        )
 
     async def hand_out(
         self, caller: Caller, purpose: str, wanted: list[Wanted]
@@ -82,8 +97,12 @@ class ContentKeys:
         ``erased``, ``no_key`` (never made, or destroyed: erased or expired) or
         ``integrity_failure``; each audited before it is returned.  A key asked for by id is
         answered only to its own player; without an id, the key of the current period."""
-        wanted = sorted(set(wanted), key=lambda w: (w[0], w[1] or ""))
-        users = sorted({user for user, _ in wanted})
+        wanted = sorted(set(wanted), key=_order)
+        return await self._calls.submit(_Call(caller, purpose, wanted))
+
+    async def _hand_out_calls(self, calls: list[_Call]) -> list[list[dict[str, object]]]:
+        every = sorted({want for call in calls for want in call.wanted}, key=_order)
+        users = sorted({user for user, _ in every})
         async with self.pool.acquire() as conn, conn.transaction():
             # Shared locks: an erasure running now (FOR UPDATE) is either before this or after.
             erased = {
@@ -96,15 +115,19 @@ class ContentKeys:
                 if row["erased_at"] is not None
             }
             at = self.clock()
+            sealing = {user for call in calls if PURPOSES[call.purpose] for user, _ in call.wanted}
             created: set[str] = set()
-            if PURPOSES[purpose]:
-                created = await self._create(conn, [u for u in users if u not in erased], at)
-            stored = await self._stored(conn, wanted, at, sealing=PURPOSES[purpose])
+            if sealing - erased:
+                created = await self._create(conn, sorted(sealing - erased), at)
+            stored = await self._stored(conn, every, at)
             answers, entries = [], []
-            for want in wanted:
-                answer, entry = self._answer(caller, purpose, want, erased, stored, created)
-                answers.append(answer)
-                entries.append(entry)
+            for call in calls:
+                results = []
+                for want in call.wanted:
+                    answer, entry = self._answer(call, want, erased, stored, at, created)
+                    results.append(answer)
+                    entries.append(entry)
+                answers.append(results)
             await audit_store.append_audit(conn, entries)
         self.audit_committed()
         return answers
@@ -137,42 +160,54 @@ class ContentKeys:
         return {row["ext_user_id"] for row in made}
 
     async def _stored(
-        self, conn: asyncpg.Connection, wanted: list[Wanted], at: datetime, *, sealing: bool
+        self, conn: asyncpg.Connection, wanted: list[Wanted], at: datetime
     ) -> dict[Wanted, asyncpg.Record]:
         by_id = [key_id for _, key_id in wanted if key_id is not None]
         current = [user for user, key_id in wanted if key_id is None]
         stored: dict[Wanted, asyncpg.Record] = {}
-        for row in await conn.fetch(
-            "SELECT ext_user_id, key_id, wrapped_key FROM content_keys"
-            " WHERE key_id = ANY($1::text[])",
-            by_id,
+        # A dispatcher asks by id, intake for current keys: a query with nothing to ask is
+        # not sent (a round trip each).
+        for row in (
+            await conn.fetch(
+                "SELECT ext_user_id, key_id, wrapped_key FROM content_keys"
+                " WHERE key_id = ANY($1::text[])",
+                by_id,
+            )
+            if by_id
+            else []
         ):
             stored[(row["ext_user_id"], row["key_id"])] = row
         # The key sealing uses now: the newest of the player's whose period has begun (the
         # current one once intake asked; until then, a dispatcher from before key ids asking
         # for the key its content names gets the last one made).
-        for row in await conn.fetch(
-            "SELECT DISTINCT ON (ext_user_id) ext_user_id, key_id, wrapped_key, period_end"
-            " FROM content_keys WHERE ext_user_id = ANY($1::text[]) AND period_start <= $2"
-            " ORDER BY ext_user_id, period_start DESC, period_end DESC",
-            current,
-            at,
+        for row in (
+            await conn.fetch(
+                "SELECT DISTINCT ON (ext_user_id) ext_user_id, key_id, wrapped_key, period_end"
+                " FROM content_keys WHERE ext_user_id = ANY($1::text[]) AND period_start <= $2"
+                " ORDER BY ext_user_id, period_start DESC, period_end DESC",
+                current,
+                at,
+            )
+            if current
+            else []
         ):
-            if not sealing or row["period_end"] > at:  # never seals under a period over
-                stored[(row["ext_user_id"], None)] = row
+            stored[(row["ext_user_id"], None)] = row
         return stored
 
     def _answer(
         self,
-        caller: Caller,
-        purpose: str,
+        call: _Call,
         want: Wanted,
         erased: set[str],
         stored: dict[Wanted, asyncpg.Record],
+        at: datetime,
         created: set[str],
     ) -> tuple[dict[str, object], AuditEntry]:
         user, key_id = want
+        purpose = call.purpose
         row = stored.get(want)
+        if row is not None and key_id is None and PURPOSES[purpose] and row["period_end"] <= at:
+            row = None  # never seals under a period over
         answer: dict[str, object] = {"ext_user_id": user}
         if key_id is not None:
             answer["key_id"] = key_id
@@ -192,5 +227,12 @@ class ContentKeys:
                 answer.update(status="ok", key_id=row["key_id"], key=b64e(key))
                 decision = Decision.READ
                 recorded["fields"] = (FIELD,)
-                recorded["detail"] = "created" if user in created else None
-        return answer, audit_entry(caller, decision, **recorded)
+                # The first to get a key made says so; a call after it in the group found it.
+                recorded["detail"] = "created" if user in created and purpose in _SEAL else None
+                if recorded["detail"]:
+                    created.discard(user)
+        return answer, audit_entry(call.caller, decision, **recorded)
+
+
+def _order(want: Wanted) -> tuple[str, str]:
+    return want[0], want[1] or ""
