@@ -47,12 +47,13 @@ def chain_rows(
             schema_version=event.schema_version,
             payload=stored,
         )
-        digest = link(head.hash, fields)
+        payload_json = canonical_json(stored)  # chained and stored: encoded once
+        digest = link(head.hash, fields, payload_json)
         rows.append(
             (
                 event.event_id, event.ext_message_id, fields.version, fields.type,
                 event.occurred_at, event.producer, event.schema_version,
-                canonical_json(stored).decode(),
+                payload_json.decode(),
                 None if content is None else json.dumps(content), head.hash, digest,
                 position.topic, position.partition, position.offset,
             )
