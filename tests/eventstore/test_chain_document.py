@@ -12,6 +12,7 @@ import pytest
 from services.eventstore.chain import ChainedFields, canonical_json, iso
 from services.eventstore.records import Position, parse_event
 from services.eventstore.store import chain_rows
+from shared.events import Envelope
 
 STREAM = "d9c89a0f-91be-5c00-86e1-9a7311aef287"
 # As producers wrote them, odd ones included: an offset, a naive time, text to escape, a
@@ -77,14 +78,14 @@ HASHES = [
 ]
 
 
-def _written(record: dict[str, object]):
+def _written(record: dict[str, object]) -> Envelope:
     return parse_event(json.dumps(record, ensure_ascii=False).encode()).written
 
 
 def test_a_stream_chains_to_the_hashes_earlier_releases_stored():
     events = [(_written(r), Position("t", 0, n)) for n, r in enumerate(RECORDS)]
     rows, heads = chain_rows(events, {})
-    assert [row[10].hex() for row in rows] == HASHES
+    assert [row[10] for row in rows] == [bytes.fromhex(h) for h in HASHES]
     assert heads[uuid.UUID(STREAM)].hash.hex() == HASHES[-1]
 
 
