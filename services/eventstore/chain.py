@@ -10,6 +10,7 @@ to NULL) leaves every hash intact, while an edited body no longer matches its
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import uuid
@@ -29,7 +30,10 @@ def canonical_json(value: Any) -> bytes:
     ).encode()
 
 
-_encode = json.JSONEncoder(ensure_ascii=False, allow_nan=False).encode
+# Producers and types are a few names, written again and again.
+_encode = functools.lru_cache(maxsize=1024)(
+    json.JSONEncoder(ensure_ascii=False, allow_nan=False).encode
+)
 
 
 def _scalar(value: str | int) -> str:

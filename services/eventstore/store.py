@@ -27,6 +27,9 @@ class Head:
     hash: bytes
 
 
+FIRST = Head(0, GENESIS)  # before a stream's first event
+
+
 def chain_rows(
     events: Sequence[tuple[Envelope, Position]], heads: dict[uuid.UUID, Head]
 ) -> tuple[list[tuple[object, ...]], dict[uuid.UUID, Head]]:
@@ -35,7 +38,7 @@ def chain_rows(
     heads = dict(heads)
     rows: list[tuple[object, ...]] = []
     for event, position in events:
-        head = heads.get(event.ext_message_id, Head(0, GENESIS))
+        head = heads.get(event.ext_message_id) or FIRST
         stored, content = split_content(event.payload)
         fields = ChainedFields(
             stream_id=event.ext_message_id,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import uuid
 from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
 
 import pytest
 
@@ -89,19 +90,15 @@ def test_a_stream_chains_to_the_hashes_earlier_releases_stored():
     assert heads[uuid.UUID(STREAM)].hash.hex() == HASHES[-1]
 
 
+def _envelope_fields(event: Envelope) -> dict[str, Any]:
+    names = ("event_id", "type", "occurred_at", "producer", "schema_version", "payload")
+    return {name: getattr(event, name) for name in names}
+
+
 @pytest.mark.parametrize("record", RECORDS, ids=[str(r["type"]) for r in RECORDS])
 def test_the_document_is_the_canonical_json_of_its_fields(record):
     event = _written(record)
-    fields = ChainedFields(
-        event.ext_message_id,
-        3,
-        event.event_id,
-        event.type,
-        event.occurred_at,
-        event.producer,
-        event.schema_version,
-        event.payload,
-    )
+    fields = ChainedFields(stream_id=event.ext_message_id, version=3, **_envelope_fields(event))
     expected = canonical_json(
         {
             "stream_id": str(fields.stream_id),
