@@ -27,6 +27,9 @@ class Head:
     hash: bytes
 
 
+FIRST = Head(0, GENESIS)  # before a stream's first event
+
+
 def chain_rows(
     events: Sequence[tuple[Envelope, Position]], heads: dict[uuid.UUID, Head]
 ) -> tuple[list[tuple[object, ...]], dict[uuid.UUID, Head]]:
@@ -35,7 +38,7 @@ def chain_rows(
     heads = dict(heads)
     rows: list[tuple[object, ...]] = []
     for event, position in events:
-        head = heads.get(event.ext_message_id, Head(0, GENESIS))
+        head = heads.get(event.ext_message_id) or FIRST
         stored, content = split_content(event.payload)
         fields = ChainedFields(
             stream_id=event.ext_message_id,
@@ -47,12 +50,13 @@ def chain_rows(
             schema_version=event.schema_version,
             payload=stored,
         )
-        digest = link(head.hash, fields)
+        payload_json = canonical_json(stored)  # chained and stored: encoded once
+        digest = link(head.hash, fields, payload_json)
         rows.append(
             (
                 event.event_id, event.ext_message_id, fields.version, fields.type,
                 event.occurred_at, event.producer, event.schema_version,
-                canonical_json(stored).decode(),
+                payload_json.decode(),
                 None if content is None else json.dumps(content), head.hash, digest,
                 position.topic, position.partition, position.offset,
             )
