@@ -101,6 +101,13 @@ async def migrate(
     return applied_now
 
 
+async def keep_session(_conn: asyncpg.Connection) -> None:
+    """A pool's ``reset`` for a service none of whose pooled statements leaves session state
+    behind (no SET, LISTEN, session advisory lock or open cursor): a released connection
+    skips asyncpg's reset query, one more round trip on both sides for every borrow.
+    asyncpg still rolls back a transaction left open before calling this."""
+
+
 async def create_pool(
     dsn: str, *, min_size: int = 1, max_size: int = 10, **kwargs: object
 ) -> asyncpg.Pool:

@@ -24,7 +24,7 @@ from services.dispatch.providers import Provider
 from services.dispatch.settings import DispatchSettings
 from services.dispatch.sweeper import run_sweeper
 from shared.content_keys import RENDER, ContentKeys, content_keys
-from shared.db import postgres_pool
+from shared.db import keep_session, postgres_pool
 from shared.domain import Channel
 from shared.http import add_readiness_check, create_service_app
 from shared.kafka import RecoveringProducer, kafka_consumer, kafka_producer, prepare_topics
@@ -79,7 +79,7 @@ def create_app(
             migrations_table=MIGRATIONS_TABLE,
             min_size=2,
             max_size=10,
-            reset=_keep_session,
+            reset=keep_session,
         ) as pool:
             yield pool
 
@@ -149,13 +149,6 @@ def create_app(
     add_readiness_check(app, "ledger", lambda: app[POOL].fetchval("SELECT 1"))
     add_readiness_check(app, "producer", lambda: app[PRODUCER].check())
     return app
-
-
-async def _keep_session(_conn: asyncpg.Connection) -> None:
-    """A released connection is not reset with a query (asyncpg's default, a round trip per
-    ledger write, on both sides): no statement of ours leaves session state behind (no SET,
-    LISTEN, advisory lock or open cursor), and asyncpg still rolls back a transaction left
-    open before this is called."""
 
 
 def follow_domains(

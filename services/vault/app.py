@@ -31,7 +31,7 @@ from services.vault.service import VaultService
 from services.vault.settings import VaultSettings
 from services.vault.suppression_http import add_suppression_routes
 from services.vault.throttle import PerPrincipal
-from shared.db import postgres_pool
+from shared.db import keep_session, postgres_pool
 from shared.http import add_readiness_check, create_service_app
 from shared.kafka import RecoveringProducer, kafka_producer, prepare_topics
 from shared.lifecycle import provide, run_background, stopping
@@ -75,13 +75,6 @@ def keys_from(settings: VaultSettings) -> tuple[Keyring, BlindIndex]:
     )
 
 
-async def _nothing_to_reset(conn: asyncpg.Connection) -> None:
-    """The pool's reset, after asyncpg's own (which rolls back an unfinished transaction):
-    nothing the vault does on a pooled connection outlives its transaction (no SET, LISTEN,
-    advisory lock or open cursor), so the default reset query, one more round trip for every
-    request, had nothing to undo."""
-
-
 def create_app(settings: VaultSettings) -> web.Application:
     # Keys are parsed before anything starts: a bad key stops the process at once.
     keyring, blind_index = keys_from(settings)
@@ -116,7 +109,7 @@ def create_app(settings: VaultSettings) -> web.Application:
         await prepare_topics(kafka, (SUBJECT_FACTS, VAULT_AUDIT, MESSAGE_EVENTS))
         await prepare_schema(settings.database_url(), settings.owner_database_url())
         async with postgres_pool(
-            settings.database, max_size=settings.vault_db_pool_size, reset=_nothing_to_reset
+            settings.database, max_size=settings.vault_db_pool_size, reset=keep_session
         ) as pool:
             yield pool
 
