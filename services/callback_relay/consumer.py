@@ -20,15 +20,14 @@ from shared.kafka import (
     Consumption,
     RecoveringProducer,
     SeekToStoredPositions,
+    commit_for_lag,
     dead_letter_output,
     failure_reason,
     handle_or_refuse,
     next_offsets,
     send_outputs,
 )
-from shared.logging import get_logger
 
-log = get_logger(__name__)
 STAGE = "callback-relay"
 # The database away is retried by every stage (shared.db_faults); what it refuses of a
 # record's data is dead-lettered (_refused).
@@ -116,8 +115,4 @@ class EventConsumer:
         await send_outputs(self.producer, poison)
         positions = next_offsets(records)
         await self.store.record(ConsumedBatch(positions, messages, statuses))
-        # Kafka's committed offset is only for the lag dashboard; the store is authoritative.
-        try:
-            await self.consumer.commit(positions)
-        except Exception as exc:  # noqa: BLE001 - lag reporting only
-            log.debug("offset commit for lag reporting failed", error=type(exc).__name__)
+        await commit_for_lag(self.consumer, positions)

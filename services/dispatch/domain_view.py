@@ -27,7 +27,7 @@ from shared.events import (
     count_skipped,
     read_event,
 )
-from shared.kafka import Consumption, SeekToStoredPositions, next_offsets
+from shared.kafka import Consumption, SeekToStoredPositions, commit_for_lag, next_offsets
 from shared.logging import get_logger
 
 log = get_logger(__name__)
@@ -96,8 +96,4 @@ class DomainView:
                 stage=self.stage,
                 sending_domain=change.sending_domain,
             )
-        # Kafka's committed offset is only for the lag dashboard; the table is authoritative.
-        try:
-            await self.consumer.commit(next_offsets(records))
-        except Exception as exc:  # noqa: BLE001 - lag reporting only
-            log.debug("offset commit for lag reporting failed", error=type(exc).__name__)
+        await commit_for_lag(self.consumer, next_offsets(records))

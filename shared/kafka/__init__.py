@@ -27,7 +27,12 @@ from shared.kafka.clients import (
     start_consumer,
     start_producer,
 )
-from shared.kafka.consume import STAGE_RECORDS, Consumption, SeekToStoredPositions
+from shared.kafka.consume import (
+    STAGE_RECORDS,
+    Consumption,
+    SeekToStoredPositions,
+    commit_for_lag,
+)
 from shared.kafka.producer import ProducerWedged, RecoveringProducer
 from shared.kafka.records import (
     DEAD_LETTERED,
@@ -61,6 +66,7 @@ __all__ = [
     "admin_client",
     "client_config",
     "commit_assigned",
+    "commit_for_lag",
     "consumer_config",
     "dead_letter_output",
     "ensure_topics",

@@ -74,6 +74,16 @@ class Consumption:
             await self.handle(assigned)
 
 
+async def commit_for_lag(consumer: AIOKafkaConsumer, offsets: dict[TopicPartition, int]) -> None:
+    """For a stage whose position lives in its own store (:class:`SeekToStoredPositions`):
+    Kafka's committed offset only feeds the lag dashboard, so a commit that fails (a
+    rebalance under way, the broker away) is logged and let go; the store is authoritative."""
+    try:
+        await consumer.commit(offsets)
+    except Exception as exc:  # noqa: BLE001 - lag reporting only
+        log.debug("offset commit for lag reporting failed", error=type(exc).__name__)
+
+
 class SeekToStoredPositions(ConsumerRebalanceListener):
     """For stages whose position lives in their own store, not in Kafka: on assignment each
     partition starts where the store says it stopped (the beginning when it has no row)."""
