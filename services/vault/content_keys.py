@@ -38,7 +38,6 @@ CONTENT_KEY_VERSION = 0
 FIELD = "content_key"
 # Intake seals (a key is made on first use); a dispatcher only opens (never makes one).
 PURPOSES = {"content-seal": True, "content-render": False}
-_SEAL = {purpose for purpose, makes in PURPOSES.items() if makes}
 _ORIGIN = datetime(1970, 1, 1, tzinfo=UTC)
 # A wanted key: the player's, and the key's id (None: the one sealing uses now).
 Wanted = tuple[str, str | None]
@@ -167,31 +166,25 @@ class ContentKeys:
         stored: dict[Wanted, asyncpg.Record] = {}
         # A dispatcher asks by id, intake for current keys: a query with nothing to ask is
         # not sent (a round trip each).
-        for row in (
-            await conn.fetch(
+        if by_id:
+            for row in await conn.fetch(
                 "SELECT ext_user_id, key_id, wrapped_key FROM content_keys"
                 " WHERE key_id = ANY($1::text[])",
                 by_id,
-            )
-            if by_id
-            else []
-        ):
-            stored[(row["ext_user_id"], row["key_id"])] = row
+            ):
+                stored[(row["ext_user_id"], row["key_id"])] = row
         # The key sealing uses now: the newest of the player's whose period has begun (the
         # current one once intake asked; until then, a dispatcher from before key ids asking
         # for the key its content names gets the last one made).
-        for row in (
-            await conn.fetch(
+        if current:
+            for row in await conn.fetch(
                 "SELECT DISTINCT ON (ext_user_id) ext_user_id, key_id, wrapped_key, period_end"
                 " FROM content_keys WHERE ext_user_id = ANY($1::text[]) AND period_start <= $2"
                 " ORDER BY ext_user_id, period_start DESC, period_end DESC",
                 current,
                 at,
-            )
-            if current
-            else []
-        ):
-            stored[(row["ext_user_id"], None)] = row
+            ):
+                stored[(row["ext_user_id"], None)] = row
         return stored
 
     def _answer(
@@ -228,7 +221,7 @@ class ContentKeys:
                 decision = Decision.READ
                 recorded["fields"] = (FIELD,)
                 # The first to get a key made says so; a call after it in the group found it.
-                recorded["detail"] = "created" if user in created and purpose in _SEAL else None
+                recorded["detail"] = "created" if user in created and PURPOSES[purpose] else None
                 if recorded["detail"]:
                     created.discard(user)
         return answer, audit_entry(call.caller, decision, **recorded)
